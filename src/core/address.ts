@@ -1,0 +1,114 @@
+/**
+ * Socket addresses as Python has them: `[host, port]` for AF_INET,
+ * `[host, port, flowinfo, scopeId]` for AF_INET6 and a path string for AF_UNIX.
+ * Parsing, checking and formatting only; resolving names is `socket/getaddrinfo.ts`.
+ *
+ * @example
+ * ```ts
+ * import { formatAddress } from "socketkit";
+ * formatAddress(["::1", 80, 0, 0]); // "[::1]:80"
+ * ```
+ * @module
+ */
+import { isIP } from "node:net";
+import { AF_INET, AF_INET6, AF_UNIX, familyName } from "./constants.ts";
+import { SocketError } from "./errors.ts";
+
+/** An IPv4 address: `[host, port]`. */
+export type InetAddress = [host: string, port: number];
+/** An IPv6 address: `[host, port, flowinfo, scopeId]` (the last two may be left out). */
+export type Inet6Address =
+  | [host: string, port: number]
+  | [host: string, port: number, flowinfo: number, scopeId: number];
+/** A Unix socket path; a leading NUL (`"\0name"`) is an abstract name. */
+export type UnixAddress = string;
+/** Any address `bind`, `connect` and `sendto` take. */
+export type Address = InetAddress | Inet6Address | UnixAddress;
+/** An address as `getsockname`, `accept` and `recvfrom` return it. */
+export type SocketAddress = InetAddress | [string, number, number, number] | UnixAddress;
+
+/** The host and port of an IP address, checked. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function invalid(message: string): SocketError {
+  return new SocketError(message, { code: "EINVAL" });
+}
+
+/**
+ * Checks an IP address tuple and returns its host and port. Throws `SocketError`
+ * (`EINVAL`) naming the problem, as Python's `TypeError`/`OverflowError` would.
+ */
+export function checkInetAddress(family: number, address: unknown, action: string): HostPort {
+  if (!Array.isArray(address) || address.length < 2 || address.length > 4) {
+    throw invalid(
+      `Cannot ${action}: ${familyName(family)} address must be [host, port], got ${JSON.stringify(address)}`,
+    );
+  }
+  const [host, port] = address as unknown[];
+  if (typeof host !== "string") {
+    throw invalid(`Cannot ${action}: host must be a string, got ${JSON.stringify(host)}`);
+  }
+  if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw invalid(`Cannot ${action}: port must be 0-65535, got ${JSON.stringify(port)}`);
+  }
+  return { host, port };
+}
+
+/** Checks a Unix socket path (a non-empty string, at most 107 bytes as sun_path allows). */
+export function checkUnixAddress(address: unknown, action: string): string {
+  if (typeof address !== "string" || address.length === 0) {
+    throw invalid(`Cannot ${action}: AF_UNIX address must be a path, got ${JSON.stringify(address)}`);
+  }
+  if (Buffer.byteLength(address) > 107) {
+    throw invalid(`Cannot ${action}: AF_UNIX path ${JSON.stringify(address)} is longer than 107 bytes`);
+  }
+  return address;
+}
+
+/**
+ * The host to bind for Python's special names: `""` is every interface and
+ * `"<broadcast>"` is 255.255.255.255. Other hosts are returned unchanged.
+ */
+export function bindHost(family: number, host: string): string {
+  if (host === "") return family === AF_INET6 ? "::" : "0.0.0.0";
+  if (host === "<broadcast>") return "255.255.255.255";
+  return host;
+}
+
+/** The IP version (4 or 6) a literal address has, 0 for a name. */
+export function ipVersion(host: string): 0 | 4 | 6 {
+  return isIP(host) as 0 | 4 | 6;
+}
+
+/** Builds the Python-style tuple for a host and port Node reports. */
+export function toSocketAddress(family: number, host: string, port: number): SocketAddress {
+  if (family === AF_INET6) {
+    const pct = host.indexOf("%");
+    const scope = pct >= 0 ? Number(host.slice(pct + 1)) : 0;
+    return [host, port, 0, Number.isInteger(scope) ? scope : 0];
+  }
+  return [host, port];
+}
+
+/**
+ * `"127.0.0.1:80"`, `"[::1]:80"` or the Unix path (abstract names shown with `@`),
+ * for messages and logs.
+ */
+export function formatAddress(address: Address | SocketAddress | HostPort): string {
+  if (typeof address === "string") {
+    return address.startsWith("\0") ? `@${address.slice(1)}` : address;
+  }
+  const host = Array.isArray(address) ? address[0] : address.host;
+  const port = Array.isArray(address) ? address[1] : address.port;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The address family a Python-style address implies: a string is AF_UNIX, a 4-tuple AF_INET6. */
+export function familyOfAddress(address: Address): number {
+  if (typeof address === "string") return AF_UNIX;
+  if (address.length === 4 || ipVersion(address[0]) === 6) return AF_INET6;
+  return AF_INET;
+}

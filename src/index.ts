@@ -1,0 +1,32 @@
+/**
+ * socketkit: Python's `socket` module for Node.js, as promises.
+ *
+ * @example
+ * ```ts
+ * import { AF_INET, SOCK_STREAM, socket } from "socketkit";
+ * await using server = socket(AF_INET, SOCK_STREAM);
+ * await server.bind(["127.0.0.1", 0]);
+ * server.listen(5);
+ * const [conn, addr] = await server.accept();
+ * ```
+ * @module
+ */
+export * from "./core/address.ts";
+export * from "./core/constants.ts";
+export * from "./core/errors.ts";
+export {
+  BufferedReader,
+  type BufferedReaderOptions,
+  DEFAULT_MAX_LINE_LENGTH,
+  type ReadlineOptions,
+} from "./socket/buffered-reader.ts";
+export { type CreateConnectionOptions, createConnection } from "./socket/create-connection.ts";
+export { type CreateServerOptions, createServer } from "./socket/create-server.ts";
+export {
+  type AddrInfo,
+  type GetaddrinfoOptions,
+  getaddrinfo,
+  gethostname,
+} from "./socket/getaddrinfo.ts";
+export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
+export { Writer } from "./socket/writer.ts";

@@ -1,0 +1,184 @@
+import { IncompleteReadError, LineTooLongError, SocketError } from "../core/errors.ts";
+import { kStream, kTimeoutMs } from "./internal.ts";
+import type { Socket } from "./socket.ts";
+import type { StreamConnection } from "./stream-connection.ts";
+
+/** Default longest line `readline` returns (64 KiB). */
+export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
+
+/** Options of {@link BufferedReader}. */
+export interface BufferedReaderOptions {
+  /** Default `maxLength` of `readline`, `readuntil` and line iteration. @default 65536 */
+  maxLineLength?: number;
+}
+
+/** Options of `readline` and `readuntil`. */
+export interface ReadlineOptions {
+  /**
+   * Most bytes before the separator. A longer line raises `LineTooLongError`; its bytes
+   * are discarded up to its end, never buffered, and the next call returns the next line.
+   * @default 65536 (or the reader's `maxLineLength`)
+   */
+  maxLength?: number;
+}
+
+const NEWLINE = Buffer.from("\n");
+
+/**
+ * The reading side of `socket.makefile("r")`, as Python's `BufferedReader` over a
+ * socket: lines and exact byte counts over the socket's bounded buffer, with the
+ * socket's timeout applied to each wait.
+ *
+ * @example
+ * ```ts
+ * const rfile = conn.makefile("r");
+ * const line = await rfile.readline();          // Buffer ending in "\n", empty at EOF
+ * const header = await rfile.readexactly(4);     // IncompleteReadError if EOF comes first
+ * for await (const l of rfile) console.log(l.toString());
+ * ```
+ */
+export class BufferedReader {
+  readonly #socket: Socket;
+  readonly #maxLineLength: number;
+  /** Discarding the rest of an over-long line (after LineTooLongError). */
+  #skippingTo: Buffer | null = null;
+
+  constructor(socket: Socket, options: BufferedReaderOptions = {}) {
+    this.#socket = socket;
+    this.#maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
+  }
+
+  get #conn(): StreamConnection {
+    return this.#socket[kStream]();
+  }
+
+  /**
+   * Waits for more bytes. Returns false at end of stream; throws the socket's error,
+   * `TimeoutError` or `BlockingIOError`.
+   */
+  async #more(conn: StreamConnection, deadline: number | null): Promise<boolean> {
+    if (conn.eof || conn.readShut) return false;
+    if (conn.failed) throw conn.error("receive from");
+    if (conn.closed) {
+      throw new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, { code: "EBADF" });
+    }
+    await conn.readers.wait(this.#socket[kTimeoutMs](deadline), `receive from ${conn.peerLabel}`);
+    return true;
+  }
+
+  /**
+   * Reads `n` bytes, fewer only at end of stream (Python's `read(n)`); with no argument
+   * (or a negative one), everything up to end of stream.
+   */
+  async read(n = -1): Promise<Buffer> {
+    const conn = this.#conn;
+    const deadline = this.#socket.deadline();
+    const parts: Buffer[] = [];
+    let have = 0;
+    const want = n < 0 ? Number.POSITIVE_INFINITY : n;
+    while (have < want) {
+      if (conn.queue.length > 0) {
+        const part = conn.queue.take(want - have);
+        conn.consumed();
+        parts.push(part);
+        have += part.length;
+        continue;
+      }
+      if (!(await this.#more(conn, deadline))) break;
+    }
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, have);
+  }
+
+  /** Reads exactly `n` bytes or throws `IncompleteReadError` carrying what did arrive. */
+  async readexactly(n: number): Promise<Buffer> {
+    const data = await this.read(n);
+    if (data.length < n) throw new IncompleteReadError(data, n);
+    return data;
+  }
+
+  /**
+   * Reads one line, ending in `"\n"` (kept, as Python does); at end of stream, what is
+   * left (an empty Buffer when nothing is). A line longer than `maxLength` raises
+   * `LineTooLongError`.
+   */
+  readline(options: ReadlineOptions = {}): Promise<Buffer> {
+    return this.#readTo(NEWLINE, options.maxLength ?? this.#maxLineLength, false);
+  }
+
+  /**
+   * Reads up to and including `separator`. End of stream first raises
+   * `IncompleteReadError` with the bytes read; more than `maxLength` bytes before the
+   * separator raises `LineTooLongError`.
+   */
+  readuntil(separator: Buffer | string = NEWLINE, options: ReadlineOptions = {}): Promise<Buffer> {
+    const sep = typeof separator === "string" ? Buffer.from(separator) : separator;
+    if (sep.length === 0) {
+      return Promise.reject(new SocketError("Cannot read until separator: separator is empty", { code: "EINVAL" }));
+    }
+    return this.#readTo(sep, options.maxLength ?? this.#maxLineLength, true);
+  }
+
+  async #readTo(sep: Buffer, maxLength: number, strict: boolean): Promise<Buffer> {
+    const conn = this.#conn;
+    const deadline = this.#socket.deadline();
+    const queue = conn.queue;
+    // Hold a whole line in the buffer: the limit is maxLength, so memory stays bounded.
+    if (conn.highWaterMark < maxLength + sep.length) conn.highWaterMark = maxLength + sep.length;
+    if (this.#skippingTo !== null) await this.#skip(conn, deadline);
+    let scanned = 0;
+    for (;;) {
+      const at = queue.indexOf(sep, scanned);
+      if (at !== -1) {
+        if (at > maxLength) return this.#overflow(conn, sep, maxLength);
+        const line = queue.take(at + sep.length);
+        conn.consumed();
+        return line;
+      }
+      if (queue.length > maxLength + sep.length - 1) return this.#overflow(conn, sep, maxLength);
+      scanned = Math.max(0, queue.length - sep.length + 1);
+      if (!(await this.#more(conn, deadline))) {
+        const rest = queue.take(queue.length);
+        conn.consumed();
+        if (strict) throw new IncompleteReadError(rest, null);
+        return rest;
+      }
+    }
+  }
+
+  /** Drops the over-long line's bytes and reports it; the rest of it is skipped lazily. */
+  #overflow(conn: StreamConnection, sep: Buffer, maxLength: number): never {
+    const at = conn.queue.indexOf(sep);
+    if (at !== -1) conn.queue.skip(at + sep.length);
+    else {
+      conn.queue.skip(Math.max(0, conn.queue.length - sep.length + 1));
+      this.#skippingTo = sep;
+    }
+    conn.consumed();
+    throw new LineTooLongError(maxLength);
+  }
+
+  async #skip(conn: StreamConnection, deadline: number | null): Promise<void> {
+    const sep = this.#skippingTo as Buffer;
+    for (;;) {
+      const at = conn.queue.indexOf(sep);
+      if (at !== -1) {
+        conn.queue.skip(at + sep.length);
+        conn.consumed();
+        break;
+      }
+      conn.queue.skip(Math.max(0, conn.queue.length - sep.length + 1));
+      conn.consumed();
+      if (!(await this.#more(conn, deadline))) break;
+    }
+    this.#skippingTo = null;
+  }
+
+  /** Lines (with their `"\n"`) until end of stream. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      const line = await this.readline();
+      if (line.length === 0) return;
+      yield line;
+    }
+  }
+}

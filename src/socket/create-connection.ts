@@ -1,0 +1,58 @@
+import { type Address, checkInetAddress, formatAddress } from "../core/address.ts";
+import { AF_UNIX, SOCK_STREAM } from "../core/constants.ts";
+import { type SocketError, toSocketError } from "../core/errors.ts";
+import { getaddrinfo } from "./getaddrinfo.ts";
+import { Socket, type SocketOptions } from "./socket.ts";
+
+/** Options of {@link createConnection}. */
+export interface CreateConnectionOptions extends SocketOptions {
+  /** Seconds for each connection attempt, and the socket's timeout afterwards. @default null (none) */
+  timeout?: number | null;
+  /** Local `[host, port]` to connect from. @default undefined (the kernel picks) */
+  sourceAddress?: [string, number];
+}
+
+/**
+ * Connects to a TCP service, as Python's `socket.create_connection`: resolves the host,
+ * tries every address in turn (IPv6 and IPv4), and returns the first socket that
+ * connects, or throws the first attempt's error. A string address is a Unix socket path.
+ *
+ * @example
+ * ```ts
+ * import { createConnection } from "socketkit";
+ * await using s = await createConnection(["localhost", 5000], { timeout: 5 });
+ * await s.sendall("hello\n");
+ * ```
+ */
+export async function createConnection(
+  address: Address,
+  options: CreateConnectionOptions = {},
+): Promise<Socket> {
+  if (typeof address === "string") {
+    const s = new Socket(AF_UNIX, SOCK_STREAM, 0, options);
+    s.settimeout(options.timeout ?? null);
+    try {
+      await s.connect(address);
+    } catch (err) {
+      await s.close();
+      throw err;
+    }
+    return s;
+  }
+  const { host, port } = checkInetAddress(0, address, "connect");
+  const infos = await getaddrinfo(host === "" ? "localhost" : host, port, { type: SOCK_STREAM });
+  const errors: SocketError[] = [];
+  for (const [family, , , , sockaddr] of infos) {
+    const s = new Socket(family, SOCK_STREAM, 0, options);
+    try {
+      s.settimeout(options.timeout ?? null);
+      if (options.sourceAddress) await s.bind(options.sourceAddress);
+      await s.connect(sockaddr as Address);
+      return s;
+    } catch (err) {
+      errors.push(toSocketError(err, `connect to ${formatAddress(sockaddr)}`));
+      await s.close();
+    }
+  }
+  throw errors[0] ?? toSocketError({ code: "EAI_NONAME" }, `connect to ${formatAddress([host, port])}`);
+}

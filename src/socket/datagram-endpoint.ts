@@ -1,0 +1,175 @@
+import { createSocket, type RemoteInfo, type Socket as DgramSocket } from "node:dgram";
+import { type SocketError, toSocketError } from "../core/errors.ts";
+import { Waiters } from "./waiters.ts";
+
+/** Options of {@link DatagramEndpoint}. */
+export interface DatagramEndpointOptions {
+  /** Most datagrams held unread; more are dropped and counted. @default 4096 */
+  maxQueuedDatagrams?: number;
+  /** Most bytes held unread; more are dropped and counted. @default 4194304 (4 MiB) */
+  maxQueuedBytes?: number;
+  /** Set SO_REUSEADDR before binding. @default false */
+  reuseAddr?: boolean;
+  /** IPV6_V6ONLY for udp6. @default false */
+  ipv6Only?: boolean;
+}
+
+/** A received datagram and who sent it. */
+export interface Datagram {
+  data: Buffer;
+  from: RemoteInfo;
+}
+
+/**
+ * A UDP socket over `dgram.Socket` with a bounded receive queue: whole datagrams (up to
+ * 65507 bytes) are kept whole, and what arrives while the queue is full is dropped and
+ * counted, as a kernel buffer would, instead of growing the process.
+ */
+export class DatagramEndpoint {
+  readonly socket: DgramSocket;
+  readonly readers = new Waiters();
+  readonly #queue: Datagram[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  readonly #maxDatagrams: number;
+  readonly #maxBytes: number;
+  #error: unknown = null;
+  bound = false;
+  connected = false;
+  closed = false;
+  /** Datagrams dropped because the queue was full. */
+  dropped = 0;
+
+  constructor(type: "udp4" | "udp6", options: DatagramEndpointOptions = {}) {
+    this.#maxDatagrams = options.maxQueuedDatagrams ?? 4096;
+    this.#maxBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+    this.socket = createSocket({
+      type,
+      reuseAddr: options.reuseAddr ?? false,
+      ipv6Only: options.ipv6Only ?? false,
+    });
+    this.socket.on("message", (data, from) => this.#onMessage(data, from));
+    this.socket.on("error", (err) => {
+      if (this.#error === null) this.#error = err;
+      this.readers.wake();
+    });
+    this.socket.on("listening", () => {
+      this.bound = true;
+    });
+    this.socket.on("close", () => {
+      this.closed = true;
+      this.readers.wake();
+    });
+  }
+
+  #onMessage(data: Buffer, from: RemoteInfo): void {
+    if (
+      this.#queue.length - this.#head >= this.#maxDatagrams ||
+      this.#queuedBytes + data.length > this.#maxBytes
+    ) {
+      this.dropped++;
+      return;
+    }
+    this.#queue.push({ data, from });
+    this.#queuedBytes += data.length;
+    this.readers.wake();
+  }
+
+  /** The oldest unread datagram, or undefined. */
+  take(): Datagram | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const d = this.#queue[this.#head] as Datagram;
+    this.#queue[this.#head] = undefined as unknown as Datagram;
+    this.#head++;
+    this.#queuedBytes -= d.data.length;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+    return d;
+  }
+
+  /** Takes the stored error, if any, as a `SocketError` for `action`. */
+  takeError(action: string): SocketError | null {
+    if (this.#error === null) return null;
+    const err = toSocketError(this.#error, action);
+    this.#error = null;
+    return err;
+  }
+
+  /** Binds; rejects with the mapped error (`AddressInUseError`...). */
+  bind(host: string, port: number, action: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.socket.off("listening", onListening);
+        reject(toSocketError(err, action));
+      };
+      const onListening = () => {
+        this.socket.off("error", onError);
+        resolve();
+      };
+      // Prepend so this bind failure is not also stored for the next recvfrom.
+      this.socket.prependOnceListener("error", onError);
+      this.socket.once("listening", onListening);
+      try {
+        this.socket.bind({ port, address: host, exclusive: true });
+      } catch (err) {
+        this.socket.off("error", onError);
+        this.socket.off("listening", onListening);
+        reject(toSocketError(err, action));
+      }
+    }).then(() => {
+      this.#error = null;
+    });
+  }
+
+  /** Connects (sets the default destination and filters senders). */
+  connect(host: string, port: number, action: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.socket.connect(port, host, (err?: Error) => {
+          if (err) reject(toSocketError(err, action));
+          else {
+            this.connected = true;
+            resolve();
+          }
+        });
+      } catch (err) {
+        reject(toSocketError(err, action));
+      }
+    });
+  }
+
+  /** Sends one datagram; resolves with its length once the kernel has it. */
+  send(data: Buffer, host: string | undefined, port: number | undefined, action: string) {
+    return new Promise<number>((resolve, reject) => {
+      const done = (err: Error | null) => {
+        if (err) reject(toSocketError(err, action));
+        else resolve(data.length);
+      };
+      try {
+        if (host === undefined) this.socket.send(data, done);
+        else this.socket.send(data, port, host, done);
+      } catch (err) {
+        reject(toSocketError(err, action));
+      }
+    });
+  }
+
+  /** Closes the socket and drops what is queued. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    this.readers.wake();
+    return new Promise((resolve) => {
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,5 @@
+/** Symbols shared inside the socket layer; not exported from the package. */
+export const kStream = Symbol("socketkit.stream");
+export const kTimeoutMs = Symbol("socketkit.timeoutMs");
+export const kAdopt = Symbol("socketkit.adopt");
+export const kBindServer = Symbol("socketkit.bindServer");

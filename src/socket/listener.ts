@@ -1,0 +1,107 @@
+import { createServer, type ListenOptions, type Server, type Socket as NetSocket } from "node:net";
+import { type SocketError, toSocketError } from "../core/errors.ts";
+import { Waiters } from "./waiters.ts";
+
+/** Connections waiting for `accept()` beyond this many are closed at once and counted. */
+export const DEFAULT_ACCEPT_QUEUE = 511;
+
+/**
+ * A listening stream socket over `net.Server`. Connections the kernel completes wait,
+ * not yet reading (their bytes stay in the kernel as with Python), until `accept()`
+ * takes them; the wait queue is bounded.
+ */
+export class Listener {
+  readonly server: Server;
+  readonly #pending: NetSocket[] = [];
+  #head = 0;
+  readonly acceptors = new Waiters();
+  #error: unknown = null;
+  closed = false;
+  /** Connections closed because the accept queue was full. */
+  dropped = 0;
+  /** Most connections left waiting for `accept()`. */
+  queueLimit = DEFAULT_ACCEPT_QUEUE;
+  label: string;
+
+  private constructor(server: Server, label: string) {
+    this.server = server;
+    this.label = label;
+    server.on("connection", (socket: NetSocket) => this.#onConnection(socket));
+    server.on("error", (err) => {
+      if (this.#error === null) this.#error = err;
+      this.acceptors.wake();
+    });
+  }
+
+  /**
+   * Binds and listens. Rejects with the mapped error (`AddressInUseError`...) naming
+   * `label` when the address cannot be had.
+   */
+  static open(options: ListenOptions, label: string): Promise<Listener> {
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    const listener = new Listener(server, label);
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => {
+        server.off("listening", onListening);
+        server.close();
+        reject(toSocketError(err, `bind ${label}`));
+      };
+      const onListening = () => {
+        server.off("error", onError);
+        resolve(listener);
+      };
+      server.once("error", onError);
+      server.once("listening", onListening);
+      server.listen(options);
+    });
+  }
+
+  #onConnection(socket: NetSocket): void {
+    socket.on("error", ignorePendingError);
+    if (this.closed || this.#pending.length - this.#head >= this.queueLimit) {
+      this.dropped++;
+      socket.destroy();
+      return;
+    }
+    this.#pending.push(socket);
+    this.acceptors.wake();
+  }
+
+  /** The next waiting connection, or undefined. */
+  take(): NetSocket | undefined {
+    while (this.#head < this.#pending.length) {
+      const socket = this.#pending[this.#head] as NetSocket;
+      this.#pending[this.#head] = undefined as unknown as NetSocket;
+      this.#head++;
+      if (this.#head === this.#pending.length) {
+        this.#pending.length = 0;
+        this.#head = 0;
+      }
+      socket.off("error", ignorePendingError);
+      // One that died while waiting (reset by its peer) is not handed out.
+      if (socket.destroyed) continue;
+      return socket;
+    }
+    return undefined;
+  }
+
+  /** The server error, if one happened. */
+  error(action: string): SocketError | null {
+    return this.#error === null ? null : toSocketError(this.#error, `${action} ${this.label}`);
+  }
+
+  /** Stops listening and closes every connection not yet accepted. */
+  close(): Promise<void> {
+    if (!this.closed) this.closed = true;
+    for (let s = this.take(); s !== undefined; s = this.take()) s.destroy();
+    this.acceptors.wake();
+    // net.Server's close callback waits for accepted connections to end too; a closed
+    // listening socket in Python does not, so resolve once the listening handle is gone.
+    if (this.server.listening) this.server.close();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function ignorePendingError(): void {
+  // A connection that fails before accept() is reported by its first operation.
+}

@@ -1,0 +1,850 @@
+import { Socket as NetSocket } from "node:net";
+import {
+  type Address,
+  checkInetAddress,
+  checkUnixAddress,
+  formatAddress,
+  type SocketAddress,
+  toSocketAddress,
+} from "../core/address.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  familyName,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  kindName,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
+  SO_KEEPALIVE,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_SNDBUF,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "../core/constants.ts";
+import {
+  BlockingIOError,
+  SocketError,
+  toSocketError,
+  UnsupportedError,
+} from "../core/errors.ts";
+import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
+import { DatagramEndpoint } from "./datagram-endpoint.ts";
+import { resolveHost } from "./getaddrinfo.ts";
+import { kAdopt, kBindServer, kStream, kTimeoutMs } from "./internal.ts";
+import { Listener } from "./listener.ts";
+import { DEFAULT_HIGH_WATER_MARK, StreamConnection } from "./stream-connection.ts";
+import { deadlineFrom, remaining, timeoutError } from "./waiters.ts";
+import { Writer } from "./writer.ts";
+
+/** Options of {@link socket} beyond Python's three arguments. */
+export interface SocketOptions {
+  /**
+   * Bytes received and not yet read before the socket stops reading from the kernel
+   * (TCP flow control then holds the peer back). Also settable as `SO_RCVBUF`.
+   * @default 65536
+   */
+  highWaterMark?: number;
+  /** Datagrams held unread before more are dropped (and counted). @default 4096 */
+  maxQueuedDatagrams?: number;
+  /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
+  maxQueuedBytes?: number;
+}
+
+/** Options for binding a listening socket (used by `createServer`). */
+export interface BindServerOptions {
+  ipv6Only?: boolean;
+  reusePort?: boolean;
+  backlog?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function badState(message: string, code: string): SocketError {
+  return new SocketError(message, { code });
+}
+
+function toBuffer(data: Buffer | Uint8Array | string): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function checkSize(bufsize: number, action: string): void {
+  if (!Number.isInteger(bufsize) || bufsize < 0) {
+    throw new SocketError(`Cannot ${action}: buffer size must be a non-negative integer, got ${bufsize}`, {
+      code: "EINVAL",
+    });
+  }
+}
+
+/** Whether this Node.js can set SO_REUSEPORT on its own (22.12+ or 23.1+). */
+function nodeHasReusePort(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/**
+ * A socket with Python's API, as promises. Make one with {@link socket}, or get one from
+ * `accept()`, `createConnection()` or `createServer()`.
+ *
+ * Stream sockets (TCP, Unix) keep at most `highWaterMark` unread bytes: above it the
+ * socket stops reading and TCP flow control holds the peer back, so a flood never grows
+ * the process. Half-close works both ways: after `shutdown(SHUT_WR)` you can still
+ * `recv`, and a peer's FIN shows as an empty Buffer while you can still `sendall`.
+ *
+ * @example
+ * ```ts
+ * import { AF_INET, SOCK_STREAM, socket } from "socketkit";
+ * await using s = socket(AF_INET, SOCK_STREAM);
+ * await s.connect(["127.0.0.1", 5000]);
+ * await s.sendall("hello");
+ * const reply = await s.recv(1024);
+ * ```
+ */
+export class Socket {
+  /** Address family: `AF_INET`, `AF_INET6` or `AF_UNIX`. */
+  readonly family: number;
+  /** Socket type: `SOCK_STREAM` or `SOCK_DGRAM`. */
+  readonly type: number;
+  /** Protocol number (0 for the default). */
+  readonly proto: number;
+  #timeout: number | null = null;
+  #highWaterMark: number;
+  #sendBufferSize = DEFAULT_HIGH_WATER_MARK;
+  #options: SocketOptions;
+  #reuseAddr = 0;
+  #keepAlive = 0;
+  #noDelay = 0;
+  #recvBuf = 0;
+  #sendBuf = 0;
+  #conn: StreamConnection | null = null;
+  #listener: Listener | null = null;
+  #dgram: DatagramEndpoint | null = null;
+  #listening = false;
+  #connecting: Promise<void> | null = null;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  /** AF_UNIX: the path this socket connected to (the peer's name). */
+  #unixPeer = "";
+  /** AF_UNIX: the path of the listening socket an accepted socket came from. */
+  #unixLocal = "";
+
+  constructor(family = AF_INET, type = SOCK_STREAM, proto = 0, options: SocketOptions = {}) {
+    if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
+      throw new UnsupportedError(
+        `Cannot create socket: address family ${familyName(family)} is not supported (use AF_INET, AF_INET6 or AF_UNIX)`,
+      );
+    }
+    if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
+      throw new UnsupportedError(
+        `Cannot create ${familyName(family)} ${kindName(type)} socket: Node.js has no such sockets and the socketkit native addon is not installed`,
+      );
+    }
+    if (family === AF_UNIX && type === SOCK_DGRAM) {
+      throw new UnsupportedError(
+        "Cannot create AF_UNIX SOCK_DGRAM socket: Node.js has no Unix datagram sockets and the socketkit native addon is not installed",
+      );
+    }
+    const allowed = type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+    if (proto !== 0 && (family === AF_UNIX || proto !== allowed)) {
+      throw new SocketError(
+        `Cannot create ${familyName(family)} ${kindName(type)} socket: protocol ${proto} not supported`,
+        { code: "EPROTONOSUPPORT" },
+      );
+    }
+    this.family = family;
+    this.type = type;
+    this.proto = proto;
+    this.#options = options;
+    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  #timeoutMs(deadline: number | null): number | null {
+    return this.#timeout === 0 ? 0 : remaining(deadline);
+  }
+
+  #ensureOpen(action: string): void {
+    if (this.#closed) throw badState(`Cannot ${action}: socket is closed`, "EBADF");
+  }
+
+  async #stream(action: string): Promise<StreamConnection> {
+    this.#ensureOpen(action);
+    if (this.#connecting) await this.#connecting;
+    if (this.#conn === null) {
+      throw badState(`Cannot ${action}: socket is not connected`, "ENOTCONN");
+    }
+    return this.#conn;
+  }
+
+  #datagram(): DatagramEndpoint {
+    if (this.#dgram === null) {
+      this.#dgram = new DatagramEndpoint(this.family === AF_INET6 ? "udp6" : "udp4", {
+        reuseAddr: this.#reuseAddr !== 0,
+        maxQueuedDatagrams: this.#options.maxQueuedDatagrams,
+        maxQueuedBytes: this.#options.maxQueuedBytes,
+      });
+    }
+    return this.#dgram;
+  }
+
+  #label(address: Address): string {
+    return formatAddress(address);
+  }
+
+  async #resolve(address: Address, action: string): Promise<{ host: string; port: number }> {
+    const { host, port } = checkInetAddress(this.family, address, action);
+    const ip = await resolveHost(this.family, host, `${action} ${formatAddress([host, port])}`);
+    return { host: ip, port };
+  }
+
+  #applyStreamOptions(conn: StreamConnection): void {
+    if (this.#keepAlive) conn.socket.setKeepAlive(true);
+    if (this.#noDelay) conn.socket.setNoDelay(true);
+    conn.sendBufferSize = this.#sendBufferSize;
+  }
+
+  #applyDatagramBuffers(): void {
+    const d = this.#dgram;
+    if (d === null || !d.bound) return;
+    try {
+      if (this.#recvBuf) d.socket.setRecvBufferSize(this.#recvBuf);
+      if (this.#sendBuf) d.socket.setSendBufferSize(this.#sendBuf);
+    } catch (err) {
+      throw toSocketError(err, "set buffer size");
+    }
+  }
+
+  /** @internal Adopts an accepted connection. */
+  [kAdopt](conn: StreamConnection, unixLocal: string): this {
+    this.#conn = conn;
+    this.#unixLocal = unixLocal;
+    this.#applyStreamOptions(conn);
+    conn.start();
+    return this;
+  }
+
+  /** @internal The connection under a connected stream socket (for makefile). */
+  [kStream](): StreamConnection {
+    this.#ensureOpen("read");
+    if (this.#conn === null) throw badState("Cannot read: socket is not connected", "ENOTCONN");
+    return this.#conn;
+  }
+
+  /** @internal Milliseconds for one blocking step, from the socket timeout. */
+  [kTimeoutMs](deadline: number | null): number | null {
+    return this.#timeoutMs(deadline);
+  }
+
+  /** @internal A deadline for an operation starting now. */
+  deadline(): number | null {
+    return deadlineFrom(this.#timeout);
+  }
+
+  // ---------------------------------------------------------------- binding
+
+  /**
+   * Binds to a local address: `["", 0]` is every interface and a free port (read it back
+   * with `getsockname()`), a path for AF_UNIX. Stream sockets start listening at once
+   * (Node binds and listens together): connections made before `listen()` wait for
+   * `accept()` as the kernel's queue would hold them.
+   */
+  async bind(address: Address): Promise<void> {
+    return this[kBindServer](address, {});
+  }
+
+  /** @internal `bind` with the options `createServer` needs. */
+  async [kBindServer](address: Address, options: BindServerOptions): Promise<void> {
+    this.#ensureOpen("bind");
+    if (this.#listener || this.#conn || this.#dgram?.bound) {
+      throw badState(`Cannot bind ${this.#label(address)}: socket is already bound`, "EINVAL");
+    }
+    if (this.type === SOCK_DGRAM) {
+      const { host, port } = await this.#resolve(address, "bind");
+      await this.#datagram().bind(host, port, `bind ${this.#label(address)}`);
+      this.#applyDatagramBuffers();
+      return;
+    }
+    if (options.reusePort && !nodeHasReusePort()) {
+      throw new UnsupportedError(
+        `Cannot bind ${this.#label(address)} with SO_REUSEPORT: needs Node.js >= 22.12 (this is ${process.version}) or the socketkit native addon`,
+      );
+    }
+    const backlog = options.backlog ?? 511;
+    if (this.family === AF_UNIX) {
+      const path = checkUnixAddress(address, "bind");
+      this.#listener = await Listener.open({ path, backlog }, this.#label(path));
+      return;
+    }
+    const { host, port } = await this.#resolve(address, "bind");
+    const listenOptions: Parameters<typeof Listener.open>[0] & { reusePort?: boolean } = {
+      host,
+      port,
+      backlog,
+      ipv6Only: options.ipv6Only ?? false,
+    };
+    if (options.reusePort) listenOptions.reusePort = true;
+    this.#listener = await Listener.open(listenOptions, formatAddress([host, port]));
+    const bound = this.#listener.server.address();
+    if (bound && typeof bound === "object") {
+      this.#listener.label = formatAddress([bound.address, bound.port]);
+    }
+  }
+
+  /**
+   * Marks a bound stream socket as accepting connections. `backlog` bounds how many
+   * connections wait for `accept()` (at least 511, as Node's own listen backlog);
+   * more are closed at once and counted in `droppedConnections`.
+   */
+  listen(backlog?: number): void {
+    this.#ensureOpen("listen");
+    if (this.type !== SOCK_STREAM) {
+      throw badState("Cannot listen: only stream sockets listen", "EOPNOTSUPP");
+    }
+    if (this.#listener === null) {
+      throw badState("Cannot listen: bind() the socket to an address first", "EINVAL");
+    }
+    if (backlog !== undefined) this.#listener.queueLimit = Math.max(backlog, 511);
+    this.#listening = true;
+  }
+
+  /**
+   * Waits for a connection and returns `[socket, address]`, as Python's `accept()`.
+   * Honors the timeout (`TimeoutError`) and non-blocking mode (`BlockingIOError`).
+   */
+  async accept(): Promise<[Socket, SocketAddress]> {
+    this.#ensureOpen("accept");
+    const listener = this.#listener;
+    if (listener === null || !this.#listening) {
+      throw badState("Cannot accept: socket is not listening (call bind() and listen())", "EINVAL");
+    }
+    const deadline = deadlineFrom(this.#timeout);
+    for (;;) {
+      const ns = listener.take();
+      if (ns !== undefined) return this.#adoptAccepted(ns, listener);
+      const err = listener.error("accept on");
+      if (err) throw err;
+      if (listener.closed || this.#closed) {
+        throw badState(`Cannot accept on ${listener.label}: socket is closed`, "EBADF");
+      }
+      await listener.acceptors.wait(this.#timeoutMs(deadline), `accept on ${listener.label}`);
+    }
+  }
+
+  #adoptAccepted(ns: NetSocket, listener: Listener): [Socket, SocketAddress] {
+    let address: SocketAddress;
+    let peer: string;
+    if (this.family === AF_UNIX) {
+      address = "";
+      peer = `peer of ${listener.label}`;
+    } else {
+      address = toSocketAddress(this.family, ns.remoteAddress ?? "", ns.remotePort ?? 0);
+      peer = formatAddress(address);
+    }
+    const conn = new StreamConnection(ns, peer, { highWaterMark: this.#highWaterMark, paused: true });
+    const child = new Socket(this.family, this.type, this.proto, this.#options);
+    child.#keepAlive = this.#keepAlive;
+    child.#noDelay = this.#noDelay;
+    child.#sendBufferSize = this.#sendBufferSize;
+    return [child[kAdopt](conn, this.family === AF_UNIX ? listener.label : ""), address];
+  }
+
+  /** Accepted connections as an async iterable; it ends when the socket is closed. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<[Socket, SocketAddress]> {
+    for (;;) {
+      try {
+        yield await this.accept();
+      } catch (err) {
+        if (err instanceof SocketError && err.code === "EBADF") return;
+        throw err;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- connecting
+
+  /**
+   * Connects to a peer. For stream sockets this is the TCP (or Unix) connection, bounded
+   * by the timeout; for datagram sockets it sets the default destination and filters
+   * what `recv` sees to that peer. In non-blocking mode (`settimeout(0)`) it starts the
+   * connection and throws `BlockingIOError` (`EINPROGRESS`) as Python does.
+   */
+  async connect(address: Address): Promise<void> {
+    const label = this.#label(address);
+    this.#ensureOpen(`connect to ${label}`);
+    if (this.type === SOCK_DGRAM) {
+      const { host, port } = await this.#resolve(address, "connect to");
+      const d = this.#datagram();
+      await d.connect(host, port, `connect to ${label}`);
+      this.#applyDatagramBuffers();
+      return;
+    }
+    if (this.#conn || this.#connecting) {
+      throw badState(`Cannot connect to ${label}: socket is already connected`, "EISCONN");
+    }
+    const pending = this.#connectStream(address, label);
+    if (this.#timeout === 0) {
+      this.#connecting = pending.finally(() => {
+        this.#connecting = null;
+      });
+      this.#connecting.catch(() => {});
+      throw new BlockingIOError(`Cannot connect to ${label}: operation now in progress`, {
+        code: "EINPROGRESS",
+      });
+    }
+    await pending;
+  }
+
+  async #connectStream(address: Address, label: string): Promise<void> {
+    const action = `connect to ${label}`;
+    const deadline = deadlineFrom(this.#timeout === 0 ? null : this.#timeout);
+    let target: { path: string } | { host: string; port: number; family: number };
+    if (this.family === AF_UNIX) {
+      target = { path: checkUnixAddress(address, "connect") };
+    } else {
+      const { host, port } = await this.#resolve(address, "connect to");
+      target = { host, port, family: this.family === AF_INET6 ? 6 : 4 };
+    }
+    // bind() before connect() chose the local address: release the listener, reuse it.
+    let local: { localAddress?: string; localPort?: number } = {};
+    if (this.#listener) {
+      const bound = this.#listener.server.address();
+      if (bound && typeof bound === "object") {
+        local = { localAddress: bound.address, localPort: bound.port };
+      }
+      await this.#listener.close();
+      this.#listener = null;
+    }
+    const ns = new NetSocket({ allowHalfOpen: true });
+    const conn = new StreamConnection(ns, label, { highWaterMark: this.#highWaterMark });
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onConnect = () => {
+        ns.off("error", onError);
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      const onError = (err: Error) => {
+        ns.off("connect", onConnect);
+        if (timer) clearTimeout(timer);
+        reject(toSocketError(err, action));
+      };
+      ns.once("connect", onConnect);
+      ns.once("error", onError);
+      const ms = remaining(deadline);
+      if (ms !== null) {
+        timer = setTimeout(() => {
+          ns.off("connect", onConnect);
+          ns.off("error", onError);
+          ns.destroy();
+          reject(timeoutError(action));
+        }, ms);
+      }
+      ns.connect({ ...target, ...local });
+    }).catch((err) => {
+      ns.destroy();
+      throw err;
+    });
+    if (this.#closed) {
+      ns.destroy();
+      throw badState(`Cannot ${action}: socket was closed while connecting`, "EBADF");
+    }
+    if (this.family === AF_UNIX) this.#unixPeer = (target as { path: string }).path;
+    this.#conn = conn;
+    this.#applyStreamOptions(conn);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /**
+   * Sends some bytes and returns how many were taken (at most `SO_SNDBUF`, 64 KiB by
+   * default); waits while that much is already queued. Use `sendall` to send everything.
+   * The Buffer is kept by reference until written: do not change it afterwards.
+   */
+  async send(data: Buffer | Uint8Array | string): Promise<number> {
+    const buf = toBuffer(data);
+    if (this.type === SOCK_DGRAM) {
+      const d = this.#dgram;
+      if (d === null || !d.connected) {
+        throw badState("Cannot send: datagram socket has no destination (use sendto or connect)", "EDESTADDRREQ");
+      }
+      this.#ensureOpen("send");
+      return d.send(buf, undefined, undefined, "send");
+    }
+    const conn = await this.#stream("send");
+    return conn.send(buf, this.#timeoutMs(deadlineFrom(this.#timeout)));
+  }
+
+  /**
+   * Sends every byte; resolves once all are handed to the kernel (so memory stays bounded
+   * by what you pass), or throws `TimeoutError` when the timeout runs out first.
+   */
+  async sendall(data: Buffer | Uint8Array | string): Promise<void> {
+    if (this.type === SOCK_DGRAM) {
+      await this.send(data);
+      return;
+    }
+    const conn = await this.#stream("send");
+    await conn.sendall(typeof data === "string" ? data : toBuffer(data), this.#timeoutMs(deadlineFrom(this.#timeout)));
+  }
+
+  /** Sends one datagram to `address`; returns its length. Datagram sockets only. */
+  async sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
+    const label = this.#label(address);
+    this.#ensureOpen(`send to ${label}`);
+    if (this.type !== SOCK_DGRAM) {
+      throw badState(`Cannot send to ${label}: sendto needs a datagram socket (use sendall)`, "EISCONN");
+    }
+    const { host, port } = await this.#resolve(address, "send to");
+    const d = this.#datagram();
+    if (d.connected) {
+      throw badState(`Cannot send to ${label}: socket is connected (use send)`, "EISCONN");
+    }
+    const n = await d.send(toBuffer(data), host, port, `send to ${label}`);
+    this.#applyDatagramBuffers();
+    return n;
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /**
+   * Receives at most `bufsize` bytes, as soon as any are available; an empty Buffer means
+   * the peer closed its side (end of stream). For datagram sockets: one datagram, cut to
+   * `bufsize` as Python does.
+   */
+  async recv(bufsize: number): Promise<Buffer> {
+    checkSize(bufsize, "receive");
+    if (this.type === SOCK_DGRAM) return (await this.recvfrom(bufsize))[0];
+    const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
+    const queue = conn.queue;
+    // Fast path: data is already buffered.
+    if (queue.length > 0 && bufsize > 0) {
+      const out = queue.take(bufsize);
+      conn.consumed();
+      return out;
+    }
+    if (bufsize === 0) return EMPTY;
+    const deadline = deadlineFrom(this.#timeout);
+    for (;;) {
+      if (queue.length > 0) {
+        const out = queue.take(bufsize);
+        conn.consumed();
+        return out;
+      }
+      if (conn.eof || conn.readShut) return EMPTY;
+      if (conn.failed) throw conn.error("receive from");
+      if (conn.closed || this.#closed) {
+        throw badState(`Cannot receive from ${conn.peerLabel}: socket is closed`, "EBADF");
+      }
+      await conn.readers.wait(this.#timeoutMs(deadline), `receive from ${conn.peerLabel}`);
+    }
+  }
+
+  /**
+   * Receives one datagram (at most `bufsize` bytes of it) and who sent it. On a stream
+   * socket, returns `recv(bufsize)` and the peer's address.
+   */
+  async recvfrom(bufsize: number): Promise<[Buffer, SocketAddress]> {
+    checkSize(bufsize, "receive");
+    if (this.type === SOCK_STREAM) return [await this.recv(bufsize), this.getpeername()];
+    this.#ensureOpen("receive");
+    const d = this.#datagram();
+    const deadline = deadlineFrom(this.#timeout);
+    for (;;) {
+      const dg = d.take();
+      if (dg !== undefined) {
+        const data = dg.data.length > bufsize ? dg.data.subarray(0, bufsize) : dg.data;
+        return [data, toSocketAddress(this.family, dg.from.address, dg.from.port)];
+      }
+      const err = d.takeError("receive");
+      if (err) throw err;
+      if (d.closed || this.#closed) throw badState("Cannot receive: socket is closed", "EBADF");
+      if (!d.bound && !d.connected) {
+        throw badState(
+          "Cannot receive: datagram socket is not bound (call bind, connect or sendto first)",
+          "EINVAL",
+        );
+      }
+      await d.readers.wait(this.#timeoutMs(deadline), `receive on ${formatAddress(this.getsockname())}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /**
+   * Shuts down one or both directions: `SHUT_WR` sends FIN after what is queued (the
+   * socket can still receive), `SHUT_RD` makes `recv` return end of stream, `SHUT_RDWR`
+   * both.
+   */
+  shutdown(how: number): void {
+    this.#ensureOpen("shutdown");
+    if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) {
+      throw badState(`Cannot shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR, got ${how}`, "EINVAL");
+    }
+    const conn = this.#conn;
+    if (conn === null) throw badState("Cannot shutdown: socket is not connected", "ENOTCONN");
+    if (how !== SHUT_WR) conn.shutdownRead();
+    if (how !== SHUT_RD) conn.shutdownWrite();
+  }
+
+  /**
+   * Closes the socket. Bytes already queued are still sent (then FIN), as with Python;
+   * calling it again does nothing. Resolves when the handle is released.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    const parts: Promise<void>[] = [];
+    if (this.#conn) parts.push(this.#conn.close());
+    if (this.#listener) parts.push(this.#listener.close());
+    if (this.#dgram) parts.push(this.#dgram.close());
+    this.#closing = Promise.all(parts).then(() => undefined);
+    return this.#closing;
+  }
+
+  /** Closes the socket, so `await using s = socket()` releases it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------- timeouts & options
+
+  /**
+   * Sets the timeout, in seconds, of connect, accept, recv, recvfrom, send and sendall:
+   * `null` blocks forever, `0` is non-blocking (`BlockingIOError` when nothing is ready),
+   * anything else raises `TimeoutError` when it runs out.
+   */
+  settimeout(value: number | null): void {
+    if (value !== null && (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value))) {
+      throw new SocketError(`Cannot set timeout: ${value} is out of range (use null or seconds >= 0)`, {
+        code: "EINVAL",
+      });
+    }
+    this.#timeout = value;
+  }
+
+  /** The timeout in seconds, or null when blocking. */
+  gettimeout(): number | null {
+    return this.#timeout;
+  }
+
+  /** `setblocking(false)` is `settimeout(0)`, `setblocking(true)` is `settimeout(null)`. */
+  setblocking(flag: boolean): void {
+    this.settimeout(flag ? null : 0);
+  }
+
+  /**
+   * Sets an option: `SO_REUSEADDR`, `SO_KEEPALIVE`, `SO_RCVBUF`, `SO_SNDBUF` (level
+   * `SOL_SOCKET`) or `TCP_NODELAY` (level `IPPROTO_TCP`); others raise `UnsupportedError`.
+   * On stream sockets `SO_RCVBUF` and `SO_SNDBUF` set socketkit's own receive and send
+   * buffer limits (the kernel's are auto-tuned); on datagram sockets, the kernel's.
+   */
+  setsockopt(level: number, option: number, value: number | boolean): void {
+    this.#ensureOpen("setsockopt");
+    const v = typeof value === "boolean" ? Number(value) : value;
+    if (!Number.isInteger(v) || v < 0) {
+      throw new SocketError(`Cannot setsockopt: value must be a non-negative integer, got ${value}`, {
+        code: "EINVAL",
+      });
+    }
+    const key = optionKey(level, option);
+    switch (key) {
+      case "SO_REUSEADDR":
+        this.#reuseAddr = v ? 1 : 0;
+        return;
+      case "SO_KEEPALIVE":
+        this.#keepAlive = v ? 1 : 0;
+        this.#conn?.socket.setKeepAlive(v !== 0);
+        return;
+      case "TCP_NODELAY":
+        if (this.type !== SOCK_STREAM || this.family === AF_UNIX) break;
+        this.#noDelay = v ? 1 : 0;
+        this.#conn?.socket.setNoDelay(v !== 0);
+        return;
+      case "SO_RCVBUF":
+        if (this.type === SOCK_STREAM) {
+          this.#highWaterMark = Math.max(1, v);
+          if (this.#conn) this.#conn.highWaterMark = this.#highWaterMark;
+        } else {
+          this.#recvBuf = v;
+          this.#applyDatagramBuffers();
+        }
+        return;
+      case "SO_SNDBUF":
+        if (this.type === SOCK_STREAM) {
+          this.#sendBufferSize = Math.max(1, v);
+          if (this.#conn) this.#conn.sendBufferSize = this.#sendBufferSize;
+        } else {
+          this.#sendBuf = v;
+          this.#applyDatagramBuffers();
+        }
+        return;
+    }
+    throw new UnsupportedError(
+      `Cannot setsockopt level ${level} option ${option} on ${familyName(this.family)} ${kindName(this.type)}: not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, TCP_NODELAY are)`,
+    );
+  }
+
+  /** Reads an option set with {@link setsockopt}; the same options are supported. */
+  getsockopt(level: number, option: number): number {
+    this.#ensureOpen("getsockopt");
+    const key = optionKey(level, option);
+    const d = this.#dgram;
+    switch (key) {
+      case "SO_REUSEADDR":
+        // libuv sets SO_REUSEADDR on every TCP listening socket.
+        return this.#listener && this.family !== AF_UNIX ? 1 : this.#reuseAddr;
+      case "SO_KEEPALIVE":
+        return this.#keepAlive;
+      case "TCP_NODELAY":
+        if (this.type !== SOCK_STREAM || this.family === AF_UNIX) break;
+        return this.#noDelay;
+      case "SO_RCVBUF":
+        if (this.type === SOCK_STREAM) return this.#highWaterMark;
+        return d?.bound ? d.socket.getRecvBufferSize() : this.#recvBuf;
+      case "SO_SNDBUF":
+        if (this.type === SOCK_STREAM) return this.#sendBufferSize;
+        return d?.bound ? d.socket.getSendBufferSize() : this.#sendBuf;
+    }
+    throw new UnsupportedError(
+      `Cannot getsockopt level ${level} option ${option} on ${familyName(this.family)} ${kindName(this.type)}: not supported`,
+    );
+  }
+
+  // ---------------------------------------------------------------- names
+
+  /** This socket's own address (`["0.0.0.0", 0]` before it is bound, as in Python). */
+  getsockname(): SocketAddress {
+    this.#ensureOpen("getsockname");
+    if (this.#listener) {
+      const a = this.#listener.server.address();
+      if (typeof a === "string") return a;
+      if (a) return toSocketAddress(this.family, a.address, a.port);
+    }
+    if (this.#conn) {
+      if (this.family === AF_UNIX) return this.#unixLocal;
+      const s = this.#conn.socket;
+      return toSocketAddress(this.family, s.localAddress ?? "", s.localPort ?? 0);
+    }
+    if (this.#dgram && (this.#dgram.bound || this.#dgram.connected)) {
+      try {
+        const a = this.#dgram.socket.address();
+        return toSocketAddress(this.family, a.address, a.port);
+      } catch {
+        // not bound yet
+      }
+    }
+    if (this.family === AF_UNIX) return "";
+    return this.family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+  }
+
+  /** The connected peer's address; `ENOTCONN` when not connected. */
+  getpeername(): SocketAddress {
+    this.#ensureOpen("getpeername");
+    if (this.#conn) {
+      if (this.family === AF_UNIX) return this.#unixPeer;
+      const s = this.#conn.socket;
+      if (s.remoteAddress !== undefined) {
+        return toSocketAddress(this.family, s.remoteAddress, s.remotePort ?? 0);
+      }
+      return toSocketAddress(this.family, ...labelToHostPort(this.#conn.peerLabel));
+    }
+    if (this.#dgram?.connected) {
+      const a = this.#dgram.socket.remoteAddress();
+      return toSocketAddress(this.family, a.address, a.port);
+    }
+    throw badState("Cannot getpeername: socket is not connected", "ENOTCONN");
+  }
+
+  // ---------------------------------------------------------------- files & stats
+
+  /**
+   * A file-like view of a connected stream socket, as Python's `makefile`: `"r"` gives a
+   * {@link BufferedReader} (`readline`, `read`, `readexactly`, `readuntil`, line
+   * iteration), `"w"` a {@link Writer} (`write`, `drain`, `close`).
+   */
+  makefile(mode?: "r" | "rb", options?: BufferedReaderOptions): BufferedReader;
+  makefile(mode: "w" | "wb"): Writer;
+  makefile(mode: "r" | "rb" | "w" | "wb" = "r", options: BufferedReaderOptions = {}): BufferedReader | Writer {
+    if (this.type !== SOCK_STREAM) {
+      throw badState("Cannot makefile: only stream sockets have a file view", "EOPNOTSUPP");
+    }
+    if (mode === "w" || mode === "wb") return new Writer(this);
+    if (mode === "r" || mode === "rb") return new BufferedReader(this, options);
+    throw badState(`Cannot makefile: mode must be "r" or "w", got ${JSON.stringify(mode)}`, "EINVAL");
+  }
+
+  /** Datagrams dropped because the receive queue was full (datagram sockets). */
+  get droppedDatagrams(): number {
+    return this.#dgram?.dropped ?? 0;
+  }
+
+  /** Connections closed because too many were waiting for `accept()` (listening sockets). */
+  get droppedConnections(): number {
+    return this.#listener?.dropped ?? 0;
+  }
+
+  /** Python-style description, e.g. `<socket family=AF_INET type=SOCK_STREAM laddr=...>`. */
+  toString(): string {
+    const parts = [`family=${familyName(this.family)}`, `type=${kindName(this.type)}`, `proto=${this.proto}`];
+    if (this.#closed) parts.unshift("[closed]");
+    else {
+      try {
+        parts.push(`laddr=${formatAddress(this.getsockname())}`);
+        if (this.#conn) parts.push(`raddr=${formatAddress(this.getpeername())}`);
+      } catch {
+        // names unavailable
+      }
+    }
+    return `<socket ${parts.join(" ")}>`;
+  }
+}
+
+function optionKey(level: number, option: number): string | undefined {
+  if (level === SOL_SOCKET) {
+    if (option === SO_REUSEADDR) return "SO_REUSEADDR";
+    if (option === SO_KEEPALIVE) return "SO_KEEPALIVE";
+    if (option === SO_RCVBUF) return "SO_RCVBUF";
+    if (option === SO_SNDBUF) return "SO_SNDBUF";
+  }
+  if (level === IPPROTO_TCP && option === TCP_NODELAY) return "TCP_NODELAY";
+  return undefined;
+}
+
+function labelToHostPort(label: string): [string, number] {
+  const i = label.lastIndexOf(":");
+  const host = label.slice(0, i).replace(/^\[|\]$/g, "");
+  return [host, Number(label.slice(i + 1))];
+}
+
+/**
+ * Creates a socket, as Python's `socket.socket(family, type, proto)`.
+ *
+ * @example
+ * ```ts
+ * import { AF_INET, SOCK_DGRAM, socket } from "socketkit";
+ * const udp = socket(AF_INET, SOCK_DGRAM);
+ * await udp.sendto("Hello, World", ["127.0.0.1", 12345]);
+ * await udp.close();
+ * ```
+ */
+export function socket(
+  family = AF_INET,
+  type = SOCK_STREAM,
+  proto = 0,
+  options: SocketOptions = {},
+): Socket {
+  return new Socket(family, type, proto, options);
+}

@@ -1,0 +1,280 @@
+import type { Socket as NetSocket } from "node:net";
+import { SocketError, toSocketError } from "../core/errors.ts";
+import { ChunkQueue } from "./chunk-queue.ts";
+import { timeoutError, Waiters } from "./waiters.ts";
+
+/** Options of {@link StreamConnection}. */
+export interface StreamConnectionOptions {
+  /** Bytes buffered from the peer before reading pauses. @default 65536 */
+  highWaterMark?: number;
+  /** Bytes queued for sending before `send` waits. @default 65536 */
+  sendBufferSize?: number;
+  /** Start without reading (for accepted sockets not yet handed out). @default false */
+  paused?: boolean;
+}
+
+/** Default high-water mark of the receive buffer (64 KiB). */
+export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+const kConnection = Symbol("socketkit.connection");
+type Tagged = NetSocket & { [kConnection]?: StreamConnection };
+
+/**
+ * One connected stream (TCP or Unix) over a `net.Socket`: a bounded receive buffer that
+ * pauses the socket above its high-water mark (so a flooding peer is held back by TCP flow
+ * control, not by our memory), half-close in both directions, and no unhandled `'error'`.
+ * The `Socket` class gives it Python's API; `BufferedReader` reads its queue directly.
+ */
+export class StreamConnection {
+  /** The Node socket underneath. */
+  readonly socket: NetSocket;
+  /** Received bytes not yet read. */
+  readonly queue = new ChunkQueue();
+  /** Callers waiting for data, end of stream or an error. */
+  readonly readers = new Waiters();
+  /** The peer's address, for messages ("127.0.0.1:5000" or a path). */
+  peerLabel: string;
+  /** The peer sent FIN and everything before it is in `queue`. */
+  eof = false;
+  /** The socket is gone (closed by us or by an error). */
+  closed = false;
+  /** `shutdown(SHUT_RD)` was called: incoming bytes are dropped. */
+  readShut = false;
+  /** `shutdown(SHUT_WR)` was called: FIN is sent after what is queued. */
+  writeShut = false;
+  #error: unknown = null;
+  #highWaterMark: number;
+  #sendBufferSize: number;
+  #reading: boolean;
+  #drainWaiters = new Waiters();
+  #closedPromise: Promise<void>;
+  /** Write callback: every flushed write lets `send`/`drain` waiters re-check. */
+  #afterWrite = (err?: Error | null): void => {
+    if (err) this.fail(err);
+    this.#drainWaiters.wake();
+  };
+
+  constructor(socket: NetSocket, peerLabel: string, options: StreamConnectionOptions = {}) {
+    this.socket = socket;
+    this.peerLabel = peerLabel;
+    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.#sendBufferSize = options.sendBufferSize ?? DEFAULT_HIGH_WATER_MARK;
+    this.#reading = !options.paused;
+    (socket as Tagged)[kConnection] = this;
+    this.#closedPromise = new Promise((resolve) => socket.once("close", () => resolve()));
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    socket.on("drain", onDrain);
+    if (!this.#reading) socket.pause();
+  }
+
+  /** Starts reading an accepted socket that was created paused. */
+  start(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    this.#flow();
+  }
+
+  /** The receive high-water mark in bytes. */
+  get highWaterMark(): number {
+    return this.#highWaterMark;
+  }
+
+  set highWaterMark(bytes: number) {
+    this.#highWaterMark = Math.max(1, bytes);
+    this.#flow();
+  }
+
+  /** Bytes `send` lets queue before it waits. */
+  get sendBufferSize(): number {
+    return this.#sendBufferSize;
+  }
+
+  set sendBufferSize(bytes: number) {
+    this.#sendBufferSize = Math.max(1, bytes);
+  }
+
+  /** True when an error is waiting to be reported. */
+  get failed(): boolean {
+    return this.#error !== null;
+  }
+
+  /** The stored error as a `SocketError` for `action` ("receive from"), naming the peer. */
+  error(action: string): SocketError {
+    return toSocketError(this.#error, `${action} ${this.peerLabel}`);
+  }
+
+  /** Called by readers after taking bytes: resumes the socket once below the mark. */
+  consumed(): void {
+    if (this.socket.isPaused() && this.queue.length < this.#highWaterMark) this.#flow();
+  }
+
+  #flow(): void {
+    if (!this.#reading || this.closed || this.eof) return;
+    if (this.readShut || this.queue.length < this.#highWaterMark) this.socket.resume();
+    else this.socket.pause();
+  }
+
+  /** Records an incoming chunk (called from the shared `'data'` handler). */
+  receive(chunk: Buffer): void {
+    if (this.readShut) return;
+    this.queue.push(chunk);
+    if (this.queue.length >= this.#highWaterMark) this.socket.pause();
+    this.readers.wake();
+  }
+
+  /** Records a socket error; it is reported by the next operation that needs the socket. */
+  fail(err: unknown): void {
+    if (this.#error === null) this.#error = err;
+    this.readers.wake();
+    this.#drainWaiters.wake();
+  }
+
+  /** The socket closed: wake everyone so they see it. */
+  onClosed(): void {
+    this.closed = true;
+    this.readers.wake();
+    this.#drainWaiters.wake();
+  }
+
+  /** Peer FIN received. */
+  onEnd(): void {
+    this.eof = true;
+    this.readers.wake();
+  }
+
+  /** The send queue emptied. */
+  onDrain(): void {
+    this.#drainWaiters.wake();
+  }
+
+  #checkWritable(action: string): void {
+    if (this.#error !== null) throw this.error(action);
+    if (this.closed) throw closedError(action, this.peerLabel);
+    if (this.writeShut) {
+      throw toSocketError({ code: "EPIPE" }, `${action} ${this.peerLabel} after shutdown(SHUT_WR)`);
+    }
+  }
+
+  /**
+   * Python's `send`: waits while more than `sendBufferSize` bytes are queued, then takes
+   * up to that many and returns how many it took.
+   */
+  async send(data: Buffer, timeoutMs: number | null): Promise<number> {
+    this.#checkWritable("send to");
+    await this.waitWritable(this.#sendBufferSize - 1, timeoutMs);
+    const n = Math.min(data.length, this.#sendBufferSize);
+    this.socket.write(n === data.length ? data : data.subarray(0, n), this.#afterWrite);
+    return n;
+  }
+
+  /**
+   * Python's `sendall`: resolves once every byte is handed to the kernel, so memory stays
+   * bounded by what the caller passed. Resolves at once when the kernel took it all.
+   */
+  sendall(data: Buffer | string, timeoutMs: number | null): Promise<void> {
+    this.#checkWritable("send to");
+    let settled = false;
+    let wake: ((err?: Error | null) => void) | null = null;
+    this.socket.write(data, (err) => {
+      settled = true;
+      this.#afterWrite(err);
+      wake?.(err);
+    });
+    if (this.socket.writableLength === 0 && this.#error === null) return Promise.resolve();
+    if (settled) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      wake = (err) => {
+        if (timer) clearTimeout(timer);
+        if (err || this.#error !== null) reject(this.error("send to"));
+        else resolve();
+      };
+      if (timeoutMs !== null) {
+        timer = setTimeout(() => {
+          wake = null;
+          reject(timeoutError(`send to ${this.peerLabel}`));
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** Queues bytes without waiting (for `Writer`); returns false above the send buffer size. */
+  write(data: Buffer | string): boolean {
+    this.#checkWritable("send to");
+    this.socket.write(data, this.#afterWrite);
+    return this.socket.writableLength < this.#sendBufferSize;
+  }
+
+  /** Waits until at most `limit` bytes are queued for sending. */
+  async waitWritable(limit: number, timeoutMs: number | null): Promise<void> {
+    while (this.socket.writableLength > limit) {
+      this.#checkWritable("send to");
+      await this.#drainWaiters.wait(timeoutMs, `send to ${this.peerLabel}`);
+    }
+    this.#checkWritable("send to");
+  }
+
+  /** Waits until everything queued has been handed to the kernel. */
+  drain(timeoutMs: number | null): Promise<void> {
+    return this.waitWritable(0, timeoutMs);
+  }
+
+  /** `shutdown(SHUT_WR)`: FIN after the queued bytes; receiving goes on. */
+  shutdownWrite(): void {
+    if (this.writeShut || this.closed) return;
+    this.writeShut = true;
+    this.socket.end();
+  }
+
+  /** `shutdown(SHUT_RD)`: buffered and future bytes are dropped; `recv` returns EOF. */
+  shutdownRead(): void {
+    this.readShut = true;
+    this.queue.clear();
+    this.readers.wake();
+    this.#flow();
+  }
+
+  /**
+   * Closes as Python's `close()` does: queued bytes are still sent (then FIN); the
+   * receive buffer is dropped. Resolves when the handle is released.
+   */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.queue.clear();
+      if (this.socket.writableLength > 0 && !this.socket.destroyed) this.socket.destroySoon();
+      else this.socket.destroy();
+      this.readers.wake();
+      this.#drainWaiters.wake();
+    }
+    return this.#closedPromise;
+  }
+}
+
+function closedError(action: string, peer: string): SocketError {
+  return new SocketError(`Cannot ${action} ${peer}: socket is closed`, { code: "EBADF" });
+}
+
+function connectionOf(socket: NetSocket): StreamConnection {
+  return (socket as Tagged)[kConnection] as StreamConnection;
+}
+
+// Shared handlers (one function for every connection, `this` is the net.Socket).
+function onData(this: NetSocket, chunk: Buffer): void {
+  connectionOf(this).receive(chunk);
+}
+function onEnd(this: NetSocket): void {
+  connectionOf(this).onEnd();
+}
+function onError(this: NetSocket, err: Error): void {
+  connectionOf(this).fail(err);
+}
+function onClose(this: NetSocket): void {
+  connectionOf(this).onClosed();
+}
+function onDrain(this: NetSocket): void {
+  connectionOf(this).onDrain();
+}

@@ -1,0 +1,84 @@
+import { SocketError } from "../core/errors.ts";
+import { kStream, kTimeoutMs } from "./internal.ts";
+import type { Socket } from "./socket.ts";
+import type { StreamConnection } from "./stream-connection.ts";
+
+/**
+ * The writing side of `socket.makefile("w")`. Writes made in the same tick are batched
+ * into one system call (`cork`/`uncork`), and `write` waits only when more than the
+ * socket's send buffer size (`SO_SNDBUF`, 64 KiB by default) is queued, so a peer that
+ * does not read cannot make the process grow.
+ *
+ * @example
+ * ```ts
+ * const wfile = conn.makefile("w");
+ * await wfile.write("HELLO\n");
+ * await wfile.drain(); // everything handed to the kernel
+ * ```
+ */
+export class Writer {
+  readonly #socket: Socket;
+  #corked: StreamConnection | null = null;
+  #closed = false;
+  #uncork = (): void => {
+    const conn = this.#corked;
+    this.#corked = null;
+    if (conn && !conn.socket.destroyed) conn.socket.uncork();
+  };
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  #conn(): StreamConnection {
+    if (this.#closed) throw new SocketError("Cannot write: writer is closed", { code: "EBADF" });
+    return this.#socket[kStream]();
+  }
+
+  /** Queues bytes; resolves at once unless the send buffer is full, then when it has room. */
+  write(data: Buffer | Uint8Array | string): Promise<void> {
+    let conn: StreamConnection;
+    try {
+      conn = this.#conn();
+      if (this.#corked === null) {
+        conn.socket.cork();
+        this.#corked = conn;
+        process.nextTick(this.#uncork);
+      }
+      const chunk =
+        typeof data === "string" || Buffer.isBuffer(data)
+          ? data
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      if (conn.write(chunk)) return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#uncork();
+    return conn.waitWritable(conn.sendBufferSize - 1, this.#socket[kTimeoutMs](this.#socket.deadline()));
+  }
+
+  /** Waits until everything written has been handed to the kernel. */
+  async drain(): Promise<void> {
+    const conn = this.#conn();
+    this.#uncork();
+    await conn.drain(this.#socket[kTimeoutMs](this.#socket.deadline()));
+  }
+
+  /** Python's name for {@link drain}. */
+  flush(): Promise<void> {
+    return this.drain();
+  }
+
+  /**
+   * Flushes and detaches. As with Python's `makefile`, the socket stays open: close or
+   * `shutdown(SHUT_WR)` it to end the stream.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.drain();
+    } finally {
+      this.#closed = true;
+    }
+  }
+}
