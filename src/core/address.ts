@@ -60,10 +60,14 @@ export function checkInetAddress(family: number, address: unknown, action: strin
 /** Checks a Unix socket path (a non-empty string, at most 107 bytes as sun_path allows). */
 export function checkUnixAddress(address: unknown, action: string): string {
   if (typeof address !== "string" || address.length === 0) {
-    throw invalid(`Cannot ${action}: AF_UNIX address must be a path, got ${JSON.stringify(address)}`);
+    throw invalid(
+      `Cannot ${action}: AF_UNIX address must be a path, got ${JSON.stringify(address)}`,
+    );
   }
   if (Buffer.byteLength(address) > 107) {
-    throw invalid(`Cannot ${action}: AF_UNIX path ${JSON.stringify(address)} is longer than 107 bytes`);
+    throw invalid(
+      `Cannot ${action}: AF_UNIX path ${JSON.stringify(address)} is longer than 107 bytes`,
+    );
   }
   return address;
 }

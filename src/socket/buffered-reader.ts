@@ -60,7 +60,9 @@ export class BufferedReader {
     if (conn.eof || conn.readShut) return false;
     if (conn.failed) throw conn.error("receive from");
     if (conn.closed) {
-      throw new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, { code: "EBADF" });
+      throw new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, {
+        code: "EBADF",
+      });
     }
     await conn.readers.wait(this.#socket[kTimeoutMs](deadline), `receive from ${conn.peerLabel}`);
     return true;
@@ -113,7 +115,9 @@ export class BufferedReader {
   readuntil(separator: Buffer | string = NEWLINE, options: ReadlineOptions = {}): Promise<Buffer> {
     const sep = typeof separator === "string" ? Buffer.from(separator) : separator;
     if (sep.length === 0) {
-      return Promise.reject(new SocketError("Cannot read until separator: separator is empty", { code: "EINVAL" }));
+      return Promise.reject(
+        new SocketError("Cannot read until separator: separator is empty", { code: "EINVAL" }),
+      );
     }
     return this.#readTo(sep, options.maxLength ?? this.#maxLineLength, true);
   }

@@ -54,5 +54,7 @@ export async function createConnection(
       await s.close();
     }
   }
-  throw errors[0] ?? toSocketError({ code: "EAI_NONAME" }, `connect to ${formatAddress([host, port])}`);
+  throw (
+    errors[0] ?? toSocketError({ code: "EAI_NONAME" }, `connect to ${formatAddress([host, port])}`)
+  );
 }

@@ -1,5 +1,12 @@
 import type { Address } from "../core/address.ts";
-import { AF_INET, AF_INET6, AF_UNIX, SO_REUSEADDR, SOCK_STREAM, SOL_SOCKET } from "../core/constants.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "../core/constants.ts";
 import { kBindServer } from "./internal.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
@@ -47,4 +54,3 @@ export async function createServer(
   }
   return s;
 }
-

@@ -1,4 +1,4 @@
-import { createSocket, type RemoteInfo, type Socket as DgramSocket } from "node:dgram";
+import { createSocket, type Socket as DgramSocket, type RemoteInfo } from "node:dgram";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Waiters } from "./waiters.ts";
 

@@ -112,11 +112,7 @@ function familyMismatch(host: string): GaiError {
  * `""` and `"<broadcast>"` as Python reads them, names through the resolver
  * (`"localhost"` is 127.0.0.1 for AF_INET and ::1 for AF_INET6, as in Python).
  */
-export async function resolveHost(
-  family: number,
-  host: string,
-  action: string,
-): Promise<string> {
+export async function resolveHost(family: number, host: string, action: string): Promise<string> {
   const special = bindHost(family, host);
   const literal = ipVersion(special);
   const wanted = family === AF_INET6 ? 6 : 4;

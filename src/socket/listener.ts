@@ -1,4 +1,4 @@
-import { createServer, type ListenOptions, type Server, type Socket as NetSocket } from "node:net";
+import { createServer, type ListenOptions, type Socket as NetSocket, type Server } from "node:net";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Waiters } from "./waiters.ts";
 

@@ -27,12 +27,7 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../core/constants.ts";
-import {
-  BlockingIOError,
-  SocketError,
-  toSocketError,
-  UnsupportedError,
-} from "../core/errors.ts";
+import { BlockingIOError, SocketError, toSocketError, UnsupportedError } from "../core/errors.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { resolveHost } from "./getaddrinfo.ts";
@@ -77,9 +72,12 @@ function toBuffer(data: Buffer | Uint8Array | string): Buffer {
 
 function checkSize(bufsize: number, action: string): void {
   if (!Number.isInteger(bufsize) || bufsize < 0) {
-    throw new SocketError(`Cannot ${action}: buffer size must be a non-negative integer, got ${bufsize}`, {
-      code: "EINVAL",
-    });
+    throw new SocketError(
+      `Cannot ${action}: buffer size must be a non-negative integer, got ${bufsize}`,
+      {
+        code: "EINVAL",
+      },
+    );
   }
 }
 
@@ -348,7 +346,10 @@ export class Socket {
       address = toSocketAddress(this.family, ns.remoteAddress ?? "", ns.remotePort ?? 0);
       peer = formatAddress(address);
     }
-    const conn = new StreamConnection(ns, peer, { highWaterMark: this.#highWaterMark, paused: true });
+    const conn = new StreamConnection(ns, peer, {
+      highWaterMark: this.#highWaterMark,
+      paused: true,
+    });
     const child = new Socket(this.family, this.type, this.proto, this.#options);
     child.#keepAlive = this.#keepAlive;
     child.#noDelay = this.#noDelay;
@@ -473,7 +474,10 @@ export class Socket {
     if (this.type === SOCK_DGRAM) {
       const d = this.#dgram;
       if (d === null || !d.connected) {
-        throw badState("Cannot send: datagram socket has no destination (use sendto or connect)", "EDESTADDRREQ");
+        throw badState(
+          "Cannot send: datagram socket has no destination (use sendto or connect)",
+          "EDESTADDRREQ",
+        );
       }
       this.#ensureOpen("send");
       return d.send(buf, undefined, undefined, "send");
@@ -492,7 +496,10 @@ export class Socket {
       return;
     }
     const conn = await this.#stream("send");
-    await conn.sendall(typeof data === "string" ? data : toBuffer(data), this.#timeoutMs(deadlineFrom(this.#timeout)));
+    await conn.sendall(
+      typeof data === "string" ? data : toBuffer(data),
+      this.#timeoutMs(deadlineFrom(this.#timeout)),
+    );
   }
 
   /** Sends one datagram to `address`; returns its length. Datagram sockets only. */
@@ -500,7 +507,10 @@ export class Socket {
     const label = this.#label(address);
     this.#ensureOpen(`send to ${label}`);
     if (this.type !== SOCK_DGRAM) {
-      throw badState(`Cannot send to ${label}: sendto needs a datagram socket (use sendall)`, "EISCONN");
+      throw badState(
+        `Cannot send to ${label}: sendto needs a datagram socket (use sendall)`,
+        "EISCONN",
+      );
     }
     const { host, port } = await this.#resolve(address, "send to");
     const d = this.#datagram();
@@ -572,7 +582,10 @@ export class Socket {
           "EINVAL",
         );
       }
-      await d.readers.wait(this.#timeoutMs(deadline), `receive on ${formatAddress(this.getsockname())}`);
+      await d.readers.wait(
+        this.#timeoutMs(deadline),
+        `receive on ${formatAddress(this.getsockname())}`,
+      );
     }
   }
 
@@ -586,7 +599,10 @@ export class Socket {
   shutdown(how: number): void {
     this.#ensureOpen("shutdown");
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) {
-      throw badState(`Cannot shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR, got ${how}`, "EINVAL");
+      throw badState(
+        `Cannot shutdown: how must be SHUT_RD, SHUT_WR or SHUT_RDWR, got ${how}`,
+        "EINVAL",
+      );
     }
     const conn = this.#conn;
     if (conn === null) throw badState("Cannot shutdown: socket is not connected", "ENOTCONN");
@@ -628,9 +644,12 @@ export class Socket {
    */
   settimeout(value: number | null): void {
     if (value !== null && (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value))) {
-      throw new SocketError(`Cannot set timeout: ${value} is out of range (use null or seconds >= 0)`, {
-        code: "EINVAL",
-      });
+      throw new SocketError(
+        `Cannot set timeout: ${value} is out of range (use null or seconds >= 0)`,
+        {
+          code: "EINVAL",
+        },
+      );
     }
     this.#timeout = value;
   }
@@ -655,9 +674,12 @@ export class Socket {
     this.#ensureOpen("setsockopt");
     const v = typeof value === "boolean" ? Number(value) : value;
     if (!Number.isInteger(v) || v < 0) {
-      throw new SocketError(`Cannot setsockopt: value must be a non-negative integer, got ${value}`, {
-        code: "EINVAL",
-      });
+      throw new SocketError(
+        `Cannot setsockopt: value must be a non-negative integer, got ${value}`,
+        {
+          code: "EINVAL",
+        },
+      );
     }
     const key = optionKey(level, option);
     switch (key) {
@@ -777,13 +799,19 @@ export class Socket {
    */
   makefile(mode?: "r" | "rb", options?: BufferedReaderOptions): BufferedReader;
   makefile(mode: "w" | "wb"): Writer;
-  makefile(mode: "r" | "rb" | "w" | "wb" = "r", options: BufferedReaderOptions = {}): BufferedReader | Writer {
+  makefile(
+    mode: "r" | "rb" | "w" | "wb" = "r",
+    options: BufferedReaderOptions = {},
+  ): BufferedReader | Writer {
     if (this.type !== SOCK_STREAM) {
       throw badState("Cannot makefile: only stream sockets have a file view", "EOPNOTSUPP");
     }
     if (mode === "w" || mode === "wb") return new Writer(this);
     if (mode === "r" || mode === "rb") return new BufferedReader(this, options);
-    throw badState(`Cannot makefile: mode must be "r" or "w", got ${JSON.stringify(mode)}`, "EINVAL");
+    throw badState(
+      `Cannot makefile: mode must be "r" or "w", got ${JSON.stringify(mode)}`,
+      "EINVAL",
+    );
   }
 
   /** Datagrams dropped because the receive queue was full (datagram sockets). */
@@ -798,7 +826,11 @@ export class Socket {
 
   /** Python-style description, e.g. `<socket family=AF_INET type=SOCK_STREAM laddr=...>`. */
   toString(): string {
-    const parts = [`family=${familyName(this.family)}`, `type=${kindName(this.type)}`, `proto=${this.proto}`];
+    const parts = [
+      `family=${familyName(this.family)}`,
+      `type=${kindName(this.type)}`,
+      `proto=${this.proto}`,
+    ];
     if (this.#closed) parts.unshift("[closed]");
     else {
       try {

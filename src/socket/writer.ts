@@ -54,7 +54,10 @@ export class Writer {
       return Promise.reject(err);
     }
     this.#uncork();
-    return conn.waitWritable(conn.sendBufferSize - 1, this.#socket[kTimeoutMs](this.#socket.deadline()));
+    return conn.waitWritable(
+      conn.sendBufferSize - 1,
+      this.#socket[kTimeoutMs](this.#socket.deadline()),
+    );
   }
 
   /** Waits until everything written has been handed to the kernel. */

@@ -1,0 +1,291 @@
+import { LineTooLongError } from "../core/errors.ts";
+
+const LF = 0x0a;
+const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
+
+/** Options for {@linkcode LineSplitter}. */
+export interface LineSplitterOptions {
+  /**
+   * Longest line accepted, in bytes, not counting its terminator. A longer line makes
+   * `next()` throw `LineTooLongError` once; the rest of it is discarded, never buffered.
+   *
+   * @default {65536}
+   */
+  maxLineLength?: number;
+}
+
+/**
+ * Splits a byte stream into lines: a state machine over Buffers with no transport inside.
+ * The caller pushes each chunk it receives, then calls `next()` until it returns
+ * `undefined`; at end of input, `end()` hands out the unterminated last line.
+ *
+ * LF, CRLF and a bare CR all end a line, and lines are returned without them. A CR that is
+ * the last byte received ends its line at once; an LF arriving next is taken as the rest of
+ * that CRLF, not as an empty line.
+ *
+ * Memory is bounded: a line longer than `maxLineLength` makes `next()` throw
+ * `LineTooLongError` as soon as that many bytes are buffered without a terminator, once per
+ * line; its remaining bytes are dropped as they arrive, and splitting resumes after its
+ * terminator. Between drains the splitter holds at most `maxLineLength` bytes plus the
+ * chunk just pushed.
+ *
+ * A line that lies inside one chunk is returned as a `subarray` view of it; only a line
+ * spanning chunks is copied.
+ *
+ * @example
+ * ```ts
+ * import { LineSplitter } from "./line-splitter.ts";
+ * const splitter = new LineSplitter({ maxLineLength: 1024 });
+ * const lines: string[] = [];
+ * for (const chunk of ["GET / HTTP/1.0\r", "\nHost: a\r\n\r\n", "tail"]) {
+ *   splitter.push(Buffer.from(chunk));
+ *   for (let line = splitter.next(); line !== undefined; line = splitter.next()) {
+ *     lines.push(line.toString());
+ *   }
+ * }
+ * const rest = splitter.end();
+ * // lines: ["GET / HTTP/1.0", "Host: a", ""]; rest?.toString(): "tail"
+ * ```
+ */
+export class LineSplitter {
+  readonly #maxLineLength: number;
+
+  #chunks: Buffer[] = [];
+  /** Index of the first live chunk (shifting arrays is O(n), so we advance instead). */
+  #head = 0;
+  /** Bytes of the head chunk already consumed. */
+  #offset = 0;
+  #length = 0;
+
+  // Where the search for a terminator resumes, so each byte is examined once however many
+  // times next() is called while a line trickles in: chunk index, position in that chunk,
+  // and the count of bytes from the front already known to hold no terminator.
+  #scanChunk = 0;
+  #scanPos = 0;
+  #scanned = 0;
+
+  /** The last line ended with a CR that was the last byte received: an LF next is its pair. */
+  #skipLF = false;
+  /** Inside a line already reported too long: bytes are dropped up to its terminator. */
+  #discarding = false;
+
+  // The next CR and LF at or after #seekFrom in #seekChunk (-1: none there). Searching for
+  // each byte with indexOf (memchr) and remembering the result keeps the search linear even
+  // when one of the two bytes never occurs in a large chunk of short lines.
+  #seekChunk: Buffer = EMPTY;
+  #seekFrom = 0;
+  #nextCR = -1;
+  #nextLF = -1;
+
+  constructor(options: LineSplitterOptions = {}) {
+    const max = options.maxLineLength ?? 65536;
+    if (!(max >= 0) || (!Number.isInteger(max) && max !== Number.POSITIVE_INFINITY)) {
+      throw new RangeError(
+        `Cannot create LineSplitter: maxLineLength must be a non-negative integer, got ${max}`,
+      );
+    }
+    this.#maxLineLength = max;
+  }
+
+  /** Bytes held: the part of the input not yet returned as lines. */
+  get bufferedLength(): number {
+    return this.#length;
+  }
+
+  /** Appends a chunk of input. The chunk is kept by reference, not copied. */
+  push(chunk: Buffer): void {
+    let data = chunk;
+    if (data.length === 0) return;
+    if (this.#skipLF) {
+      this.#skipLF = false;
+      if (data[0] === LF) data = data.subarray(1);
+    }
+    if (this.#discarding) data = this.#discard(data);
+    if (data.length === 0) return;
+    this.#chunks.push(data);
+    this.#length += data.length;
+  }
+
+  /**
+   * Returns the next complete line without its terminator, or `undefined` when no complete
+   * line is buffered.
+   *
+   * @throws {LineTooLongError} Once for each line longer than `maxLineLength`, as soon as
+   * more than that many bytes of it are buffered. The line is dropped; the following
+   * `next()` continues after it.
+   */
+  next(): Buffer | undefined {
+    const at = this.#findTerminator();
+    if (at === -1) {
+      if (this.#length > this.#maxLineLength) {
+        this.#clear();
+        this.#discarding = true;
+        throw new LineTooLongError(this.#maxLineLength);
+      }
+      return undefined;
+    }
+    const terminatorLength = this.#terminatorLength();
+    if (at > this.#maxLineLength) {
+      this.#skip(at + terminatorLength);
+      this.#rescan();
+      throw new LineTooLongError(this.#maxLineLength);
+    }
+    const line = this.#take(at);
+    this.#skip(terminatorLength);
+    this.#rescan();
+    return line;
+  }
+
+  /**
+   * Signals the end of input and returns what is left: the next complete line if one is
+   * still buffered (as `next()` would), else the unterminated remainder if non-empty,
+   * else `undefined`. Called after `next()` has returned `undefined`, it returns the last
+   * line, once. When it returns `undefined` the splitter is empty and ready for a new stream.
+   *
+   * @throws {LineTooLongError} As `next()` does, when the remainder is too long.
+   */
+  end(): Buffer | undefined {
+    try {
+      const line = this.next();
+      if (line !== undefined || this.#length === 0) return line;
+      const rest = this.#take(this.#length);
+      this.#rescan();
+      return rest;
+    } finally {
+      if (this.#length === 0) {
+        this.#skipLF = false;
+        this.#discarding = false;
+      }
+    }
+  }
+
+  /** Drops `data` up to and including the terminator of the line being discarded. */
+  #discard(data: Buffer): Buffer {
+    const at = this.#seek(data, 0);
+    if (at === -1) return EMPTY;
+    this.#discarding = false;
+    let end = at + 1;
+    if (data[at] === CR) {
+      if (end === data.length) this.#skipLF = true;
+      else if (data[end] === LF) end++;
+    }
+    return data.subarray(end);
+  }
+
+  /** Position from the front of the first CR or LF buffered, or -1; leaves the scan on it. */
+  #findTerminator(): number {
+    while (this.#scanChunk < this.#chunks.length) {
+      const chunk = this.#chunks[this.#scanChunk] as Buffer;
+      const at = this.#seek(chunk, this.#scanPos);
+      if (at !== -1) {
+        this.#scanned += at - this.#scanPos;
+        this.#scanPos = at;
+        return this.#scanned;
+      }
+      this.#scanned += chunk.length - this.#scanPos;
+      this.#scanChunk++;
+      this.#scanPos = 0;
+    }
+    return -1;
+  }
+
+  /** Length of the terminator the scan rests on: 2 for CRLF, else 1. */
+  #terminatorLength(): number {
+    const chunk = this.#chunks[this.#scanChunk] as Buffer;
+    if (chunk[this.#scanPos] === LF) return 1;
+    const after =
+      this.#scanPos + 1 < chunk.length
+        ? chunk[this.#scanPos + 1]
+        : this.#chunks[this.#scanChunk + 1]?.[0];
+    if (after === undefined) {
+      // The CR is the last byte received: end the line now, pair it with an LF later.
+      this.#skipLF = true;
+      return 1;
+    }
+    return after === LF ? 2 : 1;
+  }
+
+  /** Index of the first CR or LF in `chunk` at or after `from`, or -1. */
+  #seek(chunk: Buffer, from: number): number {
+    if (chunk !== this.#seekChunk || from < this.#seekFrom) {
+      this.#seekChunk = chunk;
+      this.#nextCR = chunk.indexOf(CR, from);
+      this.#nextLF = chunk.indexOf(LF, from);
+    } else {
+      if (this.#nextCR !== -1 && this.#nextCR < from) this.#nextCR = chunk.indexOf(CR, from);
+      if (this.#nextLF !== -1 && this.#nextLF < from) this.#nextLF = chunk.indexOf(LF, from);
+    }
+    this.#seekFrom = from;
+    if (this.#nextCR === -1) return this.#nextLF;
+    if (this.#nextLF === -1) return this.#nextCR;
+    return Math.min(this.#nextCR, this.#nextLF);
+  }
+
+  /** Restarts the terminator search at the front (after bytes were consumed). */
+  #rescan(): void {
+    this.#scanChunk = this.#head;
+    this.#scanPos = this.#offset;
+    this.#scanned = 0;
+  }
+
+  /** Removes and returns `n` buffered bytes: a view when they lie in one chunk, else a copy. */
+  #take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const head = this.#chunks[this.#head] as Buffer;
+    if (this.#offset + n <= head.length) {
+      const view = head.subarray(this.#offset, this.#offset + n);
+      this.#advance(n);
+      return view;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[this.#head] as Buffer;
+      const step = Math.min(chunk.length - this.#offset, n - filled);
+      chunk.copy(out, filled, this.#offset, this.#offset + step);
+      filled += step;
+      this.#advance(step);
+    }
+    return out;
+  }
+
+  /** Removes `n` buffered bytes without returning them. */
+  #skip(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const chunk = this.#chunks[this.#head] as Buffer;
+      const step = Math.min(chunk.length - this.#offset, left);
+      this.#advance(step);
+      left -= step;
+    }
+  }
+
+  /** Consumes `n` bytes of the head chunk (no more than it has left). */
+  #advance(n: number): void {
+    this.#offset += n;
+    this.#length -= n;
+    const head = this.#chunks[this.#head] as Buffer;
+    if (this.#offset < head.length) return;
+    this.#chunks[this.#head] = EMPTY;
+    this.#head++;
+    this.#offset = 0;
+    if (this.#head === this.#chunks.length) {
+      this.#chunks.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Drops everything buffered. */
+  #clear(): void {
+    this.#chunks = [];
+    this.#head = 0;
+    this.#offset = 0;
+    this.#length = 0;
+    this.#seekChunk = EMPTY;
+    this.#rescan();
+  }
+}

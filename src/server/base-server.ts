@@ -1,0 +1,204 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { formatAddress, type SocketAddress } from "../core/address.ts";
+import { isDisconnect, SocketError } from "../core/errors.ts";
+import type { RequestHandlerClass } from "./base-request-handler.ts";
+
+/** Options every server takes. */
+export interface BaseServerOptions {
+  /** Seconds `shutdown()` lets running handlers finish before closing their requests. @default 5 */
+  gracePeriod?: number;
+  /** Where `handleError` writes its one line per failure. @default process.stderr */
+  log?: (line: string) => void;
+}
+
+/** A request as `getRequest` returns it. */
+export interface PendingRequest<Request> {
+  request: Request;
+  clientAddress: SocketAddress;
+}
+
+/**
+ * Python's `socketserver.BaseServer` made async: the server lifecycle as a template
+ * method. `serveForever()` gets requests and handles each concurrently (as Python's
+ * ThreadingMixIn does) until `shutdown()`. The hooks marked "may be overridden" are there
+ * for subclasses, as in CPython.
+ */
+export abstract class BaseServer<Request> {
+  /** The bound address (`[host, port]`, so port 0 shows the chosen port, or a path). */
+  serverAddress: SocketAddress;
+  /** The handler class instantiated per request. */
+  readonly RequestHandlerClass: RequestHandlerClass<Request>;
+  readonly #gracePeriod: number;
+  protected readonly log: (line: string) => void;
+  #active = new Map<Promise<void>, Request>();
+  #shutdownRequested = false;
+  #serving: Promise<void> | null = null;
+  #stopped!: () => void;
+  #stoppedPromise = new Promise<void>((resolve) => {
+    this.#stopped = resolve;
+  });
+  #context = new AsyncLocalStorage<boolean>();
+
+  constructor(
+    serverAddress: SocketAddress,
+    RequestHandlerClass: RequestHandlerClass<Request>,
+    options: BaseServerOptions = {},
+  ) {
+    this.serverAddress = serverAddress;
+    this.RequestHandlerClass = RequestHandlerClass;
+    this.#gracePeriod = options.gracePeriod ?? 5;
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  /** Requests being handled now. */
+  get activeRequests(): number {
+    return this.#active.size;
+  }
+
+  /**
+   * Handles requests until `shutdown()`; resolves after the running handlers finished
+   * (or the grace period ran out and their requests were closed).
+   */
+  serveForever(): Promise<void> {
+    this.#serving ??= this.#loop();
+    return this.#serving;
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      while (!this.#shutdownRequested) {
+        let pending: PendingRequest<Request> | null;
+        try {
+          pending = await this.getRequest();
+        } catch (err) {
+          if (this.#shutdownRequested) break;
+          if (err instanceof SocketError && err.code === "EBADF") break;
+          this.log(`Cannot get request on ${formatAddress(this.serverAddress)}: ${messageOf(err)}`);
+          continue;
+        }
+        if (pending === null) continue;
+        this.serviceActions();
+        this.#start(pending.request, pending.clientAddress);
+      }
+    } finally {
+      await this.#drain();
+      this.#stopped();
+    }
+  }
+
+  #start(request: Request, clientAddress: SocketAddress): void {
+    const task = this.#context.run(true, () => this.#handle(request, clientAddress));
+    this.#active.set(task, request);
+    task.finally(() => this.#active.delete(task));
+  }
+
+  async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
+    try {
+      if (await this.verifyRequest(request, clientAddress)) {
+        await this.processRequest(request, clientAddress);
+        return;
+      }
+    } catch (err) {
+      this.handleError(request, clientAddress, err);
+    }
+    await this.shutdownRequest(request).catch(() => {});
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#active.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#gracePeriod * 1000);
+    });
+    await Promise.race([Promise.allSettled([...this.#active.keys()]), grace]);
+    clearTimeout(timer);
+    // Past the grace period: close what is left so the handlers end.
+    await Promise.allSettled([...this.#active.values()].map((r) => this.closeRequest(r)));
+    await Promise.allSettled([...this.#active.keys()]);
+  }
+
+  /**
+   * Stops accepting, lets running handlers finish within the grace period, and resolves
+   * when `serveForever()` has returned. Safe from inside a handler (where it resolves
+   * once accepting has stopped, instead of waiting for itself as Python would).
+   */
+  async shutdown(): Promise<void> {
+    this.#shutdownRequested = true;
+    await this.stopAccepting();
+    if (this.#serving === null) {
+      this.#stopped();
+      return;
+    }
+    if (this.#context.getStore()) return;
+    await this.#stoppedPromise;
+  }
+
+  /** Releases the server's socket (Python's `server_close`). */
+  async close(): Promise<void> {
+    this.#shutdownRequested = true;
+    await this.stopAccepting();
+  }
+
+  /** `await using server = await TCPServer.create(...)` shuts down and closes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+    await this.close();
+  }
+
+  // ------------------------------------------------------------ hooks
+
+  /** Waits for the next request; resolves null when woken without one. For subclasses. */
+  abstract getRequest(): Promise<PendingRequest<Request> | null>;
+
+  /** Stops `getRequest` (closes the listening socket). For subclasses. */
+  protected abstract stopAccepting(): Promise<void>;
+
+  /** Closes a request's connection at once (used past the grace period). For subclasses. */
+  protected abstract closeRequest(request: Request): Promise<void>;
+
+  /** Returns false to reject the request (it is closed at once). May be overridden. */
+  verifyRequest(_request: Request, _clientAddress: SocketAddress): boolean | Promise<boolean> {
+    return true;
+  }
+
+  /** Handles one request: `finishRequest` then `shutdownRequest`. May be overridden. */
+  async processRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
+    try {
+      await this.finishRequest(request, clientAddress);
+    } catch (err) {
+      this.handleError(request, clientAddress, err);
+    } finally {
+      await this.shutdownRequest(request).catch(() => {});
+    }
+  }
+
+  /** Instantiates the handler class and runs it. May be overridden. */
+  async finishRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
+    const handler = new this.RequestHandlerClass(request, clientAddress, this);
+    await handler.run();
+  }
+
+  /** Ends a request after its handler returned. May be overridden. */
+  abstract shutdownRequest(request: Request): Promise<void>;
+
+  /**
+   * Reports a handler failure in one line (routine disconnects without a stack) and
+   * keeps serving. May be overridden.
+   */
+  handleError(_request: Request, clientAddress: SocketAddress, err: unknown): void {
+    const who = formatAddress(clientAddress) || "client";
+    if (isDisconnect(err)) this.log(`${who}: ${messageOf(err)}`);
+    else {
+      const stack =
+        err instanceof Error && err.stack ? err.stack.split("\n").slice(1, 3).join(" |") : "";
+      this.log(`Error while handling ${who}: ${messageOf(err)}${stack ? ` |${stack}` : ""}`);
+    }
+  }
+
+  /** Called once per request accepted, in the serve loop. May be overridden. */
+  serviceActions(): void {}
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

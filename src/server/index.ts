@@ -1,0 +1,31 @@
+/**
+ * socketkit/server: Python's `socketserver`, async.
+ *
+ * @example
+ * ```ts
+ * import { StreamRequestHandler, TCPServer } from "socketkit/server";
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line);
+ *   }
+ * }
+ * await using server = await TCPServer.create(["127.0.0.1", 9999], Echo);
+ * await server.serveForever();
+ * ```
+ * @module
+ */
+export { BaseRequestHandler, type RequestHandlerClass } from "./base-request-handler.ts";
+export { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+export {
+  DatagramReader,
+  DatagramRequestHandler,
+  DatagramWriter,
+} from "./datagram-request-handler.ts";
+export { StreamRequestHandler } from "./stream-request-handler.ts";
+export { TCPServer, type TCPServerOptions, UnixStreamServer } from "./tcp-server.ts";
+export {
+  type DatagramRequest,
+  UDPServer,
+  type UDPServerOptions,
+  UnixDatagramServer,
+} from "./udp-server.ts";

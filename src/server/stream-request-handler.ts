@@ -1,0 +1,39 @@
+import type { BufferedReader } from "../socket/buffered-reader.ts";
+import type { Writer } from "../socket/writer.ts";
+import { BaseRequestHandler } from "./base-request-handler.ts";
+import type { TCPServer } from "./tcp-server.ts";
+
+/**
+ * Python's `socketserver.StreamRequestHandler`: `rfile` reads the connection (lines,
+ * exact counts) and `wfile` writes to it; `finish()` flushes `wfile`.
+ *
+ * @example
+ * ```ts
+ * class Echo extends StreamRequestHandler {
+ *   override async handle() {
+ *     const line = await this.rfile.readline();
+ *     await this.wfile.write(line);
+ *   }
+ * }
+ * ```
+ */
+export class StreamRequestHandler extends BaseRequestHandler {
+  /** The connection's reading side. */
+  rfile!: BufferedReader;
+  /** The connection's writing side. */
+  wfile!: Writer;
+
+  override async setup(): Promise<void> {
+    const maxLineLength = (this.server as TCPServer).options?.maxLineLength;
+    this.rfile = this.request.makefile("r", maxLineLength ? { maxLineLength } : {});
+    this.wfile = this.request.makefile("w");
+  }
+
+  override async finish(): Promise<void> {
+    try {
+      await this.wfile.flush();
+    } catch {
+      // The peer is gone; nothing left to flush to.
+    }
+  }
+}

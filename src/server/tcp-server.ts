@@ -1,0 +1,154 @@
+import type { Address, SocketAddress } from "../core/address.ts";
+import { familyOfAddress } from "../core/address.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SHUT_WR,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "../core/constants.ts";
+import { Socket } from "../socket/socket.ts";
+import type { RequestHandlerClass } from "./base-request-handler.ts";
+import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+
+/** Options of {@link TCPServer}. */
+export interface TCPServerOptions extends BaseServerOptions {
+  /** Address family; guessed from the address when left out. @default AF_INET */
+  addressFamily?: number;
+  /** Set SO_REUSEADDR (Python's `allow_reuse_address`). @default true */
+  allowReuseAddress?: boolean;
+  /** Listen backlog (Python's `request_queue_size`). @default 5 */
+  requestQueueSize?: number;
+  /** Connections handled at once; more are closed at once and counted. @default 10000 */
+  maxConnections?: number;
+  /** Seconds a connection may stay silent before its reads time out and it is closed. @default null (never) */
+  idleTimeout?: number | null;
+  /** Longest line `rfile.readline()` returns. @default 65536 */
+  maxLineLength?: number;
+}
+
+/**
+ * Python's `socketserver.TCPServer`, async and concurrent: every connection gets its own
+ * handler at once (as with ThreadingMixIn), so thousands of clients are served together.
+ *
+ * @example
+ * ```ts
+ * import { StreamRequestHandler, TCPServer } from "socketkit/server";
+ * class Upper extends StreamRequestHandler {
+ *   override async handle() {
+ *     for await (const line of this.rfile) await this.wfile.write(line.toString().toUpperCase());
+ *   }
+ * }
+ * const server = await TCPServer.create(["127.0.0.1", 0], Upper);
+ * console.log(server.serverAddress); // ["127.0.0.1", 41234]
+ * await server.serveForever();
+ * ```
+ */
+export class TCPServer extends BaseServer<Socket> {
+  /** The listening socket. */
+  readonly socket: Socket;
+  readonly options: TCPServerOptions;
+  /** Connections closed at once because `maxConnections` were being handled. */
+  rejectedConnections = 0;
+  #closed = false;
+
+  /** Use {@link TCPServer.create}, which binds and activates as Python's constructor does. */
+  constructor(
+    serverAddress: Address,
+    RequestHandlerClass: RequestHandlerClass<Socket>,
+    options: TCPServerOptions = {},
+  ) {
+    super(serverAddress as SocketAddress, RequestHandlerClass, options);
+    this.options = options;
+    const family = options.addressFamily ?? this.defaultFamily(serverAddress);
+    this.socket = new Socket(family, SOCK_STREAM);
+  }
+
+  /** The family for an address when `addressFamily` is not given. For subclasses. */
+  protected defaultFamily(address: Address): number {
+    const f = familyOfAddress(address);
+    return f === AF_INET6 ? AF_INET6 : AF_INET;
+  }
+
+  /** Creates, binds and activates the server. */
+  static async create<T extends TCPServer>(
+    this: new (
+      a: Address,
+      h: RequestHandlerClass<Socket>,
+      o?: TCPServerOptions,
+    ) => T,
+    serverAddress: Address,
+    RequestHandlerClass: RequestHandlerClass<Socket>,
+    options: TCPServerOptions = {},
+  ): Promise<T> {
+    const server = new this(serverAddress, RequestHandlerClass, options);
+    try {
+      await server.serverBind();
+      server.serverActivate();
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    return server;
+  }
+
+  /** Binds the socket and records the real address. May be overridden. */
+  async serverBind(): Promise<void> {
+    if (this.options.allowReuseAddress ?? true) this.socket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    await this.socket.bind(this.serverAddress as Address);
+    this.serverAddress = this.socket.getsockname();
+  }
+
+  /** Starts listening. May be overridden. */
+  serverActivate(): void {
+    this.socket.listen(this.options.requestQueueSize ?? 5);
+  }
+
+  override async getRequest(): Promise<PendingRequest<Socket> | null> {
+    const [request, clientAddress] = await this.socket.accept();
+    if (this.activeRequests >= (this.options.maxConnections ?? 10_000)) {
+      this.rejectedConnections++;
+      await request.close();
+      return null;
+    }
+    if (this.options.idleTimeout != null) request.settimeout(this.options.idleTimeout);
+    return { request, clientAddress };
+  }
+
+  protected override async stopAccepting(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.socket.close();
+  }
+
+  protected override closeRequest(request: Socket): Promise<void> {
+    return request.close();
+  }
+
+  /**
+   * Half-closes, then closes: the FIN follows everything the handler wrote, so replies are
+   * never cut. May be overridden.
+   */
+  override async shutdownRequest(request: Socket): Promise<void> {
+    try {
+      request.shutdown(SHUT_WR);
+    } catch {
+      // already closed or never connected
+    }
+    await request.close();
+  }
+}
+
+/** Python's `socketserver.UnixStreamServer`: a {@link TCPServer} on a Unix socket path. */
+export class UnixStreamServer extends TCPServer {
+  protected override defaultFamily(): number {
+    return AF_UNIX;
+  }
+
+  override async serverBind(): Promise<void> {
+    await this.socket.bind(this.serverAddress as Address);
+    this.serverAddress = this.socket.getsockname();
+  }
+}

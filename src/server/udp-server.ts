@@ -1,0 +1,115 @@
+import type { Address, SocketAddress } from "../core/address.ts";
+import { familyOfAddress } from "../core/address.ts";
+import { AF_INET, AF_INET6, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from "../core/constants.ts";
+import { UnsupportedError } from "../core/errors.ts";
+import { Socket } from "../socket/socket.ts";
+import type { RequestHandlerClass } from "./base-request-handler.ts";
+import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+
+/** A UDP request: the datagram and the server's socket, as in Python. */
+export type DatagramRequest = [data: Buffer, socket: Socket];
+
+/** Options of {@link UDPServer}. */
+export interface UDPServerOptions extends BaseServerOptions {
+  /** Address family; guessed from the address when left out. @default AF_INET */
+  addressFamily?: number;
+  /** Set SO_REUSEADDR. @default false (as Python's UDPServer) */
+  allowReuseAddress?: boolean;
+  /** Longest datagram read; longer ones are cut (Python's `max_packet_size`). @default 8192 */
+  maxPacketSize?: number;
+}
+
+/**
+ * Python's `socketserver.UDPServer`: each datagram is a request `[data, socket]`.
+ *
+ * @example
+ * ```ts
+ * import { DatagramRequestHandler, UDPServer } from "socketkit/server";
+ * class Upper extends DatagramRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write((await this.rfile.read()).toString().toUpperCase());
+ *   }
+ * }
+ * const server = await UDPServer.create(["127.0.0.1", 0], Upper);
+ * await server.serveForever();
+ * ```
+ */
+export class UDPServer extends BaseServer<DatagramRequest> {
+  readonly socket: Socket;
+  readonly options: UDPServerOptions;
+  #closed = false;
+
+  constructor(
+    serverAddress: Address,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest>,
+    options: UDPServerOptions = {},
+  ) {
+    super(serverAddress as SocketAddress, RequestHandlerClass, options);
+    this.options = options;
+    const family =
+      options.addressFamily ?? (familyOfAddress(serverAddress) === AF_INET6 ? AF_INET6 : AF_INET);
+    this.socket = new Socket(family, SOCK_DGRAM);
+  }
+
+  /** Creates and binds the server. */
+  static async create<T extends UDPServer>(
+    this: new (
+      a: Address,
+      h: RequestHandlerClass<DatagramRequest>,
+      o?: UDPServerOptions,
+    ) => T,
+    serverAddress: Address,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest>,
+    options: UDPServerOptions = {},
+  ): Promise<T> {
+    const server = new this(serverAddress, RequestHandlerClass, options);
+    try {
+      await server.serverBind();
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    return server;
+  }
+
+  /** Binds the socket and records the real address. May be overridden. */
+  async serverBind(): Promise<void> {
+    if (this.options.allowReuseAddress) this.socket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    await this.socket.bind(this.serverAddress as Address);
+    this.serverAddress = this.socket.getsockname();
+  }
+
+  override async getRequest(): Promise<PendingRequest<DatagramRequest> | null> {
+    const [data, clientAddress] = await this.socket.recvfrom(this.options.maxPacketSize ?? 8192);
+    return { request: [data, this.socket], clientAddress };
+  }
+
+  protected override async stopAccepting(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.socket.close();
+  }
+
+  protected override async closeRequest(): Promise<void> {}
+
+  /** Nothing to close per datagram. */
+  override async shutdownRequest(): Promise<void> {}
+}
+
+/**
+ * Python's `socketserver.UnixDatagramServer`. Node.js has no Unix datagram sockets:
+ * this needs the socketkit native addon, and raises `UnsupportedError` without it.
+ */
+export class UnixDatagramServer extends UDPServer {
+  constructor(
+    serverAddress: Address,
+    RequestHandlerClass: RequestHandlerClass<DatagramRequest>,
+    options: UDPServerOptions = {},
+  ) {
+    throw new UnsupportedError(
+      `Cannot create UnixDatagramServer at ${String(serverAddress)}: Node.js has no Unix datagram sockets and the socketkit native addon is not installed`,
+    );
+    // biome-ignore lint/correctness/noUnreachable: keeps the subclass constructor well-formed
+    super(serverAddress, RequestHandlerClass, options);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Child processes for integration tests: start a program, wait for its
+ * `listening on HOST:PORT` line, feed stdin, collect output, and stop it by pid.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const TSX = `${ROOT}node_modules/.bin/tsx`;
+
+let python: string | null | undefined;
+/** The python3 executable, or null when there is none (tests then skip, saying why). */
+export function python3(): string | null {
+  if (python === undefined) {
+    const r = spawnSync("python3", ["--version"], { encoding: "utf8" });
+    python = r.status === 0 ? "python3" : null;
+  }
+  return python;
+}
+
+/** A started program. */
+export interface Program {
+  child: ChildProcess;
+  stdout: () => Buffer;
+  stderr: () => string;
+  /** Resolves with the exit code when the program ends. */
+  exited: Promise<number | null>;
+  /** Stops the program (SIGTERM, then SIGKILL after 3 s) and waits for it. */
+  stop: () => Promise<void>;
+}
+
+/** Starts `command args...` in the repository root with piped stdio. */
+export function start(
+  command: string,
+  args: string[],
+  options: { stdin?: Buffer | string; cwd?: string } = {},
+): Program {
+  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  const out: Buffer[] = [];
+  let err = "";
+  child.stdout?.on("data", (c: Buffer) => out.push(c));
+  child.stderr?.on("data", (c: Buffer) => {
+    err += c.toString();
+  });
+  child.stdin?.on("error", () => {});
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  const exited = new Promise<number | null>((resolve) => {
+    child.on("exit", (code) => resolve(code));
+    child.on("error", () => resolve(null));
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited, stop };
+}
+
+/** Starts an example: `tsx examples/NAME.ts args...`. */
+export function example(
+  name: string,
+  args: string[],
+  options?: { stdin?: Buffer | string; cwd?: string },
+): Program {
+  return start(
+    process.execPath,
+    ["--import", "tsx", `${ROOT}examples/${name}.ts`, ...args],
+    options,
+  );
+}
+
+/** Starts a Python seed fixture: `python3 -u test/fixtures/seeds/NAME.py args...`. */
+export function seed(
+  name: string,
+  args: string[],
+  options?: { stdin?: Buffer | string; cwd?: string },
+): Program {
+  return start(
+    python3() ?? "python3",
+    ["-u", `${ROOT}test/fixtures/seeds/${name}.py`, ...args],
+    options,
+  );
+}
+
+/** Starts the byte-exact Python peer `test/fixtures/blob.py MODE args...`. */
+export function blob(args: string[], stdin?: Buffer): Program {
+  return start(
+    python3() ?? "python3",
+    [`${ROOT}test/fixtures/blob.py`, ...args],
+    stdin ? { stdin } : {},
+  );
+}
+
+/**
+ * Waits for the `listening on HOST:PORT` (or `listening on PATH`) line on stderr and
+ * returns what follows "listening on ". Fails if the program exits first or 20 s pass.
+ */
+export async function listening(program: Program): Promise<string> {
+  const deadline = AbortSignal.timeout(20_000);
+  for (;;) {
+    const m = /listening on (\S+)/.exec(program.stderr());
+    if (m) return m[1] as string;
+    if (program.child.exitCode !== null) {
+      throw new Error(
+        `Program exited (${program.child.exitCode}) before listening: ${program.stderr()}`,
+      );
+    }
+    const data = once(program.child.stderr as NodeJS.ReadableStream, "data", { signal: deadline });
+    const exit = once(program.child, "exit", { signal: deadline });
+    await Promise.race([data, exit]).catch((err) => {
+      throw new Error(`No "listening on" line: ${err.message}; stderr: ${program.stderr()}`);
+    });
+  }
+}
+
+/** The port of a `HOST:PORT` string. */
+export function portOf(where: string): string {
+  return where.slice(where.lastIndexOf(":") + 1);
+}
+
+/** Replaces port numbers in Python address reprs and `host:port` text with `PORT`. */
+export function maskPorts(text: string): string {
+  return text
+    .replace(/('[\d.:a-f]+', )\d+/g, "$1PORT")
+    .replace(/(\d+\.\d+\.\d+\.\d+):\d+/g, "$1:PORT");
+}
