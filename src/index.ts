@@ -11,6 +11,13 @@
  * ```
  * @module
  */
+
+export {
+  LengthPrefixCodec,
+  type LengthPrefixCodecOptions,
+  LineSplitter,
+  type LineSplitterOptions,
+} from "./codec/index.ts";
 export * from "./core/address.ts";
 export * from "./core/constants.ts";
 export * from "./core/errors.ts";

@@ -1,0 +1,196 @@
+/**
+ * socketkit's benchmark suite. Every scenario runs against socketkit and, in the same
+ * run, against the baselines a user would pick instead; each is measured several times
+ * and the median reported, with the ratio socketkit / baseline. Results also go to
+ * bench/results.json.
+ *
+ *   npm run bench                 # defaults: 5 runs of 2 s per server
+ *   BENCH_RUNS=3 BENCH_SECONDS=1 npm run bench
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+
+interface ServerSpec {
+  name: string;
+  command: string;
+  args: string[];
+  available: () => string | null;
+}
+
+const node = (file: string): ServerSpec => ({
+  name: file,
+  command: process.execPath,
+  args: ["--import", "tsx", `${HERE}servers/${file}`],
+  available: () => null,
+});
+
+const hasPython = () =>
+  spawnSync("python3", ["--version"]).status === 0
+    ? null
+    : "python3 not installed (apt-get install -y python3)";
+
+const SERVERS: Record<string, ServerSpec> = {
+  "node:net": { ...node("net-echo.ts"), name: "raw node:net" },
+  "socketkit Socket": { ...node("socket-echo.ts"), name: "socketkit Socket (recv/sendall)" },
+  "socketkit TCPServer": { ...node("tcpserver-echo.ts"), name: "socketkit TCPServer" },
+  python: {
+    name: "Python ThreadingTCPServer",
+    command: "python3",
+    args: [`${HERE}servers/python_threading_echo.py`],
+    available: hasPython,
+  },
+};
+
+async function startServer(spec: ServerSpec): Promise<{ port: number; stop: () => Promise<void> }> {
+  const child = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+      const m = /listening on \S+:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on("exit", (code) => reject(new Error(`${spec.name} exited (${code}): ${err}`)));
+  });
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+    },
+  };
+}
+
+/** Ping-pong on `conns` connections for `seconds`: round trips per second, echoes verified. */
+async function pingpong(
+  port: number,
+  conns: number,
+  size: number,
+  seconds: number,
+): Promise<number> {
+  const payload = Buffer.alloc(size, 0x61);
+  let total = 0;
+  let running = true;
+  const sockets: Socket[] = [];
+  await Promise.all(
+    Array.from({ length: conns }, () => {
+      return new Promise<void>((resolve, reject) => {
+        const s = connect({ port, host: "127.0.0.1", noDelay: true }, () => {
+          let got = 0;
+          s.on("data", (chunk: Buffer) => {
+            for (let i = 0; i < chunk.length; i++) {
+              if (chunk[i] !== 0x61) {
+                reject(new Error("Corrupt echo"));
+                return;
+              }
+            }
+            got += chunk.length;
+            while (got >= size) {
+              got -= size;
+              total++;
+              if (running) s.write(payload);
+            }
+          });
+          resolve();
+        });
+        s.on("error", reject);
+        sockets.push(s);
+      });
+    }),
+  );
+  const start = performance.now();
+  for (const s of sockets) s.write(payload);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  running = false;
+  const elapsed = (performance.now() - start) / 1000;
+  const count = total;
+  for (const s of sockets) s.destroy();
+  return count / elapsed;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+interface Row {
+  scenario: string;
+  server: string;
+  median: number | null;
+  runs: number[];
+  skipped?: string;
+  ratio?: number;
+}
+
+async function scenario(
+  title: string,
+  conns: number,
+  size: number,
+  keys: string[],
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const key of keys) {
+    const spec = SERVERS[key] as ServerSpec;
+    const why = spec.available();
+    if (why) {
+      rows.push({ scenario: title, server: spec.name, median: null, runs: [], skipped: why });
+      continue;
+    }
+    const server = await startServer(spec);
+    try {
+      await pingpong(server.port, conns, size, 0.3); // warm-up
+      const runs: number[] = [];
+      for (let i = 0; i < RUNS; i++) runs.push(await pingpong(server.port, conns, size, SECONDS));
+      rows.push({ scenario: title, server: spec.name, median: median(runs), runs });
+    } finally {
+      await server.stop();
+    }
+  }
+  const base = rows.find((r) => r.server === "raw node:net")?.median;
+  for (const r of rows) if (base && r.median !== null) r.ratio = r.median / base;
+  return rows;
+}
+
+const all: Row[] = [];
+for (const [title, conns] of [
+  ["64-byte ping-pong, 1 connection", 1],
+  ["64-byte ping-pong, 50 connections", 50],
+] as const) {
+  process.stderr.write(`running: ${title}\n`);
+  all.push(
+    ...(await scenario(title, conns, 64, [
+      "node:net",
+      "socketkit Socket",
+      "socketkit TCPServer",
+      "python",
+    ])),
+  );
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+console.log(
+  `\nround trips per second, median of ${RUNS} runs of ${SECONDS} s (ratio = server / raw node:net)\n`,
+);
+console.log(
+  `${"scenario".padEnd(36)} ${"server".padEnd(34)} ${"median rt/s".padStart(12)} ${"ratio".padStart(7)}`,
+);
+for (const r of all) {
+  const value = r.median === null ? `skipped: ${r.skipped}` : fmt(r.median).padStart(12);
+  const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(7);
+  console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(34)} ${value} ${ratio}`);
+}
+writeFileSync(
+  `${HERE}results.json`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all }, null, 2)}\n`,
+);

@@ -1,0 +1,11 @@
+// Baseline: the plainest node:net echo server (what socketkit is measured against).
+import { createServer } from "node:net";
+
+const server = createServer((socket) => {
+  socket.on("data", (chunk) => socket.write(chunk));
+  socket.on("error", () => socket.destroy());
+});
+server.listen(0, "127.0.0.1", () => {
+  const a = server.address();
+  if (a && typeof a === "object") process.stderr.write(`listening on 127.0.0.1:${a.port}\n`);
+});
