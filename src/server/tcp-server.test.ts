@@ -1,0 +1,257 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { SocketAddress } from "../core/address.ts";
+import { AF_UNIX, SHUT_WR, SOCK_STREAM } from "../core/constants.ts";
+import { createConnection } from "../socket/create-connection.ts";
+import { type Socket, socket } from "../socket/socket.ts";
+import { BaseRequestHandler } from "./base-request-handler.ts";
+import { StreamRequestHandler } from "./stream-request-handler.ts";
+import { TCPServer, UnixStreamServer } from "./tcp-server.ts";
+
+/** Reads until end of stream. */
+async function readAll(s: Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const chunk = await s.recv(65536);
+    if (chunk.length === 0) return Buffer.concat(parts);
+    parts.push(chunk);
+  }
+}
+
+class Upper extends StreamRequestHandler {
+  override async handle(): Promise<void> {
+    for await (const line of this.rfile) await this.wfile.write(line.toString().toUpperCase());
+  }
+}
+
+function connectTo(server: TCPServer): Promise<Socket> {
+  return createConnection(server.serverAddress as [string, number]);
+}
+
+describe("TCPServer", () => {
+  it("binds port 0, reports the chosen port in serverAddress and serves a StreamRequestHandler", async () => {
+    await using server = await TCPServer.create(["127.0.0.1", 0], Upper);
+    const [host, port] = server.serverAddress as [string, number];
+    assert.equal(host, "127.0.0.1");
+    assert.ok(port > 0);
+    const serving = server.serveForever();
+    await using c = await connectTo(server);
+    await c.sendall("hello\nworld\n");
+    c.shutdown(SHUT_WR);
+    assert.equal((await readAll(c)).toString(), "HELLO\nWORLD\n");
+    await server.shutdown();
+    await serving;
+  });
+
+  it("serves many clients at once", async () => {
+    await using server = await TCPServer.create(["127.0.0.1", 0], Upper);
+    void server.serveForever();
+    const clients = await Promise.all(Array.from({ length: 100 }, () => connectTo(server)));
+    // Every client is connected before any sends: all 100 handlers run concurrently.
+    const replies = await Promise.all(
+      clients.map(async (c, i) => {
+        await c.sendall(`client ${i}\n`);
+        c.shutdown(SHUT_WR);
+        const reply = (await readAll(c)).toString();
+        await c.close();
+        return reply;
+      }),
+    );
+    replies.forEach((r, i) => assert.equal(r, `CLIENT ${i}\n`));
+    await server.shutdown();
+  });
+
+  it("runs finish() even when handle() throws, logs one line, and keeps serving", async () => {
+    const events: string[] = [];
+    const log: string[] = [];
+    class Failing extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        events.push("handle");
+        throw new Error("boom");
+      }
+      override async finish(): Promise<void> {
+        events.push("finish");
+      }
+    }
+    await using server = await TCPServer.create(["127.0.0.1", 0], Failing, {
+      log: (l) => log.push(l),
+    });
+    void server.serveForever();
+    for (let i = 0; i < 2; i++) {
+      await using c = await connectTo(server);
+      assert.equal((await readAll(c)).length, 0, "the connection is closed after the failure");
+    }
+    assert.deepEqual(events, ["handle", "finish", "handle", "finish"]);
+    assert.equal(log.length, 2);
+    assert.match(log[0] as string, /boom/);
+    await server.shutdown();
+  });
+
+  it("closes a connection that verifyRequest rejects, without running the handler", async () => {
+    let handled = 0;
+    class Counting extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        handled++;
+      }
+    }
+    class Picky extends TCPServer {
+      override verifyRequest(): boolean {
+        return false;
+      }
+    }
+    await using server = await Picky.create(["127.0.0.1", 0], Counting);
+    void server.serveForever();
+    await using c = await connectTo(server);
+    assert.equal((await readAll(c)).length, 0);
+    assert.equal(handled, 0);
+    await server.shutdown();
+  });
+
+  it("shutdown() from inside a handler stops the server instead of deadlocking", async () => {
+    class Stopper extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        await this.server.shutdown();
+        await this.request.sendall("bye\n");
+      }
+    }
+    const server = await TCPServer.create(["127.0.0.1", 0], Stopper);
+    const serving = server.serveForever();
+    const c = await connectTo(server);
+    assert.equal((await readAll(c)).toString(), "bye\n", "the handler finished its reply");
+    await serving;
+    await c.close();
+    await assert.rejects(connectTo(server), { code: "ECONNREFUSED" });
+  });
+
+  it("lets a running handler finish its reply during shutdown", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let started!: () => void;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    class Slow extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        started();
+        await gate;
+        await this.request.sendall("done\n");
+      }
+    }
+    const server = await TCPServer.create(["127.0.0.1", 0], Slow, { gracePeriod: 10 });
+    const serving = server.serveForever();
+    const c = await connectTo(server);
+    await running;
+    const stopping = server.shutdown();
+    release();
+    await stopping;
+    await serving;
+    assert.equal((await readAll(c)).toString(), "done\n");
+    await c.close();
+  });
+
+  it("closes handlers still running when the grace period ends", async () => {
+    class Stuck extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        await this.request.recv(1); // the client never sends
+      }
+    }
+    const log: string[] = [];
+    const server = await TCPServer.create(["127.0.0.1", 0], Stuck, {
+      gracePeriod: 0.2,
+      log: (l) => log.push(l),
+    });
+    const serving = server.serveForever();
+    const c = await connectTo(server);
+    while (server.activeRequests === 0) await new Promise((r) => setImmediate(r));
+    await server.shutdown();
+    await serving;
+    assert.equal(server.activeRequests, 0);
+    assert.equal((await readAll(c)).length, 0);
+    await c.close();
+  });
+
+  it("closes connections beyond maxConnections at once and counts them", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    class Holding extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        await gate;
+        await this.request.sendall("served\n");
+      }
+    }
+    await using server = await TCPServer.create(["127.0.0.1", 0], Holding, { maxConnections: 2 });
+    void server.serveForever();
+    const first = [await connectTo(server), await connectTo(server)];
+    while (server.activeRequests < 2) await new Promise((r) => setImmediate(r));
+    const extra = await connectTo(server);
+    assert.equal((await readAll(extra)).length, 0, "the extra connection is closed");
+    assert.equal(server.rejectedConnections, 1);
+    release();
+    for (const c of first) {
+      assert.equal((await readAll(c)).toString(), "served\n");
+      await c.close();
+    }
+    await extra.close();
+    await server.shutdown();
+  });
+
+  it("closes a silent connection after idleTimeout", async () => {
+    class Reader extends StreamRequestHandler {
+      override async handle(): Promise<void> {
+        await this.rfile.readline();
+      }
+    }
+    const log: string[] = [];
+    await using server = await TCPServer.create(["127.0.0.1", 0], Reader, {
+      idleTimeout: 0.2,
+      log: (l) => log.push(l),
+    });
+    void server.serveForever();
+    await using c = await connectTo(server);
+    assert.equal((await readAll(c)).length, 0);
+    assert.match(log[0] ?? "", /timed out/);
+    await server.shutdown();
+  });
+
+  it("passes the client's address to the handler", async () => {
+    let seen: SocketAddress | undefined;
+    class Recorder extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        seen = this.clientAddress;
+      }
+    }
+    await using server = await TCPServer.create(["127.0.0.1", 0], Recorder);
+    void server.serveForever();
+    await using c = await connectTo(server);
+    await readAll(c);
+    assert.deepEqual(seen, c.getsockname());
+    await server.shutdown();
+  });
+});
+
+describe("UnixStreamServer", () => {
+  it("serves a handler on a Unix socket path", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "socketkit-server-"));
+    try {
+      const path = join(dir, "s.sock");
+      await using server = await UnixStreamServer.create(path, Upper);
+      assert.equal(server.serverAddress, path);
+      void server.serveForever();
+      await using c = socket(AF_UNIX, SOCK_STREAM);
+      await c.connect(path);
+      await c.sendall("unix\n");
+      c.shutdown(SHUT_WR);
+      assert.equal((await readAll(c)).toString(), "UNIX\n");
+      await server.shutdown();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
