@@ -1,10 +1,10 @@
 import { FrameTooLargeError, IncompleteReadError } from "../core/errors.ts";
+import { ChunkQueue } from "./chunk-queue.ts";
 
 /** Size of the length header: an unsigned 32-bit big-endian integer. */
 const HEADER_SIZE = 4;
 const MAX_UINT32 = 0xffffffff;
 const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
-const EMPTY = Buffer.alloc(0);
 
 // Decoder states.
 const READ_HEADER = 0;
@@ -119,12 +119,7 @@ export class LengthPrefixCodec {
 
   readonly #maxFrameSize: number;
 
-  #chunks: Buffer[] = [];
-  /** Index of the first live chunk (shifting arrays is O(n), so we advance instead). */
-  #head = 0;
-  /** Bytes of the head chunk already consumed. */
-  #offset = 0;
-  #length = 0;
+  readonly #queue = new ChunkQueue();
 
   #state = READ_HEADER;
   /** Payload length declared by the current header (valid in READ_BODY). */
@@ -138,7 +133,7 @@ export class LengthPrefixCodec {
 
   /** Bytes held: received but not yet returned as payloads (headers included). */
   get bufferedLength(): number {
-    return this.#length;
+    return this.#queue.length;
   }
 
   /** As the static {@linkcode LengthPrefixCodec.encode}, with this codec's `maxFrameSize`. */
@@ -158,9 +153,7 @@ export class LengthPrefixCodec {
    */
   push(chunk: Buffer): void {
     if (this.#error !== undefined) throw this.#error;
-    if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
-    this.#length += chunk.length;
+    this.#queue.push(chunk);
   }
 
   /**
@@ -172,15 +165,15 @@ export class LengthPrefixCodec {
   next(): Buffer | undefined {
     if (this.#error !== undefined) throw this.#error;
     if (this.#state === READ_HEADER) {
-      if (this.#length < HEADER_SIZE) return undefined;
-      const size = this.#readHeader();
+      if (this.#queue.length < HEADER_SIZE) return undefined;
+      const size = this.#queue.take(HEADER_SIZE).readUInt32BE(0);
       if (size > this.#maxFrameSize) this.#fail(new FrameTooLargeError(size, this.#maxFrameSize));
       this.#bodyLength = size;
       this.#state = READ_BODY;
     }
-    if (this.#length < this.#bodyLength) return undefined;
+    if (this.#queue.length < this.#bodyLength) return undefined;
     this.#state = READ_HEADER;
-    return this.#take(this.#bodyLength);
+    return this.#queue.take(this.#bodyLength);
   }
 
   /**
@@ -196,14 +189,15 @@ export class LengthPrefixCodec {
   end(): Buffer | undefined {
     const payload = this.next();
     if (payload !== undefined) return payload;
-    if (this.#state === READ_HEADER && this.#length === 0) return undefined;
+    const left = this.#queue.length;
+    if (this.#state === READ_HEADER && left === 0) return undefined;
     let partial: Buffer;
     let expected: number;
     if (this.#state === READ_HEADER) {
-      partial = this.#take(this.#length);
+      partial = this.#queue.take(left);
       expected = HEADER_SIZE;
     } else {
-      partial = Buffer.concat([header(this.#bodyLength, MAX_UINT32), this.#take(this.#length)]);
+      partial = Buffer.concat([header(this.#bodyLength, MAX_UINT32), this.#queue.take(left)]);
       expected = HEADER_SIZE + this.#bodyLength;
     }
     this.#state = READ_HEADER;
@@ -211,70 +205,10 @@ export class LengthPrefixCodec {
     throw new IncompleteReadError(partial, expected);
   }
 
-  /** Removes the 4-byte header from the front (at least 4 bytes must be buffered). */
-  #readHeader(): number {
-    const head = this.#chunks[this.#head] as Buffer;
-    if (this.#offset + HEADER_SIZE <= head.length) {
-      const size = head.readUInt32BE(this.#offset);
-      this.#advance(HEADER_SIZE);
-      return size;
-    }
-    // The header spans chunks: gather it byte by byte rather than allocate for 4 bytes.
-    let size = 0;
-    for (let i = 0; i < HEADER_SIZE; i++) {
-      const chunk = this.#chunks[this.#head] as Buffer;
-      size = size * 256 + (chunk[this.#offset] as number);
-      this.#advance(1);
-    }
-    return size;
-  }
-
   /** Makes the codec unusable with `error` and throws it. */
   #fail(error: FrameTooLargeError): never {
     this.#error = error;
-    this.#chunks = [];
-    this.#head = 0;
-    this.#offset = 0;
-    this.#length = 0;
+    this.#queue.clear();
     throw error;
-  }
-
-  /** Removes and returns `n` buffered bytes: a view when they lie in one chunk, else a copy. */
-  #take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const head = this.#chunks[this.#head] as Buffer;
-    if (this.#offset + n <= head.length) {
-      const view = head.subarray(this.#offset, this.#offset + n);
-      this.#advance(n);
-      return view;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.#chunks[this.#head] as Buffer;
-      const step = Math.min(chunk.length - this.#offset, n - filled);
-      chunk.copy(out, filled, this.#offset, this.#offset + step);
-      filled += step;
-      this.#advance(step);
-    }
-    return out;
-  }
-
-  /** Consumes `n` bytes of the head chunk (no more than it has left). */
-  #advance(n: number): void {
-    this.#offset += n;
-    this.#length -= n;
-    const head = this.#chunks[this.#head] as Buffer;
-    if (this.#offset < head.length) return;
-    this.#chunks[this.#head] = EMPTY;
-    this.#head++;
-    this.#offset = 0;
-    if (this.#head === this.#chunks.length) {
-      this.#chunks.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
-      this.#chunks = this.#chunks.slice(this.#head);
-      this.#head = 0;
-    }
   }
 }

@@ -1,4 +1,5 @@
 import { LineTooLongError } from "../core/errors.ts";
+import { ChunkQueue } from "./chunk-queue.ts";
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -51,12 +52,7 @@ export interface LineSplitterOptions {
 export class LineSplitter {
   readonly #maxLineLength: number;
 
-  #chunks: Buffer[] = [];
-  /** Index of the first live chunk (shifting arrays is O(n), so we advance instead). */
-  #head = 0;
-  /** Bytes of the head chunk already consumed. */
-  #offset = 0;
-  #length = 0;
+  readonly #queue = new ChunkQueue();
 
   // Where the search for a terminator resumes, so each byte is examined once however many
   // times next() is called while a line trickles in: chunk index, position in that chunk,
@@ -90,7 +86,7 @@ export class LineSplitter {
 
   /** Bytes held: the part of the input not yet returned as lines. */
   get bufferedLength(): number {
-    return this.#length;
+    return this.#queue.length;
   }
 
   /** Appends a chunk of input. The chunk is kept by reference, not copied. */
@@ -102,9 +98,7 @@ export class LineSplitter {
       if (data[0] === LF) data = data.subarray(1);
     }
     if (this.#discarding) data = this.#discard(data);
-    if (data.length === 0) return;
-    this.#chunks.push(data);
-    this.#length += data.length;
+    this.#queue.push(data);
   }
 
   /**
@@ -118,7 +112,7 @@ export class LineSplitter {
   next(): Buffer | undefined {
     const at = this.#findTerminator();
     if (at === -1) {
-      if (this.#length > this.#maxLineLength) {
+      if (this.#queue.length > this.#maxLineLength) {
         this.#clear();
         this.#discarding = true;
         throw new LineTooLongError(this.#maxLineLength);
@@ -127,12 +121,12 @@ export class LineSplitter {
     }
     const terminatorLength = this.#terminatorLength();
     if (at > this.#maxLineLength) {
-      this.#skip(at + terminatorLength);
+      this.#queue.skip(at + terminatorLength);
       this.#rescan();
       throw new LineTooLongError(this.#maxLineLength);
     }
-    const line = this.#take(at);
-    this.#skip(terminatorLength);
+    const line = this.#queue.take(at);
+    this.#queue.skip(terminatorLength);
     this.#rescan();
     return line;
   }
@@ -148,12 +142,12 @@ export class LineSplitter {
   end(): Buffer | undefined {
     try {
       const line = this.next();
-      if (line !== undefined || this.#length === 0) return line;
-      const rest = this.#take(this.#length);
+      if (line !== undefined || this.#queue.length === 0) return line;
+      const rest = this.#queue.take(this.#queue.length);
       this.#rescan();
       return rest;
     } finally {
-      if (this.#length === 0) {
+      if (this.#queue.length === 0) {
         this.#skipLF = false;
         this.#discarding = false;
       }
@@ -175,8 +169,8 @@ export class LineSplitter {
 
   /** Position from the front of the first CR or LF buffered, or -1; leaves the scan on it. */
   #findTerminator(): number {
-    while (this.#scanChunk < this.#chunks.length) {
-      const chunk = this.#chunks[this.#scanChunk] as Buffer;
+    while (this.#scanChunk < this.#queue.chunkCount) {
+      const chunk = this.#queue.chunk(this.#scanChunk) as Buffer;
       const at = this.#seek(chunk, this.#scanPos);
       if (at !== -1) {
         this.#scanned += at - this.#scanPos;
@@ -192,12 +186,12 @@ export class LineSplitter {
 
   /** Length of the terminator the scan rests on: 2 for CRLF, else 1. */
   #terminatorLength(): number {
-    const chunk = this.#chunks[this.#scanChunk] as Buffer;
+    const chunk = this.#queue.chunk(this.#scanChunk) as Buffer;
     if (chunk[this.#scanPos] === LF) return 1;
     const after =
       this.#scanPos + 1 < chunk.length
         ? chunk[this.#scanPos + 1]
-        : this.#chunks[this.#scanChunk + 1]?.[0];
+        : this.#queue.chunk(this.#scanChunk + 1)?.[0];
     if (after === undefined) {
       // The CR is the last byte received: end the line now, pair it with an LF later.
       this.#skipLF = true;
@@ -224,67 +218,14 @@ export class LineSplitter {
 
   /** Restarts the terminator search at the front (after bytes were consumed). */
   #rescan(): void {
-    this.#scanChunk = this.#head;
-    this.#scanPos = this.#offset;
+    this.#scanChunk = 0;
+    this.#scanPos = this.#queue.headOffset;
     this.#scanned = 0;
-  }
-
-  /** Removes and returns `n` buffered bytes: a view when they lie in one chunk, else a copy. */
-  #take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const head = this.#chunks[this.#head] as Buffer;
-    if (this.#offset + n <= head.length) {
-      const view = head.subarray(this.#offset, this.#offset + n);
-      this.#advance(n);
-      return view;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.#chunks[this.#head] as Buffer;
-      const step = Math.min(chunk.length - this.#offset, n - filled);
-      chunk.copy(out, filled, this.#offset, this.#offset + step);
-      filled += step;
-      this.#advance(step);
-    }
-    return out;
-  }
-
-  /** Removes `n` buffered bytes without returning them. */
-  #skip(n: number): void {
-    let left = n;
-    while (left > 0) {
-      const chunk = this.#chunks[this.#head] as Buffer;
-      const step = Math.min(chunk.length - this.#offset, left);
-      this.#advance(step);
-      left -= step;
-    }
-  }
-
-  /** Consumes `n` bytes of the head chunk (no more than it has left). */
-  #advance(n: number): void {
-    this.#offset += n;
-    this.#length -= n;
-    const head = this.#chunks[this.#head] as Buffer;
-    if (this.#offset < head.length) return;
-    this.#chunks[this.#head] = EMPTY;
-    this.#head++;
-    this.#offset = 0;
-    if (this.#head === this.#chunks.length) {
-      this.#chunks.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#chunks.length) {
-      this.#chunks = this.#chunks.slice(this.#head);
-      this.#head = 0;
-    }
   }
 
   /** Drops everything buffered. */
   #clear(): void {
-    this.#chunks = [];
-    this.#head = 0;
-    this.#offset = 0;
-    this.#length = 0;
+    this.#queue.clear();
     this.#seekChunk = EMPTY;
     this.#rescan();
   }

@@ -1,6 +1,6 @@
 import type { Socket as NetSocket } from "node:net";
 import { SocketError, toSocketError } from "../core/errors.ts";
-import { ChunkQueue } from "./chunk-queue.ts";
+import { ChunkQueue } from "../codec/chunk-queue.ts";
 import { timeoutError, Waiters } from "./waiters.ts";
 
 /** Options of {@link StreamConnection}. */

@@ -25,6 +25,21 @@ export class ChunkQueue {
     return this.#length;
   }
 
+  /** Number of chunks held; with `chunk(i)` and `headOffset`, for scanners such as `LineSplitter`. */
+  get chunkCount(): number {
+    return this.#chunks.length - this.#head;
+  }
+
+  /** The i-th chunk held, whole: the first one's unread bytes start at `headOffset`. */
+  chunk(i: number): Buffer | undefined {
+    return this.#chunks[this.#head + i];
+  }
+
+  /** Bytes of the first chunk already consumed. */
+  get headOffset(): number {
+    return this.#offset;
+  }
+
   /** Appends a chunk (kept by reference, not copied). */
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -103,7 +118,7 @@ export class ChunkQueue {
    */
   take(n: number): Buffer {
     const count = Math.min(n, this.#length);
-    if (count <= 0) return Buffer.alloc(0);
+    if (count <= 0) return EMPTY;
     const chunk = this.#chunks[this.#head] as Buffer;
     const available = chunk.length - this.#offset;
     if (count <= available) {
