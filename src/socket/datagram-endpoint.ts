@@ -35,6 +35,7 @@ export class DatagramEndpoint {
   readonly #maxBytes: number;
   #error: unknown = null;
   bound = false;
+  #binding = false;
   connected = false;
   closed = false;
   /** Datagrams dropped because the queue was full. */
@@ -50,7 +51,8 @@ export class DatagramEndpoint {
     });
     this.socket.on("message", (data, from) => this.#onMessage(data, from));
     this.socket.on("error", (err) => {
-      if (this.#error === null) this.#error = err;
+      // A bind failure is the bind call's to report, not the next recvfrom's.
+      if (this.#error === null && !this.#binding) this.#error = err;
       this.readers.wake();
     });
     this.socket.on("listening", () => {
@@ -99,6 +101,7 @@ export class DatagramEndpoint {
 
   /** Binds; rejects with the mapped error (`AddressInUseError`...). */
   bind(host: string, port: number, action: string): Promise<void> {
+    this.#binding = true;
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
         this.socket.off("listening", onListening);
@@ -118,8 +121,8 @@ export class DatagramEndpoint {
         this.socket.off("listening", onListening);
         reject(toSocketError(err, action));
       }
-    }).then(() => {
-      this.#error = null;
+    }).finally(() => {
+      this.#binding = false;
     });
   }
 

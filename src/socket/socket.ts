@@ -472,6 +472,7 @@ export class Socket {
   async send(data: Buffer | Uint8Array | string): Promise<number> {
     const buf = toBuffer(data);
     if (this.type === SOCK_DGRAM) {
+      this.#ensureOpen("send");
       const d = this.#dgram;
       if (d === null || !d.connected) {
         throw badState(
@@ -479,7 +480,6 @@ export class Socket {
           "EDESTADDRREQ",
         );
       }
-      this.#ensureOpen("send");
       return d.send(buf, undefined, undefined, "send");
     }
     const conn = await this.#stream("send");

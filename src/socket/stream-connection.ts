@@ -1,6 +1,6 @@
 import type { Socket as NetSocket } from "node:net";
-import { SocketError, toSocketError } from "../core/errors.ts";
 import { ChunkQueue } from "../codec/chunk-queue.ts";
+import { SocketError, toSocketError } from "../core/errors.ts";
 import { timeoutError, Waiters } from "./waiters.ts";
 
 /** Options of {@link StreamConnection}. */
@@ -139,9 +139,10 @@ export class StreamConnection {
     this.#drainWaiters.wake();
   }
 
-  /** Peer FIN received. */
+  /** Peer FIN received (or what libuv reports as one: see `resetDisguisedAsEnd`). */
   onEnd(): void {
-    this.eof = true;
+    if (!this.writeShut && resetDisguisedAsEnd(this.socket)) this.fail({ code: "ECONNRESET" });
+    else this.eof = true;
     this.readers.wake();
   }
 
@@ -238,20 +239,44 @@ export class StreamConnection {
   }
 
   /**
-   * Closes as Python's `close()` does: queued bytes are still sent (then FIN); the
-   * receive buffer is dropped. Resolves when the handle is released.
+   * Closes as Python's `close()` does: the receive buffer is dropped and queued bytes are
+   * still sent, then FIN, in the background (for at most `LINGER_MS`, as the kernel's
+   * orphan timeout bounds it), so a peer that does not read cannot hold `close()` up.
+   * Resolves when the handle is released, or at once when bytes are still draining.
    */
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       this.queue.clear();
-      if (this.socket.writableLength > 0 && !this.socket.destroyed) this.socket.destroySoon();
-      else this.socket.destroy();
       this.readers.wake();
       this.#drainWaiters.wake();
+      if (this.socket.writableLength > 0 && !this.socket.destroyed) {
+        this.socket.destroySoon();
+        const linger = setTimeout(() => this.socket.destroy(), LINGER_MS);
+        linger.unref();
+        this.socket.once("close", () => clearTimeout(linger));
+        return Promise.resolve();
+      }
+      this.socket.destroy();
     }
     return this.#closedPromise;
   }
+}
+
+/** How long bytes queued at `close()` may take to drain before the socket is dropped. */
+export const LINGER_MS = 30_000;
+
+/**
+ * Some kernels (gVisor's among them) report data and an RST that arrive together as end of
+ * stream, with no error to read. A peer that really sent FIN is still connected (we are
+ * in CLOSE_WAIT), so `getpeername` works; after a reset it fails with ENOTCONN. Node has
+ * no public call for this, so the handle's own method is used when it exists.
+ */
+function resetDisguisedAsEnd(socket: NetSocket): boolean {
+  const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } })
+    ._handle;
+  if (typeof handle?.getpeername !== "function") return false;
+  return handle.getpeername({}) !== 0;
 }
 
 function closedError(action: string, peer: string): SocketError {

@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, it } from "node:test";
+import { closing, rejection, tcpPair, thrown, until } from "../../test/helpers/net.ts";
+import {
+  AF_INET,
+  BufferedReader,
+  DEFAULT_MAX_LINE_LENGTH,
+  IncompleteReadError,
+  LineTooLongError,
+  SHUT_WR,
+  SOCK_DGRAM,
+  type Socket,
+  SocketError,
+  socket,
+  TimeoutError,
+} from "../index.ts";
+import { kStream } from "./internal.ts";
+
+const T = { timeout: 10_000 };
+
+/** Bytes buffered unread in a connected stream socket. */
+function buffered(s: Socket): number {
+  return s[kStream]().queue.length;
+}
+
+/** Sends `data` and waits until the reader side has it all buffered, so it is one chunk apart from what follows. */
+async function deliver(from: Socket, to: Socket, data: string): Promise<void> {
+  const before = buffered(to);
+  await from.sendall(data);
+  await until(
+    () => buffered(to) >= before + Buffer.byteLength(data),
+    `${JSON.stringify(data)} buffered`,
+  );
+}
+
+describe("BufferedReader.readline", () => {
+  it('keeps the "\\n", returns the unterminated rest at EOF, then empty Buffers', T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    assert.ok(rfile instanceof BufferedReader);
+    await client.sendall("first\nsecond\r\nrest");
+    client.shutdown(SHUT_WR);
+    assert.equal((await rfile.readline()).toString(), "first\n");
+    assert.equal((await rfile.readline()).toString(), "second\r\n");
+    assert.equal((await rfile.readline()).toString(), "rest");
+    assert.equal((await rfile.readline()).length, 0);
+    assert.equal((await rfile.readline()).length, 0);
+  });
+
+  it("assembles a line that arrives in several chunks", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await deliver(client, conn, "par");
+    const line = rfile.readline();
+    await deliver(client, conn, "ti");
+    await client.sendall("al\nnext");
+    assert.equal((await line).toString(), "partial\n");
+  });
+
+  it(
+    "raises LineTooLongError (ERR_LINE_TOO_LONG) past maxLength, and the next readline returns the following line intact",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      await client.sendall(`${"x".repeat(100)}\nnext line\n`);
+      const err = await rejection(
+        rfile.readline({ maxLength: 10 }),
+        LineTooLongError,
+        "ERR_LINE_TOO_LONG",
+      );
+      assert.equal(err.limit, 10);
+      assert.ok(err instanceof SocketError);
+      assert.equal((await rfile.readline({ maxLength: 10 })).toString(), "next line\n");
+    },
+  );
+
+  it("skips the rest of an over-long line that is still arriving", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await deliver(client, conn, "y".repeat(50));
+    await rejection(rfile.readline({ maxLength: 10 }), LineTooLongError, "ERR_LINE_TOO_LONG");
+    await client.sendall(`${"y".repeat(50)}\nafter\n`);
+    assert.equal((await rfile.readline()).toString(), "after\n");
+  });
+
+  it("accepts a line of exactly maxLength bytes before the newline", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall(`${"z".repeat(10)}\n`);
+    assert.equal((await rfile.readline({ maxLength: 10 })).length, 11);
+  });
+
+  it("limits lines to 64 KiB by default, or to the reader's maxLineLength", T, async (t) => {
+    assert.equal(DEFAULT_MAX_LINE_LENGTH, 65536);
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall(`${"a".repeat(70_000)}\nok\n${"b".repeat(30)}\n`);
+    const err = await rejection(rfile.readline(), LineTooLongError, "ERR_LINE_TOO_LONG");
+    assert.equal(err.limit, 65536);
+    assert.equal((await rfile.readline()).toString(), "ok\n");
+    const strict = conn.makefile("r", { maxLineLength: 20 });
+    await rejection(strict.readline(), LineTooLongError, "ERR_LINE_TOO_LONG");
+  });
+
+  it("applies the socket's timeout, and bytes that come later are not lost", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    conn.settimeout(0.2);
+    await deliver(client, conn, "half");
+    await rejection(rfile.readline(), TimeoutError, "ETIMEDOUT");
+    await client.sendall(" a line\n");
+    assert.equal((await rfile.readline()).toString(), "half a line\n");
+  });
+});
+
+describe("BufferedReader.read and readexactly", () => {
+  it("read(n) returns n bytes, fewer only at EOF; read() reads to EOF", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    const data = randomBytes(300_000);
+    const sending = client.sendall(data).then(() => client.shutdown(SHUT_WR));
+    assert.deepEqual(await rfile.read(100_000), data.subarray(0, 100_000));
+    assert.deepEqual(await rfile.read(), data.subarray(100_000));
+    await sending;
+    assert.equal((await rfile.read(10)).length, 0);
+  });
+
+  it("readexactly waits for all n bytes across chunks", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await deliver(client, conn, "ab");
+    const four = rfile.readexactly(4);
+    await client.sendall("cdef");
+    assert.equal((await four).toString(), "abcd");
+    assert.equal((await rfile.readexactly(2)).toString(), "ef");
+  });
+
+  it("readexactly raises IncompleteReadError carrying the partial bytes at EOF", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall("abc");
+    client.shutdown(SHUT_WR);
+    const err = await rejection(rfile.readexactly(10), IncompleteReadError, "ERR_INCOMPLETE_READ");
+    assert.deepEqual(err.partial, Buffer.from("abc"));
+    assert.equal(err.expected, 10);
+    assert.ok(err instanceof SocketError);
+  });
+});
+
+describe("BufferedReader.readuntil", () => {
+  it("returns the bytes up to and including the separator", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall("key: value\r\n\r\nbody");
+    assert.equal((await rfile.readuntil("\r\n\r\n")).toString(), "key: value\r\n\r\n");
+    assert.equal((await rfile.readuntil(Buffer.from("dy"))).toString(), "body");
+  });
+
+  it("finds a separator split across chunks", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await deliver(client, conn, "abc\r");
+    const until1 = rfile.readuntil("\r\n");
+    await client.sendall("\n");
+    assert.equal((await until1).toString(), "abc\r\n");
+    await deliver(client, conn, "--");
+    const until2 = rfile.readuntil("---");
+    await client.sendall("-");
+    assert.equal((await until2).toString(), "---");
+    await client.sendall("tail---");
+    assert.equal((await rfile.readuntil("---")).toString(), "tail---");
+  });
+
+  it("raises IncompleteReadError with what was read when EOF comes first", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall("no end");
+    client.shutdown(SHUT_WR);
+    const err = await rejection(rfile.readuntil("\n"), IncompleteReadError, "ERR_INCOMPLETE_READ");
+    assert.equal(err.partial.toString(), "no end");
+    assert.equal(err.expected, null);
+  });
+
+  it("raises LineTooLongError when maxLength bytes pass without the separator", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall(`${"q".repeat(40)}END`);
+    await rejection(
+      rfile.readuntil("END", { maxLength: 16 }),
+      LineTooLongError,
+      "ERR_LINE_TOO_LONG",
+    );
+  });
+
+  it("rejects an empty separator with EINVAL", T, async (t) => {
+    const { conn } = await tcpPair(t);
+    await rejection(conn.makefile("r").readuntil(""), SocketError, "EINVAL");
+  });
+});
+
+describe("BufferedReader line iteration", () => {
+  it("`for await` yields each line with its newline until EOF", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await client.sendall("one\ntwo\n");
+    await client.sendall("three");
+    client.shutdown(SHUT_WR);
+    const lines: string[] = [];
+    for await (const line of rfile) lines.push(line.toString());
+    assert.deepEqual(lines, ["one\n", "two\n", "three"]);
+  });
+});
+
+describe("makefile", () => {
+  it("is only for stream sockets and modes r and w", T, async (t) => {
+    const udp = closing(t, socket(AF_INET, SOCK_DGRAM));
+    thrown(() => udp.makefile("r"), SocketError, "EOPNOTSUPP");
+    thrown(() => socket().makefile("x" as "r"), SocketError, "EINVAL");
+  });
+
+  it("reading from a socket that is not connected raises ENOTCONN", T, async (t) => {
+    const s = closing(t, socket());
+    await rejection(s.makefile("r").readline(), SocketError, "ENOTCONN");
+  });
+});

@@ -1,0 +1,863 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { lookup } from "node:dns/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import {
+  closedPort,
+  closing,
+  fullBacklog,
+  ipv6LoopbackWorks,
+  listener,
+  netServer,
+  occupy,
+  portOf,
+  recvAll,
+  rejection,
+  tcpPair,
+  tempDir,
+  thrown,
+  until,
+} from "../../test/helpers/net.ts";
+import {
+  AddressInUseError,
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  BlockingIOError,
+  BrokenPipeError,
+  ConnectionRefusedError,
+  ConnectionResetError,
+  GaiError,
+  IPPROTO_TCP,
+  isDisconnect,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
+  SO_KEEPALIVE,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SOCK_DGRAM,
+  SOCK_RAW,
+  SOCK_SEQPACKET,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  Socket,
+  SocketError,
+  socket,
+  TCP_NODELAY,
+  TimeoutError,
+  UnsupportedError,
+} from "../index.ts";
+import { kStream } from "./internal.ts";
+
+const T = { timeout: 15_000 };
+
+function sha256(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** Bytes buffered unread in a connected stream socket (socketkit's receive queue). */
+function buffered(s: Socket): number {
+  return s[kStream]().queue.length;
+}
+
+describe("socket()", () => {
+  it("makes AF_INET SOCK_STREAM sockets by default", () => {
+    const s = socket();
+    assert.ok(s instanceof Socket);
+    assert.equal(s.family, AF_INET);
+    assert.equal(s.type, SOCK_STREAM);
+    assert.equal(s.proto, 0);
+  });
+
+  it("raises UnsupportedError for AF_UNIX SOCK_DGRAM without the native addon", () => {
+    thrown(() => socket(AF_UNIX, SOCK_DGRAM), UnsupportedError, "ERR_UNSUPPORTED");
+  });
+
+  it("raises UnsupportedError for SOCK_SEQPACKET and SOCK_RAW", () => {
+    thrown(() => socket(AF_UNIX, SOCK_SEQPACKET), UnsupportedError, "ERR_UNSUPPORTED");
+    thrown(() => socket(AF_INET, SOCK_SEQPACKET), UnsupportedError, "ERR_UNSUPPORTED");
+    thrown(() => socket(AF_INET, SOCK_RAW), UnsupportedError, "ERR_UNSUPPORTED");
+  });
+
+  it("raises UnsupportedError for an unknown address family", () => {
+    thrown(() => socket(17, SOCK_STREAM), UnsupportedError, "ERR_UNSUPPORTED");
+  });
+
+  it("refuses a protocol that does not go with the type (EPROTONOSUPPORT)", () => {
+    thrown(() => socket(AF_INET, SOCK_STREAM, 17), SocketError, "EPROTONOSUPPORT");
+    assert.equal(socket(AF_INET, SOCK_STREAM, IPPROTO_TCP).proto, IPPROTO_TCP);
+  });
+});
+
+describe("bind, listen and accept", () => {
+  it('bind(["", 0]) binds every interface on a real port', T, async (t) => {
+    const s = closing(t, socket());
+    await s.bind(["", 0]);
+    const [host, port] = s.getsockname() as [string, number];
+    assert.equal(host, "0.0.0.0");
+    assert.ok(port > 0 && port < 65536);
+    s.listen();
+    const c = closing(t, socket());
+    await c.connect(["127.0.0.1", port]);
+    const [conn] = await s.accept();
+    closing(t, conn);
+  });
+
+  it('"localhost" binds 127.0.0.1 for AF_INET', T, async (t) => {
+    const s = closing(t, socket(AF_INET));
+    await s.bind(["localhost", 0]);
+    assert.equal((s.getsockname() as [string, number])[0], "127.0.0.1");
+  });
+
+  it('"localhost" binds ::1 for AF_INET6', T, async (t) => {
+    if (!(await ipv6LoopbackWorks())) {
+      t.skip("::1 cannot be bound here (no IPv6 loopback)");
+      return;
+    }
+    const resolved = await lookup("localhost", { family: 6 }).catch(() => null);
+    if (resolved?.address !== "::1") {
+      t.skip('the resolver gives no ::1 for "localhost" here (Python would fail the same way)');
+      return;
+    }
+    const s = closing(t, socket(AF_INET6));
+    await s.bind(["localhost", 0]);
+    const name = s.getsockname() as [string, number, number, number];
+    assert.equal(name[0], "::1");
+    assert.equal(name.length, 4);
+  });
+
+  it("accept returns [Socket, [host, port]] matching the client's getsockname", T, async (t) => {
+    const { server, port } = await listener(t);
+    assert.deepEqual(server.getsockname(), ["127.0.0.1", port]);
+    const client = closing(t, socket());
+    await client.connect(["127.0.0.1", port]);
+    const [conn, addr] = await server.accept();
+    closing(t, conn);
+    assert.ok(conn instanceof Socket);
+    assert.deepEqual(addr, client.getsockname());
+    assert.deepEqual(conn.getpeername(), client.getsockname());
+    assert.deepEqual(client.getpeername(), ["127.0.0.1", port]);
+    assert.deepEqual(conn.getsockname(), ["127.0.0.1", port]);
+  });
+
+  it("accepts over IPv6 with 4-tuple addresses", T, async (t) => {
+    if (!(await ipv6LoopbackWorks())) {
+      t.skip("::1 cannot be bound here (no IPv6 loopback)");
+      return;
+    }
+    const { server, port } = await listener(t, { family: AF_INET6 });
+    const client = closing(t, socket(AF_INET6));
+    await client.connect(["::1", port]);
+    const [conn, addr] = await server.accept();
+    closing(t, conn);
+    assert.deepEqual(addr, client.getsockname());
+    assert.equal((addr as unknown[]).length, 4);
+    await client.sendall("six");
+    assert.equal((await conn.recv(10)).toString(), "six");
+  });
+
+  it("a connection made before accept() waits with its bytes for accept()", T, async (t) => {
+    const { server, port } = await listener(t);
+    const client = closing(t, socket());
+    await client.connect(["127.0.0.1", port]);
+    await client.sendall("early");
+    const [conn] = await server.accept();
+    closing(t, conn);
+    assert.equal((await conn.recv(100)).toString(), "early");
+  });
+
+  it("accept before listen and listen before bind raise EINVAL", T, async (t) => {
+    const s = closing(t, socket());
+    thrown(() => s.listen(), SocketError, "EINVAL");
+    await s.bind(["127.0.0.1", 0]);
+    await rejection(s.accept(), SocketError, "EINVAL");
+  });
+
+  it("binding a bound socket again raises EINVAL", T, async (t) => {
+    const s = closing(t, socket());
+    await s.bind(["127.0.0.1", 0]);
+    await rejection(s.bind(["127.0.0.1", 0]), SocketError, "EINVAL");
+  });
+
+  it("binding a port in use raises AddressInUseError (EADDRINUSE)", T, async (t) => {
+    const { port } = await listener(t);
+    const s = closing(t, socket());
+    const err = await rejection(s.bind(["127.0.0.1", port]), AddressInUseError, "EADDRINUSE");
+    assert.ok(err instanceof SocketError);
+  });
+
+  it(
+    "a listening socket iterates over accepted [Socket, address] pairs and ends on close",
+    T,
+    async (t) => {
+      const { server, port } = await listener(t);
+      const seen: Array<[Socket, unknown]> = [];
+      const loop = (async () => {
+        for await (const [conn, addr] of server) {
+          closing(t, conn);
+          seen.push([conn, addr]);
+          await conn.sendall(`you are ${seen.length}\n`);
+        }
+      })();
+      const clients = [closing(t, socket()), closing(t, socket())];
+      for (const [i, c] of clients.entries()) {
+        await c.connect(["127.0.0.1", port]);
+        assert.equal((await c.recv(100)).toString(), `you are ${i + 1}\n`);
+      }
+      assert.deepEqual(
+        seen.map(([, addr]) => addr),
+        clients.map((c) => c.getsockname()),
+      );
+      await server.close();
+      await loop;
+    },
+  );
+
+  it("accept raises TimeoutError when no one connects within the timeout", T, async (t) => {
+    const { server } = await listener(t);
+    server.settimeout(0.2);
+    const started = performance.now();
+    await rejection(server.accept(), TimeoutError, "ETIMEDOUT");
+    assert.ok(performance.now() - started >= 190);
+  });
+
+  it("accept in non-blocking mode raises BlockingIOError when no one waits", T, async (t) => {
+    const { server } = await listener(t);
+    server.settimeout(0);
+    await rejection(server.accept(), BlockingIOError, "EAGAIN");
+  });
+});
+
+describe("recv and send", () => {
+  it("recv returns the bytes available without waiting for bufsize", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const pending = conn.recv(1024);
+    await client.sendall("hello");
+    assert.equal((await pending).toString(), "hello");
+  });
+
+  it("recv returns at most bufsize bytes and keeps the rest", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    await client.sendall("0123456789");
+    await until(() => buffered(conn) === 10, "10 bytes buffered");
+    assert.equal((await conn.recv(4)).toString(), "0123");
+    assert.equal((await conn.recv(100)).toString(), "456789");
+  });
+
+  it("recv returns an empty Buffer at end of stream, every time", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    await client.sendall("last");
+    await client.close();
+    assert.equal((await recvAll(conn)).toString(), "last");
+    assert.equal((await conn.recv(10)).length, 0);
+    assert.equal((await conn.recv(10)).length, 0);
+  });
+
+  it("recv(0) resolves with an empty Buffer at once and consumes nothing", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const empty = await conn.recv(0);
+    assert.ok(Buffer.isBuffer(empty));
+    assert.equal(empty.length, 0);
+    await client.sendall("x");
+    await until(() => buffered(conn) === 1, "1 byte buffered");
+    assert.equal((await conn.recv(0)).length, 0);
+    assert.equal((await conn.recv(5)).toString(), "x");
+  });
+
+  it("recv rejects a negative or fractional bufsize with EINVAL", T, async (t) => {
+    const { conn } = await tcpPair(t);
+    await rejection(conn.recv(-1), SocketError, "EINVAL");
+    await rejection(conn.recv(1.5), SocketError, "EINVAL");
+  });
+
+  it("send returns how many bytes it took, at most the length given", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const data = randomBytes(1024 * 1024);
+    const n = await client.send(data);
+    assert.ok(n > 0 && n <= data.length, `send returned ${n}`);
+    const small = await client.send("abc");
+    assert.ok(small > 0 && small <= 3);
+    client.shutdown(SHUT_WR);
+    const got = await recvAll(conn);
+    assert.deepEqual(
+      got,
+      Buffer.concat([data.subarray(0, n), Buffer.from("abc").subarray(0, small)]),
+    );
+  });
+
+  it("send takes no more than SO_SNDBUF bytes at a time", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    client.setsockopt(SOL_SOCKET, SO_SNDBUF, 1000);
+    const n = await client.send(Buffer.alloc(5000, 7));
+    assert.ok(n > 0 && n <= 1000, `send returned ${n}`);
+    client.shutdown(SHUT_WR);
+    assert.equal((await recvAll(conn)).length, n);
+  });
+
+  it("sendall of 10 MB arrives byte-exact", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const data = randomBytes(10 * 1024 * 1024);
+    const received = recvAll(conn);
+    await client.sendall(data);
+    client.shutdown(SHUT_WR);
+    const got = await received;
+    assert.equal(got.length, data.length);
+    assert.equal(sha256(got), sha256(data));
+  });
+
+  it("sendall takes strings and Uint8Arrays", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    await client.sendall("héllo ");
+    await client.sendall(new Uint8Array([0x77, 0x6f, 0x72, 0x6c, 0x64]));
+    client.shutdown(SHUT_WR);
+    assert.equal((await recvAll(conn)).toString(), "héllo world");
+  });
+
+  it(
+    "sendall to a peer that does not read raises TimeoutError, and the data continues once it reads",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const data = randomBytes(32 * 1024 * 1024);
+      client.settimeout(0.5);
+      const started = performance.now();
+      await rejection(client.sendall(data), TimeoutError, "ETIMEDOUT");
+      const took = performance.now() - started;
+      assert.ok(took >= 490 && took < 5000, `sendall gave up after ${took} ms`);
+      const received = recvAll(conn);
+      client.settimeout(null);
+      await client.sendall("tail");
+      client.shutdown(SHUT_WR);
+      const got = await received;
+      assert.equal(got.length, data.length + 4);
+      assert.equal(sha256(got), sha256(Buffer.concat([data, Buffer.from("tail")])));
+    },
+  );
+
+  it("recvfrom on a stream socket gives the data and the peer's address", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    await client.sendall("hi");
+    const [data, addr] = await conn.recvfrom(10);
+    assert.equal(data.toString(), "hi");
+    assert.deepEqual(addr, client.getsockname());
+  });
+
+  it("sendto on a stream socket is refused", T, async (t) => {
+    const { client } = await tcpPair(t);
+    await rejection(client.sendto("x", ["127.0.0.1", 9]), SocketError, "EISCONN");
+  });
+
+  it("recv on a socket that is not connected raises ENOTCONN", T, async (t) => {
+    const s = closing(t, socket());
+    await rejection(s.recv(10), SocketError, "ENOTCONN");
+    await rejection(s.sendall("x"), SocketError, "ENOTCONN");
+    thrown(() => s.getpeername(), SocketError, "ENOTCONN");
+  });
+
+  it("connecting a connected socket raises EISCONN", T, async (t) => {
+    const { client, port } = await tcpPair(t);
+    await rejection(client.connect(["127.0.0.1", port]), SocketError, "EISCONN");
+  });
+});
+
+describe("half-close", () => {
+  it(
+    "after the client's shutdown(SHUT_WR) the server reads EOF and can still send to the client",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      await client.sendall("request");
+      client.shutdown(SHUT_WR);
+      assert.equal((await recvAll(conn)).toString(), "request");
+      const reply = randomBytes(256 * 1024);
+      await conn.sendall(reply);
+      await conn.close();
+      assert.deepEqual(await recvAll(client), reply);
+    },
+  );
+
+  it(
+    "after the server's shutdown(SHUT_WR) the client reads EOF and can still send to the server",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      await conn.sendall("banner");
+      conn.shutdown(SHUT_WR);
+      assert.equal((await recvAll(client)).toString(), "banner");
+      const upload = randomBytes(256 * 1024);
+      await client.sendall(upload);
+      await client.close();
+      assert.deepEqual(await recvAll(conn), upload);
+    },
+  );
+
+  it("sending after shutdown(SHUT_WR) raises BrokenPipeError (EPIPE)", T, async (t) => {
+    const { client } = await tcpPair(t);
+    client.shutdown(SHUT_WR);
+    await rejection(client.sendall("x"), BrokenPipeError, "EPIPE");
+    await rejection(client.send("x"), BrokenPipeError, "EPIPE");
+  });
+
+  it(
+    "shutdown(SHUT_RD) makes recv return empty, buffered bytes and later ones alike",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      await client.sendall("dropped");
+      await until(() => buffered(conn) === 7, "7 bytes buffered");
+      conn.shutdown(SHUT_RD);
+      assert.equal((await conn.recv(100)).length, 0);
+      await client.sendall("also dropped");
+      assert.equal((await conn.recv(100)).length, 0);
+      await conn.sendall("still writable");
+      assert.equal((await client.recv(100)).toString(), "still writable");
+    },
+  );
+
+  it("shutdown(SHUT_RDWR) ends both directions", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    conn.shutdown(SHUT_RDWR);
+    assert.equal((await conn.recv(10)).length, 0);
+    assert.equal((await client.recv(10)).length, 0);
+    await rejection(conn.sendall("x"), BrokenPipeError, "EPIPE");
+  });
+
+  it("shutdown checks its argument and that the socket is connected", T, async (t) => {
+    const { client } = await tcpPair(t);
+    thrown(() => client.shutdown(7), SocketError, "EINVAL");
+    thrown(() => socket().shutdown(SHUT_WR), SocketError, "ENOTCONN");
+  });
+});
+
+describe("close", () => {
+  it("is idempotent", T, async (t) => {
+    const { client } = await tcpPair(t);
+    const first = client.close();
+    const second = client.close();
+    await Promise.all([first, second]);
+    await client.close();
+    assert.equal(client.closed, true);
+  });
+
+  it("makes every later operation raise EBADF", T, async (t) => {
+    const { client, server, port } = await tcpPair(t);
+    await client.close();
+    await rejection(client.recv(1), SocketError, "EBADF");
+    await rejection(client.send("x"), SocketError, "EBADF");
+    await rejection(client.sendall("x"), SocketError, "EBADF");
+    await rejection(client.connect(["127.0.0.1", port]), SocketError, "EBADF");
+    await rejection(client.bind(["127.0.0.1", 0]), SocketError, "EBADF");
+    thrown(() => client.getsockname(), SocketError, "EBADF");
+    thrown(() => client.getpeername(), SocketError, "EBADF");
+    thrown(() => client.shutdown(SHUT_WR), SocketError, "EBADF");
+    thrown(() => client.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1), SocketError, "EBADF");
+    thrown(() => client.getsockopt(SOL_SOCKET, SO_KEEPALIVE), SocketError, "EBADF");
+    await rejection(client.makefile("r").read(1), SocketError, "EBADF");
+    await server.close();
+    await rejection(server.accept(), SocketError, "EBADF");
+    thrown(() => server.listen(), SocketError, "EBADF");
+  });
+
+  it("sends EOF to the peer after the bytes already sent", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    await client.sendall("bye");
+    await client.close();
+    assert.equal((await recvAll(conn)).toString(), "bye");
+  });
+
+  it("wakes a recv that is waiting with EBADF", T, async (t) => {
+    const { conn } = await tcpPair(t);
+    const pending = rejection(conn.recv(10), SocketError, "EBADF");
+    await conn.close();
+    await pending;
+  });
+
+  it("`await using` closes the socket at the end of the block", T, async (t) => {
+    const { server, port } = await listener(t);
+    let inner: Socket | undefined;
+    {
+      await using c = socket();
+      inner = c;
+      await c.connect(["127.0.0.1", port]);
+      await c.sendall("scoped");
+    }
+    assert.equal(inner.closed, true);
+    const [conn] = await server.accept();
+    closing(t, conn);
+    assert.equal((await recvAll(conn)).toString(), "scoped");
+  });
+
+  it("close() resolves promptly even while bytes are queued for a peer that does not read", {
+    ...T,
+  }, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    client.settimeout(0.3);
+    await rejection(client.sendall(Buffer.alloc(32 * 1024 * 1024)), TimeoutError, "ETIMEDOUT");
+    const closed = client.close().then(() => "closed");
+    const outcome = await Promise.race([closed, delay(2000, "still open")]);
+    // Let the socket go either way, so the test does not leave it behind.
+    await conn.close();
+    await closed;
+    assert.equal(outcome, "closed");
+  });
+});
+
+describe("timeouts", () => {
+  it("settimeout sets what gettimeout returns; null blocks, 0 is non-blocking", () => {
+    const s = socket();
+    assert.equal(s.gettimeout(), null);
+    s.settimeout(1.5);
+    assert.equal(s.gettimeout(), 1.5);
+    s.settimeout(0);
+    assert.equal(s.gettimeout(), 0);
+    s.settimeout(null);
+    assert.equal(s.gettimeout(), null);
+    s.setblocking(false);
+    assert.equal(s.gettimeout(), 0);
+    s.setblocking(true);
+    assert.equal(s.gettimeout(), null);
+  });
+
+  it("settimeout rejects a negative or non-finite value with EINVAL", () => {
+    const s = socket();
+    thrown(() => s.settimeout(-1), SocketError, "EINVAL");
+    thrown(() => s.settimeout(Number.NaN), SocketError, "EINVAL");
+    thrown(() => s.settimeout(Number.POSITIVE_INFINITY), SocketError, "EINVAL");
+  });
+
+  it("recv raises TimeoutError when nothing arrives in time", T, async (t) => {
+    const { conn } = await tcpPair(t);
+    conn.settimeout(0.2);
+    const started = performance.now();
+    const err = await rejection(conn.recv(10), TimeoutError, "ETIMEDOUT");
+    assert.ok(performance.now() - started >= 190);
+    assert.ok(err instanceof SocketError);
+  });
+
+  it("data arriving after a timed-out recv is not lost: the next recv gets it", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    conn.settimeout(0.1);
+    await rejection(conn.recv(10), TimeoutError, "ETIMEDOUT");
+    await client.sendall("late");
+    await until(() => buffered(conn) === 4, "the late bytes buffered");
+    assert.equal((await conn.recv(10)).toString(), "late");
+  });
+
+  it(
+    "settimeout(0): recv raises BlockingIOError with nothing buffered and returns what is",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      conn.settimeout(0);
+      const err = await rejection(conn.recv(10), BlockingIOError, "EAGAIN");
+      assert.ok(err instanceof SocketError);
+      await client.sendall("now");
+      await until(() => buffered(conn) === 3, "3 bytes buffered");
+      assert.equal((await conn.recv(10)).toString(), "now");
+      await rejection(conn.recv(10), BlockingIOError, "EAGAIN");
+    },
+  );
+
+  it(
+    "settimeout(null) lets recv wait past an earlier timeout for data that comes later",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      conn.settimeout(0.05);
+      conn.settimeout(null);
+      const pending = conn.recv(10);
+      // Time has to pass beyond the old timeout for the test to mean anything.
+      await delay(200);
+      await client.sendall("patience");
+      assert.equal((await pending).toString(), "patience");
+    },
+  );
+
+  it("connect raises TimeoutError when the listener's queue is full", {
+    timeout: 30_000,
+  }, async (t) => {
+    const full = await fullBacklog(t);
+    if ("skip" in full) {
+      t.skip(full.skip);
+      return;
+    }
+    const s = closing(t, socket());
+    s.settimeout(0.5);
+    const started = performance.now();
+    await rejection(s.connect(["127.0.0.1", full.port]), TimeoutError, "ETIMEDOUT");
+    const took = performance.now() - started;
+    assert.ok(took >= 490 && took < 5000, `connect gave up after ${took} ms`);
+    await rejection(s.recv(1), SocketError, "ENOTCONN");
+  });
+
+  it(
+    "a non-blocking connect raises BlockingIOError (EINPROGRESS) and completes in the background",
+    T,
+    async (t) => {
+      const { server, port } = await listener(t);
+      const s = closing(t, socket());
+      s.settimeout(0);
+      await rejection(s.connect(["127.0.0.1", port]), BlockingIOError, "EINPROGRESS");
+      const [conn] = await server.accept();
+      closing(t, conn);
+      s.settimeout(null);
+      await s.sendall("done");
+      assert.equal((await conn.recv(10)).toString(), "done");
+    },
+  );
+});
+
+describe("connection errors", () => {
+  it(
+    "connect to a closed port raises ConnectionRefusedError naming the action and address",
+    T,
+    async (t) => {
+      const port = await closedPort();
+      const s = closing(t, socket());
+      const err = await rejection(
+        s.connect(["127.0.0.1", port]),
+        ConnectionRefusedError,
+        "ECONNREFUSED",
+      );
+      assert.equal(err.errno, 111);
+      assert.ok(err instanceof SocketError);
+      assert.match(err.message, /connect to 127\.0\.0\.1:\d+/);
+    },
+  );
+
+  it("a reset by the peer raises ConnectionResetError from recv", T, async (t) => {
+    let resetDone!: () => void;
+    const reset = new Promise<void>((resolve) => {
+      resetDone = resolve;
+    });
+    const { port } = await netServer(t, (peer) => {
+      peer.once("data", () => {
+        peer.once("close", () => resetDone());
+        peer.resetAndDestroy();
+      });
+    });
+    const s = closing(t, socket());
+    await s.connect(["127.0.0.1", port]);
+    await s.sendall("go");
+    await reset;
+    const err = await rejection(s.recv(100), ConnectionResetError, "ECONNRESET");
+    assert.ok(isDisconnect(err));
+    assert.ok(err instanceof SocketError);
+  });
+
+  it("bytes received before a reset are returned before ConnectionResetError", T, async (t) => {
+    let resetDone!: () => void;
+    const reset = new Promise<void>((resolve) => {
+      resetDone = resolve;
+    });
+    const { port } = await netServer(t, (peer) => {
+      peer.on("data", (d: Buffer) => {
+        if (d.toString() === "go") peer.write("before the reset");
+        else {
+          peer.once("close", () => resetDone());
+          peer.resetAndDestroy();
+        }
+      });
+    });
+    const s = closing(t, socket());
+    await s.connect(["127.0.0.1", port]);
+    await s.sendall("go");
+    assert.equal((await s.recv(100)).toString(), "before the reset");
+    await s.sendall("reset now");
+    await reset;
+    await rejection(s.recv(100), ConnectionResetError, "ECONNRESET");
+  });
+
+  it("bytes still pending when the reset arrives are returned, then ConnectionResetError", {
+    ...T,
+  }, async (t) => {
+    let resetDone!: () => void;
+    const reset = new Promise<void>((resolve) => {
+      resetDone = resolve;
+    });
+    const { port } = await netServer(t, (peer) => {
+      peer.once("data", () => {
+        peer.write("before the reset", () => {
+          peer.once("close", () => resetDone());
+          peer.resetAndDestroy();
+        });
+      });
+    });
+    const s = closing(t, socket());
+    await s.connect(["127.0.0.1", port]);
+    await s.sendall("go");
+    await reset;
+    assert.equal((await s.recv(100)).toString(), "before the reset");
+    await rejection(s.recv(100), ConnectionResetError, "ECONNRESET");
+  });
+
+  it("sending to a peer that reset raises a disconnect error, never crashes", T, async (t) => {
+    let resetDone!: () => void;
+    const reset = new Promise<void>((resolve) => {
+      resetDone = resolve;
+    });
+    const { port } = await netServer(t, (peer) => {
+      peer.once("data", () => {
+        peer.once("close", () => resetDone());
+        peer.resetAndDestroy();
+      });
+    });
+    const s = closing(t, socket());
+    await s.connect(["127.0.0.1", port]);
+    await s.sendall("go");
+    await reset;
+    let err: unknown;
+    try {
+      for (let i = 0; i < 100; i++) await s.sendall(Buffer.alloc(64 * 1024));
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(isDisconnect(err), `expected a disconnect error, got ${String(err)}`);
+  });
+
+  it("connect to a name that does not resolve raises GaiError", T, async (t) => {
+    const s = closing(t, socket());
+    const err = await rejection(s.connect(["bad host name!", 80]), GaiError, "EAI_NONAME");
+    assert.ok(err.errno < 0);
+  });
+
+  it("connect with a malformed address raises EINVAL", T, async (t) => {
+    const s = closing(t, socket());
+    await rejection(s.connect(["127.0.0.1", 70000]), SocketError, "EINVAL");
+    await rejection(
+      s.connect("127.0.0.1:80" as unknown as [string, number]),
+      SocketError,
+      "EINVAL",
+    );
+  });
+});
+
+describe("setsockopt and getsockopt", () => {
+  it("read back SO_REUSEADDR, SO_KEEPALIVE and TCP_NODELAY as set", T, async (t) => {
+    const { client } = await tcpPair(t);
+    for (const [level, option] of [
+      [SOL_SOCKET, SO_REUSEADDR],
+      [SOL_SOCKET, SO_KEEPALIVE],
+      [IPPROTO_TCP, TCP_NODELAY],
+    ] as const) {
+      assert.equal(client.getsockopt(level, option), 0);
+      client.setsockopt(level, option, 1);
+      assert.equal(client.getsockopt(level, option), 1);
+      client.setsockopt(level, option, false);
+      assert.equal(client.getsockopt(level, option), 0);
+    }
+  });
+
+  it(
+    "SO_RCVBUF and SO_SNDBUF read back as set on stream sockets (64 KiB by default)",
+    T,
+    async (t) => {
+      const { client } = await tcpPair(t);
+      assert.equal(client.getsockopt(SOL_SOCKET, SO_RCVBUF), 65536);
+      assert.equal(client.getsockopt(SOL_SOCKET, SO_SNDBUF), 65536);
+      client.setsockopt(SOL_SOCKET, SO_RCVBUF, 8192);
+      client.setsockopt(SOL_SOCKET, SO_SNDBUF, 16384);
+      assert.equal(client.getsockopt(SOL_SOCKET, SO_RCVBUF), 8192);
+      assert.equal(client.getsockopt(SOL_SOCKET, SO_SNDBUF), 16384);
+    },
+  );
+
+  it("SO_RCVBUF bounds how much a stream socket buffers unread", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    conn.setsockopt(SOL_SOCKET, SO_RCVBUF, 4096);
+    const data = randomBytes(4 * 1024 * 1024);
+    let max = 0;
+    const sending = client.sendall(data);
+    // Watch the queue while the sender pushes; it must stay near the limit.
+    const deadline = performance.now() + 300;
+    while (performance.now() < deadline) {
+      max = Math.max(max, buffered(conn));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(max <= 4096 + 65536, `queue reached ${max} bytes`);
+    const got = recvAll(conn);
+    await sending;
+    client.shutdown(SHUT_WR);
+    assert.equal(sha256(await got), sha256(data));
+  });
+
+  it("a listening TCP socket reports SO_REUSEADDR on (libuv sets it)", T, async (t) => {
+    const { server } = await listener(t);
+    assert.equal(server.getsockopt(SOL_SOCKET, SO_REUSEADDR), 1);
+  });
+
+  it("raise UnsupportedError for any other option", T, async (t) => {
+    const s = closing(t, socket());
+    thrown(() => s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1), UnsupportedError, "ERR_UNSUPPORTED");
+    thrown(() => s.getsockopt(SOL_SOCKET, SO_REUSEPORT), UnsupportedError, "ERR_UNSUPPORTED");
+    thrown(() => s.setsockopt(IPPROTO_TCP, 99, 1), UnsupportedError, "ERR_UNSUPPORTED");
+    const udp = closing(t, socket(AF_INET, SOCK_DGRAM));
+    thrown(() => udp.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1), UnsupportedError, "ERR_UNSUPPORTED");
+  });
+
+  it("setsockopt rejects a negative value with EINVAL", () => {
+    thrown(() => socket().setsockopt(SOL_SOCKET, SO_KEEPALIVE, -1), SocketError, "EINVAL");
+  });
+});
+
+describe("AF_UNIX stream sockets", () => {
+  it("bind a path, connect, exchange both ways; getpeername is the path", T, async (t) => {
+    const path = join(await tempDir(t), "s.sock");
+    const server = closing(t, socket(AF_UNIX, SOCK_STREAM));
+    await server.bind(path);
+    server.listen(1);
+    assert.equal(server.getsockname(), path);
+    const client = closing(t, socket(AF_UNIX, SOCK_STREAM));
+    await client.connect(path);
+    const [conn, addr] = await server.accept();
+    closing(t, conn);
+    assert.equal(addr, "");
+    assert.equal(client.getpeername(), path);
+    assert.equal(conn.getsockname(), path);
+    await client.sendall("ping");
+    assert.equal((await conn.recv(10)).toString(), "ping");
+    await conn.sendall("pong");
+    conn.shutdown(SHUT_WR);
+    assert.equal((await recvAll(client)).toString(), "pong");
+  });
+
+  it("a second bind of the same path raises AddressInUseError", T, async (t) => {
+    const path = join(await tempDir(t), "s.sock");
+    const first = closing(t, socket(AF_UNIX, SOCK_STREAM));
+    await first.bind(path);
+    const second = closing(t, socket(AF_UNIX, SOCK_STREAM));
+    await rejection(second.bind(path), AddressInUseError, "EADDRINUSE");
+  });
+
+  it("a path held by another program is in use too", T, async (t) => {
+    const path = join(await tempDir(t), "other.sock");
+    await occupy(t, path);
+    await rejection(socket(AF_UNIX).bind(path), AddressInUseError, "EADDRINUSE");
+  });
+
+  it("connect to a path nobody listens on fails with ENOENT", T, async (t) => {
+    const path = join(await tempDir(t), "none.sock");
+    const s = closing(t, socket(AF_UNIX));
+    await rejection(s.connect(path), SocketError, "ENOENT");
+  });
+});
+
+describe("getsockname before binding", () => {
+  it("is the unspecified address, as Python shows it", () => {
+    assert.deepEqual(socket(AF_INET).getsockname(), ["0.0.0.0", 0]);
+    assert.deepEqual(socket(AF_INET6).getsockname(), ["::", 0, 0, 0]);
+    assert.equal(socket(AF_UNIX).getsockname(), "");
+  });
+
+  it("after connect is the local address the kernel chose", T, async (t) => {
+    const { client } = await tcpPair(t);
+    const [host, port] = client.getsockname() as [string, number];
+    assert.equal(host, "127.0.0.1");
+    assert.ok(portOf([host, port]) > 0);
+  });
+});
