@@ -60,7 +60,10 @@ describe("TCPServer", () => {
         return reply;
       }),
     );
-    replies.forEach((r, i) => assert.equal(r, `CLIENT ${i}\n`));
+    assert.deepEqual(
+      replies,
+      clients.map((_, i) => `CLIENT ${i}\n`),
+    );
     await server.shutdown();
   });
 
