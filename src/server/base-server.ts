@@ -1,12 +1,19 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
-import { isDisconnect, SocketError } from "../core/errors.ts";
+import { isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 
 /** Options every server takes. */
 export interface BaseServerOptions {
   /** Seconds `shutdown()` lets running handlers finish before closing their requests. @default 5 */
   gracePeriod?: number;
+  /**
+   * Seconds `handleRequest()` waits for a request before calling `handleTimeout()`
+   * (Python's `timeout` attribute); `serveForever()` does not use it.
+   * @default null (wait forever)
+   */
+  timeout?: number | null;
   /** Where `handleError` writes its one line per failure. @default process.stderr */
   log?: (line: string) => void;
 }
@@ -15,6 +22,18 @@ export interface BaseServerOptions {
 export interface PendingRequest<Request> {
   request: Request;
   clientAddress: SocketAddress;
+}
+
+/** Counters a caller can read at any time. */
+export interface ServerStats {
+  /** Requests taken in (connections accepted, datagrams received). */
+  accepted: number;
+  /** Requests being handled now. */
+  active: number;
+  /** Requests refused: over `maxConnections`, or by `verifyRequest`. */
+  rejected: number;
+  /** Handlers that failed (`handleError` calls). */
+  errors: number;
 }
 
 /**
@@ -28,8 +47,11 @@ export abstract class BaseServer<Request> {
   serverAddress: SocketAddress;
   /** The handler class instantiated per request. */
   readonly RequestHandlerClass: RequestHandlerClass<Request>;
+  /** Seconds `handleRequest()` waits before `handleTimeout()`; null waits forever. */
+  timeout: number | null;
   readonly #gracePeriod: number;
   protected readonly log: (line: string) => void;
+  readonly #stats = { accepted: 0, rejected: 0, errors: 0 };
   #active = new Map<Promise<void>, Request>();
   #shutdownRequested = false;
   #serving: Promise<void> | null = null;
@@ -46,6 +68,7 @@ export abstract class BaseServer<Request> {
   ) {
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
+    this.timeout = options.timeout ?? null;
     this.#gracePeriod = options.gracePeriod ?? 5;
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
@@ -53,6 +76,16 @@ export abstract class BaseServer<Request> {
   /** Requests being handled now. */
   get activeRequests(): number {
     return this.#active.size;
+  }
+
+  /** Accepted, active, rejected and failed requests so far. */
+  get stats(): ServerStats {
+    return { ...this.#stats, active: this.#active.size };
+  }
+
+  /** Counts a refused request; for subclasses that refuse before `verifyRequest`. */
+  protected countRejected(): void {
+    this.#stats.rejected++;
   }
 
   /**
@@ -67,15 +100,8 @@ export abstract class BaseServer<Request> {
   async #loop(): Promise<void> {
     try {
       while (!this.#shutdownRequested) {
-        let pending: PendingRequest<Request> | null;
-        try {
-          pending = await this.getRequest();
-        } catch (err) {
-          if (this.#shutdownRequested) break;
-          if (err instanceof SocketError && err.code === "EBADF") break;
-          this.log(`Cannot get request on ${formatAddress(this.serverAddress)}: ${messageOf(err)}`);
-          continue;
-        }
+        const pending = await this.#next(null);
+        if (pending === "stop") break;
         if (pending === null) continue;
         this.serviceActions();
         this.#start(pending.request, pending.clientAddress);
@@ -84,6 +110,41 @@ export abstract class BaseServer<Request> {
       await this.#drain();
       this.#stopped();
     }
+  }
+
+  /** One request, null when there was none (a refusal, a transient error), "stop" when closed. */
+  async #next(timeout: number | null): Promise<PendingRequest<Request> | null | "stop"> {
+    try {
+      const pending = await this.getRequest(timeout);
+      if (pending !== null) this.#stats.accepted++;
+      return pending;
+    } catch (err) {
+      if (this.#shutdownRequested) return "stop";
+      if (err instanceof SocketError && err.code === "EBADF") return "stop";
+      if (err instanceof TimeoutError && timeout !== null) throw err;
+      // Out of file descriptors and the like: say so once per failure, breathe, go on.
+      this.log(`Cannot get request on ${formatAddress(this.serverAddress)}: ${messageOf(err)}`);
+      await sleep(100);
+      return null;
+    }
+  }
+
+  /**
+   * Waits up to `timeout` seconds for one request and handles it to the end, or calls
+   * `handleTimeout()` when none came (Python's `handle_request`).
+   */
+  async handleRequest(): Promise<void> {
+    let pending: PendingRequest<Request> | null | "stop";
+    try {
+      pending = await this.#next(this.timeout);
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      await this.handleTimeout();
+      return;
+    }
+    if (pending === null || pending === "stop") return;
+    this.#start(pending.request, pending.clientAddress);
+    await Promise.allSettled([...this.#active.keys()]);
   }
 
   #start(request: Request, clientAddress: SocketAddress): void {
@@ -98,6 +159,7 @@ export abstract class BaseServer<Request> {
         await this.processRequest(request, clientAddress);
         return;
       }
+      this.#stats.rejected++;
     } catch (err) {
       this.handleError(request, clientAddress, err);
     }
@@ -147,8 +209,12 @@ export abstract class BaseServer<Request> {
 
   // ------------------------------------------------------------ hooks
 
-  /** Waits for the next request; resolves null when woken without one. For subclasses. */
-  abstract getRequest(): Promise<PendingRequest<Request> | null>;
+  /**
+   * Waits for the next request, at most `timeout` seconds (null: no limit, a
+   * `TimeoutError` past it); resolves null when it took one in but refused it. For
+   * subclasses.
+   */
+  abstract getRequest(timeout: number | null): Promise<PendingRequest<Request> | null>;
 
   /** Stops `getRequest` (closes the listening socket). For subclasses. */
   protected abstract stopAccepting(): Promise<void>;
@@ -182,12 +248,13 @@ export abstract class BaseServer<Request> {
   abstract shutdownRequest(request: Request): Promise<void>;
 
   /**
-   * Reports a handler failure in one line (routine disconnects without a stack) and
-   * keeps serving. May be overridden.
+   * Reports a handler failure in one line (routine disconnects and timeouts without a
+   * stack) and keeps serving. May be overridden.
    */
   handleError(_request: Request, clientAddress: SocketAddress, err: unknown): void {
+    this.#stats.errors++;
     const who = formatAddress(clientAddress) || "client";
-    if (isDisconnect(err)) this.log(`${who}: ${messageOf(err)}`);
+    if (isDisconnect(err) || err instanceof TimeoutError) this.log(`${who}: ${messageOf(err)}`);
     else {
       const stack =
         err instanceof Error && err.stack ? err.stack.split("\n").slice(1, 3).join(" |") : "";
@@ -195,7 +262,10 @@ export abstract class BaseServer<Request> {
     }
   }
 
-  /** Called once per request accepted, in the serve loop. May be overridden. */
+  /** Called by `handleRequest()` when no request came within `timeout`. May be overridden. */
+  async handleTimeout(): Promise<void> {}
+
+  /** Called once per request taken in, in the serve loop. May be overridden. */
   serviceActions(): void {}
 }
 

@@ -15,14 +15,24 @@
  * @module
  */
 export { BaseRequestHandler, type RequestHandlerClass } from "./base-request-handler.ts";
-export { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+export {
+  BaseServer,
+  type BaseServerOptions,
+  type PendingRequest,
+  type ServerStats,
+} from "./base-server.ts";
 export {
   DatagramReader,
   DatagramRequestHandler,
   DatagramWriter,
 } from "./datagram-request-handler.ts";
 export { StreamRequestHandler } from "./stream-request-handler.ts";
-export { TCPServer, type TCPServerOptions, UnixStreamServer } from "./tcp-server.ts";
+export {
+  ForkingTCPServer,
+  TCPServer,
+  type TCPServerOptions,
+  UnixStreamServer,
+} from "./tcp-server.ts";
 export {
   type DatagramRequest,
   UDPServer,

@@ -195,7 +195,7 @@ describe("TCPServer", () => {
     while (server.activeRequests < 2) await new Promise((r) => setImmediate(r));
     const extra = await connectTo(server);
     assert.equal((await readAll(extra)).length, 0, "the extra connection is closed");
-    assert.equal(server.rejectedConnections, 1);
+    assert.equal(server.stats.rejected, 1);
     release();
     for (const c of first) {
       assert.equal((await readAll(c)).toString(), "served\n");
@@ -219,7 +219,7 @@ describe("TCPServer", () => {
     void server.serveForever();
     await using c = await connectTo(server);
     assert.equal((await readAll(c)).length, 0);
-    assert.match(log[0] ?? "", /timed out/);
+    assert.match(log[0] ?? "", /idle for 0.2 s/);
     await server.shutdown();
   });
 
@@ -236,6 +236,44 @@ describe("TCPServer", () => {
     await readAll(c);
     assert.deepEqual(seen, c.getsockname());
     await server.shutdown();
+  });
+});
+
+/** How many TCP handles (sockets and listeners) this process holds. */
+function tcpHandles(): number {
+  return process.getActiveResourcesInfo().filter((r) => r.startsWith("TCP")).length;
+}
+
+describe("TCPServer limits leave nothing behind", () => {
+  it("maxConnections and idleTimeout close silent and surplus clients, and no handle leaks", async () => {
+    const before = tcpHandles();
+    class Silent extends StreamRequestHandler {
+      override async handle(): Promise<void> {
+        await this.rfile.readline(); // the clients never send: only idleTimeout ends this
+      }
+    }
+    const log: string[] = [];
+    const server = await TCPServer.create(["127.0.0.1", 0], Silent, {
+      maxConnections: 5,
+      idleTimeout: 0.3,
+      log: (l) => log.push(l),
+    });
+    const serving = server.serveForever();
+    const clients = await Promise.all(Array.from({ length: 20 }, () => connectTo(server)));
+    // Every client is closed by the server: 15 at once (over the limit), 5 when idle.
+    for (const c of clients) assert.equal((await readAll(c)).length, 0);
+    await Promise.all(clients.map((c) => c.close()));
+    const { accepted, rejected, errors } = server.stats;
+    assert.equal(rejected, 15);
+    assert.equal(accepted, 5);
+    assert.equal(errors, 5, "each idle connection is reported once");
+    assert.ok(log.every((l) => /idle for 0.3 s/.test(l)));
+    await server.shutdown();
+    await serving;
+    // Handles are released asynchronously; wait (bounded) for the count to come back.
+    for (let i = 0; i < 1000 && tcpHandles() > before; i++)
+      await new Promise((r) => setImmediate(r));
+    assert.equal(tcpHandles(), before);
   });
 });
 

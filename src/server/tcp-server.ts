@@ -1,3 +1,4 @@
+import { lstatSync, rmSync } from "node:fs";
 import type { Address, SocketAddress } from "../core/address.ts";
 import { familyOfAddress } from "../core/address.ts";
 import {
@@ -9,9 +10,12 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
+import { AddressInUseError, ConnectionRefusedError } from "../core/errors.ts";
+import { kStream } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+import { isWorkerOf, WorkerPool } from "./worker-pool.ts";
 
 /** Options of {@link TCPServer}. */
 export interface TCPServerOptions extends BaseServerOptions {
@@ -23,10 +27,19 @@ export interface TCPServerOptions extends BaseServerOptions {
   requestQueueSize?: number;
   /** Connections handled at once; more are closed at once and counted. @default 10000 */
   maxConnections?: number;
-  /** Seconds a connection may stay silent before its reads time out and it is closed. @default null (never) */
+  /**
+   * Seconds a connection may send and receive nothing before it is closed (the defence
+   * against clients that connect and say nothing). @default 300
+   */
   idleTimeout?: number | null;
   /** Longest line `rfile.readline()` returns. @default 65536 */
   maxLineLength?: number;
+  /**
+   * Processes serving the port together (node:cluster). The script runs once per worker:
+   * in the primary, `create()` forks the workers and `serveForever()` supervises them,
+   * restarting any that dies; `shutdown()` stops them all. @default 1 (no workers)
+   */
+  workers?: number;
 }
 
 /**
@@ -47,12 +60,11 @@ export interface TCPServerOptions extends BaseServerOptions {
  * ```
  */
 export class TCPServer extends BaseServer<Socket> {
-  /** The listening socket. */
+  /** The listening socket (unused in the primary of a `workers` server). */
   readonly socket: Socket;
   readonly options: TCPServerOptions;
-  /** Connections closed at once because `maxConnections` were being handled. */
-  rejectedConnections = 0;
   #closed = false;
+  #pool: WorkerPool | null = null;
 
   /** Use {@link TCPServer.create}, which binds and activates as Python's constructor does. */
   constructor(
@@ -72,7 +84,7 @@ export class TCPServer extends BaseServer<Socket> {
     return f === AF_INET6 ? AF_INET6 : AF_INET;
   }
 
-  /** Creates, binds and activates the server. */
+  /** Creates, binds and activates the server (in a `workers` primary: starts the workers). */
   static async create<T extends TCPServer>(
     this: new (
       a: Address,
@@ -85,8 +97,14 @@ export class TCPServer extends BaseServer<Socket> {
   ): Promise<T> {
     const server = new this(serverAddress, RequestHandlerClass, options);
     try {
-      await server.serverBind();
-      server.serverActivate();
+      if ((options.workers ?? 1) > 1 && !isWorkerOf()) {
+        server.#pool = new WorkerPool(options.workers ?? 1, server.log, options.gracePeriod ?? 5);
+        server.serverAddress = await server.#pool.start();
+      } else {
+        await server.serverBind();
+        server.serverActivate();
+        if (isWorkerOf()) WorkerPool.serveInWorker(server);
+      }
     } catch (err) {
       await server.close();
       throw err;
@@ -106,14 +124,27 @@ export class TCPServer extends BaseServer<Socket> {
     this.socket.listen(this.options.requestQueueSize ?? 5);
   }
 
-  override async getRequest(): Promise<PendingRequest<Socket> | null> {
+  override serveForever(): Promise<void> {
+    if (this.#pool) return this.#pool.supervise();
+    return super.serveForever();
+  }
+
+  override async shutdown(): Promise<void> {
+    if (this.#pool) return this.#pool.stop();
+    return super.shutdown();
+  }
+
+  override async getRequest(timeout: number | null = null): Promise<PendingRequest<Socket> | null> {
+    this.socket.settimeout(timeout);
     const [request, clientAddress] = await this.socket.accept();
     if (this.activeRequests >= (this.options.maxConnections ?? 10_000)) {
-      this.rejectedConnections++;
+      this.countRejected();
       await request.close();
       return null;
     }
-    if (this.options.idleTimeout != null) request.settimeout(this.options.idleTimeout);
+    request[kStream]().setIdleTimeout(
+      this.options.idleTimeout === undefined ? 300 : this.options.idleTimeout,
+    );
     return { request, clientAddress };
   }
 
@@ -141,14 +172,72 @@ export class TCPServer extends BaseServer<Socket> {
   }
 }
 
-/** Python's `socketserver.UnixStreamServer`: a {@link TCPServer} on a Unix socket path. */
+/**
+ * `TCPServer` with one worker process per core by default: the name Python gives a
+ * server that serves from several processes.
+ */
+export class ForkingTCPServer extends TCPServer {
+  constructor(
+    serverAddress: Address,
+    RequestHandlerClass: RequestHandlerClass<Socket>,
+    options: TCPServerOptions = {},
+  ) {
+    super(serverAddress, RequestHandlerClass, {
+      workers: WorkerPool.defaultWorkers(),
+      ...options,
+    });
+  }
+}
+
+/**
+ * Python's `socketserver.UnixStreamServer`: a {@link TCPServer} on a Unix socket path.
+ * A socket file left by a crashed server is replaced, but only when nothing listens on it;
+ * the file is removed when the server closes.
+ */
 export class UnixStreamServer extends TCPServer {
+  #path: string | null = null;
+
   protected override defaultFamily(): number {
     return AF_UNIX;
   }
 
   override async serverBind(): Promise<void> {
-    await this.socket.bind(this.serverAddress as Address);
+    const path = this.serverAddress as string;
+    try {
+      await this.socket.bind(path);
+    } catch (err) {
+      if (!(err instanceof AddressInUseError) || !(await isStaleSocket(path))) throw err;
+      rmSync(path, { force: true });
+      await this.socket.bind(path);
+    }
+    this.#path = path.startsWith("\0") ? null : path;
     this.serverAddress = this.socket.getsockname();
+  }
+
+  protected override async stopAccepting(): Promise<void> {
+    await super.stopAccepting();
+    if (this.#path !== null) {
+      rmSync(this.#path, { force: true });
+      this.#path = null;
+    }
+  }
+}
+
+/** True when `path` is a socket file nobody listens on (connecting is refused). */
+async function isStaleSocket(path: string): Promise<boolean> {
+  try {
+    if (!lstatSync(path).isSocket()) return false;
+  } catch {
+    return false;
+  }
+  const probe = new Socket(AF_UNIX, SOCK_STREAM);
+  try {
+    probe.settimeout(1);
+    await probe.connect(path);
+    return false;
+  } catch (err) {
+    return err instanceof ConnectionRefusedError;
+  } finally {
+    await probe.close();
   }
 }

@@ -79,7 +79,10 @@ export class UDPServer extends BaseServer<DatagramRequest> {
     this.serverAddress = this.socket.getsockname();
   }
 
-  override async getRequest(): Promise<PendingRequest<DatagramRequest> | null> {
+  override async getRequest(
+    timeout: number | null = null,
+  ): Promise<PendingRequest<DatagramRequest> | null> {
+    this.socket.settimeout(timeout);
     const [data, clientAddress] = await this.socket.recvfrom(this.options.maxPacketSize ?? 8192);
     return { request: [data, this.socket], clientAddress };
   }

@@ -85,9 +85,12 @@ export class Listener {
     return undefined;
   }
 
-  /** The server error, if one happened. */
-  error(action: string): SocketError | null {
-    return this.#error === null ? null : toSocketError(this.#error, `${action} ${this.label}`);
+  /** Takes the server error (EMFILE and the like), if one happened: it is reported once. */
+  takeError(action: string): SocketError | null {
+    if (this.#error === null) return null;
+    const err = toSocketError(this.#error, `${action} ${this.label}`);
+    this.#error = null;
+    return err;
   }
 
   /** Stops listening and closes every connection not yet accepted. */

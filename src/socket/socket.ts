@@ -327,7 +327,7 @@ export class Socket {
     for (;;) {
       const ns = listener.take();
       if (ns !== undefined) return this.#adoptAccepted(ns, listener);
-      const err = listener.error("accept on");
+      const err = listener.takeError("accept on");
       if (err) throw err;
       if (listener.closed || this.#closed) {
         throw badState(`Cannot accept on ${listener.label}: socket is closed`, "EBADF");

@@ -1,6 +1,6 @@
 import type { Socket as NetSocket } from "node:net";
 import { ChunkQueue } from "../codec/chunk-queue.ts";
-import { SocketError, toSocketError } from "../core/errors.ts";
+import { SocketError, TimeoutError, toSocketError } from "../core/errors.ts";
 import { timeoutError, Waiters } from "./waiters.ts";
 
 /** Options of {@link StreamConnection}. */
@@ -47,6 +47,7 @@ export class StreamConnection {
   #sendBufferSize: number;
   #reading: boolean;
   #drainWaiters = new Waiters();
+  #idleSeconds = 0;
   #closedPromise: Promise<void>;
   /** Write callback: every flushed write lets `send`/`drain` waiters re-check. */
   #afterWrite = (err?: Error | null): void => {
@@ -67,6 +68,7 @@ export class StreamConnection {
     socket.on("error", onError);
     socket.on("close", onClose);
     socket.on("drain", onDrain);
+    socket.on("timeout", onIdle);
     if (!this.#reading) socket.pause();
   }
 
@@ -75,6 +77,24 @@ export class StreamConnection {
     if (this.#reading) return;
     this.#reading = true;
     this.#flow();
+  }
+
+  /**
+   * Closes the connection when nothing is received or sent for `seconds` (null: never):
+   * pending and later operations raise `TimeoutError`. The defence against clients that
+   * connect and say nothing.
+   */
+  setIdleTimeout(seconds: number | null): void {
+    this.#idleSeconds = seconds ?? 0;
+    this.socket.setTimeout(this.#idleSeconds * 1000);
+  }
+
+  /** The idle timer fired. */
+  onIdle(): void {
+    this.fail(
+      new TimeoutError(`Cannot receive from ${this.peerLabel}: idle for ${this.#idleSeconds} s`),
+    );
+    this.socket.destroy();
   }
 
   /** The receive high-water mark in bytes. */
@@ -302,4 +322,7 @@ function onClose(this: NetSocket): void {
 }
 function onDrain(this: NetSocket): void {
   connectionOf(this).onDrain();
+}
+function onIdle(this: NetSocket): void {
+  connectionOf(this).onIdle();
 }
