@@ -36,9 +36,16 @@ const hasPython = () =>
     : "python3 not installed (apt-get install -y python3)";
 
 const SERVERS: Record<string, ServerSpec> = {
-  "node:net": { ...node("net-echo.ts"), name: "raw node:net" },
+  "node:net": { ...node("net-echo.ts"), name: "raw node:net (socket.pipe)" },
   "socketkit Socket": { ...node("socket-echo.ts"), name: "socketkit Socket (recv/sendall)" },
-  "socketkit TCPServer": { ...node("tcpserver-echo.ts"), name: "socketkit TCPServer" },
+  "socketkit TCPServer": {
+    ...node("tcpserver-echo.ts"),
+    name: "socketkit TCPServer (recv/sendall)",
+  },
+  "socketkit StreamRequestHandler": {
+    ...node("stream-handler-echo.ts"),
+    name: "socketkit TCPServer (StreamRequestHandler)",
+  },
   python: {
     name: "Python ThreadingTCPServer",
     command: "python3",
@@ -76,7 +83,9 @@ async function pingpong(
   size: number,
   seconds: number,
 ): Promise<number> {
+  // Each message is one line, so line-based handlers can echo it too.
   const payload = Buffer.alloc(size, 0x61);
+  payload[size - 1] = 0x0a;
   let total = 0;
   let running = true;
   const sockets: Socket[] = [];
@@ -87,7 +96,7 @@ async function pingpong(
           let got = 0;
           s.on("data", (chunk: Buffer) => {
             for (let i = 0; i < chunk.length; i++) {
-              if (chunk[i] !== 0x61) {
+              if (chunk[i] !== 0x61 && chunk[i] !== 0x0a) {
                 reject(new Error("Corrupt echo"));
                 return;
               }
@@ -157,7 +166,7 @@ async function scenario(
       await server.stop();
     }
   }
-  const base = rows.find((r) => r.server === "raw node:net")?.median;
+  const base = rows.find((r) => r.server.startsWith("raw node:net"))?.median;
   for (const r of rows) if (base && r.median !== null) r.ratio = r.median / base;
   return rows;
 }
@@ -173,6 +182,7 @@ for (const [title, conns] of [
       "node:net",
       "socketkit Socket",
       "socketkit TCPServer",
+      "socketkit StreamRequestHandler",
       "python",
     ])),
   );

@@ -1,8 +1,8 @@
-// Baseline: the plainest node:net echo server (what socketkit is measured against).
+// Baseline: the plainest node:net echo server, socket.pipe(socket).
 import { createServer } from "node:net";
 
 const server = createServer((socket) => {
-  socket.on("data", (chunk) => socket.write(chunk));
+  socket.pipe(socket);
   socket.on("error", () => socket.destroy());
 });
 server.listen(0, "127.0.0.1", () => {
