@@ -47,6 +47,18 @@ export class ChunkQueue {
     this.#length += chunk.length;
   }
 
+  /** Puts a chunk back in front (what a reader took but could not use). */
+  unshift(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.#offset > 0) {
+      this.#chunks[this.#head] = (this.#chunks[this.#head] as Buffer).subarray(this.#offset);
+      this.#offset = 0;
+    }
+    if (this.#head > 0) this.#chunks[--this.#head] = chunk;
+    else this.#chunks.unshift(chunk);
+    this.#length += chunk.length;
+  }
+
   /** Drops everything. */
   clear(): void {
     this.#chunks = [];

@@ -209,7 +209,6 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   ECONNRESET: ConnectionResetError,
   ECONNABORTED: ConnectionAbortedError,
   EPIPE: BrokenPipeError,
-  ERR_STREAM_WRITE_AFTER_END: BrokenPipeError,
   ETIMEDOUT: TimeoutError,
   EAGAIN: BlockingIOError,
   EWOULDBLOCK: BlockingIOError,
@@ -217,6 +216,22 @@ const CLASS_BY_CODE: Record<string, ErrorClass> = {
   EADDRNOTAVAIL: AddressNotAvailableError,
   EACCES: PermissionError,
   EPERM: PermissionError,
+};
+
+/** Node's own codes for socket misuse → the OS code Python would raise. */
+const NODE_CODE: Record<string, string> = {
+  ERR_STREAM_WRITE_AFTER_END: "EPIPE",
+  ERR_STREAM_DESTROYED: "EBADF",
+  ERR_SOCKET_CLOSED: "EBADF",
+  ERR_SOCKET_DGRAM_NOT_RUNNING: "EBADF",
+  ERR_SOCKET_DGRAM_IS_CONNECTED: "EISCONN",
+  ERR_SOCKET_DGRAM_NOT_CONNECTED: "ENOTCONN",
+  ERR_SOCKET_BAD_PORT: "EINVAL",
+  ERR_SOCKET_BAD_BUFFER_SIZE: "EINVAL",
+  ERR_SOCKET_BUFFER_SIZE: "EINVAL",
+  ERR_SOCKET_ALREADY_BOUND: "EINVAL",
+  ERR_INVALID_ARG_TYPE: "EINVAL",
+  ERR_INVALID_ARG_VALUE: "EINVAL",
 };
 
 /** Human text for the codes people meet, as `strerror` words them (lower case). */
@@ -280,7 +295,7 @@ export function describe(code: string): string {
  * ```
  */
 export function errorFromCode(code: string, action: string, cause?: unknown): SocketError {
-  let c = code;
+  let c = NODE_CODE[code] ?? code;
   if (c === "ENOTFOUND") c = "EAI_NONAME";
   if (c.startsWith("EAI_")) {
     return new GaiError(`Cannot ${action}: ${describe(c)}`, {
@@ -290,8 +305,7 @@ export function errorFromCode(code: string, action: string, cause?: unknown): So
     });
   }
   const Class = CLASS_BY_CODE[c] ?? SocketError;
-  const canonical = c === "ERR_STREAM_WRITE_AFTER_END" ? "EPIPE" : c;
-  return new Class(`Cannot ${action}: ${describe(canonical)}`, { code: canonical, cause });
+  return new Class(`Cannot ${action}: ${describe(c)}`, { code: c, cause });
 }
 
 /**

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
 import { isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
+import { Waiters } from "../socket/waiters.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 
 /** Options every server takes. */
@@ -60,6 +61,7 @@ export abstract class BaseServer<Request> {
     this.#stopped = resolve;
   });
   #context = new AsyncLocalStorage<boolean>();
+  readonly #slots = new Waiters();
 
   constructor(
     serverAddress: SocketAddress,
@@ -150,9 +152,22 @@ export abstract class BaseServer<Request> {
   #start(request: Request, clientAddress: SocketAddress): void {
     const task = this.#context.run(true, () => this.#handle(request, clientAddress));
     this.#active.set(task, request);
-    task.finally(() => this.#active.delete(task));
+    task.finally(() => {
+      this.#active.delete(task);
+      this.#slots.wake();
+    });
   }
 
+  /**
+   * Waits until fewer than `limit` requests are being handled: a server that must not
+   * refuse (UDP) holds back instead, and what it does not read is dropped and counted by
+   * its socket. For subclasses.
+   */
+  protected async waitForCapacity(limit: number): Promise<void> {
+    while (this.#active.size >= limit) await this.#slots.wait(null, "wait for a free handler");
+  }
+
+  /** Runs one request to the end; never rejects, whatever the hooks throw. */
   async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
     try {
       if (await this.verifyRequest(request, clientAddress)) {
@@ -161,9 +176,18 @@ export abstract class BaseServer<Request> {
       }
       this.#stats.rejected++;
     } catch (err) {
-      this.handleError(request, clientAddress, err);
+      this.#reportError(request, clientAddress, err);
     }
     await this.shutdownRequest(request).catch(() => {});
+  }
+
+  /** `handleError`, guarded: an override that throws is logged, never fatal. */
+  #reportError(request: Request, clientAddress: SocketAddress, err: unknown): void {
+    try {
+      this.handleError(request, clientAddress, err);
+    } catch (secondary) {
+      this.log(`handleError failed while reporting ${messageOf(err)}: ${messageOf(secondary)}`);
+    }
   }
 
   async #drain(): Promise<void> {
@@ -199,6 +223,7 @@ export abstract class BaseServer<Request> {
   async close(): Promise<void> {
     this.#shutdownRequested = true;
     await this.stopAccepting();
+    await this.serverClose();
   }
 
   /** `await using server = await TCPServer.create(...)` shuts down and closes. */
@@ -216,8 +241,15 @@ export abstract class BaseServer<Request> {
    */
   abstract getRequest(timeout: number | null): Promise<PendingRequest<Request> | null>;
 
-  /** Stops `getRequest` (closes the listening socket). For subclasses. */
+  /**
+   * Makes `getRequest` stop taking requests, without touching running handlers (a TCP
+   * server closes its listening socket; a UDP server, which replies through its socket,
+   * only stops reading). For subclasses.
+   */
   protected abstract stopAccepting(): Promise<void>;
+
+  /** Releases the server's socket once nothing uses it. For subclasses. */
+  protected abstract serverClose(): Promise<void>;
 
   /** Closes a request's connection at once (used past the grace period). For subclasses. */
   protected abstract closeRequest(request: Request): Promise<void>;
@@ -232,7 +264,7 @@ export abstract class BaseServer<Request> {
     try {
       await this.finishRequest(request, clientAddress);
     } catch (err) {
-      this.handleError(request, clientAddress, err);
+      this.#reportError(request, clientAddress, err);
     } finally {
       await this.shutdownRequest(request).catch(() => {});
     }

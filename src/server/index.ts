@@ -21,21 +21,12 @@ export {
   type PendingRequest,
   type ServerStats,
 } from "./base-server.ts";
-export {
-  DatagramReader,
-  DatagramRequestHandler,
-  DatagramWriter,
-} from "./datagram-request-handler.ts";
+export { DatagramReader } from "./datagram-reader.ts";
+export { DatagramRequestHandler } from "./datagram-request-handler.ts";
+export { DatagramWriter } from "./datagram-writer.ts";
+export { ForkingTCPServer } from "./forking-tcp-server.ts";
 export { StreamRequestHandler } from "./stream-request-handler.ts";
-export {
-  ForkingTCPServer,
-  TCPServer,
-  type TCPServerOptions,
-  UnixStreamServer,
-} from "./tcp-server.ts";
-export {
-  type DatagramRequest,
-  UDPServer,
-  type UDPServerOptions,
-  UnixDatagramServer,
-} from "./udp-server.ts";
+export { TCPServer, type TCPServerOptions } from "./tcp-server.ts";
+export { type DatagramRequest, UDPServer, type UDPServerOptions } from "./udp-server.ts";
+export { UnixDatagramServer } from "./unix-datagram-server.ts";
+export { UnixStreamServer } from "./unix-stream-server.ts";

@@ -14,8 +14,9 @@ import { type Socket, socket } from "../socket/socket.ts";
 import { BaseRequestHandler } from "./base-request-handler.ts";
 import { DatagramRequestHandler } from "./datagram-request-handler.ts";
 import { StreamRequestHandler } from "./stream-request-handler.ts";
-import { TCPServer, UnixStreamServer } from "./tcp-server.ts";
+import { TCPServer } from "./tcp-server.ts";
 import { type DatagramRequest, UDPServer } from "./udp-server.ts";
+import { UnixStreamServer } from "./unix-stream-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "socketkit-matrix-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

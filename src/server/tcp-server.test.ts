@@ -9,7 +9,8 @@ import { createConnection } from "../socket/create-connection.ts";
 import { type Socket, socket } from "../socket/socket.ts";
 import { BaseRequestHandler } from "./base-request-handler.ts";
 import { StreamRequestHandler } from "./stream-request-handler.ts";
-import { TCPServer, UnixStreamServer } from "./tcp-server.ts";
+import { TCPServer } from "./tcp-server.ts";
+import { UnixStreamServer } from "./unix-stream-server.ts";
 
 /** Reads until end of stream. */
 async function readAll(s: Socket): Promise<Buffer> {
@@ -243,6 +244,64 @@ describe("TCPServer", () => {
 function tcpHandles(): number {
   return process.getActiveResourcesInfo().filter((r) => r.startsWith("TCP")).length;
 }
+
+describe("TCPServer robustness", () => {
+  it("a handleError override that throws is logged and the server keeps serving", async () => {
+    class Failing extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        throw new Error("handler failed");
+      }
+    }
+    const log: string[] = [];
+    class Fragile extends TCPServer {
+      override handleError(): void {
+        throw new Error("reporter failed");
+      }
+    }
+    await using server = await Fragile.create(["127.0.0.1", 0], Failing, {
+      log: (l) => log.push(l),
+    });
+    void server.serveForever();
+    for (let i = 0; i < 2; i++) {
+      await using c = await connectTo(server);
+      assert.equal((await readAll(c)).length, 0);
+    }
+    assert.equal(log.length, 2);
+    assert.match(log[0] as string, /reporter failed/);
+    await server.shutdown();
+  });
+
+  it("idleTimeout does not close a client whose data waits because the handler is slow", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let received = 0;
+    class Slow extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        await gate; // not reading: the socket pauses once 64 KiB are buffered
+        for (
+          let d = await this.request.recv(65536);
+          d.length > 0;
+          d = await this.request.recv(65536)
+        ) {
+          received += d.length;
+        }
+        await this.request.sendall(`${received}`);
+      }
+    }
+    await using server = await TCPServer.create(["127.0.0.1", 0], Slow, { idleTimeout: 0.2 });
+    void server.serveForever();
+    await using c = await connectTo(server);
+    const total = 8 * 1024 * 1024;
+    const sending = c.sendall(Buffer.alloc(total)).then(() => c.shutdown(SHUT_WR));
+    // Long enough for several idle periods to pass while the server holds the client back.
+    await new Promise((r) => setTimeout(r, 800));
+    release();
+    await sending;
+    assert.equal((await readAll(c)).toString(), String(total));
+  });
+});
 
 describe("TCPServer limits leave nothing behind", () => {
   it("maxConnections and idleTimeout close silent and surplus clients, and no handle leaks", async () => {

@@ -1,16 +1,13 @@
-import { lstatSync, rmSync } from "node:fs";
 import type { Address, SocketAddress } from "../core/address.ts";
 import { familyOfAddress } from "../core/address.ts";
 import {
   AF_INET,
   AF_INET6,
-  AF_UNIX,
   SHUT_WR,
   SO_REUSEADDR,
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { AddressInUseError, ConnectionRefusedError } from "../core/errors.ts";
 import { kStream } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
@@ -154,6 +151,10 @@ export class TCPServer extends BaseServer<Socket> {
     await this.socket.close();
   }
 
+  protected override serverClose(): Promise<void> {
+    return this.stopAccepting();
+  }
+
   protected override closeRequest(request: Socket): Promise<void> {
     return request.close();
   }
@@ -169,75 +170,5 @@ export class TCPServer extends BaseServer<Socket> {
       // already closed or never connected
     }
     await request.close();
-  }
-}
-
-/**
- * `TCPServer` with one worker process per core by default: the name Python gives a
- * server that serves from several processes.
- */
-export class ForkingTCPServer extends TCPServer {
-  constructor(
-    serverAddress: Address,
-    RequestHandlerClass: RequestHandlerClass<Socket>,
-    options: TCPServerOptions = {},
-  ) {
-    super(serverAddress, RequestHandlerClass, {
-      workers: WorkerPool.defaultWorkers(),
-      ...options,
-    });
-  }
-}
-
-/**
- * Python's `socketserver.UnixStreamServer`: a {@link TCPServer} on a Unix socket path.
- * A socket file left by a crashed server is replaced, but only when nothing listens on it;
- * the file is removed when the server closes.
- */
-export class UnixStreamServer extends TCPServer {
-  #path: string | null = null;
-
-  protected override defaultFamily(): number {
-    return AF_UNIX;
-  }
-
-  override async serverBind(): Promise<void> {
-    const path = this.serverAddress as string;
-    try {
-      await this.socket.bind(path);
-    } catch (err) {
-      if (!(err instanceof AddressInUseError) || !(await isStaleSocket(path))) throw err;
-      rmSync(path, { force: true });
-      await this.socket.bind(path);
-    }
-    this.#path = path.startsWith("\0") ? null : path;
-    this.serverAddress = this.socket.getsockname();
-  }
-
-  protected override async stopAccepting(): Promise<void> {
-    await super.stopAccepting();
-    if (this.#path !== null) {
-      rmSync(this.#path, { force: true });
-      this.#path = null;
-    }
-  }
-}
-
-/** True when `path` is a socket file nobody listens on (connecting is refused). */
-async function isStaleSocket(path: string): Promise<boolean> {
-  try {
-    if (!lstatSync(path).isSocket()) return false;
-  } catch {
-    return false;
-  }
-  const probe = new Socket(AF_UNIX, SOCK_STREAM);
-  try {
-    probe.settimeout(1);
-    await probe.connect(path);
-    return false;
-  } catch (err) {
-    return err instanceof ConnectionRefusedError;
-  } finally {
-    await probe.close();
   }
 }

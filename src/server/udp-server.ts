@@ -1,7 +1,6 @@
 import type { Address, SocketAddress } from "../core/address.ts";
 import { familyOfAddress } from "../core/address.ts";
 import { AF_INET, AF_INET6, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from "../core/constants.ts";
-import { UnsupportedError } from "../core/errors.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
@@ -17,6 +16,11 @@ export interface UDPServerOptions extends BaseServerOptions {
   allowReuseAddress?: boolean;
   /** Longest datagram read; longer ones are cut (Python's `max_packet_size`). @default 8192 */
   maxPacketSize?: number;
+  /**
+   * Datagrams handled at once. At the limit the server stops reading; the socket's bounded
+   * queue then drops what arrives, and counts it (`socket.droppedDatagrams`). @default 1024
+   */
+  maxConcurrentRequests?: number;
 }
 
 /**
@@ -38,6 +42,11 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   readonly socket: Socket;
   readonly options: UDPServerOptions;
   #closed = false;
+  /** Resolves when `shutdown()` asks the receive loop to stop. */
+  #stop!: () => void;
+  readonly #stopped = new Promise<null>((resolve) => {
+    this.#stop = () => resolve(null);
+  });
 
   constructor(
     serverAddress: Address,
@@ -82,12 +91,24 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   override async getRequest(
     timeout: number | null = null,
   ): Promise<PendingRequest<DatagramRequest> | null> {
+    await this.waitForCapacity(this.options.maxConcurrentRequests ?? 1024);
     this.socket.settimeout(timeout);
-    const [data, clientAddress] = await this.socket.recvfrom(this.options.maxPacketSize ?? 8192);
+    // Race the read against shutdown: the socket stays open for handlers still replying.
+    const reading = this.socket.recvfrom(this.options.maxPacketSize ?? 8192);
+    const got = await Promise.race([reading, this.#stopped]);
+    if (got === null) {
+      reading.catch(() => {}); // settled by close() later
+      return null;
+    }
+    const [data, clientAddress] = got;
     return { request: [data, this.socket], clientAddress };
   }
 
   protected override async stopAccepting(): Promise<void> {
+    this.#stop();
+  }
+
+  protected override async serverClose(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.socket.close();
@@ -97,22 +118,4 @@ export class UDPServer extends BaseServer<DatagramRequest> {
 
   /** Nothing to close per datagram. */
   override async shutdownRequest(): Promise<void> {}
-}
-
-/**
- * Python's `socketserver.UnixDatagramServer`. Node.js has no Unix datagram sockets:
- * this needs the socketkit native addon, and raises `UnsupportedError` without it.
- */
-export class UnixDatagramServer extends UDPServer {
-  constructor(
-    serverAddress: Address,
-    RequestHandlerClass: RequestHandlerClass<DatagramRequest>,
-    options: UDPServerOptions = {},
-  ) {
-    throw new UnsupportedError(
-      `Cannot create UnixDatagramServer at ${String(serverAddress)}: Node.js has no Unix datagram sockets and the socketkit native addon is not installed`,
-    );
-    // biome-ignore lint/correctness/noUnreachable: keeps the subclass constructor well-formed
-    super(serverAddress, RequestHandlerClass, options);
-  }
 }

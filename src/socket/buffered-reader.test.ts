@@ -225,3 +225,36 @@ describe("makefile", () => {
     await rejection(s.makefile("r").readline(), SocketError, "ENOTCONN");
   });
 });
+
+describe("BufferedReader after a timeout", () => {
+  it(
+    "read(n) that times out loses nothing: the bytes it had read come back first",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      await deliver(client, conn, "abc");
+      conn.settimeout(0.1);
+      await rejection(rfile.readexactly(10), TimeoutError, "ETIMEDOUT");
+      conn.settimeout(null);
+      await client.sendall("defghij");
+      assert.equal((await rfile.readexactly(10)).toString(), "abcdefghij");
+    },
+  );
+
+  it(
+    "a readline with a large maxLength raises the buffer limit for that call only",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      await client.sendall("short line\n");
+      await rfile.readline({ maxLength: 10 * 1024 * 1024 });
+      assert.equal(
+        conn[kStream]().highWaterMark,
+        64 * 1024,
+        "the flood limit is back to its default",
+      );
+    },
+  );
+});

@@ -78,15 +78,21 @@ export class BufferedReader {
     const parts: Buffer[] = [];
     let have = 0;
     const want = n < 0 ? Number.POSITIVE_INFINITY : n;
-    while (have < want) {
-      if (conn.queue.length > 0) {
-        const part = conn.queue.take(want - have);
-        conn.consumed();
-        parts.push(part);
-        have += part.length;
-        continue;
+    try {
+      while (have < want) {
+        if (conn.queue.length > 0) {
+          const part = conn.queue.take(want - have);
+          conn.consumed();
+          parts.push(part);
+          have += part.length;
+          continue;
+        }
+        if (!(await this.#more(conn, deadline))) break;
       }
-      if (!(await this.#more(conn, deadline))) break;
+    } catch (err) {
+      // A timeout or an error must not lose what was already read: put it back in front.
+      for (let i = parts.length - 1; i >= 0; i--) conn.queue.unshift(parts[i] as Buffer);
+      throw err;
     }
     return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, have);
   }
@@ -125,9 +131,25 @@ export class BufferedReader {
   async #readTo(sep: Buffer, maxLength: number, strict: boolean): Promise<Buffer> {
     const conn = this.#conn;
     const deadline = this.#socket.deadline();
+    // Hold a whole line in the buffer (the limit is maxLength, so memory stays bounded),
+    // for this call only: the socket's own limit applies again afterwards.
+    const highWaterMark = conn.highWaterMark;
+    if (highWaterMark < maxLength + sep.length) conn.highWaterMark = maxLength + sep.length;
+    try {
+      return await this.#scanTo(conn, sep, maxLength, strict, deadline);
+    } finally {
+      conn.highWaterMark = highWaterMark;
+    }
+  }
+
+  async #scanTo(
+    conn: StreamConnection,
+    sep: Buffer,
+    maxLength: number,
+    strict: boolean,
+    deadline: number | null,
+  ): Promise<Buffer> {
     const queue = conn.queue;
-    // Hold a whole line in the buffer: the limit is maxLength, so memory stays bounded.
-    if (conn.highWaterMark < maxLength + sep.length) conn.highWaterMark = maxLength + sep.length;
     if (this.#skippingTo !== null) await this.#skip(conn, deadline);
     let scanned = 0;
     for (;;) {

@@ -2,6 +2,7 @@ import { type Address, checkInetAddress, formatAddress } from "../core/address.t
 import { AF_UNIX, SOCK_STREAM } from "../core/constants.ts";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { getaddrinfo } from "./getaddrinfo.ts";
+import { kConnectFrom } from "./internal.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
 /** Options of {@link createConnection}. */
@@ -46,7 +47,7 @@ export async function createConnection(
     const s = new Socket(family, SOCK_STREAM, 0, options);
     try {
       s.settimeout(options.timeout ?? null);
-      if (options.sourceAddress) await s.bind(options.sourceAddress);
+      if (options.sourceAddress) await s[kConnectFrom](options.sourceAddress);
       await s.connect(sockaddr as Address);
       return s;
     } catch (err) {

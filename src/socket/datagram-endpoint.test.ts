@@ -312,3 +312,21 @@ describe("UDP close", () => {
     await pending;
   });
 });
+
+describe("UDP connect", () => {
+  it("connecting again moves the socket to the new peer, as in Python", {
+    timeout: 10_000,
+  }, async (t) => {
+    const a = await udp(t);
+    const b = await udp(t);
+    const s = closing(t, socket(AF_INET, SOCK_DGRAM));
+    s.settimeout(5);
+    await s.connect(a.getsockname());
+    await s.send("to a");
+    assert.equal((await a.recvfrom(100))[0].toString(), "to a");
+    await s.connect(b.getsockname());
+    await s.send("to b");
+    assert.equal((await b.recvfrom(100))[0].toString(), "to b");
+    assert.deepEqual(s.getpeername(), b.getsockname());
+  });
+});

@@ -1,5 +1,6 @@
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from "node:dgram";
 import { type SocketError, toSocketError } from "../core/errors.ts";
+import { Fifo } from "../core/fifo.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Options of {@link DatagramEndpoint}. */
@@ -28,8 +29,7 @@ export interface Datagram {
 export class DatagramEndpoint {
   readonly socket: DgramSocket;
   readonly readers = new Waiters();
-  readonly #queue: Datagram[] = [];
-  #head = 0;
+  readonly #queue = new Fifo<Datagram>();
   #queuedBytes = 0;
   readonly #maxDatagrams: number;
   readonly #maxBytes: number;
@@ -66,7 +66,7 @@ export class DatagramEndpoint {
 
   #onMessage(data: Buffer, from: RemoteInfo): void {
     if (
-      this.#queue.length - this.#head >= this.#maxDatagrams ||
+      this.#queue.length >= this.#maxDatagrams ||
       this.#queuedBytes + data.length > this.#maxBytes
     ) {
       this.dropped++;
@@ -79,15 +79,8 @@ export class DatagramEndpoint {
 
   /** The oldest unread datagram, or undefined. */
   take(): Datagram | undefined {
-    if (this.#head >= this.#queue.length) return undefined;
-    const d = this.#queue[this.#head] as Datagram;
-    this.#queue[this.#head] = undefined as unknown as Datagram;
-    this.#head++;
-    this.#queuedBytes -= d.data.length;
-    if (this.#head === this.#queue.length) {
-      this.#queue.length = 0;
-      this.#head = 0;
-    }
+    const d = this.#queue.shift();
+    if (d !== undefined) this.#queuedBytes -= d.data.length;
     return d;
   }
 
@@ -128,6 +121,11 @@ export class DatagramEndpoint {
 
   /** Connects (sets the default destination and filters senders). */
   connect(host: string, port: number, action: string): Promise<void> {
+    if (this.connected) {
+      // Python re-connects a datagram socket to the new peer; Node needs a disconnect first.
+      this.socket.disconnect();
+      this.connected = false;
+    }
     return new Promise<void>((resolve, reject) => {
       try {
         this.socket.connect(port, host, (err?: Error) => {
@@ -163,8 +161,7 @@ export class DatagramEndpoint {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    this.#queue.length = 0;
-    this.#head = 0;
+    this.#queue.clear();
     this.#queuedBytes = 0;
     this.readers.wake();
     return new Promise((resolve) => {

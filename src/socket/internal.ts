@@ -3,3 +3,4 @@ export const kStream = Symbol("socketkit.stream");
 export const kTimeoutMs = Symbol("socketkit.timeoutMs");
 export const kAdopt = Symbol("socketkit.adopt");
 export const kBindServer = Symbol("socketkit.bindServer");
+export const kConnectFrom = Symbol("socketkit.connectFrom");

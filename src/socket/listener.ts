@@ -1,5 +1,6 @@
 import { createServer, type ListenOptions, type Socket as NetSocket, type Server } from "node:net";
 import { type SocketError, toSocketError } from "../core/errors.ts";
+import { Fifo } from "../core/fifo.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Connections waiting for `accept()` beyond this many are closed at once and counted. */
@@ -12,8 +13,7 @@ export const DEFAULT_ACCEPT_QUEUE = 511;
  */
 export class Listener {
   readonly server: Server;
-  readonly #pending: NetSocket[] = [];
-  #head = 0;
+  readonly #pending = new Fifo<NetSocket>();
   readonly acceptors = new Waiters();
   #error: unknown = null;
   closed = false;
@@ -58,7 +58,7 @@ export class Listener {
 
   #onConnection(socket: NetSocket): void {
     socket.on("error", ignorePendingError);
-    if (this.closed || this.#pending.length - this.#head >= this.queueLimit) {
+    if (this.closed || this.#pending.length >= this.queueLimit) {
       this.dropped++;
       socket.destroy();
       return;
@@ -69,14 +69,7 @@ export class Listener {
 
   /** The next waiting connection, or undefined. */
   take(): NetSocket | undefined {
-    while (this.#head < this.#pending.length) {
-      const socket = this.#pending[this.#head] as NetSocket;
-      this.#pending[this.#head] = undefined as unknown as NetSocket;
-      this.#head++;
-      if (this.#head === this.#pending.length) {
-        this.#pending.length = 0;
-        this.#head = 0;
-      }
+    for (let socket = this.#pending.shift(); socket !== undefined; socket = this.#pending.shift()) {
       socket.off("error", ignorePendingError);
       // One that died while waiting (reset by its peer) is not handed out.
       if (socket.destroyed) continue;

@@ -30,11 +30,12 @@ import {
 import { BlockingIOError, SocketError, toSocketError, UnsupportedError } from "../core/errors.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
+import { deadlineFrom, remaining } from "./deadline.ts";
 import { resolveHost } from "./getaddrinfo.ts";
-import { kAdopt, kBindServer, kStream, kTimeoutMs } from "./internal.ts";
+import { kAdopt, kBindServer, kConnectFrom, kStream, kTimeoutMs } from "./internal.ts";
 import { Listener } from "./listener.ts";
 import { DEFAULT_HIGH_WATER_MARK, StreamConnection } from "./stream-connection.ts";
-import { deadlineFrom, remaining, timeoutError } from "./waiters.ts";
+import { timeoutError } from "./waiters.ts";
 import { Writer } from "./writer.ts";
 
 /** Options of {@link socket} beyond Python's three arguments. */
@@ -128,6 +129,8 @@ export class Socket {
   #connecting: Promise<void> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** Local address to connect from (createConnection's sourceAddress). */
+  #source: { localAddress: string; localPort: number } | null = null;
   /** AF_UNIX: the path this socket connected to (the peer's name). */
   #unixPeer = "";
   /** AF_UNIX: the path of the listening socket an accepted socket came from. */
@@ -227,6 +230,12 @@ export class Socket {
     this.#applyStreamOptions(conn);
     conn.start();
     return this;
+  }
+
+  /** @internal Connect from this local address, without binding (and listening) first. */
+  async [kConnectFrom](address: [string, number]): Promise<void> {
+    const { host, port } = await this.#resolve(address, "bind");
+    this.#source = { localAddress: host, localPort: port };
   }
 
   /** @internal The connection under a connected stream socket (for makefile). */
@@ -414,7 +423,7 @@ export class Socket {
       target = { host, port, family: this.family === AF_INET6 ? 6 : 4 };
     }
     // bind() before connect() chose the local address: release the listener, reuse it.
-    let local: { localAddress?: string; localPort?: number } = {};
+    let local: { localAddress?: string; localPort?: number } = this.#source ?? {};
     if (this.#listener) {
       const bound = this.#listener.server.address();
       if (bound && typeof bound === "object") {

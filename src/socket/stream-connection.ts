@@ -1,7 +1,8 @@
 import type { Socket as NetSocket } from "node:net";
 import { ChunkQueue } from "../codec/chunk-queue.ts";
 import { SocketError, TimeoutError, toSocketError } from "../core/errors.ts";
-import { timeoutError, Waiters } from "./waiters.ts";
+import { remaining } from "./deadline.ts";
+import { Waiters } from "./waiters.ts";
 
 /** Options of {@link StreamConnection}. */
 export interface StreamConnectionOptions {
@@ -91,6 +92,11 @@ export class StreamConnection {
 
   /** The idle timer fired. */
   onIdle(): void {
+    // Reading is paused because *we* have not consumed what came: the peer is not idle.
+    if (this.queue.length >= this.#highWaterMark) {
+      this.socket.setTimeout(this.#idleSeconds * 1000);
+      return;
+    }
     this.fail(
       new TimeoutError(`Cannot receive from ${this.peerLabel}: idle for ${this.#idleSeconds} s`),
     );
@@ -192,34 +198,29 @@ export class StreamConnection {
   }
 
   /**
-   * Python's `sendall`: resolves once every byte is handed to the kernel, so memory stays
-   * bounded by what the caller passed. Resolves at once when the kernel took it all.
+   * Python's `sendall`: sends every byte, in slices of at most `sendBufferSize`, each
+   * queued only when there is room, and resolves once all are handed to the kernel. So a
+   * peer that does not read holds the sender back, and a `TimeoutError` (or, non-blocking,
+   * `BlockingIOError`) leaves at most one slice queued: retrying never piles data up.
    */
-  sendall(data: Buffer | string, timeoutMs: number | null): Promise<void> {
+  async sendall(data: Buffer | string, timeoutMs: number | null): Promise<void> {
     this.#checkWritable("send to");
-    let settled = false;
-    let wake: ((err?: Error | null) => void) | null = null;
-    this.socket.write(data, (err) => {
-      settled = true;
-      this.#afterWrite(err);
-      wake?.(err);
-    });
-    if (this.socket.writableLength === 0 && this.#error === null) return Promise.resolve();
-    if (settled) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      wake = (err) => {
-        if (timer) clearTimeout(timer);
-        if (err || this.#error !== null) reject(this.error("send to"));
-        else resolve();
-      };
-      if (timeoutMs !== null) {
-        timer = setTimeout(() => {
-          wake = null;
-          reject(timeoutError(`send to ${this.peerLabel}`));
-        }, timeoutMs);
-      }
-    });
+    const buf = typeof data === "string" ? Buffer.from(data) : data;
+    const limit = this.#sendBufferSize;
+    // Fast path: it fits, there is room, and the kernel takes it at once.
+    if (buf.length <= limit && this.socket.writableLength === 0) {
+      this.socket.write(buf, this.#afterWrite);
+      if (this.socket.writableLength === 0 || timeoutMs === 0) return;
+      return this.waitWritable(0, timeoutMs);
+    }
+    const end = timeoutMs === null || timeoutMs === 0 ? null : performance.now() + timeoutMs;
+    const left = () => (timeoutMs === 0 ? 0 : remaining(end));
+    for (let off = 0; off < buf.length; off += limit) {
+      if (this.socket.writableLength >= limit) await this.waitWritable(limit - 1, left());
+      this.#checkWritable("send to");
+      this.socket.write(buf.subarray(off, Math.min(buf.length, off + limit)), this.#afterWrite);
+    }
+    if (this.socket.writableLength > 0 && timeoutMs !== 0) await this.waitWritable(0, left());
   }
 
   /** Queues bytes without waiting (for `Writer`); returns false above the send buffer size. */
@@ -229,11 +230,18 @@ export class StreamConnection {
     return this.socket.writableLength < this.#sendBufferSize;
   }
 
-  /** Waits until at most `limit` bytes are queued for sending. */
+  /**
+   * Waits until at most `limit` bytes are queued for sending, for at most `timeoutMs` in
+   * all (0: non-blocking, `BlockingIOError` when it would wait; null: no limit).
+   */
   async waitWritable(limit: number, timeoutMs: number | null): Promise<void> {
+    const end = timeoutMs === null || timeoutMs === 0 ? null : performance.now() + timeoutMs;
     while (this.socket.writableLength > limit) {
       this.#checkWritable("send to");
-      await this.#drainWaiters.wait(timeoutMs, `send to ${this.peerLabel}`);
+      await this.#drainWaiters.wait(
+        timeoutMs === 0 ? 0 : remaining(end),
+        `send to ${this.peerLabel}`,
+      );
     }
     this.#checkWritable("send to");
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BlockingIOError, TimeoutError } from "../core/errors.ts";
-import { deadlineFrom, remaining, timeoutError, Waiters } from "./waiters.ts";
+import { timeoutError, Waiters } from "./waiters.ts";
 
 describe("Waiters", () => {
   it("wake resolves every waiter", { timeout: 5000 }, async () => {
@@ -45,19 +45,7 @@ describe("Waiters", () => {
   });
 });
 
-describe("deadlines", () => {
-  it("no timeout means no deadline and no limit", () => {
-    assert.equal(deadlineFrom(null), null);
-    assert.equal(remaining(null), null);
-  });
-
-  it("remaining counts down and never drops below 1 ms", () => {
-    const d = deadlineFrom(10) as number;
-    const left = remaining(d) as number;
-    assert.ok(left > 9000 && left <= 10000);
-    assert.equal(remaining(performance.now() - 1000), 1);
-  });
-
+describe("timeoutError", () => {
   it("timeoutError says the action timed out", () => {
     const err = timeoutError("receive from 127.0.0.1:80");
     assert.ok(err instanceof TimeoutError);

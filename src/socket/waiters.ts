@@ -49,15 +49,3 @@ export class Waiters {
 export function timeoutError(action: string): SocketError {
   return new TimeoutError(`Cannot ${action}: timed out`);
 }
-
-/** Milliseconds left until `deadline` (a `performance.now()` value), or null for none. */
-export function remaining(deadline: number | null): number | null {
-  if (deadline === null) return null;
-  return Math.max(1, deadline - performance.now());
-}
-
-/** A deadline `seconds` from now, null for none; 0 stays 0 (non-blocking). */
-export function deadlineFrom(seconds: number | null): number | null {
-  if (seconds === null) return null;
-  return performance.now() + seconds * 1000;
-}

@@ -35,29 +35,41 @@ export class Writer {
     return this.#socket[kStream]();
   }
 
-  /** Queues bytes; resolves at once unless the send buffer is full, then when it has room. */
+  /**
+   * Queues bytes. When more than the send buffer size is already queued it first waits
+   * for room (with the socket's timeout), so a timed-out write queues nothing and a peer
+   * that does not read cannot make the process grow.
+   */
   write(data: Buffer | Uint8Array | string): Promise<void> {
     let conn: StreamConnection;
     try {
       conn = this.#conn();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const chunk =
+      typeof data === "string" || Buffer.isBuffer(data)
+        ? data
+        : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (conn.socket.writableLength < conn.sendBufferSize) return this.#queue(conn, chunk);
+    this.#uncork();
+    return conn
+      .waitWritable(conn.sendBufferSize - 1, this.#socket[kTimeoutMs](this.#socket.deadline()))
+      .then(() => this.#queue(conn, chunk));
+  }
+
+  #queue(conn: StreamConnection, chunk: Buffer | string): Promise<void> {
+    try {
       if (this.#corked === null) {
         conn.socket.cork();
         this.#corked = conn;
         process.nextTick(this.#uncork);
       }
-      const chunk =
-        typeof data === "string" || Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      if (conn.write(chunk)) return Promise.resolve();
+      conn.write(chunk);
+      return Promise.resolve();
     } catch (err) {
       return Promise.reject(err);
     }
-    this.#uncork();
-    return conn.waitWritable(
-      conn.sendBufferSize - 1,
-      this.#socket[kTimeoutMs](this.#socket.deadline()),
-    );
   }
 
   /** Waits until everything written has been handed to the kernel. */

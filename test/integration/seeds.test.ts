@@ -97,7 +97,7 @@ const scenarios: Scenario[] = [
     compareClient: true,
   },
   {
-    name: "seed 001: server that collects everything a client sends",
+    name: "seed 002: server that collects everything a client sends",
     server: { ts: "collect-server", py: "collect_server", args: () => any },
     client: { ts: "hello-world-client", py: "hello_world_client", args: local },
     serverExits: true,
@@ -105,14 +105,14 @@ const scenarios: Scenario[] = [
     compareClient: true,
   },
   {
-    name: "seed 002: server that prints who connected",
+    name: "seed 001: server that prints who connected",
     server: { ts: "simple-server", py: "simple_server", args: () => any },
     client: { ts: "hello-world-client", py: "hello_world_client", args: local },
     serverExits: true,
     compareServer: true,
   },
   {
-    name: "seed 002: upper-casing server and its interactive client",
+    name: "seed 001: upper-casing server and its interactive client",
     server: { ts: "upper-server", py: "upper_server", args: () => any, stdin: "hola\nmuito bem\n" },
     client: {
       ts: "upper-client",
@@ -125,7 +125,7 @@ const scenarios: Scenario[] = [
     compareClient: true,
   },
   {
-    name: "seed 002: socketserver MyTCPHandler and its client",
+    name: "seed 001: socketserver MyTCPHandler and its client",
     server: { ts: "handler-server", py: "handler_server", args: () => any, stdin: "olá\nbem\n" },
     client: {
       ts: "handler-client",
@@ -210,7 +210,7 @@ describe("seed programs talk to their Python originals", { skip }, () => {
   }
 });
 
-describe("seed 002 file transfer moves 10 MB of binary byte for byte", {
+describe("seed 001 file transfer moves 10 MB of binary byte for byte", {
   skip,
   concurrency: 1,
 }, () => {
