@@ -29,6 +29,10 @@ const NEWLINE = Buffer.from("\n");
  * socket: lines and exact byte counts over the socket's bounded buffer, with the
  * socket's timeout applied to each wait.
  *
+ * It scans the socket's own queue rather than feeding `codec/`'s `LineSplitter`, because
+ * Python's `readline` has other rules: only LF ends a line, the LF is kept, and the bytes
+ * after a line stay in the socket for `read`/`recv` to take.
+ *
  * @example
  * ```ts
  * const rfile = conn.makefile("r");
