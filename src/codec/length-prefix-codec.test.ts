@@ -1,28 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { bytePieces, cut } from "../../test/helpers/chunks.ts";
 import { LengthPrefixCodec, type LengthPrefixCodecOptions } from "./length-prefix-codec.ts";
 
 const TOO_LARGE = "ERR_FRAME_TOO_LARGE";
 const INCOMPLETE = "ERR_INCOMPLETE_READ";
 
 /** `input` cut at the given positions (any order, duplicates and out-of-range ignored). */
-function cut(input: Buffer, positions: readonly number[]): Buffer[] {
-  const points = [...new Set(positions.filter((p) => p > 0 && p < input.length))].sort(
-    (a, b) => a - b,
-  );
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const p of [...points, input.length]) {
-    pieces.push(input.subarray(start, p));
-    start = p;
-  }
-  return pieces;
-}
-
-function bytePieces(input: Buffer): Buffer[] {
-  return Array.from({ length: input.length }, (_, i) => input.subarray(i, i + 1));
-}
 
 function frames(codec: LengthPrefixCodec): Buffer[] {
   const out: Buffer[] = [];

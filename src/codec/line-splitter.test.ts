@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { bytePieces, cut } from "../../test/helpers/chunks.ts";
 import { LineSplitter, type LineSplitterOptions } from "./line-splitter.ts";
 
 const TOO_LONG = "ERR_LINE_TOO_LONG";
@@ -9,22 +10,6 @@ const TOO_LONG = "ERR_LINE_TOO_LONG";
 type Item = string | { error: string };
 
 /** `input` cut at the given positions (any order, duplicates and out-of-range ignored). */
-function cut(input: Buffer, positions: readonly number[]): Buffer[] {
-  const points = [...new Set(positions.filter((p) => p > 0 && p < input.length))].sort(
-    (a, b) => a - b,
-  );
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const p of [...points, input.length]) {
-    pieces.push(input.subarray(start, p));
-    start = p;
-  }
-  return pieces;
-}
-
-function bytePieces(input: Buffer): Buffer[] {
-  return Array.from({ length: input.length }, (_, i) => input.subarray(i, i + 1));
-}
 
 /** Calls `fn` and records what it returned or the code of what it threw. */
 function collect(out: Item[], fn: () => Buffer | undefined): boolean {

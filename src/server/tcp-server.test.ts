@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { deferred } from "../../test/helpers/deferred.ts";
 import type { SocketAddress } from "../core/address.ts";
 import { AF_UNIX, SHUT_WR, SOCK_STREAM } from "../core/constants.ts";
 import { createConnection } from "../socket/create-connection.ts";
@@ -131,14 +132,8 @@ describe("TCPServer", () => {
   });
 
   it("lets a running handler finish its reply during shutdown", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let started!: () => void;
-    const running = new Promise<void>((r) => {
-      started = r;
-    });
+    const { promise: gate, resolve: release } = deferred();
+    const { promise: running, resolve: started } = deferred();
     class Slow extends BaseRequestHandler {
       override async handle(): Promise<void> {
         started();
@@ -180,10 +175,7 @@ describe("TCPServer", () => {
   });
 
   it("closes connections beyond maxConnections at once and counts them", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const { promise: gate, resolve: release } = deferred();
     class Holding extends BaseRequestHandler {
       override async handle(): Promise<void> {
         await gate;
@@ -272,10 +264,7 @@ describe("TCPServer robustness", () => {
   });
 
   it("idleTimeout does not close a client whose data waits because the handler is slow", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const { promise: gate, resolve: release } = deferred();
     let received = 0;
     class Slow extends BaseRequestHandler {
       override async handle(): Promise<void> {

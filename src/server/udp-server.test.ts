@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { deferred } from "../../test/helpers/deferred.ts";
 import { AF_INET, SOCK_DGRAM } from "../core/constants.ts";
 import { socket } from "../socket/socket.ts";
 import { DatagramRequestHandler } from "./datagram-request-handler.ts";
@@ -46,14 +47,8 @@ describe("UnixDatagramServer", () => {
 
 describe("UDPServer under load and shutdown", () => {
   it("shutdown() lets a running handler send its reply before the socket closes", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let started!: () => void;
-    const running = new Promise<void>((r) => {
-      started = r;
-    });
+    const { promise: gate, resolve: release } = deferred();
+    const { promise: running, resolve: started } = deferred();
     class Slow extends DatagramRequestHandler {
       override async handle(): Promise<void> {
         started();
@@ -76,10 +71,7 @@ describe("UDPServer under load and shutdown", () => {
   });
 
   it("handles at most maxConcurrentRequests at once and serves the rest after", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const { promise: gate, resolve: release } = deferred();
     let peak = 0;
     class Held extends DatagramRequestHandler {
       override async handle(): Promise<void> {

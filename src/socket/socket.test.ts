@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { lookup } from "node:dns/promises";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
+import { deferred } from "../../test/helpers/deferred.ts";
 import {
   closedPort,
   closing,
@@ -63,6 +64,18 @@ function sha256(data: Buffer): string {
 /** Bytes buffered unread in a connected stream socket (socketkit's receive queue). */
 function buffered(s: Socket): number {
   return s[kStream]().queue.length;
+}
+
+/** A peer that resets the connection (RST) when the first bytes arrive; `reset` resolves after. */
+async function resettingPeer(t: TestContext): Promise<{ port: number; reset: Promise<void> }> {
+  const { promise: reset, resolve } = deferred();
+  const { port } = await netServer(t, (peer) => {
+    peer.once("data", () => {
+      peer.once("close", () => resolve());
+      peer.resetAndDestroy();
+    });
+  });
+  return { port, reset };
 }
 
 describe("socket()", () => {
@@ -650,16 +663,7 @@ describe("connection errors", () => {
   );
 
   it("a reset by the peer raises ConnectionResetError from recv", T, async (t) => {
-    let resetDone!: () => void;
-    const reset = new Promise<void>((resolve) => {
-      resetDone = resolve;
-    });
-    const { port } = await netServer(t, (peer) => {
-      peer.once("data", () => {
-        peer.once("close", () => resetDone());
-        peer.resetAndDestroy();
-      });
-    });
+    const { port, reset } = await resettingPeer(t);
     const s = closing(t, socket());
     await s.connect(["127.0.0.1", port]);
     await s.sendall("go");
@@ -716,16 +720,7 @@ describe("connection errors", () => {
   });
 
   it("sending to a peer that reset raises a disconnect error, never crashes", T, async (t) => {
-    let resetDone!: () => void;
-    const reset = new Promise<void>((resolve) => {
-      resetDone = resolve;
-    });
-    const { port } = await netServer(t, (peer) => {
-      peer.once("data", () => {
-        peer.once("close", () => resetDone());
-        peer.resetAndDestroy();
-      });
-    });
+    const { port, reset } = await resettingPeer(t);
     const s = closing(t, socket());
     await s.connect(["127.0.0.1", port]);
     await s.sendall("go");
