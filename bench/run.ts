@@ -142,6 +142,11 @@ interface Row {
   ratio?: number;
 }
 
+/**
+ * Runs one scenario against every server. The servers all start first and the runs are
+ * interleaved (A, B, C, A, B, C, ...), so drift in a shared machine's speed falls on every
+ * server alike instead of on whichever ran last.
+ */
 async function scenario(
   title: string,
   conns: number,
@@ -149,23 +154,28 @@ async function scenario(
   keys: string[],
 ): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const key of keys) {
-    const spec = SERVERS[key] as ServerSpec;
-    const why = spec.available();
-    if (why) {
-      rows.push({ scenario: title, server: spec.name, median: null, runs: [], skipped: why });
-      continue;
-    }
-    const server = await startServer(spec);
-    try {
+  const live: Array<{ row: Row; port: number; stop: () => Promise<void> }> = [];
+  try {
+    for (const key of keys) {
+      const spec = SERVERS[key] as ServerSpec;
+      const why = spec.available();
+      const row: Row = { scenario: title, server: spec.name, median: null, runs: [] };
+      rows.push(row);
+      if (why) {
+        row.skipped = why;
+        continue;
+      }
+      const server = await startServer(spec);
+      live.push({ row, ...server });
       await pingpong(server.port, conns, size, 0.3); // warm-up
-      const runs: number[] = [];
-      for (let i = 0; i < RUNS; i++) runs.push(await pingpong(server.port, conns, size, SECONDS));
-      rows.push({ scenario: title, server: spec.name, median: median(runs), runs });
-    } finally {
-      await server.stop();
     }
+    for (let i = 0; i < RUNS; i++) {
+      for (const { row, port } of live) row.runs.push(await pingpong(port, conns, size, SECONDS));
+    }
+  } finally {
+    await Promise.all(live.map((l) => l.stop()));
   }
+  for (const r of rows) if (r.runs.length > 0) r.median = median(r.runs);
   const base = rows.find((r) => r.server.startsWith("raw node:net"))?.median;
   for (const r of rows) if (base && r.median !== null) r.ratio = r.median / base;
   return rows;
@@ -198,7 +208,7 @@ console.log(
 for (const r of all) {
   const value = r.median === null ? `skipped: ${r.skipped}` : fmt(r.median).padStart(12);
   const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(7);
-  console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(34)} ${value} ${ratio}`);
+  console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(44)} ${value} ${ratio}`);
 }
 writeFileSync(
   `${HERE}results.json`,

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
 import { isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
@@ -60,7 +59,8 @@ export abstract class BaseServer<Request> {
   #stoppedPromise = new Promise<void>((resolve) => {
     this.#stopped = resolve;
   });
-  #context = new AsyncLocalStorage<boolean>();
+  /** What handlers see as `this.server` (see `#handlerView`). */
+  #view: this | null = null;
   readonly #slots = new Waiters();
 
   constructor(
@@ -150,7 +150,7 @@ export abstract class BaseServer<Request> {
   }
 
   #start(request: Request, clientAddress: SocketAddress): void {
-    const task = this.#context.run(true, () => this.#handle(request, clientAddress));
+    const task = this.#handle(request, clientAddress);
     this.#active.set(task, request);
     task.finally(() => {
       this.#active.delete(task);
@@ -205,8 +205,8 @@ export abstract class BaseServer<Request> {
 
   /**
    * Stops accepting, lets running handlers finish within the grace period, and resolves
-   * when `serveForever()` has returned. Safe from inside a handler (where it resolves
-   * once accepting has stopped, instead of waiting for itself as Python would).
+   * when `serveForever()` has returned. Safe from inside a handler: `this.server.shutdown()`
+   * there resolves once accepting has stopped, instead of waiting for itself as Python would.
    */
   async shutdown(): Promise<void> {
     this.#shutdownRequested = true;
@@ -215,8 +215,40 @@ export abstract class BaseServer<Request> {
       this.#stopped();
       return;
     }
-    if (this.#context.getStore()) return;
     await this.#stoppedPromise;
+  }
+
+  /** `shutdown()` as a handler calls it: it cannot wait for the handlers, itself among them. */
+  #shutdownFromHandler = async (): Promise<void> => {
+    this.#shutdownRequested = true;
+    await this.stopAccepting();
+  };
+
+  /**
+   * The server as handlers see it (`this.server`): a view that behaves as the server in
+   * every respect (properties, methods, `instanceof`; only `===` tells them apart) but
+   * `shutdown()`, which there resolves once accepting has stopped instead of waiting for
+   * all handlers to finish (Python deadlocks there). A Proxy, not AsyncLocalStorage,
+   * because on Node 20 the latter slows every promise in the process.
+   */
+  #handlerView(): this {
+    if (this.#view === null) {
+      const bound = new Map<PropertyKey, unknown>();
+      this.#view = new Proxy(this, {
+        get: (target, prop) => {
+          if (prop === "shutdown") return this.#shutdownFromHandler;
+          const value = Reflect.get(target, prop, target);
+          if (typeof value !== "function") return value;
+          let fn = bound.get(prop);
+          if (fn === undefined || (fn as { original?: unknown }).original !== value) {
+            fn = Object.assign(value.bind(target), { original: value });
+            bound.set(prop, fn);
+          }
+          return fn;
+        },
+      });
+    }
+    return this.#view;
   }
 
   /** Releases the server's socket (Python's `server_close`). */
@@ -272,7 +304,7 @@ export abstract class BaseServer<Request> {
 
   /** Instantiates the handler class and runs it. May be overridden. */
   async finishRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
-    const handler = new this.RequestHandlerClass(request, clientAddress, this);
+    const handler = new this.RequestHandlerClass(request, clientAddress, this.#handlerView());
     await handler.run();
   }
 

@@ -131,6 +131,31 @@ describe("TCPServer", () => {
     await assert.rejects(connectTo(server), { code: "ECONNREFUSED" });
   });
 
+  it("gives handlers the server's own fields and methods through this.server", async () => {
+    class Counting extends TCPServer {
+      #served = 0;
+      greeting = "hello";
+      bump(): number {
+        return ++this.#served;
+      }
+    }
+    class Greeter extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        const server = this.server as Counting;
+        assert.ok(server instanceof Counting);
+        await this.request.sendall(`${server.greeting} #${server.bump()}`);
+      }
+    }
+    await using server = await Counting.create(["127.0.0.1", 0], Greeter);
+    void server.serveForever();
+    for (const n of [1, 2]) {
+      await using c = await connectTo(server);
+      assert.equal((await readAll(c)).toString(), `hello #${n}`);
+    }
+    assert.equal(server.bump(), 3);
+    await server.shutdown();
+  });
+
   it("lets a running handler finish its reply during shutdown", async () => {
     const { promise: gate, resolve: release } = deferred();
     const { promise: running, resolve: started } = deferred();
