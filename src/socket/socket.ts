@@ -499,16 +499,24 @@ export class Socket {
    * Sends every byte; resolves once all are handed to the kernel (so memory stays bounded
    * by what you pass), or throws `TimeoutError` when the timeout runs out first.
    */
-  async sendall(data: Buffer | Uint8Array | string): Promise<void> {
+  sendall(data: Buffer | Uint8Array | string): Promise<void> {
+    const conn = this.#conn;
+    // Hot path: a connected stream socket goes straight to its connection.
+    if (conn !== null && !this.#closed && this.#connecting === null) {
+      const bytes = typeof data === "string" ? data : toBuffer(data);
+      return conn.sendall(bytes, this.#timeoutMs(deadlineFrom(this.#timeout)));
+    }
+    return this.#sendallSlow(data);
+  }
+
+  async #sendallSlow(data: Buffer | Uint8Array | string): Promise<void> {
     if (this.type === SOCK_DGRAM) {
       await this.send(data);
       return;
     }
     const conn = await this.#stream("send");
-    await conn.sendall(
-      typeof data === "string" ? data : toBuffer(data),
-      this.#timeoutMs(deadlineFrom(this.#timeout)),
-    );
+    const bytes = typeof data === "string" ? data : toBuffer(data);
+    await conn.sendall(bytes, this.#timeoutMs(deadlineFrom(this.#timeout)));
   }
 
   /** Sends one datagram to `address`; returns its length. Datagram sockets only. */

@@ -203,16 +203,24 @@ export class StreamConnection {
    * peer that does not read holds the sender back, and a `TimeoutError` (or, non-blocking,
    * `BlockingIOError`) leaves at most one slice queued: retrying never piles data up.
    */
-  async sendall(data: Buffer | string, timeoutMs: number | null): Promise<void> {
-    this.#checkWritable("send to");
-    const buf = typeof data === "string" ? Buffer.from(data) : data;
-    const limit = this.#sendBufferSize;
-    // Fast path: it fits, there is room, and the kernel takes it at once.
-    if (buf.length <= limit && this.socket.writableLength === 0) {
-      this.socket.write(buf, this.#afterWrite);
-      if (this.socket.writableLength === 0 || timeoutMs === 0) return;
-      return this.waitWritable(0, timeoutMs);
+  sendall(data: Buffer | string, timeoutMs: number | null): Promise<void> {
+    try {
+      this.#checkWritable("send to");
+      const buf = typeof data === "string" ? Buffer.from(data) : data;
+      // Fast path: it fits, there is room, and the kernel takes it at once.
+      if (buf.length <= this.#sendBufferSize && this.socket.writableLength === 0) {
+        this.socket.write(buf, this.#afterWrite);
+        if (this.socket.writableLength === 0 || timeoutMs === 0) return RESOLVED;
+        return this.waitWritable(0, timeoutMs);
+      }
+      return this.#sendallSlices(buf, timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
     }
+  }
+
+  async #sendallSlices(buf: Buffer, timeoutMs: number | null): Promise<void> {
+    const limit = this.#sendBufferSize;
     const end = timeoutMs === null || timeoutMs === 0 ? null : performance.now() + timeoutMs;
     const left = () => (timeoutMs === 0 ? 0 : remaining(end));
     for (let off = 0; off < buf.length; off += limit) {
@@ -290,6 +298,8 @@ export class StreamConnection {
     return this.#closedPromise;
   }
 }
+
+const RESOLVED = Promise.resolve();
 
 /** How long bytes queued at `close()` may take to drain before the socket is dropped. */
 export const LINGER_MS = 30_000;

@@ -6,14 +6,29 @@ import { BlockingIOError, type SocketError, TimeoutError } from "../core/errors.
  * the data that arrives later stays queued for the next call.
  */
 export class Waiters {
-  #waiting = new Set<() => void>();
+  // One waiter is the common case (one reader per socket): no Set for it.
+  #one: (() => void) | null = null;
+  #more: Set<() => void> | null = null;
 
   /** Wakes every waiter; each re-checks the state it waits for. */
   wake(): void {
-    if (this.#waiting.size === 0) return;
-    const all = this.#waiting;
-    this.#waiting = new Set();
-    for (const resolve of all) resolve();
+    const one = this.#one;
+    const more = this.#more;
+    if (one === null && more === null) return;
+    this.#one = null;
+    this.#more = null;
+    if (one !== null) one();
+    if (more !== null) for (const resolve of more) resolve();
+  }
+
+  #add(resolve: () => void): void {
+    if (this.#one === null) this.#one = resolve;
+    else (this.#more ??= new Set()).add(resolve);
+  }
+
+  #remove(resolve: () => void): void {
+    if (this.#one === resolve) this.#one = null;
+    else this.#more?.delete(resolve);
   }
 
   /**
@@ -29,7 +44,7 @@ export class Waiters {
     }
     return new Promise<void>((resolve, reject) => {
       if (timeoutMs === null) {
-        this.#waiting.add(resolve);
+        this.#add(resolve);
         return;
       }
       const done = () => {
@@ -37,10 +52,10 @@ export class Waiters {
         resolve();
       };
       const timer = setTimeout(() => {
-        this.#waiting.delete(done);
+        this.#remove(done);
         reject(timeoutError(action));
       }, timeoutMs);
-      this.#waiting.add(done);
+      this.#add(done);
     });
   }
 }
