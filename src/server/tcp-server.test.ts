@@ -317,6 +317,31 @@ describe("TCPServer robustness", () => {
   });
 });
 
+describe("TCPServer.handleRequest", () => {
+  it("handles one request to the end, or calls handleTimeout when none comes within timeout", async () => {
+    let timeouts = 0;
+    class Patient extends TCPServer {
+      override async handleTimeout(): Promise<void> {
+        timeouts++;
+      }
+    }
+    class Hello extends BaseRequestHandler {
+      override async handle(): Promise<void> {
+        await this.request.sendall("one request");
+      }
+    }
+    await using server = await Patient.create(["127.0.0.1", 0], Hello, { timeout: 0.1 });
+    await server.handleRequest();
+    assert.equal(timeouts, 1);
+    const client = connectTo(server);
+    await server.handleRequest();
+    await using c = await client;
+    assert.equal((await readAll(c)).toString(), "one request");
+    assert.equal(timeouts, 1);
+    assert.equal(server.stats.accepted, 1);
+  });
+});
+
 describe("TCPServer limits leave nothing behind", () => {
   it("maxConnections and idleTimeout close silent and surplus clients, and no handle leaks", async () => {
     const before = tcpHandles();
