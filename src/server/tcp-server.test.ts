@@ -304,13 +304,13 @@ describe("TCPServer robustness", () => {
         await this.request.sendall(`${received}`);
       }
     }
-    await using server = await TCPServer.create(["127.0.0.1", 0], Slow, { idleTimeout: 0.2 });
+    await using server = await TCPServer.create(["127.0.0.1", 0], Slow, { idleTimeout: 0.5 });
     void server.serveForever();
     await using c = await connectTo(server);
     const total = 8 * 1024 * 1024;
     const sending = c.sendall(Buffer.alloc(total)).then(() => c.shutdown(SHUT_WR));
     // Long enough for several idle periods to pass while the server holds the client back.
-    await new Promise((r) => setTimeout(r, 800));
+    await new Promise((r) => setTimeout(r, 1500));
     release();
     await sending;
     assert.equal((await readAll(c)).toString(), String(total));

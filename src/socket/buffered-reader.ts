@@ -134,11 +134,22 @@ export class BufferedReader {
 
   async #readTo(sep: Buffer, maxLength: number, strict: boolean): Promise<Buffer> {
     const conn = this.#conn;
+    // Fast path: a whole line is already buffered.
+    if (this.#skippingTo === null) {
+      const at = conn.queue.indexOf(sep);
+      if (at !== -1 && at <= maxLength) {
+        const line = conn.queue.take(at + sep.length);
+        conn.consumed();
+        return line;
+      }
+    }
     const deadline = this.#socket.deadline();
     // Hold a whole line in the buffer (the limit is maxLength, so memory stays bounded),
     // for this call only: the socket's own limit applies again afterwards.
     const highWaterMark = conn.highWaterMark;
-    if (highWaterMark < maxLength + sep.length) conn.highWaterMark = maxLength + sep.length;
+    if (highWaterMark >= maxLength + sep.length)
+      return this.#scanTo(conn, sep, maxLength, strict, deadline);
+    conn.highWaterMark = maxLength + sep.length;
     try {
       return await this.#scanTo(conn, sep, maxLength, strict, deadline);
     } finally {
@@ -204,11 +215,15 @@ export class BufferedReader {
   }
 
   /** Lines (with their `"\n"`) until end of stream. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    for (;;) {
-      const line = await this.readline();
-      if (line.length === 0) return;
-      yield line;
-    }
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    // A plain iterator object: an async generator costs extra promises per line.
+    const iterator: AsyncIterableIterator<Buffer> = {
+      next: async (): Promise<IteratorResult<Buffer>> => {
+        const line = await this.readline();
+        return line.length === 0 ? { value: undefined, done: true } : { value: line, done: false };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 }

@@ -97,10 +97,19 @@ export class StreamConnection {
       this.socket.setTimeout(this.#idleSeconds * 1000);
       return;
     }
-    this.fail(
-      new TimeoutError(`Cannot receive from ${this.peerLabel}: idle for ${this.#idleSeconds} s`),
-    );
-    this.socket.destroy();
+    // Timers run before the poll phase: after a busy spell the loop may not yet have read
+    // what is waiting. Decide after one poll phase (setImmediate runs after it); any bytes
+    // moved meanwhile mean the peer was not idle, and Node has re-armed the timer.
+    const read = this.socket.bytesRead;
+    const written = this.socket.bytesWritten;
+    setImmediate(() => {
+      if (this.closed || this.socket.destroyed) return;
+      if (this.socket.bytesRead !== read || this.socket.bytesWritten !== written) return;
+      this.fail(
+        new TimeoutError(`Cannot receive from ${this.peerLabel}: idle for ${this.#idleSeconds} s`),
+      );
+      this.socket.destroy();
+    });
   }
 
   /** The receive high-water mark in bytes. */
@@ -109,8 +118,11 @@ export class StreamConnection {
   }
 
   set highWaterMark(bytes: number) {
+    const old = this.#highWaterMark;
     this.#highWaterMark = Math.max(1, bytes);
-    this.#flow();
+    // Only a change that crosses what is buffered can change whether we read.
+    const raised = this.#highWaterMark > old;
+    if (raised ? this.socket.isPaused() : this.queue.length >= this.#highWaterMark) this.#flow();
   }
 
   /** Bytes `send` lets queue before it waits. */

@@ -3,11 +3,13 @@ import { kStream, kTimeoutMs } from "./internal.ts";
 import type { Socket } from "./socket.ts";
 import type { StreamConnection } from "./stream-connection.ts";
 
+const RESOLVED = Promise.resolve();
+
 /**
- * The writing side of `socket.makefile("w")`. Writes made in the same tick are batched
- * into one system call (`cork`/`uncork`), and `write` waits only when more than the
- * socket's send buffer size (`SO_SNDBUF`, 64 KiB by default) is queued, so a peer that
- * does not read cannot make the process grow.
+ * The writing side of `socket.makefile("w")`. The first write of a tick goes out at once;
+ * the writes after it in the same tick are batched into one system call (`cork`/`uncork`).
+ * `write` waits for room only when more than the socket's send buffer size (`SO_SNDBUF`,
+ * 64 KiB by default) is queued, so a peer that does not read cannot make the process grow.
  *
  * @example
  * ```ts
@@ -18,11 +20,14 @@ import type { StreamConnection } from "./stream-connection.ts";
  */
 export class Writer {
   readonly #socket: Socket;
+  /** Set by the first write of a tick; later writes in that tick cork. */
+  #tick: StreamConnection | null = null;
   #corked: StreamConnection | null = null;
   #closed = false;
   #uncork = (): void => {
     const conn = this.#corked;
     this.#corked = null;
+    this.#tick = null;
     if (conn && !conn.socket.destroyed) conn.socket.uncork();
   };
 
@@ -60,13 +65,17 @@ export class Writer {
 
   #queue(conn: StreamConnection, chunk: Buffer | string): Promise<void> {
     try {
-      if (this.#corked === null) {
+      // The first write of a tick goes straight out; later ones in the same tick are
+      // corked and leave together (one writev) when the tick ends.
+      if (this.#tick === null) {
+        this.#tick = conn;
+        process.nextTick(this.#uncork);
+      } else if (this.#corked === null) {
         conn.socket.cork();
         this.#corked = conn;
-        process.nextTick(this.#uncork);
       }
       conn.write(chunk);
-      return Promise.resolve();
+      return RESOLVED;
     } catch (err) {
       return Promise.reject(err);
     }

@@ -12,7 +12,7 @@ async function askPid(port: number): Promise<number> {
 }
 
 /**
- * Asks until `count` distinct worker pids answered (bounded number of tries). A connection
+ * Asks until `count` distinct worker pids answered (for at most 30 s). A connection
  * the primary had just handed to a worker that was killed is lost with it, as with any
  * forking server: that try counts as no answer.
  */
@@ -21,7 +21,8 @@ async function pidsSeen(
   count: number,
   seen = new Set<number>(),
 ): Promise<Set<number>> {
-  for (let i = 0; i < 400 && seen.size < count; i++) {
+  // Bounded by time: a replacement worker needs a moment to start (more under load).
+  for (const end = Date.now() + 30_000; seen.size < count && Date.now() < end; ) {
     try {
       seen.add(await askPid(port));
     } catch (err) {
