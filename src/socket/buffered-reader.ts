@@ -134,55 +134,41 @@ export class BufferedReader {
 
   async #readTo(sep: Buffer, maxLength: number, strict: boolean): Promise<Buffer> {
     const conn = this.#conn;
-    // Fast path: a whole line is already buffered.
-    if (this.#skippingTo === null) {
-      const at = conn.queue.indexOf(sep);
-      if (at !== -1 && at <= maxLength) {
-        const line = conn.queue.take(at + sep.length);
-        conn.consumed();
-        return line;
-      }
-    }
-    const deadline = this.#socket.deadline();
-    // Hold a whole line in the buffer (the limit is maxLength, so memory stays bounded),
-    // for this call only: the socket's own limit applies again afterwards.
-    const highWaterMark = conn.highWaterMark;
-    if (highWaterMark >= maxLength + sep.length)
-      return this.#scanTo(conn, sep, maxLength, strict, deadline);
-    conn.highWaterMark = maxLength + sep.length;
-    try {
-      return await this.#scanTo(conn, sep, maxLength, strict, deadline);
-    } finally {
-      conn.highWaterMark = highWaterMark;
-    }
-  }
-
-  async #scanTo(
-    conn: StreamConnection,
-    sep: Buffer,
-    maxLength: number,
-    strict: boolean,
-    deadline: number | null,
-  ): Promise<Buffer> {
     const queue = conn.queue;
+    const deadline = this.#socket.deadline();
     if (this.#skippingTo !== null) await this.#skip(conn, deadline);
-    let scanned = 0;
-    for (;;) {
-      const at = queue.indexOf(sep, scanned);
-      if (at !== -1) {
-        if (at > maxLength) return this.#overflow(conn, sep, maxLength);
-        const line = queue.take(at + sep.length);
-        conn.consumed();
-        return line;
+    // The socket's limit, restored on the way out if a long line made us raise it.
+    const highWaterMark = conn.highWaterMark;
+    try {
+      let scanned = 0;
+      for (;;) {
+        const at = queue.indexOf(sep, scanned);
+        if (at !== -1) {
+          if (at > maxLength) return this.#overflow(conn, sep, maxLength);
+          const line = queue.take(at + sep.length);
+          conn.consumed();
+          return line;
+        }
+        if (queue.length > maxLength + sep.length - 1) return this.#overflow(conn, sep, maxLength);
+        scanned = Math.max(0, queue.length - sep.length + 1);
+        // A line longer than the socket's limit but within maxLength: hold all of it
+        // (memory stays bounded by maxLength), for this call only.
+        if (queue.length >= conn.highWaterMark) conn.highWaterMark = maxLength + sep.length;
+        if (conn.eof || conn.readShut) {
+          const rest = queue.take(queue.length);
+          conn.consumed();
+          if (strict) throw new IncompleteReadError(rest, null);
+          return rest;
+        }
+        if (conn.failed) throw conn.error("receive from");
+        if (conn.closed) throw closedError(conn);
+        await conn.readers.wait(
+          this.#socket[kTimeoutMs](deadline),
+          `receive from ${conn.peerLabel}`,
+        );
       }
-      if (queue.length > maxLength + sep.length - 1) return this.#overflow(conn, sep, maxLength);
-      scanned = Math.max(0, queue.length - sep.length + 1);
-      if (!(await this.#more(conn, deadline))) {
-        const rest = queue.take(queue.length);
-        conn.consumed();
-        if (strict) throw new IncompleteReadError(rest, null);
-        return rest;
-      }
+    } finally {
+      if (conn.highWaterMark !== highWaterMark) conn.highWaterMark = highWaterMark;
     }
   }
 
@@ -226,4 +212,10 @@ export class BufferedReader {
     };
     return iterator;
   }
+}
+
+function closedError(conn: StreamConnection): SocketError {
+  return new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, {
+    code: "EBADF",
+  });
 }
