@@ -22,8 +22,12 @@ export class Waiters {
   }
 
   #add(resolve: () => void): void {
-    if (this.#one === null) this.#one = resolve;
-    else (this.#more ??= new Set()).add(resolve);
+    if (this.#one === null) {
+      this.#one = resolve;
+      return;
+    }
+    this.#more ??= new Set();
+    this.#more.add(resolve);
   }
 
   #remove(resolve: () => void): void {
