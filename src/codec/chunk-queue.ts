@@ -134,7 +134,11 @@ export class ChunkQueue {
     const chunk = this.#chunks[this.#head] as Buffer;
     const available = chunk.length - this.#offset;
     if (count <= available) {
-      const out = chunk.subarray(this.#offset, this.#offset + count);
+      // The whole chunk as it came: hand it over without making a view.
+      const out =
+        this.#offset === 0 && count === chunk.length
+          ? chunk
+          : chunk.subarray(this.#offset, this.#offset + count);
       this.#advance(count);
       return out;
     }

@@ -875,3 +875,53 @@ describe("getsockname before binding", () => {
     assert.ok(portOf([host, port]) > 0);
   });
 });
+
+describe("a recv that is waiting", () => {
+  it(
+    "gets the next bytes, at most bufsize, and leaves the rest for the next recv",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const waiting = conn.recv(4);
+      await client.sendall("abcdefgh");
+      assert.equal((await waiting).toString(), "abcd");
+      assert.equal((await conn.recv(100)).toString(), "efgh");
+    },
+  );
+
+  it(
+    "gets an empty Buffer when the peer half-closes, and EOF when we shut down reading",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const atEof = conn.recv(10);
+      client.shutdown(SHUT_WR);
+      assert.equal((await atEof).length, 0);
+      const { client: c2, conn: other } = await tcpPair(t);
+      const shut = other.recv(10);
+      other.shutdown(SHUT_RD);
+      assert.equal((await shut).length, 0);
+      assert.ok(c2);
+    },
+  );
+
+  it("gets ConnectionResetError when the peer resets", T, async (t) => {
+    const { port, reset } = await resettingPeer(t);
+    const s = closing(t, socket());
+    await s.connect(["127.0.0.1", port]);
+    const waiting = s.recv(10);
+    await s.sendall("go");
+    await reset;
+    await rejection(waiting, ConnectionResetError, "ECONNRESET");
+  });
+
+  it("two waiting at once each get bytes, none lost", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const first = conn.recv(3);
+    const second = conn.recv(3);
+    await client.sendall("123");
+    assert.equal((await first).toString(), "123");
+    await client.sendall("456");
+    assert.equal((await second).toString(), "456");
+  });
+});

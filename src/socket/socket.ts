@@ -546,7 +546,29 @@ export class Socket {
    * the peer closed its side (end of stream). For datagram sockets: one datagram, cut to
    * `bufsize` as Python does.
    */
-  async recv(bufsize: number): Promise<Buffer> {
+  recv(bufsize: number): Promise<Buffer> {
+    const conn = this.#conn;
+    // Hot path: a connected stream socket without a timeout, and a valid size.
+    if (
+      conn === null ||
+      this.#closed ||
+      this.#connecting !== null ||
+      this.#timeout !== null ||
+      !Number.isInteger(bufsize) ||
+      bufsize <= 0
+    ) {
+      return this.#recvSlow(bufsize);
+    }
+    if (conn.queue.length > 0) {
+      const out = conn.queue.take(bufsize);
+      conn.consumed();
+      return Promise.resolve(out);
+    }
+    if (conn.eof || conn.readShut || conn.failed || conn.closed) return this.#recvSlow(bufsize);
+    return conn.recvDirect(bufsize) ?? this.#recvSlow(bufsize);
+  }
+
+  async #recvSlow(bufsize: number): Promise<Buffer> {
     checkSize(bufsize, "receive");
     if (this.type === SOCK_DGRAM) return (await this.recvfrom(bufsize))[0];
     const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");

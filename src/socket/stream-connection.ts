@@ -49,6 +49,11 @@ export class StreamConnection {
   #reading: boolean;
   #drainWaiters = new Waiters();
   #idleSeconds = 0;
+  #direct: {
+    size: number;
+    resolve: (data: Buffer) => void;
+    reject: (err: unknown) => void;
+  } | null = null;
   #closedPromise: Promise<void>;
   /** Write callback: every flushed write lets `send`/`drain` waiters re-check. */
   #afterWrite = (err?: Error | null): void => {
@@ -159,13 +164,49 @@ export class StreamConnection {
   receive(chunk: Buffer): void {
     if (this.readShut) return;
     this.queue.push(chunk);
+    if (this.#direct !== null) this.#settleDirect();
     if (this.queue.length >= this.#highWaterMark) this.socket.pause();
     this.readers.wake();
+  }
+
+  /**
+   * `recv` (without a timeout) when nothing is buffered: the next bytes, up to `size`,
+   * are handed over by the `'data'` handler itself, with no wake-and-recheck hop. One at
+   * a time: returns null when another is already waiting (the caller then waits the
+   * general way, through `readers`).
+   */
+  recvDirect(size: number): Promise<Buffer> | null {
+    if (this.#direct !== null) return null;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#direct = { size, resolve, reject };
+    });
+  }
+
+  /** Settles the direct `recv`, if any, from the current state. */
+  #settleDirect(): void {
+    const d = this.#direct;
+    if (d === null) return;
+    if (this.queue.length > 0) {
+      this.#direct = null;
+      const out = this.queue.take(d.size);
+      this.consumed();
+      d.resolve(out);
+    } else if (this.eof || this.readShut) {
+      this.#direct = null;
+      d.resolve(EMPTY);
+    } else if (this.#error !== null) {
+      this.#direct = null;
+      d.reject(this.error("receive from"));
+    } else if (this.closed) {
+      this.#direct = null;
+      d.reject(closedError("receive from", this.peerLabel));
+    }
   }
 
   /** Records a socket error; it is reported by the next operation that needs the socket. */
   fail(err: unknown): void {
     if (this.#error === null) this.#error = err;
+    this.#settleDirect();
     this.readers.wake();
     this.#drainWaiters.wake();
   }
@@ -173,6 +214,7 @@ export class StreamConnection {
   /** The socket closed: wake everyone so they see it. */
   onClosed(): void {
     this.closed = true;
+    this.#settleDirect();
     this.readers.wake();
     this.#drainWaiters.wake();
   }
@@ -181,6 +223,7 @@ export class StreamConnection {
   onEnd(): void {
     if (!this.writeShut && resetDisguisedAsEnd(this.socket)) this.fail({ code: "ECONNRESET" });
     else this.eof = true;
+    this.#settleDirect();
     this.readers.wake();
   }
 
@@ -282,6 +325,7 @@ export class StreamConnection {
   shutdownRead(): void {
     this.readShut = true;
     this.queue.clear();
+    this.#settleDirect();
     this.readers.wake();
     this.#flow();
   }
@@ -296,6 +340,7 @@ export class StreamConnection {
     if (!this.closed) {
       this.closed = true;
       this.queue.clear();
+      this.#settleDirect();
       this.readers.wake();
       this.#drainWaiters.wake();
       if (this.socket.writableLength > 0 && !this.socket.destroyed) {
@@ -312,6 +357,7 @@ export class StreamConnection {
 }
 
 const RESOLVED = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
 
 /** How long bytes queued at `close()` may take to drain before the socket is dropped. */
 export const LINGER_MS = 30_000;
