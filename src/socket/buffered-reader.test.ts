@@ -258,3 +258,50 @@ describe("BufferedReader after a timeout", () => {
     },
   );
 });
+
+describe("a readline that is waiting", () => {
+  it("assembles a line that arrives in pieces", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    const waiting = rfile.readline();
+    await deliver(client, conn, "hel");
+    await client.sendall("lo\nnext\n");
+    assert.equal((await waiting).toString(), "hello\n");
+    assert.equal((await rfile.readline()).toString(), "next\n");
+  });
+
+  it("raises LineTooLongError when the line outgrows maxLength while it waits", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    const waiting = rfile.readline({ maxLength: 8 });
+    await client.sendall("0123456789abcdef\nok\n");
+    await rejection(waiting, LineTooLongError, "ERR_LINE_TOO_LONG");
+    assert.equal((await rfile.readline()).toString(), "ok\n");
+  });
+
+  it(
+    "returns the unterminated rest when the peer closes, and EBADF when we close",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      const waiting = rfile.readline();
+      await client.sendall("tail");
+      client.shutdown(SHUT_WR);
+      assert.equal((await waiting).toString(), "tail");
+      const other = await tcpPair(t);
+      const pending = rejection(other.conn.makefile("r").readline(), SocketError, "EBADF");
+      await other.conn.close();
+      await pending;
+    },
+  );
+
+  it("holds a line longer than the buffer limit when maxLength allows it", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    const long = `${"x".repeat(200 * 1024)}\n`;
+    const waiting = rfile.readline({ maxLength: 256 * 1024 });
+    await client.sendall(long);
+    assert.equal((await waiting).toString(), long);
+  });
+});
