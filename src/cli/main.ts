@@ -4,7 +4,9 @@
  * an `apps/` function.
  */
 import { readFileSync } from "node:fs";
-import { Command } from "commander";
+import { Command, CommanderError } from "commander";
+import { SocketError } from "../core/errors.ts";
+import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
@@ -16,13 +18,22 @@ const program = new Command()
   .description("Sockets the Python way: connect, listen, serve, chat, transfer, scan, ping.")
   .version(pkg.version)
   .showHelpAfterError()
-  .addHelpText("after", "\nExample:\n  $ socketkit info");
+  .exitOverride()
+  .addHelpText("after", "\nExample:\n  $ socketkit connect 127.0.0.1 5000");
 
+registerConnect(program);
 registerInfo(program);
+for (const command of program.commands) command.exitOverride();
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.stderr.write(`socketkit: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
+  if (err instanceof CommanderError) {
+    // Commander has printed its message; help and --version exit 0, usage errors 2.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else {
+    const message = err instanceof SocketError || err instanceof Error ? err.message : String(err);
+    process.stderr.write(`socketkit: ${message}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -1,0 +1,63 @@
+import { type Command, InvalidArgumentError } from "commander";
+import { connect } from "../apps/connect.ts";
+
+/** Parses a port number for commander. */
+export function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new InvalidArgumentError(`port must be 0-65535, got "${value}"`);
+  }
+  return n;
+}
+
+/** Parses seconds for commander. */
+export function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError(`expected seconds >= 0, got "${value}"`);
+  return n;
+}
+
+interface ConnectFlags {
+  unix?: string;
+  udp?: boolean;
+  crlf?: boolean;
+  timeout?: number;
+}
+
+/** `socketkit connect HOST PORT`: stdin to the socket, the socket to stdout. */
+export function registerConnect(program: Command): void {
+  program
+    .command("connect")
+    .description("connect to HOST PORT (or --unix PATH): stdin to the socket, the socket to stdout")
+    .argument("[host]", "host name or address")
+    .argument("[port]", "port number", parsePort)
+    .option("--unix <path>", "connect to a Unix stream socket instead")
+    .option("--udp", "use UDP: each chunk of input is one datagram")
+    .option("--crlf", "send line ends as CRLF")
+    .option(
+      "--timeout <seconds>",
+      "connect timeout (TCP); how long to wait for replies after input ends (UDP, default 1)",
+      parseSeconds,
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ printf 'hello' | socketkit connect 127.0.0.1 5000\n  $ socketkit connect --unix /tmp/socketfile < request.bin > reply.bin\n  $ echo ping | socketkit connect --udp 127.0.0.1 12345",
+    )
+    .action(async (host: string | undefined, port: number | undefined, flags: ConnectFlags) => {
+      if (flags.unix === undefined && (host === undefined || port === undefined)) {
+        program.commands
+          .find((c) => c.name() === "connect")
+          ?.error("error: connect needs HOST PORT or --unix PATH", {
+            exitCode: 2,
+            code: "socketkit.usage",
+          });
+      }
+      await connect(host ?? "", port ?? 0, {
+        unix: flags.unix,
+        udp: flags.udp,
+        crlf: flags.crlf,
+        timeout: flags.timeout ?? null,
+      });
+    });
+}
