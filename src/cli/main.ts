@@ -8,6 +8,7 @@ import { Command, CommanderError } from "commander";
 import { SocketError } from "../core/errors.ts";
 import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
+import { registerListen } from "./listen.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -22,6 +23,7 @@ const program = new Command()
   .addHelpText("after", "\nExample:\n  $ socketkit connect 127.0.0.1 5000");
 
 registerConnect(program);
+registerListen(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 

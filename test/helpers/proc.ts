@@ -127,3 +127,12 @@ export function maskPorts(text: string): string {
     .replace(/('[\d.:a-f]+', )\d+/g, "$1PORT")
     .replace(/(\d+\.\d+\.\d+\.\d+):\d+/g, "$1:PORT");
 }
+
+/** Waits (at most 20 s) until the program's stdout satisfies `ready`. */
+export async function outputFrom(program: Program, ready: (out: string) => boolean): Promise<void> {
+  const deadline = AbortSignal.timeout(20_000);
+  while (!ready(program.stdout().toString())) {
+    if (program.child.exitCode !== null) throw new Error(`Program exited: ${program.stderr()}`);
+    await once(program.child.stdout as NodeJS.ReadableStream, "data", { signal: deadline });
+  }
+}

@@ -1,0 +1,59 @@
+import type { Command } from "commander";
+import { listen } from "../apps/listen.ts";
+import { parsePort } from "./connect.ts";
+
+interface ListenFlags {
+  host: string;
+  udp?: boolean;
+  unix?: string;
+  keepOpen?: boolean;
+  send?: string;
+  output?: string;
+}
+
+/** `socketkit listen PORT`: wait for a client; stdin to it, what it sends to stdout. */
+export function registerListen(program: Command): void {
+  program
+    .command("listen")
+    .description("wait for a client on PORT (or --unix PATH): stdin to it, what it sends to stdout")
+    .argument("[port]", "port number (0 picks a free one)", parsePort)
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--udp", "use UDP")
+    .option("--unix <path>", "listen on a Unix stream socket instead")
+    .option("--keep-open", "serve clients one after another until stopped")
+    .option("--send <file>", "send FILE to each client, then close")
+    .option("--output <file>", "write what clients send to FILE")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit listen 5001 --send test.txt       # the tutorial's file server\n  $ socketkit listen 1090 --output received.bin  # collect what a client sends\n  $ socketkit listen 5000                        # a two-way pipe, as nc -l",
+    )
+    .action(async (port: number | undefined, flags: ListenFlags) => {
+      if (flags.unix === undefined && port === undefined) {
+        program.commands
+          .find((c) => c.name() === "listen")
+          ?.error("error: listen needs PORT or --unix PATH", {
+            exitCode: 2,
+            code: "socketkit.usage",
+          });
+      }
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      try {
+        await listen(port ?? 0, {
+          host: flags.host,
+          udp: flags.udp,
+          unix: flags.unix,
+          keepOpen: flags.keepOpen,
+          send: flags.send,
+          outputFile: flags.output,
+          signal: stop.signal,
+        });
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        process.stdin.destroy();
+      }
+    });
+}

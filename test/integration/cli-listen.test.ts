@@ -1,0 +1,133 @@
+/**
+ * `socketkit listen` run as a child process with the seeds' Python clients: the raw file
+ * server (`--send`, 10 MB of binary byte for byte), the collecting server (`--output`),
+ * a two-way pipe, UDP, and the failure cases.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { AF_INET, SOCK_DGRAM, socket } from "../../src/index.ts";
+import { listening, outputFrom, portOf, python3, ROOT, seed, start } from "../helpers/proc.ts";
+
+const skip = python3() ? false : "python3 is not installed: these tests use Python clients";
+const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-listen-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[], stdin?: Buffer | string) {
+  return start(
+    process.execPath,
+    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
+    stdin === undefined ? {} : { stdin },
+  );
+}
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+describe("socketkit listen", { skip }, () => {
+  it("--send serves a 10 MB binary file to the seed's Python file client, byte for byte", async () => {
+    const source = join(dir, "test.bin");
+    const payload = randomBytes(10 * 1024 * 1024);
+    writeFileSync(source, payload);
+    const server = cli(["listen", "0", "--send", source]);
+    try {
+      const where = await listening(server);
+      assert.match(server.stderr(), /listening on 127\.0\.0\.1:\d+ \(tcp\)/);
+      const target = join(dir, "recv.bin");
+      const client = seed("file_client", [portOf(where), "127.0.0.1", target]);
+      assert.equal(await client.exited, 0, client.stderr());
+      assert.equal(sha256(readFileSync(target)), sha256(payload));
+      assert.equal(await server.exited, 0, "one client served, then it exits");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--output collects what the seed's client sends (the Russian tutorial's server)", async () => {
+    const target = join(dir, "collected.txt");
+    const server = cli(["listen", "0", "--output", target]);
+    try {
+      const where = await listening(server);
+      const client = seed("hello_world_client", [portOf(where), "127.0.0.1"]);
+      assert.equal(await client.exited, 0, client.stderr());
+      assert.equal(await server.exited, 0, server.stderr());
+      assert.equal(readFileSync(target, "utf8"), "hello, world!");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("copies its input to the client and what the client sends to its output", async () => {
+    const server = cli(["listen", "0"], "reply from the listener");
+    try {
+      const port = portOf(await listening(server));
+      const client = start(python3() as string, [
+        "-c",
+        `import socket,sys
+s=socket.create_connection(("127.0.0.1",${port}))
+s.sendall(b"request from python")
+d=b""
+while True:
+    c=s.recv(65536)
+    if not c: break
+    d+=c
+sys.stdout.write(d.decode())
+s.close()`,
+      ]);
+      assert.equal(await client.exited, 0, client.stderr());
+      assert.equal(client.stdout().toString(), "reply from the listener");
+      assert.equal(await server.exited, 0, server.stderr());
+      assert.equal(server.stdout().toString(), "request from python");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--udp prints datagrams and answers the sender with its input", async () => {
+    const server = cli(["listen", "0", "--udp"]);
+    try {
+      const port = Number(portOf(await listening(server)));
+      await using c = socket(AF_INET, SOCK_DGRAM);
+      await c.sendto("datagram one", ["127.0.0.1", port]);
+      await outputFrom(server, (out) => out.includes("datagram one"));
+      assert.equal(server.stdout().toString(), "datagram one");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("stops on SIGTERM with exit 0", async () => {
+    const server = cli(["listen", "0", "--keep-open"]);
+    try {
+      await listening(server);
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exited, 0, server.stderr());
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("socketkit listen failures", () => {
+  it("says the address is in use in one line and exits 1", async () => {
+    const first = cli(["listen", "0", "--keep-open"]);
+    try {
+      const port = portOf(await listening(first));
+      const second = cli(["listen", port]);
+      assert.equal(await second.exited, 1);
+      assert.match(
+        second.stderr(),
+        /^socketkit: Cannot bind 127\.0\.0\.1:\d+: address already in use\n$/,
+      );
+    } finally {
+      await first.stop();
+    }
+  });
+
+  it("exits 2 without a port", async () => {
+    const p = cli(["listen"]);
+    assert.equal(await p.exited, 2);
+  });
+});
