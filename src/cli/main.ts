@@ -9,6 +9,7 @@ import { SocketError } from "../core/errors.ts";
 import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
 import { registerListen } from "./listen.ts";
+import { registerServe } from "./serve.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -24,6 +25,7 @@ const program = new Command()
 
 registerConnect(program);
 registerListen(program);
+registerServe(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 

@@ -1,0 +1,85 @@
+import { formatAddress } from "../core/address.ts";
+import type { BaseServer } from "../server/base-server.ts";
+import { TCPServer } from "../server/tcp-server.ts";
+import { UDPServer } from "../server/udp-server.ts";
+import { UnixStreamServer } from "../server/unix-stream-server.ts";
+import { isWorkerOf } from "../server/worker-pool.ts";
+import { allInterfacesWarning } from "./listen.ts";
+import { SERVICES } from "./services/index.ts";
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** Address to bind. @default "127.0.0.1" */
+  host?: string;
+  /** Port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Serve over UDP. @default false */
+  udp?: boolean;
+  /** Serve on this Unix socket path instead. @default undefined */
+  unix?: string;
+  /** Connections handled at once (TCP, Unix). @default 10000 */
+  maxConns?: number;
+  /** Seconds a silent connection is kept (TCP, Unix). @default 300 */
+  idleTimeout?: number | null;
+  /** Processes serving the port together (TCP). @default 1 */
+  workers?: number;
+  /** Where the `listening on` line, warnings and errors go. @default process.stderr */
+  log?: (line: string) => void;
+  /** Shuts the server down gracefully when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs a built-in service (echo, discard, daytime, chargen, upper, greet, command) until
+ * the signal aborts; what `socketkit serve` does.
+ *
+ * @example
+ * ```ts
+ * import { serve } from "socketkit/apps/serve";
+ * await serve("echo", { port: 7007, signal: AbortSignal.timeout(60_000) });
+ * ```
+ */
+export async function serve(name: string, options: ServeOptions = {}): Promise<void> {
+  const service = SERVICES[name];
+  if (service === undefined) {
+    throw new Error(
+      `Cannot serve ${JSON.stringify(name)}: no such service (${Object.keys(SERVICES).join(", ")})`,
+    );
+  }
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? 0;
+  const common = { log, gracePeriod: 5 };
+  const server: BaseServer<unknown> = (
+    options.udp
+      ? await UDPServer.create([host, port], service.datagram, common)
+      : options.unix !== undefined
+        ? await UnixStreamServer.create(options.unix, service.stream, {
+            ...common,
+            maxConnections: options.maxConns,
+            idleTimeout: options.idleTimeout,
+          })
+        : await TCPServer.create([host, port], service.stream, {
+            ...common,
+            requestQueueSize: 128,
+            maxConnections: options.maxConns,
+            idleTimeout: options.idleTimeout,
+            workers: options.workers,
+          })
+  ) as BaseServer<unknown>;
+  const onAbort = () => void server.shutdown();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (!isWorkerOf()) {
+      const warning = allInterfacesWarning(host, options.unix);
+      if (warning !== null) log(warning);
+      const proto = options.udp ? "udp" : options.unix !== undefined ? "unix" : "tcp";
+      log(`listening on ${formatAddress(server.serverAddress)} (${proto})`);
+    }
+    if (options.signal?.aborted) await server.shutdown();
+    await server.serveForever();
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    await server.close();
+  }
+}

@@ -1,0 +1,129 @@
+import { formatAddress, type SocketAddress } from "../../core/address.ts";
+import { LineTooLongError } from "../../core/errors.ts";
+import type { ServerStats } from "../../server/base-server.ts";
+import { DatagramRequestHandler } from "../../server/datagram-request-handler.ts";
+import { StreamRequestHandler } from "../../server/stream-request-handler.ts";
+import type { Service } from "./service.ts";
+
+/** Longest command line accepted, in bytes. */
+export const MAX_COMMAND_LENGTH = 1024;
+
+const HELP = [
+  "commands:",
+  "  help          this list",
+  "  time          the server's date and time (UTC)",
+  "  echo TEXT     TEXT back",
+  "  upper TEXT    TEXT in upper case",
+  "  stats         connections served so far",
+  "  whoami        your address as the server sees it",
+  "  quit          end the session",
+];
+
+/** What one command line gives: the reply lines, and whether the session ends. */
+export interface CommandResult {
+  lines: string[];
+  quit: boolean;
+}
+
+/** The context a command runs in. */
+export interface CommandContext {
+  clientAddress: SocketAddress;
+  server: { readonly stats: ServerStats };
+}
+
+/**
+ * Runs one command of the Russian seed's server. It never runs a shell and never
+ * evaluates input: each command is a fixed function of its text.
+ */
+export function runCommand(line: string, context: CommandContext): CommandResult {
+  const text = line.trim();
+  const space = text.indexOf(" ");
+  const word = space === -1 ? text : text.slice(0, space);
+  const name = word.toLowerCase();
+  const arg = space === -1 ? "" : text.slice(space + 1);
+  switch (name) {
+    case "":
+      return { lines: [], quit: false };
+    case "help":
+      return { lines: HELP, quit: false };
+    case "time":
+      return { lines: [new Date().toISOString()], quit: false };
+    case "echo":
+      return { lines: [arg], quit: false };
+    case "upper":
+      return { lines: [arg.toUpperCase()], quit: false };
+    case "stats": {
+      const { accepted, active, rejected, errors } = context.server.stats;
+      return {
+        lines: [`accepted ${accepted}, active ${active}, rejected ${rejected}, errors ${errors}`],
+        quit: false,
+      };
+    }
+    case "whoami":
+      return {
+        lines: [formatAddress(context.clientAddress) || "a Unix socket client"],
+        quit: false,
+      };
+    case "quit":
+    case "exit":
+      return { lines: ["bye"], quit: true };
+    default:
+      return { lines: [`error: unknown command "${printable(word)}" (try help)`], quit: false };
+  }
+}
+
+/** Control characters shown escaped, so an echo cannot drive the client's terminal. */
+function printable(text: string): string {
+  let out = "";
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    out += code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, "0")}` : ch;
+  }
+  return out;
+}
+
+const PROMPT = "> ";
+
+/** The seed's greeting-and-prompt server over a stream (telnet-friendly: CRLF line ends). */
+class CommandStream extends StreamRequestHandler {
+  override async handle(): Promise<void> {
+    await this.wfile.write(`Hello! Type a command, or help.\r\n${PROMPT}`);
+    for (;;) {
+      let line: Buffer;
+      try {
+        line = await this.rfile.readline({ maxLength: MAX_COMMAND_LENGTH });
+      } catch (err) {
+        if (!(err instanceof LineTooLongError)) throw err;
+        await this.wfile.write(`error: line longer than ${MAX_COMMAND_LENGTH} bytes\r\n${PROMPT}`);
+        continue;
+      }
+      if (line.length === 0) return;
+      const result = runCommand(line.toString("utf8").replace(/\r?\n$/, ""), this);
+      const reply = result.lines.map((l) => `${printable(l)}\r\n`).join("");
+      await this.wfile.write(result.quit ? reply : `${reply}${PROMPT}`);
+      if (result.quit) return;
+    }
+  }
+}
+
+/** Over UDP: each datagram is one command, the reply one datagram. */
+class CommandDatagram extends DatagramRequestHandler {
+  override async handle(): Promise<void> {
+    const data = await this.rfile.read();
+    const text =
+      data.length > MAX_COMMAND_LENGTH ? null : data.toString("utf8").replace(/\r?\n$/, "");
+    const lines =
+      text === null
+        ? [`error: line longer than ${MAX_COMMAND_LENGTH} bytes`]
+        : runCommand(text, this).lines;
+    await this.wfile.write(lines.map((l) => `${printable(l)}\n`).join(""));
+  }
+}
+
+export const command: Service = {
+  name: "command",
+  summary:
+    "a greeting, a prompt, and one command per line (help, time, echo, upper, stats, whoami, quit)",
+  stream: CommandStream,
+  datagram: CommandDatagram,
+};

@@ -1,0 +1,68 @@
+import { Argument, type Command, InvalidArgumentError, Option } from "commander";
+import { serve } from "../apps/serve.ts";
+import { SERVICES } from "../apps/services/index.ts";
+import { parsePort, parseSeconds } from "./connect.ts";
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`expected a whole number >= 1, got "${value}"`);
+  return n;
+}
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  udp?: boolean;
+  unix?: string;
+  maxConns?: number;
+  idleTimeout?: number;
+  workers?: number;
+}
+
+/** `socketkit serve SERVICE`: a built-in service on TCP, UDP or a Unix socket. */
+export function registerServe(program: Command): void {
+  const names = Object.keys(SERVICES);
+  program
+    .command("serve")
+    .description("run a built-in service until SIGINT/SIGTERM")
+    .addArgument(new Argument("<service>", "the service to run").choices(names))
+    .addOption(
+      new Option("--port <port>", "port (0 picks a free one)").argParser(parsePort).default(0),
+    )
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--udp", "serve over UDP")
+    .option("--unix <path>", "serve on a Unix stream socket")
+    .option("--max-conns <n>", "connections handled at once", parseCount)
+    .option(
+      "--idle-timeout <seconds>",
+      "close connections silent for this long (default 300)",
+      parseSeconds,
+    )
+    .option("--workers <n>", "processes serving the port together (TCP)", parseCount)
+    .addHelpText(
+      "after",
+      `\nServices:\n${names.map((n) => `  ${n.padEnd(8)} ${SERVICES[n]?.summary}`).join("\n")}\n\nExamples:\n  $ socketkit serve echo --port 7007\n  $ socketkit serve greet --port 40674      # the Spanish tutorial's server\n  $ socketkit serve command --port 1090     # the Russian tutorial's server; try telnet\n  $ socketkit serve daytime --udp --port 1313`,
+    )
+    .action(async (service: string, flags: ServeFlags) => {
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      try {
+        await serve(service, {
+          port: flags.port,
+          host: flags.host,
+          udp: flags.udp,
+          unix: flags.unix,
+          maxConns: flags.maxConns,
+          idleTimeout: flags.idleTimeout,
+          workers: flags.workers,
+          signal: stop.signal,
+        });
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    });
+}
