@@ -1,4 +1,5 @@
 import { once } from "node:events";
+import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { AF_INET, AF_INET6, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { TimeoutError } from "../core/errors.ts";
@@ -23,6 +24,14 @@ export interface ConnectOptions {
    * (UDP). @default null for TCP (no limit), 1 for UDP
    */
   timeout?: number | null;
+  /**
+   * Line-interactive, as the seed clients are: a prompt on `prompts`, each line sent with
+   * its line end, and `q` alone on a line closing the connection. The CLI turns it on when
+   * standard input is a terminal. @default false
+   */
+  interactive?: boolean;
+  /** Where the interactive prompt goes (stdout stays the peer's bytes). @default process.stderr */
+  prompts?: Writable;
 }
 
 /** Largest datagram sent: longer input chunks are split. */
@@ -55,7 +64,9 @@ export async function connect(
   s.settimeout(null);
   try {
     const receiving = copyToOutput(s, output);
-    const sending = copyToSocket(input, s, options.crlf ?? false);
+    const sending = options.interactive
+      ? typeLines(input, options.prompts ?? process.stderr, s, options.crlf ?? false)
+      : copyToSocket(input, s, options.crlf ?? false);
     // The peer closing ends the session, as with netcat: stop reading the input then too
     // (an open terminal or pipe must not keep the process alive).
     let inputDone = false;
@@ -75,7 +86,13 @@ export async function connect(
 /** Socket → output until end of stream, honouring the output's backpressure. */
 async function copyToOutput(s: Socket, output: Writable): Promise<void> {
   for (;;) {
-    const data = await s.recv(65536);
+    let data: Buffer;
+    try {
+      data = await s.recv(65536);
+    } catch (err) {
+      if (s.closed) return; // we closed it ("q" in an interactive session)
+      throw err;
+    }
     if (data.length === 0) return;
     if (!output.write(data)) await once(output, "drain");
   }
@@ -90,6 +107,34 @@ async function copyToSocket(input: Readable, s: Socket, crlf: boolean): Promise<
     await s.sendall(data);
   }
   s.shutdown(SHUT_WR);
+}
+
+/**
+ * The terminal side of an interactive session: a prompt, each line sent as it is typed,
+ * `q` alone closing the connection (as the seed clients quit), end of input (Ctrl-D)
+ * half-closing it.
+ */
+async function typeLines(
+  input: Readable,
+  prompts: Writable,
+  s: Socket,
+  crlf: boolean,
+): Promise<void> {
+  const rl = createInterface({ input, output: prompts, prompt: "> ", terminal: true });
+  try {
+    rl.prompt();
+    for await (const line of rl) {
+      if (line === "q") {
+        await s.close();
+        return;
+      }
+      await s.sendall(`${line}${crlf ? "\r\n" : "\n"}`);
+      rl.prompt();
+    }
+    s.shutdown(SHUT_WR);
+  } finally {
+    rl.close();
+  }
 }
 
 /** Turns lone LFs into CRLF; `lastWasCR` carries a CR at the end of the previous chunk. */

@@ -58,6 +58,7 @@ export function registerConnect(program: Command): void {
         udp: flags.udp,
         crlf: flags.crlf,
         timeout: flags.timeout ?? null,
+        interactive: process.stdin.isTTY === true && !flags.udp,
       });
     });
 }

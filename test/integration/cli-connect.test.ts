@@ -4,13 +4,23 @@
  * first, UDP and Unix sockets, and the failure messages and exit codes.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { closedPort } from "../helpers/net.ts";
-import { blob, listening, portOf, python3, ROOT, seed, start } from "../helpers/proc.ts";
+import {
+  blob,
+  listening,
+  outputFrom,
+  portOf,
+  python3,
+  ROOT,
+  seed,
+  start,
+} from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: these tests use Python peers";
 const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-connect-"));
@@ -83,6 +93,33 @@ describe("socketkit connect", { skip }, () => {
       const p = cli(["connect", "--crlf", "127.0.0.1", port], "a\nb\r\nc\n");
       assert.equal(await p.exited, 0, p.stderr());
       assert.equal(p.stdout().toString(), "a\r\nb\r\nc\r\n");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+const hasScript = spawnSync("script", ["--version"]).status === 0;
+
+describe("socketkit connect on a terminal", {
+  skip: hasScript ? false : "util-linux `script` is not installed: it gives the command a terminal",
+}, () => {
+  it("is line-interactive: a prompt, each line sent as typed, q alone quits", async () => {
+    const server = cli(["serve", "upper"], null);
+    try {
+      const port = portOf(await listening(server));
+      const command = `${process.execPath} --import tsx ${ROOT}src/cli/main.ts connect 127.0.0.1 ${port}`;
+      const tty = start("script", ["-qfec", command, "/dev/null"]);
+      try {
+        tty.child.stdin?.write("hello there\n");
+        await outputFrom(tty, (out) => out.includes("HELLO THERE"));
+        assert.match(tty.stdout().toString(), /> /, "a prompt is shown");
+        tty.child.stdin?.write("q\n");
+        assert.equal(await tty.exited, 0, tty.stdout().toString());
+        assert.doesNotMatch(tty.stdout().toString(), /\bQ\b/, "q is not sent to the server");
+      } finally {
+        await tty.stop();
+      }
     } finally {
       await server.stop();
     }
