@@ -1,7 +1,7 @@
 /** `socketkit serve SERVICE` run as a child process, against Python peers and socketkit clients. */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -117,6 +117,34 @@ describe("socketkit serve with socketkit clients", () => {
         const lines = Buffer.concat(Array.from({ length: 200 }, (_, i) => chargenLine(i)));
         const rfile = s.makefile("r");
         assert.ok((await rfile.readexactly(lines.length)).equals(lines));
+      }
+    }));
+
+  it("chargen does not grow with clients that stop reading", () =>
+    withServer(["chargen"], async (where, server) => {
+      const rss = () => {
+        const status = readFileSync(`/proc/${server.child.pid}/status`, "utf8");
+        return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+      };
+      const port = Number(portOf(where));
+      const before = rss();
+      // 20 clients that never read: each can hold back at most one block plus the kernel's buffers.
+      const clients = await Promise.all(
+        Array.from({ length: 20 }, () => createConnection(["127.0.0.1", port])),
+      );
+      try {
+        let peak = 0;
+        // Observe for 2 s: without backpressure the server would queue hundreds of MB by then.
+        for (let i = 0; i < 20; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          peak = Math.max(peak, rss() - before);
+        }
+        assert.ok(peak < 40 * 1024 * 1024, `server RSS grew ${Math.round(peak / 1048576)} MB`);
+        // And it still serves: a reading client gets the pattern.
+        await using reader = await createConnection(["127.0.0.1", port]);
+        assert.ok((await reader.makefile("r").readexactly(74)).equals(chargenLine(0)));
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
       }
     }));
 
