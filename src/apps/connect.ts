@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import type { ConnectionOptions } from "node:tls";
 import { AF_INET, AF_INET6, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { TimeoutError } from "../core/errors.ts";
 import { createConnection } from "../socket/create-connection.ts";
@@ -32,6 +33,10 @@ export interface ConnectOptions {
   interactive?: boolean;
   /** Where the interactive prompt goes (stdout stays the peer's bytes). @default process.stderr */
   prompts?: Writable;
+  /** Run TLS over the connection (TCP and Unix). @default undefined */
+  tls?: ConnectionOptions;
+  /** With `tls`: the server certificate's SHA-256 fingerprint to accept. */
+  fingerprint256?: string;
 }
 
 /** Largest datagram sent: longer input chunks are split. */
@@ -60,6 +65,8 @@ export async function connect(
   if (options.udp) return connectUdp(host, port, input, output, options);
   const s = await createConnection(options.unix ?? [host, port], {
     timeout: options.timeout ?? null,
+    tls: options.tls,
+    fingerprint256: options.fingerprint256,
   });
   s.settimeout(null);
   try {

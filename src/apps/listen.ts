@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
+import type { TlsOptions } from "node:tls";
 import { formatAddress, ipVersion } from "../core/address.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { createServer } from "../socket/create-server.ts";
@@ -32,6 +33,8 @@ export interface ListenOptions {
   log?: (line: string) => void;
   /** Stops the server when aborted (SIGINT/SIGTERM in the CLI). */
   signal?: AbortSignal;
+  /** Serve TLS with these options (TCP and Unix). @default undefined */
+  tls?: TlsOptions;
 }
 
 /**
@@ -52,6 +55,7 @@ export async function listen(port: number, options: ListenOptions = {}): Promise
   const server = await createServer(options.unix ?? [host, port], {
     family: options.unix ? AF_UNIX : ipVersion(host) === 6 ? AF_INET6 : AF_INET,
     dualstackIpv6: host === "::",
+    tls: options.tls,
   });
   let current: Socket | null = null;
   // Stop accepting at once; a live session gets a grace period to finish.
@@ -63,7 +67,8 @@ export async function listen(port: number, options: ListenOptions = {}): Promise
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     warnIfAllInterfaces(host, options.unix, log);
-    log(`listening on ${formatAddress(server.getsockname())} (${options.unix ? "unix" : "tcp"})`);
+    const proto = options.unix ? "unix" : options.tls ? "tls" : "tcp";
+    log(`listening on ${formatAddress(server.getsockname())} (${proto})`);
     const sink = options.outputFile
       ? createWriteStream(options.outputFile)
       : (options.output ?? process.stdout);

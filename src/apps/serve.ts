@@ -1,3 +1,4 @@
+import type { TlsOptions } from "node:tls";
 import { formatAddress } from "../core/address.ts";
 import type { BaseServer } from "../server/base-server.ts";
 import { TCPServer } from "../server/tcp-server.ts";
@@ -27,6 +28,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** Shuts the server down gracefully when aborted. */
   signal?: AbortSignal;
+  /** Serve TLS with these options (TCP and Unix). @default undefined */
+  tls?: TlsOptions;
 }
 
 /**
@@ -58,6 +61,7 @@ export async function serve(name: string, options: ServeOptions = {}): Promise<v
             ...common,
             maxConnections: options.maxConns,
             idleTimeout: options.idleTimeout,
+            tls: options.tls,
           })
         : await TCPServer.create([host, port], service.stream, {
             ...common,
@@ -65,6 +69,7 @@ export async function serve(name: string, options: ServeOptions = {}): Promise<v
             maxConnections: options.maxConns,
             idleTimeout: options.idleTimeout,
             workers: options.workers,
+            tls: options.tls,
           })
   ) as BaseServer<unknown>;
   const onAbort = () => void server.shutdown();
@@ -73,7 +78,13 @@ export async function serve(name: string, options: ServeOptions = {}): Promise<v
     if (!isWorkerOf()) {
       const warning = allInterfacesWarning(host, options.unix);
       if (warning !== null) log(warning);
-      const proto = options.udp ? "udp" : options.unix !== undefined ? "unix" : "tcp";
+      const proto = options.udp
+        ? "udp"
+        : options.unix !== undefined
+          ? "unix"
+          : options.tls
+            ? "tls"
+            : "tcp";
       log(`listening on ${formatAddress(server.serverAddress)} (${proto})`);
     }
     if (options.signal?.aborted) await server.shutdown();

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { connect } from "../apps/connect.ts";
+import { clientTls } from "../apps/tls-setup.ts";
 
 /** Parses a port number for commander. */
 export function parsePort(value: string): number {
@@ -23,6 +24,9 @@ interface ConnectFlags {
   udp?: boolean;
   crlf?: boolean;
   timeout?: number;
+  tls?: boolean;
+  tlsInsecure?: boolean;
+  fingerprint?: string;
 }
 
 /** `socketkit connect HOST PORT`: stdin to the socket, the socket to stdout. */
@@ -35,6 +39,12 @@ export function registerConnect(program: Command): void {
     .option("--unix <path>", "connect to a Unix stream socket instead")
     .option("--udp", "use UDP: each chunk of input is one datagram")
     .option("--crlf", "send line ends as CRLF")
+    .option("--tls", "use TLS (the server's certificate is verified)")
+    .option("--tls-insecure", "with --tls: accept any certificate")
+    .option(
+      "--fingerprint <sha256>",
+      "with --tls: accept only this certificate (SHA-256, AA:BB:...)",
+    )
     .option(
       "--timeout <seconds>",
       "connect timeout (TCP); how long to wait for replies after input ends (UDP, default 1)",
@@ -42,7 +52,7 @@ export function registerConnect(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  $ printf 'hello' | socketkit connect 127.0.0.1 5000\n  $ socketkit connect --unix /tmp/socketfile < request.bin > reply.bin\n  $ echo ping | socketkit connect --udp 127.0.0.1 12345",
+      "\nExamples:\n  $ printf 'hello' | socketkit connect 127.0.0.1 5000\n  $ socketkit connect --unix /tmp/socketfile < request.bin > reply.bin\n  $ echo ping | socketkit connect --udp 127.0.0.1 12345\n  $ socketkit connect --tls --fingerprint AA:BB:... 127.0.0.1 8443",
     )
     .action(async (host: string | undefined, port: number | undefined, flags: ConnectFlags) => {
       if (flags.unix === undefined && (host === undefined || port === undefined)) {
@@ -53,7 +63,12 @@ export function registerConnect(program: Command): void {
             code: "socketkit.usage",
           });
       }
+      const secure = flags.tls || flags.tlsInsecure || flags.fingerprint !== undefined;
+      const tls = secure
+        ? clientTls({ insecure: flags.tlsInsecure, fingerprint: flags.fingerprint })
+        : {};
       await connect(host ?? "", port ?? 0, {
+        ...tls,
         unix: flags.unix,
         udp: flags.udp,
         crlf: flags.crlf,

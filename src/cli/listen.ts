@@ -1,8 +1,9 @@
 import type { Command } from "commander";
 import { listen } from "../apps/listen.ts";
 import { parsePort } from "./connect.ts";
+import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 
-interface ListenFlags {
+interface ListenFlags extends ServerTlsFlags {
   host: string;
   udp?: boolean;
   unix?: string;
@@ -13,8 +14,9 @@ interface ListenFlags {
 
 /** `socketkit listen PORT`: wait for a client; stdin to it, what it sends to stdout. */
 export function registerListen(program: Command): void {
-  program
-    .command("listen")
+  const command = program.command("listen");
+  addServerTlsFlags(command);
+  command
     .description("wait for a client on PORT (or --unix PATH): stdin to it, what it sends to stdout")
     .argument("[port]", "port number (0 picks a free one)", parsePort)
     .option("--host <host>", "address to bind", "127.0.0.1")
@@ -36,6 +38,7 @@ export function registerListen(program: Command): void {
             code: "socketkit.usage",
           });
       }
+      const tls = await serverTlsFromFlags(command, flags);
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once("SIGINT", onSignal);
@@ -49,6 +52,7 @@ export function registerListen(program: Command): void {
           send: flags.send,
           outputFile: flags.output,
           signal: stop.signal,
+          tls: tls?.options,
         });
       } finally {
         process.off("SIGINT", onSignal);

@@ -2,6 +2,7 @@ import { Argument, type Command, InvalidArgumentError, Option } from "commander"
 import { serve } from "../apps/serve.ts";
 import { SERVICES } from "../apps/services/index.ts";
 import { parsePort, parseSeconds } from "./connect.ts";
+import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 
 function parseCount(value: string): number {
   const n = Number(value);
@@ -10,7 +11,7 @@ function parseCount(value: string): number {
   return n;
 }
 
-interface ServeFlags {
+interface ServeFlags extends ServerTlsFlags {
   port: number;
   host: string;
   udp?: boolean;
@@ -23,8 +24,9 @@ interface ServeFlags {
 /** `socketkit serve SERVICE`: a built-in service on TCP, UDP or a Unix socket. */
 export function registerServe(program: Command): void {
   const names = Object.keys(SERVICES);
-  program
-    .command("serve")
+  const command = program.command("serve");
+  addServerTlsFlags(command);
+  command
     .description("run a built-in service until SIGINT/SIGTERM")
     .addArgument(new Argument("<service>", "the service to run").choices(names))
     .addOption(
@@ -45,6 +47,7 @@ export function registerServe(program: Command): void {
       `\nServices:\n${names.map((n) => `  ${n.padEnd(8)} ${SERVICES[n]?.summary}`).join("\n")}\n\nExamples:\n  $ socketkit serve echo --port 7007\n  $ socketkit serve greet --port 40674      # the Spanish tutorial's server\n  $ socketkit serve command --port 1090     # the Russian tutorial's server; try telnet\n  $ socketkit serve daytime --udp --port 1313`,
     )
     .action(async (service: string, flags: ServeFlags) => {
+      const tls = await serverTlsFromFlags(command, flags);
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once("SIGINT", onSignal);
@@ -59,6 +62,7 @@ export function registerServe(program: Command): void {
           idleTimeout: flags.idleTimeout,
           workers: flags.workers,
           signal: stop.signal,
+          tls: tls?.options,
         });
       } finally {
         process.off("SIGINT", onSignal);

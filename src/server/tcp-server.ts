@@ -1,3 +1,4 @@
+import type { TlsOptions } from "node:tls";
 import type { Address, SocketAddress } from "../core/address.ts";
 import { familyOfAddress } from "../core/address.ts";
 import {
@@ -8,7 +9,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { kStream } from "../socket/internal.ts";
+import { kBindServer, kStream } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
@@ -31,6 +32,8 @@ export interface TCPServerOptions extends BaseServerOptions {
   idleTimeout?: number | null;
   /** Longest line `rfile.readline()` returns. @default 65536 */
   maxLineLength?: number;
+  /** Serve TLS with these `node:tls` options (`key`, `cert`...). @default undefined */
+  tls?: TlsOptions;
   /**
    * Processes serving the port together (node:cluster). The script runs once per worker:
    * in the primary, `create()` forks the workers and `serveForever()` supervises them,
@@ -112,7 +115,7 @@ export class TCPServer extends BaseServer<Socket> {
   /** Binds the socket and records the real address. May be overridden. */
   async serverBind(): Promise<void> {
     if (this.options.allowReuseAddress ?? true) this.socket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-    await this.socket.bind(this.serverAddress as Address);
+    await this.socket[kBindServer](this.serverAddress as Address, { tls: this.options.tls });
     this.serverAddress = this.socket.getsockname();
   }
 

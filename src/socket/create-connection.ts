@@ -1,8 +1,10 @@
+import { isIP } from "node:net";
+import type { ConnectionOptions } from "node:tls";
 import { type Address, checkInetAddress, formatAddress } from "../core/address.ts";
 import { AF_UNIX, SOCK_STREAM } from "../core/constants.ts";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { getaddrinfo } from "./getaddrinfo.ts";
-import { kConnectFrom } from "./internal.ts";
+import { kConnectFrom, kConnectTls } from "./internal.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
 /** Options of {@link createConnection}. */
@@ -11,6 +13,14 @@ export interface CreateConnectionOptions extends SocketOptions {
   timeout?: number | null;
   /** Local `[host, port]` to connect from. @default undefined (the kernel picks) */
   sourceAddress?: [string, number];
+  /**
+   * Run TLS over the connection, with these `node:tls` options (the server name is the
+   * host unless given). The certificate is verified unless `rejectUnauthorized: false`.
+   * @default undefined (plain TCP)
+   */
+  tls?: ConnectionOptions;
+  /** With `tls`: accept only a server whose certificate has this SHA-256 fingerprint. */
+  fingerprint256?: string;
 }
 
 /**
@@ -31,6 +41,7 @@ export async function createConnection(
 ): Promise<Socket> {
   if (typeof address === "string") {
     const s = new Socket(AF_UNIX, SOCK_STREAM, 0, options);
+    if (options.tls) s[kConnectTls](options.tls, options.fingerprint256);
     s.settimeout(options.timeout ?? null);
     try {
       await s.connect(address);
@@ -48,6 +59,13 @@ export async function createConnection(
     try {
       s.settimeout(options.timeout ?? null);
       if (options.sourceAddress) await s[kConnectFrom](options.sourceAddress);
+      if (options.tls) {
+        const servername = options.tls.servername ?? (isIP(host) ? undefined : host);
+        s[kConnectTls](
+          { ...options.tls, ...(servername ? { servername } : {}) },
+          options.fingerprint256,
+        );
+      }
       await s.connect(sockaddr as Address);
       return s;
     } catch (err) {

@@ -1,3 +1,4 @@
+import type { TlsOptions } from "node:tls";
 import type { Address } from "../core/address.ts";
 import {
   AF_INET,
@@ -20,6 +21,8 @@ export interface CreateServerOptions extends SocketOptions {
   reusePort?: boolean;
   /** With AF_INET6, accept IPv4 clients too (IPV6_V6ONLY off). @default false */
   dualstackIpv6?: boolean;
+  /** Serve TLS with these `node:tls` options (`key`, `cert`...). @default undefined */
+  tls?: TlsOptions;
 }
 
 /**
@@ -46,6 +49,7 @@ export async function createServer(
       ipv6Only: family === AF_INET6 && !options.dualstackIpv6,
       reusePort: options.reusePort ?? false,
       backlog: options.backlog,
+      tls: options.tls,
     });
     s.listen(options.backlog);
   } catch (err) {

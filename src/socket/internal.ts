@@ -4,3 +4,4 @@ export const kTimeoutMs = Symbol("socketkit.timeoutMs");
 export const kAdopt = Symbol("socketkit.adopt");
 export const kBindServer = Symbol("socketkit.bindServer");
 export const kConnectFrom = Symbol("socketkit.connectFrom");
+export const kConnectTls = Symbol("socketkit.connectTls");

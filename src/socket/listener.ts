@@ -1,4 +1,5 @@
 import { createServer, type ListenOptions, type Socket as NetSocket, type Server } from "node:net";
+import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
 import { Waiters } from "./waiters.ts";
@@ -19,14 +20,20 @@ export class Listener {
   closed = false;
   /** Connections closed because the accept queue was full. */
   dropped = 0;
+  /** TLS handshakes that failed (TLS listeners only). */
+  tlsFailures = 0;
   /** Most connections left waiting for `accept()`. */
   queueLimit = DEFAULT_ACCEPT_QUEUE;
   label: string;
 
-  private constructor(server: Server, label: string) {
+  private constructor(server: Server, label: string, secure: boolean) {
     this.server = server;
     this.label = label;
-    server.on("connection", (socket: NetSocket) => this.#onConnection(socket));
+    server.on(secure ? "secureConnection" : "connection", (socket: NetSocket) =>
+      this.#onConnection(socket),
+    );
+    // A client that fails the handshake is its own problem: count it, keep serving.
+    if (secure) server.on("tlsClientError", () => this.tlsFailures++);
     server.on("error", (err) => {
       if (this.#error === null) this.#error = err;
       this.acceptors.wake();
@@ -37,9 +44,14 @@ export class Listener {
    * Binds and listens. Rejects with the mapped error (`AddressInUseError`...) naming
    * `label` when the address cannot be had.
    */
-  static open(options: ListenOptions, label: string): Promise<Listener> {
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    const listener = new Listener(server, label);
+  static open(options: ListenOptions, label: string, tls?: TlsOptions): Promise<Listener> {
+    // A TLS server hands over connections after the handshake ('secureConnection'); their
+    // bytes wait in the stream, unread, until accept() as with plain connections.
+    const server =
+      tls === undefined
+        ? createServer({ allowHalfOpen: true, pauseOnConnect: true })
+        : createTlsServer({ ...tls, allowHalfOpen: true });
+    const listener = new Listener(server, label, tls !== undefined);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
         server.off("listening", onListening);

@@ -1,5 +1,11 @@
 import { Socket as NetSocket } from "node:net";
 import {
+  type ConnectionOptions,
+  type TLSSocket,
+  type TlsOptions,
+  connect as tlsConnect,
+} from "node:tls";
+import {
   type Address,
   checkInetAddress,
   checkUnixAddress,
@@ -32,7 +38,7 @@ import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
 import { resolveHost } from "./getaddrinfo.ts";
-import { kAdopt, kBindServer, kConnectFrom, kStream, kTimeoutMs } from "./internal.ts";
+import { kAdopt, kBindServer, kConnectFrom, kConnectTls, kStream, kTimeoutMs } from "./internal.ts";
 import { Listener } from "./listener.ts";
 import { DEFAULT_HIGH_WATER_MARK, StreamConnection } from "./stream-connection.ts";
 import { timeoutError } from "./waiters.ts";
@@ -57,6 +63,8 @@ export interface BindServerOptions {
   ipv6Only?: boolean;
   reusePort?: boolean;
   backlog?: number;
+  /** Serve TLS: accepted connections are TLS sockets, handed over after the handshake. */
+  tls?: TlsOptions;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -129,6 +137,9 @@ export class Socket {
   #connecting: Promise<void> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** TLS to run over the connection (createConnection's `tls`), and a pinned fingerprint. */
+  #tls: ConnectionOptions | null = null;
+  #pin: string | null = null;
   /** Local address to connect from (createConnection's sourceAddress). */
   #source: { localAddress: string; localPort: number } | null = null;
   /** AF_UNIX: the path this socket connected to (the peer's name). */
@@ -238,6 +249,12 @@ export class Socket {
     this.#source = { localAddress: host, localPort: port };
   }
 
+  /** @internal Run TLS over the connection `connect()` makes. */
+  [kConnectTls](options: ConnectionOptions, fingerprint256?: string): void {
+    this.#tls = options;
+    this.#pin = fingerprint256?.toUpperCase() ?? null;
+  }
+
   /** @internal The connection under a connected stream socket (for makefile). */
   [kStream](): StreamConnection {
     this.#ensureOpen("read");
@@ -287,7 +304,7 @@ export class Socket {
     const backlog = options.backlog ?? 511;
     if (this.family === AF_UNIX) {
       const path = checkUnixAddress(address, "bind");
-      this.#listener = await Listener.open({ path, backlog }, this.#label(path));
+      this.#listener = await Listener.open({ path, backlog }, this.#label(path), options.tls);
       return;
     }
     const { host, port } = await this.#resolve(address, "bind");
@@ -298,7 +315,7 @@ export class Socket {
       ipv6Only: options.ipv6Only ?? false,
     };
     if (options.reusePort) listenOptions.reusePort = true;
-    this.#listener = await Listener.open(listenOptions, formatAddress([host, port]));
+    this.#listener = await Listener.open(listenOptions, formatAddress([host, port]), options.tls);
     const bound = this.#listener.server.address();
     if (bound && typeof bound === "object") {
       this.#listener.label = formatAddress([bound.address, bound.port]);
@@ -432,32 +449,56 @@ export class Socket {
       await this.#listener.close();
       this.#listener = null;
     }
-    const ns = new NetSocket({ allowHalfOpen: true });
+    const tlsOptions = this.#tls;
+    const ns: NetSocket =
+      tlsOptions === null
+        ? new NetSocket({ allowHalfOpen: true })
+        : // allowHalfOpen is passed on to the TLSSocket, though the typings leave it out.
+          tlsConnect({
+            ...tlsOptions,
+            ...target,
+            ...local,
+            allowHalfOpen: true,
+          } as unknown as ConnectionOptions);
     const conn = new StreamConnection(ns, label, { highWaterMark: this.#highWaterMark });
+    const ready = tlsOptions === null ? "connect" : "secureConnect";
     await new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onConnect = () => {
         ns.off("error", onError);
         if (timer) clearTimeout(timer);
+        const pinned = this.#pin;
+        if (pinned !== null) {
+          const seen = (ns as TLSSocket).getPeerCertificate().fingerprint256?.toUpperCase();
+          if (seen !== pinned) {
+            reject(
+              new SocketError(
+                `Cannot ${action}: certificate fingerprint ${seen ?? "(none)"} is not the pinned ${pinned}`,
+                { code: "ERR_TLS_FINGERPRINT" },
+              ),
+            );
+            return;
+          }
+        }
         resolve();
       };
       const onError = (err: Error) => {
-        ns.off("connect", onConnect);
+        ns.off(ready, onConnect);
         if (timer) clearTimeout(timer);
         reject(toSocketError(err, action));
       };
-      ns.once("connect", onConnect);
+      ns.once(ready, onConnect);
       ns.once("error", onError);
       const ms = remaining(deadline);
       if (ms !== null) {
         timer = setTimeout(() => {
-          ns.off("connect", onConnect);
+          ns.off(ready, onConnect);
           ns.off("error", onError);
           ns.destroy();
           reject(timeoutError(action));
         }, ms);
       }
-      ns.connect({ ...target, ...local });
+      if (tlsOptions === null) ns.connect({ ...target, ...local });
     }).catch((err) => {
       ns.destroy();
       throw err;
