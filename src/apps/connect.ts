@@ -1,5 +1,4 @@
 import { once } from "node:events";
-import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import type { ConnectionOptions } from "node:tls";
 import { AF_INET, AF_INET6, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
@@ -7,6 +6,7 @@ import { TimeoutError } from "../core/errors.ts";
 import { createConnection } from "../socket/create-connection.ts";
 import { getaddrinfo } from "../socket/getaddrinfo.ts";
 import { type Socket, socket } from "../socket/socket.ts";
+import { typeLines } from "./type-lines.ts";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -114,34 +114,6 @@ async function copyToSocket(input: Readable, s: Socket, crlf: boolean): Promise<
     await s.sendall(data);
   }
   s.shutdown(SHUT_WR);
-}
-
-/**
- * The terminal side of an interactive session: a prompt, each line sent as it is typed,
- * `q` alone closing the connection (as the seed clients quit), end of input (Ctrl-D)
- * half-closing it.
- */
-async function typeLines(
-  input: Readable,
-  prompts: Writable,
-  s: Socket,
-  crlf: boolean,
-): Promise<void> {
-  const rl = createInterface({ input, output: prompts, prompt: "> ", terminal: true });
-  try {
-    rl.prompt();
-    for await (const line of rl) {
-      if (line === "q") {
-        await s.close();
-        return;
-      }
-      await s.sendall(`${line}${crlf ? "\r\n" : "\n"}`);
-      rl.prompt();
-    }
-    s.shutdown(SHUT_WR);
-  } finally {
-    rl.close();
-  }
 }
 
 /** Turns lone LFs into CRLF; `lastWasCR` carries a CR at the end of the previous chunk. */

@@ -7,6 +7,7 @@ import { formatAddress, ipVersion } from "../core/address.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { createServer } from "../socket/create-server.ts";
 import { type Socket, socket } from "../socket/socket.ts";
+import { typeLines } from "./type-lines.ts";
 
 /** Seconds a live session may go on after SIGINT/SIGTERM. */
 const GRACE_MS = 2000;
@@ -35,6 +36,14 @@ export interface ListenOptions {
   signal?: AbortSignal;
   /** Serve TLS with these options (TCP and Unix). @default undefined */
   tls?: TlsOptions;
+  /**
+   * Line-interactive, as the seed's 1:1 chat server: a prompt on `prompts`, each typed
+   * line sent to the client, `q` alone closing the connection. The CLI turns it on when
+   * standard input is a terminal. @default false
+   */
+  interactive?: boolean;
+  /** Where the interactive prompt goes. @default process.stderr */
+  prompts?: Writable;
 }
 
 /**
@@ -123,7 +132,11 @@ async function serveOne(conn: Socket, options: ListenOptions, sink: Writable): P
     const receiving = drain(conn, sink);
     // Standard input belongs to one client: with --keep-open it is not sent.
     if (options.outputFile === undefined && !options.keepOpen) {
-      void copyInput(options.input ?? process.stdin, conn).catch(() => {});
+      const input = options.input ?? process.stdin;
+      const typing = options.interactive
+        ? typeLines(input, options.prompts ?? process.stderr, conn, false)
+        : copyInput(input, conn);
+      void typing.catch(() => {});
     }
     await receiving;
   } finally {
@@ -149,7 +162,13 @@ async function sendFile(conn: Socket, path: string): Promise<void> {
 /** Client → sink (or nowhere) until the client closes. */
 async function drain(conn: Socket, sink: Writable | null): Promise<void> {
   for (;;) {
-    const data = await conn.recv(65536);
+    let data: Buffer;
+    try {
+      data = await conn.recv(65536);
+    } catch (err) {
+      if (conn.closed) return; // we closed it ("q" in an interactive session)
+      throw err;
+    }
     if (data.length === 0) return;
     if (sink !== null && !sink.write(data)) await once(sink, "drain");
   }

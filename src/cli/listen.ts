@@ -53,6 +53,7 @@ export function registerListen(program: Command): void {
           outputFile: flags.output,
           signal: stop.signal,
           tls: tls?.options,
+          interactive: process.stdin.isTTY === true && !flags.udp,
         });
       } finally {
         process.off("SIGINT", onSignal);

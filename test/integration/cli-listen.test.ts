@@ -4,6 +4,7 @@
  * a two-way pipe, UDP, and the failure cases.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -106,6 +107,40 @@ s.close()`,
       assert.equal(await server.exited, 0, server.stderr());
     } finally {
       await server.stop();
+    }
+  });
+});
+
+const hasScript = spawnSync("script", ["--version"]).status === 0;
+
+describe("socketkit listen on a terminal", {
+  skip: !python3()
+    ? "python3 is not installed"
+    : hasScript
+      ? false
+      : "util-linux `script` is not installed",
+}, () => {
+  it("sends each typed line to the client, as the seed's chat server, and q ends it", async () => {
+    const command = `${process.execPath} --import tsx ${ROOT}src/cli/main.ts listen 0`;
+    const tty = start("script", ["-qfec", command, "/dev/null"]);
+    try {
+      await outputFrom(tty, (out) => /listening on 127\.0\.0\.1:\d+/.test(out));
+      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(tty.stdout().toString())?.[1] as string;
+      const client = start(python3() as string, [
+        "-c",
+        `import socket
+s = socket.create_connection(("127.0.0.1", ${port}))
+s.sendall(b"hello from python\\n")
+print(s.makefile("rb").readline().decode(), end="")`,
+      ]);
+      await outputFrom(tty, (out) => out.includes("hello from python"));
+      tty.child.stdin?.write("hi, python\n");
+      assert.equal(await client.exited, 0, client.stderr());
+      assert.equal(client.stdout().toString(), "hi, python\n");
+      tty.child.stdin?.write("q\n");
+      assert.equal(await tty.exited, 0, tty.stdout().toString());
+    } finally {
+      await tty.stop();
     }
   });
 });
