@@ -1,11 +1,12 @@
 import { once } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import type { ConnectionOptions } from "node:tls";
-import { AF_INET, AF_INET6, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
+import { AF_INET, AF_INET6, SOCK_DGRAM } from "../core/constants.ts";
 import { TimeoutError } from "../core/errors.ts";
 import { createConnection } from "../socket/create-connection.ts";
 import { getaddrinfo } from "../socket/getaddrinfo.ts";
-import { type Socket, socket } from "../socket/socket.ts";
+import { socket } from "../socket/socket.ts";
+import { inputToSocket, socketToSink, toCrlf } from "./pump.ts";
 import { typeLines } from "./type-lines.ts";
 
 /** Options of {@link connect}. */
@@ -41,8 +42,8 @@ export interface ConnectOptions {
 
 /** Largest datagram sent: longer input chunks are split. */
 const MAX_DATAGRAM = 65507;
-const LF = 0x0a;
-const CR = 0x0d;
+const _LF = 0x0a;
+const _CR = 0x0d;
 
 /**
  * What `socketkit connect` does, as netcat: input to the socket, the socket to output,
@@ -70,10 +71,10 @@ export async function connect(
   });
   s.settimeout(null);
   try {
-    const receiving = copyToOutput(s, output);
+    const receiving = socketToSink(s, output);
     const sending = options.interactive
       ? typeLines(input, options.prompts ?? process.stderr, s, options.crlf ?? false)
-      : copyToSocket(input, s, options.crlf ?? false);
+      : inputToSocket(input, s, options.crlf ?? false);
     // The peer closing ends the session, as with netcat: stop reading the input then too
     // (an open terminal or pipe must not keep the process alive).
     let inputDone = false;
@@ -88,50 +89,6 @@ export async function connect(
   } finally {
     await s.close();
   }
-}
-
-/** Socket → output until end of stream, honouring the output's backpressure. */
-async function copyToOutput(s: Socket, output: Writable): Promise<void> {
-  for (;;) {
-    let data: Buffer;
-    try {
-      data = await s.recv(65536);
-    } catch (err) {
-      if (s.closed) return; // we closed it ("q" in an interactive session)
-      throw err;
-    }
-    if (data.length === 0) return;
-    if (!output.write(data)) await once(output, "drain");
-  }
-}
-
-/** Input → socket; at the end of input, half-close. */
-async function copyToSocket(input: Readable, s: Socket, crlf: boolean): Promise<void> {
-  let lastWasCR = false;
-  for await (const chunk of input) {
-    let data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    if (crlf) [data, lastWasCR] = toCrlf(data, lastWasCR);
-    await s.sendall(data);
-  }
-  s.shutdown(SHUT_WR);
-}
-
-/** Turns lone LFs into CRLF; `lastWasCR` carries a CR at the end of the previous chunk. */
-export function toCrlf(data: Buffer, lastWasCR: boolean): [Buffer, boolean] {
-  let extra = 0;
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] === LF && (i === 0 ? !lastWasCR : data[i - 1] !== CR)) extra++;
-  }
-  const ends = data.length > 0 ? data[data.length - 1] === CR : lastWasCR;
-  if (extra === 0) return [data, ends];
-  const out = Buffer.allocUnsafe(data.length + extra);
-  let j = 0;
-  for (let i = 0; i < data.length; i++) {
-    const b = data[i] as number;
-    if (b === LF && (i === 0 ? !lastWasCR : data[i - 1] !== CR)) out[j++] = CR;
-    out[j++] = b;
-  }
-  return [out, ends];
 }
 
 async function connectUdp(

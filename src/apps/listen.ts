@@ -7,6 +7,7 @@ import { formatAddress, ipVersion } from "../core/address.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { createServer } from "../socket/create-server.ts";
 import { type Socket, socket } from "../socket/socket.ts";
+import { inputToSocket, socketToSink } from "./pump.ts";
 import { typeLines } from "./type-lines.ts";
 
 /** Seconds a live session may go on after SIGINT/SIGTERM. */
@@ -126,16 +127,16 @@ async function serveOne(conn: Socket, options: ListenOptions, sink: Writable): P
     if (options.send !== undefined) {
       await sendFile(conn, options.send);
       conn.shutdown(SHUT_WR);
-      await drain(conn, null); // whatever the client says (the seed's greeting) is read and dropped
+      await socketToSink(conn, null); // whatever the client says (the seed's greeting) is read and dropped
       return;
     }
-    const receiving = drain(conn, sink);
+    const receiving = socketToSink(conn, sink);
     // Standard input belongs to one client: with --keep-open it is not sent.
     if (options.outputFile === undefined && !options.keepOpen) {
       const input = options.input ?? process.stdin;
       const typing = options.interactive
         ? typeLines(input, options.prompts ?? process.stderr, conn, false)
-        : copyInput(input, conn);
+        : inputToSocket(input, conn);
       void typing.catch(() => {});
     }
     await receiving;
@@ -157,30 +158,6 @@ async function sendFile(conn: Socket, path: string): Promise<void> {
   } finally {
     await file.close();
   }
-}
-
-/** Client → sink (or nowhere) until the client closes. */
-async function drain(conn: Socket, sink: Writable | null): Promise<void> {
-  for (;;) {
-    let data: Buffer;
-    try {
-      data = await conn.recv(65536);
-    } catch (err) {
-      if (conn.closed) return; // we closed it ("q" in an interactive session)
-      throw err;
-    }
-    if (data.length === 0) return;
-    if (sink !== null && !sink.write(data)) await once(sink, "drain");
-  }
-}
-
-/** Input → client; half-close at the end of the input. */
-async function copyInput(input: Readable, conn: Socket): Promise<void> {
-  for await (const chunk of input) {
-    if (conn.closed) return;
-    await conn.sendall(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  }
-  if (!conn.closed) conn.shutdown(SHUT_WR);
 }
 
 async function listenUdp(

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { listen } from "../apps/listen.ts";
 import { parsePort } from "./connect.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
+import { untilStopped } from "./until-stopped.ts";
 
 interface ListenFlags extends ServerTlsFlags {
   host: string;
@@ -39,25 +40,21 @@ export function registerListen(program: Command): void {
           });
       }
       const tls = await serverTlsFromFlags(command, flags);
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
       try {
-        await listen(port ?? 0, {
-          host: flags.host,
-          udp: flags.udp,
-          unix: flags.unix,
-          keepOpen: flags.keepOpen,
-          send: flags.send,
-          outputFile: flags.output,
-          signal: stop.signal,
-          tls: tls?.options,
-          interactive: process.stdin.isTTY === true && !flags.udp,
-        });
+        await untilStopped((signal) =>
+          listen(port ?? 0, {
+            host: flags.host,
+            udp: flags.udp,
+            unix: flags.unix,
+            keepOpen: flags.keepOpen,
+            send: flags.send,
+            outputFile: flags.output,
+            signal,
+            tls: tls?.options,
+            interactive: process.stdin.isTTY === true && !flags.udp,
+          }),
+        );
       } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
         process.stdin.destroy();
       }
     });

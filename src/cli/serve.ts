@@ -3,6 +3,7 @@ import { serve } from "../apps/serve.ts";
 import { SERVICES } from "../apps/services/index.ts";
 import { parsePort, parseSeconds } from "./connect.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
+import { untilStopped } from "./until-stopped.ts";
 
 function parseCount(value: string): number {
   const n = Number(value);
@@ -48,12 +49,8 @@ export function registerServe(program: Command): void {
     )
     .action(async (service: string, flags: ServeFlags) => {
       const tls = await serverTlsFromFlags(command, flags);
-      const stop = new AbortController();
-      const onSignal = () => stop.abort();
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
-      try {
-        await serve(service, {
+      await untilStopped((signal) =>
+        serve(service, {
           port: flags.port,
           host: flags.host,
           udp: flags.udp,
@@ -61,12 +58,9 @@ export function registerServe(program: Command): void {
           maxConns: flags.maxConns,
           idleTimeout: flags.idleTimeout,
           workers: flags.workers,
-          signal: stop.signal,
+          signal,
           tls: tls?.options,
-        });
-      } finally {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-      }
+        }),
+      );
     });
 }

@@ -136,3 +136,15 @@ export async function outputFrom(program: Program, ready: (out: string) => boole
     await once(program.child.stdout as NodeJS.ReadableStream, "data", { signal: deadline });
   }
 }
+
+/**
+ * Runs the `socketkit` command from the source (`src/cli/main.ts`). `stdin` is written and
+ * ended; left out (or null), standard input stays open.
+ */
+export function socketkit(args: string[], stdin?: Buffer | string | null): Program {
+  return start(
+    process.execPath,
+    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
+    stdin === undefined || stdin === null ? {} : { stdin },
+  );
+}

@@ -19,6 +19,7 @@ import {
   python3,
   ROOT,
   seed,
+  socketkit,
   start,
 } from "../helpers/proc.ts";
 
@@ -26,14 +27,7 @@ const skip = python3() ? false : "python3 is not installed: these tests use Pyth
 const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-connect-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `socketkit ARGS...` with `stdin` (ended), or with stdin left open when null. */
-function cli(args: string[], stdin: Buffer | string | null) {
-  return start(
-    process.execPath,
-    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
-    stdin === null ? {} : { stdin },
-  );
-}
+const cli = socketkit;
 
 describe("socketkit connect", { skip }, () => {
   it("sends its input, half-closes, and prints the whole echo of 5 MB of binary", async () => {

@@ -11,19 +11,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { AF_INET, SOCK_DGRAM, socket } from "../../src/index.ts";
-import { listening, outputFrom, portOf, python3, ROOT, seed, start } from "../helpers/proc.ts";
+import {
+  listening,
+  outputFrom,
+  portOf,
+  python3,
+  ROOT,
+  seed,
+  socketkit,
+  start,
+} from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: these tests use Python clients";
 const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-listen-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[], stdin?: Buffer | string) {
-  return start(
-    process.execPath,
-    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
-    stdin === undefined ? {} : { stdin },
-  );
-}
+const cli = socketkit;
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 

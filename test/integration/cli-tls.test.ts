@@ -5,18 +5,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { listening, type Program, portOf, python3, ROOT, start } from "../helpers/proc.ts";
+import { listening, type Program, portOf, python3, socketkit, start } from "../helpers/proc.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-tls-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[], stdin?: Buffer | string): Program {
-  return start(
-    process.execPath,
-    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
-    stdin === undefined ? {} : { stdin },
-  );
-}
+const cli = socketkit;
 
 /** Starts `serve echo --tls-self-signed`; gives its port and certificate fingerprint. */
 async function tlsEcho(): Promise<{ server: Program; port: string; fingerprint: string }> {

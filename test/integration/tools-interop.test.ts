@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { describe, it } from "node:test";
 import { closedPort } from "../helpers/net.ts";
-import { listening, type Program, portOf, ROOT, start } from "../helpers/proc.ts";
+import { listening, type Program, portOf, socketkit, start } from "../helpers/proc.ts";
 
 function tool(name: string): string | false {
   return spawnSync(name, ["-V"]).error === undefined
@@ -19,13 +19,7 @@ function tool(name: string): string | false {
 const noSocat = tool("socat");
 const noNcat = tool("ncat");
 
-function cli(args: string[], stdin?: Buffer | string): Program {
-  return start(
-    process.execPath,
-    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
-    stdin === undefined ? {} : { stdin },
-  );
-}
+const cli = socketkit;
 
 /** Waits for a line matching `pattern` on the program's stderr (at most 20 s). */
 async function stderrLine(p: Program, pattern: RegExp): Promise<void> {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { toCrlf } from "./connect.ts";
+import { toCrlf } from "./pump.ts";
 
 /** Runs toCrlf over chunks and joins the output. */
 function convert(chunks: Buffer[]): string {
