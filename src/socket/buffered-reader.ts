@@ -163,17 +163,6 @@ export class BufferedReader {
         if (conn.failed) throw conn.error("receive from");
         if (conn.closed) throw closedError(conn);
         const timeoutMs = this.#socket[kTimeoutMs](deadline);
-        // Without a timeout, a line ending in LF can be handed over by the 'data' handler.
-        const direct =
-          timeoutMs === null && sep === NEWLINE && queue.length < conn.highWaterMark
-            ? conn.readLineDirect(maxLength)
-            : null;
-        if (direct !== null) {
-          const line = await direct;
-          if (line !== null) return line;
-          scanned = 0; // something else happened: look again from the start
-          continue;
-        }
         await conn.readers.wait(timeoutMs, `receive from ${conn.peerLabel}`);
       }
     } finally {

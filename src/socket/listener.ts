@@ -100,7 +100,7 @@ export class Listener {
 
   /** Stops listening and closes every connection not yet accepted. */
   close(): Promise<void> {
-    if (!this.closed) this.closed = true;
+    this.closed = true;
     for (let s = this.take(); s !== undefined; s = this.take()) s.destroy();
     this.acceptors.wake();
     // net.Server's close callback waits for accepted connections to end too; a closed

@@ -53,7 +53,6 @@ export class StreamConnection {
   /** Byte count at the last check that saw movement, and when that was. */
   #idleBytes = 0;
   #idleSince = 0;
-  #directLine: { maxLength: number; resolve: (line: Buffer | null) => void } | null = null;
   #direct: {
     size: number;
     resolve: (data: Buffer) => void;
@@ -78,7 +77,6 @@ export class StreamConnection {
     socket.on("end", onEnd);
     socket.on("error", onError);
     socket.on("close", onClose);
-    socket.on("drain", onDrain);
     if (!this.#reading) socket.pause();
   }
 
@@ -180,10 +178,8 @@ export class StreamConnection {
   /** Records an incoming chunk (called from the shared `'data'` handler). */
   receive(chunk: Buffer): void {
     if (this.readShut) return;
-    const before = this.queue.length;
     this.queue.push(chunk);
     if (this.#direct !== null) this.#settleDirect();
-    else if (this.#directLine !== null) this.#settleLine(before, chunk);
     if (this.queue.length >= this.#highWaterMark) this.socket.pause();
     this.readers.wake();
   }
@@ -199,45 +195,6 @@ export class StreamConnection {
     return new Promise<Buffer>((resolve, reject) => {
       this.#direct = { size, resolve, reject };
     });
-  }
-
-  /**
-   * `readline` waiting with nothing but a partial line buffered: the `'data'` handler
-   * looks for the LF in each new chunk and hands the line over itself. Resolves null when
-   * the general path must decide instead (line too long, end of stream, error, close).
-   * One at a time: returns null at once when another is already waiting.
-   */
-  readLineDirect(maxLength: number): Promise<Buffer | null> | null {
-    if (this.#directLine !== null || this.#direct !== null) return null;
-    return new Promise<Buffer | null>((resolve) => {
-      this.#directLine = { maxLength, resolve };
-    });
-  }
-
-  #settleLine(before: number, chunk: Buffer): void {
-    const d = this.#directLine as { maxLength: number; resolve: (line: Buffer | null) => void };
-    const at = chunk.indexOf(0x0a);
-    if (at !== -1 && before + at <= d.maxLength) {
-      this.#directLine = null;
-      const line = this.queue.take(before + at + 1);
-      this.consumed();
-      d.resolve(line);
-    } else if (
-      at !== -1 ||
-      this.queue.length > d.maxLength ||
-      this.queue.length >= this.#highWaterMark
-    ) {
-      this.#directLine = null;
-      d.resolve(null);
-    }
-  }
-
-  /** Hands a waiting `readLineDirect` back to the general path (state changed). */
-  #releaseLine(): void {
-    const d = this.#directLine;
-    if (d === null) return;
-    this.#directLine = null;
-    d.resolve(null);
   }
 
   /** Settles the direct `recv`, if any, from the current state. */
@@ -265,7 +222,6 @@ export class StreamConnection {
   fail(err: unknown): void {
     if (this.#error === null) this.#error = err;
     this.#settleDirect();
-    this.#releaseLine();
     this.readers.wake();
     this.#drainWaiters.wake();
   }
@@ -273,7 +229,6 @@ export class StreamConnection {
   /** The socket closed: wake everyone so they see it. */
   onClosed(): void {
     this.closed = true;
-    this.#releaseLine();
     if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
     this.#idleTimer = null;
     this.#settleDirect();
@@ -286,13 +241,7 @@ export class StreamConnection {
     if (!this.writeShut && resetDisguisedAsEnd(this.socket)) this.fail({ code: "ECONNRESET" });
     else this.eof = true;
     this.#settleDirect();
-    this.#releaseLine();
     this.readers.wake();
-  }
-
-  /** The send queue emptied. */
-  onDrain(): void {
-    this.#drainWaiters.wake();
   }
 
   #checkWritable(action: string): void {
@@ -389,7 +338,6 @@ export class StreamConnection {
     this.readShut = true;
     this.queue.clear();
     this.#settleDirect();
-    this.#releaseLine();
     this.readers.wake();
     this.#flow();
   }
@@ -405,7 +353,6 @@ export class StreamConnection {
       this.closed = true;
       this.queue.clear();
       this.#settleDirect();
-      this.#releaseLine();
       this.readers.wake();
       this.#drainWaiters.wake();
       if (this.socket.writableLength > 0 && !this.socket.destroyed) {
@@ -460,7 +407,4 @@ function onError(this: NetSocket, err: Error): void {
 }
 function onClose(this: NetSocket): void {
   connectionOf(this).onClosed();
-}
-function onDrain(this: NetSocket): void {
-  connectionOf(this).onDrain();
 }
