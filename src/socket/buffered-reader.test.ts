@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import { closing, rejection, tcpPair, thrown, until } from "../../test/helpers/net.ts";
+import { closing, netServer, rejection, tcpPair, thrown, until } from "../../test/helpers/net.ts";
 import {
   AF_INET,
   BufferedReader,
+  ConnectionResetError,
   DEFAULT_MAX_LINE_LENGTH,
   IncompleteReadError,
   LineTooLongError,
@@ -304,4 +305,45 @@ describe("a readline that is waiting", () => {
     await client.sendall(long);
     assert.equal((await waiting).toString(), long);
   });
+});
+
+describe("line iteration that is waiting", () => {
+  it(
+    "gets each line as it arrives, then the peer's reset as ConnectionResetError",
+    T,
+    async (t) => {
+      const { port } = await netServer(t, (peer) => {
+        peer.on("data", (d: Buffer) => {
+          if (d.toString() === "reset") peer.resetAndDestroy();
+          else peer.write(`${d.toString()}\n`);
+        });
+      });
+      const s = closing(t, socket());
+      await s.connect(["127.0.0.1", port]);
+      const lines = s.makefile("r")[Symbol.asyncIterator]();
+      for (const word of ["one", "two"]) {
+        const next = lines.next(); // waiting before the line is even asked for
+        await s.sendall(word);
+        assert.deepEqual(await next, { value: Buffer.from(`${word}\n`), done: false });
+      }
+      const last = lines.next();
+      await s.sendall("reset");
+      await rejection(last, ConnectionResetError, "ECONNRESET");
+    },
+  );
+
+  it(
+    "a recv waiting alongside a readline gets the first bytes; the readline the line after",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      const received = conn.recv(100);
+      const line = rfile.readline();
+      await client.sendall("first");
+      assert.equal((await received).toString(), "first");
+      await client.sendall("second\n");
+      assert.equal((await line).toString(), "second\n");
+    },
+  );
 });

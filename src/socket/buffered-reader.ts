@@ -1,7 +1,7 @@
 import { IncompleteReadError, LineTooLongError, SocketError } from "../core/errors.ts";
 import { kStream, kTimeoutMs } from "./internal.ts";
 import type { Socket } from "./socket.ts";
-import type { StreamConnection } from "./stream-connection.ts";
+import type { DirectRead, StreamConnection } from "./stream-connection.ts";
 
 /** Default longest line `readline` returns (64 KiB). */
 export const DEFAULT_MAX_LINE_LENGTH = 64 * 1024;
@@ -114,8 +114,56 @@ export class BufferedReader {
    * `LineTooLongError`.
    */
   readline(options: ReadlineOptions = {}): Promise<Buffer> {
-    return this.#readTo(NEWLINE, options.maxLength ?? this.#maxLineLength, false);
+    return this.#nextLine(options.maxLength ?? this.#maxLineLength, asIs);
   }
+
+  /**
+   * The next line, shaped by `wrap` (a Buffer for `readline`, an iterator result for
+   * `for await`). The common case of a line protocol takes no detour: a line already
+   * buffered is returned at once, and on a plain socket (no timeout, nothing pending) the
+   * `'data'` handler hands the next line over itself. Everything else (end of stream,
+   * errors, long lines, timeouts) goes the general way, through `#readTo`.
+   */
+  #nextLine<T>(maxLength: number, wrap: (line: Buffer) => T): Promise<T> {
+    let conn: StreamConnection;
+    try {
+      conn = this.#conn;
+    } catch {
+      return this.#slowLine(maxLength, wrap);
+    }
+    const queue = conn.queue;
+    if (this.#skippingTo !== null) return this.#slowLine(maxLength, wrap);
+    if (queue.length > 0) {
+      const at = queue.indexOf(NEWLINE);
+      if (at === -1 || at > maxLength) return this.#slowLine(maxLength, wrap);
+      const line = queue.take(at + 1);
+      conn.consumed();
+      return Promise.resolve(wrap(line));
+    }
+    if (
+      conn.eof ||
+      conn.readShut ||
+      conn.failed ||
+      conn.closed ||
+      this.#socket.gettimeout() !== null
+    ) {
+      return this.#slowLine(maxLength, wrap);
+    }
+    const fallback = this.#lineFallback as (read: DirectRead) => Promise<T>;
+    return (
+      conn.readDirect(0, NEWLINE, maxLength, wrap === asIs ? null : wrap, fallback) ??
+      this.#slowLine(maxLength, wrap)
+    );
+  }
+
+  #slowLine<T>(maxLength: number, wrap: (line: Buffer) => T): Promise<T> {
+    const line = this.#readTo(NEWLINE, maxLength, false);
+    return wrap === (asIs as unknown) ? (line as Promise<T>) : line.then(wrap);
+  }
+
+  /** The general path, for a direct read that something other than a line woke. */
+  #lineFallback = (read: DirectRead): Promise<unknown> =>
+    this.#slowLine(read.maxLength, read.wrap ?? asIs);
 
   /**
    * Reads up to and including `separator`. End of stream first raises
@@ -202,15 +250,16 @@ export class BufferedReader {
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
     // A plain iterator object: an async generator costs extra promises per line.
     const iterator: AsyncIterableIterator<Buffer> = {
-      next: async (): Promise<IteratorResult<Buffer>> => {
-        const line = await this.readline();
-        return line.length === 0 ? { value: undefined, done: true } : { value: line, done: false };
-      },
+      next: () => this.#nextLine(this.#maxLineLength, lineResult),
       [Symbol.asyncIterator]: () => iterator,
     };
     return iterator;
   }
 }
+
+const asIs = (line: Buffer): Buffer => line;
+const lineResult = (line: Buffer): IteratorResult<Buffer> =>
+  line.length === 0 ? { value: undefined, done: true } : { value: line, done: false };
 
 function closedError(conn: StreamConnection): SocketError {
   return new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, {

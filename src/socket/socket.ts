@@ -40,7 +40,7 @@ import { deadlineFrom, remaining } from "./deadline.ts";
 import { resolveHost } from "./getaddrinfo.ts";
 import { kAdopt, kBindServer, kConnectFrom, kConnectTls, kStream, kTimeoutMs } from "./internal.ts";
 import { Listener } from "./listener.ts";
-import { DEFAULT_HIGH_WATER_MARK, StreamConnection } from "./stream-connection.ts";
+import { DEFAULT_HIGH_WATER_MARK, type DirectRead, StreamConnection } from "./stream-connection.ts";
 import { timeoutError } from "./waiters.ts";
 import { Writer } from "./writer.ts";
 
@@ -606,8 +606,12 @@ export class Socket {
       return Promise.resolve(out);
     }
     if (conn.eof || conn.readShut || conn.failed || conn.closed) return this.#recvSlow(bufsize);
-    return conn.recvDirect(bufsize) ?? this.#recvSlow(bufsize);
+    this.#recvFallback ??= (read) => this.#recvSlow(read.size);
+    return conn.readDirect(bufsize, null, 0, null, this.#recvFallback) ?? this.#recvSlow(bufsize);
   }
+
+  /** The general `recv`, for a direct read that something other than data woke. */
+  #recvFallback: ((read: DirectRead) => Promise<Buffer>) | null = null;
 
   async #recvSlow(bufsize: number): Promise<Buffer> {
     checkSize(bufsize, "receive");

@@ -53,11 +53,7 @@ export class StreamConnection {
   /** Byte count at the last check that saw movement, and when that was. */
   #idleBytes = 0;
   #idleSince = 0;
-  #direct: {
-    size: number;
-    resolve: (data: Buffer) => void;
-    reject: (err: unknown) => void;
-  } | null = null;
+  #direct: DirectRead | null = null;
   #closedPromise: Promise<void>;
   /** Write callback: every flushed write lets `send`/`drain` waiters re-check. */
   #afterWrite = (err?: Error | null): void => {
@@ -179,49 +175,76 @@ export class StreamConnection {
   receive(chunk: Buffer): void {
     if (this.readShut) return;
     this.queue.push(chunk);
-    if (this.#direct !== null) this.#settleDirect();
+    if (this.#direct !== null) this.#feedDirect(this.#direct);
     if (this.queue.length >= this.#highWaterMark) this.socket.pause();
     this.readers.wake();
   }
 
   /**
-   * `recv` (without a timeout) when nothing is buffered: the next bytes, up to `size`,
-   * are handed over by the `'data'` handler itself, with no wake-and-recheck hop. One at
-   * a time: returns null when another is already waiting (the caller then waits the
-   * general way, through `readers`).
+   * A read (without a timeout) when nothing is buffered: the `'data'` handler itself hands
+   * over the next bytes, up to `size` (`recv`), or the next whole line ending in `sep`
+   * (`readline`), with no wake-and-recheck hop; `wrap` shapes them. When anything else
+   * happens (end of stream, an error, the close, a line over `maxLength` or over the
+   * buffer's limit) the promise takes the result of `fallback`, the caller's general
+   * path. One at a time: returns null when another read is already waiting.
    */
-  recvDirect(size: number): Promise<Buffer> | null {
+  readDirect<T>(
+    size: number,
+    sep: Buffer | null,
+    maxLength: number,
+    wrap: ((data: Buffer) => T) | null,
+    fallback: (read: DirectRead) => Promise<T>,
+  ): Promise<T> | null {
     if (this.#direct !== null) return null;
-    return new Promise<Buffer>((resolve, reject) => {
-      this.#direct = { size, resolve, reject };
+    // No closure per read beyond the executor: the hot path allocates as little as it can.
+    return new Promise<T>((resolve) => {
+      this.#direct = {
+        size,
+        sep,
+        maxLength,
+        scanned: 0,
+        wrap,
+        fallback,
+        resolve: resolve as (value: unknown) => void,
+      };
     });
   }
 
-  /** Settles the direct `recv`, if any, from the current state. */
-  #settleDirect(): void {
+  /** Hands the bytes received to the direct read, if any and if they are what it wants. */
+  #feedDirect(d: DirectRead): void {
+    const queue = this.queue;
+    let out: Buffer | null = null;
+    if (d.sep === null) out = queue.take(d.size);
+    else {
+      const at = queue.indexOf(d.sep, d.scanned);
+      if (at === -1) {
+        // Keep waiting for the rest of the line, unless it is already too long to hold.
+        if (queue.length <= d.maxLength && queue.length < this.#highWaterMark) {
+          d.scanned = Math.max(0, queue.length - d.sep.length + 1);
+          return;
+        }
+      } else if (at <= d.maxLength) out = queue.take(at + d.sep.length);
+    }
+    this.#direct = null;
+    if (out === null) d.resolve(d.fallback(d));
+    else {
+      this.consumed();
+      d.resolve(d.wrap === null ? out : d.wrap(out));
+    }
+  }
+
+  /** Something other than data happened: the direct read must look for itself. */
+  #releaseDirect(): void {
     const d = this.#direct;
     if (d === null) return;
-    if (this.queue.length > 0) {
-      this.#direct = null;
-      const out = this.queue.take(d.size);
-      this.consumed();
-      d.resolve(out);
-    } else if (this.eof || this.readShut) {
-      this.#direct = null;
-      d.resolve(EMPTY);
-    } else if (this.#error !== null) {
-      this.#direct = null;
-      d.reject(this.error("receive from"));
-    } else if (this.closed) {
-      this.#direct = null;
-      d.reject(closedError("receive from", this.peerLabel));
-    }
+    this.#direct = null;
+    d.resolve(d.fallback(d));
   }
 
   /** Records a socket error; it is reported by the next operation that needs the socket. */
   fail(err: unknown): void {
     if (this.#error === null) this.#error = err;
-    this.#settleDirect();
+    this.#releaseDirect();
     this.readers.wake();
     this.#drainWaiters.wake();
   }
@@ -231,7 +254,7 @@ export class StreamConnection {
     this.closed = true;
     if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
     this.#idleTimer = null;
-    this.#settleDirect();
+    this.#releaseDirect();
     this.readers.wake();
     this.#drainWaiters.wake();
   }
@@ -240,7 +263,7 @@ export class StreamConnection {
   onEnd(): void {
     if (!this.writeShut && resetDisguisedAsEnd(this.socket)) this.fail({ code: "ECONNRESET" });
     else this.eof = true;
-    this.#settleDirect();
+    this.#releaseDirect();
     this.readers.wake();
   }
 
@@ -337,7 +360,7 @@ export class StreamConnection {
   shutdownRead(): void {
     this.readShut = true;
     this.queue.clear();
-    this.#settleDirect();
+    this.#releaseDirect();
     this.readers.wake();
     this.#flow();
   }
@@ -352,7 +375,7 @@ export class StreamConnection {
     if (!this.closed) {
       this.closed = true;
       this.queue.clear();
-      this.#settleDirect();
+      this.#releaseDirect();
       this.readers.wake();
       this.#drainWaiters.wake();
       if (this.socket.writableLength > 0 && !this.socket.destroyed) {
@@ -369,7 +392,6 @@ export class StreamConnection {
 }
 
 const RESOLVED = Promise.resolve();
-const EMPTY = Buffer.alloc(0);
 
 /** How long bytes queued at `close()` may take to drain before the socket is dropped. */
 export const LINGER_MS = 30_000;
@@ -385,6 +407,18 @@ function resetDisguisedAsEnd(socket: NetSocket): boolean {
     ._handle;
   if (typeof handle?.getpeername !== "function") return false;
   return handle.getpeername({}) !== 0;
+}
+
+/** A read waiting in {@link StreamConnection.readDirect}. */
+export interface DirectRead {
+  size: number;
+  sep: Buffer | null;
+  maxLength: number;
+  /** Bytes of the queue already searched for `sep`. */
+  scanned: number;
+  wrap: ((data: Buffer) => unknown) | null;
+  fallback: (read: DirectRead) => Promise<unknown>;
+  resolve: (value: unknown) => void;
 }
 
 function closedError(action: string, peer: string): SocketError {
