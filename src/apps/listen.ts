@@ -2,12 +2,14 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
+import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
 import { formatAddress, ipVersion } from "../core/address.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { createServer } from "../socket/create-server.ts";
 import { type Socket, socket } from "../socket/socket.ts";
-import { inputToSocket, socketToSink } from "./pump.ts";
+import { Outbox } from "./outbox.ts";
+import { type ByteTarget, inputToSocket, socketToSink } from "./pump.ts";
 import { typeLines } from "./type-lines.ts";
 
 /** Seconds a live session may go on after SIGINT/SIGTERM. */
@@ -45,6 +47,11 @@ export interface ListenOptions {
   interactive?: boolean;
   /** Where the interactive prompt goes. @default process.stderr */
   prompts?: Writable;
+  /**
+   * With keepOpen: milliseconds a client may take no bytes of the input while the others
+   * wait for it, before it is dropped. @default 5000
+   */
+  stallMs?: number;
 }
 
 /**
@@ -67,13 +74,18 @@ export async function listen(port: number, options: ListenOptions = {}): Promise
     dualstackIpv6: host === "::",
     tls: options.tls,
   });
-  let current: Socket | null = null;
-  // Stop accepting at once; a live session gets a grace period to finish.
-  const onAbort = () => {
+  // Clients being served: one at a time, or all at once with keepOpen.
+  const live = new Set<Socket>();
+  // Stop accepting at once; live sessions get a grace period to finish.
+  const stop = () => {
     void server.close();
-    const live = current;
-    if (live !== null) setTimeout(() => void live.close(), GRACE_MS).unref();
+    if (live.size > 0) {
+      setTimeout(() => {
+        for (const conn of live) void conn.close();
+      }, GRACE_MS).unref();
+    }
   };
+  const onAbort = stop;
   options.signal?.addEventListener("abort", onAbort, { once: true });
   try {
     warnIfAllInterfaces(host, options.unix, log);
@@ -82,18 +94,42 @@ export async function listen(port: number, options: ListenOptions = {}): Promise
     const sink = options.outputFile
       ? createWriteStream(options.outputFile)
       : (options.output ?? process.stdout);
+    // Clients at once: each gets the file (send), or they share standard input and the
+    // output (as ncat --keep-open). Collected output (outputFile) stays one client at a
+    // time, so one client's bytes are never interleaved with another's.
+    const together = options.keepOpen === true && options.outputFile === undefined;
+    const input = options.input ?? process.stdin;
+    const everyone =
+      together && options.send === undefined
+        ? new Broadcast(log, options.stallMs ?? STALL_MS)
+        : null;
+    if (everyone !== null) {
+      const typing = options.interactive
+        ? typeLines(input, options.prompts ?? process.stderr, everyone, false)
+        : inputToSocket(input, everyone);
+      // `q` typed (or an input error) ends the whole listener, as it ends a single session.
+      void typing.then(() => everyone.quitted && stop(), stop);
+    }
+    const sessions: Promise<void>[] = [];
     try {
-      for await (const [conn] of server) {
-        current = conn;
-        try {
-          await serveOne(conn, options, sink);
-        } catch (err) {
-          if (!options.signal?.aborted) throw err;
-        } finally {
-          current = null;
+      for await (const [conn, address] of server) {
+        live.add(conn);
+        const who = formatAddress(address) || "a client";
+        const session = serveOne(conn, who, options, sink, everyone, input)
+          .catch((err: unknown) => {
+            if (together) log(`${who}: ${err instanceof Error ? err.message : String(err)}`);
+            else if (!options.signal?.aborted) throw err;
+          })
+          .finally(() => live.delete(conn));
+        if (!together) {
+          await session;
+          if (!options.keepOpen || options.signal?.aborted) break;
+        } else {
+          sessions.push(session);
+          void session.then(() => sessions.splice(sessions.indexOf(session), 1));
         }
-        if (!options.keepOpen || options.signal?.aborted) break;
       }
+      await Promise.all(sessions);
     } finally {
       if (options.outputFile) {
         (sink as ReturnType<typeof createWriteStream>).end();
@@ -121,8 +157,18 @@ function warnIfAllInterfaces(
   if (warning !== null) log(warning);
 }
 
-/** One client: a file to send, or a two-way copy until the client closes. */
-async function serveOne(conn: Socket, options: ListenOptions, sink: Writable): Promise<void> {
+/**
+ * One client: a file to send, or a copy of what it sends to the sink until it closes,
+ * with standard input going to it (alone, or through `everyone` with keepOpen).
+ */
+async function serveOne(
+  conn: Socket,
+  who: string,
+  options: ListenOptions,
+  sink: Writable,
+  everyone: Broadcast | null,
+  input: Readable,
+): Promise<void> {
   try {
     if (options.send !== undefined) {
       await sendFile(conn, options.send);
@@ -131,19 +177,100 @@ async function serveOne(conn: Socket, options: ListenOptions, sink: Writable): P
       return;
     }
     const receiving = socketToSink(conn, sink);
-    // Standard input belongs to one client: with --keep-open it is not sent.
-    if (options.outputFile === undefined && !options.keepOpen) {
-      const input = options.input ?? process.stdin;
+    if (everyone !== null) everyone.add(conn, who);
+    else if (options.outputFile === undefined && !options.keepOpen) {
       const typing = options.interactive
         ? typeLines(input, options.prompts ?? process.stderr, conn, false)
         : inputToSocket(input, conn);
       void typing.catch(() => {});
     }
-    await receiving;
+    try {
+      await receiving;
+    } finally {
+      everyone?.delete(conn);
+    }
   } finally {
     await conn.close();
   }
 }
+
+/** How long a client may take no bytes at all while the input waits for it (ms). */
+const STALL_MS = 5000;
+
+/**
+ * Standard input for every client of `listen --keep-open` (as ncat broadcasts it): each
+ * client has its own bounded queue, the input is read as fast as the clients take it,
+ * and a client that takes nothing for `stallMs` while the others wait is dropped,
+ * so it cannot hold everyone up. At the end of the input every client, present and
+ * future, is half-closed.
+ */
+class Broadcast implements ByteTarget {
+  readonly #log: (line: string) => void;
+  readonly #clients = new Map<Socket, Outbox>();
+  readonly #names = new WeakMap<Socket, string>();
+  #ended = false;
+  /** `q` was typed: the listener stops. */
+  quitted = false;
+
+  readonly #stallMs: number;
+
+  constructor(log: (line: string) => void, stallMs: number) {
+    this.#log = log;
+    this.#stallMs = stallMs;
+  }
+
+  get closed(): boolean {
+    return this.quitted;
+  }
+
+  add(conn: Socket, who: string): void {
+    this.#names.set(conn, who);
+    if (this.#ended) conn.shutdown(SHUT_WR);
+    else this.#clients.set(conn, new Outbox(conn, { limit: OUTBOX_LIMIT }));
+  }
+
+  delete(conn: Socket): void {
+    this.#clients.delete(conn);
+  }
+
+  async sendall(data: Buffer | string): Promise<void> {
+    const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    for (const [conn, out] of this.#clients) if (!out.push(bytes)) this.#drop(conn);
+    // Read on once every client has room for more (or was dropped for taking nothing).
+    await Promise.all([...this.#clients].map(([conn, out]) => this.#room(conn, out)));
+  }
+
+  async #room(conn: Socket, out: Outbox): Promise<void> {
+    const half = OUTBOX_LIMIT / 2;
+    while (out.queued > half && !out.failed && this.#clients.has(conn)) {
+      await Promise.race([out.below(half), delay(this.#stallMs / 5, undefined, { ref: false })]);
+      if (out.stalledFor >= this.#stallMs) this.#drop(conn);
+    }
+  }
+
+  #drop(conn: Socket): void {
+    if (!this.#clients.delete(conn)) return;
+    this.#log(`dropped ${this.#names.get(conn)}: it is not reading`);
+    void conn.close();
+  }
+
+  shutdown(): void {
+    this.#ended = true;
+    for (const [conn, out] of this.#clients) {
+      void out.below(0).then(() => {
+        if (!conn.closed) conn.shutdown(SHUT_WR);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.quitted = true;
+    await Promise.all([...this.#clients.keys()].map((conn) => conn.close()));
+  }
+}
+
+/** Bytes of standard input queued per client of `--keep-open`. */
+const OUTBOX_LIMIT = 1024 * 1024;
 
 async function sendFile(conn: Socket, path: string): Promise<void> {
   const file = await open(path, "r");

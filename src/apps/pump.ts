@@ -24,8 +24,17 @@ export async function socketToSink(s: Socket, sink: Writable | null): Promise<vo
   }
 }
 
+/** Where typed or piped input goes: a socket, or every client of `listen --keep-open`. */
+export interface ByteTarget {
+  sendall(data: Buffer | string): Promise<void>;
+  /** Called with SHUT_WR at the end of the input. */
+  shutdown(how: number): void;
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
 /** Input → socket, optionally with CRLF line ends; half-closes at the end of the input. */
-export async function inputToSocket(input: Readable, s: Socket, crlf = false): Promise<void> {
+export async function inputToSocket(input: Readable, s: ByteTarget, crlf = false): Promise<void> {
   let lastWasCR = false;
   for await (const chunk of input) {
     if (s.closed) return;

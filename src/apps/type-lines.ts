@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { SHUT_WR } from "../core/constants.ts";
-import type { Socket } from "../socket/socket.ts";
+import type { ByteTarget } from "./pump.ts";
 
 /**
  * The terminal side of an interactive session: a prompt, each line sent as it is typed,
@@ -11,7 +11,7 @@ import type { Socket } from "../socket/socket.ts";
 export async function typeLines(
   input: Readable,
   prompts: Writable,
-  s: Socket,
+  s: ByteTarget,
   crlf: boolean,
 ): Promise<void> {
   const rl = createInterface({ input, output: prompts, prompt: "> ", terminal: true });

@@ -23,7 +23,10 @@ export function registerListen(program: Command): void {
     .option("--host <host>", "address to bind", "127.0.0.1")
     .option("--udp", "use UDP")
     .option("--unix <path>", "listen on a Unix stream socket instead")
-    .option("--keep-open", "serve clients one after another until stopped")
+    .option(
+      "--keep-open",
+      "serve clients until stopped, at once (stdin goes to all of them; with --output, one after another)",
+    )
     .option("--send <file>", "send FILE to each client, then close")
     .option("--output <file>", "write what clients send to FILE")
     .addHelpText(

@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { AF_INET, SOCK_DGRAM, socket } from "../../src/index.ts";
+import { AF_INET, createConnection, SOCK_DGRAM, socket } from "../../src/index.ts";
+import { recvAll } from "../helpers/net.ts";
 import {
   listening,
   outputFrom,
@@ -97,6 +98,41 @@ s.close()`,
       await c.sendto("datagram one", ["127.0.0.1", port]);
       await outputFrom(server, (out) => out.includes("datagram one"));
       assert.equal(server.stdout().toString(), "datagram one");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--keep-open serves clients at once: stdin to all of them, all they send to stdout", async () => {
+    const server = cli(["listen", "0", "--keep-open"]);
+    try {
+      const port = Number(portOf(await listening(server)));
+      await using a = await createConnection(["127.0.0.1", port]);
+      await using b = await createConnection(["127.0.0.1", port]);
+      await a.sendall("from a\n");
+      await b.sendall("from b\n");
+      await outputFrom(server, (out) => out.includes("from a") && out.includes("from b"));
+      server.child.stdin?.end("to everyone\n");
+      assert.equal((await recvAll(a)).toString(), "to everyone\n");
+      assert.equal((await recvAll(b)).toString(), "to everyone\n");
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exited, 0, server.stderr());
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--keep-open --send sends the file to clients that connect at once", async () => {
+    const source = join(dir, "shared.bin");
+    const payload = randomBytes(2 * 1024 * 1024);
+    writeFileSync(source, payload);
+    const server = cli(["listen", "0", "--keep-open", "--send", source]);
+    try {
+      const port = Number(portOf(await listening(server)));
+      const clients = await Promise.all([1, 2, 3].map(() => createConnection(["127.0.0.1", port])));
+      const got = await Promise.all(clients.map((c) => recvAll(c)));
+      for (const g of got) assert.equal(sha256(g), sha256(payload));
+      await Promise.all(clients.map((c) => c.close()));
     } finally {
       await server.stop();
     }

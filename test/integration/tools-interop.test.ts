@@ -1,6 +1,7 @@
 /**
  * socketkit with the tools people use instead: socat and ncat as clients of
- * `socketkit serve` and as servers for `socketkit connect`. Each test skips, saying why,
+ * `socketkit serve` and as servers for `socketkit connect`; telnet (on a terminal made by
+ * `script`) with the services and `listen`. Each test skips, saying why,
  * when its tool is not installed (`.ci/run` installs them where it can).
  */
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { describe, it } from "node:test";
 import { closedPort } from "../helpers/net.ts";
-import { listening, type Program, portOf, socketkit, start } from "../helpers/proc.ts";
+import { listening, outputFrom, type Program, portOf, socketkit, start } from "../helpers/proc.ts";
 
 function tool(name: string): string | false {
   return spawnSync(name, ["-V"]).error === undefined
@@ -87,6 +88,76 @@ describe("ncat", { skip: noNcat }, () => {
       assert.equal(await server.exited, 0, server.stderr());
       assert.equal(server.stdout().toString(), "hello ncat\n");
     } finally {
+      await server.stop();
+    }
+  });
+});
+
+const noTelnet =
+  spawnSync("telnet", ["--version"]).error === undefined
+    ? spawnSync("script", ["--version"]).error === undefined
+      ? false
+      : "util-linux `script` is not installed (telnet needs a terminal)"
+    : "telnet is not installed (apt-get install -y telnet)";
+
+/** telnet to 127.0.0.1:PORT on a terminal of its own (it reads the keyboard, not a pipe). */
+async function telnet(port: string): Promise<Program> {
+  const tty = start("script", ["-qfec", `telnet 127.0.0.1 ${port}`, "/dev/null"]);
+  await outputFrom(tty, (out) => out.includes("Escape character is"));
+  return tty;
+}
+
+describe("telnet", { skip: noTelnet }, () => {
+  it("talks to socketkit serve command: the greeting, an answer, and quit closes", async () => {
+    const server = cli(["serve", "command"]);
+    let tty: Program | null = null;
+    try {
+      tty = await telnet(portOf(await listening(server)));
+      const t = tty;
+      await outputFrom(t, (out) => out.includes("Hello! Type a command, or help.\r\n> "));
+      t.child.stdin?.write("upper hello from telnet\n");
+      await outputFrom(t, (out) => out.includes("HELLO FROM TELNET\r\n> "));
+      t.child.stdin?.write("quit\n");
+      await outputFrom(t, (out) => out.includes("bye\r\nConnection closed by foreign host."));
+      await t.exited;
+    } finally {
+      await tty?.stop();
+      await server.stop();
+    }
+  });
+
+  it("gets socketkit serve greet's line, then the server closes", async () => {
+    // The greeting has no line end (byte for byte the seed's), so telnet's notice follows it.
+    const server = cli(["serve", "greet"]);
+    let tty: Program | null = null;
+    try {
+      tty = await telnet(portOf(await listening(server)));
+      const t = tty;
+      await outputFrom(t, (out) =>
+        out.includes("Thank you for connectingConnection closed by foreign host."),
+      );
+      await t.exited;
+    } finally {
+      await tty?.stop();
+      await server.stop();
+    }
+  });
+
+  it("types lines to socketkit listen, which sends its stdin back (CRLF from telnet arrives as sent)", async () => {
+    const server = cli(["listen", "0"]);
+    let tty: Program | null = null;
+    try {
+      tty = await telnet(portOf(await listening(server)));
+      const t = tty;
+      t.child.stdin?.write("line from telnet\n");
+      await outputFrom(server, (out) => out.includes("line from telnet"));
+      assert.equal(server.stdout().toString(), "line from telnet\r\n", "telnet ends lines in CRLF");
+      server.child.stdin?.end("reply from listen\r\n");
+      await outputFrom(t, (out) => out.includes("reply from listen"));
+      t.child.stdin?.write("\x1dquit\n"); // Ctrl-] then quit: telnet closes, listen ends
+      assert.equal(await server.exited, 0, server.stderr());
+    } finally {
+      await tty?.stop();
       await server.stop();
     }
   });

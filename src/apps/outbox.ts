@@ -1,0 +1,106 @@
+import type { Socket } from "../socket/socket.ts";
+
+/** Options of {@link Outbox}. */
+export interface OutboxOptions {
+  /** Most bytes queued for the peer; `push` refuses beyond it. @default 1 MiB */
+  limit?: number;
+}
+
+/**
+ * A peer's outgoing bytes when one sender feeds many peers (broadcast): `push` queues
+ * without waiting, a pump sends in order, everything queued since the last send leaves
+ * in one `sendall` (one system call for a burst of small messages), and the queue is
+ * bounded, so a peer that stops reading costs at most `limit` bytes and never holds up
+ * the others. What to do with such a peer (drop it) is the caller's decision.
+ *
+ * @example
+ * ```ts
+ * const out = new Outbox(conn, { limit: 256 * 1024 });
+ * if (!out.push(Buffer.from("hello\n"))) await conn.close(); // not reading
+ * ```
+ */
+export class Outbox {
+  readonly socket: Socket;
+  readonly limit: number;
+  #chunks: Buffer[] = [];
+  #queued = 0;
+  #sending = false;
+  #failed = false;
+  /** performance.now() of the last time bytes left (or the queue was empty). */
+  #progress = performance.now();
+  #waiters = new Set<() => void>();
+
+  constructor(socket: Socket, options: OutboxOptions = {}) {
+    this.socket = socket;
+    this.limit = options.limit ?? 1024 * 1024;
+  }
+
+  /** Bytes queued and not yet handed to the kernel. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** A send failed (the peer is gone): later pushes are dropped. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Milliseconds since bytes last left while some were waiting (0 when the queue is empty). */
+  get stalledFor(): number {
+    return this.#queued === 0 ? 0 : performance.now() - this.#progress;
+  }
+
+  /**
+   * Queues `data` for the peer. Returns false, queuing nothing, when that would take the
+   * queue over its limit (the peer is not keeping up). After a failed send it drops the
+   * data and returns true: the reader side sees the error.
+   */
+  push(data: Buffer): boolean {
+    if (this.#failed || data.length === 0) return true;
+    if (this.#queued + data.length > this.limit) return false;
+    if (this.#queued === 0) this.#progress = performance.now();
+    this.#chunks.push(data);
+    this.#queued += data.length;
+    if (!this.#sending) void this.#pump();
+    return true;
+  }
+
+  /** Resolves once at most `bytes` are queued (or a send failed). */
+  below(bytes: number): Promise<void> {
+    if (this.#queued <= bytes || this.#failed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.#queued <= bytes || this.#failed) {
+          this.#waiters.delete(check);
+          resolve();
+        }
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  async #pump(): Promise<void> {
+    this.#sending = true;
+    try {
+      while (this.#chunks.length > 0) {
+        const chunks = this.#chunks;
+        this.#chunks = [];
+        const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        try {
+          await this.socket.sendall(batch);
+        } catch {
+          this.#failed = true;
+          this.#chunks = [];
+          this.#queued = 0;
+          return;
+        }
+        this.#queued -= batch.length;
+        this.#progress = performance.now();
+        for (const check of [...this.#waiters]) check();
+      }
+    } finally {
+      this.#sending = false;
+      for (const check of [...this.#waiters]) check();
+    }
+  }
+}
