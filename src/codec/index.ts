@@ -14,3 +14,4 @@
  */
 export { LengthPrefixCodec, type LengthPrefixCodecOptions } from "./length-prefix-codec.ts";
 export { LineSplitter, type LineSplitterOptions } from "./line-splitter.ts";
+export { TelnetFilter } from "./telnet-filter.ts";
