@@ -1,5 +1,5 @@
-// The echo service (RFC 862) that `npm start` runs until the chat server exists: every
-// byte a client sends comes straight back, for any number of clients at once.
+// The echo service (RFC 862) on socketkit/server: every byte a client sends comes
+// straight back, for any number of clients at once.
 // Run: npx tsx examples/echo-server.ts [--host 127.0.0.1] [--port 5000]
 import { parseArgs } from "node:util";
 import { formatAddress } from "socketkit";
@@ -25,7 +25,7 @@ const server = await TCPServer.create([values.host as string, Number(values.port
 const where = formatAddress(server.serverAddress);
 process.stderr.write(`listening on ${where} (tcp)\n`);
 process.stderr.write(
-  `socketkit echo service (the chat server takes this place once it exists).\nTry it: nc ${where.replace(/:(\d+)$/, " $1")}   or   telnet ${where.replace(/:(\d+)$/, " $1")}   — Ctrl-C stops the server.\n`,
+  `socketkit echo service.\nTry it: nc ${where.replace(/:(\d+)$/, " $1")}   or   telnet ${where.replace(/:(\d+)$/, " $1")}   — Ctrl-C stops the server.\n`,
 );
 const stop = () => void server.shutdown().then(() => server.close());
 process.once("SIGINT", stop);

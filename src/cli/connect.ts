@@ -1,23 +1,7 @@
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { connect } from "../apps/connect.ts";
 import { clientTls } from "../apps/tls-setup.ts";
-
-/** Parses a port number for commander. */
-export function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new InvalidArgumentError(`port must be 0-65535, got "${value}"`);
-  }
-  return n;
-}
-
-/** Parses seconds for commander. */
-export function parseSeconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0)
-    throw new InvalidArgumentError(`expected seconds >= 0, got "${value}"`);
-  return n;
-}
+import { parsePort, parseSeconds } from "./parsers.ts";
 
 interface ConnectFlags {
   unix?: string;

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { listen } from "../apps/listen.ts";
-import { parsePort } from "./connect.ts";
+import { parsePort } from "./parsers.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
 

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { SocketError } from "../core/errors.ts";
+import { registerChat } from "./chat.ts";
 import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
 import { registerListen } from "./listen.ts";
@@ -26,6 +27,7 @@ const program = new Command()
 registerConnect(program);
 registerListen(program);
 registerServe(program);
+registerChat(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 

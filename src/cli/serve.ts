@@ -1,16 +1,9 @@
-import { Argument, type Command, InvalidArgumentError, Option } from "commander";
+import { Argument, type Command, Option } from "commander";
 import { serve } from "../apps/serve.ts";
 import { SERVICES } from "../apps/services/index.ts";
-import { parsePort, parseSeconds } from "./connect.ts";
+import { parseCount, parsePort, parseSeconds } from "./parsers.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
-
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new InvalidArgumentError(`expected a whole number >= 1, got "${value}"`);
-  return n;
-}
 
 interface ServeFlags extends ServerTlsFlags {
   port: number;

@@ -1,0 +1,17 @@
+/**
+ * The chat: a room that telnet, nc and the tutorials' clients can join, its server and
+ * its client.
+ *
+ * @example
+ * ```ts
+ * import { chatJoin, chatServe } from "socketkit/apps/chat";
+ * const stop = new AbortController();
+ * void chatServe({ port: 5000, signal: stop.signal });
+ * await chatJoin("127.0.0.1", 5000, { nick: "alice" });
+ * ```
+ * @module
+ */
+export { type ChatJoinOptions, chatJoin } from "./client.ts";
+export { ChatRoom, type ChatRoomOptions, Member, type MemberLink } from "./room.ts";
+export { type ChatServeOptions, chatServe } from "./server.ts";
+export { clock, escapeControls, MAX_NICK_LENGTH, nickProblem } from "./text.ts";

@@ -1,0 +1,232 @@
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { LineSplitter } from "../../codec/line-splitter.ts";
+import { TelnetFilter } from "../../codec/telnet-filter.ts";
+import { formatAddress } from "../../core/address.ts";
+import { LineTooLongError } from "../../core/errors.ts";
+import { BaseRequestHandler } from "../../server/base-request-handler.ts";
+import { TCPServer } from "../../server/tcp-server.ts";
+import type { Socket } from "../../socket/socket.ts";
+import { allInterfacesWarning } from "../listen.ts";
+import { Outbox } from "../outbox.ts";
+import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
+
+/** Options of {@link chatServe}. */
+export interface ChatServeOptions extends ChatRoomOptions {
+  /** Address to bind. @default "127.0.0.1" */
+  host?: string;
+  /** Port; 0 picks a free one. @default 5000 */
+  port?: number;
+  /** Longest line a member may send, in bytes. @default 1024 */
+  maxLineLength?: number;
+  /** Seconds a member may stay silent before it is disconnected. @default 3600 */
+  idleTimeout?: number | null;
+  /**
+   * Bytes queued for a member that is not reading before it is disconnected. Keep it above
+   * what one read of a sender can make (64 KiB of lines), or a member that reads but gets a
+   * burst could be taken for one that does not. @default 262144
+   */
+  outboxLimit?: number;
+  /**
+   * The operator takes part under this nickname: lines from `input` are their messages
+   * (commands included) and the room's traffic goes to `output`. @default undefined
+   */
+  nick?: string;
+  /** The operator's typing. @default process.stdin */
+  input?: Readable;
+  /** The operator's view of the room. @default process.stdout */
+  output?: Writable;
+  /** Stops the server when aborted (SIGINT/SIGTERM in the CLI). */
+  signal?: AbortSignal;
+  /** Called with the bound address once the server accepts connections. */
+  onListening?: (address: [string, number]) => void;
+}
+
+/**
+ * Runs a chat room on TCP until the signal aborts: what `socketkit chat serve` does.
+ * telnet, nc, ncat and the tutorials' Python clients can join with no client software:
+ * the first line is the nickname, then every line is a message or a command (`/help`).
+ *
+ * @example
+ * ```ts
+ * import { chatServe } from "socketkit/apps/chat";
+ * await chatServe({ port: 5000, history: 50, signal: AbortSignal.timeout(3_600_000) });
+ * ```
+ */
+export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const host = options.host ?? "127.0.0.1";
+  const maxLineLength = options.maxLineLength ?? 1024;
+  const outboxLimit = options.outboxLimit ?? 256 * 1024;
+  const room = new ChatRoom({ ...options, log });
+
+  class ChatHandler extends BaseRequestHandler {
+    override async handle(): Promise<void> {
+      await serveMember(room, this.request, formatAddress(this.clientAddress), {
+        maxLineLength,
+        outboxLimit,
+      });
+    }
+  }
+
+  const server = await TCPServer.create([host, options.port ?? 5000], ChatHandler, {
+    log,
+    gracePeriod: 2,
+    requestQueueSize: 1024,
+    // The room tells members over its limit that it is full; this is the hard cap.
+    maxConnections: (options.maxMembers ?? 10_000) + 100,
+    idleTimeout: options.idleTimeout === undefined ? 3600 : options.idleTimeout,
+  });
+  const operator =
+    options.nick !== undefined
+      ? joinOperator(
+          room,
+          options.nick,
+          options.input ?? process.stdin,
+          options.output ?? process.stdout,
+        )
+      : null;
+  const onAbort = () => {
+    room.closeAll("The server is shutting down. Bye.");
+    operator?.close();
+    void server.shutdown();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const warning = allInterfacesWarning(host);
+    if (warning !== null) log(warning);
+    const address = server.serverAddress as [string, number];
+    log(`listening on ${formatAddress(address)} (tcp)`);
+    options.onListening?.(address);
+    if (options.signal?.aborted) onAbort();
+    await server.serveForever();
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    await server.close();
+  }
+}
+
+/** Limits for one member's connection. */
+interface MemberLimits {
+  maxLineLength: number;
+  outboxLimit: number;
+}
+
+/**
+ * One member over a socket: telnet's protocol bytes filtered out, lines split (LF, CRLF,
+ * CR, and telnet's CR NUL), over-long lines refused without being held, and the member
+ * removed from the room however the connection ends.
+ */
+async function serveMember(
+  room: ChatRoom,
+  conn: Socket,
+  address: string,
+  limits: MemberLimits,
+): Promise<void> {
+  const outbox = new Outbox(conn, { limit: limits.outboxLimit });
+  const link: MemberLink = {
+    address,
+    send: (data) => outbox.push(data),
+    close: (flush) => {
+      if (!flush) void conn.close();
+      // What is queued (the goodbye) goes out first; a peer that does not take it within
+      // a few seconds is closed anyway.
+      else {
+        const timer = setTimeout(() => void conn.close(), 5000);
+        void outbox.below(0).then(() => {
+          clearTimeout(timer);
+          if (!conn.closed) conn.shutdown(1);
+        });
+      }
+    },
+  };
+  const member = room.join(link);
+  if (member === null) return waitClosed(conn);
+  const telnet = new TelnetFilter();
+  const lines = new LineSplitter({ maxLineLength: limits.maxLineLength });
+  // The tutorials' clients send each message with no line end and wait for an answer: a
+  // partial line is taken as complete once its sender pauses.
+  let pause: NodeJS.Timeout | null = null;
+  const flushPartial = () => {
+    pause = null;
+    let rest: Buffer | undefined;
+    try {
+      rest = lines.end();
+    } catch {
+      // Too long: the limit is checked as bytes arrive, so this cannot happen; never crash.
+      return;
+    }
+    if (rest !== undefined && rest.length > 0 && !member.gone) room.line(member, rest);
+  };
+  let reason = "connection closed";
+  try {
+    for (;;) {
+      const data = await conn.recv(65536);
+      if (data.length === 0) break;
+      if (member.gone) continue; // leaving: drain what the peer still sends until it closes
+      lines.push(telnet.push(data));
+      drain(room, member, lines, limits.maxLineLength);
+      if (pause !== null) clearTimeout(pause);
+      pause = lines.bufferedLength > 0 ? setTimeout(flushPartial, PAUSE_MS) : null;
+    }
+    if (!member.gone) flushPartial();
+  } catch (err) {
+    if (conn.closed && member.gone) return; // we closed it (quit, slow, shutdown)
+    reason =
+      err instanceof Error ? err.message.replace(/^Cannot receive from \S+: /, "") : String(err);
+  } finally {
+    if (pause !== null) clearTimeout(pause);
+    room.leave(member, reason);
+  }
+}
+
+/** A partial line is complete when its sender pauses this long (ms). */
+const PAUSE_MS = 500;
+
+/** Hands every complete line to the room. */
+function drain(room: ChatRoom, member: Member, lines: LineSplitter, max: number): void {
+  for (;;) {
+    let line: Buffer | undefined;
+    try {
+      line = lines.next();
+    } catch (err) {
+      if (!(err instanceof LineTooLongError)) throw err;
+      room.tooLong(member, max);
+      continue;
+    }
+    if (line === undefined || member.gone) return;
+    room.line(member, line);
+  }
+}
+
+/** Waits until the peer closes a connection we are ending. */
+async function waitClosed(conn: Socket): Promise<void> {
+  try {
+    while ((await conn.recv(65536)).length > 0);
+  } catch {
+    // Closed or reset: either way it is over.
+  }
+}
+
+/** The operator's terminal as a member: typed lines in, the room's traffic out. */
+function joinOperator(
+  room: ChatRoom,
+  nick: string,
+  input: Readable,
+  output: Writable,
+): { close: () => void } {
+  const link: MemberLink = {
+    address: "the server's terminal",
+    send: (data) => {
+      output.write(data.toString("utf8").replace(/\r\n/g, "\n"));
+      return true;
+    },
+    close: () => {},
+  };
+  const member = room.join(link) as Member;
+  room.line(member, Buffer.from(`/nick ${nick}`));
+  const rl = createInterface({ input, terminal: false });
+  rl.on("line", (line) => room.line(member, Buffer.from(line)));
+  rl.on("close", () => room.leave(member, "quit"));
+  return { close: () => rl.close() };
+}

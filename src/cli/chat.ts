@@ -1,0 +1,113 @@
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { chatJoin } from "../apps/chat/client.ts";
+import { chatServe } from "../apps/chat/server.ts";
+import { nickProblem } from "../apps/chat/text.ts";
+import { formatAddress } from "../core/address.ts";
+import { parseCount, parseCountOrZero, parsePort, parseSeconds } from "./parsers.ts";
+import { untilStopped } from "./until-stopped.ts";
+
+function parseNick(value: string): string {
+  const problem = nickProblem(value);
+  if (problem !== null) throw new InvalidArgumentError(problem);
+  return value;
+}
+
+interface ServeFlags {
+  port: number;
+  host: string;
+  history: number;
+  nick?: string;
+  name: string;
+  maxClients: number;
+  maxLine: number;
+  rate: number;
+  idleTimeout: number;
+}
+
+interface JoinFlags {
+  nick?: string;
+  reconnect: boolean;
+}
+
+/** `socketkit chat serve` and `socketkit chat join`. */
+export function registerChat(program: Command): void {
+  const chat = program
+    .command("chat")
+    .description("a chat room for many clients: serve one, or join one")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit chat serve --port 5000\n  $ socketkit chat join 127.0.0.1 5000 --nick alice\n  $ telnet 127.0.0.1 5000            # no client software needed",
+    );
+
+  const serve = chat
+    .command("serve")
+    .description("run a chat room until SIGINT/SIGTERM")
+    .addOption(
+      new Option("--port <port>", "port (0 picks a free one)").argParser(parsePort).default(5000),
+    )
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--history <n>", "messages shown to whoever joins", parseCountOrZero, 20)
+    .option("--nick <name>", "take part from this terminal under NAME", parseNick)
+    .option("--name <room>", "the room's name, shown in the welcome", "lobby")
+    .option("--max-clients <n>", "members at once", parseCount, 10_000)
+    .option("--max-line <bytes>", "longest line a member may send", parseCount, 1024)
+    .option("--rate <n>", "messages a second a member may send", parseCount, 5)
+    .option("--idle-timeout <seconds>", "disconnect members silent this long", parseSeconds, 3600)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part",
+    )
+    .action(async (flags: ServeFlags) => {
+      await untilStopped((signal) =>
+        chatServe({
+          port: flags.port,
+          host: flags.host,
+          history: flags.history,
+          nick: flags.nick,
+          name: flags.name,
+          maxMembers: flags.maxClients,
+          maxLineLength: flags.maxLine,
+          rate: flags.rate,
+          burst: flags.rate * 2,
+          idleTimeout: flags.idleTimeout === 0 ? null : flags.idleTimeout,
+          signal,
+          onListening: ([host, port]) => {
+            const where = formatAddress([host, port]).replace(/:\d+$/, "");
+            process.stderr.write(
+              `join with: npx socketkit chat join ${where} ${port}   (or: telnet ${where} ${port}, nc ${where} ${port})\n`,
+            );
+          },
+        }),
+      );
+    });
+
+  const join = chat
+    .command("join")
+    .description("join a chat room: type messages, /help for the commands, /quit to leave")
+    .argument("<host>", "the server's host")
+    .argument("<port>", "the server's port", parsePort)
+    .option("--nick <name>", "your nickname (asked for otherwise)", parseNick)
+    .option("--no-reconnect", "exit when the connection is lost instead of reconnecting")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit chat join 127.0.0.1 5000 --nick alice\n  $ printf 'hello\\n' | socketkit chat join 127.0.0.1 5000 --nick bot   # scripted",
+    )
+    .action(async (host: string, port: number, flags: JoinFlags) => {
+      const interactive = process.stdin.isTTY === true;
+      try {
+        await untilStopped((signal) =>
+          chatJoin(host, port, {
+            nick: flags.nick,
+            reconnect: flags.reconnect,
+            interactive,
+            color: process.stdout.isTTY === true && !process.env.NO_COLOR,
+            signal,
+          }),
+        );
+      } finally {
+        process.stdin.destroy();
+      }
+    });
+
+  for (const command of [chat, serve, join]) command.exitOverride();
+}

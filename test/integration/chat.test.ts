@@ -1,0 +1,327 @@
+/**
+ * The chat room with real connections: plain sockets written by the test (as telnet or
+ * nc would be), the tutorial's Python client, and the `socketkit chat` command.
+ */
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { describe, it } from "node:test";
+import { chatRoom, RawMember } from "../helpers/chat.ts";
+import { listening, outputFrom, portOf, python3, seed, socketkit } from "../helpers/proc.ts";
+
+const T = { timeout: 30_000 };
+const STAMP = "\\[\\d\\d:\\d\\d:\\d\\d\\]";
+
+describe("chat room", () => {
+  it(
+    "members chat: messages, /me, private messages, /who, nick clashes and history",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t, { history: 2, name: "tutorial" });
+      const alice = await RawMember.join(t, port, "alice");
+      const bob = await RawMember.join(t, port, "bob");
+      await alice.waitFor("*** bob joined");
+      alice.send("hello bob\r\n");
+      await bob.waitFor(new RegExp(`^${STAMP} <alice> hello bob\\r\\n$`));
+      bob.take();
+      bob.send("/me waves\n/msg alice just you\n");
+      await alice.waitFor(/\* bob waves\r\n.*\(private\) <bob> just you\r\n/s);
+      await bob.waitFor("(private to alice) <bob> just you");
+
+      const late = await RawMember.connect(t, port);
+      await late.waitFor("*** Choose a nickname: ");
+      assert.match(late.text, /room tutorial\./);
+      assert.match(late.text, /Online \(2\): alice, bob/);
+      assert.match(
+        late.text,
+        new RegExp(
+          `The last 2 messages:\\r\\n${STAMP} <alice> hello bob\\r\\n${STAMP} \\* bob waves\\r\\n`,
+        ),
+        "the history: public messages only",
+      );
+      late.send("Alice\n");
+      await late.waitFor("error: the nickname Alice is taken; choose another: ");
+      late.send("/who\n");
+      await late.waitFor("error: choose a nickname first");
+      late.send("carol\n/who\n");
+      await late.waitFor("*** Online (3): alice, bob, carol");
+      assert.equal(alice.text.includes("just you") && !late.text.includes("just you"), true);
+    },
+  );
+
+  it(
+    "filters telnet's protocol bytes, takes CR NUL and bare CR as line ends, escapes control characters",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t);
+      const alice = await RawMember.join(t, port, "alice");
+      const telnet = await RawMember.connect(t, port);
+      await telnet.waitFor("Choose a nickname: ");
+      // telnet's negotiation (DO ECHO, WILL NAWS with a subnegotiation) around the nickname.
+      telnet.send(
+        Buffer.from([
+          0xff, 0xfd, 0x01, 0xff, 0xfb, 0x1f, 0xff, 0xfa, 0x1f, 0, 80, 0, 24, 0xff, 0xf0,
+        ]),
+      );
+      telnet.send(
+        Buffer.concat([Buffer.from("tel"), Buffer.from([0xff, 0xf1]), Buffer.from("net\r\n")]),
+      );
+      await telnet.waitFor("You are telnet.");
+      telnet.send("one\r\0two\rthree\r\n");
+      await alice.waitFor("<telnet> three");
+      assert.match(alice.text, /<telnet> one\r\n.*<telnet> two\r\n.*<telnet> three\r\n/s);
+      telnet.send("\x1b[2J\x1b[31mred \u202egnp.exe\x07\r\n");
+      await alice.waitFor("<telnet> ^[[2J^[[31mred <U+202E>gnp.exe^G\r\n");
+      const raw = Buffer.concat(alice.bytes);
+      assert.equal(raw.includes(0xff), false, "no telnet byte was relayed");
+      assert.equal(raw.includes(0x1b), false, "no escape byte was relayed");
+    },
+  );
+
+  it(
+    "refuses an over-long line with an error, relays nothing of it, and keeps the member",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t, { maxLineLength: 100 });
+      const alice = await RawMember.join(t, port, "alice");
+      const bob = await RawMember.join(t, port, "bob");
+      await alice.waitFor("bob joined");
+      alice.take();
+      bob.send(`${"x".repeat(5000)}\nafter\n`);
+      await bob.waitFor("error: line longer than 100 bytes, not sent\r\n");
+      await alice.waitFor("<bob> after");
+      assert.equal(alice.text.includes("xxx"), false);
+    },
+  );
+
+  it(
+    "takes a line with no line end once its sender pauses, as the tutorials' clients send",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t);
+      const alice = await RawMember.join(t, port, "alice");
+      const seedLike = await RawMember.connect(t, port);
+      await seedLike.waitFor("Choose a nickname: ");
+      seedLike.send("pyclient");
+      await seedLike.waitFor("You are pyclient.");
+      seedLike.send("no line end here");
+      await alice.waitFor("<pyclient> no line end here\r\n");
+    },
+  );
+
+  it(
+    "cuts a flood to the burst, disconnects a member that keeps flooding, and the others carry on",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t, { rate: 1, burst: 5, maxStrikes: 10 });
+      const alice = await RawMember.join(t, port, "alice");
+      const flood = await RawMember.join(t, port, "flood");
+      const bob = await RawMember.join(t, port, "bob");
+      await alice.waitFor("bob joined");
+      alice.take();
+      flood.send(Array.from({ length: 50 }, (_, i) => `spam ${i}\n`).join(""));
+      await flood.closed;
+      await alice.waitFor("*** flood left (disconnected: too many refused lines)");
+      assert.equal((alice.text.match(/<flood> spam/g) ?? []).length, 5, "the burst only");
+      assert.match(flood.text, /error: too many messages: at most 1 a second, slow down/);
+      bob.send("still talking\n");
+      await alice.waitFor("<bob> still talking");
+    },
+  );
+
+  it("disconnects a member that stops reading; the others get every message", {
+    timeout: 60_000,
+  }, async (t) => {
+    const { port } = await chatRoom(t, {
+      outboxLimit: 128 * 1024, // above one read's worth of messages (64 KiB)
+      rate: 1_000_000,
+      burst: 1_000_000,
+      maxLineLength: 8192,
+    });
+    const sender = await RawMember.join(t, port, "sender");
+    const reader = await RawMember.join(t, port, "reader");
+    const stuck = await RawMember.join(t, port, "stuck");
+    stuck.socket.pause(); // reads nothing from now on
+    await reader.waitFor("stuck joined");
+    reader.take();
+    const line = "y".repeat(8000);
+    let sent = 0;
+    // Send until the stuck member is dropped (its queue and the kernel's buffers full),
+    // then a little more.
+    for (let extra = 0; extra < 20 && sent < 20_000; sent++) {
+      if (!sender.socket.write(`${sent} ${line}\n`))
+        await new Promise((r) => sender.socket.once("drain", r));
+      if (sender.text.includes("stuck left") || reader.text.includes("stuck left")) extra++;
+      if (sent % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    await reader.waitFor(`<sender> ${sent - 1} `, 30_000);
+    assert.match(reader.text, /\*\*\* stuck left \(disconnected: not reading\)/);
+    const got = reader.text.match(/<sender> \d+ y+\r\n/g) ?? [];
+    assert.equal(got.length, sent, "the reader got every message");
+  });
+
+  it("delivers one message to 1,000 members", { timeout: 120_000 }, async (t) => {
+    const { port } = await chatRoom(t);
+    const members: RawMember[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const m = await RawMember.connect(t, port);
+      m.send(`m${i}\n`);
+      members.push(m);
+    }
+    await Promise.all(members.map((m, i) => m.waitFor(`You are m${i}.`, 60_000)));
+    for (const m of members) m.take();
+    const start = performance.now();
+    members[0]?.send("to everyone\n");
+    await Promise.all(members.slice(1).map((m) => m.waitFor("<m0> to everyone", 60_000)));
+    const ms = performance.now() - start;
+    t.diagnostic(`fan-out to 999 members: ${ms.toFixed(1)} ms`);
+  });
+
+  it("disconnects members that stay silent past the idle timeout", T, async (t) => {
+    const { port } = await chatRoom(t, { idleTimeout: 0.3 });
+    const alice = await RawMember.join(t, port, "alice");
+    const bob = await RawMember.join(t, port, "bob");
+    bob.socket.on("data", () => {});
+    // Alice keeps talking; bob says nothing and is closed.
+    const talking = setInterval(() => alice.send("/who\n"), 50);
+    t.after(() => clearInterval(talking));
+    await bob.closed;
+    await alice.waitFor(/\*\*\* bob left \(idle for 0\.3 s\)/);
+    clearInterval(talking);
+  });
+
+  it("tells whoever comes when the room is full", T, async (t) => {
+    const { port } = await chatRoom(t, { maxMembers: 2 });
+    await RawMember.join(t, port, "a");
+    await RawMember.join(t, port, "b");
+    const third = await RawMember.connect(t, port);
+    await third.closed;
+    assert.equal(third.text, "error: the room is full (2 members)\r\n");
+  });
+
+  it("lets the operator's terminal take part under --nick", T, async (t) => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let seen = "";
+    output.on("data", (c: Buffer) => {
+      seen += c.toString();
+    });
+    const { port } = await chatRoom(t, { nick: "host", input, output });
+    const alice = await RawMember.join(t, port, "alice");
+    input.write("welcome, alice\n");
+    await alice.waitFor("<host> welcome, alice");
+    alice.send("thanks, host\n");
+    await new Promise<void>((resolve) => {
+      const check = () => seen.includes("<alice> thanks, host") && resolve();
+      output.on("data", check);
+      check();
+    });
+    assert.match(seen, /\*\*\* alice joined\n/);
+  });
+});
+
+describe("chat with Python", { skip: python3() ? false : "python3 is not installed" }, () => {
+  it("the tutorial's chat client (port 5000 in the seed) joins and talks", T, async (t) => {
+    const { port } = await chatRoom(t);
+    const alice = await RawMember.join(t, port, "alice");
+    const py = seed("reply_client", [String(port), "127.0.0.1"]);
+    t.after(() => py.stop());
+    py.child.stdin?.write("pyuser\n");
+    await alice.waitFor("*** pyuser joined");
+    py.child.stdin?.write("hello from python\n");
+    await alice.waitFor("<pyuser> hello from python");
+    alice.send("hi, python\n");
+    // The client reads only after it sends (one recv per message), as in the tutorial.
+    py.child.stdin?.write("me again\n");
+    await outputFrom(py, (out) => out.includes("<alice> hi, python"));
+    py.child.stdin?.end("bye\n");
+    assert.equal(await py.exited, 0, py.stderr());
+    await alice.waitFor("*** pyuser left");
+  });
+});
+
+describe("socketkit chat", () => {
+  it(
+    "serve prints how to join; join --nick sends stdin's lines, prints the room, leaves at the end; SIGTERM says goodbye",
+    T,
+    async (t) => {
+      const server = socketkit(["chat", "serve", "--port", "0"]);
+      t.after(() => server.stop());
+      const port = portOf(await listening(server));
+      await outputFromStderr(server, `join with: npx socketkit chat join 127.0.0.1 ${port}`);
+      const alice = await RawMember.join(t, Number(port), "alice");
+      const bot = socketkit(
+        ["chat", "join", "127.0.0.1", port, "--nick", "bot"],
+        "hello from a script\n/me beeps\n",
+      );
+      await alice.waitFor("* bot beeps");
+      assert.match(alice.text, /\*\*\* bot joined\r\n.*<bot> hello from a script\r\n/s);
+      assert.equal(await bot.exited, 0, bot.stderr());
+      const out = bot.stdout().toString();
+      assert.match(out, /^\*\*\* Welcome to socketkit chat, room lobby\.\n/);
+      assert.match(out, /\*\*\* Choose a nickname: bot\n\*\*\* You are bot\./);
+      assert.match(out, /\*\*\* Bye\.\n$/);
+      await alice.waitFor("*** bot left (quit)");
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exited, 0, server.stderr());
+    },
+  );
+
+  it("join reconnects when the connection is lost, and --no-reconnect exits 1", T, async (t) => {
+    const { port, stop } = await chatRoom(t);
+    const alice = await RawMember.join(t, port, "alice");
+    const stays = socketkit(["chat", "join", "127.0.0.1", String(port), "--nick", "stays"]);
+    const quits = socketkit([
+      "chat",
+      "join",
+      "127.0.0.1",
+      String(port),
+      "--nick",
+      "quits",
+      "--no-reconnect",
+    ]);
+    t.after(() => stays.stop());
+    t.after(() => quits.stop());
+    await alice.waitFor("*** quits joined");
+    await alice.waitFor("*** stays joined");
+    await stop();
+    assert.equal(await quits.exited, 1);
+    assert.match(
+      quits.stderr(),
+      /^socketkit: Connection to the room lost: the server closed the connection\n$/,
+    );
+    await outputFromStderr(
+      stays,
+      /connection lost \(the server closed the connection\); reconnecting in 1 s/,
+    );
+    // A new room on the same port: the client comes back under its nickname.
+    const again = await chatRoom(t, { port });
+    const watcher = await RawMember.connect(t, again.port);
+    await watcher.waitFor("Choose a nickname: ");
+    if (!/Online \(\d+\): .*stays/.test(watcher.text)) {
+      watcher.send("watcher\n");
+      await watcher.waitFor("*** stays joined", 20_000);
+    }
+    await outputFromStderr(stays, "reconnected to 127.0.0.1:");
+  });
+});
+
+/** Waits for `what` on a program's stderr. */
+async function outputFromStderr(
+  p: ReturnType<typeof socketkit>,
+  what: string | RegExp,
+): Promise<void> {
+  const found = () =>
+    typeof what === "string" ? p.stderr().includes(what) : what.test(p.stderr());
+  const deadline = AbortSignal.timeout(20_000);
+  while (!found()) {
+    if (p.child.exitCode !== null) throw new Error(`Exited: ${p.stderr()}`);
+    await new Promise<void>((resolve, reject) => {
+      p.child.stderr?.once("data", () => resolve());
+      deadline.addEventListener(
+        "abort",
+        () => reject(new Error(`No ${String(what)} in: ${p.stderr()}`)),
+        { once: true },
+      );
+    });
+  }
+}
