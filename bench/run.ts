@@ -11,6 +11,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -210,7 +211,26 @@ for (const r of all) {
   const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(7);
   console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(44)} ${value} ${ratio}`);
 }
+
+// Chat fan-out: one message to every member of a big room.
+const fanout: FanoutResult[] = [];
+for (const members of [1000, 5000]) {
+  process.stderr.write(`running: chat fan-out, ${members} members\n`);
+  fanout.push(await chatFanout(members));
+}
+console.log(
+  "\nchat fan-out: from one send until the last member has it (target: p99 < 100 ms at 5,000)\n",
+);
+console.log(
+  `${"members".padStart(8)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"server KiB per idle member".padStart(28)}`,
+);
+for (const f of fanout) {
+  console.log(
+    `${String(f.members).padStart(8)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)} ${(f.bytesPerMember / 1024).toFixed(1).padStart(28)}`,
+  );
+}
+
 writeFileSync(
   `${HERE}results.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, chatFanout: fanout }, null, 2)}\n`,
 );

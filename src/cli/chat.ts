@@ -22,6 +22,7 @@ interface ServeFlags {
   maxLine: number;
   rate: number;
   idleTimeout: number;
+  quietAbove: number;
 }
 
 interface JoinFlags {
@@ -53,6 +54,7 @@ export function registerChat(program: Command): void {
     .option("--max-line <bytes>", "longest line a member may send", parseCount, 1024)
     .option("--rate <n>", "messages a second a member may send", parseCount, 5)
     .option("--idle-timeout <seconds>", "disconnect members silent this long", parseSeconds, 3600)
+    .option("--quiet-above <n>", "no join/leave notices above N members", parseCountOrZero, 200)
     .addHelpText(
       "after",
       "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part",
@@ -70,6 +72,7 @@ export function registerChat(program: Command): void {
           rate: flags.rate,
           burst: flags.rate * 2,
           idleTimeout: flags.idleTimeout === 0 ? null : flags.idleTimeout,
+          quietAbove: flags.quietAbove,
           signal,
           onListening: ([host, port]) => {
             const where = formatAddress([host, port]).replace(/:\d+$/, "");

@@ -187,6 +187,19 @@ describe("ChatRoom", () => {
     assert.equal(bob.link.take(), "[12:00:05] <alice> still here\r\n");
   });
 
+  it("stops announcing joins and leaves above quietAbove members", () => {
+    const { r, join } = room({ quietAbove: 2 });
+    const alice = join("alice");
+    join("bob");
+    assert.match(alice.link.take(), /\*\*\* bob joined/);
+    const carol = join("carol");
+    assert.equal(alice.link.take(), "", "a third member is not announced");
+    r.leave(carol.member, "quit");
+    assert.equal(alice.link.take(), "", "nor its leaving (the room had 3)");
+    join("dave");
+    assert.equal(alice.link.take(), "");
+  });
+
   it("tells whoever comes when the room is full", () => {
     const { r, join } = room({ maxMembers: 1 });
     join("alice");

@@ -14,6 +14,11 @@ export interface ChatRoomOptions {
   burst?: number;
   /** Lines refused (too long, too fast, unknown) in a row before a member is disconnected. @default 20 */
   maxStrikes?: number;
+  /**
+   * Join and leave notices go out while the room has at most this many members; above
+   * it they would be most of the traffic (each one goes to every member). @default 200
+   */
+  quietAbove?: number;
   /** The clock for time stamps. @default () => new Date() */
   now?: () => Date;
   /** Where the room's events go (joins, leaves, disconnections). @default nothing */
@@ -98,6 +103,7 @@ export class ChatRoom {
   readonly #rate: number;
   readonly #burst: number;
   readonly #maxStrikes: number;
+  readonly #quietAbove: number;
   readonly #now: () => Date;
   readonly #log: (line: string) => void;
   /** Every connection, named or not. */
@@ -112,6 +118,7 @@ export class ChatRoom {
     this.#rate = options.rate ?? 5;
     this.#burst = options.burst ?? 10;
     this.#maxStrikes = options.maxStrikes ?? 20;
+    this.#quietAbove = options.quietAbove ?? 200;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log ?? (() => {});
   }
@@ -200,7 +207,9 @@ export class ChatRoom {
     if (member.nick === null) return;
     this.#byNick.delete(member.nick.toLowerCase());
     this.#log(`${member.nick} left (${reason}) from ${member.link.address}`);
-    this.#broadcast(null, this.#stamp(`*** ${member.nick} left (${reason})`));
+    if (this.#byNick.size < this.#quietAbove) {
+      this.#broadcast(null, this.#stamp(`*** ${member.nick} left (${reason})`));
+    }
   }
 
   /** Disconnects everyone (the server is stopping), after a last notice. */
@@ -235,7 +244,9 @@ export class ChatRoom {
     if (old === null) {
       this.#log(`${nick} joined from ${member.link.address}`);
       this.#send(member, Buffer.from(`*** You are ${nick}. Type a message, or /help.${CRLF}`));
-      this.#broadcast(member, this.#stamp(`*** ${nick} joined`));
+      if (this.#byNick.size <= this.#quietAbove) {
+        this.#broadcast(member, this.#stamp(`*** ${nick} joined`));
+      }
     } else if (old !== nick) {
       this.#broadcast(null, this.#stamp(`*** ${old} is now known as ${nick}`));
     }
