@@ -3,10 +3,21 @@
  * nc would be), the tutorial's Python client, and the `socketkit chat` command.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
-import { listening, outputFrom, portOf, python3, seed, socketkit } from "../helpers/proc.ts";
+import {
+  listening,
+  outputFrom,
+  type Program,
+  portOf,
+  python3,
+  ROOT,
+  seed,
+  socketkit,
+  start,
+} from "../helpers/proc.ts";
 
 const T = { timeout: 30_000 };
 const STAMP = "\\[\\d\\d:\\d\\d:\\d\\d\\]";
@@ -325,3 +336,62 @@ async function outputFromStderr(
     });
   }
 }
+
+const hasScript = spawnSync("script", ["--version"]).status === 0;
+
+describe("socketkit chat join on a terminal", {
+  skip: hasScript ? false : "util-linux `script` is not installed",
+}, () => {
+  /** `chat join` on a terminal of its own; `env` is put before the command. */
+  async function tty(port: number, env = ""): Promise<Program> {
+    const command = `${env} ${process.execPath} --import tsx ${ROOT}src/cli/main.ts chat join 127.0.0.1 ${port} --nick tty`;
+    const p = start("script", ["-qfec", command, "/dev/null"]);
+    await outputFrom(p, (out) => out.includes("You are tty."));
+    return p;
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+  const SGR = /\x1b\[[\d;]*m/g;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+  const ANY_ESCAPE = /\x1b\[[\d;]*[A-Za-z]/g;
+
+  it("prints the room's lines above the line being typed, and keeps that line", T, async (t) => {
+    const { port } = await chatRoom(t);
+    const alice = await RawMember.join(t, port, "alice");
+    const p = await tty(port);
+    t.after(() => p.stop());
+    await alice.waitFor("*** tty joined");
+    p.child.stdin?.write("half-typed");
+    await outputFrom(p, (out) => out.includes("half-typed"));
+    const mark = p.stdout().length;
+    alice.send("interrupting\n");
+    await outputFrom(p, (out) => out.slice(mark).replace(ANY_ESCAPE, "").includes("> half-typed"));
+    const after = p.stdout().toString().slice(mark);
+    assert.match(after, SGR, "coloured on a terminal");
+    const plain = after.replace(ANY_ESCAPE, "");
+    assert.match(
+      plain,
+      /<alice> interrupting\r?\n> half-typed/,
+      "the line, then the prompt and the typing",
+    );
+    p.child.stdin?.write(" line\n");
+    await alice.waitFor("<tty> half-typed line");
+    p.child.stdin?.write("/quit\n");
+    await alice.waitFor("*** tty left (quit)");
+    assert.equal(await p.exited, 0);
+  });
+
+  it("has no colours with NO_COLOR", T, async (t) => {
+    const { port } = await chatRoom(t);
+    const alice = await RawMember.join(t, port, "alice");
+    const p = await tty(port, "env NO_COLOR=1");
+    t.after(() => p.stop());
+    await alice.waitFor("*** tty joined");
+    const mark = p.stdout().length;
+    alice.send("plain, please\n");
+    await outputFrom(p, (out) => out.slice(mark).includes("<alice> plain, please"));
+    assert.doesNotMatch(p.stdout().toString(), SGR);
+    p.child.stdin?.write("\x04"); // Ctrl-D leaves too
+    await alice.waitFor("*** tty left (quit)");
+    assert.equal(await p.exited, 0);
+  });
+});
