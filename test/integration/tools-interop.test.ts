@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { describe, it } from "node:test";
+import { chatRoom, RawMember } from "../helpers/chat.ts";
 import { closedPort } from "../helpers/net.ts";
 import { listening, outputFrom, type Program, portOf, socketkit, start } from "../helpers/proc.ts";
 
@@ -78,6 +79,24 @@ describe("ncat", { skip: noNcat }, () => {
     }
   });
 
+  it("joins socketkit chat and talks", async (t) => {
+    const { port } = await chatRoom(t);
+    const alice = await RawMember.join(t, port, "alice");
+    const client = start("ncat", ["127.0.0.1", String(port)]);
+    try {
+      await outputFrom(client, (out) => out.includes("Choose a nickname: "));
+      client.child.stdin?.write("ncatter\nhello from ncat\n");
+      await alice.waitFor("<ncatter> hello from ncat\r\n");
+      alice.send("hi, ncat\n");
+      await outputFrom(client, (out) => out.includes("<alice> hi, ncat"));
+      client.child.stdin?.end("/quit\n");
+      assert.equal(await client.exited, 0, client.stderr());
+      assert.match(client.stdout().toString(), /\*\*\* Bye\.\r\n$/);
+    } finally {
+      await client.stop();
+    }
+  });
+
   it("as a listener receives what socketkit connect sends", async () => {
     const port = await closedPort();
     const server = start("ncat", ["-v", "-l", "127.0.0.1", String(port)]);
@@ -140,6 +159,26 @@ describe("telnet", { skip: noTelnet }, () => {
     } finally {
       await tty?.stop();
       await server.stop();
+    }
+  });
+
+  it("joins socketkit chat: nickname, a message to the room, and /quit", async (t) => {
+    const { port } = await chatRoom(t);
+    const alice = await RawMember.join(t, port, "alice");
+    const tty = await telnet(String(port));
+    try {
+      await outputFrom(tty, (out) => out.includes("Choose a nickname: "));
+      tty.child.stdin?.write("telnetter\n");
+      await alice.waitFor("*** telnetter joined");
+      tty.child.stdin?.write("hello from telnet\n");
+      await alice.waitFor("<telnetter> hello from telnet\r\n");
+      alice.send("hi, telnet\n");
+      await outputFrom(tty, (out) => out.includes("<alice> hi, telnet"));
+      tty.child.stdin?.write("/quit\n");
+      await alice.waitFor("*** telnetter left (quit)");
+      await outputFrom(tty, (out) => out.includes("Connection closed by foreign host."));
+    } finally {
+      await tty.stop();
     }
   });
 
