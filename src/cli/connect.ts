@@ -1,34 +1,26 @@
 import type { Command } from "commander";
 import { connect } from "../apps/connect.ts";
-import { clientTls } from "../apps/tls-setup.ts";
 import { parsePort, parseSeconds } from "./parsers.ts";
+import { addClientTlsFlags, type ClientTlsFlags, clientTlsFromFlags } from "./tls-flags.ts";
 
-interface ConnectFlags {
+interface ConnectFlags extends ClientTlsFlags {
   unix?: string;
   udp?: boolean;
   crlf?: boolean;
   timeout?: number;
-  tls?: boolean;
-  tlsInsecure?: boolean;
-  fingerprint?: string;
 }
 
 /** `socketkit connect HOST PORT`: stdin to the socket, the socket to stdout. */
 export function registerConnect(program: Command): void {
-  program
-    .command("connect")
+  const command = program.command("connect");
+  addClientTlsFlags(command);
+  command
     .description("connect to HOST PORT (or --unix PATH): stdin to the socket, the socket to stdout")
     .argument("[host]", "host name or address")
     .argument("[port]", "port number", parsePort)
     .option("--unix <path>", "connect to a Unix stream socket instead")
     .option("--udp", "use UDP: each chunk of input is one datagram")
     .option("--crlf", "send line ends as CRLF")
-    .option("--tls", "use TLS (the server's certificate is verified)")
-    .option("--tls-insecure", "with --tls: accept any certificate")
-    .option(
-      "--fingerprint <sha256>",
-      "with --tls: accept only this certificate (SHA-256, AA:BB:...)",
-    )
     .option(
       "--timeout <seconds>",
       "connect timeout (TCP); how long to wait for replies after input ends (UDP, default 1)",
@@ -47,10 +39,7 @@ export function registerConnect(program: Command): void {
             code: "socketkit.usage",
           });
       }
-      const secure = flags.tls || flags.tlsInsecure || flags.fingerprint !== undefined;
-      const tls = secure
-        ? clientTls({ insecure: flags.tlsInsecure, fingerprint: flags.fingerprint })
-        : {};
+      const tls = clientTlsFromFlags(flags);
       await connect(host ?? "", port ?? 0, {
         ...tls,
         unix: flags.unix,

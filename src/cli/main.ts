@@ -11,6 +11,7 @@ import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
 import { registerListen } from "./listen.ts";
 import { registerServe } from "./serve.ts";
+import { registerTransfer } from "./transfer.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -28,6 +29,7 @@ registerConnect(program);
 registerListen(program);
 registerServe(program);
 registerChat(program);
+registerTransfer(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 

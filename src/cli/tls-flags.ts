@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { type ServerTls, serverTls } from "../apps/tls-setup.ts";
+import { clientTls, type ServerTls, serverTls } from "../apps/tls-setup.ts";
 
 /** The TLS flags `serve` and `listen` share. */
 export interface ServerTlsFlags {
@@ -46,4 +46,30 @@ export async function serverTlsFromFlags(
   });
   process.stderr.write(`tls certificate SHA-256 fingerprint ${setup.fingerprint256}\n`);
   return setup;
+}
+
+/** The TLS flags of the client commands (`connect`, `send`, `fetch`). */
+export interface ClientTlsFlags {
+  tls?: boolean;
+  tlsInsecure?: boolean;
+  fingerprint?: string;
+}
+
+/** Adds `--tls`, `--tls-insecure` and `--fingerprint` to a command. */
+export function addClientTlsFlags(command: Command): Command {
+  return command
+    .option("--tls", "use TLS (the server's certificate is verified)")
+    .option("--tls-insecure", "with --tls: accept any certificate")
+    .option(
+      "--fingerprint <sha256>",
+      "with --tls: accept only this certificate (SHA-256, AA:BB:...)",
+    );
+}
+
+/** The client's TLS options from its flags; empty for plain TCP. */
+export function clientTlsFromFlags(
+  flags: ClientTlsFlags,
+): ReturnType<typeof clientTls> | Record<string, never> {
+  const secure = flags.tls || flags.tlsInsecure || flags.fingerprint !== undefined;
+  return secure ? clientTls({ insecure: flags.tlsInsecure, fingerprint: flags.fingerprint }) : {};
 }

@@ -201,6 +201,17 @@ export class UnsupportedError extends SocketError {
   }
 }
 
+/**
+ * A file transfer failed on protocol grounds: a wrong peer or version, a refused name or
+ * size, a secret that does not match, a hash mismatch. `code` says which
+ * (`ERR_TRANSFER_PEER`, `ERR_TRANSFER_NAME`, `ERR_TRANSFER_HASH`, ...).
+ */
+export class TransferError extends SocketError {
+  protected override defaultCode(): string {
+    return "ERR_TRANSFER";
+  }
+}
+
 type ErrorClass = new (message: string, options?: SocketErrorOptions) => SocketError;
 
 /** Node/libuv code → class. Codes not listed become a plain `SocketError`. */

@@ -1,0 +1,146 @@
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  checkMessageLength,
+  checkPreamble,
+  decodeMessage,
+  encodeMessage,
+  encodePreamble,
+  PREAMBLE_SIZE,
+  type Role,
+  type TransferMessage,
+} from "../../codec/transfer-codec.ts";
+import { SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
+import { IncompleteReadError, TransferError } from "../../core/errors.ts";
+import type { BufferedReader } from "../../socket/buffered-reader.ts";
+import type { Socket } from "../../socket/socket.ts";
+
+/** Receive and send buffer of a transfer connection (socketkit's own, in user space). */
+const BULK_BUFFER = 4 * 1024 * 1024;
+
+type Of<T extends TransferMessage["t"]> = Extract<TransferMessage, { t: T }>;
+
+/**
+ * One side of a transfer connection: the handshake (preamble, then the secret's
+ * challenge-response when there is one) and the control messages. An `error` message from
+ * the peer becomes a `TransferError` with the peer's words; a message of the wrong kind
+ * is a protocol error.
+ */
+export class Channel {
+  readonly conn: Socket;
+  readonly rfile: BufferedReader;
+  readonly role: Role;
+  readonly peerLabel: string;
+
+  constructor(conn: Socket, role: Role, peerLabel: string) {
+    this.conn = conn;
+    // Bulk data: room for a few megabytes each way keeps the pipe full.
+    conn.setsockopt(SOL_SOCKET, SO_RCVBUF, BULK_BUFFER);
+    conn.setsockopt(SOL_SOCKET, SO_SNDBUF, BULK_BUFFER);
+    this.rfile = conn.makefile("r");
+    this.role = role;
+    this.peerLabel = peerLabel;
+  }
+
+  async send(message: TransferMessage): Promise<void> {
+    await this.conn.sendall(encodeMessage(message));
+  }
+
+  /** The next message, which must be one of `kinds`. */
+  async expect<T extends TransferMessage["t"]>(...kinds: T[]): Promise<Of<T>> {
+    const message = await this.#read();
+    if (message.t === "error") {
+      throw new TransferError(`The ${this.#peerRole()} says: ${message.message}`, {
+        code: message.code,
+      });
+    }
+    if (!(kinds as string[]).includes(message.t)) {
+      throw new TransferError(`The peer sent ${message.t} where ${kinds.join(" or ")} was due`, {
+        code: "ERR_TRANSFER_PROTOCOL",
+      });
+    }
+    return message as Of<T>;
+  }
+
+  async #read(): Promise<TransferMessage> {
+    const header = await this.#exactly(4, "a message");
+    const length = header.readUInt32BE(0);
+    checkMessageLength(length);
+    return decodeMessage(await this.#exactly(length, "a message"));
+  }
+
+  async #exactly(n: number, what: string): Promise<Buffer> {
+    try {
+      return await this.rfile.readexactly(n);
+    } catch (err) {
+      if (err instanceof IncompleteReadError) {
+        throw new TransferError(
+          `The ${this.#peerRole()} closed the connection in the middle of ${what}`,
+          {
+            code: "ERR_TRANSFER_CLOSED",
+          },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Tells the peer why we stop (best effort: it may be gone already). */
+  async fail(err: unknown): Promise<void> {
+    const code = err instanceof TransferError ? err.code : "ERR_TRANSFER";
+    const message = err instanceof Error ? err.message : String(err);
+    try {
+      await this.send({ t: "error", code, message });
+    } catch {
+      // The peer is gone: nothing to tell.
+    }
+  }
+
+  /**
+   * Preambles both ways, then, with a secret on either side, each side proves it knows
+   * the secret by an HMAC over both nonces and its role, checked in constant time.
+   */
+  async handshake(secret: string | null): Promise<void> {
+    await this.conn.sendall(encodePreamble(this.role));
+    let preamble: Buffer;
+    try {
+      preamble = await this.rfile.readexactly(PREAMBLE_SIZE);
+    } catch (err) {
+      if (!(err instanceof IncompleteReadError)) throw err;
+      preamble = err.partial;
+    }
+    checkPreamble(preamble, this.role === "sender" ? "receiver" : "sender");
+    const nonce = secret === null ? null : randomBytes(32).toString("hex");
+    await this.send({ t: "hello", auth: secret !== null, nonce });
+    const hello = await this.expect("hello");
+    if (hello.auth !== (secret !== null)) {
+      const err = new TransferError(
+        secret === null
+          ? "The peer requires a secret: set SOCKETKIT_SECRET and pass --secret"
+          : "The peer has no secret: both sides need --secret",
+        { code: "ERR_TRANSFER_AUTH" },
+      );
+      throw err;
+    }
+    if (secret === null || nonce === null || hello.nonce === null) return;
+    await this.send({ t: "proof", mac: proof(secret, hello.nonce, nonce, this.role) });
+    const theirs = await this.expect("proof");
+    const peerRole: Role = this.role === "sender" ? "receiver" : "sender";
+    const expected = Buffer.from(proof(secret, nonce, hello.nonce, peerRole), "hex");
+    if (!timingSafeEqual(expected, Buffer.from(theirs.mac, "hex"))) {
+      const err = new TransferError("The secrets do not match", { code: "ERR_TRANSFER_AUTH" });
+      await this.fail(err);
+      throw err;
+    }
+  }
+
+  #peerRole(): string {
+    return this.role === "sender" ? "receiver" : "sender";
+  }
+}
+
+/** What `role` sends to prove the secret: HMAC-SHA256 over the challenge it answers. */
+function proof(secret: string, challenge: string, ownNonce: string, role: Role): string {
+  return createHmac("sha256", secret)
+    .update(`socketkit transfer v1\n${role}\n${challenge}\n${ownNonce}`)
+    .digest("hex");
+}

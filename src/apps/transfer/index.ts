@@ -1,0 +1,224 @@
+/**
+ * File transfer (docs/transfer-protocol.md): `send`/`receive` push files to a waiting
+ * receiver; `share`/`fetch` serve them to whoever connects, the tutorials' direction.
+ * Every file is checked with SHA-256 before it gets its name, a cut transfer resumes, and
+ * the receiver decides where files go.
+ *
+ * @example
+ * ```ts
+ * import { receive, send } from "socketkit/apps/transfer";
+ * const stop = new AbortController();
+ * void receive({ port: 9000, dir: "incoming", signal: stop.signal });
+ * await send(["photos"], ["127.0.0.1", 9000]);
+ * ```
+ * @module
+ */
+import type { ConnectionOptions, TlsOptions } from "node:tls";
+import { formatAddress, ipVersion } from "../../core/address.ts";
+import { AF_INET, AF_INET6 } from "../../core/constants.ts";
+import { createConnection } from "../../socket/create-connection.ts";
+import { createServer } from "../../socket/create-server.ts";
+import type { Socket } from "../../socket/socket.ts";
+import { allInterfacesWarning } from "../listen.ts";
+import { Channel } from "./channel.ts";
+import { listSources } from "./files.ts";
+import {
+  type ReceiveOptions,
+  runReceiver,
+  runSender,
+  type TransferProgress,
+  type TransferSummary,
+} from "./transfer.ts";
+
+export { checkRelativePath } from "../../codec/transfer-codec.ts";
+export { listSources, targetPath } from "./files.ts";
+export type { TransferProgress, TransferSummary } from "./transfer.ts";
+
+/** Options every transfer command takes. */
+export interface TransferOptions {
+  /** Both sides must know it: an HMAC challenge-response proves it. @default null */
+  secret?: string | null;
+  /** Seconds a silent peer is waited for before the transfer fails. @default 30 */
+  timeout?: number;
+  /** Progress as it goes. */
+  progress?: TransferProgress;
+  /** Notices (listening on, warnings). @default process.stderr */
+  log?: (line: string) => void;
+}
+
+/** Options of the client side (`send`, `fetch`). */
+export interface TransferClientOptions extends TransferOptions {
+  /** TLS to the server. */
+  tls?: ConnectionOptions;
+  /** With `tls`: the certificate's SHA-256 fingerprint to accept. */
+  fingerprint256?: string;
+}
+
+/** Options of the server side (`receive`, `share`). */
+export interface TransferServerOptions extends TransferOptions {
+  /** Address to bind. @default "127.0.0.1" */
+  host?: string;
+  /** Port; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Serve TLS. */
+  tls?: TlsOptions;
+  /** Stops waiting when aborted. */
+  signal?: AbortSignal;
+  /** Called with the bound address once it accepts. */
+  onListening?: (address: [string, number]) => void;
+}
+
+/** Sends files and folders to a waiting `receive`. */
+export async function send(
+  paths: string[],
+  to: [string, number],
+  options: TransferClientOptions = {},
+): Promise<TransferSummary> {
+  const tree = await listSources(paths);
+  for (const skipped of tree.skipped)
+    log(options)(`skipped ${skipped}: not a file or folder (links are not followed)`);
+  const conn = await connectTo(to, options);
+  try {
+    const channel = new Channel(conn, "sender", formatAddress(to));
+    await channel.handshake(options.secret ?? null);
+    return await runSender(channel, tree, options.progress);
+  } finally {
+    await conn.close();
+  }
+}
+
+/** Downloads what a `share` serves into `dir`. */
+export async function fetch(
+  from: [string, number],
+  options: TransferClientOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
+): Promise<TransferSummary> {
+  const conn = await connectTo(from, options);
+  try {
+    const channel = new Channel(conn, "receiver", formatAddress(from));
+    await channel.handshake(options.secret ?? null);
+    return await runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress);
+  } finally {
+    await conn.close();
+  }
+}
+
+/**
+ * Waits for one `send` and writes what it sends into `dir`. Resolves with null when the
+ * signal stops the wait before a sender comes.
+ */
+export async function receive(
+  options: TransferServerOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
+): Promise<TransferSummary | null> {
+  return serveOnce(options, "receiver", (channel) =>
+    runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress),
+  );
+}
+
+/**
+ * Serves `paths` to every `fetch` that connects, one after another, until the signal
+ * aborts (or after one with `once`). Resolves with the summaries of the transfers made.
+ */
+export async function share(
+  paths: string[],
+  options: TransferServerOptions & {
+    once?: boolean;
+    /** Called after each transfer, with its summary or its error. */
+    onTransfer?: (peer: string, result: TransferSummary | Error) => void;
+  } = {},
+): Promise<TransferSummary[]> {
+  const tree = await listSources(paths);
+  for (const skipped of tree.skipped)
+    log(options)(`skipped ${skipped}: not a file or folder (links are not followed)`);
+  const results: TransferSummary[] = [];
+  const server = await listenOn(options);
+  try {
+    for await (const [conn, address] of server) {
+      const peer = formatAddress(address);
+      try {
+        conn.settimeout(options.timeout ?? 30);
+        const channel = new Channel(conn, "sender", peer);
+        await channel.handshake(options.secret ?? null);
+        const result = await runSender(channel, tree, options.progress);
+        results.push(result);
+        options.onTransfer?.(peer, result);
+      } catch (err) {
+        // One fetch failing (a wrong secret, a peer gone) never stops the share.
+        options.onTransfer?.(peer, err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        await conn.close();
+      }
+      if (options.once || options.signal?.aborted) break;
+    }
+  } finally {
+    await server.close();
+  }
+  return results;
+}
+
+async function serveOnce(
+  options: TransferServerOptions,
+  role: "receiver",
+  run: (channel: Channel) => Promise<TransferSummary>,
+): Promise<TransferSummary | null> {
+  const server = await listenOn(options);
+  try {
+    let accepted: Awaited<ReturnType<Socket["accept"]>>;
+    try {
+      accepted = await server.accept();
+    } catch (err) {
+      if (options.signal?.aborted) return null;
+      throw err;
+    }
+    const [conn, address] = accepted;
+    await server.close();
+    try {
+      conn.settimeout(options.timeout ?? 30);
+      const channel = new Channel(conn, role, formatAddress(address));
+      await channel.handshake(options.secret ?? null);
+      return await run(channel);
+    } finally {
+      await conn.close();
+    }
+  } finally {
+    await server.close();
+  }
+}
+
+async function listenOn(options: TransferServerOptions): Promise<Socket> {
+  const host = options.host ?? "127.0.0.1";
+  const server = await createServer([host, options.port ?? 0], {
+    family: ipVersion(host) === 6 ? AF_INET6 : AF_INET,
+    dualstackIpv6: host === "::",
+    tls: options.tls,
+  });
+  const say = log(options);
+  const warning = allInterfacesWarning(host);
+  if (warning !== null) say(warning);
+  if (!isLoopback(host) && !options.secret) {
+    say("warning: no --secret: anyone who can reach this port can take part in the transfer");
+  }
+  const address = server.getsockname() as [string, number];
+  say(`listening on ${formatAddress(address)} (${options.tls ? "tls" : "tcp"})`);
+  options.onListening?.(address);
+  const onAbort = () => void server.close();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  return server;
+}
+
+async function connectTo(to: [string, number], options: TransferClientOptions): Promise<Socket> {
+  const conn = await createConnection(to, {
+    timeout: options.timeout ?? 30,
+    tls: options.tls,
+    fingerprint256: options.fingerprint256,
+  });
+  conn.settimeout(options.timeout ?? 30);
+  return conn;
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+function log(options: TransferOptions): (line: string) => void {
+  return options.log ?? ((line) => process.stderr.write(`${line}\n`));
+}

@@ -1,0 +1,321 @@
+import { createHash, type Hash } from "node:crypto";
+import { chmod, type FileHandle, open, rename, stat, truncate, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import { TransferError } from "../../core/errors.ts";
+import type { Channel } from "./channel.ts";
+import { freeBytes, PART_FLAGS, type SourceTree, targetDir, targetPath } from "./files.ts";
+
+/** Bytes read from a file or the socket at a time. */
+const CHUNK = 1024 * 1024;
+
+/** What a transfer reports as it goes (a progress bar, or nothing). */
+export interface TransferProgress {
+  /** A file starts: its name, its size, and the bytes already there (resumed). */
+  file(name: string, size: number, resumedAt: number): void;
+  /** `bytes` more of the current file moved. */
+  advance(bytes: number): void;
+}
+
+/** One file moved and checked. */
+export interface TransferredFile {
+  path: string;
+  size: number;
+  /** Bytes that went over the wire (less than `size` when resumed). */
+  sent: number;
+  sha256: string;
+}
+
+/** The outcome of a transfer, for the summary line. */
+export interface TransferSummary {
+  files: TransferredFile[];
+  /** Bytes that went over the wire. */
+  bytes: number;
+  seconds: number;
+  /**
+   * The file's SHA-256 when there is one file; otherwise the SHA-256 of the list of
+   * `HASH  PATH` lines, as `sha256sum` prints them, sorted by path.
+   */
+  sha256: string;
+}
+
+const NO_PROGRESS: TransferProgress = { file: () => {}, advance: () => {} };
+
+/** Sends `tree` over an open, authenticated channel (we have the files). */
+export async function runSender(
+  channel: Channel,
+  tree: SourceTree,
+  progress: TransferProgress = NO_PROGRESS,
+): Promise<TransferSummary> {
+  const started = performance.now();
+  const done: TransferredFile[] = [];
+  try {
+    for (const dir of tree.emptyDirs) await channel.send({ t: "dir", path: dir });
+    for (const file of tree.files) {
+      await channel.send({ t: "file", path: file.rel, size: file.size, exec: file.exec });
+      const offer = await channel.expect("offer");
+      const fh = await open(file.abs, "r");
+      try {
+        let hash = createHash("sha256");
+        let from = 0;
+        if (offer.have > 0 && offer.have <= file.size) {
+          await hashRange(fh, hash, 0, offer.have);
+          if (hash.copy().digest("hex") === offer.sha256) from = offer.have;
+          else hash = createHash("sha256"); // their part differs from our file: start again
+        }
+        await channel.send({ t: "data", from });
+        progress.file(file.rel, file.size, from);
+        await sendRange(channel, fh, hash, from, file.size, progress);
+        const sha256 = hash.digest("hex");
+        await channel.send({ t: "done", sha256 });
+        await channel.expect("ok");
+        done.push({ path: file.rel, size: file.size, sent: file.size - from, sha256 });
+      } finally {
+        await fh.close();
+      }
+    }
+    const bytes = done.reduce((n, f) => n + f.sent, 0);
+    await channel.send({ t: "end", files: done.length, bytes });
+    await channel.expect("bye");
+  } catch (err) {
+    await channel.fail(err);
+    throw err;
+  }
+  return summary(done, started);
+}
+
+/** Options of {@link runReceiver}. */
+export interface ReceiveOptions {
+  /** Folder the files go to. */
+  dir: string;
+  /** Replace files that exist. @default false */
+  overwrite?: boolean;
+  /** Largest file accepted, in bytes. @default no limit but the free space */
+  maxSize?: number;
+}
+
+/** Receives files over an open, authenticated channel (we write them). */
+export async function runReceiver(
+  channel: Channel,
+  options: ReceiveOptions,
+  progress: TransferProgress = NO_PROGRESS,
+): Promise<TransferSummary> {
+  const started = performance.now();
+  const done: TransferredFile[] = [];
+  try {
+    for (;;) {
+      const message = await channel.expect("file", "dir", "end");
+      if (message.t === "end") break;
+      if (message.t === "dir") {
+        await targetDir(options.dir, message.path);
+        continue;
+      }
+      done.push(await receiveFile(channel, message, options, progress));
+    }
+    await channel.send({ t: "bye" });
+  } catch (err) {
+    await channel.fail(err);
+    throw err;
+  }
+  return summary(done, started);
+}
+
+async function receiveFile(
+  channel: Channel,
+  header: { path: string; size: number; exec: boolean },
+  options: ReceiveOptions,
+  progress: TransferProgress,
+): Promise<TransferredFile> {
+  const { path: rel, size } = header;
+  if (options.maxSize !== undefined && size > options.maxSize) {
+    throw new TransferError(
+      `Refused ${JSON.stringify(rel)}: ${size} bytes is over the limit of ${options.maxSize}`,
+      {
+        code: "ERR_TRANSFER_SIZE",
+      },
+    );
+  }
+  const final = await targetPath(options.dir, rel, { overwrite: options.overwrite });
+  const part = `${final}.part`;
+  // What an earlier, cut transfer left: offered for resumption with the hash of it.
+  let have = await stat(part).then(
+    (s) => s.size,
+    () => 0,
+  );
+  if (have > size) {
+    await truncate(part, 0);
+    have = 0;
+  }
+  const free = await freeBytes(dirname(final));
+  if (size - have > free) {
+    throw new TransferError(
+      `Refused ${JSON.stringify(rel)}: ${size} bytes and only ${free} free on the disk`,
+      {
+        code: "ERR_TRANSFER_SIZE",
+      },
+    );
+  }
+  const hash = createHash("sha256");
+  if (have > 0) {
+    const fh = await open(part, "r");
+    try {
+      await hashRange(fh, hash, 0, have);
+    } finally {
+      await fh.close();
+    }
+  }
+  await channel.send({ t: "offer", have, sha256: have > 0 ? hash.copy().digest("hex") : null });
+  const { from } = await channel.expect("data");
+  if (from !== 0 && from !== have) {
+    throw new TransferError(`The sender resumed at ${from}, not at ${have} or 0`, {
+      code: "ERR_TRANSFER_PROTOCOL",
+    });
+  }
+  const fileHash = from === 0 ? createHash("sha256") : hash;
+  progress.file(rel, size, from);
+  const fh = await open(part, from === 0 ? PART_FLAGS.fresh : PART_FLAGS.append, 0o600);
+  try {
+    await receiveRange(channel, fh, fileHash, size - from, progress);
+  } finally {
+    await fh.close();
+  }
+  const { sha256 } = await channel.expect("done");
+  const ours = fileHash.digest("hex");
+  if (sha256 !== ours) {
+    await unlink(part).catch(() => {});
+    throw new TransferError(
+      `${JSON.stringify(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${sha256}`,
+      {
+        code: "ERR_TRANSFER_HASH",
+      },
+    );
+  }
+  await chmod(part, header.exec ? 0o755 : 0o644);
+  await rename(part, final);
+  await channel.send({ t: "ok" });
+  return { path: rel, size, sent: size - from, sha256 };
+}
+
+/** Feeds bytes [from, to) of a file to `hash`. */
+async function hashRange(fh: FileHandle, hash: Hash, from: number, to: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(CHUNK);
+  for (let at = from; at < to; ) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, to - at), at);
+    if (bytesRead === 0)
+      throw new TransferError("The file got shorter while it was read", {
+        code: "ERR_TRANSFER_CHANGED",
+      });
+    hash.update(buf.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+
+/**
+ * Sends bytes [from, to) of a file, hashing them. The next chunk is read from the disk
+ * while the current one is sent.
+ */
+async function sendRange(
+  channel: Channel,
+  fh: FileHandle,
+  hash: Hash,
+  from: number,
+  to: number,
+  progress: TransferProgress,
+): Promise<void> {
+  const read = (at: number) => {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, to - at));
+    return fh.read(buf, 0, buf.length, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
+  };
+  let at = from;
+  let next = at < to ? read(at) : null;
+  try {
+    while (next !== null) {
+      const chunk = await next;
+      if (chunk.length === 0) {
+        throw new TransferError("The file got shorter while it was sent", {
+          code: "ERR_TRANSFER_CHANGED",
+        });
+      }
+      at += chunk.length;
+      next = at < to ? read(at) : null;
+      hash.update(chunk);
+      // send, not sendall: each chunk is a fresh buffer, so there is no need to wait
+      // until the kernel has it all; the socket's send buffer keeps the pipe full.
+      for (let off = 0; off < chunk.length; ) off += await channel.conn.send(chunk.subarray(off));
+      progress.advance(chunk.length);
+    }
+  } finally {
+    // A read still in flight when sending failed: its outcome no longer matters.
+    next?.catch(() => {});
+  }
+}
+
+/** Receives exactly `length` bytes into a file, hashing them; one disk write in flight. */
+async function receiveRange(
+  channel: Channel,
+  fh: FileHandle,
+  hash: Hash,
+  length: number,
+  progress: TransferProgress,
+): Promise<void> {
+  let left = length;
+  let writing: Promise<void> = Promise.resolve();
+  const parts: Buffer[] = [];
+  let held = 0;
+  try {
+    while (left > 0) {
+      const chunk = await channel.conn.recv(Math.min(CHUNK, left));
+      if (chunk.length === 0) {
+        throw new TransferError(
+          `The sender closed the connection with ${left} bytes of the file still due`,
+          {
+            code: "ERR_TRANSFER_CLOSED",
+          },
+        );
+      }
+      left -= chunk.length;
+      hash.update(chunk);
+      progress.advance(chunk.length);
+      parts.push(chunk);
+      held += chunk.length;
+      // Gather up to a chunk's worth, then write it while the next ones arrive.
+      if (held >= CHUNK || left === 0) {
+        const batch = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, held);
+        parts.length = 0;
+        held = 0;
+        await writing;
+        writing = writeAll(fh, batch);
+      }
+    }
+    await writing;
+  } finally {
+    // A write still in flight when receiving failed: its outcome no longer matters.
+    writing.catch(() => {});
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
+  for (let off = 0; off < data.length; ) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
+}
+
+function summary(files: TransferredFile[], started: number): TransferSummary {
+  const sha256 =
+    files.length === 1
+      ? (files[0] as TransferredFile).sha256
+      : createHash("sha256")
+          .update(
+            [...files]
+              .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+              .map((f) => `${f.sha256}  ${f.path}\n`)
+              .join(""),
+          )
+          .digest("hex");
+  return {
+    files,
+    bytes: files.reduce((n, f) => n + f.sent, 0),
+    seconds: (performance.now() - started) / 1000,
+    sha256,
+  };
+}

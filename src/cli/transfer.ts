@@ -1,0 +1,277 @@
+import { createInterface } from "node:readline";
+import { Writable } from "node:stream";
+import cliProgress from "cli-progress";
+import { type Command, InvalidArgumentError } from "commander";
+import {
+  fetch,
+  receive,
+  send,
+  share,
+  type TransferProgress,
+  type TransferSummary,
+} from "../apps/transfer/index.ts";
+import { escapeControls } from "../core/escape.ts";
+import { parsePort, parseSeconds } from "./parsers.ts";
+import {
+  addClientTlsFlags,
+  addServerTlsFlags,
+  type ClientTlsFlags,
+  clientTlsFromFlags,
+  type ServerTlsFlags,
+  serverTlsFromFlags,
+} from "./tls-flags.ts";
+import { untilStopped } from "./until-stopped.ts";
+
+/** `HOST:PORT` (or `[v6]:PORT`) for `--to`. */
+export function parseHostPort(value: string): [string, number] {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
+  if (m === null) throw new InvalidArgumentError(`expected HOST:PORT, got "${value}"`);
+  return [m[1] as string, parsePort(m[2] as string)];
+}
+
+/** A size in bytes, with an optional K, M, G or T (powers of 1024). */
+export function parseSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i.exec(value.trim());
+  if (m === null)
+    throw new InvalidArgumentError(`expected a size such as 500M or 2G, got "${value}"`);
+  const power = " KMGT".indexOf((m[2] as string).toUpperCase() || " ");
+  return Math.floor(Number(m[1]) * 1024 ** power);
+}
+
+interface Common {
+  secret?: boolean;
+  timeout: number;
+}
+
+/**
+ * The secret for `--secret`: SOCKETKIT_SECRET, or asked for on the terminal without
+ * echo. Never an argument, which other users could read in the process list.
+ */
+async function secretFrom(flags: Common): Promise<string | null> {
+  if (!flags.secret) return null;
+  const fromEnv = process.env.SOCKETKIT_SECRET;
+  if (fromEnv !== undefined && fromEnv !== "") return fromEnv;
+  if (!process.stdin.isTTY || !process.stderr.isTTY) {
+    throw new Error(
+      "--secret needs the SOCKETKIT_SECRET environment variable, or a terminal to ask on",
+    );
+  }
+  process.stderr.write("secret: ");
+  const muted = new Writable({ write: (_chunk, _enc, done) => done() });
+  const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+  try {
+    const answer = await new Promise<string>((resolve) => rl.question("", resolve));
+    process.stderr.write("\n");
+    if (answer === "") throw new Error("--secret: the secret is empty");
+    return answer;
+  } finally {
+    rl.close();
+  }
+}
+
+/** A progress bar on stderr when it is a terminal (nothing otherwise). */
+function progressBar(): { progress?: TransferProgress; stop: () => void } {
+  if (!process.stderr.isTTY) return { stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: "{name} |{bar}| {percentage}% {done}/{size} {rate} eta {eta_formatted}",
+      hideCursor: true,
+      clearOnComplete: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = 0;
+  let running = false;
+  let value = 0;
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  return {
+    progress: {
+      file(name, size, resumedAt) {
+        if (running) bar.stop();
+        running = true;
+        started = performance.now();
+        value = resumedAt;
+        bar.start(size, resumedAt, {
+          name: escapeControls(name).slice(-30),
+          size: mb(size),
+          done: mb(resumedAt),
+          rate: "",
+        });
+      },
+      advance(bytes) {
+        value += bytes;
+        const seconds = (performance.now() - started) / 1000;
+        bar.update(value, { done: mb(value), rate: seconds > 0 ? `${mb(value / seconds)}/s` : "" });
+      },
+    },
+    stop: () => {
+      if (running) bar.stop();
+    },
+  };
+}
+
+/** The one-line summary, always printed. */
+function summaryLine(verb: string, s: TransferSummary): string {
+  const mbps = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
+  const what =
+    s.files.length === 1
+      ? escapeControls((s.files[0] as { path: string }).path)
+      : `${s.files.length} files`;
+  return `${verb} ${what}, ${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s), sha256 ${s.sha256}`;
+}
+
+async function withProgress<T extends TransferSummary | null>(
+  run: (progress: TransferProgress | undefined) => Promise<T>,
+): Promise<T> {
+  const bar = progressBar();
+  try {
+    return await run(bar.progress);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** `send`, `receive`, `share` and `fetch`. */
+export function registerTransfer(program: Command): void {
+  const common = (command: Command) =>
+    command
+      .option(
+        "--secret",
+        "both sides prove they know a secret (from SOCKETKIT_SECRET, or asked for)",
+      )
+      .option("--timeout <seconds>", "give up on a peer silent this long", parseSeconds, 30);
+
+  const sendCommand = program.command("send");
+  common(addClientTlsFlags(sendCommand))
+    .description("send files and folders to a waiting `socketkit receive`")
+    .argument("<paths...>", "files and folders to send")
+    .requiredOption("--to <host:port>", "where `socketkit receive` listens", parseHostPort)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit send report.pdf photos/ --to 192.168.1.20:9000\n  $ SOCKETKIT_SECRET=hunter2 socketkit send big.iso --to host:9000 --secret",
+    )
+    .action(async (paths: string[], flags: Common & ClientTlsFlags & { to: [string, number] }) => {
+      const secret = await secretFrom(flags);
+      const summary = await withProgress((progress) =>
+        send(paths, flags.to, {
+          ...clientTlsFromFlags(flags),
+          secret,
+          timeout: flags.timeout,
+          progress,
+        }),
+      );
+      process.stderr.write(`${summaryLine("sent", summary)}\n`);
+    });
+
+  const receiveCommand = program.command("receive");
+  common(addServerTlsFlags(receiveCommand))
+    .description("wait for one `socketkit send` and write what it sends into --dir")
+    .option("--port <port>", "port (0 picks a free one)", parsePort, 0)
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--dir <dir>", "folder the files go to", ".")
+    .option("--overwrite", "replace files that exist")
+    .option("--max-size <bytes>", "refuse files larger than this (500M, 2G, ...)", parseSize)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit receive --port 9000 --dir incoming\n  $ socketkit receive --host 0.0.0.0 --port 9000 --secret",
+    )
+    .action(async (flags: Common & ServerTlsFlags & ReceiveFlags) => {
+      const secret = await secretFrom(flags);
+      const tls = await serverTlsFromFlags(receiveCommand, flags);
+      const summary = await untilStopped((signal) =>
+        withProgress((progress) =>
+          receive({
+            host: flags.host,
+            port: flags.port,
+            dir: flags.dir,
+            overwrite: flags.overwrite,
+            maxSize: flags.maxSize,
+            secret,
+            timeout: flags.timeout,
+            tls: tls?.options,
+            signal,
+            progress,
+          }),
+        ),
+      );
+      if (summary !== null) process.stderr.write(`${summaryLine("received", summary)}\n`);
+    });
+
+  const shareCommand = program.command("share");
+  common(addServerTlsFlags(shareCommand))
+    .description("serve files or folders to whoever runs `socketkit fetch`, until stopped")
+    .argument("<paths...>", "files and folders to serve")
+    .option("--port <port>", "port (0 picks a free one)", parsePort, 0)
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--once", "stop after one transfer")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ socketkit share test.txt --port 5001     # the tutorial's file server\n  $ socketkit share photos/ --port 9000 --once",
+    )
+    .action(
+      async (
+        paths: string[],
+        flags: Common & ServerTlsFlags & { port: number; host: string; once?: boolean },
+      ) => {
+        const secret = await secretFrom(flags);
+        const tls = await serverTlsFromFlags(shareCommand, flags);
+        let failed = false;
+        await untilStopped((signal) =>
+          share(paths, {
+            host: flags.host,
+            port: flags.port,
+            once: flags.once,
+            secret,
+            timeout: flags.timeout,
+            tls: tls?.options,
+            signal,
+            onTransfer: (peer, result) => {
+              if (result instanceof Error) {
+                failed = true;
+                process.stderr.write(`${peer}: ${result.message}\n`);
+              } else process.stderr.write(`${peer}: ${summaryLine("sent", result)}\n`);
+            },
+          }),
+        );
+        if (flags.once && failed) process.exitCode = 1;
+      },
+    );
+
+  const fetchCommand = program.command("fetch");
+  common(addClientTlsFlags(fetchCommand))
+    .description("download what a `socketkit share` serves")
+    .argument("<host>", "the sharing host")
+    .argument("<port>", "its port", parsePort)
+    .option("--dir <dir>", "folder the files go to", ".")
+    .option("--overwrite", "replace files that exist")
+    .option("--max-size <bytes>", "refuse files larger than this (500M, 2G, ...)", parseSize)
+    .addHelpText("after", "\nExamples:\n  $ socketkit fetch 127.0.0.1 5001 --dir downloads")
+    .action(async (host: string, port: number, flags: Common & ClientTlsFlags & ReceiveFlags) => {
+      const secret = await secretFrom(flags);
+      const summary = await withProgress((progress) =>
+        fetch([host, port], {
+          ...clientTlsFromFlags(flags),
+          dir: flags.dir,
+          overwrite: flags.overwrite,
+          maxSize: flags.maxSize,
+          secret,
+          timeout: flags.timeout,
+          progress,
+        }),
+      );
+      process.stderr.write(`${summaryLine("received", summary)}\n`);
+    });
+
+  for (const command of [sendCommand, receiveCommand, shareCommand, fetchCommand])
+    command.exitOverride();
+}
+
+interface ReceiveFlags {
+  port: number;
+  host: string;
+  dir: string;
+  overwrite?: boolean;
+  maxSize?: number;
+}

@@ -1,0 +1,217 @@
+import { TransferError } from "../core/errors.ts";
+
+/**
+ * The wire format of socketkit's file transfer (docs/transfer-protocol.md): an 8-byte
+ * preamble from each side, then control messages (a 4-byte big-endian length and a JSON
+ * object), and after a `data` message the file's bytes, unframed. Pure functions: the
+ * transfer app reads and writes them on a socket.
+ * @module
+ */
+
+/** The first four bytes each side sends. */
+export const TRANSFER_MAGIC = Buffer.from("SKXF", "latin1");
+/** The protocol version this code speaks. */
+export const TRANSFER_VERSION = 1;
+/** Bytes of the preamble: magic, version (u16), role (u8), reserved (u8). */
+export const PREAMBLE_SIZE = 8;
+/** Largest control message body, in bytes. */
+export const MAX_MESSAGE_SIZE = 64 * 1024;
+/** Longest relative path, in UTF-8 bytes, and longest path component. */
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+
+/** Which side of a transfer: the one with the files, or the one writing them. */
+export type Role = "sender" | "receiver";
+
+const ROLE_BYTE: Record<Role, number> = { sender: 0x53, receiver: 0x52 };
+
+/** The messages of the protocol, by their `t` field. */
+export type TransferMessage =
+  | { t: "hello"; auth: boolean; nonce: string | null }
+  | { t: "proof"; mac: string }
+  | { t: "file"; path: string; size: number; exec: boolean }
+  | { t: "dir"; path: string }
+  | { t: "offer"; have: number; sha256: string | null }
+  | { t: "data"; from: number }
+  | { t: "done"; sha256: string }
+  | { t: "ok" }
+  | { t: "end"; files: number; bytes: number }
+  | { t: "bye" }
+  | { t: "error"; code: string; message: string };
+
+/** The preamble `role` sends. */
+export function encodePreamble(role: Role): Buffer {
+  const out = Buffer.alloc(PREAMBLE_SIZE);
+  TRANSFER_MAGIC.copy(out, 0);
+  out.writeUInt16BE(TRANSFER_VERSION, 4);
+  out[6] = ROLE_BYTE[role];
+  return out;
+}
+
+/**
+ * Checks the peer's preamble: a socketkit transfer peer, of this version, in the other
+ * role. Anything else is a `TransferError` that says what the peer is.
+ */
+export function checkPreamble(preamble: Buffer, peer: Role): void {
+  if (preamble.length < PREAMBLE_SIZE || !preamble.subarray(0, 4).equals(TRANSFER_MAGIC)) {
+    const seen = preamble.subarray(0, PREAMBLE_SIZE);
+    const text = /^[\x20-\x7e]+$/.test(seen.toString("latin1"))
+      ? JSON.stringify(seen.toString("latin1"))
+      : seen.toString("hex");
+    throw new TransferError(
+      `The peer is not a socketkit transfer peer (it sent ${text || "nothing"})`,
+      { code: "ERR_TRANSFER_PEER" },
+    );
+  }
+  const version = preamble.readUInt16BE(4);
+  if (version !== TRANSFER_VERSION) {
+    throw new TransferError(
+      `The peer speaks transfer protocol version ${version}; this socketkit speaks ${TRANSFER_VERSION}`,
+      { code: "ERR_TRANSFER_VERSION" },
+    );
+  }
+  const role = preamble[6];
+  if (role !== ROLE_BYTE[peer]) {
+    const mine = peer === "sender" ? "receiver" : "sender";
+    throw new TransferError(
+      role === ROLE_BYTE[mine]
+        ? `Both sides are ${mine}s: one side must send and the other receive`
+        : `The peer sent an unknown role byte ${role}`,
+      { code: "ERR_TRANSFER_PEER" },
+    );
+  }
+}
+
+/** A message as it goes on the wire: its length (u32 BE), then its JSON. */
+export function encodeMessage(message: TransferMessage): Buffer {
+  const body = Buffer.from(JSON.stringify(message), "utf8");
+  if (body.length > MAX_MESSAGE_SIZE) {
+    throw new TransferError(`Cannot send a ${message.t} message of ${body.length} bytes`, {
+      code: "ERR_TRANSFER_PROTOCOL",
+    });
+  }
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  body.copy(out, 4);
+  return out;
+}
+
+/** Checks a message length read from the wire before its body is read. */
+export function checkMessageLength(length: number): void {
+  if (length > MAX_MESSAGE_SIZE) {
+    throw new TransferError(
+      `The peer sent a message of ${length} bytes (at most ${MAX_MESSAGE_SIZE}): not this protocol`,
+      { code: "ERR_TRANSFER_PROTOCOL" },
+    );
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * A message from its JSON body, every field checked: anything malformed is a
+ * `TransferError` (`ERR_TRANSFER_PROTOCOL`), never a crash or a half-valid object. File
+ * and directory paths are checked with {@link checkRelativePath}.
+ */
+export function decodeMessage(body: Buffer): TransferMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch {
+    throw bad("a message that is not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw bad("a message that is not an object");
+  const m = value as Record<string, unknown>;
+  switch (m.t) {
+    case "hello":
+      if (typeof m.auth !== "boolean") throw bad("hello without auth");
+      if (m.auth ? !isHex64(m.nonce) : m.nonce !== null) throw bad("hello with a bad nonce");
+      return { t: "hello", auth: m.auth, nonce: m.nonce as string | null };
+    case "proof":
+      if (!isHex64(m.mac)) throw bad("proof with a bad mac");
+      return { t: "proof", mac: m.mac as string };
+    case "file":
+      if (!isSize(m.size)) throw bad("file with a bad size");
+      if (typeof m.exec !== "boolean") throw bad("file without exec");
+      return { t: "file", path: checkRelativePath(m.path), size: m.size as number, exec: m.exec };
+    case "dir":
+      return { t: "dir", path: checkRelativePath(m.path) };
+    case "offer":
+      if (!isSize(m.have)) throw bad("offer with a bad length");
+      if (m.sha256 !== null && !isHex64(m.sha256)) throw bad("offer with a bad sha256");
+      if ((m.have === 0) !== (m.sha256 === null))
+        throw bad("offer with a hash that does not fit its length");
+      return { t: "offer", have: m.have as number, sha256: m.sha256 as string | null };
+    case "data":
+      if (!isSize(m.from)) throw bad("data with a bad offset");
+      return { t: "data", from: m.from as number };
+    case "done":
+      if (!isHex64(m.sha256)) throw bad("done with a bad sha256");
+      return { t: "done", sha256: m.sha256 as string };
+    case "ok":
+      return { t: "ok" };
+    case "end":
+      if (!isSize(m.files) || !isSize(m.bytes)) throw bad("end with bad counts");
+      return { t: "end", files: m.files as number, bytes: m.bytes as number };
+    case "bye":
+      return { t: "bye" };
+    case "error":
+      if (typeof m.code !== "string" || typeof m.message !== "string")
+        throw bad("error without code and message");
+      return { t: "error", code: m.code.slice(0, 64), message: m.message.slice(0, 1000) };
+    default:
+      throw bad(`an unknown message ${JSON.stringify(String(m.t)).slice(0, 40)}`);
+  }
+}
+
+function bad(what: string): TransferError {
+  return new TransferError(`The peer sent ${what}`, { code: "ERR_TRANSFER_PROTOCOL" });
+}
+
+function isHex64(v: unknown): boolean {
+  return typeof v === "string" && HEX64.test(v);
+}
+
+function isSize(v: unknown): boolean {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A path the sender proposes, checked before the receiver goes near its disk: relative,
+ * `/`-separated, and none of: `..` or `.` components, empty components, an absolute path,
+ * a drive letter, a backslash, NUL or any control character, a component over 255 bytes,
+ * a path over 4096 bytes. Returns the path; anything else is a `TransferError`
+ * (`ERR_TRANSFER_NAME`) naming it with its control characters escaped.
+ */
+export function checkRelativePath(path: unknown): string {
+  if (typeof path !== "string") throw badName(String(path), "it is not text");
+  const why = pathProblem(path);
+  if (why !== null) throw badName(path, why);
+  return path;
+}
+
+function pathProblem(path: string): string | null {
+  if (path.length === 0) return "it is empty";
+  if (Buffer.byteLength(path, "utf8") > MAX_PATH_BYTES) return `it is over ${MAX_PATH_BYTES} bytes`;
+  if (CONTROL.test(path)) return "it has control characters";
+  if (path.includes("\\")) return "it has a backslash";
+  if (path.startsWith("/")) return "it is absolute";
+  if (/^[A-Za-z]:/.test(path)) return "it starts with a drive letter";
+  for (const part of path.split("/")) {
+    if (part === "") return "it has an empty component";
+    if (part === "." || part === "..") return `it has a "${part}" component`;
+    if (Buffer.byteLength(part, "utf8") > MAX_NAME_BYTES)
+      return `a component is over ${MAX_NAME_BYTES} bytes`;
+  }
+  if (/\uFFFD/.test(path)) return "it is not valid UTF-8";
+  return null;
+}
+
+function badName(path: string, why: string): TransferError {
+  const shown = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}...` : path);
+  return new TransferError(`Refused the file name ${shown}: ${why}`, { code: "ERR_TRANSFER_NAME" });
+}
