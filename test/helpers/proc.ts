@@ -34,9 +34,13 @@ export interface Program {
 export function start(
   command: string,
   args: string[],
-  options: { stdin?: Buffer | string; cwd?: string } = {},
+  options: { stdin?: Buffer | string; cwd?: string; env?: Record<string, string> } = {},
 ): Program {
-  const child = spawn(command, args, { cwd: options.cwd ?? ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: options.env === undefined ? process.env : { ...process.env, ...options.env },
+  });
   const out: Buffer[] = [];
   let err = "";
   child.stdout?.on("data", (c: Buffer) => out.push(c));
@@ -141,10 +145,13 @@ export async function outputFrom(program: Program, ready: (out: string) => boole
  * Runs the `socketkit` command from the source (`src/cli/main.ts`). `stdin` is written and
  * ended; left out (or null), standard input stays open.
  */
-export function socketkit(args: string[], stdin?: Buffer | string | null): Program {
-  return start(
-    process.execPath,
-    ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
-    stdin === undefined || stdin === null ? {} : { stdin },
-  );
+export function socketkit(
+  args: string[],
+  stdin?: Buffer | string | null,
+  env?: Record<string, string>,
+): Program {
+  return start(process.execPath, ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args], {
+    ...(stdin === undefined || stdin === null ? {} : { stdin }),
+    ...(env === undefined ? {} : { env }),
+  });
 }

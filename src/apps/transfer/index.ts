@@ -192,11 +192,7 @@ async function listenOn(options: TransferServerOptions): Promise<Socket> {
     tls: options.tls,
   });
   const say = log(options);
-  const warning = allInterfacesWarning(host);
-  if (warning !== null) say(warning);
-  if (!isLoopback(host) && !options.secret) {
-    say("warning: no --secret: anyone who can reach this port can take part in the transfer");
-  }
+  for (const warning of listenWarnings(host, options.secret ?? null)) say(warning);
   const address = server.getsockname() as [string, number];
   say(`listening on ${formatAddress(address)} (${options.tls ? "tls" : "tcp"})`);
   options.onListening?.(address);
@@ -213,6 +209,17 @@ async function connectTo(to: [string, number], options: TransferClientOptions): 
   });
   conn.settimeout(options.timeout ?? 30);
   return conn;
+}
+
+/** The warnings for a transfer server on `host`: every interface, and no secret off loopback. */
+export function listenWarnings(host: string, secret: string | null): string[] {
+  const out: string[] = [];
+  const all = allInterfacesWarning(host);
+  if (all !== null) out.push(all);
+  if (!isLoopback(host) && !secret) {
+    out.push("warning: no --secret: anyone who can reach this port can take part in the transfer");
+  }
+  return out;
 }
 
 function isLoopback(host: string): boolean {

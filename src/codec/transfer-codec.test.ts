@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { join, resolve, sep } from "node:path";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { TransferError } from "../core/errors.ts";
+import {
+  checkPreamble,
+  checkRelativePath,
+  decodeMessage,
+  encodeMessage,
+  encodePreamble,
+  type TransferMessage,
+} from "./transfer-codec.ts";
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof TransferError, `a TransferError, not ${String(err)}`);
+    return err.code;
+  }
+  return "no error";
+}
+
+describe("transfer preamble", () => {
+  it("accepts the other role, and says what a wrong peer is", () => {
+    checkPreamble(encodePreamble("sender"), "sender");
+    checkPreamble(encodePreamble("receiver"), "receiver");
+    assert.throws(
+      () => checkPreamble(encodePreamble("sender"), "receiver"),
+      /Both sides are senders/,
+    );
+    assert.throws(
+      () => checkPreamble(Buffer.from("Thank you for connecting"), "sender"),
+      /not a socketkit transfer peer \(it sent "Thank yo"\)/,
+    );
+    assert.throws(() => checkPreamble(Buffer.alloc(0), "sender"), /it sent nothing/);
+    const future = encodePreamble("sender");
+    future.writeUInt16BE(2, 4);
+    assert.throws(() => checkPreamble(future, "sender"), /version 2; this socketkit speaks 1/);
+  });
+});
+
+describe("transfer messages", () => {
+  const samples: TransferMessage[] = [
+    { t: "hello", auth: false, nonce: null },
+    { t: "hello", auth: true, nonce: "a".repeat(64) },
+    { t: "proof", mac: "0".repeat(64) },
+    { t: "file", path: "photos/été 2026/a.jpg", size: 123, exec: false },
+    { t: "dir", path: "empty" },
+    { t: "offer", have: 0, sha256: null },
+    { t: "offer", have: 10, sha256: "f".repeat(64) },
+    { t: "data", from: 10 },
+    { t: "done", sha256: "1".repeat(64) },
+    { t: "ok" },
+    { t: "end", files: 2, bytes: 99 },
+    { t: "bye" },
+    { t: "error", code: "ERR_TRANSFER_HASH", message: "corrupt" },
+  ];
+
+  it("round-trip through their wire form", () => {
+    for (const m of samples) {
+      const wire = encodeMessage(m);
+      assert.equal(wire.readUInt32BE(0), wire.length - 4);
+      assert.deepEqual(decodeMessage(wire.subarray(4)), m);
+    }
+  });
+
+  it("refuse malformed fields with a protocol error", () => {
+    const bad = [
+      "not json",
+      "[]",
+      '{"t":"file","path":"a","size":-1,"exec":false}',
+      '{"t":"file","path":"a","size":1.5,"exec":false}',
+      '{"t":"file","path":"a","size":1e300,"exec":false}',
+      '{"t":"offer","have":5,"sha256":null}',
+      '{"t":"done","sha256":"XYZ"}',
+      '{"t":"hello","auth":true,"nonce":null}',
+      '{"t":"launch-missiles"}',
+    ];
+    for (const body of bad)
+      assert.equal(
+        code(() => decodeMessage(Buffer.from(body))),
+        "ERR_TRANSFER_PROTOCOL",
+        body,
+      );
+    assert.equal(
+      code(() => decodeMessage(Buffer.from('{"t":"file","path":"../x","size":1,"exec":false}'))),
+      "ERR_TRANSFER_NAME",
+    );
+  });
+
+  it("property: arbitrary bytes decode or give a TransferError, nothing else", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
+          fc.json().map((j) => Buffer.from(j)),
+        ),
+        (body) => {
+          try {
+            decodeMessage(body);
+          } catch (err) {
+            assert.ok(err instanceof TransferError, String(err));
+          }
+        },
+      ),
+    );
+  });
+});
+
+describe("checkRelativePath", () => {
+  it("accepts relative paths of ordinary names, any script", () => {
+    for (const ok of [
+      "a.txt",
+      "photos/été/IMG 1.jpg",
+      "Документы/отчёт.pdf",
+      "a/b/c/d",
+      ".hidden",
+      "..x",
+      "x..",
+    ]) {
+      assert.equal(checkRelativePath(ok), ok);
+    }
+  });
+
+  it("refuses every way out of the folder and every unprintable name", () => {
+    const refused = [
+      "",
+      "..",
+      "../etc/passwd",
+      "a/../../b",
+      "a/./b",
+      "/etc/passwd",
+      "C:\\Windows",
+      "c:evil",
+      "a\\b",
+      "a//b",
+      "a/",
+      "nul\0byte",
+      "esc\x1b[2Jape",
+      "new\nline",
+      "del\x7f",
+      "c1\x9b",
+      "x".repeat(256),
+      `${"d/".repeat(2100)}f`,
+      "bad\uFFFDutf8",
+      42,
+      null,
+    ];
+    for (const path of refused)
+      assert.equal(
+        code(() => checkRelativePath(path)),
+        "ERR_TRANSFER_NAME",
+        JSON.stringify(path),
+      );
+  });
+
+  it("shows a refused name with its control characters escaped", () => {
+    assert.throws(
+      () => checkRelativePath("evil\x1b[31m"),
+      (err: Error) => !err.message.includes("\x1b") && err.message.includes("\\u001b"),
+    );
+  });
+
+  it("property: no accepted name resolves outside the folder", () => {
+    const root = resolve("/srv/incoming");
+    const piece = fc.oneof(
+      fc.constantFrom("..", ".", "", "a", "b.txt", "C:", "\\", "/", "\0", "\x1b", "é", "~"),
+      fc.string({ maxLength: 6 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 8 }),
+        fc.constantFrom("/", "\\", ""),
+        (pieces, glue) => {
+          const path = pieces.join(glue);
+          let accepted: string;
+          try {
+            accepted = checkRelativePath(path);
+          } catch {
+            return;
+          }
+          const target = join(root, accepted);
+          assert.ok(target.startsWith(root + sep), `${JSON.stringify(path)} -> ${target}`);
+          assert.ok(!accepted.split("/").includes(".."));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});

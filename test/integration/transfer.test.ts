@@ -1,0 +1,452 @@
+/**
+ * File transfer end to end: round trips compared byte for byte, resumption, corruption,
+ * hostile names, overwrite protection, secrets, TLS, and the `socketkit` commands.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Channel } from "../../src/apps/transfer/channel.ts";
+import { fetch, listenWarnings, receive, send, share } from "../../src/apps/transfer/index.ts";
+import { TransferError } from "../../src/core/errors.ts";
+import { createConnection } from "../../src/socket/create-connection.ts";
+import { deferred } from "../helpers/deferred.ts";
+import { tempDir, until } from "../helpers/net.ts";
+import { listening, portOf, socketkit } from "../helpers/proc.ts";
+
+const T = { timeout: 60_000 };
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const quiet = () => {};
+
+/** A `receive` in this process; resolves its port, and its outcome as a promise. */
+async function receiver(options: Parameters<typeof receive>[0]) {
+  const ready = deferred<number>();
+  const result = receive({
+    log: quiet,
+    ...options,
+    onListening: ([, port]) => ready.resolve(port),
+  });
+  result.catch(() => {}); // looked at by the test when it wants
+  const port = await Promise.race([ready.promise, result.then(() => -1)]);
+  return { port, result };
+}
+
+/** Every file under `dir`, as path → contents. */
+function snapshot(dir: string, base = dir, out = new Map<string, Buffer>()): Map<string, Buffer> {
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) snapshot(path, base, out);
+    else out.set(path.slice(base.length + 1), readFileSync(path));
+  }
+  return out;
+}
+
+async function rejection(p: Promise<unknown>, code: string): Promise<TransferError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.ok(err instanceof TransferError, `expected a TransferError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return err;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+describe("send and receive", () => {
+  it(
+    "round-trip empty, small, 100 MB random files and a folder tree, byte for byte",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      writeFileSync(join(src, "empty"), "");
+      writeFileSync(join(src, "small.txt"), "hello, world\n");
+      writeFileSync(join(src, "big.bin"), randomBytes(100 * 1024 * 1024));
+      const tree = join(src, "tree");
+      for (let i = 0; i < 120; i++) {
+        const dir = join(tree, `d${i % 7}`, `e${i % 3}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, `f${i}.dat`), randomBytes(i * 37));
+      }
+      mkdirSync(join(tree, "empty-dir"));
+      writeFileSync(join(tree, "run.sh"), "#!/bin/sh\necho hi\n");
+      chmodSync(join(tree, "run.sh"), 0o755);
+      const { port, result } = await receiver({ dir: dst });
+      const sent = await send(
+        ["empty", "small.txt", "big.bin", "tree"].map((n) => join(src, n)),
+        ["127.0.0.1", port],
+      );
+      const got = await result;
+      assert.equal(sent.files.length, 124);
+      assert.equal(got?.sha256, sent.sha256);
+      const before = snapshot(src);
+      const after = snapshot(dst);
+      assert.deepEqual([...after.keys()], [...before.keys()]);
+      for (const [path, data] of before) assert.ok(after.get(path)?.equals(data), path);
+      assert.ok(statSync(join(dst, "tree", "empty-dir")).isDirectory(), "empty folders too");
+      assert.equal(
+        statSync(join(dst, "tree", "run.sh")).mode & 0o777,
+        0o755,
+        "executable stays executable",
+      );
+      assert.equal(statSync(join(dst, "small.txt")).mode & 0o777, 0o644);
+      assert.equal(
+        readdirSync(dst).some((n) => n.endsWith(".part")),
+        false,
+      );
+    },
+  );
+
+  it(
+    "resumes from a .part whose bytes match, and starts again from one that does not",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      const data = randomBytes(5 * 1024 * 1024);
+      writeFileSync(join(src, "f.bin"), data);
+      for (const [prefix, expectSent] of [
+        [data.subarray(0, 3_000_001), data.length - 3_000_001],
+        [
+          Buffer.concat([data.subarray(0, 100), Buffer.from("x"), data.subarray(101, 2000)]),
+          data.length,
+        ],
+        [Buffer.alloc(0), data.length],
+      ] as const) {
+        writeFileSync(join(dst, "f.bin.part"), prefix);
+        const { port, result } = await receiver({ dir: dst, overwrite: true });
+        const sent = await send([join(src, "f.bin")], ["127.0.0.1", port]);
+        await result;
+        assert.equal(sent.bytes, expectSent);
+        assert.equal(sha(readFileSync(join(dst, "f.bin"))), sha(data));
+        assert.equal(existsSync(join(dst, "f.bin.part")), false);
+      }
+    },
+  );
+
+  it("keeps nothing of a corrupt file and fails on both sides", T, async (t) => {
+    const dst = await tempDir(t);
+    const { port, result } = await receiver({ dir: dst });
+    // A sender whose bytes do not match the hash it announces.
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    const channel = new Channel(conn, "sender", "test");
+    await channel.handshake(null);
+    await channel.send({ t: "file", path: "report.txt", size: 5, exec: false });
+    await channel.expect("offer");
+    await channel.send({ t: "data", from: 0 });
+    await conn.sendall("hellp");
+    await channel.send({ t: "done", sha256: sha(Buffer.from("hello")) });
+    await rejection(channel.expect("ok"), "ERR_TRANSFER_HASH");
+    await rejection(result, "ERR_TRANSFER_HASH");
+    assert.deepEqual(readdirSync(dst), [], "neither report.txt nor its .part");
+  });
+
+  it(
+    "refuses every bad name, and links planted in the folder, writing nothing outside it",
+    T,
+    async (t) => {
+      const root = await tempDir(t);
+      const dst = join(root, "dst");
+      const outside = join(root, "outside");
+      mkdirSync(dst);
+      mkdirSync(outside);
+      symlinkSync(outside, join(dst, "linkdir"));
+      symlinkSync(join(outside, "target.txt"), join(dst, "linkfile.txt"));
+      symlinkSync(join(outside, "p"), join(dst, "plain.txt.part"));
+      const names = [
+        "../escape.txt",
+        "a/../../escape.txt",
+        "/tmp/escape.txt",
+        `${outside}/abs.txt`,
+        "C:\\escape.txt",
+        "c:escape.txt",
+        "nul\0.txt",
+        "esc\x1b[2J.txt",
+        `${"n".repeat(256)}.txt`,
+        "linkdir/escape.txt",
+        "linkfile.txt",
+        "plain.txt",
+      ];
+      for (const name of names) {
+        const { port, result } = await receiver({ dir: dst, overwrite: true });
+        const conn = await createConnection(["127.0.0.1", port]);
+        const channel = new Channel(conn, "sender", "test");
+        await channel.handshake(null);
+        // Sent as raw JSON: our own encoder would not even produce some of these.
+        const body = Buffer.from(JSON.stringify({ t: "file", path: name, size: 3, exec: false }));
+        const frame = Buffer.alloc(4);
+        frame.writeUInt32BE(body.length);
+        await conn.sendall(Buffer.concat([frame, body]));
+        const err = await rejection(result, "ERR_TRANSFER_NAME");
+        assert.equal(err.message.includes("\x1b"), false, "names are shown escaped");
+        await conn.close();
+      }
+      assert.deepEqual(readdirSync(outside), [], "nothing outside");
+      assert.deepEqual(readdirSync(dst).sort(), ["linkdir", "linkfile.txt", "plain.txt.part"]);
+    },
+  );
+
+  it("does not overwrite an existing file without overwrite", T, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    writeFileSync(join(src, "a.txt"), "new");
+    writeFileSync(join(dst, "a.txt"), "old");
+    const first = await receiver({ dir: dst });
+    await rejection(send([join(src, "a.txt")], ["127.0.0.1", first.port]), "ERR_TRANSFER_EXISTS");
+    await rejection(first.result, "ERR_TRANSFER_EXISTS");
+    assert.equal(readFileSync(join(dst, "a.txt"), "utf8"), "old");
+    const second = await receiver({ dir: dst, overwrite: true });
+    await send([join(src, "a.txt")], ["127.0.0.1", second.port]);
+    await second.result;
+    assert.equal(readFileSync(join(dst, "a.txt"), "utf8"), "new");
+  });
+
+  it("refuses a file over --max-size before writing anything", T, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    writeFileSync(join(src, "big"), randomBytes(2000));
+    const { port, result } = await receiver({ dir: dst, maxSize: 1000 });
+    await rejection(send([join(src, "big")], ["127.0.0.1", port]), "ERR_TRANSFER_SIZE");
+    await rejection(result, "ERR_TRANSFER_SIZE");
+    assert.deepEqual(readdirSync(dst), []);
+  });
+
+  it(
+    "checks the secret both ways: a mismatch or a missing secret is refused on both sides",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      writeFileSync(join(src, "s.txt"), "secret stuff");
+      const wrong = await receiver({ dir: dst, secret: "correct horse" });
+      await rejection(
+        send([join(src, "s.txt")], ["127.0.0.1", wrong.port], { secret: "battery staple" }),
+        "ERR_TRANSFER_AUTH",
+      );
+      await rejection(wrong.result, "ERR_TRANSFER_AUTH");
+      const missing = await receiver({ dir: dst, secret: "correct horse" });
+      const err = await rejection(
+        send([join(src, "s.txt")], ["127.0.0.1", missing.port]),
+        "ERR_TRANSFER_AUTH",
+      );
+      assert.match(err.message, /requires a secret/);
+      await rejection(missing.result, "ERR_TRANSFER_AUTH");
+      assert.deepEqual(readdirSync(dst), []);
+      const right = await receiver({ dir: dst, secret: "correct horse" });
+      await send([join(src, "s.txt")], ["127.0.0.1", right.port], { secret: "correct horse" });
+      await right.result;
+      assert.equal(readFileSync(join(dst, "s.txt"), "utf8"), "secret stuff");
+    },
+  );
+
+  it("times out a peer that connects and says nothing", T, async (t) => {
+    const dst = await tempDir(t);
+    const { port, result } = await receiver({ dir: dst, timeout: 0.3 });
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    await assert.rejects(result, /timed out/);
+  });
+});
+
+describe("transfer server warnings", () => {
+  it("warn off loopback without a secret, and on every interface", () => {
+    assert.deepEqual(listenWarnings("127.0.0.1", null), []);
+    assert.deepEqual(listenWarnings("::1", null), []);
+    assert.match(listenWarnings("192.168.1.20", null).join("\n"), /no --secret/);
+    assert.deepEqual(listenWarnings("192.168.1.20", "s"), []);
+    assert.equal(listenWarnings("0.0.0.0", null).length, 2);
+  });
+});
+
+describe("share and fetch", () => {
+  it("serve a file to each fetch, the tutorial's direction", T, async (t) => {
+    const src = await tempDir(t);
+    const dst1 = await tempDir(t);
+    const dst2 = await tempDir(t);
+    const data = randomBytes(3 * 1024 * 1024);
+    writeFileSync(join(src, "test.bin"), data);
+    const stop = new AbortController();
+    const ready = deferred<number>();
+    const sharing = share([join(src, "test.bin")], {
+      log: quiet,
+      signal: stop.signal,
+      onListening: ([, p]) => ready.resolve(p),
+    });
+    const port = await ready.promise;
+    await fetch(["127.0.0.1", port], { dir: dst1 });
+    await fetch(["127.0.0.1", port], { dir: dst2 });
+    stop.abort();
+    const results = await sharing;
+    assert.equal(results.length, 2);
+    assert.ok(readFileSync(join(dst1, "test.bin")).equals(data));
+    assert.ok(readFileSync(join(dst2, "test.bin")).equals(data));
+  });
+
+  it("tells a peer that is not a transfer peer what it is", T, async (t) => {
+    const server = socketkit(["serve", "greet"]);
+    t.after(() => server.stop());
+    const port = Number(portOf(await listening(server)));
+    const dst = await tempDir(t);
+    await assert.rejects(
+      fetch(["127.0.0.1", port], { dir: dst }),
+      /not a socketkit transfer peer \(it sent "Thank yo"\)/,
+    );
+  });
+});
+
+describe("socketkit send / receive / share / fetch", () => {
+  it("send and receive as commands: summary lines with the hash, exit 0", T, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    const data = randomBytes(1024 * 1024);
+    writeFileSync(join(src, "cli.bin"), data);
+    const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+    t.after(() => rx.stop());
+    const port = portOf(await listening(rx));
+    const tx = socketkit(["send", join(src, "cli.bin"), "--to", `127.0.0.1:${port}`]);
+    assert.equal(await tx.exited, 0, tx.stderr());
+    assert.equal(await rx.exited, 0, rx.stderr());
+    const line = new RegExp(
+      `cli\\.bin, 1048576 bytes in [\\d.]+ s \\([\\d.]+ MB/s\\), sha256 ${sha(data)}\\n$`,
+    );
+    assert.match(tx.stderr(), new RegExp(`^sent ${line.source}`));
+    assert.match(rx.stderr(), new RegExp(`received ${line.source}`));
+    assert.ok(readFileSync(join(dst, "cli.bin")).equals(data));
+  });
+
+  it("a hash mismatch exits non-zero, and receive says why in one line", T, async (t) => {
+    const dst = await tempDir(t);
+    const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+    t.after(() => rx.stop());
+    const port = Number(portOf(await listening(rx)));
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    const channel = new Channel(conn, "sender", "test");
+    await channel.handshake(null);
+    await channel.send({ t: "file", path: "x", size: 1, exec: false });
+    await channel.expect("offer");
+    await channel.send({ t: "data", from: 0 });
+    await conn.sendall("y");
+    await channel.send({ t: "done", sha256: "0".repeat(64) });
+    assert.equal(await rx.exited, 1);
+    assert.match(
+      rx.stderr(),
+      /^socketkit: "x" arrived corrupt: its SHA-256 is [0-9a-f]{64}, the sender's is 0{64}\n$/m,
+    );
+    assert.deepEqual(readdirSync(dst), []);
+  });
+
+  it("resumes after the sender is killed mid-way", { timeout: 120_000 }, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    const data = randomBytes(300 * 1024 * 1024);
+    writeFileSync(join(src, "cut.bin"), data);
+    const part = join(dst, "cut.bin.part");
+    for (const fraction of [0.1, 0.5]) {
+      const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+      t.after(() => rx.stop());
+      const port = portOf(await listening(rx));
+      const tx = socketkit(["send", join(src, "cut.bin"), "--to", `127.0.0.1:${port}`]);
+      t.after(() => tx.stop());
+      const before = existsSync(part) ? statSync(part).size : 0;
+      // Kill the sender once the receiver holds more than `fraction` of the file.
+      await until(
+        () => existsSync(part) && statSync(part).size > before + fraction * (data.length - before),
+        "the .part grows",
+        60_000,
+      );
+      tx.child.kill("SIGKILL");
+      await once(tx.child, "exit");
+      assert.equal(await rx.exited, 1, "the receiver fails: the sender vanished");
+      assert.match(rx.stderr(), /closed the connection|reset/);
+      assert.equal(existsSync(join(dst, "cut.bin")), false, "nothing under the final name");
+    }
+    const held = statSync(part).size;
+    const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+    t.after(() => rx.stop());
+    const port = portOf(await listening(rx));
+    const tx = socketkit(["send", join(src, "cut.bin"), "--to", `127.0.0.1:${port}`]);
+    assert.equal(await tx.exited, 0, tx.stderr());
+    assert.equal(await rx.exited, 0, rx.stderr());
+    assert.match(
+      tx.stderr(),
+      new RegExp(`cut\\.bin, ${data.length - held} bytes`),
+      "only the rest was sent",
+    );
+    assert.equal(sha(readFileSync(join(dst, "cut.bin"))), sha(data));
+  });
+
+  it("TLS with a pinned fingerprint, and share --once with fetch", T, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    writeFileSync(join(src, "tls.txt"), "over tls");
+    const sh = socketkit([
+      "share",
+      join(src, "tls.txt"),
+      "--port",
+      "0",
+      "--once",
+      "--tls-self-signed",
+    ]);
+    t.after(() => sh.stop());
+    const port = portOf(await listening(sh));
+    const fingerprint = /fingerprint (\S+)/.exec(sh.stderr())?.[1] as string;
+    const fx = socketkit(["fetch", "127.0.0.1", port, "--dir", dst, "--fingerprint", fingerprint]);
+    assert.equal(await fx.exited, 0, fx.stderr());
+    assert.equal(await sh.exited, 0, sh.stderr());
+    assert.equal(readFileSync(join(dst, "tls.txt"), "utf8"), "over tls");
+  });
+
+  it(
+    "--secret takes the secret from SOCKETKIT_SECRET; a mismatch fails both sides",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      writeFileSync(join(src, "s.txt"), "for your eyes");
+      const run = async (senderSecret: string) => {
+        const rx = socketkit(["receive", "--port", "0", "--dir", dst, "--secret"], null, {
+          SOCKETKIT_SECRET: "abc",
+        });
+        t.after(() => rx.stop());
+        const port = portOf(await listening(rx));
+        const tx = socketkit(
+          ["send", join(src, "s.txt"), "--to", `127.0.0.1:${port}`, "--secret"],
+          null,
+          {
+            SOCKETKIT_SECRET: senderSecret,
+          },
+        );
+        return { tx: await tx.exited, rx: await rx.exited, txErr: tx.stderr(), rxErr: rx.stderr() };
+      };
+      const wrong = await run("abd");
+      assert.deepEqual([wrong.tx, wrong.rx], [1, 1]);
+      assert.match(wrong.txErr, /secrets do not match/);
+      assert.match(wrong.rxErr, /secrets do not match/);
+      const right = await run("abc");
+      assert.deepEqual([right.tx, right.rx], [0, 0], right.txErr + right.rxErr);
+      const none = socketkit(
+        ["send", join(src, "s.txt"), "--to", "127.0.0.1:1", "--secret"],
+        null,
+        { SOCKETKIT_SECRET: "" },
+      );
+      assert.equal(await none.exited, 1);
+      assert.match(
+        none.stderr(),
+        /--secret needs the SOCKETKIT_SECRET environment variable, or a terminal to ask on/,
+      );
+    },
+  );
+});
