@@ -12,6 +12,7 @@ import { writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
+import { printTransfer, transferBench } from "./transfer.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -230,7 +231,12 @@ for (const f of fanout) {
   );
 }
 
+// File transfer: 1 GiB over loopback against nc, socat and a raw node:net pipe.
+process.stderr.write("running: file transfer\n");
+const transfer = await transferBench();
+printTransfer(transfer);
+
 writeFileSync(
   `${HERE}results.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, chatFanout: fanout }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, chatFanout: fanout, transfer }, null, 2)}\n`,
 );

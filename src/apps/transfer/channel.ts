@@ -10,7 +10,7 @@ import {
   type TransferMessage,
 } from "../../codec/transfer-codec.ts";
 import { SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
-import { IncompleteReadError, TransferError } from "../../core/errors.ts";
+import { IncompleteReadError, TimeoutError, TransferError } from "../../core/errors.ts";
 import type { BufferedReader } from "../../socket/buffered-reader.ts";
 import type { Socket } from "../../socket/socket.ts";
 
@@ -30,9 +30,40 @@ export class Channel {
   readonly rfile: BufferedReader;
   readonly role: Role;
   readonly peerLabel: string;
+  /** Bumped by every step that moves bytes; the watchdog looks for change. */
+  activity = 0;
+  /** Set when the watchdog ended a silent connection. */
+  stalled: TimeoutError | null = null;
+  #watchdog: NodeJS.Timeout | null = null;
 
-  constructor(conn: Socket, role: Role, peerLabel: string) {
+  /**
+   * `timeout`: seconds without any progress after which the connection is closed and the
+   * transfer fails with a `TimeoutError` (null: never). Checked a few times per period
+   * against a counter, so the data path pays nothing for it (a socket timeout would arm a
+   * timer for every read).
+   */
+  constructor(conn: Socket, role: Role, peerLabel: string, timeout: number | null = 30) {
     this.conn = conn;
+    if (timeout !== null && timeout > 0) {
+      let seen = -1;
+      let since = performance.now();
+      this.#watchdog = setInterval(
+        () => {
+          if (this.activity !== seen) {
+            seen = this.activity;
+            since = performance.now();
+          } else if (performance.now() - since >= timeout * 1000) {
+            this.stalled = new TimeoutError(
+              `Cannot transfer with ${peerLabel}: silent for ${timeout} s`,
+            );
+            this.close();
+            void conn.close();
+          }
+        },
+        Math.max(20, (timeout * 1000) / 4),
+      );
+      this.#watchdog.unref();
+    }
     // Bulk data: room for a few megabytes each way keeps the pipe full.
     conn.setsockopt(SOL_SOCKET, SO_RCVBUF, BULK_BUFFER);
     conn.setsockopt(SOL_SOCKET, SO_SNDBUF, BULK_BUFFER);
@@ -42,7 +73,19 @@ export class Channel {
   }
 
   async send(message: TransferMessage): Promise<void> {
+    this.activity++;
     await this.conn.sendall(encodeMessage(message));
+  }
+
+  /** Stops the watchdog. */
+  close(): void {
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  /** The error to report for `err`: the stall, when the watchdog caused it. */
+  reason(err: unknown): unknown {
+    return this.stalled ?? err;
   }
 
   /** The next message, which must be one of `kinds`. */
@@ -70,7 +113,9 @@ export class Channel {
 
   async #exactly(n: number, what: string): Promise<Buffer> {
     try {
-      return await this.rfile.readexactly(n);
+      const data = await this.rfile.readexactly(n);
+      this.activity++;
+      return data;
     } catch (err) {
       if (err instanceof IncompleteReadError) {
         throw new TransferError(

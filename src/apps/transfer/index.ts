@@ -79,9 +79,15 @@ export async function send(
     log(options)(`skipped ${skipped}: not a file or folder (links are not followed)`);
   const conn = await connectTo(to, options);
   try {
-    const channel = new Channel(conn, "sender", formatAddress(to));
-    await channel.handshake(options.secret ?? null);
-    return await runSender(channel, tree, options.progress);
+    const channel = new Channel(conn, "sender", formatAddress(to), options.timeout ?? 30);
+    try {
+      await channel.handshake(options.secret ?? null);
+      return await runSender(channel, tree, options.progress);
+    } catch (err) {
+      throw channel.reason(err);
+    } finally {
+      channel.close();
+    }
   } finally {
     await conn.close();
   }
@@ -94,9 +100,15 @@ export async function fetch(
 ): Promise<TransferSummary> {
   const conn = await connectTo(from, options);
   try {
-    const channel = new Channel(conn, "receiver", formatAddress(from));
-    await channel.handshake(options.secret ?? null);
-    return await runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress);
+    const channel = new Channel(conn, "receiver", formatAddress(from), options.timeout ?? 30);
+    try {
+      await channel.handshake(options.secret ?? null);
+      return await runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress);
+    } catch (err) {
+      throw channel.reason(err);
+    } finally {
+      channel.close();
+    }
   } finally {
     await conn.close();
   }
@@ -135,12 +147,17 @@ export async function share(
     for await (const [conn, address] of server) {
       const peer = formatAddress(address);
       try {
-        conn.settimeout(options.timeout ?? 30);
-        const channel = new Channel(conn, "sender", peer);
-        await channel.handshake(options.secret ?? null);
-        const result = await runSender(channel, tree, options.progress);
-        results.push(result);
-        options.onTransfer?.(peer, result);
+        const channel = new Channel(conn, "sender", peer, options.timeout ?? 30);
+        try {
+          await channel.handshake(options.secret ?? null);
+          const result = await runSender(channel, tree, options.progress);
+          results.push(result);
+          options.onTransfer?.(peer, result);
+        } catch (err) {
+          throw channel.reason(err);
+        } finally {
+          channel.close();
+        }
       } catch (err) {
         // One fetch failing (a wrong secret, a peer gone) never stops the share.
         options.onTransfer?.(peer, err instanceof Error ? err : new Error(String(err)));
@@ -172,10 +189,15 @@ async function serveOnce(
     const [conn, address] = accepted;
     await server.close();
     try {
-      conn.settimeout(options.timeout ?? 30);
-      const channel = new Channel(conn, role, formatAddress(address));
-      await channel.handshake(options.secret ?? null);
-      return await run(channel);
+      const channel = new Channel(conn, role, formatAddress(address), options.timeout ?? 30);
+      try {
+        await channel.handshake(options.secret ?? null);
+        return await run(channel);
+      } catch (err) {
+        throw channel.reason(err);
+      } finally {
+        channel.close();
+      }
     } finally {
       await conn.close();
     }
@@ -207,7 +229,9 @@ async function connectTo(to: [string, number], options: TransferClientOptions): 
     tls: options.tls,
     fingerprint256: options.fingerprint256,
   });
-  conn.settimeout(options.timeout ?? 30);
+  // The connect timeout is not kept as the socket's: the channel's watchdog watches the
+  // transfer instead, at no cost per read.
+  conn.settimeout(null);
   return conn;
 }
 

@@ -58,7 +58,7 @@ export async function runSender(
         let hash = createHash("sha256");
         let from = 0;
         if (offer.have > 0 && offer.have <= file.size) {
-          await hashRange(fh, hash, 0, offer.have);
+          await hashRange(fh, hash, 0, offer.have, channel);
           if (hash.copy().digest("hex") === offer.sha256) from = offer.have;
           else hash = createHash("sha256"); // their part differs from our file: start again
         }
@@ -77,8 +77,9 @@ export async function runSender(
     await channel.send({ t: "end", files: done.length, bytes });
     await channel.expect("bye");
   } catch (err) {
-    await channel.fail(err);
-    throw err;
+    const reason = channel.reason(err);
+    await channel.fail(reason);
+    throw reason;
   }
   return summary(done, started);
 }
@@ -113,8 +114,9 @@ export async function runReceiver(
     }
     await channel.send({ t: "bye" });
   } catch (err) {
-    await channel.fail(err);
-    throw err;
+    const reason = channel.reason(err);
+    await channel.fail(reason);
+    throw reason;
   }
   return summary(done, started);
 }
@@ -158,7 +160,7 @@ async function receiveFile(
   if (have > 0) {
     const fh = await open(part, "r");
     try {
-      await hashRange(fh, hash, 0, have);
+      await hashRange(fh, hash, 0, have, channel);
     } finally {
       await fh.close();
     }
@@ -195,8 +197,14 @@ async function receiveFile(
   return { path: rel, size, sent: size - from, sha256 };
 }
 
-/** Feeds bytes [from, to) of a file to `hash`. */
-async function hashRange(fh: FileHandle, hash: Hash, from: number, to: number): Promise<void> {
+/** Feeds bytes [from, to) of a file to `hash` (each chunk counts as progress). */
+async function hashRange(
+  fh: FileHandle,
+  hash: Hash,
+  from: number,
+  to: number,
+  channel: Channel,
+): Promise<void> {
   const buf = Buffer.allocUnsafe(CHUNK);
   for (let at = from; at < to; ) {
     const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, to - at), at);
@@ -205,13 +213,15 @@ async function hashRange(fh: FileHandle, hash: Hash, from: number, to: number): 
         code: "ERR_TRANSFER_CHANGED",
       });
     hash.update(buf.subarray(0, bytesRead));
+    channel.activity++;
     at += bytesRead;
   }
 }
 
 /**
- * Sends bytes [from, to) of a file, hashing them. The next chunk is read from the disk
- * while the current one is sent.
+ * Sends bytes [from, to) of a file, hashing them. Two buffers take turns: the next chunk
+ * is read from the disk while the current one is sent, and a buffer is read into again
+ * only once `sendall` has handed all of it to the kernel (no allocation per chunk).
  */
 async function sendRange(
   channel: Channel,
@@ -221,12 +231,14 @@ async function sendRange(
   to: number,
   progress: TransferProgress,
 ): Promise<void> {
-  const read = (at: number) => {
-    const buf = Buffer.allocUnsafe(Math.min(CHUNK, to - at));
-    return fh.read(buf, 0, buf.length, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
-  };
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  const read = (at: number, buf: Buffer) =>
+    fh
+      .read(buf, 0, Math.min(CHUNK, to - at), at)
+      .then(({ bytesRead }) => buf.subarray(0, bytesRead));
   let at = from;
-  let next = at < to ? read(at) : null;
+  let turn = 0;
+  let next = at < to ? read(at, buffers[0] as Buffer) : null;
   try {
     while (next !== null) {
       const chunk = await next;
@@ -236,11 +248,11 @@ async function sendRange(
         });
       }
       at += chunk.length;
-      next = at < to ? read(at) : null;
+      turn ^= 1;
+      next = at < to ? read(at, buffers[turn] as Buffer) : null;
       hash.update(chunk);
-      // send, not sendall: each chunk is a fresh buffer, so there is no need to wait
-      // until the kernel has it all; the socket's send buffer keeps the pipe full.
-      for (let off = 0; off < chunk.length; ) off += await channel.conn.send(chunk.subarray(off));
+      await channel.conn.sendall(chunk);
+      channel.activity++;
       progress.advance(chunk.length);
     }
   } finally {
@@ -249,7 +261,14 @@ async function sendRange(
   }
 }
 
-/** Receives exactly `length` bytes into a file, hashing them; one disk write in flight. */
+/** Bytes of file data a receiver lets wait for the disk before it reads on. */
+const WRITE_BEHIND = 8 * CHUNK;
+
+/**
+ * Receives exactly `length` bytes into a file, hashing them. Chunks are taken as the
+ * socket delivers them (no copy), gathered into writes of about a chunk (one `writev`),
+ * and the writes run in order behind the reading, up to {@link WRITE_BEHIND} bytes.
+ */
 async function receiveRange(
   channel: Channel,
   fh: FileHandle,
@@ -259,11 +278,12 @@ async function receiveRange(
 ): Promise<void> {
   let left = length;
   let writing: Promise<void> = Promise.resolve();
-  const parts: Buffer[] = [];
+  let behind = 0;
+  let parts: Buffer[] = [];
   let held = 0;
   try {
     while (left > 0) {
-      const chunk = await channel.conn.recv(Math.min(CHUNK, left));
+      const chunk = await channel.conn.recv(Math.min(READ_SIZE, left));
       if (chunk.length === 0) {
         throw new TransferError(
           `The sender closed the connection with ${left} bytes of the file still due`,
@@ -273,17 +293,23 @@ async function receiveRange(
         );
       }
       left -= chunk.length;
+      channel.activity++;
       hash.update(chunk);
       progress.advance(chunk.length);
       parts.push(chunk);
       held += chunk.length;
-      // Gather up to a chunk's worth, then write it while the next ones arrive.
       if (held >= CHUNK || left === 0) {
-        const batch = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, held);
-        parts.length = 0;
+        const batch = parts;
+        const size = held;
+        parts = [];
         held = 0;
-        await writing;
-        writing = writeAll(fh, batch);
+        behind += size;
+        writing = writing
+          .then(() => writeAll(fh, batch))
+          .then(() => {
+            behind -= size;
+          });
+        if (behind > WRITE_BEHIND) await writing;
       }
     }
     await writing;
@@ -293,10 +319,19 @@ async function receiveRange(
   }
 }
 
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  for (let off = 0; off < data.length; ) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
-    off += bytesWritten;
+/** What one `recv` asks for: the size of the chunks the socket delivers, so none is copied. */
+const READ_SIZE = 64 * 1024;
+
+/** Writes every byte of `parts`, in order (one `writev`, repeated if it falls short). */
+async function writeAll(fh: FileHandle, parts: Buffer[]): Promise<void> {
+  let rest = parts;
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest);
+    while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).length) {
+      bytesWritten -= (rest[0] as Buffer).length;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
   }
 }
 
