@@ -3,6 +3,7 @@
  * hostile names, overwrite protection, secrets, TLS, and the `socketkit` commands.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import {
@@ -23,7 +24,9 @@ import { TransferError } from "../../src/core/errors.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
 import { deferred } from "../helpers/deferred.ts";
 import { tempDir, until } from "../helpers/net.ts";
-import { listening, portOf, socketkit } from "../helpers/proc.ts";
+import { listening, portOf, ROOT, socketkit, start } from "../helpers/proc.ts";
+
+const hasScript = spawnSync("script", ["--version"]).status === 0;
 
 const T = { timeout: 60_000 };
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -80,17 +83,25 @@ describe("send and receive", () => {
         writeFileSync(join(dir, `f${i}.dat`), randomBytes(i * 37));
       }
       mkdirSync(join(tree, "empty-dir"));
+      symlinkSync("/etc/passwd", join(tree, "link-to-elsewhere"));
       writeFileSync(join(tree, "run.sh"), "#!/bin/sh\necho hi\n");
       chmodSync(join(tree, "run.sh"), 0o755);
       const { port, result } = await receiver({ dir: dst });
+      const notes: string[] = [];
       const sent = await send(
         ["empty", "small.txt", "big.bin", "tree"].map((n) => join(src, n)),
         ["127.0.0.1", port],
+        { log: (line) => notes.push(line) },
+      );
+      assert.match(
+        notes.join("\n"),
+        /skipped .*link-to-elsewhere: not a file or folder \(links are not followed\)/,
       );
       const got = await result;
       assert.equal(sent.files.length, 124);
       assert.equal(got?.sha256, sent.sha256);
       const before = snapshot(src);
+      before.delete(join("tree", "link-to-elsewhere"));
       const after = snapshot(dst);
       assert.deepEqual([...after.keys()], [...before.keys()]);
       for (const [path, data] of before) assert.ok(after.get(path)?.equals(data), path);
@@ -386,6 +397,30 @@ describe("socketkit send / receive / share / fetch", () => {
       "only the rest was sent",
     );
     assert.equal(sha(readFileSync(join(dst, "cut.bin"))), sha(data));
+  });
+
+  it("shows a progress bar on a terminal, and the summary line", {
+    ...T,
+    skip: hasScript ? false : "util-linux `script` is not installed",
+  }, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    writeFileSync(join(src, "bar.bin"), randomBytes(8 * 1024 * 1024));
+    const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+    t.after(() => rx.stop());
+    const port = portOf(await listening(rx));
+    const command = `${process.execPath} --import tsx ${ROOT}src/cli/main.ts send ${join(src, "bar.bin")} --to 127.0.0.1:${port}`;
+    const tty = start("script", ["-qfec", command, "/dev/null"]);
+    t.after(() => tty.stop());
+    await tty.exited;
+    const out = tty.stdout().toString();
+    assert.match(
+      out,
+      /bar\.bin \|[█░]+\| \d+% [\d.]+ MB\/8\.4 MB/,
+      "the bar: name, fill, percent, bytes",
+    );
+    assert.match(out, /sent bar\.bin, 8388608 bytes in [\d.]+ s/);
+    assert.equal(await rx.exited, 0);
   });
 
   it("TLS with a pinned fingerprint, and share --once with fetch", T, async (t) => {
