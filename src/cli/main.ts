@@ -10,6 +10,7 @@ import { registerChat } from "./chat.ts";
 import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
 import { registerListen } from "./listen.ts";
+import { registerScan } from "./scan.ts";
 import { registerServe } from "./serve.ts";
 import { registerTransfer } from "./transfer.ts";
 
@@ -30,6 +31,7 @@ registerListen(program);
 registerServe(program);
 registerChat(program);
 registerTransfer(program);
+registerScan(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 

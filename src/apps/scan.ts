@@ -1,0 +1,144 @@
+import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
+import { connect as netConnect } from "node:net";
+import { SocketError } from "../core/errors.ts";
+import { getaddrinfo } from "../socket/getaddrinfo.ts";
+
+/** What a probe found: `open|filtered` is UDP's honest "no answer". */
+export type PortState = "open" | "closed" | "filtered" | "open|filtered";
+
+/** One port's result. */
+export interface PortResult {
+  port: number;
+  state: PortState;
+  /** The well-known service on that port (from /etc/services), or null. */
+  service: string | null;
+}
+
+/** Options of {@link scan}. */
+export interface ScanOptions {
+  /** Probes in flight at once. @default 200 */
+  concurrency?: number;
+  /** Seconds to wait for each port's answer. @default 1 */
+  timeout?: number;
+  /** Probe UDP instead of TCP. @default false */
+  udp?: boolean;
+  /** Called as each port's result comes. */
+  onResult?: (result: PortResult) => void;
+}
+
+/**
+ * Ports from `22`, `1-1024` or `80,443,8000-8100`: sorted, each once. Anything else is a
+ * one-line error naming the bad part.
+ */
+export function parsePorts(spec: string): number[] {
+  const ports = new Set<number>();
+  for (const part of spec.split(",")) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    const low = m ? Number(m[1]) : Number.NaN;
+    const high = m?.[2] === undefined ? low : Number(m[2]);
+    if (!m || low < 1 || high > 65535 || low > high) {
+      throw new RangeError(
+        `Cannot scan ports "${spec}": "${part}" is not a port or range within 1-65535`,
+      );
+    }
+    for (let p = low; p <= high; p++) ports.add(p);
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+let services: Map<string, string> | null = null;
+
+/** The service name for `port/proto` from /etc/services (null when unknown). */
+export function serviceName(port: number, proto: "tcp" | "udp"): string | null {
+  if (services === null) {
+    services = new Map();
+    try {
+      for (const line of readFileSync("/etc/services", "utf8").split("\n")) {
+        const m = /^([\w.+-]+)\s+(\d+)\/(tcp|udp)/.exec(line);
+        if (m && !services.has(`${m[2]}/${m[3]}`)) services.set(`${m[2]}/${m[3]}`, m[1] as string);
+      }
+    } catch {
+      // No /etc/services: names are left out.
+    }
+  }
+  return services.get(`${port}/${proto}`) ?? null;
+}
+
+/**
+ * Which of `ports` on `host` accept: a TCP connect to each (`open`, `closed` when
+ * refused, `filtered` when nothing answers in time), or with `udp` an empty datagram to
+ * each (`open` when something answers, `closed` when the host says the port is
+ * unreachable, `open|filtered` when nothing comes back: UDP cannot tell those apart).
+ * Results come in port order.
+ *
+ * @example
+ * ```ts
+ * const open = (await scan("127.0.0.1", parsePorts("1-1024"))).filter((r) => r.state === "open");
+ * ```
+ */
+export async function scan(
+  host: string,
+  ports: number[],
+  options: ScanOptions = {},
+): Promise<PortResult[]> {
+  const [first] = await getaddrinfo(host, null);
+  if (first === undefined)
+    throw new SocketError(`Cannot scan ${host}: no address`, { code: "EAI_NONAME" });
+  const address = (first[4] as [string, number])[0];
+  const timeoutMs = (options.timeout ?? 1) * 1000;
+  const probe = options.udp ? probeUdp : probeTcp;
+  const proto = options.udp ? "udp" : "tcp";
+  const results = new Array<PortResult>(ports.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < ports.length) {
+      const i = next++;
+      const port = ports[i] as number;
+      const state = await probe(address, port, timeoutMs);
+      const result = { port, state, service: serviceName(port, proto) };
+      results[i] = result;
+      options.onResult?.(result);
+    }
+  };
+  const workers = Math.max(1, Math.min(options.concurrency ?? 200, ports.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  return results;
+}
+
+function probeTcp(host: string, port: number, timeoutMs: number): Promise<PortState> {
+  return new Promise((resolve) => {
+    const s = netConnect({ host, port });
+    const done = (state: PortState) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(state);
+    };
+    const timer = setTimeout(() => done("filtered"), timeoutMs);
+    s.once("connect", () => done("open"));
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      done(err.code === "ECONNREFUSED" ? "closed" : "filtered"),
+    );
+  });
+}
+
+function probeUdp(host: string, port: number, timeoutMs: number): Promise<PortState> {
+  return new Promise((resolve) => {
+    const s = createSocket(host.includes(":") ? "udp6" : "udp4");
+    let settled = false;
+    const done = (state: PortState) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.close();
+      resolve(state);
+    };
+    const timer = setTimeout(() => done("open|filtered"), timeoutMs);
+    s.once("message", () => done("open"));
+    // A connected UDP socket hears the ICMP "port unreachable" as ECONNREFUSED.
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      done(err.code === "ECONNREFUSED" ? "closed" : "open|filtered"),
+    );
+    s.connect(port, host, () => s.send(Buffer.alloc(0)));
+  });
+}
