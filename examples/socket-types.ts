@@ -1,6 +1,7 @@
 // From seed 003_84d78c831d5ce5f6 (English, "Sockets in Python", types of sockets): try to
-// create the raw and sequenced-packet sockets the seed shows, and say what happened. Node.js
-// cannot make these; socketkit raises UnsupportedError until its native addon is installed.
+// create the raw and sequenced-packet sockets the seed shows, and say what happened, as the
+// Python program prints it. Node.js cannot make these: socketkit makes them with its native
+// addon, and raises UnsupportedError when the addon is not built.
 // Run: npx tsx examples/socket-types.ts
 import {
   AF_INET,
@@ -10,6 +11,7 @@ import {
   SOCK_SEQPACKET,
   SocketError,
   socket,
+  UnsupportedError,
 } from "socketkit";
 import { print } from "./lib/py.ts";
 
@@ -25,6 +27,8 @@ for (const [name, family, type, proto] of attempts) {
     print(`${name}: ok`);
   } catch (err) {
     if (!(err instanceof SocketError)) throw err;
-    print(`${name}: ${err.name} ${err.code}: ${err.message}`);
+    if (err instanceof UnsupportedError) print(`${name}: ${err.name} ${err.code}: ${err.message}`);
+    // As Python prints it: the exception class (OSError for the generic one) and errno.
+    else print(`${name}: ${err.name === "SocketError" ? "OSError" : err.name} ${err.errno}`);
   }
 }

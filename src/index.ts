@@ -21,6 +21,8 @@ export {
 export * from "./core/address.ts";
 export * from "./core/constants.ts";
 export * from "./core/errors.ts";
+// Registers the socket types Node.js lacks (Unix datagram, SOCK_SEQPACKET, raw, ICMP).
+export { hasNative } from "./native/index.ts";
 export {
   BufferedReader,
   type BufferedReaderOptions,
@@ -35,5 +37,6 @@ export {
   getaddrinfo,
   gethostname,
 } from "./socket/getaddrinfo.ts";
+export { NativeSocket } from "./socket/native-socket.ts";
 export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
 export { Writer } from "./socket/writer.ts";

@@ -10,6 +10,7 @@ import { registerChat } from "./chat.ts";
 import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
 import { registerListen } from "./listen.ts";
+import { registerPing } from "./ping.ts";
 import { registerScan } from "./scan.ts";
 import { registerServe } from "./serve.ts";
 import { registerTransfer } from "./transfer.ts";
@@ -32,6 +33,7 @@ registerServe(program);
 registerChat(program);
 registerTransfer(program);
 registerScan(program);
+registerPing(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 

@@ -321,7 +321,10 @@ export function errorFromCode(code: string, action: string, cause?: unknown): So
     });
   }
   const Class = CLASS_BY_CODE[c] ?? SocketError;
-  return new Class(`Cannot ${action}: ${describe(c)}`, { code: c, cause });
+  // A code outside socketkit's table keeps the number the system gave (libuv's are negative).
+  const given = (cause as { errno?: unknown } | undefined)?.errno;
+  const errno = errnoOf(c) || (typeof given === "number" ? Math.abs(given) : 0);
+  return new Class(`Cannot ${action}: ${describe(c)}`, { code: c, errno, cause });
 }
 
 /**

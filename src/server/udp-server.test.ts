@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { deferred } from "../../test/helpers/deferred.ts";
-import { AF_INET, SOCK_DGRAM } from "../core/constants.ts";
+import { tempDir } from "../../test/helpers/net.ts";
+import { AF_INET, AF_UNIX, SOCK_DGRAM } from "../core/constants.ts";
+import { hasNative, nativeMissingReason } from "../native/index.ts";
 import { socket } from "../socket/socket.ts";
 import { DatagramRequestHandler } from "./datagram-request-handler.ts";
 import { UDPServer } from "./udp-server.ts";
@@ -38,10 +41,35 @@ describe("UDPServer", () => {
 });
 
 describe("UnixDatagramServer", () => {
-  it("raises UnsupportedError without the native addon", () => {
-    assert.throws(() => new UnixDatagramServer("/tmp/none.sock", Upper), {
-      code: "ERR_UNSUPPORTED",
-    });
+  it("answers a client bound to its own path, on the native addon", {
+    skip: hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`,
+  }, async (t) => {
+    const dir = await tempDir(t);
+    await using server = await UnixDatagramServer.create(join(dir, "server.sock"), Upper);
+    void server.serveForever();
+    await using c = socket(AF_UNIX, SOCK_DGRAM);
+    c.settimeout(5);
+    await c.bind(join(dir, "client.sock"));
+    await c.sendto("hello unix datagram", join(dir, "server.sock"));
+    const [reply, from] = await c.recvfrom(8192);
+    assert.equal(reply.toString(), "HELLO UNIX DATAGRAM");
+    assert.equal(from, join(dir, "server.sock"));
+    await server.shutdown();
+  });
+
+  it("raises UnsupportedError, with the reason and the fix, without the native addon", {
+    skip: hasNative()
+      ? "the native addon is built (run with SOCKETKIT_NO_NATIVE=1 to see this)"
+      : false,
+  }, () => {
+    assert.throws(
+      () => new UnixDatagramServer("/tmp/none.sock", Upper),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, "ERR_UNSUPPORTED");
+        assert.match(err.message, /npm run build:native/);
+        return true;
+      },
+    );
   });
 });
 

@@ -1,11 +1,21 @@
 import type { Address } from "../core/address.ts";
-import { UnsupportedError } from "../core/errors.ts";
+import { AF_UNIX } from "../core/constants.ts";
+import "../socket/native-socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { type DatagramRequest, UDPServer, type UDPServerOptions } from "./udp-server.ts";
 
 /**
- * Python's `socketserver.UnixDatagramServer`. Node.js has no Unix datagram sockets:
- * this needs the socketkit native addon, and raises `UnsupportedError` without it.
+ * Python's `socketserver.UnixDatagramServer`: a `UDPServer` on an AF_UNIX datagram
+ * socket (a path, or an abstract name starting with NUL). Node.js has no Unix datagram
+ * sockets: this runs on the socketkit native addon, and raises `UnsupportedError`, with
+ * the reason and the fix, when the addon is not built. Replies go to the client's bound
+ * address, so a client must bind to get one (as in Python).
+ *
+ * @example
+ * ```ts
+ * const server = await UnixDatagramServer.create("/tmp/echo.sock", EchoHandler);
+ * await server.serveForever();
+ * ```
  */
 export class UnixDatagramServer extends UDPServer {
   constructor(
@@ -13,10 +23,6 @@ export class UnixDatagramServer extends UDPServer {
     RequestHandlerClass: RequestHandlerClass<DatagramRequest>,
     options: UDPServerOptions = {},
   ) {
-    throw new UnsupportedError(
-      `Cannot create UnixDatagramServer at ${String(serverAddress)}: Node.js has no Unix datagram sockets and the socketkit native addon is not installed`,
-    );
-    // biome-ignore lint/correctness/noUnreachable: keeps the subclass constructor well-formed
-    super(serverAddress, RequestHandlerClass, options);
+    super(serverAddress, RequestHandlerClass, { ...options, addressFamily: AF_UNIX });
   }
 }

@@ -5,3 +5,4 @@ export const kAdopt = Symbol("socketkit.adopt");
 export const kBindServer = Symbol("socketkit.bindServer");
 export const kConnectFrom = Symbol("socketkit.connectFrom");
 export const kConnectTls = Symbol("socketkit.connectTls");
+export const kNativeBacked = Symbol("socketkit.nativeBacked");

@@ -38,7 +38,15 @@ import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
 import { resolveHost } from "./getaddrinfo.ts";
-import { kAdopt, kBindServer, kConnectFrom, kConnectTls, kStream, kTimeoutMs } from "./internal.ts";
+import {
+  kAdopt,
+  kBindServer,
+  kConnectFrom,
+  kConnectTls,
+  kNativeBacked,
+  kStream,
+  kTimeoutMs,
+} from "./internal.ts";
 import { Listener } from "./listener.ts";
 import { DEFAULT_HIGH_WATER_MARK, type DirectRead, StreamConnection } from "./stream-connection.ts";
 import { timeoutError } from "./waiters.ts";
@@ -56,6 +64,29 @@ export interface SocketOptions {
   maxQueuedDatagrams?: number;
   /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
   maxQueuedBytes?: number;
+  /** @internal Set by the native socket class for its own construction. */
+  [kNativeBacked]?: boolean;
+}
+
+type NativeFactory = (
+  family: number,
+  type: number,
+  proto: number,
+  options: SocketOptions,
+) => Socket;
+let nativeNeeded: ((family: number, type: number, proto: number) => boolean) | null = null;
+let nativeFactory: NativeFactory | null = null;
+
+/**
+ * @internal Registers the class behind the socket types Node.js lacks (`socket/native-socket.ts`
+ * does, when it is loaded): `new Socket(...)` and `socket(...)` hand such types to it.
+ */
+export function setNativeFactory(
+  needed: (family: number, type: number, proto: number) => boolean,
+  create: NativeFactory,
+): void {
+  nativeNeeded = needed;
+  nativeFactory = create;
 }
 
 /** Options for binding a listening socket (used by `createServer`). */
@@ -148,6 +179,16 @@ export class Socket {
   #unixLocal = "";
 
   constructor(family = AF_INET, type = SOCK_STREAM, proto = 0, options: SocketOptions = {}) {
+    this.family = family;
+    this.type = type;
+    this.proto = proto;
+    this.#options = options;
+    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    if (options[kNativeBacked]) return;
+    if (nativeFactory !== null && nativeNeeded?.(family, type, proto)) {
+      // biome-ignore lint/correctness/noConstructorReturn: the types Node lacks are another class
+      return nativeFactory(family, type, proto, options);
+    }
     if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
       throw new UnsupportedError(
         `Cannot create socket: address family ${familyName(family)} is not supported (use AF_INET, AF_INET6 or AF_UNIX)`,
@@ -170,11 +211,6 @@ export class Socket {
         { code: "EPROTONOSUPPORT" },
       );
     }
-    this.family = family;
-    this.type = type;
-    this.proto = proto;
-    this.#options = options;
-    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   }
 
   // ---------------------------------------------------------------- helpers

@@ -1,0 +1,335 @@
+// socketkit's native addon: the socket types Node.js cannot make (Unix datagram and
+// SOCK_SEQPACKET sockets, raw and ICMP ping sockets, SO_REUSEPORT), as thin non-blocking
+// calls on file descriptors plus a libuv poll handle to learn when to call again. All the
+// waiting, timeouts and errors live in TypeScript (src/native/, src/socket/native-socket.ts).
+//
+// Every call either succeeds, returns "would block" (null or -1, the caller then polls),
+// or throws an Error whose `code` is the errno name (EPERM, ENOENT, ...) and `errno` its
+// negative number, which socketkit maps to its typed errors.
+#include <napi.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace {
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  Napi::Error e = Napi::Error::New(env, std::string(uv_err_name(-err)) + ": " + uv_strerror(-err) + ", " + syscall);
+  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINPROGRESS; }
+
+// An address from JS: { family: "unix", path: Buffer } | { family: "inet"|"inet6", host, port }.
+bool ToSockaddr(Napi::Env env, Napi::Value value, sockaddr_storage* ss, socklen_t* len) {
+  if (!value.IsObject()) {
+    Napi::TypeError::New(env, "address must be an object").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Object o = value.As<Napi::Object>();
+  std::string family = o.Get("family").As<Napi::String>().Utf8Value();
+  memset(ss, 0, sizeof(*ss));
+  if (family == "unix") {
+    Napi::Buffer<char> path = o.Get("path").As<Napi::Buffer<char>>();
+    sockaddr_un* un = reinterpret_cast<sockaddr_un*>(ss);
+    if (path.Length() >= sizeof(un->sun_path)) {
+      ErrnoError(env, ENAMETOOLONG, "bind").ThrowAsJavaScriptException();
+      return false;
+    }
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path.Data(), path.Length());
+    // Abstract names (a leading NUL) are exactly their bytes; paths end at their NUL.
+    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.Length() +
+                                  (path.Length() > 0 && path.Data()[0] == '\0' ? 0 : 1));
+    return true;
+  }
+  std::string host = o.Get("host").As<Napi::String>().Utf8Value();
+  int port = o.Get("port").As<Napi::Number>().Int32Value();
+  if (family == "inet") {
+    sockaddr_in* in = reinterpret_cast<sockaddr_in*>(ss);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) != 1) {
+      ErrnoError(env, EINVAL, "inet_pton").ThrowAsJavaScriptException();
+      return false;
+    }
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  sockaddr_in6* in6 = reinterpret_cast<sockaddr_in6*>(ss);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) {
+    ErrnoError(env, EINVAL, "inet_pton").ThrowAsJavaScriptException();
+    return false;
+  }
+  *len = sizeof(sockaddr_in6);
+  return true;
+}
+
+Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss, socklen_t len) {
+  Napi::Object o = Napi::Object::New(env);
+  if (ss->ss_family == AF_UNIX) {
+    const sockaddr_un* un = reinterpret_cast<const sockaddr_un*>(ss);
+    size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    if (n > 0 && un->sun_path[0] != '\0') n = strnlen(un->sun_path, n);  // a path: up to its NUL
+    o.Set("family", "unix");
+    o.Set("path", Napi::Buffer<char>::Copy(env, un->sun_path, n));
+    return o;
+  }
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (ss->ss_family == AF_INET) {
+    const sockaddr_in* in = reinterpret_cast<const sockaddr_in*>(ss);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    o.Set("family", "inet");
+    o.Set("port", ntohs(in->sin_port));
+  } else {
+    const sockaddr_in6* in6 = reinterpret_cast<const sockaddr_in6*>(ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    o.Set("family", "inet6");
+    o.Set("port", ntohs(in6->sin6_port));
+  }
+  o.Set("host", text);
+  return o;
+}
+
+int Fd(const Napi::CallbackInfo& info, size_t i = 0) { return info[i].As<Napi::Number>().Int32Value(); }
+
+Napi::Value Socket(const Napi::CallbackInfo& info) {
+  int fd = socket(info[0].As<Napi::Number>().Int32Value(),
+                  info[1].As<Napi::Number>().Int32Value() | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  info[2].As<Napi::Number>().Int32Value());
+  if (fd < 0) throw ErrnoError(info.Env(), errno, "socket");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value Bind(const Napi::CallbackInfo& info) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(info.Env(), info[1], &ss, &len)) return info.Env().Undefined();
+  if (bind(Fd(info), reinterpret_cast<sockaddr*>(&ss), len) < 0) throw ErrnoError(info.Env(), errno, "bind");
+  return info.Env().Undefined();
+}
+
+// Returns true when connected, false when in progress (poll for writable, then SoError).
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(info.Env(), info[1], &ss, &len)) return info.Env().Undefined();
+  if (connect(Fd(info), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    if (errno == EINPROGRESS) return Napi::Boolean::New(info.Env(), false);
+    throw ErrnoError(info.Env(), errno, "connect");
+  }
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  if (listen(Fd(info), info[1].As<Napi::Number>().Int32Value()) < 0) throw ErrnoError(info.Env(), errno, "listen");
+  return info.Env().Undefined();
+}
+
+// [fd, address] or null when no connection is waiting.
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int fd = accept4(Fd(info), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (WouldBlock(errno)) return info.Env().Null();
+    throw ErrnoError(info.Env(), errno, "accept");
+  }
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), fd));
+  out.Set(1u, FromSockaddr(info.Env(), &ss, len));
+  return out;
+}
+
+// Bytes sent, or -1 when the socket would block. info[2]: address or null (connected).
+Napi::Value SendTo(const Napi::CallbackInfo& info) {
+  Napi::Buffer<char> data = info[1].As<Napi::Buffer<char>>();
+  ssize_t n;
+  if (info[2].IsNull() || info[2].IsUndefined()) {
+    n = send(Fd(info), data.Data(), data.Length(), MSG_NOSIGNAL);
+  } else {
+    sockaddr_storage ss;
+    socklen_t len;
+    if (!ToSockaddr(info.Env(), info[2], &ss, &len)) return info.Env().Undefined();
+    n = sendto(Fd(info), data.Data(), data.Length(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&ss), len);
+  }
+  if (n < 0) {
+    if (WouldBlock(errno)) return Napi::Number::New(info.Env(), -1);
+    throw ErrnoError(info.Env(), errno, "sendto");
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// [data, address|null, truncatedLength] or null when nothing is waiting. The datagram is
+// read whole (MSG_TRUNC tells its real size), then cut to `size`, as Python's recv does.
+Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
+  size_t size = info[1].As<Napi::Number>().Uint32Value();
+  Napi::Buffer<char> buf = Napi::Buffer<char>::New(info.Env(), size > 0 ? size : 1);
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  memset(&ss, 0, sizeof(ss));
+  ssize_t n = recvfrom(Fd(info), buf.Data(), size, MSG_TRUNC, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (n < 0) {
+    if (WouldBlock(errno)) return info.Env().Null();
+    throw ErrnoError(info.Env(), errno, "recvfrom");
+  }
+  size_t got = static_cast<size_t>(n) < size ? static_cast<size_t>(n) : size;
+  Napi::Array out = Napi::Array::New(info.Env(), 3);
+  out.Set(0u, Napi::Buffer<char>::Copy(info.Env(), buf.Data(), got));
+  out.Set(1u, len > 0 && ss.ss_family != AF_UNSPEC ? FromSockaddr(info.Env(), &ss, len) : info.Env().Null());
+  out.Set(2u, Napi::Number::New(info.Env(), static_cast<double>(n)));
+  return out;
+}
+
+Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
+  int value = info[3].As<Napi::Number>().Int32Value();
+  if (setsockopt(Fd(info), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(), &value,
+                 sizeof(value)) < 0) {
+    throw ErrnoError(info.Env(), errno, "setsockopt");
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (getsockopt(Fd(info), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(), &value,
+                 &len) < 0) {
+    throw ErrnoError(info.Env(), errno, "getsockopt");
+  }
+  return Napi::Number::New(info.Env(), value);
+}
+
+Napi::Value GetSockName(const Napi::CallbackInfo& info) {
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  memset(&ss, 0, sizeof(ss));
+  int rc = info[1].ToBoolean() ? getpeername(Fd(info), reinterpret_cast<sockaddr*>(&ss), &len)
+                               : getsockname(Fd(info), reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc < 0) throw ErrnoError(info.Env(), errno, info[1].ToBoolean() ? "getpeername" : "getsockname");
+  return FromSockaddr(info.Env(), &ss, len);
+}
+
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  if (shutdown(Fd(info), info[1].As<Napi::Number>().Int32Value()) < 0) throw ErrnoError(info.Env(), errno, "shutdown");
+  return info.Env().Undefined();
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  close(Fd(info));
+  return info.Env().Undefined();
+}
+
+// A uv_poll_t on an fd: calls back with (status, events) when it is readable/writable.
+class Poller : public Napi::ObjectWrap<Poller> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Poller",
+                       {InstanceMethod("start", &Poller::Start), InstanceMethod("stop", &Poller::Stop),
+                        InstanceMethod("close", &Poller::Close)});
+  }
+
+  explicit Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(info.Env(), &loop);
+    handle_ = new uv_poll_t;
+    int rc = uv_poll_init_socket(loop, handle_, Fd(info));
+    if (rc < 0) {
+      delete handle_;
+      handle_ = nullptr;
+      throw ErrnoError(info.Env(), -rc, "uv_poll_init");
+    }
+    handle_->data = this;
+  }
+
+  ~Poller() override { Release(); }
+
+ private:
+  static void OnEvent(uv_poll_t* handle, int status, int events) {
+    Poller* self = static_cast<Poller*>(handle->data);
+    if (self == nullptr) return;
+    Napi::Env env = self->callback_.Env();
+    Napi::HandleScope scope(env);
+    self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (handle_ == nullptr) return info.Env().Undefined();
+    int rc = uv_poll_start(handle_, info[0].As<Napi::Number>().Int32Value(), OnEvent);
+    if (rc < 0) throw ErrnoError(info.Env(), -rc, "uv_poll_start");
+    if (!referenced_) {
+      Ref();  // keep the JS object alive while polling
+      referenced_ = true;
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) uv_poll_stop(handle_);
+    if (referenced_) {
+      Unref();
+      referenced_ = false;
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Stop(info);
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (handle_ == nullptr) return;
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  Napi::FunctionReference callback_;
+  uv_poll_t* handle_ = nullptr;
+  bool referenced_ = false;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("socket", Napi::Function::New(env, Socket));
+  exports.Set("bind", Napi::Function::New(env, Bind));
+  exports.Set("connect", Napi::Function::New(env, Connect));
+  exports.Set("listen", Napi::Function::New(env, Listen));
+  exports.Set("accept", Napi::Function::New(env, Accept));
+  exports.Set("sendto", Napi::Function::New(env, SendTo));
+  exports.Set("recvfrom", Napi::Function::New(env, RecvFrom));
+  exports.Set("setsockopt", Napi::Function::New(env, SetSockOpt));
+  exports.Set("getsockopt", Napi::Function::New(env, GetSockOpt));
+  exports.Set("getsockname", Napi::Function::New(env, GetSockName));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("Poller", Poller::Define(env));
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("UV_READABLE", static_cast<int>(UV_READABLE));
+  constants.Set("UV_WRITABLE", static_cast<int>(UV_WRITABLE));
+  constants.Set("SO_REUSEPORT", SO_REUSEPORT);
+  constants.Set("SO_ERROR", SO_ERROR);
+  exports.Set("constants", constants);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(socketkit, Init)

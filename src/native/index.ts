@@ -1,0 +1,81 @@
+/**
+ * The optional native addon (native/socketkit.cc, built by `npm install` when a compiler
+ * is there). {@link native} returns it, or throws `UnsupportedError` saying why it is
+ * missing and how to get it. `SOCKETKIT_NO_NATIVE=1` makes socketkit act as if it were
+ * absent (the test suite runs that way too).
+ * @module
+ */
+import { createRequire } from "node:module";
+import { UnsupportedError } from "../core/errors.ts";
+
+/** An address as the addon takes and gives it. */
+export type NativeAddress =
+  | { family: "unix"; path: Buffer }
+  | { family: "inet" | "inet6"; host: string; port: number };
+
+/** The addon's calls: non-blocking, null or -1 meaning "would block". */
+export interface NativeAddon {
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, address: NativeAddress): void;
+  connect(fd: number, address: NativeAddress): boolean;
+  listen(fd: number, backlog: number): void;
+  accept(fd: number): [number, NativeAddress] | null;
+  sendto(fd: number, data: Buffer, address: NativeAddress | null): number;
+  recvfrom(fd: number, size: number): [Buffer, NativeAddress | null, number] | null;
+  setsockopt(fd: number, level: number, name: number, value: number): void;
+  getsockopt(fd: number, level: number, name: number): number;
+  getsockname(fd: number, peer: boolean): NativeAddress;
+  shutdown(fd: number, how: number): void;
+  close(fd: number): void;
+  Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
+  constants: { UV_READABLE: number; UV_WRITABLE: number; SO_REUSEPORT: number; SO_ERROR: number };
+}
+
+/** A libuv poll handle on a file descriptor. */
+export interface NativePoller {
+  start(events: number): void;
+  stop(): void;
+  close(): void;
+}
+
+let loaded: NativeAddon | null = null;
+let missing: string | null = null;
+
+function load(): void {
+  if (loaded !== null || missing !== null) return;
+  if (process.env.SOCKETKIT_NO_NATIVE) {
+    missing = "SOCKETKIT_NO_NATIVE is set";
+    return;
+  }
+  try {
+    // From src/native/ and from dist/native/ alike, the build is two levels up.
+    loaded = createRequire(import.meta.url)("../../build/Release/socketkit.node") as NativeAddon;
+  } catch (err) {
+    missing = `the native addon is not built (${(err as Error).message.split("\n")[0]})`;
+  }
+}
+
+/** Whether the addon is there. */
+export function hasNative(): boolean {
+  load();
+  return loaded !== null;
+}
+
+/** Why the addon is not there, or null when it is. */
+export function nativeMissingReason(): string | null {
+  load();
+  return missing;
+}
+
+/**
+ * The addon, for `what` ("AF_UNIX SOCK_DGRAM socket", ...); without it, an
+ * `UnsupportedError` that names the reason and the fix.
+ */
+export function native(what: string): NativeAddon {
+  load();
+  if (loaded !== null) return loaded;
+  throw new UnsupportedError(
+    `Cannot create ${what}: Node.js has no such sockets and ${missing}. ` +
+      "Install a C++ compiler, make and python3, then run `npm run build:native` (or reinstall socketkit).",
+  );
+}

@@ -1,0 +1,248 @@
+/**
+ * The socket types that need the native addon: Unix datagram and SOCK_SEQPACKET sockets
+ * (socketkit to socketkit, and to python3's socket module), abstract names, raw ICMP, and
+ * ping's fallback chain. Skipped, with the reason, when the addon is absent; the suite
+ * also runs with SOCKETKIT_NO_NATIVE=1 (`npm run test:no-native`), where the fallbacks
+ * are what is tested.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ping } from "../../src/apps/ping.ts";
+import {
+  AF_INET,
+  AF_UNIX,
+  hasNative,
+  IPPROTO_ICMP,
+  PermissionError,
+  SOCK_DGRAM,
+  SOCK_RAW,
+  SOCK_SEQPACKET,
+  socket,
+  UnsupportedError,
+} from "../../src/index.ts";
+import { nativeMissingReason } from "../../src/native/index.ts";
+import { tempDir } from "../helpers/net.ts";
+import { outputFrom, python3, socketkit, start } from "../helpers/proc.ts";
+
+const T = { timeout: 30_000 };
+const noAddon = hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`;
+const noPython = python3() ? false : "python3 is not installed";
+
+/** A python3 program with a socket of `kind` on `address`, echoing upper-cased messages. */
+function pythonEcho(kind: "SOCK_DGRAM" | "SOCK_SEQPACKET", address: string) {
+  return start(python3() as string, [
+    "-c",
+    `import socket, sys
+addr = ${JSON.stringify(address)}.encode("latin-1").decode("unicode_escape")
+s = socket.socket(socket.AF_UNIX, socket.${kind})
+s.bind(addr)
+if socket.${kind} == socket.SOCK_SEQPACKET:
+    s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept()
+    while True:
+        m = c.recv(65536)
+        if not m:
+            break
+        c.send(m.upper())
+else:
+    print("ready", flush=True)
+    for _ in range(3):
+        m, peer = s.recvfrom(65536)
+        s.sendto(m.upper(), peer)
+`,
+  ]);
+}
+
+describe("Unix datagram sockets", { skip: noAddon }, () => {
+  it("keep each datagram whole, socketkit to socketkit, paths and abstract names", T, async (t) => {
+    const dir = await tempDir(t);
+    await using a = socket(AF_UNIX, SOCK_DGRAM);
+    await using b = socket(AF_UNIX, SOCK_DGRAM);
+    await a.bind(join(dir, "a.sock"));
+    const abstract = `\0socketkit-test-${process.pid}-${Date.now()}`;
+    await b.bind(abstract);
+    assert.equal(b.getsockname(), abstract, "the abstract name exactly, NUL included");
+    const big = randomBytes(60_000);
+    await b.sendto("first", join(dir, "a.sock"));
+    await b.sendto(big, join(dir, "a.sock"));
+    const [one, from] = await a.recvfrom(100);
+    assert.equal(one.toString(), "first");
+    assert.equal(from, abstract);
+    assert.ok((await a.recvfrom(65536))[0].equals(big), "a 60,000-byte datagram arrives whole");
+    await a.sendto("back", abstract);
+    assert.equal((await b.recv(100)).toString(), "back");
+    await b.sendto("cut me", join(dir, "a.sock"));
+    assert.equal((await a.recv(3)).toString(), "cut", "recv(n) cuts a datagram, as Python's does");
+  });
+
+  it("talk to python3's socket module, at a path and at an abstract name", {
+    ...T,
+    skip: noPython,
+  }, async (t) => {
+    const dir = await tempDir(t);
+    for (const name of [join(dir, "py.sock"), `\\x00socketkit-py-${process.pid}`]) {
+      const py = pythonEcho("SOCK_DGRAM", name);
+      t.after(() => py.stop());
+      await outputFrom(py, (out) => out.includes("ready"));
+      const address = name.replace("\\x00", "\0");
+      await using c = socket(AF_UNIX, SOCK_DGRAM);
+      c.settimeout(5);
+      await c.bind(join(dir, `client-${name.length}.sock`));
+      for (const word of ["alpha", "beta", "gamma"]) {
+        await c.sendto(word, address);
+        const [reply, from] = await c.recvfrom(100);
+        assert.equal(reply.toString(), word.toUpperCase());
+        assert.equal(from, address);
+      }
+      assert.equal(await py.exited, 0, py.stderr());
+    }
+  });
+});
+
+describe("SOCK_SEQPACKET sockets", { skip: noAddon }, () => {
+  it(
+    "keep message boundaries, with listen/accept/connect, socketkit to socketkit",
+    T,
+    async (t) => {
+      const dir = await tempDir(t);
+      await using server = socket(AF_UNIX, SOCK_SEQPACKET);
+      await server.bind(join(dir, "seq.sock"));
+      server.listen(5);
+      const accepted = server.accept();
+      await using client = socket(AF_UNIX, SOCK_SEQPACKET);
+      await client.connect(join(dir, "seq.sock"));
+      const [conn] = await accepted;
+      await using _conn = conn;
+      for (const m of ["one", "two", "three"]) await client.send(m);
+      const got = [await conn.recv(100), await conn.recv(100), await conn.recv(100)].map(String);
+      assert.deepEqual(
+        got,
+        ["one", "two", "three"],
+        "three sends, three messages: not one byte stream",
+      );
+      await client.close();
+      assert.equal((await conn.recv(100)).length, 0, "the peer's close reads as an empty message");
+    },
+  );
+
+  it("talk to python3's socket module", { ...T, skip: noPython }, async (t) => {
+    const dir = await tempDir(t);
+    const py = pythonEcho("SOCK_SEQPACKET", join(dir, "pyseq.sock"));
+    t.after(() => py.stop());
+    await outputFrom(py, (out) => out.includes("ready"));
+    await using c = socket(AF_UNIX, SOCK_SEQPACKET);
+    c.settimeout(5);
+    await c.connect(join(dir, "pyseq.sock"));
+    await c.send("first message");
+    await c.send("second");
+    assert.equal((await c.recv(100)).toString(), "FIRST MESSAGE");
+    assert.equal((await c.recv(100)).toString(), "SECOND");
+    await c.close();
+    assert.equal(await py.exited, 0, py.stderr());
+  });
+});
+
+describe("ICMP", () => {
+  it("echo to 127.0.0.1 through a raw socket, as root", {
+    ...T,
+    skip:
+      noAddon ||
+      (process.getuid?.() === 0 ? false : "not root: raw sockets need root or CAP_NET_RAW"),
+  }, async () => {
+    let s: ReturnType<typeof socket>;
+    try {
+      s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    } catch (err) {
+      if (err instanceof PermissionError) return; // a root without CAP_NET_RAW (a container)
+      throw err;
+    }
+    await s.close();
+    const summary = await ping("127.0.0.1", { count: 3, interval: 0.05 });
+    assert.ok(summary.method === "icmp" || summary.method === "raw");
+    assert.equal(summary.received, 3);
+    assert.ok((summary.min as number) >= 0 && (summary.max as number) < 1000);
+  });
+
+  it("a raw socket without privilege is a PermissionError that says why and what ping does", {
+    skip: noAddon || (process.getuid?.() !== 0 ? false : "root may open raw sockets"),
+  }, () => {
+    assert.throws(
+      () => socket(AF_INET, SOCK_RAW, IPPROTO_ICMP),
+      /raw sockets need root or CAP_NET_RAW; `socketkit ping` falls back/,
+    );
+  });
+});
+
+describe("without the native addon", () => {
+  it("the types that need it raise UnsupportedError with the reason and the fix", {
+    skip: noAddon === false ? "the addon is built (run npm run test:no-native)" : false,
+  }, () => {
+    for (const [family, type] of [
+      [AF_UNIX, SOCK_DGRAM],
+      [AF_UNIX, SOCK_SEQPACKET],
+      [AF_INET, SOCK_RAW],
+    ] as const) {
+      assert.throws(
+        () => socket(family, type),
+        (err: Error) => {
+          assert.ok(err instanceof UnsupportedError);
+          assert.match(err.message, /npm run build:native/);
+          return true;
+        },
+      );
+    }
+  });
+});
+
+describe("socketkit ping", () => {
+  it("falls back to TCP connects when ICMP is not possible, and says so", T, async () => {
+    const p = socketkit(["ping", "127.0.0.1", "--count", "2", "--interval", "0.05"], null, {
+      SOCKETKIT_NO_NATIVE: "1",
+    });
+    assert.equal(await p.exited, 0, p.stderr());
+    const out = p.stdout().toString();
+    assert.match(
+      out,
+      /^PING 127\.0\.0\.1 \(127\.0\.0\.1\): TCP connects to port 80 \(ICMP not possible: /,
+    );
+    assert.match(out, /seq=1 (refused|connected) time=[\d.]+ ms\n/);
+    assert.match(out, /2 packets transmitted, 2 received, 0% packet loss/);
+    assert.match(out, /rtt min\/avg\/max\/mdev = [\d.]+\/[\d.]+\/[\d.]+\/[\d.]+ ms\n$/);
+  });
+
+  it("--tcp PORT times connects to a listener", T, async (t) => {
+    const { createServer } = await import("node:net");
+    const server = createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    t.after(() => server.close());
+    const port = (server.address() as { port: number }).port;
+    const p = socketkit([
+      "ping",
+      "127.0.0.1",
+      "--tcp",
+      String(port),
+      "--count",
+      "2",
+      "--interval",
+      "0.05",
+    ]);
+    assert.equal(await p.exited, 0, p.stderr());
+    assert.match(p.stdout().toString(), new RegExp(`TCP connects to port ${port}\\n`));
+    assert.match(p.stdout().toString(), /seq=2 connected time=/);
+  });
+
+  it("uses ICMP when it can", {
+    ...T,
+    skip: noAddon || (process.getuid?.() === 0 ? false : "not root"),
+  }, async () => {
+    const ok = socketkit(["ping", "127.0.0.1", "--count", "2", "--interval", "0.05"]);
+    assert.equal(await ok.exited, 0, ok.stderr());
+    assert.match(
+      ok.stdout().toString(),
+      /ICMP echo through a (ping|raw) socket\n64 bytes from 127\.0\.0\.1: icmp_seq=1/,
+    );
+  });
+});
