@@ -15,6 +15,7 @@ import {
   socket,
   UnsupportedError,
 } from "../index.ts";
+import { hasNative } from "../native/index.ts";
 
 const T = { timeout: 10_000 };
 
@@ -117,7 +118,7 @@ describe("createServer", () => {
   });
 
   it("reusePort lets two servers share a port, or says what it needs", T, async (t) => {
-    if (!nodeHasReusePort()) {
+    if (!nodeHasReusePort() && !hasNative()) {
       await rejection(
         createServer(["127.0.0.1", 0], { reusePort: true }),
         UnsupportedError,

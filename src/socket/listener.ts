@@ -44,7 +44,11 @@ export class Listener {
    * Binds and listens. Rejects with the mapped error (`AddressInUseError`...) naming
    * `label` when the address cannot be had.
    */
-  static open(options: ListenOptions, label: string, tls?: TlsOptions): Promise<Listener> {
+  static open(
+    options: ListenOptions | { fd: number; backlog?: number },
+    label: string,
+    tls?: TlsOptions,
+  ): Promise<Listener> {
     // A TLS server hands over connections after the handshake ('secureConnection'); their
     // bytes wait in the stream, unread, until accept() as with plain connections.
     const server =

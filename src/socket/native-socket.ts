@@ -58,13 +58,7 @@ export class NativeSocket extends Socket {
   #waiters = new Set<Waiter>();
   #isClosed = false;
 
-  constructor(
-    family: number,
-    type: number,
-    proto: number,
-    options: SocketOptions = {},
-    fd?: number,
-  ) {
+  constructor(family: number, type: number, proto = 0, options: SocketOptions = {}, fd?: number) {
     super(family, type, proto, { ...options, [kNativeBacked]: true });
     this.#addon = native(describe(family, type, proto));
     if (fd !== undefined) this.#fd = fd;

@@ -816,11 +816,17 @@ describe("setsockopt and getsockopt", () => {
 
   it("raise UnsupportedError for any other option", T, async (t) => {
     const s = closing(t, socket());
-    thrown(() => s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1), UnsupportedError, "ERR_UNSUPPORTED");
-    thrown(() => s.getsockopt(SOL_SOCKET, SO_REUSEPORT), UnsupportedError, "ERR_UNSUPPORTED");
     thrown(() => s.setsockopt(IPPROTO_TCP, 99, 1), UnsupportedError, "ERR_UNSUPPORTED");
     const udp = closing(t, socket(AF_INET, SOCK_DGRAM));
     thrown(() => udp.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1), UnsupportedError, "ERR_UNSUPPORTED");
+    // Node's UDP sockets cannot take SO_REUSEPORT (NativeSocket can).
+    thrown(() => udp.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1), UnsupportedError, "ERR_UNSUPPORTED");
+  });
+
+  it("SO_REUSEPORT on a TCP socket is recorded for bind", T, async (t) => {
+    const s = closing(t, socket());
+    s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    assert.equal(s.getsockopt(SOL_SOCKET, SO_REUSEPORT), 1);
   });
 
   it("setsockopt rejects a negative value with EINVAL", () => {

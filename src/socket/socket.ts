@@ -27,6 +27,7 @@ import {
   SO_KEEPALIVE,
   SO_RCVBUF,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   SO_SNDBUF,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -34,6 +35,8 @@ import {
   TCP_NODELAY,
 } from "../core/constants.ts";
 import { BlockingIOError, SocketError, toSocketError, UnsupportedError } from "../core/errors.ts";
+import { hasNative, nativeMissingReason } from "../native/index.ts";
+import { reusePortListener } from "../native/reuse-port.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
@@ -157,6 +160,7 @@ export class Socket {
   #sendBufferSize = DEFAULT_HIGH_WATER_MARK;
   #options: SocketOptions;
   #reuseAddr = 0;
+  #reusePort = 0;
   #keepAlive = 0;
   #noDelay = 0;
   #recvBuf = 0;
@@ -332,9 +336,10 @@ export class Socket {
       this.#applyDatagramBuffers();
       return;
     }
-    if (options.reusePort && !nodeHasReusePort()) {
+    const reusePort = options.reusePort || this.#reusePort === 1;
+    if (reusePort && !nodeHasReusePort() && !hasNative()) {
       throw new UnsupportedError(
-        `Cannot bind ${this.#label(address)} with SO_REUSEPORT: needs Node.js >= 22.12 (this is ${process.version}) or the socketkit native addon`,
+        `Cannot bind ${this.#label(address)} with SO_REUSEPORT: needs Node.js >= 22.12 (this is ${process.version}) or the socketkit native addon (${nativeMissingReason()}; run \`npm run build:native\`)`,
       );
     }
     const backlog = options.backlog ?? 511;
@@ -344,14 +349,28 @@ export class Socket {
       return;
     }
     const { host, port } = await this.#resolve(address, "bind");
-    const listenOptions: Parameters<typeof Listener.open>[0] & { reusePort?: boolean } = {
+    const label = formatAddress([host, port]);
+    let listenOptions: Parameters<typeof Listener.open>[0] & { reusePort?: boolean } = {
       host,
       port,
       backlog,
       ipv6Only: options.ipv6Only ?? false,
     };
-    if (options.reusePort) listenOptions.reusePort = true;
-    this.#listener = await Listener.open(listenOptions, formatAddress([host, port]), options.tls);
+    if (reusePort && nodeHasReusePort()) listenOptions.reusePort = true;
+    else if (reusePort) {
+      // This Node.js cannot set SO_REUSEPORT: the addon makes the listening socket.
+      const fd = reusePortListener(
+        this.family,
+        host,
+        port,
+        backlog,
+        options.ipv6Only ?? false,
+        label,
+      );
+      // exclusive: in a cluster worker, this socket is the worker's own (not the primary's).
+      listenOptions = { fd, backlog, exclusive: true } as typeof listenOptions;
+    }
+    this.#listener = await Listener.open(listenOptions, label, options.tls);
     const bound = this.#listener.server.address();
     if (bound && typeof bound === "object") {
       this.#listener.label = formatAddress([bound.address, bound.port]);
@@ -806,6 +825,11 @@ export class Socket {
       case "SO_REUSEADDR":
         this.#reuseAddr = v ? 1 : 0;
         return;
+      case "SO_REUSEPORT":
+        // TCP listeners only: Node's UDP sockets cannot take it (use NativeSocket for UDP).
+        if (this.type !== SOCK_STREAM || this.family === AF_UNIX) break;
+        this.#reusePort = v ? 1 : 0;
+        return;
       case "SO_KEEPALIVE":
         this.#keepAlive = v ? 1 : 0;
         this.#conn?.socket.setKeepAlive(v !== 0);
@@ -848,6 +872,8 @@ export class Socket {
       case "SO_REUSEADDR":
         // libuv sets SO_REUSEADDR on every TCP listening socket.
         return this.#listener && this.family !== AF_UNIX ? 1 : this.#reuseAddr;
+      case "SO_REUSEPORT":
+        return this.#reusePort;
       case "SO_KEEPALIVE":
         return this.#keepAlive;
       case "TCP_NODELAY":
@@ -967,6 +993,7 @@ export class Socket {
 function optionKey(level: number, option: number): string | undefined {
   if (level === SOL_SOCKET) {
     if (option === SO_REUSEADDR) return "SO_REUSEADDR";
+    if (option === SO_REUSEPORT) return "SO_REUSEPORT";
     if (option === SO_KEEPALIVE) return "SO_KEEPALIVE";
     if (option === SO_RCVBUF) return "SO_RCVBUF";
     if (option === SO_SNDBUF) return "SO_SNDBUF";

@@ -11,20 +11,26 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ping } from "../../src/apps/ping.ts";
 import {
+  AddressInUseError,
   AF_INET,
   AF_UNIX,
+  createConnection,
   hasNative,
   IPPROTO_ICMP,
+  NativeSocket,
   PermissionError,
+  SO_REUSEPORT,
   SOCK_DGRAM,
   SOCK_RAW,
   SOCK_SEQPACKET,
+  SOCK_STREAM,
+  SOL_SOCKET,
   socket,
   UnsupportedError,
 } from "../../src/index.ts";
 import { nativeMissingReason } from "../../src/native/index.ts";
 import { tempDir } from "../helpers/net.ts";
-import { outputFrom, python3, socketkit, start } from "../helpers/proc.ts";
+import { listening, outputFrom, portOf, python3, ROOT, socketkit, start } from "../helpers/proc.ts";
 
 const T = { timeout: 30_000 };
 const noAddon = hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`;
@@ -142,6 +148,68 @@ describe("SOCK_SEQPACKET sockets", { skip: noAddon }, () => {
     assert.equal((await c.recv(100)).toString(), "SECOND");
     await c.close();
     assert.equal(await py.exited, 0, py.stderr());
+  });
+});
+
+describe("SO_REUSEPORT", { skip: noAddon }, () => {
+  it(
+    "lets two processes listen on one TCP port, and the kernel spreads the connections",
+    T,
+    async (t) => {
+      const first = start(process.execPath, [
+        "--import",
+        "tsx",
+        `${ROOT}test/fixtures/reuseport-server.ts`,
+        "0",
+      ]);
+      t.after(() => first.stop());
+      const port = portOf(await listening(first));
+      const second = start(process.execPath, [
+        "--import",
+        "tsx",
+        `${ROOT}test/fixtures/reuseport-server.ts`,
+        port,
+      ]);
+      t.after(() => second.stop());
+      await listening(second);
+      await using plain = socket(AF_INET, SOCK_STREAM);
+      await assert.rejects(
+        plain.bind(["127.0.0.1", Number(port)]),
+        AddressInUseError,
+        "without SO_REUSEPORT: in use",
+      );
+      const pids = new Set<string>();
+      for (let i = 0; i < 64 && pids.size < 2; i++) {
+        await using c = await createConnection(["127.0.0.1", Number(port)]);
+        pids.add((await c.recv(32)).toString());
+      }
+      assert.deepEqual(
+        [...pids].sort(),
+        [String(first.child.pid), String(second.child.pid)].sort(),
+      );
+    },
+  );
+});
+
+describe("SO_REUSEPORT on UDP", { skip: noAddon }, () => {
+  it("NativeSocket UDP sockets share a port with it, and not without", T, async () => {
+    await using a = new NativeSocket(AF_INET, SOCK_DGRAM);
+    await using b = new NativeSocket(AF_INET, SOCK_DGRAM);
+    a.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    b.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    await a.bind(["127.0.0.1", 0]);
+    const port = (a.getsockname() as [string, number])[1];
+    await b.bind(["127.0.0.1", port]);
+    assert.equal((b.getsockname() as [string, number])[1], port);
+    await using c = new NativeSocket(AF_INET, SOCK_DGRAM);
+    await assert.rejects(c.bind(["127.0.0.1", port]), AddressInUseError);
+    // Datagrams to the port reach one of the two.
+    await using sender = socket(AF_INET, SOCK_DGRAM);
+    await sender.sendto("to the shared port", ["127.0.0.1", port]);
+    a.settimeout(2);
+    b.settimeout(2);
+    const got = await Promise.any([a.recv(100), b.recv(100)]);
+    assert.equal(got.toString(), "to the shared port");
   });
 });
 
