@@ -115,7 +115,12 @@ function probeTcp(host: string, port: number, timeoutMs: number): Promise<PortSt
       resolve(state);
     };
     const timer = setTimeout(() => done("filtered"), timeoutMs);
-    s.once("connect", () => done("open"));
+    // Connecting to a free port in the ephemeral range can hand the socket that very port
+    // as its own source: TCP's simultaneous open then "connects" it to itself. That is no
+    // listener: the port is closed.
+    s.once("connect", () =>
+      done(s.localPort === port && s.localAddress === s.remoteAddress ? "closed" : "open"),
+    );
     s.once("error", (err: NodeJS.ErrnoException) =>
       done(err.code === "ECONNREFUSED" ? "closed" : "filtered"),
     );
@@ -134,7 +139,10 @@ function probeUdp(host: string, port: number, timeoutMs: number): Promise<PortSt
       resolve(state);
     };
     const timer = setTimeout(() => done("open|filtered"), timeoutMs);
-    s.once("message", () => done("open"));
+    // As with TCP: a socket given the very port it probes hears its own datagram.
+    s.once("message", (_m, from) =>
+      done(from.port === port && s.address().port === port ? "closed" : "open"),
+    );
     // A connected UDP socket hears the ICMP "port unreachable" as ECONNREFUSED.
     s.once("error", (err: NodeJS.ErrnoException) =>
       done(err.code === "ECONNREFUSED" ? "closed" : "open|filtered"),
