@@ -6,6 +6,7 @@
  * are what is tested.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -265,7 +266,27 @@ describe("without the native addon", () => {
   });
 });
 
+const ownNetns =
+  spawnSync("unshare", ["-n", "true"]).status === 0
+    ? false
+    : "cannot make a network namespace here (unshare -n needs root)";
+
 describe("socketkit ping", () => {
+  it("uses an unprivileged ping socket where ping_group_range allows it (in a namespace of its own)", {
+    ...T,
+    skip: noAddon || ownNetns,
+  }, async () => {
+    const command = `ip link set lo up && echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range && exec ${process.execPath} --import tsx ${ROOT}src/cli/main.ts ping 127.0.0.1 --count 2 --interval 0.05`;
+    const p = start("unshare", ["-n", "sh", "-c", command]);
+    assert.equal(await p.exited, 0, p.stderr());
+    const out = p.stdout().toString();
+    assert.match(
+      out,
+      /ICMP echo through a ping socket\n64 bytes from 127\.0\.0\.1: icmp_seq=1 time=/,
+    );
+    assert.match(out, /2 packets transmitted, 2 received, 0% packet loss/);
+  });
+
   it("falls back to TCP connects when ICMP is not possible, and says so", T, async () => {
     const p = socketkit(["ping", "127.0.0.1", "--count", "2", "--interval", "0.05"], null, {
       SOCKETKIT_NO_NATIVE: "1",
