@@ -6,14 +6,16 @@ import {
   AF_INET6,
   SHUT_WR,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
+import { hasNative } from "../native/index.ts";
 import { kBindServer, kStream } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
-import { isWorkerOf, WorkerPool } from "./worker-pool.ts";
+import { isWorkerOf, REUSEPORT_ENV, WorkerPool } from "./worker-pool.ts";
 
 /** Options of {@link TCPServer}. */
 export interface TCPServerOptions extends BaseServerOptions {
@@ -98,12 +100,29 @@ export class TCPServer extends BaseServer<Socket> {
     const server = new this(serverAddress, RequestHandlerClass, options);
     try {
       if ((options.workers ?? 1) > 1 && !isWorkerOf()) {
-        server.#pool = new WorkerPool(options.workers ?? 1, server.log, options.gracePeriod ?? 5);
-        server.serverAddress = await server.#pool.start();
+        // With the native addon, each worker listens on its own SO_REUSEPORT socket and the
+        // kernel spreads connections; without it, node:cluster shares the primary's socket.
+        const reserve = hasNative() ? await server.#reservePort() : null;
+        const env: Record<string, string> =
+          reserve === null ? {} : { [REUSEPORT_ENV]: String(reserve.port) };
+        server.#pool = new WorkerPool(
+          options.workers ?? 1,
+          server.log,
+          options.gracePeriod ?? 5,
+          env,
+        );
+        try {
+          server.serverAddress = await server.#pool.start();
+        } finally {
+          await reserve?.socket?.close();
+        }
       } else {
         await server.serverBind();
         server.serverActivate();
-        if (isWorkerOf()) WorkerPool.serveInWorker(server);
+        if (isWorkerOf()) {
+          WorkerPool.serveInWorker(server);
+          if (process.env[REUSEPORT_ENV]) WorkerPool.announce(server.serverAddress);
+        }
       }
     } catch (err) {
       await server.close();
@@ -112,10 +131,33 @@ export class TCPServer extends BaseServer<Socket> {
     return server;
   }
 
+  /**
+   * For workers on SO_REUSEPORT: the port they all bind. A port 0 is made concrete by
+   * binding one here first, held until the workers listen.
+   */
+  async #reservePort(): Promise<{ port: number; socket: Socket | null } | null> {
+    const address = this.serverAddress;
+    if (!Array.isArray(address)) return null;
+    const [host, port] = address as [string, number];
+    if (port !== 0) return { port, socket: null };
+    const s = new Socket(this.socket.family, SOCK_STREAM);
+    s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    await s.bind([host, 0]);
+    return { port: (s.getsockname() as [string, number])[1], socket: s };
+  }
+
   /** Binds the socket and records the real address. May be overridden. */
   async serverBind(): Promise<void> {
     if (this.options.allowReuseAddress ?? true) this.socket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-    await this.socket[kBindServer](this.serverAddress as Address, { tls: this.options.tls });
+    const shared = isWorkerOf() ? process.env[REUSEPORT_ENV] : undefined;
+    const address =
+      shared && Array.isArray(this.serverAddress)
+        ? ([(this.serverAddress as [string, number])[0], Number(shared)] as Address)
+        : (this.serverAddress as Address);
+    await this.socket[kBindServer](address, {
+      tls: this.options.tls,
+      reusePort: shared !== undefined,
+    });
     this.serverAddress = this.socket.getsockname();
   }
 

@@ -6,6 +6,10 @@ import { SocketError } from "../core/errors.ts";
 
 /** The message the primary sends a worker to make it shut down. */
 const SHUTDOWN = "socketkit:shutdown";
+/** A worker on its own SO_REUSEPORT socket tells the primary its address this way. */
+const LISTENING = "socketkit:listening";
+/** The port every worker binds with SO_REUSEPORT (set by the primary). */
+export const REUSEPORT_ENV = "SOCKETKIT_REUSEPORT_PORT";
 /** Deaths within `RESTART_WINDOW_MS` past which a crashing worker is no longer restarted. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 10_000;
@@ -38,10 +42,19 @@ export class WorkerPool {
     this.#done = resolve;
   });
 
-  constructor(count: number, log: (line: string) => void, graceSeconds: number) {
+  readonly #env: Record<string, string>;
+
+  /** `env`: extra environment for the workers (the SO_REUSEPORT port, for one). */
+  constructor(
+    count: number,
+    log: (line: string) => void,
+    graceSeconds: number,
+    env: Record<string, string> = {},
+  ) {
     this.#count = count;
     this.#log = log;
     this.#graceMs = graceSeconds * 1000;
+    this.#env = env;
   }
 
   /** One worker per core. */
@@ -54,10 +67,22 @@ export class WorkerPool {
     return new Promise((resolve, reject) => {
       const onListening = (_worker: Worker, address: ClusterAddress) => {
         cluster.off("exit", onEarlyExit);
+        cluster.off("message", onMessage);
         resolve(fromClusterAddress(address));
       };
+      // Workers on their own SO_REUSEPORT sockets are not cluster listeners: they say so.
+      const onMessage = (_worker: Worker, message: unknown) => {
+        const m = message as { [LISTENING]?: SocketAddress } | null;
+        if (m === null || typeof m !== "object" || m[LISTENING] === undefined) return;
+        cluster.off("exit", onEarlyExit);
+        cluster.off("listening", onListening);
+        cluster.off("message", onMessage);
+        resolve(m[LISTENING]);
+      };
+      cluster.on("message", onMessage);
       const onEarlyExit = (worker: Worker, code: number | null, signal: string | null) => {
         cluster.off("listening", onListening);
+        cluster.off("message", onMessage);
         this.#stopping = true;
         void this.stop();
         reject(
@@ -79,7 +104,7 @@ export class WorkerPool {
   }
 
   #fork(): void {
-    const worker = cluster.fork();
+    const worker = cluster.fork(this.#env);
     this.#workers.add(worker);
     worker.on("error", () => {}); // IPC errors surface as an exit
     worker.on("exit", (code, signal) => this.#onExit(worker, code, signal));
@@ -122,6 +147,11 @@ export class WorkerPool {
     }, this.#graceMs + 2000);
     await this.#finished;
     clearTimeout(timer);
+  }
+
+  /** In a worker on its own SO_REUSEPORT socket: tells the primary it listens. */
+  static announce(address: SocketAddress): void {
+    process.send?.({ [LISTENING]: address });
   }
 
   /** In a worker: shut the server down when the primary says so, then let the process end. */

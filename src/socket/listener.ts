@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { createServer, type ListenOptions, type Socket as NetSocket, type Server } from "node:net";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { type SocketError, toSocketError } from "../core/errors.ts";
@@ -68,7 +69,8 @@ export class Listener {
       };
       server.once("error", onError);
       server.once("listening", onListening);
-      server.listen(options);
+      if ("fd" in options && cluster.isWorker) listenOwnSocketInWorker(server, options);
+      else server.listen(options);
     });
   }
 
@@ -116,4 +118,21 @@ export class Listener {
 
 function ignorePendingError(): void {
   // A connection that fails before accept() is reported by its first operation.
+}
+
+/**
+ * Listens on a socket of the worker's own (an SO_REUSEPORT descriptor) in a node:cluster
+ * worker. Node 20 has no `exclusive` for `listen({ fd })`, so a worker would ask the
+ * primary to share *its* descriptor of that number instead; for the length of this call
+ * the worker passes for the primary, which makes the listen local, as `exclusive` does.
+ */
+function listenOwnSocketInWorker(server: Server, options: { fd: number; backlog?: number }): void {
+  const c = cluster as { isPrimary: boolean };
+  const was = c.isPrimary;
+  c.isPrimary = true;
+  try {
+    server.listen(options);
+  } finally {
+    c.isPrimary = was;
+  }
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { ConnectionResetError, createConnection, SHUT_WR, TimeoutError } from "../../src/index.ts";
+import {
+  ConnectionResetError,
+  createConnection,
+  hasNative,
+  SHUT_WR,
+  TimeoutError,
+} from "../../src/index.ts";
 import { listening, portOf, ROOT, start } from "../helpers/proc.ts";
 
 async function askPid(port: number): Promise<number> {
@@ -32,6 +39,14 @@ async function pidsSeen(
   return seen;
 }
 
+/** Listening TCP sockets on 127.0.0.1:port, from /proc/net/tcp. */
+function listeningSockets(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .filter((line) => line.includes(`:${hex} `) && / 0A /.test(line)).length;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -52,6 +67,11 @@ describe("TCPServer with workers: 2", () => {
       const port = Number(portOf(await listening(primary)));
       const first = await pidsSeen(port, 2);
       assert.equal(first.size, 2, "two processes answered");
+      if (existsSync("/proc/net/tcp")) {
+        // With the native addon each worker has a listening socket of its own (SO_REUSEPORT);
+        // without it, node:cluster's primary holds the one socket.
+        assert.equal(listeningSockets(port), hasNative() ? 2 : 1);
+      }
       assert.ok(!first.has(primary.child.pid as number), "the primary itself serves nothing");
 
       const [victim] = [...first] as [number];
