@@ -161,6 +161,11 @@ export class Socket {
   #options: SocketOptions;
   #reuseAddr = 0;
   #reusePort = 0;
+  /**
+   * A UDP socket given SO_REUSEPORT before bind: Node's datagram sockets cannot take it,
+   * so a native one (from the addon) carries this socket from then on.
+   */
+  #delegate: Socket | null = null;
   #keepAlive = 0;
   #noDelay = 0;
   #recvBuf = 0;
@@ -321,6 +326,7 @@ export class Socket {
    * `accept()` as the kernel's queue would hold them.
    */
   async bind(address: Address): Promise<void> {
+    if (this.#delegate) return this.#delegate.bind(address);
     return this[kBindServer](address, {});
   }
 
@@ -459,6 +465,7 @@ export class Socket {
    * connection and throws `BlockingIOError` (`EINPROGRESS`) as Python does.
    */
   async connect(address: Address): Promise<void> {
+    if (this.#delegate) return this.#delegate.connect(address);
     const label = this.#label(address);
     this.#ensureOpen(`connect to ${label}`);
     if (this.type === SOCK_DGRAM) {
@@ -575,6 +582,7 @@ export class Socket {
    * The Buffer is kept by reference until written: do not change it afterwards.
    */
   async send(data: Buffer | Uint8Array | string): Promise<number> {
+    if (this.#delegate) return this.#delegate.send(data);
     const buf = toBuffer(data);
     if (this.type === SOCK_DGRAM) {
       this.#ensureOpen("send");
@@ -606,6 +614,7 @@ export class Socket {
   }
 
   async #sendallSlow(data: Buffer | Uint8Array | string): Promise<void> {
+    if (this.#delegate) return this.#delegate.sendall(data);
     if (this.type === SOCK_DGRAM) {
       await this.send(data);
       return;
@@ -617,6 +626,7 @@ export class Socket {
 
   /** Sends one datagram to `address`; returns its length. Datagram sockets only. */
   async sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
+    if (this.#delegate) return this.#delegate.sendto(data, address);
     const label = this.#label(address);
     this.#ensureOpen(`send to ${label}`);
     if (this.type !== SOCK_DGRAM) {
@@ -669,6 +679,7 @@ export class Socket {
   #recvFallback: ((read: DirectRead) => Promise<Buffer>) | null = null;
 
   async #recvSlow(bufsize: number): Promise<Buffer> {
+    if (this.#delegate) return this.#delegate.recv(bufsize);
     checkSize(bufsize, "receive");
     if (this.type === SOCK_DGRAM) return (await this.recvfrom(bufsize))[0];
     const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
@@ -701,6 +712,7 @@ export class Socket {
    * socket, returns `recv(bufsize)` and the peer's address.
    */
   async recvfrom(bufsize: number): Promise<[Buffer, SocketAddress]> {
+    if (this.#delegate) return this.#delegate.recvfrom(bufsize);
     checkSize(bufsize, "receive");
     if (this.type === SOCK_STREAM) return [await this.recv(bufsize), this.getpeername()];
     this.#ensureOpen("receive");
@@ -736,6 +748,10 @@ export class Socket {
    * both.
    */
   shutdown(how: number): void {
+    if (this.#delegate) {
+      this.#delegate.shutdown(how);
+      return;
+    }
     this.#ensureOpen("shutdown");
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) {
       throw badState(
@@ -754,6 +770,10 @@ export class Socket {
    * calling it again does nothing. Resolves when the handle is released.
    */
   close(): Promise<void> {
+    if (this.#delegate) {
+      this.#closed = true;
+      return this.#delegate.close();
+    }
     if (this.#closing) return this.#closing;
     this.#closed = true;
     const parts: Promise<void>[] = [];
@@ -782,6 +802,7 @@ export class Socket {
    * anything else raises `TimeoutError` when it runs out.
    */
   settimeout(value: number | null): void {
+    this.#delegate?.settimeout(value);
     if (value !== null && (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value))) {
       throw new SocketError(
         `Cannot set timeout: ${value} is out of range (use null or seconds >= 0)`,
@@ -820,14 +841,21 @@ export class Socket {
         },
       );
     }
+    if (this.#delegate) {
+      this.#delegate.setsockopt(level, option, value);
+      return;
+    }
     const key = optionKey(level, option);
     switch (key) {
       case "SO_REUSEADDR":
         this.#reuseAddr = v ? 1 : 0;
         return;
       case "SO_REUSEPORT":
-        // TCP listeners only: Node's UDP sockets cannot take it (use NativeSocket for UDP).
-        if (this.type !== SOCK_STREAM || this.family === AF_UNIX) break;
+        if (this.family === AF_UNIX) break;
+        if (this.type === SOCK_DGRAM) {
+          this.#reusePortDatagram(level, option, v);
+          return;
+        }
         this.#reusePort = v ? 1 : 0;
         return;
       case "SO_KEEPALIVE":
@@ -863,8 +891,25 @@ export class Socket {
     );
   }
 
+  /** UDP with SO_REUSEPORT: hand the socket over to a native one, before it is bound. */
+  #reusePortDatagram(level: number, option: number, value: number): void {
+    if (this.#dgram?.bound) {
+      throw badState("Cannot setsockopt SO_REUSEPORT: set it before bind()", "EINVAL");
+    }
+    if (nativeFactory === null || !hasNative()) {
+      throw new UnsupportedError(
+        `Cannot setsockopt SO_REUSEPORT on a UDP socket: Node.js cannot set it and ${nativeMissingReason() ?? "the native addon is not loaded"}; run \`npm run build:native\``,
+      );
+    }
+    const native = nativeFactory(this.family, SOCK_DGRAM, this.proto, { [kNativeBacked]: true });
+    native.setsockopt(level, option, value);
+    native.settimeout(this.#timeout);
+    this.#delegate = native;
+  }
+
   /** Reads an option set with {@link setsockopt}; the same options are supported. */
   getsockopt(level: number, option: number): number {
+    if (this.#delegate) return this.#delegate.getsockopt(level, option);
     this.#ensureOpen("getsockopt");
     const key = optionKey(level, option);
     const d = this.#dgram;
@@ -895,6 +940,7 @@ export class Socket {
 
   /** This socket's own address (`["0.0.0.0", 0]` before it is bound, as in Python). */
   getsockname(): SocketAddress {
+    if (this.#delegate) return this.#delegate.getsockname();
     this.#ensureOpen("getsockname");
     if (this.#listener) {
       const a = this.#listener.server.address();
@@ -920,6 +966,7 @@ export class Socket {
 
   /** The connected peer's address; `ENOTCONN` when not connected. */
   getpeername(): SocketAddress {
+    if (this.#delegate) return this.#delegate.getpeername();
     this.#ensureOpen("getpeername");
     if (this.#conn) {
       if (this.family === AF_UNIX) return this.#unixPeer;

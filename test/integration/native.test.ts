@@ -18,7 +18,6 @@ import {
   createConnection,
   hasNative,
   IPPROTO_ICMP,
-  NativeSocket,
   PermissionError,
   SO_REUSEPORT,
   SOCK_DGRAM,
@@ -193,24 +192,35 @@ describe("SO_REUSEPORT", { skip: noAddon }, () => {
 });
 
 describe("SO_REUSEPORT on UDP", { skip: noAddon }, () => {
-  it("NativeSocket UDP sockets share a port with it, and not without", T, async () => {
-    await using a = new NativeSocket(AF_INET, SOCK_DGRAM);
-    await using b = new NativeSocket(AF_INET, SOCK_DGRAM);
+  it("lets UDP sockets from socket() share a port, and not without it", T, async () => {
+    await using a = socket(AF_INET, SOCK_DGRAM);
+    await using b = socket(AF_INET, SOCK_DGRAM);
     a.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
     b.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    assert.equal(a.getsockopt(SOL_SOCKET, SO_REUSEPORT), 1);
     await a.bind(["127.0.0.1", 0]);
     const port = (a.getsockname() as [string, number])[1];
     await b.bind(["127.0.0.1", port]);
     assert.equal((b.getsockname() as [string, number])[1], port);
-    await using c = new NativeSocket(AF_INET, SOCK_DGRAM);
+    await using c = socket(AF_INET, SOCK_DGRAM);
     await assert.rejects(c.bind(["127.0.0.1", port]), AddressInUseError);
-    // Datagrams to the port reach one of the two.
+    // Datagrams to the port reach one of the two, and replies go back.
     await using sender = socket(AF_INET, SOCK_DGRAM);
     await sender.sendto("to the shared port", ["127.0.0.1", port]);
     a.settimeout(2);
     b.settimeout(2);
-    const got = await Promise.any([a.recv(100), b.recv(100)]);
+    const [got, from] = await Promise.any([a.recvfrom(100), b.recvfrom(100)]);
     assert.equal(got.toString(), "to the shared port");
+    assert.deepEqual(from, ["127.0.0.1", (sender.getsockname() as [string, number])[1]]);
+    await assert.rejects(async () => {
+      const late = socket(AF_INET, SOCK_DGRAM);
+      await late.bind(["127.0.0.1", 0]);
+      try {
+        late.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+      } finally {
+        await late.close();
+      }
+    }, /set it before bind/);
   });
 });
 
