@@ -82,6 +82,16 @@ describe("Unix datagram sockets", { skip: noAddon }, () => {
     assert.equal((await b.recv(100)).toString(), "back");
     await b.sendto("cut me", join(dir, "a.sock"));
     assert.equal((await a.recv(3)).toString(), "cut", "recv(n) cuts a datagram, as Python's does");
+    // connect, then send and recv without addresses.
+    await using c = socket(AF_UNIX, SOCK_DGRAM);
+    await c.bind(join(dir, "c.sock"));
+    await c.connect(join(dir, "a.sock"));
+    assert.equal(c.getpeername(), join(dir, "a.sock"));
+    await c.send("connected");
+    const [msg, sender] = await a.recvfrom(100);
+    assert.equal(msg.toString(), "connected");
+    await a.sendto("reply", sender as string);
+    assert.equal((await c.recv(100)).toString(), "reply");
   });
 
   it("talk to python3's socket module, at a path and at an abstract name", {
