@@ -9,20 +9,25 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+import { bench } from "../src/apps/bench.ts";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
-import { printTransfer, transferBench } from "./transfer.ts";
+import { freePort, listeningOn, printTransfer, transferBench } from "./transfer.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+/** BENCH_ONLY=pingpong,fanout,transfer runs only those parts (all by default). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,fanout,transfer").split(","));
 
 interface ServerSpec {
   name: string;
   command: string;
+  /** `{port}` is replaced by a free port when the server cannot print its own. */
   args: string[];
   available: () => string | null;
+  /** The server does not print `listening on`: run.ts picks the port and waits for it. */
+  portFromUs?: boolean;
 }
 
 const node = (file: string): ServerSpec => ({
@@ -54,19 +59,39 @@ const SERVERS: Record<string, ServerSpec> = {
     args: [`${HERE}servers/python_threading_echo.py`],
     available: hasPython,
   },
+  asyncio: {
+    name: "Python asyncio",
+    command: "python3",
+    args: [`${HERE}servers/python_asyncio_echo.py`],
+    available: hasPython,
+  },
+  socat: {
+    name: "socat (fork per connection, PIPE)",
+    command: "socat",
+    args: ["TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024", "PIPE"],
+    available: () =>
+      spawnSync("socat", ["-V"]).error === undefined
+        ? null
+        : "socat is not installed (apt-get install -y socat)",
+    portFromUs: true,
+  },
 };
 
 async function startServer(spec: ServerSpec): Promise<{ port: number; stop: () => Promise<void> }> {
-  const child = spawn(spec.command, spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+  const chosen = spec.portFromUs ? await freePort() : 0;
+  const args = spec.args.map((a) => a.replace("{port}", String(chosen)));
+  const child = spawn(spec.command, args, { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on("exit", (code) => reject(new Error(`${spec.name} exited (${code}): ${err}`)));
-  });
+  const port = spec.portFromUs
+    ? await listeningOn(chosen).then(() => chosen)
+    : await new Promise<number>((resolve, reject) => {
+        child.stderr.on("data", (c: Buffer) => {
+          err += c.toString();
+          const m = /listening on \S+:(\d+)/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on("exit", (code) => reject(new Error(`${spec.name} exited (${code}): ${err}`)));
+      });
   return {
     port,
     stop: async () => {
@@ -78,53 +103,14 @@ async function startServer(spec: ServerSpec): Promise<{ port: number; stop: () =
   };
 }
 
-/** Ping-pong on `conns` connections for `seconds`: round trips per second, echoes verified. */
+/** Ping-pong on `conns` connections for `seconds` with socketkit's load generator: round trips per second, echoes verified. */
 async function pingpong(
   port: number,
   conns: number,
   size: number,
   seconds: number,
 ): Promise<number> {
-  // Each message is one line, so line-based handlers can echo it too.
-  const payload = Buffer.alloc(size, 0x61);
-  payload[size - 1] = 0x0a;
-  let total = 0;
-  let running = true;
-  const sockets: Socket[] = [];
-  await Promise.all(
-    Array.from({ length: conns }, () => {
-      return new Promise<void>((resolve, reject) => {
-        const s = connect({ port, host: "127.0.0.1", noDelay: true }, () => {
-          let got = 0;
-          s.on("data", (chunk: Buffer) => {
-            for (let i = 0; i < chunk.length; i++) {
-              if (chunk[i] !== 0x61 && chunk[i] !== 0x0a) {
-                reject(new Error("Corrupt echo"));
-                return;
-              }
-            }
-            got += chunk.length;
-            while (got >= size) {
-              got -= size;
-              total++;
-              if (running) s.write(payload);
-            }
-          });
-          resolve();
-        });
-        s.on("error", reject);
-        sockets.push(s);
-      });
-    }),
-  );
-  const start = performance.now();
-  for (const s of sockets) s.write(payload);
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  running = false;
-  const elapsed = (performance.now() - start) / 1000;
-  const count = total;
-  for (const s of sockets) s.destroy();
-  return count / elapsed;
+  return (await bench("127.0.0.1", port, { conns, size, duration: seconds })).perSecond;
 }
 
 function median(values: number[]): number {
@@ -184,10 +170,13 @@ async function scenario(
 }
 
 const all: Row[] = [];
-for (const [title, conns] of [
-  ["64-byte ping-pong, 1 connection", 1],
-  ["64-byte ping-pong, 50 connections", 50],
-] as const) {
+for (const [title, conns] of ONLY.has("pingpong")
+  ? ([
+      ["64-byte ping-pong, 1 connection", 1],
+      ["64-byte ping-pong, 50 connections", 50],
+      ["64-byte ping-pong, 500 connections", 500],
+    ] as const)
+  : []) {
   process.stderr.write(`running: ${title}\n`);
   all.push(
     ...(await scenario(title, conns, 64, [
@@ -196,18 +185,23 @@ for (const [title, conns] of [
       "socketkit TCPServer",
       "socketkit StreamRequestHandler",
       "python",
+      "asyncio",
+      "socat",
     ])),
   );
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-console.log(
-  `\nround trips per second, median of ${RUNS} runs of ${SECONDS} s (ratio = server / raw node:net)\n`,
-);
-console.log(
-  `${"scenario".padEnd(36)} ${"server".padEnd(34)} ${"median rt/s".padStart(12)} ${"ratio".padStart(7)}`,
-);
+if (ONLY.has("pingpong"))
+  console.log(
+    `\nround trips per second, median of ${RUNS} runs of ${SECONDS} s (ratio = server / raw node:net)\n`,
+  );
+if (ONLY.has("pingpong"))
+  console.log(
+    `${"scenario".padEnd(36)} ${"server".padEnd(34)} ${"median rt/s".padStart(12)} ${"ratio".padStart(7)}`,
+  );
 for (const r of all) {
+  if (!ONLY.has("pingpong")) break;
   const value = r.median === null ? `skipped: ${r.skipped}` : fmt(r.median).padStart(12);
   const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(7);
   console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(44)} ${value} ${ratio}`);
@@ -215,16 +209,19 @@ for (const r of all) {
 
 // Chat fan-out: one message to every member of a big room.
 const fanout: FanoutResult[] = [];
-for (const members of [1000, 5000]) {
+for (const members of ONLY.has("fanout") ? [1000, 5000] : []) {
   process.stderr.write(`running: chat fan-out, ${members} members\n`);
   fanout.push(await chatFanout(members));
 }
-console.log(
-  "\nchat fan-out: from one send until the last member has it (target: p99 < 100 ms at 5,000)\n",
-);
-console.log(
-  `${"members".padStart(8)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"server KiB per idle member".padStart(28)}`,
-);
+if (fanout.length > 0) {
+  console.log(
+    "\nchat fan-out: from one send until the last member has it (target: p99 < 100 ms at 5,000)\n",
+  );
+}
+if (fanout.length > 0)
+  console.log(
+    `${"members".padStart(8)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"server KiB per idle member".padStart(28)}`,
+  );
 for (const f of fanout) {
   console.log(
     `${String(f.members).padStart(8)} ${f.p50.toFixed(1).padStart(8)} ${f.p99.toFixed(1).padStart(8)} ${f.max.toFixed(1).padStart(8)} ${(f.bytesPerMember / 1024).toFixed(1).padStart(28)}`,
@@ -232,9 +229,8 @@ for (const f of fanout) {
 }
 
 // File transfer: 1 GiB over loopback against nc, socat and a raw node:net pipe.
-process.stderr.write("running: file transfer\n");
-const transfer = await transferBench();
-printTransfer(transfer);
+const transfer = ONLY.has("transfer") ? await transferBench() : [];
+if (transfer.length > 0) printTransfer(transfer);
 
 writeFileSync(
   `${HERE}results.json`,

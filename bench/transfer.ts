@@ -100,7 +100,7 @@ const TOOLS: Tool[] = [
   },
 ];
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
   const { port } = s.address() as { port: number };
@@ -148,7 +148,7 @@ async function once(tool: Tool, file: string, dir: string): Promise<number> {
 }
 
 /** Waits until /proc/net/tcp shows a listening socket on 127.0.0.1:port. */
-async function listeningOn(port: number): Promise<void> {
+export async function listeningOn(port: number): Promise<void> {
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
   for (let i = 0; i < 500; i++) {
     const table = readFileSync("/proc/net/tcp", "utf8");

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { SocketError } from "../core/errors.ts";
+import { registerBench } from "./bench.ts";
 import { registerChat } from "./chat.ts";
 import { registerConnect } from "./connect.ts";
 import { registerInfo } from "./info.ts";
@@ -34,6 +35,7 @@ registerChat(program);
 registerTransfer(program);
 registerScan(program);
 registerPing(program);
+registerBench(program);
 registerInfo(program);
 for (const command of program.commands) command.exitOverride();
 
