@@ -12,13 +12,14 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
+import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
 import { freePort, listeningOn, printTransfer, transferBench } from "./transfer.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
-/** BENCH_ONLY=pingpong,fanout,transfer runs only those parts (all by default). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,fanout,transfer").split(","));
+/** BENCH_ONLY=pingpong,stream,idle,fanout,transfer runs only those parts (all by default). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,stream,idle,fanout,transfer").split(","));
 
 interface ServerSpec {
   name: string;
@@ -207,6 +208,24 @@ for (const r of all) {
   console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(44)} ${value} ${ratio}`);
 }
 
+// A one-way stream into a reading server, and idle connections' memory.
+let stream: SimpleRow[] = [];
+if (ONLY.has("stream")) {
+  process.stderr.write("running: one-way stream\n");
+  stream = await streamBench();
+  printRows("one-way stream, MB/s (ratio to raw node:net; target >= 0.9)", "MB/s", stream);
+}
+let idle: SimpleRow[] = [];
+if (ONLY.has("idle")) {
+  process.stderr.write("running: idle connections\n");
+  idle = await idleBench();
+  printRows(
+    "idle connections, server RSS growth per connection in bytes (ratio to raw node:net; target <= 1.5)",
+    "B",
+    idle,
+  );
+}
+
 // Chat fan-out: one message to every member of a big room.
 const fanout: FanoutResult[] = [];
 for (const members of ONLY.has("fanout") ? [1000, 5000] : []) {
@@ -234,5 +253,5 @@ if (transfer.length > 0) printTransfer(transfer);
 
 writeFileSync(
   `${HERE}results.json`,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, chatFanout: fanout, transfer }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, stream, idle, chatFanout: fanout, transfer }, null, 2)}\n`,
 );

@@ -1,0 +1,234 @@
+/**
+ * Two more scenarios for `npm run bench`:
+ * - a one-way stream into a server that reads and drops it (socketkit's Socket against
+ *   raw node:net and socat; iperf3 for the loopback's own limit), rate from
+ *   `socketkit bench --mode stream`;
+ * - 10,000 idle connections held by a server, its RSS growth per connection (socketkit's
+ *   Socket and TCPServer against raw node:net).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+import { bench } from "../src/apps/bench.ts";
+import { freePort, listeningOn } from "./transfer.ts";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const IDLE = Number(process.env.BENCH_IDLE_CONNS ?? 10_000);
+
+export interface SimpleRow {
+  name: string;
+  median: number | null;
+  runs: number[];
+  skipped?: string;
+  ratio?: number;
+}
+
+interface Server {
+  pid: number;
+  port: number;
+  stop: () => Promise<void>;
+}
+
+async function start(
+  command: string,
+  args: readonly string[],
+  portFromUs = false,
+): Promise<Server> {
+  const chosen = portFromUs ? await freePort() : 0;
+  const child = spawn(
+    command,
+    args.map((a) => a.replace("{port}", String(chosen))),
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let err = "";
+  const port = portFromUs
+    ? await listeningOn(chosen).then(() => chosen)
+    : await new Promise<number>((resolve, reject) => {
+        child.stderr.on("data", (c: Buffer) => {
+          err += c.toString();
+          const m = /listening on \S+:(\d+)/.exec(err);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on("exit", (code) => reject(new Error(`${command} exited (${code}): ${err}`)));
+      });
+  return {
+    pid: child.pid as number,
+    port,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await gone;
+    },
+  };
+}
+
+const tsNode = (file: string) =>
+  [process.execPath, ["--import", "tsx", `${HERE}servers/${file}`]] as const;
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+/** MB/s of a one-way stream into each sink; runs interleaved. */
+export async function streamBench(): Promise<SimpleRow[]> {
+  const specs: Array<
+    { name: string; run: () => Promise<Server> } | { name: string; skipped: string }
+  > = [
+    { name: "raw node:net (drop)", run: () => start(...tsNode("net-sink.ts")) },
+    { name: "socketkit Socket (recv loop)", run: () => start(...tsNode("socket-sink.ts")) },
+    spawnSync("socat", ["-V"]).error === undefined
+      ? {
+          name: "socat (to /dev/null)",
+          run: () =>
+            start(
+              "socat",
+              ["-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "OPEN:/dev/null,wronly"],
+              true,
+            ),
+        }
+      : {
+          name: "socat (to /dev/null)",
+          skipped: "socat is not installed (apt-get install -y socat)",
+        },
+  ];
+  const rows: SimpleRow[] = specs.map((s) => ({
+    name: s.name,
+    median: null,
+    runs: [],
+    ...("skipped" in s ? { skipped: s.skipped } : {}),
+  }));
+  const live: Array<{ row: SimpleRow; server: Server }> = [];
+  try {
+    for (const [i, s] of specs.entries())
+      if ("run" in s) live.push({ row: rows[i] as SimpleRow, server: await s.run() });
+    for (let r = 0; r < RUNS; r++) {
+      for (const { row, server } of live) {
+        const result = await bench("127.0.0.1", server.port, { mode: "stream", duration: SECONDS });
+        row.runs.push(result.sendRate / 1e6);
+      }
+    }
+  } finally {
+    await Promise.all(live.map((l) => l.server.stop()));
+  }
+  rows.push(await iperf3());
+  for (const row of rows) if (row.runs.length > 0) row.median = median(row.runs);
+  const base = rows[0]?.median;
+  for (const row of rows) if (base && row.median !== null) row.ratio = row.median / base;
+  return rows;
+}
+
+/** iperf3's own loopback figure (one stream), for reference. */
+async function iperf3(): Promise<SimpleRow> {
+  const row: SimpleRow = { name: "iperf3 (the loopback's limit)", median: null, runs: [] };
+  if (spawnSync("iperf3", ["--version"]).error !== undefined) {
+    row.skipped = "iperf3 is not installed (apt-get install -y iperf3)";
+    return row;
+  }
+  const port = await freePort();
+  const server = spawn("iperf3", ["-s", "-B", "127.0.0.1", "-p", String(port)], {
+    stdio: "ignore",
+  });
+  try {
+    await listeningOn(port);
+    for (let r = 0; r < RUNS; r++) {
+      const out = spawnSync(
+        "iperf3",
+        ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-J"],
+        {
+          encoding: "utf8",
+        },
+      );
+      if (out.status !== 0) break;
+      const json = JSON.parse(out.stdout) as { end: { sum_sent: { bits_per_second: number } } };
+      row.runs.push(json.end.sum_sent.bits_per_second / 8 / 1e6);
+    }
+  } finally {
+    server.kill("SIGKILL");
+  }
+  if (row.runs.length === 0) row.skipped = "iperf3 did not run";
+  return row;
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+}
+
+/** Server RSS growth per idle connection, bytes, with IDLE connections held. */
+export async function idleBench(): Promise<SimpleRow[]> {
+  const specs = [
+    { name: "raw node:net (echo)", file: "net-echo.ts" },
+    { name: "socketkit Socket (recv loop)", file: "socket-echo.ts" },
+    { name: "socketkit TCPServer (recv handler)", file: "tcpserver-echo.ts" },
+  ];
+  const rows: SimpleRow[] = [];
+  for (const spec of specs) {
+    const row: SimpleRow = { name: spec.name, median: null, runs: [] };
+    rows.push(row);
+    const server = await start(...tsNode(spec.file));
+    const sockets: Socket[] = [];
+    try {
+      // A few connections first, so what is measured is per connection, not warm-up.
+      await openMany(server.port, 100, sockets);
+      const before = rssOf(server.pid);
+      await openMany(server.port, IDLE, sockets);
+      // Let the server take every connection it was offered.
+      await new Promise((r) => setTimeout(r, 1000));
+      row.runs.push((rssOf(server.pid) - before) / IDLE);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.stop();
+    }
+  }
+  for (const row of rows) if (row.runs.length > 0) row.median = median(row.runs);
+  const base = rows[0]?.median;
+  for (const row of rows) if (base && row.median !== null) row.ratio = row.median / base;
+  return rows;
+}
+
+async function openMany(port: number, count: number, into: Socket[]): Promise<void> {
+  for (let first = 0; first < count; first += 500) {
+    const n = Math.min(500, count - first);
+    await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<void>((resolve, reject) => {
+            const s = connect({ port, host: "127.0.0.1" }, () => resolve());
+            s.on("error", reject);
+            into.push(s);
+          }),
+      ),
+    );
+  }
+}
+
+export function printRows(title: string, unit: string, rows: SimpleRow[]): void {
+  console.log(`\n${title}\n`);
+  for (const r of rows) {
+    const value =
+      r.median === null ? `skipped: ${r.skipped}` : `${r.median.toFixed(1).padStart(10)} ${unit}`;
+    const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(8);
+    console.log(`${r.name.padEnd(40)} ${value} ${ratio}`);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  printRows(
+    "one-way stream, MB/s (ratio to raw node:net; target >= 0.9)",
+    "MB/s",
+    await streamBench(),
+  );
+  const idle = await idleBench();
+  for (const r of idle) if (r.median !== null) r.median /= 1024;
+  printRows(
+    `${IDLE} idle connections, server RSS per connection (ratio to raw node:net; target <= 1.5)`,
+    "KiB",
+    idle,
+  );
+}
