@@ -18,7 +18,7 @@ import { freePort, listeningOn, printTransfer, transferBench } from "./transfer.
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
-/** BENCH_ONLY=pingpong,stream,idle,fanout,transfer runs only those parts (all by default). */
+/** BENCH_ONLY=pingpong,udp,stream,idle,fanout,transfer runs only those parts (all by default). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,stream,idle,fanout,transfer").split(","));
 
 interface ServerSpec {
@@ -53,6 +53,18 @@ const SERVERS: Record<string, ServerSpec> = {
   "socketkit StreamRequestHandler": {
     ...node("stream-handler-echo.ts"),
     name: "socketkit TCPServer (StreamRequestHandler)",
+  },
+  "node:dgram": { ...node("dgram-echo.ts"), name: "raw node:dgram" },
+  "socketkit UDP Socket": {
+    ...node("socket-udp-echo.ts"),
+    name: "socketkit Socket (recvfrom/sendto)",
+  },
+  "socketkit UDPServer": { ...node("udpserver-echo.ts"), name: "socketkit UDPServer" },
+  "python udp": {
+    name: "Python UDPServer",
+    command: "python3",
+    args: [`${HERE}servers/python_udp_echo.py`],
+    available: hasPython,
   },
   python: {
     name: "Python ThreadingTCPServer",
@@ -110,8 +122,9 @@ async function pingpong(
   conns: number,
   size: number,
   seconds: number,
+  udp = false,
 ): Promise<number> {
-  return (await bench("127.0.0.1", port, { conns, size, duration: seconds })).perSecond;
+  return (await bench("127.0.0.1", port, { conns, size, duration: seconds, udp })).perSecond;
 }
 
 function median(values: number[]): number {
@@ -141,6 +154,7 @@ async function scenario(
   conns: number,
   size: number,
   keys: string[],
+  udp = false,
 ): Promise<Row[]> {
   const rows: Row[] = [];
   const live: Array<{ row: Row; port: number; stop: () => Promise<void> }> = [];
@@ -156,16 +170,19 @@ async function scenario(
       }
       const server = await startServer(spec);
       live.push({ row, ...server });
-      await pingpong(server.port, conns, size, 0.3); // warm-up
+      await pingpong(server.port, conns, size, 0.3, udp); // warm-up
     }
     for (let i = 0; i < RUNS; i++) {
-      for (const { row, port } of live) row.runs.push(await pingpong(port, conns, size, SECONDS));
+      for (const { row, port } of live) {
+        row.runs.push(await pingpong(port, conns, size, SECONDS, udp));
+      }
     }
   } finally {
     await Promise.all(live.map((l) => l.stop()));
   }
   for (const r of rows) if (r.runs.length > 0) r.median = median(r.runs);
-  const base = rows.find((r) => r.server.startsWith("raw node:net"))?.median;
+  // The first server listed is the baseline (raw node:net, or node:dgram for UDP).
+  const base = rows[0]?.median;
   for (const r of rows) if (base && r.median !== null) r.ratio = r.median / base;
   return rows;
 }
@@ -192,17 +209,35 @@ for (const [title, conns] of ONLY.has("pingpong")
   );
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-if (ONLY.has("pingpong"))
-  console.log(
-    `\nround trips per second, median of ${RUNS} runs of ${SECONDS} s (ratio = server / raw node:net)\n`,
+for (const [title, conns] of ONLY.has("udp")
+  ? ([
+      ["512-byte UDP echo, 1 socket", 1],
+      ["512-byte UDP echo, 50 sockets", 50],
+    ] as const)
+  : []) {
+  process.stderr.write(`running: ${title}\n`);
+  all.push(
+    ...(await scenario(
+      title,
+      conns,
+      512,
+      ["node:dgram", "socketkit UDP Socket", "socketkit UDPServer", "python udp"],
+      true,
+    )),
   );
-if (ONLY.has("pingpong"))
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const anyRows = all.length > 0;
+if (anyRows)
+  console.log(
+    `\nround trips per second, median of ${RUNS} runs of ${SECONDS} s (ratio = server / the first, raw, server of its scenario)\n`,
+  );
+if (anyRows)
   console.log(
     `${"scenario".padEnd(36)} ${"server".padEnd(34)} ${"median rt/s".padStart(12)} ${"ratio".padStart(7)}`,
   );
 for (const r of all) {
-  if (!ONLY.has("pingpong")) break;
   const value = r.median === null ? `skipped: ${r.skipped}` : fmt(r.median).padStart(12);
   const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(7);
   console.log(`${r.scenario.padEnd(36)} ${r.server.padEnd(44)} ${value} ${ratio}`);

@@ -54,6 +54,27 @@ describe("bench", () => {
     assert.ok(both.receiveRate > 0 && both.sendRate > 0);
   });
 
+  it("ping-pongs UDP datagrams, and counts the lost ones", async (t) => {
+    const { createSocket } = await import("node:dgram");
+    const echo = createSocket("udp4");
+    let n = 0;
+    echo.on("message", (m, r) => {
+      if (++n % 10 !== 0) echo.send(m, r.port, r.address); // drops every tenth
+    });
+    echo.bind(0, "127.0.0.1");
+    await once(echo, "listening");
+    t.after(() => echo.close());
+    const r = await bench("127.0.0.1", echo.address().port, {
+      udp: true,
+      size: 512,
+      duration: 0.5,
+      udpTimeout: 0.02,
+    });
+    assert.ok(r.roundTrips > 50, `${r.roundTrips} round trips`);
+    assert.ok(r.lost > 0, "the dropped datagrams are counted");
+    assert.equal(r.size, 512);
+  });
+
   it("says so in one line when nothing listens", async () => {
     const { closedPort } = await import("../../test/helpers/net.ts");
     await assert.rejects(

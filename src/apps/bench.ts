@@ -19,6 +19,13 @@ export interface BenchOptions {
   both?: boolean;
   /** Payload: each byte a line-friendly letter, and a newline at the end (line echoes work). @default true */
   lineFriendly?: boolean;
+  /**
+   * Pingpong over UDP: each "connection" is a connected datagram socket; a datagram not
+   * echoed within `udpTimeout` seconds is counted lost and sent again. @default false
+   */
+  udp?: boolean;
+  /** UDP: seconds before a datagram counts as lost. @default 0.2 */
+  udpTimeout?: number;
 }
 
 /** Latency percentiles in milliseconds. */
@@ -37,6 +44,8 @@ export interface BenchResult {
   seconds: number;
   /** Pingpong: verified round trips, and per second. */
   roundTrips: number;
+  /** UDP pingpong: datagrams that got no echo in time. */
+  lost: number;
   perSecond: number;
   latency: Latency | null;
   /** Stream: bytes written, bytes read back (checked, with `both`), per second. */
@@ -70,6 +79,8 @@ export async function bench(
   const size = options.size ?? (mode === "pingpong" ? 64 : 65536);
   const seconds = options.duration ?? 5;
   const payload = makePayload(size, options.lineFriendly ?? true);
+  if (options.udp)
+    return udpPingpong(host, port, conns, payload, seconds, options.udpTimeout ?? 0.2);
   const sockets = await Promise.all(Array.from({ length: conns }, () => open(host, port)));
   let failure: Error | null = null;
   const fail = (err: Error) => {
@@ -81,6 +92,104 @@ export async function bench(
       : await stream(sockets, payload, seconds, options.both ?? false, fail, () => failure);
   } finally {
     for (const s of sockets) s.destroy();
+  }
+}
+
+/** Latency percentiles of the first `count` samples (sorted in place). */
+function percentiles(samples: Float64Array, count: number): Latency | null {
+  if (count === 0) return null;
+  const sorted = samples.subarray(0, count).sort();
+  const at = (p: number) => sorted[Math.min(count - 1, Math.ceil(p * count) - 1)] as number;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[count - 1] as number };
+}
+
+/** Pingpong over UDP: send a datagram, wait for the same bytes back, again. */
+async function udpPingpong(
+  host: string,
+  port: number,
+  conns: number,
+  payload: Buffer,
+  seconds: number,
+  lossTimeout: number,
+): Promise<BenchResult> {
+  const { createSocket } = await import("node:dgram");
+  let running = true;
+  let count = 0;
+  let lost = 0;
+  let samples = new Float64Array(1 << 16);
+  let failure: Error | null = null;
+  const sockets = await Promise.all(
+    Array.from(
+      { length: conns },
+      () =>
+        new Promise<import("node:dgram").Socket>((resolve, reject) => {
+          const s = createSocket(host.includes(":") ? "udp6" : "udp4");
+          s.once("error", reject);
+          s.connect(port, host, () => {
+            s.off("error", reject);
+            resolve(s);
+          });
+        }),
+    ),
+  );
+  const starters: Array<() => void> = [];
+  for (const s of sockets) {
+    let sentAt = 0;
+    let timer: NodeJS.Timeout | null = null;
+    const send = () => {
+      sentAt = performance.now();
+      s.send(payload);
+      timer = setTimeout(() => {
+        lost++;
+        if (running) send();
+      }, lossTimeout * 1000);
+    };
+    s.on("error", (err) => {
+      failure ??= err;
+    });
+    s.on("message", (m: Buffer) => {
+      if (!m.equals(payload)) {
+        failure ??= mismatch();
+        return;
+      }
+      if (timer) clearTimeout(timer);
+      const now = performance.now();
+      if (!running) return;
+      if (count === samples.length) {
+        const bigger = new Float64Array(samples.length * 2);
+        bigger.set(samples);
+        samples = bigger;
+      }
+      samples[count++] = now - sentAt;
+      send();
+    });
+    starters.push(send);
+  }
+  try {
+    const elapsed = await run(
+      starters,
+      seconds,
+      () => failure,
+      () => {
+        running = false;
+      },
+    );
+    return {
+      mode: "pingpong",
+      conns,
+      size: payload.length,
+      seconds: elapsed,
+      roundTrips: count,
+      lost,
+      perSecond: count / elapsed,
+      latency: percentiles(samples, count),
+      bytesSent: 0,
+      bytesReceived: 0,
+      sendRate: 0,
+      receiveRate: 0,
+    };
+  } finally {
+    for (const s of sockets) s.close();
   }
 }
 
@@ -201,20 +310,16 @@ async function pingpong(
   const elapsed = await run(starters, seconds, failed, () => {
     running = false;
   });
-  const sorted = samples.subarray(0, count).sort();
-  const at = (p: number) =>
-    count === 0 ? 0 : (sorted[Math.min(count - 1, Math.ceil(p * count) - 1)] as number);
+  const latency = percentiles(samples, count);
   return {
     mode: "pingpong",
     conns: sockets.length,
     size,
     seconds: elapsed,
     roundTrips: count,
+    lost: 0,
     perSecond: count / elapsed,
-    latency:
-      count === 0
-        ? null
-        : { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[count - 1] as number },
+    latency,
     bytesSent: 0,
     bytesReceived: 0,
     sendRate: 0,
@@ -271,6 +376,7 @@ async function stream(
     size: payload.length,
     seconds: elapsed,
     roundTrips: 0,
+    lost: 0,
     perSecond: 0,
     latency: null,
     bytesSent: sent,

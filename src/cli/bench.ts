@@ -8,6 +8,7 @@ interface BenchFlags {
   size?: number;
   duration: number;
   both?: boolean;
+  udp?: boolean;
   json?: boolean;
 }
 
@@ -29,7 +30,7 @@ export function benchReport(host: string, port: number, r: BenchResult): string[
     const l = r.latency;
     return [
       head,
-      `${Math.round(r.perSecond)} round trips/s (${r.roundTrips} verified)`,
+      `${Math.round(r.perSecond)} round trips/s (${r.roundTrips} verified${r.lost > 0 ? `, ${r.lost} datagrams lost` : ""})`,
       l === null
         ? "no round trip completed"
         : `latency p50 ${ms(l.p50)}, p90 ${ms(l.p90)}, p99 ${ms(l.p99)}, max ${ms(l.max)}`,
@@ -61,6 +62,7 @@ export function registerBench(program: Command): void {
     )
     .option("--duration <seconds>", "seconds to measure", parseSeconds, 5)
     .option("--both", "stream mode: read back and check the echo (both ways)")
+    .option("--udp", "pingpong over UDP datagrams (a lost one is counted and sent again)")
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -73,6 +75,7 @@ export function registerBench(program: Command): void {
         size: flags.size,
         duration: flags.duration,
         both: flags.both,
+        udp: flags.udp,
       });
       if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
       else for (const line of benchReport(host, port, result)) process.stdout.write(`${line}\n`);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { deferred } from "../../test/helpers/deferred.ts";
 import { tempDir } from "../../test/helpers/net.ts";
 import { AF_INET, AF_UNIX, SOCK_DGRAM } from "../core/constants.ts";
@@ -36,6 +38,34 @@ describe("UDPServer", () => {
     c.settimeout(5);
     await c.sendto("abcdefgh", server.serverAddress as [string, number]);
     assert.equal((await c.recvfrom(100))[0].toString(), "ABCD");
+    await server.shutdown();
+  });
+});
+
+describe("UDPServer memory", () => {
+  it("keeps nothing per datagram (racing each read against one long-lived promise did)", {
+    timeout: 60_000,
+  }, async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    await using server = await UDPServer.create(["127.0.0.1", 0], Upper);
+    void server.serveForever();
+    await using c = socket(AF_INET, SOCK_DGRAM);
+    c.settimeout(5);
+    const address = server.serverAddress as [string, number];
+    const rounds = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        await c.sendto("x", address);
+        await c.recvfrom(16);
+      }
+    };
+    await rounds(2_000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await rounds(20_000);
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.ok(grown < 1_000_000, `the heap grew ${grown} bytes over 20,000 datagrams`);
     await server.shutdown();
   });
 });

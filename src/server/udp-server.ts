@@ -42,11 +42,13 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   readonly socket: Socket;
   readonly options: UDPServerOptions;
   #closed = false;
-  /** Resolves when `shutdown()` asks the receive loop to stop. */
-  #stop!: () => void;
-  readonly #stopped = new Promise<null>((resolve) => {
-    this.#stop = () => resolve(null);
-  });
+  #stopping = false;
+  /**
+   * Ends the receive that is waiting, when `shutdown()` asks the loop to stop. A fresh
+   * one per receive: racing every receive against one long-lived promise would pile a
+   * reaction on it per datagram, memory that is only freed at shutdown.
+   */
+  #wakeStop: (() => void) | null = null;
 
   constructor(
     serverAddress: Address,
@@ -93,9 +95,14 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   ): Promise<PendingRequest<DatagramRequest> | null> {
     await this.waitForCapacity(this.options.maxConcurrentRequests ?? 1024);
     this.socket.settimeout(timeout);
+    if (this.#stopping) return null;
     // Race the read against shutdown: the socket stays open for handlers still replying.
     const reading = this.socket.recvfrom(this.options.maxPacketSize ?? 8192);
-    const got = await Promise.race([reading, this.#stopped]);
+    const stop = new Promise<null>((resolve) => {
+      this.#wakeStop = () => resolve(null);
+    });
+    const got = await Promise.race([reading, stop]);
+    this.#wakeStop = null;
     if (got === null) {
       reading.catch(() => {}); // settled by close() later
       return null;
@@ -105,7 +112,8 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   }
 
   protected override async stopAccepting(): Promise<void> {
-    this.#stop();
+    this.#stopping = true;
+    this.#wakeStop?.();
   }
 
   protected override async serverClose(): Promise<void> {

@@ -166,6 +166,8 @@ export class Socket {
    * so a native one (from the addon) carries this socket from then on.
    */
   #delegate: Socket | null = null;
+  /** A bound datagram socket's "receive on ADDRESS", made on the first wait. */
+  #receiveLabel: string | null = null;
   #keepAlive = 0;
   #noDelay = 0;
   #recvBuf = 0;
@@ -733,10 +735,9 @@ export class Socket {
           "EINVAL",
         );
       }
-      await d.readers.wait(
-        this.#timeoutMs(deadline),
-        `receive on ${formatAddress(this.getsockname())}`,
-      );
+      // The label (for a timeout's message) is made once: getsockname is a system call.
+      this.#receiveLabel ??= `receive on ${formatAddress(this.getsockname())}`;
+      await d.readers.wait(this.#timeoutMs(deadline), this.#receiveLabel);
     }
   }
 
