@@ -7,13 +7,14 @@
  *   npm run bench                 # defaults: 5 runs of 2 s per server
  *   BENCH_RUNS=3 BENCH_SECONDS=1 npm run bench
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
+import { mediansAndRatios, startServer } from "./lib.ts";
 import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
-import { freePort, listeningOn, printTransfer, transferBench } from "./transfer.ts";
+import { printTransfer, transferBench } from "./transfer.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -90,32 +91,6 @@ const SERVERS: Record<string, ServerSpec> = {
   },
 };
 
-async function startServer(spec: ServerSpec): Promise<{ port: number; stop: () => Promise<void> }> {
-  const chosen = spec.portFromUs ? await freePort() : 0;
-  const args = spec.args.map((a) => a.replace("{port}", String(chosen)));
-  const child = spawn(spec.command, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  const port = spec.portFromUs
-    ? await listeningOn(chosen).then(() => chosen)
-    : await new Promise<number>((resolve, reject) => {
-        child.stderr.on("data", (c: Buffer) => {
-          err += c.toString();
-          const m = /listening on \S+:(\d+)/.exec(err);
-          if (m) resolve(Number(m[1]));
-        });
-        child.on("exit", (code) => reject(new Error(`${spec.name} exited (${code}): ${err}`)));
-      });
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await gone;
-    },
-  };
-}
-
 /** Ping-pong on `conns` connections for `seconds` with socketkit's load generator: round trips per second, echoes verified. */
 async function pingpong(
   port: number,
@@ -125,14 +100,6 @@ async function pingpong(
   udp = false,
 ): Promise<number> {
   return (await bench("127.0.0.1", port, { conns, size, duration: seconds, udp })).perSecond;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 interface Row {
@@ -168,7 +135,7 @@ async function scenario(
         row.skipped = why;
         continue;
       }
-      const server = await startServer(spec);
+      const server = await startServer(spec.command, spec.args, spec.portFromUs);
       live.push({ row, ...server });
       await pingpong(server.port, conns, size, 0.3, udp); // warm-up
     }
@@ -180,10 +147,8 @@ async function scenario(
   } finally {
     await Promise.all(live.map((l) => l.stop()));
   }
-  for (const r of rows) if (r.runs.length > 0) r.median = median(r.runs);
   // The first server listed is the baseline (raw node:net, or node:dgram for UDP).
-  const base = rows[0]?.median;
-  for (const r of rows) if (base && r.median !== null) r.ratio = r.median / base;
+  mediansAndRatios(rows);
   return rows;
 }
 

@@ -6,12 +6,12 @@
  * - 10,000 idle connections held by a server, its RSS growth per connection (socketkit's
  *   Socket and TCPServer against raw node:net).
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
-import { freePort, listeningOn } from "./transfer.ts";
+import { type BenchServer, mediansAndRatios, startServer } from "./lib.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -26,66 +26,20 @@ export interface SimpleRow {
   ratio?: number;
 }
 
-interface Server {
-  pid: number;
-  port: number;
-  stop: () => Promise<void>;
-}
-
-async function start(
-  command: string,
-  args: readonly string[],
-  portFromUs = false,
-): Promise<Server> {
-  const chosen = portFromUs ? await freePort() : 0;
-  const child = spawn(
-    command,
-    args.map((a) => a.replace("{port}", String(chosen))),
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  const port = portFromUs
-    ? await listeningOn(chosen).then(() => chosen)
-    : await new Promise<number>((resolve, reject) => {
-        child.stderr.on("data", (c: Buffer) => {
-          err += c.toString();
-          const m = /listening on \S+:(\d+)/.exec(err);
-          if (m) resolve(Number(m[1]));
-        });
-        child.on("exit", (code) => reject(new Error(`${command} exited (${code}): ${err}`)));
-      });
-  return {
-    pid: child.pid as number,
-    port,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await gone;
-    },
-  };
-}
-
 const tsNode = (file: string) =>
   [process.execPath, ["--import", "tsx", `${HERE}servers/${file}`]] as const;
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
 /** MB/s of a one-way stream into each sink; runs interleaved. */
 export async function streamBench(): Promise<SimpleRow[]> {
   const specs: Array<
-    { name: string; run: () => Promise<Server> } | { name: string; skipped: string }
+    { name: string; run: () => Promise<BenchServer> } | { name: string; skipped: string }
   > = [
-    { name: "raw node:net (drop)", run: () => start(...tsNode("net-sink.ts")) },
-    { name: "socketkit Socket (recv loop)", run: () => start(...tsNode("socket-sink.ts")) },
+    { name: "raw node:net (drop)", run: () => startServer(...tsNode("net-sink.ts")) },
+    { name: "socketkit Socket (recv loop)", run: () => startServer(...tsNode("socket-sink.ts")) },
     spawnSync("socat", ["-V"]).error === undefined
       ? {
           name: "socat (to /dev/null)",
           run: () =>
-            start(
+            startServer(
               "socat",
               ["-u", "TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "OPEN:/dev/null,wronly"],
               true,
@@ -102,7 +56,7 @@ export async function streamBench(): Promise<SimpleRow[]> {
     runs: [],
     ...("skipped" in s ? { skipped: s.skipped } : {}),
   }));
-  const live: Array<{ row: SimpleRow; server: Server }> = [];
+  const live: Array<{ row: SimpleRow; server: BenchServer }> = [];
   try {
     for (const [i, s] of specs.entries())
       if ("run" in s) live.push({ row: rows[i] as SimpleRow, server: await s.run() });
@@ -116,9 +70,7 @@ export async function streamBench(): Promise<SimpleRow[]> {
     await Promise.all(live.map((l) => l.server.stop()));
   }
   rows.push(await iperf3());
-  for (const row of rows) if (row.runs.length > 0) row.median = median(row.runs);
-  const base = rows[0]?.median;
-  for (const row of rows) if (base && row.median !== null) row.ratio = row.median / base;
+  mediansAndRatios(rows);
   return rows;
 }
 
@@ -129,16 +81,21 @@ async function iperf3(): Promise<SimpleRow> {
     row.skipped = "iperf3 is not installed (apt-get install -y iperf3)";
     return row;
   }
-  const port = await freePort();
-  const server = spawn("iperf3", ["-s", "-B", "127.0.0.1", "-p", String(port)], {
-    stdio: "ignore",
-  });
+  const server = await startServer("iperf3", ["-s", "-B", "127.0.0.1", "-p", "{port}"], true);
   try {
-    await listeningOn(port);
     for (let r = 0; r < RUNS; r++) {
       const out = spawnSync(
         "iperf3",
-        ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-J"],
+        // iperf3 takes whole seconds (a fraction makes its client hang).
+        [
+          "-c",
+          "127.0.0.1",
+          "-p",
+          String(server.port),
+          "-t",
+          String(Math.max(1, Math.round(SECONDS))),
+          "-J",
+        ],
         {
           encoding: "utf8",
         },
@@ -148,7 +105,7 @@ async function iperf3(): Promise<SimpleRow> {
       row.runs.push(json.end.sum_sent.bits_per_second / 8 / 1e6);
     }
   } finally {
-    server.kill("SIGKILL");
+    await server.stop();
   }
   if (row.runs.length === 0) row.skipped = "iperf3 did not run";
   return row;
@@ -170,7 +127,7 @@ export async function idleBench(): Promise<SimpleRow[]> {
   for (const spec of specs) {
     const row: SimpleRow = { name: spec.name, median: null, runs: [] };
     rows.push(row);
-    const server = await start(...tsNode(spec.file));
+    const server = await startServer(...tsNode(spec.file));
     const sockets: Socket[] = [];
     try {
       // A few connections first, so what is measured is per connection, not warm-up.
@@ -185,9 +142,7 @@ export async function idleBench(): Promise<SimpleRow[]> {
       await server.stop();
     }
   }
-  for (const row of rows) if (row.runs.length > 0) row.median = median(row.runs);
-  const base = rows[0]?.median;
-  for (const row of rows) if (base && row.median !== null) row.ratio = row.median / base;
+  mediansAndRatios(rows);
   return rows;
 }
 

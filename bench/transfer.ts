@@ -14,15 +14,14 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   statSync,
   writeSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort, listeningOn, median } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUNS = Number(process.env.BENCH_TRANSFER_RUNS ?? 3);
@@ -100,14 +99,6 @@ const TOOLS: Tool[] = [
   },
 ];
 
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
   return child.exitCode !== null
     ? Promise.resolve(child.exitCode)
@@ -126,8 +117,6 @@ async function once(tool: Tool, file: string, dir: string): Promise<number> {
     err += c.toString();
   });
   try {
-    // Probing with a connection would be taken for the sender: look for the listening
-    // socket in /proc instead.
     await listeningOn(port);
     const start = performance.now();
     const [sc, sa] = tool.sender(port, file);
@@ -145,23 +134,6 @@ async function once(tool: Tool, file: string, dir: string): Promise<number> {
       await exited(receiver);
     }
   }
-}
-
-/** Waits until /proc/net/tcp shows a listening socket on 127.0.0.1:port. */
-export async function listeningOn(port: number): Promise<void> {
-  const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  for (let i = 0; i < 500; i++) {
-    const table = readFileSync("/proc/net/tcp", "utf8");
-    if (table.split("\n").some((l) => l.includes(`:${hex} `) && / 0A /.test(l))) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 export async function transferBench(): Promise<TransferRow[]> {
