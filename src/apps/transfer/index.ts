@@ -14,6 +14,7 @@
  * @module
  */
 import type { ConnectionOptions, TlsOptions } from "node:tls";
+import type { Role } from "../../codec/transfer-codec.ts";
 import { formatAddress, ipVersion } from "../../core/address.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
 import { createConnection } from "../../socket/create-connection.ts";
@@ -21,7 +22,7 @@ import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Channel } from "./channel.ts";
-import { listSources } from "./files.ts";
+import { listSources, type SourceTree } from "./files.ts";
 import {
   type ReceiveOptions,
   runReceiver,
@@ -74,23 +75,11 @@ export async function send(
   to: [string, number],
   options: TransferClientOptions = {},
 ): Promise<TransferSummary> {
-  const tree = await listSources(paths);
-  for (const skipped of tree.skipped)
-    log(options)(`skipped ${skipped}: not a file or folder (links are not followed)`);
+  const tree = await sources(paths, options);
   const conn = await connectTo(to, options);
-  try {
-    const channel = new Channel(conn, "sender", formatAddress(to), options.timeout ?? 30);
-    try {
-      await channel.handshake(options.secret ?? null);
-      return await runSender(channel, tree, options.progress);
-    } catch (err) {
-      throw channel.reason(err);
-    } finally {
-      channel.close();
-    }
-  } finally {
-    await conn.close();
-  }
+  return transferOn(conn, "sender", formatAddress(to), options, (channel) =>
+    runSender(channel, tree, options.progress),
+  );
 }
 
 /** Downloads what a `share` serves into `dir`. */
@@ -99,19 +88,9 @@ export async function fetch(
   options: TransferClientOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary> {
   const conn = await connectTo(from, options);
-  try {
-    const channel = new Channel(conn, "receiver", formatAddress(from), options.timeout ?? 30);
-    try {
-      await channel.handshake(options.secret ?? null);
-      return await runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress);
-    } catch (err) {
-      throw channel.reason(err);
-    } finally {
-      channel.close();
-    }
-  } finally {
-    await conn.close();
-  }
+  return transferOn(conn, "receiver", formatAddress(from), options, (channel) =>
+    runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress),
+  );
 }
 
 /**
@@ -121,7 +100,18 @@ export async function fetch(
 export async function receive(
   options: TransferServerOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary | null> {
-  return serveOnce(options, "receiver", (channel) =>
+  const server = await listenOn(options);
+  let accepted: Awaited<ReturnType<Socket["accept"]>>;
+  try {
+    accepted = await server.accept();
+  } catch (err) {
+    if (options.signal?.aborted) return null;
+    throw err;
+  } finally {
+    await server.close();
+  }
+  const [conn, address] = accepted;
+  return transferOn(conn, "receiver", formatAddress(address), options, (channel) =>
     runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress),
   );
 }
@@ -138,31 +128,21 @@ export async function share(
     onTransfer?: (peer: string, result: TransferSummary | Error) => void;
   } = {},
 ): Promise<TransferSummary[]> {
-  const tree = await listSources(paths);
-  for (const skipped of tree.skipped)
-    log(options)(`skipped ${skipped}: not a file or folder (links are not followed)`);
+  const tree = await sources(paths, options);
   const results: TransferSummary[] = [];
   const server = await listenOn(options);
   try {
     for await (const [conn, address] of server) {
       const peer = formatAddress(address);
       try {
-        const channel = new Channel(conn, "sender", peer, options.timeout ?? 30);
-        try {
-          await channel.handshake(options.secret ?? null);
-          const result = await runSender(channel, tree, options.progress);
-          results.push(result);
-          options.onTransfer?.(peer, result);
-        } catch (err) {
-          throw channel.reason(err);
-        } finally {
-          channel.close();
-        }
+        const result = await transferOn(conn, "sender", peer, options, (channel) =>
+          runSender(channel, tree, options.progress),
+        );
+        results.push(result);
+        options.onTransfer?.(peer, result);
       } catch (err) {
         // One fetch failing (a wrong secret, a peer gone) never stops the share.
         options.onTransfer?.(peer, err instanceof Error ? err : new Error(String(err)));
-      } finally {
-        await conn.close();
       }
       if (options.once || options.signal?.aborted) break;
     }
@@ -172,37 +152,35 @@ export async function share(
   return results;
 }
 
-async function serveOnce(
-  options: TransferServerOptions,
-  role: "receiver",
+/** The files to send, with a line for each link or special file left out. */
+async function sources(paths: string[], options: TransferOptions): Promise<SourceTree> {
+  const tree = await listSources(paths);
+  for (const skipped of tree.skipped) {
+    log(options)(`skipped ${skipped}: not a file or folder (links are not followed)`);
+  }
+  return tree;
+}
+
+/**
+ * One transfer on a connection, as `role`: the handshake, then `run`; a stall the
+ * watchdog saw is reported as such; the connection is closed however it ends.
+ */
+async function transferOn(
+  conn: Socket,
+  role: Role,
+  peer: string,
+  options: TransferOptions,
   run: (channel: Channel) => Promise<TransferSummary>,
-): Promise<TransferSummary | null> {
-  const server = await listenOn(options);
+): Promise<TransferSummary> {
+  const channel = new Channel(conn, role, peer, options.timeout ?? 30);
   try {
-    let accepted: Awaited<ReturnType<Socket["accept"]>>;
-    try {
-      accepted = await server.accept();
-    } catch (err) {
-      if (options.signal?.aborted) return null;
-      throw err;
-    }
-    const [conn, address] = accepted;
-    await server.close();
-    try {
-      const channel = new Channel(conn, role, formatAddress(address), options.timeout ?? 30);
-      try {
-        await channel.handshake(options.secret ?? null);
-        return await run(channel);
-      } catch (err) {
-        throw channel.reason(err);
-      } finally {
-        channel.close();
-      }
-    } finally {
-      await conn.close();
-    }
+    await channel.handshake(options.secret ?? null);
+    return await run(channel);
+  } catch (err) {
+    throw channel.reason(err);
   } finally {
-    await server.close();
+    channel.close();
+    await conn.close();
   }
 }
 
