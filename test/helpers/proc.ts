@@ -103,21 +103,37 @@ export function blob(args: string[], stdin?: Buffer): Program {
  * returns what follows "listening on ". Fails if the program exits first or 20 s pass.
  */
 export async function listening(program: Program): Promise<string> {
+  const line = /listening on (\S+)/;
+  await errorOutputFrom(program, (err) => line.test(err));
+  return (line.exec(program.stderr()) as RegExpExecArray)[1] as string;
+}
+
+/**
+ * Waits until `ready` holds for what the program wrote to `stream` so far, each time it
+ * writes more; fails if the program exits first or 20 s pass.
+ */
+async function outputOn(
+  program: Program,
+  stream: "stdout" | "stderr",
+  ready: (text: string) => boolean,
+): Promise<void> {
+  const text = () => (stream === "stdout" ? program.stdout().toString() : program.stderr());
   const deadline = AbortSignal.timeout(20_000);
-  for (;;) {
-    const m = /listening on (\S+)/.exec(program.stderr());
-    if (m) return m[1] as string;
+  while (!ready(text())) {
     if (program.child.exitCode !== null) {
-      throw new Error(
-        `Program exited (${program.child.exitCode}) before listening: ${program.stderr()}`,
-      );
+      throw new Error(`Program exited (${program.child.exitCode}): ${program.stderr()}`);
     }
-    const data = once(program.child.stderr as NodeJS.ReadableStream, "data", { signal: deadline });
+    const data = once(program.child[stream] as NodeJS.ReadableStream, "data", { signal: deadline });
     const exit = once(program.child, "exit", { signal: deadline });
     await Promise.race([data, exit]).catch((err) => {
-      throw new Error(`No "listening on" line: ${err.message}; stderr: ${program.stderr()}`);
+      throw new Error(`Waited for ${stream} in vain: ${err.message}; ${stream}: ${text()}`);
     });
   }
+}
+
+/** Waits until `ready` holds for what the program wrote to stderr (at most 20 s). */
+export function errorOutputFrom(program: Program, ready: (err: string) => boolean): Promise<void> {
+  return outputOn(program, "stderr", ready);
 }
 
 /** The port of a `HOST:PORT` string. */
@@ -133,12 +149,8 @@ export function maskPorts(text: string): string {
 }
 
 /** Waits (at most 20 s) until the program's stdout satisfies `ready`. */
-export async function outputFrom(program: Program, ready: (out: string) => boolean): Promise<void> {
-  const deadline = AbortSignal.timeout(20_000);
-  while (!ready(program.stdout().toString())) {
-    if (program.child.exitCode !== null) throw new Error(`Program exited: ${program.stderr()}`);
-    await once(program.child.stdout as NodeJS.ReadableStream, "data", { signal: deadline });
-  }
+export function outputFrom(program: Program, ready: (out: string) => boolean): Promise<void> {
+  return outputOn(program, "stdout", ready);
 }
 
 /**

@@ -8,6 +8,7 @@ import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
 import {
+  errorOutputFrom,
   listening,
   outputFrom,
   type Program,
@@ -258,7 +259,9 @@ describe("socketkit chat", () => {
       const server = socketkit(["chat", "serve", "--port", "0"]);
       t.after(() => server.stop());
       const port = portOf(await listening(server));
-      await outputFromStderr(server, `join with: npx socketkit chat join 127.0.0.1 ${port}`);
+      await errorOutputFrom(server, (err) =>
+        err.includes(`join with: npx socketkit chat join 127.0.0.1 ${port}`),
+      );
       const alice = await RawMember.join(t, Number(port), "alice");
       const bot = socketkit(
         ["chat", "join", "127.0.0.1", port, "--nick", "bot"],
@@ -300,9 +303,8 @@ describe("socketkit chat", () => {
       quits.stderr(),
       /^socketkit: Connection to the room lost: the server closed the connection\n$/,
     );
-    await outputFromStderr(
-      stays,
-      /connection lost \(the server closed the connection\); reconnecting in 1 s/,
+    await errorOutputFrom(stays, (err) =>
+      /connection lost \(the server closed the connection\); reconnecting in 1 s/.test(err),
     );
     // A new room on the same port: the client comes back under its nickname.
     const again = await chatRoom(t, { port });
@@ -312,30 +314,9 @@ describe("socketkit chat", () => {
       watcher.send("watcher\n");
       await watcher.waitFor("*** stays joined", 20_000);
     }
-    await outputFromStderr(stays, "reconnected to 127.0.0.1:");
+    await errorOutputFrom(stays, (err) => err.includes("reconnected to 127.0.0.1:"));
   });
 });
-
-/** Waits for `what` on a program's stderr. */
-async function outputFromStderr(
-  p: ReturnType<typeof socketkit>,
-  what: string | RegExp,
-): Promise<void> {
-  const found = () =>
-    typeof what === "string" ? p.stderr().includes(what) : what.test(p.stderr());
-  const deadline = AbortSignal.timeout(20_000);
-  while (!found()) {
-    if (p.child.exitCode !== null) throw new Error(`Exited: ${p.stderr()}`);
-    await new Promise<void>((resolve, reject) => {
-      p.child.stderr?.once("data", () => resolve());
-      deadline.addEventListener(
-        "abort",
-        () => reject(new Error(`No ${String(what)} in: ${p.stderr()}`)),
-        { once: true },
-      );
-    });
-  }
-}
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 

@@ -7,11 +7,18 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { describe, it } from "node:test";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
 import { closedPort } from "../helpers/net.ts";
-import { listening, outputFrom, type Program, portOf, socketkit, start } from "../helpers/proc.ts";
+import {
+  errorOutputFrom,
+  listening,
+  outputFrom,
+  type Program,
+  portOf,
+  socketkit,
+  start,
+} from "../helpers/proc.ts";
 
 function tool(name: string): string | false {
   return spawnSync(name, ["-V"]).error === undefined
@@ -22,15 +29,6 @@ const noSocat = tool("socat");
 const noNcat = tool("ncat");
 
 const cli = socketkit;
-
-/** Waits for a line matching `pattern` on the program's stderr (at most 20 s). */
-async function stderrLine(p: Program, pattern: RegExp): Promise<void> {
-  const deadline = AbortSignal.timeout(20_000);
-  while (!pattern.test(p.stderr())) {
-    if (p.child.exitCode !== null) throw new Error(`Exited early: ${p.stderr()}`);
-    await once(p.child.stderr as NodeJS.ReadableStream, "data", { signal: deadline });
-  }
-}
 
 describe("socat", { skip: noSocat }, () => {
   it("as a client of socketkit serve echo gets 1 MB of binary back exactly", async () => {
@@ -55,7 +53,7 @@ describe("socat", { skip: noSocat }, () => {
       "EXEC:cat",
     ]);
     try {
-      await stderrLine(server, /listening on/);
+      await errorOutputFrom(server, (err) => /listening on/.test(err));
       const payload = randomBytes(1024 * 1024);
       const client = cli(["connect", "127.0.0.1", String(port)], payload);
       assert.equal(await client.exited, 0, client.stderr());
@@ -101,7 +99,7 @@ describe("ncat", { skip: noNcat }, () => {
     const port = await closedPort();
     const server = start("ncat", ["-v", "-l", "127.0.0.1", String(port)]);
     try {
-      await stderrLine(server, /Listening on/);
+      await errorOutputFrom(server, (err) => /Listening on/.test(err));
       const client = cli(["connect", "127.0.0.1", String(port)], "hello ncat\n");
       assert.equal(await client.exited, 0, client.stderr());
       assert.equal(await server.exited, 0, server.stderr());
