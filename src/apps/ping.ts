@@ -1,9 +1,8 @@
-import { connect as netConnect } from "node:net";
 import { AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW } from "../core/constants.ts";
-import { PermissionError, SocketError, UnsupportedError } from "../core/errors.ts";
-import { getaddrinfo } from "../socket/getaddrinfo.ts";
+import { PermissionError, type SocketError, UnsupportedError } from "../core/errors.ts";
 import { type Socket, socket } from "../socket/socket.ts";
 import "../socket/native-socket.ts";
+import { connectProbe, firstAddress } from "./scan.ts";
 
 /** How the pings go out. */
 export type PingMethod = "icmp" | "raw" | "tcp";
@@ -74,10 +73,7 @@ const PAYLOAD = Buffer.from("socketkit ping ".repeat(4).slice(0, 56));
  * addon for ICMP; without it, TCP.
  */
 export async function ping(host: string, options: PingOptions = {}): Promise<PingSummary> {
-  const [first] = await getaddrinfo(host, null);
-  if (first === undefined)
-    throw new SocketError(`Cannot ping ${host}: no address`, { code: "EAI_NONAME" });
-  const address = (first[4] as [string, number])[0];
+  const address = await firstAddress(host, "ping");
   const v6 = address.includes(":");
   const count = options.count ?? 4;
   const intervalMs = (options.interval ?? 1) * 1000;
@@ -216,27 +212,16 @@ async function icmpProbe(
   }
 }
 
-function tcpProbe(
+async function tcpProbe(
   address: string,
   port: number,
   seq: number,
   timeoutMs: number,
 ): Promise<PingReply> {
-  return new Promise((resolve) => {
-    const start = performance.now();
-    const s = netConnect({ host: address, port });
-    const done = (ms: number | null, note: string | null) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve({ seq, ms, bytes: 0, ttl: null, note });
-    };
-    const timer = setTimeout(() => done(null, null), timeoutMs);
-    s.once("connect", () => done(performance.now() - start, "connected"));
-    s.once("error", (err: NodeJS.ErrnoException) =>
-      done(
-        err.code === "ECONNREFUSED" ? performance.now() - start : null,
-        err.code === "ECONNREFUSED" ? "refused" : null,
-      ),
-    );
-  });
+  const { outcome, ms } = await connectProbe(address, port, timeoutMs);
+  if (outcome === "connected" || outcome === "self") {
+    return { seq, ms, bytes: 0, ttl: null, note: "connected" };
+  }
+  if (outcome === "refused") return { seq, ms, bytes: 0, ttl: null, note: "refused" };
+  return { seq, ms: null, bytes: 0, ttl: null, note: null };
 }

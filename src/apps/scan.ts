@@ -82,10 +82,7 @@ export async function scan(
   ports: number[],
   options: ScanOptions = {},
 ): Promise<PortResult[]> {
-  const [first] = await getaddrinfo(host, null);
-  if (first === undefined)
-    throw new SocketError(`Cannot scan ${host}: no address`, { code: "EAI_NONAME" });
-  const address = (first[4] as [string, number])[0];
+  const address = await firstAddress(host, "scan");
   const timeoutMs = (options.timeout ?? 1) * 1000;
   const probe = options.udp ? probeUdp : probeTcp;
   const proto = options.udp ? "udp" : "tcp";
@@ -106,25 +103,54 @@ export async function scan(
   return results;
 }
 
-function probeTcp(host: string, port: number, timeoutMs: number): Promise<PortState> {
+/** What a TCP connect to a port found, and after how long (ms). */
+export interface ConnectProbe {
+  /**
+   * `self`: connecting to a free port in the ephemeral range can hand the socket that very
+   * port as its own source, and TCP's simultaneous open then "connects" it to itself.
+   */
+  outcome: "connected" | "self" | "refused" | "timeout" | "failed";
+  ms: number;
+}
+
+/** One TCP connect to `address:port`, given up after `timeoutMs` (scan's and ping's probe). */
+export function connectProbe(
+  address: string,
+  port: number,
+  timeoutMs: number,
+): Promise<ConnectProbe> {
   return new Promise((resolve) => {
-    const s = netConnect({ host, port });
-    const done = (state: PortState) => {
+    const start = performance.now();
+    const s = netConnect({ host: address, port });
+    const done = (outcome: ConnectProbe["outcome"]) => {
       clearTimeout(timer);
       s.destroy();
-      resolve(state);
+      resolve({ outcome, ms: performance.now() - start });
     };
-    const timer = setTimeout(() => done("filtered"), timeoutMs);
-    // Connecting to a free port in the ephemeral range can hand the socket that very port
-    // as its own source: TCP's simultaneous open then "connects" it to itself. That is no
-    // listener: the port is closed.
+    const timer = setTimeout(() => done("timeout"), timeoutMs);
     s.once("connect", () =>
-      done(s.localPort === port && s.localAddress === s.remoteAddress ? "closed" : "open"),
+      done(s.localPort === port && s.localAddress === s.remoteAddress ? "self" : "connected"),
     );
     s.once("error", (err: NodeJS.ErrnoException) =>
-      done(err.code === "ECONNREFUSED" ? "closed" : "filtered"),
+      done(err.code === "ECONNREFUSED" ? "refused" : "failed"),
     );
   });
+}
+
+/** The first address `host` resolves to, for `action` ("scan", "ping") in the error. */
+export async function firstAddress(host: string, action: string): Promise<string> {
+  const [first] = await getaddrinfo(host, null);
+  if (first === undefined) {
+    throw new SocketError(`Cannot ${action} ${host}: no address`, { code: "EAI_NONAME" });
+  }
+  return (first[4] as [string, number])[0];
+}
+
+async function probeTcp(host: string, port: number, timeoutMs: number): Promise<PortState> {
+  const { outcome } = await connectProbe(host, port, timeoutMs);
+  // A socket connected to itself is no listener: the port is closed.
+  if (outcome === "connected") return "open";
+  return outcome === "refused" || outcome === "self" ? "closed" : "filtered";
 }
 
 function probeUdp(host: string, port: number, timeoutMs: number): Promise<PortState> {
