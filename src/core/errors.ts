@@ -23,6 +23,12 @@ function errnoOf(code: string): number {
   return E[code] ?? 0;
 }
 
+/** The code of an errno on this platform (`"ECONNREFUSED"` for 111 on Linux), else `E<n>`. */
+export function codeOfErrno(errno: number): string {
+  for (const [code, n] of Object.entries(E)) if (n === errno) return code;
+  return `E${errno}`;
+}
+
 /** Options shared by every error constructor. */
 export interface SocketErrorOptions {
   /** Stable string code, such as `"ECONNREFUSED"` or `"ERR_LINE_TOO_LONG"`. */

@@ -10,7 +10,13 @@ import {
   SOCK_SEQPACKET,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { BlockingIOError, PermissionError, SocketError, toSocketError } from "../core/errors.ts";
+import {
+  BlockingIOError,
+  codeOfErrno,
+  PermissionError,
+  SocketError,
+  toSocketError,
+} from "../core/errors.ts";
 import {
   type NativeAddon,
   type NativeAddress,
@@ -235,7 +241,7 @@ export class NativeSocket extends Socket {
       await this.#wait(WRITABLE, action);
       const soError = this.#addon.getsockopt(this.#fd, SOL_SOCKET, this.#addon.constants.SO_ERROR);
       if (soError === 0) return;
-      throw this.#error({ code: errnoName(soError) }, action);
+      throw this.#error({ code: codeOfErrno(soError), errno: soError }, action);
     }
   }
 
@@ -348,21 +354,6 @@ export class NativeSocket extends Socket {
 function toBuffer(data: Buffer | Uint8Array | string): Buffer {
   if (typeof data === "string") return Buffer.from(data);
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-const ERRNO_NAMES: Record<number, string> = {
-  111: "ECONNREFUSED",
-  110: "ETIMEDOUT",
-  113: "EHOSTUNREACH",
-  101: "ENETUNREACH",
-  104: "ECONNRESET",
-  13: "EACCES",
-  1: "EPERM",
-  2: "ENOENT",
-};
-
-function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `E${errno}`;
 }
 
 setNativeFactory(
