@@ -206,8 +206,8 @@ const STALL_MS = 5000;
  */
 class Broadcast implements ByteTarget {
   readonly #log: (line: string) => void;
-  readonly #clients = new Map<Socket, Outbox>();
-  readonly #names = new WeakMap<Socket, string>();
+  /** Each client's queue, and its name for the log. */
+  readonly #clients = new Map<Socket, { out: Outbox; who: string }>();
   #ended = false;
   /** `q` was typed: the listener stops. */
   quitted = false;
@@ -224,9 +224,8 @@ class Broadcast implements ByteTarget {
   }
 
   add(conn: Socket, who: string): void {
-    this.#names.set(conn, who);
     if (this.#ended) conn.shutdown(SHUT_WR);
-    else this.#clients.set(conn, new Outbox(conn, { limit: OUTBOX_LIMIT }));
+    else this.#clients.set(conn, { out: new Outbox(conn, { limit: OUTBOX_LIMIT }), who });
   }
 
   delete(conn: Socket): void {
@@ -235,9 +234,9 @@ class Broadcast implements ByteTarget {
 
   async sendall(data: Buffer | string): Promise<void> {
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
-    for (const [conn, out] of this.#clients) if (!out.push(bytes)) this.#drop(conn);
+    for (const [conn, { out }] of this.#clients) if (!out.push(bytes)) this.#drop(conn);
     // Read on once every client has room for more (or was dropped for taking nothing).
-    await Promise.all([...this.#clients].map(([conn, out]) => this.#room(conn, out)));
+    await Promise.all([...this.#clients].map(([conn, { out }]) => this.#room(conn, out)));
   }
 
   async #room(conn: Socket, out: Outbox): Promise<void> {
@@ -249,14 +248,16 @@ class Broadcast implements ByteTarget {
   }
 
   #drop(conn: Socket): void {
-    if (!this.#clients.delete(conn)) return;
-    this.#log(`dropped ${this.#names.get(conn)}: it is not reading`);
+    const client = this.#clients.get(conn);
+    if (client === undefined) return;
+    this.#clients.delete(conn);
+    this.#log(`dropped ${client.who}: it is not reading`);
     void conn.close();
   }
 
   shutdown(): void {
     this.#ended = true;
-    for (const [conn, out] of this.#clients) {
+    for (const [conn, { out }] of this.#clients) {
       void out.below(0).then(() => {
         if (!conn.closed) conn.shutdown(SHUT_WR);
       });
