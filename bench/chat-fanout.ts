@@ -6,10 +6,9 @@
  *
  *   npx tsx bench/chat-fanout.ts [MEMBERS...]     # default: 1000 5000
  */
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+import { rssOf, startServer } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 50);
@@ -24,47 +23,30 @@ export interface FanoutResult {
   bytesPerMember: number;
 }
 
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : Number.NaN;
-}
-
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 export async function chatFanout(members: number, rounds = ROUNDS): Promise<FanoutResult> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      `${ROOT}src/cli/main.ts`,
-      "chat",
-      "serve",
-      "--port",
-      "0",
-      "--history",
-      "0",
-      "--rate",
-      "100000",
-      "--max-clients",
-      String(members + 10),
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-      const m = /listening on \S+:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on("exit", (code) => reject(new Error(`chat server exited (${code}): ${err}`)));
-  });
+  const server = await startServer(process.execPath, [
+    "--import",
+    "tsx",
+    `${ROOT}src/cli/main.ts`,
+    "chat",
+    "serve",
+    "--port",
+    "0",
+    "--history",
+    "0",
+    "--rate",
+    "100000",
+    "--max-clients",
+    String(members + 10),
+  ]);
+  const port = server.port;
   const sockets: Socket[] = [];
   try {
-    const before = rssOf(child.pid as number);
+    const before = rssOf(server.pid);
     // Every member joins (in parallel batches) and is counted once it has its nickname.
     const bytes = new Array<number>(members).fill(0);
     const named = new Array<boolean>(members).fill(false);
@@ -97,7 +79,7 @@ export async function chatFanout(members: number, rounds = ROUNDS): Promise<Fano
     }
     // The room holds no more traffic for idle members (no history, no notices at this
     // size): from here every byte a member gets belongs to the fan-out messages.
-    const after = rssOf(child.pid as number);
+    const after = rssOf(server.pid);
     const line = (r: number) => `fan-${String(r).padStart(6, "0")}`;
     // "[HH:MM:SS] <m0> fan-000000\r\n"
     const lineLength = `[00:00:00] <m0> ${line(0)}\r\n`.length;
@@ -148,11 +130,7 @@ export async function chatFanout(members: number, rounds = ROUNDS): Promise<Fano
     };
   } finally {
     for (const s of sockets) s?.destroy();
-    if (child.exitCode === null) {
-      const gone = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await gone;
-    }
+    await server.stop();
   }
 }
 

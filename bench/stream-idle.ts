@@ -7,11 +7,10 @@
  *   Socket and TCPServer against raw node:net).
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
-import { type BenchServer, mediansAndRatios, startServer } from "./lib.ts";
+import { type BenchServer, mediansAndRatios, rssOf, startServer } from "./lib.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -109,11 +108,6 @@ async function iperf3(): Promise<SimpleRow> {
   }
   if (row.runs.length === 0) row.skipped = "iperf3 did not run";
   return row;
-}
-
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : Number.NaN;
 }
 
 /** Server RSS growth per idle connection, bytes, with IDLE connections held. */
