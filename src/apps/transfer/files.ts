@@ -84,16 +84,8 @@ export async function targetPath(
   options: TargetOptions = {},
 ): Promise<string> {
   checkRelativePath(rel);
-  const base = await realpath(root);
   const parts = rel.split("/");
-  let dir = base;
-  for (const part of parts.slice(0, -1)) {
-    dir = join(dir, part);
-    const info = await lstat(dir).catch(() => null);
-    if (info === null) await mkdir(dir);
-    else if (!info.isDirectory() || info.isSymbolicLink())
-      throw refused(rel, `${part} is not a directory here`);
-  }
+  const { base, dir } = await directories(root, rel, parts.slice(0, -1));
   const path = join(dir, parts[parts.length - 1] as string);
   if (!path.startsWith(base + sep)) throw refused(rel, "it would land outside the folder");
   const final = await lstat(path).catch(() => null);
@@ -116,7 +108,29 @@ export async function targetPath(
 
 /** Makes the empty directory `rel` under `root`, with the same checks as files. */
 export async function targetDir(root: string, rel: string): Promise<void> {
-  await targetPath(root, `${rel}/x`, { overwrite: true });
+  checkRelativePath(rel);
+  await directories(root, rel, rel.split("/"));
+}
+
+/**
+ * Walks (and makes) the directories `names` below `root`, each of which must be a real
+ * directory: a symbolic link, even one planted there beforehand, is refused. Returns the
+ * root's real path and the last directory's.
+ */
+async function directories(
+  root: string,
+  rel: string,
+  names: string[],
+): Promise<{ base: string; dir: string }> {
+  const base = await realpath(root);
+  let dir = base;
+  for (const name of names) {
+    dir = join(dir, name);
+    const info = await lstat(dir).catch(() => null);
+    if (info === null) await mkdir(dir);
+    else if (!info.isDirectory()) throw refused(rel, `${name} is not a directory here`);
+  }
+  return { base, dir };
 }
 
 /** Bytes free for an unprivileged user on the file system holding `path`. */
