@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import { closing, netServer, rejection, tcpPair, thrown, until } from "../../test/helpers/net.ts";
+import {
+  buffered,
+  closing,
+  netServer,
+  rejection,
+  tcpPair,
+  thrown,
+  until,
+} from "../../test/helpers/net.ts";
 import {
   AF_INET,
   BufferedReader,
@@ -19,11 +27,6 @@ import {
 import { kStream } from "./internal.ts";
 
 const T = { timeout: 10_000 };
-
-/** Bytes buffered unread in a connected stream socket. */
-function buffered(s: Socket): number {
-  return s[kStream]().queue.length;
-}
 
 /** Sends `data` and waits until the reader side has it all buffered, so it is one chunk apart from what follows. */
 async function deliver(from: Socket, to: Socket, data: string): Promise<void> {

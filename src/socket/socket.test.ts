@@ -6,6 +6,7 @@ import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { deferred } from "../../test/helpers/deferred.ts";
 import {
+  buffered,
   closedPort,
   closing,
   fullBacklog,
@@ -60,11 +61,6 @@ const T = { timeout: 15_000 };
 
 function sha256(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
-}
-
-/** Bytes buffered unread in a connected stream socket (socketkit's receive queue). */
-function buffered(s: Socket): number {
-  return s[kStream]().queue.length;
 }
 
 /** A peer that resets the connection (RST) when the first bytes arrive; `reset` resolves after. */

@@ -8,18 +8,12 @@ import { once } from "node:events";
 import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { closing, listener, recvAll, tcpPair, until } from "../../test/helpers/net.ts";
-import { SHUT_WR, type Socket } from "../index.ts";
-import { kStream } from "./internal.ts";
+import { buffered, closing, listener, recvAll, tcpPair, until } from "../../test/helpers/net.ts";
+import { SHUT_WR } from "../index.ts";
 import { DEFAULT_HIGH_WATER_MARK } from "./stream-connection.ts";
 
 const MB = 1024 * 1024;
 const FLOOD = 200 * MB;
-
-/** Bytes buffered unread in a connected stream socket. */
-function buffered(s: Socket): number {
-  return s[kStream]().queue.length;
-}
 
 /**
  * A Node child that connects to 127.0.0.1:PORT and writes FLOOD bytes as fast as the

@@ -26,6 +26,7 @@ import {
   type SocketOptions,
   socket,
 } from "../../src/index.ts";
+import { kStream } from "../../src/socket/internal.ts";
 
 /** Anything with a `close()` (sockets, servers, readers). */
 interface Closable {
@@ -292,4 +293,9 @@ export async function occupy(t: TestContext, address: Address): Promise<void> {
     server.close();
     await once(server, "close");
   });
+}
+
+/** Bytes received and not yet read in a connected stream socket. */
+export function buffered(s: Socket): number {
+  return s[kStream]().queue.length;
 }
