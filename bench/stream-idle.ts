@@ -7,6 +7,7 @@
  *   Socket and TCPServer against raw node:net).
  */
 import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
@@ -16,6 +17,7 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const IDLE = Number(process.env.BENCH_IDLE_CONNS ?? 10_000);
+const IDLE_RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 3);
 
 export interface SimpleRow {
   name: string;
@@ -117,27 +119,47 @@ export async function idleBench(): Promise<SimpleRow[]> {
     { name: "socketkit Socket (recv loop)", file: "socket-echo.ts" },
     { name: "socketkit TCPServer (recv handler)", file: "tcpserver-echo.ts" },
   ];
-  const rows: SimpleRow[] = [];
-  for (const spec of specs) {
-    const row: SimpleRow = { name: spec.name, median: null, runs: [] };
-    rows.push(row);
-    const server = await startServer(...tsNode(spec.file));
-    const sockets: Socket[] = [];
-    try {
-      // A few connections first, so what is measured is per connection, not warm-up.
-      await openMany(server.port, 100, sockets);
-      const before = rssOf(server.pid);
-      await openMany(server.port, IDLE, sockets);
-      // Let the server take every connection it was offered.
-      await new Promise((r) => setTimeout(r, 1000));
-      row.runs.push((rssOf(server.pid) - before) / IDLE);
-    } finally {
-      for (const s of sockets) s.destroy();
-      await server.stop();
+  const rows: SimpleRow[] = specs.map((spec) => ({ name: spec.name, median: null, runs: [] }));
+  // A fresh server per run (RSS does not shrink after a run), runs interleaved.
+  for (let run = 0; run < IDLE_RUNS; run++) {
+    for (const [i, spec] of specs.entries()) {
+      const server = await startServer(...tsNode(spec.file));
+      const sockets: Socket[] = [];
+      try {
+        // A few connections first, so what is measured is per connection, not warm-up.
+        const base = fdCount(server.pid);
+        await openMany(server.port, 100, sockets);
+        await acceptedAll(server.pid, base, 100);
+        const before = rssOf(server.pid);
+        await openMany(server.port, IDLE, sockets);
+        await acceptedAll(server.pid, base, 100 + IDLE);
+        rows[i]?.runs.push((rssOf(server.pid) - before) / IDLE);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await server.stop();
+      }
     }
   }
   mediansAndRatios(rows);
   return rows;
+}
+
+/**
+ * Waits until the server holds `count` more descriptors than `base` (one per accepted
+ * socket), so the memory read next includes every connection.
+ */
+async function acceptedAll(pid: number, base: number, count: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    if (fdCount(pid) - base >= count) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(
+    `the server (pid ${pid}) accepted ${fdCount(pid) - base} of ${count} connections in 30 s`,
+  );
+}
+
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 async function openMany(port: number, count: number, into: Socket[]): Promise<void> {

@@ -12,6 +12,10 @@ class Echo extends BaseRequestHandler {
   }
 }
 
-const server = await TCPServer.create(["127.0.0.1", 0], Echo, { log: () => {} });
+const server = await TCPServer.create(["127.0.0.1", 0], Echo, {
+  log: () => {},
+  // The idle benchmark holds 10,100 connections; the default limit is 10,000.
+  maxConnections: 100_000,
+});
 process.stderr.write(`listening on ${formatAddress(server.serverAddress)}\n`);
 await server.serveForever();

@@ -2,6 +2,7 @@ import type { Socket as NetSocket } from "node:net";
 import { ChunkQueue } from "../codec/chunk-queue.ts";
 import { SocketError, TimeoutError, toSocketError } from "../core/errors.ts";
 import { remaining } from "./deadline.ts";
+import { IdleSweeper } from "./idle-sweeper.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Options of {@link StreamConnection}. */
@@ -49,12 +50,16 @@ export class StreamConnection {
   #reading: boolean;
   #drainWaiters = new Waiters();
   #idleSeconds = 0;
-  #idleTimer: NodeJS.Timeout | null = null;
+  #idleSweeper: IdleSweeper | null = null;
   /** Byte count at the last check that saw movement, and when that was. */
   #idleBytes = 0;
   #idleSince = 0;
   #direct: DirectRead | null = null;
-  #closedPromise: Promise<void>;
+  /** Made when someone waits for the close, resolved by `onClosed`. */
+  #closedPromise: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
+  /** The handle is released (`'close'` was emitted). */
+  #released = false;
   /** Write callback: every flushed write lets `send`/`drain` waiters re-check. */
   #afterWrite = (err?: Error | null): void => {
     if (err) this.fail(err);
@@ -68,7 +73,6 @@ export class StreamConnection {
     this.#sendBufferSize = options.sendBufferSize ?? DEFAULT_HIGH_WATER_MARK;
     this.#reading = !options.paused;
     (socket as Tagged)[kConnection] = this;
-    this.#closedPromise = new Promise((resolve) => socket.once("close", () => resolve()));
     socket.on("data", onData);
     socket.on("end", onEnd);
     socket.on("error", onError);
@@ -93,19 +97,23 @@ export class StreamConnection {
    * connection is closed between 1 and 1.25 periods after it fell silent.
    */
   setIdleTimeout(seconds: number | null): void {
-    if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
-    this.#idleTimer = null;
+    this.#stopIdleChecks();
     this.#idleSeconds = seconds ?? 0;
     if (this.#idleSeconds <= 0 || this.closed) return;
     this.#idleBytes = -1;
     this.#idleSince = performance.now();
-    this.#idleTimer = setInterval(this.#checkIdle, Math.max(25, (this.#idleSeconds * 1000) / 4));
-    this.#idleTimer.unref();
+    this.#idleSweeper = IdleSweeper.every(Math.max(25, Math.round((this.#idleSeconds * 1000) / 4)));
+    this.#idleSweeper.add(this);
   }
 
-  #checkIdle = (): void => {
+  #stopIdleChecks(): void {
+    this.#idleSweeper?.delete(this);
+    this.#idleSweeper = null;
+  }
+
+  /** For the idle sweeper: closes the connection once it has been silent too long. */
+  checkIdle(now: number): void {
     const bytes = this.socket.bytesRead + this.socket.bytesWritten;
-    const now = performance.now();
     // Bytes moved, or reading is paused because *we* have not consumed what came: the
     // peer is not idle.
     if (bytes !== this.#idleBytes || this.queue.length >= this.#highWaterMark) {
@@ -119,14 +127,13 @@ export class StreamConnection {
     setImmediate(() => {
       if (this.closed || this.socket.destroyed) return;
       if (this.socket.bytesRead + this.socket.bytesWritten !== bytes) return;
-      if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
-      this.#idleTimer = null;
+      this.#stopIdleChecks();
       this.fail(
         new TimeoutError(`Cannot receive from ${this.peerLabel}: idle for ${this.#idleSeconds} s`),
       );
       this.socket.destroy();
     });
-  };
+  }
 
   /** The receive high-water mark in bytes. */
   get highWaterMark(): number {
@@ -252,8 +259,9 @@ export class StreamConnection {
   /** The socket closed: wake everyone so they see it. */
   onClosed(): void {
     this.closed = true;
-    if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
-    this.#idleTimer = null;
+    this.#released = true;
+    this.#stopIdleChecks();
+    this.#resolveClosed?.();
     this.#releaseDirect();
     this.readers.wake();
     this.#drainWaiters.wake();
@@ -387,6 +395,14 @@ export class StreamConnection {
       }
       this.socket.destroy();
     }
+    return this.#whenClosed();
+  }
+
+  #whenClosed(): Promise<void> {
+    if (this.#released) return RESOLVED;
+    this.#closedPromise ??= new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
     return this.#closedPromise;
   }
 }
