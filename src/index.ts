@@ -18,6 +18,11 @@ export {
   LineSplitter,
   type LineSplitterOptions,
 } from "./codec/index.ts";
+export {
+  AccessList,
+  type AccessListOptions,
+  type AccessRefusal,
+} from "./core/access-list.ts";
 export * from "./core/address.ts";
 export * from "./core/constants.ts";
 export * from "./core/errors.ts";

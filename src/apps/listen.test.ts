@@ -12,10 +12,17 @@ const T = { timeout: 20_000 };
 
 describe("allInterfacesWarning", () => {
   it("warns for every way of saying all interfaces, and only for those", () => {
-    for (const host of ["", "0.0.0.0", "::"])
-      assert.match(allInterfacesWarning(host) ?? "", /all interfaces/);
-    for (const host of ["127.0.0.1", "::1", "localhost"])
-      assert.equal(allInterfacesWarning(host), null);
+    for (const host of ["", "0.0.0.0", "::", "::0", "0:0:0:0:0:0:0:0", "[::]"])
+      assert.match(allInterfacesWarning(host) ?? "", /all interfaces/, host);
+    for (const host of [
+      "127.0.0.1",
+      "::1",
+      "localhost",
+      "0:0:0:0:0:0:0:1",
+      "10.0.0.1",
+      "::ffff:1.2.3.4",
+    ])
+      assert.equal(allInterfacesWarning(host), null, host);
     assert.equal(allInterfacesWarning("", "/tmp/s.sock"), null, "a Unix socket is local");
   });
 });

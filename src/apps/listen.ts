@@ -1,11 +1,14 @@
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
+import { isIP } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
 import { formatAddress, ipVersion } from "../core/address.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
+import { AccessListError } from "../core/errors.ts";
+import { AccessGate } from "../server/access-gate.ts";
 import { createServer } from "../socket/create-server.ts";
 import { type Socket, socket } from "../socket/socket.ts";
 import { Outbox } from "./outbox.ts";
@@ -40,6 +43,14 @@ export interface ListenOptions {
   /** Serve TLS with these options (TCP and Unix). @default undefined */
   tls?: TlsOptions;
   /**
+   * IPv4 and IPv6 addresses and CIDR ranges (comma-separated within a string) of the only
+   * peers let in; others are closed at once (TCP) or their datagrams dropped (UDP), and
+   * logged once per host. Not with `unix`. @default undefined (every peer)
+   */
+  allow?: readonly string[];
+  /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
+  deny?: readonly string[];
+  /**
    * Line-interactive, as the seed's 1:1 chat server: a prompt on `prompts`, each typed
    * line sent to the client, `q` alone closing the connection. The CLI turns it on when
    * standard input is a terminal. @default false
@@ -68,7 +79,27 @@ export interface ListenOptions {
 export async function listen(port: number, options: ListenOptions = {}): Promise<void> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const host = options.host ?? "127.0.0.1";
-  if (options.udp) return listenUdp(port, host, options, log);
+  const gate = AccessGate.create(options, { log });
+  if (gate !== null && options.unix !== undefined) {
+    throw new AccessListError(
+      "Cannot filter the peers of a Unix socket: allow and deny take IP addresses",
+    );
+  }
+  try {
+    if (options.udp) return await listenUdp(port, host, options, log, gate);
+    return await listenStream(port, host, options, log, gate);
+  } finally {
+    gate?.close();
+  }
+}
+
+async function listenStream(
+  port: number,
+  host: string,
+  options: ListenOptions,
+  log: (line: string) => void,
+  gate: AccessGate | null,
+): Promise<void> {
   const server = await createServer(options.unix ?? [host, port], {
     family: options.unix ? AF_UNIX : ipVersion(host) === 6 ? AF_INET6 : AF_INET,
     dualstackIpv6: host === "::",
@@ -113,6 +144,10 @@ export async function listen(port: number, options: ListenOptions = {}): Promise
     const sessions: Promise<void>[] = [];
     try {
       for await (const [conn, address] of server) {
+        if (gate !== null && !gate.admits(address)) {
+          void conn.close();
+          continue;
+        }
         live.add(conn);
         const who = formatAddress(address) || "a client";
         const session = serveOne(conn, who, options, sink, everyone, input)
@@ -144,8 +179,15 @@ export async function listen(port: number, options: ListenOptions = {}): Promise
 
 /** The warning to print when `host` means every interface, else null. */
 export function allInterfacesWarning(host: string, unix?: string): string | null {
-  if (unix !== undefined || (host !== "" && host !== "0.0.0.0" && host !== "::")) return null;
+  if (unix !== undefined || !isAllInterfaces(host)) return null;
   return "warning: listening on all interfaces: other machines can connect";
+}
+
+/** `""`, `0.0.0.0`, and every spelling of `::` (`::0`, `0:0:0:0:0:0:0:0`, `[::]`). */
+function isAllInterfaces(host: string): boolean {
+  const ip = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (ip === "" || ip === "0.0.0.0") return true;
+  return isIP(ip) === 6 && /^[0:]+$/.test(ip);
 }
 
 function warnIfAllInterfaces(
@@ -293,7 +335,8 @@ async function listenUdp(
   host: string,
   options: ListenOptions,
   log: (line: string) => void,
-) {
+  gate: AccessGate | null,
+): Promise<void> {
   const family = ipVersion(host) === 6 ? AF_INET6 : AF_INET;
   await using s = socket(family, SOCK_DGRAM);
   await s.bind([host, port]);
@@ -312,6 +355,7 @@ async function listenUdp(
   try {
     for (;;) {
       const [data, from] = await s.recvfrom(65535);
+      if (gate !== null && !gate.admits(from)) continue;
       peer = from as [string, number];
       if (!sink.write(data)) await once(sink, "drain");
     }

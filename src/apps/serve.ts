@@ -30,6 +30,15 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Serve TLS with these options (TCP and Unix). @default undefined */
   tls?: TlsOptions;
+  /**
+   * IPv4 and IPv6 addresses and CIDR ranges (comma-separated within a string) of the only
+   * peers let in; others are closed at once (UDP: their datagrams dropped) and logged once
+   * per host. Not with `unix`.
+   * @default undefined (every peer)
+   */
+  allow?: readonly string[];
+  /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
+  deny?: readonly string[];
 }
 
 /**
@@ -52,7 +61,7 @@ export async function serve(name: string, options: ServeOptions = {}): Promise<v
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 0;
-  const common = { log, gracePeriod: 5 };
+  const common = { log, gracePeriod: 5, allow: options.allow, deny: options.deny };
   const server: BaseServer<unknown> = (
     options.udp
       ? await UDPServer.create([host, port], service.datagram, common)

@@ -3,6 +3,7 @@ import { chatJoin } from "../apps/chat/client.ts";
 import { chatServe } from "../apps/chat/server.ts";
 import { nickProblem } from "../apps/chat/text.ts";
 import { formatAddress } from "../core/address.ts";
+import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parseCount, parseCountOrZero, parsePort, parseSeconds } from "./parsers.ts";
 import { untilStopped } from "./until-stopped.ts";
 
@@ -12,7 +13,7 @@ function parseNick(value: string): string {
   return value;
 }
 
-interface ServeFlags {
+interface ServeFlags extends AccessFlags {
   port: number;
   host: string;
   history: number;
@@ -60,6 +61,7 @@ export function registerChat(program: Command): void {
       "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part",
     )
     .action(async (flags: ServeFlags) => {
+      const access = accessFromFlags(serve, flags);
       await untilStopped((signal) =>
         chatServe({
           port: flags.port,
@@ -73,6 +75,7 @@ export function registerChat(program: Command): void {
           burst: flags.rate * 2,
           idleTimeout: flags.idleTimeout === 0 ? null : flags.idleTimeout,
           quietAbove: flags.quietAbove,
+          ...access,
           signal,
           onListening: ([host, port]) => {
             const where = formatAddress([host, port]).replace(/:\d+$/, "");
@@ -83,6 +86,8 @@ export function registerChat(program: Command): void {
         }),
       );
     });
+
+  addAccessFlags(serve);
 
   const join = chat
     .command("join")

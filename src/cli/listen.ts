@@ -1,10 +1,11 @@
 import type { Command } from "commander";
 import { listen } from "../apps/listen.ts";
+import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parsePort } from "./parsers.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
 
-interface ListenFlags extends ServerTlsFlags {
+interface ListenFlags extends ServerTlsFlags, AccessFlags {
   host: string;
   udp?: boolean;
   unix?: string;
@@ -42,6 +43,7 @@ export function registerListen(program: Command): void {
             code: "socketkit.usage",
           });
       }
+      const access = accessFromFlags(command, flags);
       const tls = await serverTlsFromFlags(command, flags);
       try {
         await untilStopped((signal) =>
@@ -54,6 +56,7 @@ export function registerListen(program: Command): void {
             outputFile: flags.output,
             signal,
             tls: tls?.options,
+            ...access,
             interactive: process.stdin.isTTY === true && !flags.udp,
           }),
         );
@@ -61,4 +64,5 @@ export function registerListen(program: Command): void {
         process.stdin.destroy();
       }
     });
+  addAccessFlags(command);
 }

@@ -1,11 +1,12 @@
 import { Argument, type Command, Option } from "commander";
 import { serve } from "../apps/serve.ts";
 import { SERVICES } from "../apps/services/index.ts";
+import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parseCount, parsePort, parseSeconds } from "./parsers.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
 
-interface ServeFlags extends ServerTlsFlags {
+interface ServeFlags extends ServerTlsFlags, AccessFlags {
   port: number;
   host: string;
   udp?: boolean;
@@ -38,9 +39,10 @@ export function registerServe(program: Command): void {
     .option("--workers <n>", "processes serving the port together (TCP)", parseCount)
     .addHelpText(
       "after",
-      `\nServices:\n${names.map((n) => `  ${n.padEnd(8)} ${SERVICES[n]?.summary}`).join("\n")}\n\nExamples:\n  $ socketkit serve echo --port 7007\n  $ socketkit serve greet --port 40674      # the Spanish tutorial's server\n  $ socketkit serve command --port 1090     # the Russian tutorial's server; try telnet\n  $ socketkit serve daytime --udp --port 1313`,
+      `\nServices:\n${names.map((n) => `  ${n.padEnd(8)} ${SERVICES[n]?.summary}`).join("\n")}\n\nExamples:\n  $ socketkit serve echo --port 7007\n  $ socketkit serve greet --port 40674      # the Spanish tutorial's server\n  $ socketkit serve command --port 1090     # the Russian tutorial's server; try telnet\n  $ socketkit serve daytime --udp --port 1313\n  $ socketkit serve echo --host 0.0.0.0 --port 7007 --allow 192.168.1.0/24 --deny 192.168.1.13`,
     )
     .action(async (service: string, flags: ServeFlags) => {
+      const access = accessFromFlags(command, flags);
       const tls = await serverTlsFromFlags(command, flags);
       await untilStopped((signal) =>
         serve(service, {
@@ -53,7 +55,9 @@ export function registerServe(program: Command): void {
           workers: flags.workers,
           signal,
           tls: tls?.options,
+          ...access,
         }),
       );
     });
+  addAccessFlags(command);
 }

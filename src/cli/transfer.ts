@@ -11,6 +11,7 @@ import {
   type TransferSummary,
 } from "../apps/transfer/index.ts";
 import { escapeControls } from "../core/escape.ts";
+import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parsePort, parseSeconds } from "./parsers.ts";
 import {
   addClientTlsFlags,
@@ -177,7 +178,8 @@ export function registerTransfer(program: Command): void {
       "after",
       "\nExamples:\n  $ socketkit receive --port 9000 --dir incoming\n  $ socketkit receive --host 0.0.0.0 --port 9000 --secret",
     )
-    .action(async (flags: Common & ServerTlsFlags & ReceiveFlags) => {
+    .action(async (flags: Common & ServerTlsFlags & AccessFlags & ReceiveFlags) => {
+      const access = accessFromFlags(receiveCommand, flags);
       const secret = await secretFrom(flags);
       const tls = await serverTlsFromFlags(receiveCommand, flags);
       const summary = await untilStopped((signal) =>
@@ -191,6 +193,7 @@ export function registerTransfer(program: Command): void {
             secret,
             timeout: flags.timeout,
             tls: tls?.options,
+            ...access,
             signal,
             progress,
           }),
@@ -213,8 +216,11 @@ export function registerTransfer(program: Command): void {
     .action(
       async (
         paths: string[],
-        flags: Common & ServerTlsFlags & { port: number; host: string; once?: boolean },
+        flags: Common &
+          ServerTlsFlags &
+          AccessFlags & { port: number; host: string; once?: boolean },
       ) => {
+        const access = accessFromFlags(shareCommand, flags);
         const secret = await secretFrom(flags);
         const tls = await serverTlsFromFlags(shareCommand, flags);
         let failed = false;
@@ -226,6 +232,7 @@ export function registerTransfer(program: Command): void {
             secret,
             timeout: flags.timeout,
             tls: tls?.options,
+            ...access,
             signal,
             onTransfer: (peer, result) => {
               if (result instanceof Error) {
@@ -238,6 +245,9 @@ export function registerTransfer(program: Command): void {
         if (flags.once && failed) process.exitCode = 1;
       },
     );
+
+  addAccessFlags(receiveCommand);
+  addAccessFlags(shareCommand);
 
   const fetchCommand = program.command("fetch");
   common(addClientTlsFlags(fetchCommand))

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { constants } from "node:os";
 import { describe, it } from "node:test";
 import {
+  AccessListError,
   AddressInUseError,
   AddressNotAvailableError,
   BlockingIOError,
@@ -142,6 +143,7 @@ describe("error classes", () => {
     new LineTooLongError(10),
     new FrameTooLargeError(70000, 65536),
     new UnsupportedError("x"),
+    new AccessListError("x"),
   ];
 
   it("are all SocketError and Error, named after their class", () => {
@@ -172,6 +174,7 @@ describe("error classes", () => {
       LineTooLongError: "ERR_LINE_TOO_LONG",
       FrameTooLargeError: "ERR_FRAME_TOO_LARGE",
       UnsupportedError: "ERR_UNSUPPORTED",
+      AccessListError: "ERR_ACCESS_LIST",
     });
   });
 

@@ -218,6 +218,17 @@ export class TransferError extends SocketError {
   }
 }
 
+/**
+ * An access list could not be made: an `allow` or `deny` entry that is not an IPv4 or
+ * IPv6 address or CIDR range, or a list given to a server whose peers have no IP address
+ * (a Unix socket). `code` is `ERR_ACCESS_LIST`.
+ */
+export class AccessListError extends SocketError {
+  protected override defaultCode(): string {
+    return "ERR_ACCESS_LIST";
+  }
+}
+
 type ErrorClass = new (message: string, options?: SocketErrorOptions) => SocketError;
 
 /** Node/libuv code → class. Codes not listed become a plain `SocketError`. */

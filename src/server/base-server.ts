@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
-import { isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
+import { AccessListError, isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
 import { Waiters } from "../socket/waiters.ts";
+import { AccessGate } from "./access-gate.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 
 /** Options every server takes. */
@@ -16,6 +17,20 @@ export interface BaseServerOptions {
   timeout?: number | null;
   /** Where `handleError` writes its one line per failure. @default process.stderr */
   log?: (line: string) => void;
+  /**
+   * IPv4 and IPv6 addresses and CIDR ranges (`"127.0.0.1,10.0.0.0/8"`, `"::1"`; each
+   * string may hold several, comma-separated) whose peers are let in; when given, every
+   * other peer is refused. Checked before `verifyRequest`, so an override cannot skip it:
+   * a refused connection is closed at once, a refused datagram dropped, either counted in
+   * `stats.rejected` and logged once per host (bounded). Not for Unix socket servers.
+   * @default undefined (every peer is allowed)
+   */
+  allow?: readonly string[];
+  /**
+   * Addresses and CIDR ranges whose peers are refused, whatever `allow` says.
+   * @default undefined (no peer is denied)
+   */
+  deny?: readonly string[];
 }
 
 /** A request as `getRequest` returns it. */
@@ -62,6 +77,8 @@ export abstract class BaseServer<Request> {
   /** What handlers see as `this.server` (see `#handlerView`). */
   #view: this | null = null;
   readonly #slots = new Waiters();
+  /** The `allow`/`deny` check; null when every peer is let in. */
+  readonly #gate: AccessGate | null;
 
   constructor(
     serverAddress: SocketAddress,
@@ -73,6 +90,12 @@ export abstract class BaseServer<Request> {
     this.timeout = options.timeout ?? null;
     this.#gracePeriod = options.gracePeriod ?? 5;
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#gate = AccessGate.create(options, { log: this.log });
+    if (this.#gate !== null && typeof serverAddress === "string") {
+      throw new AccessListError(
+        `Cannot filter the peers of ${formatAddress(serverAddress)}: allow and deny take IP addresses, and Unix socket peers have none`,
+      );
+    }
   }
 
   /** Requests being handled now. */
@@ -170,7 +193,8 @@ export abstract class BaseServer<Request> {
   /** Runs one request to the end; never rejects, whatever the hooks throw. */
   async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
     try {
-      if (await this.verifyRequest(request, clientAddress)) {
+      const admitted = this.#gate === null || this.#gate.admits(clientAddress);
+      if (admitted && (await this.verifyRequest(request, clientAddress))) {
         await this.processRequest(request, clientAddress);
         return;
       }
@@ -256,6 +280,7 @@ export abstract class BaseServer<Request> {
     this.#shutdownRequested = true;
     await this.stopAccepting();
     await this.serverClose();
+    this.#gate?.close();
   }
 
   /** `await using server = await TCPServer.create(...)` shuts down and closes. */
@@ -286,7 +311,10 @@ export abstract class BaseServer<Request> {
   /** Closes a request's connection at once (used past the grace period). For subclasses. */
   protected abstract closeRequest(request: Request): Promise<void>;
 
-  /** Returns false to reject the request (it is closed at once). May be overridden. */
+  /**
+   * Returns false to reject the request (it is closed at once). Runs after the `allow` /
+   * `deny` check, only for peers it let in. May be overridden.
+   */
   verifyRequest(_request: Request, _clientAddress: SocketAddress): boolean | Promise<boolean> {
     return true;
   }

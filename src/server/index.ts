@@ -14,6 +14,7 @@
  * ```
  * @module
  */
+export { AccessGate, type AccessGateOptions } from "./access-gate.ts";
 export { BaseRequestHandler, type RequestHandlerClass } from "./base-request-handler.ts";
 export {
   BaseServer,

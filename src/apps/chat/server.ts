@@ -40,6 +40,14 @@ export interface ChatServeOptions extends ChatRoomOptions {
   signal?: AbortSignal;
   /** Called with the bound address once the server accepts connections. */
   onListening?: (address: [string, number]) => void;
+  /**
+   * IPv4 and IPv6 addresses and CIDR ranges (comma-separated within a string) of the only
+   * peers let in; others are closed at once and logged once per host.
+   * @default undefined (every peer)
+   */
+  allow?: readonly string[];
+  /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
+  deny?: readonly string[];
 }
 
 /**
@@ -76,6 +84,8 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     // The room tells members over its limit that it is full; this is the hard cap.
     maxConnections: (options.maxMembers ?? 10_000) + 100,
     idleTimeout: options.idleTimeout === undefined ? 3600 : options.idleTimeout,
+    allow: options.allow,
+    deny: options.deny,
   });
   const operator =
     options.nick !== undefined

@@ -17,6 +17,7 @@ import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { Role } from "../../codec/transfer-codec.ts";
 import { formatAddress, ipVersion } from "../../core/address.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
+import { AccessGate } from "../../server/access-gate.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
@@ -67,6 +68,14 @@ export interface TransferServerOptions extends TransferOptions {
   signal?: AbortSignal;
   /** Called with the bound address once it accepts. */
   onListening?: (address: [string, number]) => void;
+  /**
+   * IPv4 and IPv6 addresses and CIDR ranges (comma-separated within a string) of the only
+   * peers let in; others are closed at once, before any transfer message, and logged
+   * once per host. @default undefined (every peer)
+   */
+  allow?: readonly string[];
+  /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
+  deny?: readonly string[];
 }
 
 /** Sends files and folders to a waiting `receive`. */
@@ -100,15 +109,20 @@ export async function fetch(
 export async function receive(
   options: TransferServerOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary | null> {
-  const server = await listenOn(options);
+  const { server, gate } = await listenOn(options);
   let accepted: Awaited<ReturnType<Socket["accept"]>>;
   try {
-    accepted = await server.accept();
+    for (;;) {
+      accepted = await server.accept();
+      if (gate === null || gate.admits(accepted[1])) break;
+      void accepted[0].close();
+    }
   } catch (err) {
     if (options.signal?.aborted) return null;
     throw err;
   } finally {
     await server.close();
+    gate?.close();
   }
   const [conn, address] = accepted;
   return transferOn(conn, "receiver", formatAddress(address), options, (channel) =>
@@ -130,9 +144,13 @@ export async function share(
 ): Promise<TransferSummary[]> {
   const tree = await sources(paths, options);
   const results: TransferSummary[] = [];
-  const server = await listenOn(options);
+  const { server, gate } = await listenOn(options);
   try {
     for await (const [conn, address] of server) {
+      if (gate !== null && !gate.admits(address)) {
+        void conn.close();
+        continue;
+      }
       const peer = formatAddress(address);
       try {
         const result = await transferOn(conn, "sender", peer, options, (channel) =>
@@ -148,6 +166,7 @@ export async function share(
     }
   } finally {
     await server.close();
+    gate?.close();
   }
   return results;
 }
@@ -184,8 +203,12 @@ async function transferOn(
   }
 }
 
-async function listenOn(options: TransferServerOptions): Promise<Socket> {
+/** The listening socket, and the gate for its peers (null: everyone is let in). */
+async function listenOn(
+  options: TransferServerOptions,
+): Promise<{ server: Socket; gate: AccessGate | null }> {
   const host = options.host ?? "127.0.0.1";
+  const gate = AccessGate.create(options, { log: log(options) });
   const server = await createServer([host, options.port ?? 0], {
     family: ipVersion(host) === 6 ? AF_INET6 : AF_INET,
     dualstackIpv6: host === "::",
@@ -198,7 +221,7 @@ async function listenOn(options: TransferServerOptions): Promise<Socket> {
   options.onListening?.(address);
   const onAbort = () => void server.close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  return server;
+  return { server, gate };
 }
 
 async function connectTo(to: [string, number], options: TransferClientOptions): Promise<Socket> {

@@ -1,0 +1,109 @@
+import { AccessList, type AccessListOptions } from "../core/access-list.ts";
+import { formatAddress, type SocketAddress } from "../core/address.ts";
+
+/** Options of {@link AccessGate}. */
+export interface AccessGateOptions {
+  /** Where the `refused HOST:PORT (reason)` lines go. @default process.stderr */
+  log?: (line: string) => void;
+  /**
+   * Lines about refused peers at most per `windowMs`; past it refusals are counted and
+   * summed up in one line when the window ends. @default 10
+   */
+  maxLines?: number;
+  /** The window `maxLines` counts in, in milliseconds. @default 10000 */
+  windowMs?: number;
+  /**
+   * Refused hosts remembered, each logged only the first time it is refused; past it the
+   * memory starts over, so it stays bounded. @default 4096
+   */
+  remember?: number;
+}
+
+/**
+ * The door of a server: lets a peer in or refuses it by an {@link AccessList}, and says
+ * so in one line per refused host (`refused 10.0.0.5:51234 (not allowed)`), bounded so
+ * that a flood of refused connections or datagrams cannot flood the log: each host is
+ * logged once, and at most `maxLines` lines are written per window, the rest counted.
+ *
+ * @example
+ * ```ts
+ * import { AccessGate } from "socketkit/server";
+ * const gate = AccessGate.create({ deny: ["10.0.0.0/8"] });
+ * gate?.admits(["10.1.2.3", 51234]); // false, and logs: refused 10.1.2.3:51234 (denied)
+ * ```
+ */
+export class AccessGate {
+  readonly access: AccessList;
+  readonly #log: (line: string) => void;
+  readonly #maxLines: number;
+  readonly #windowMs: number;
+  readonly #remember: number;
+  readonly #logged = new Set<string>();
+  #windowStart = Number.NEGATIVE_INFINITY;
+  #lines = 0;
+  #unlogged = 0;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(access: AccessList, options: AccessGateOptions = {}) {
+    this.access = access;
+    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#maxLines = options.maxLines ?? 10;
+    this.#windowMs = options.windowMs ?? 10_000;
+    this.#remember = options.remember ?? 4096;
+  }
+
+  /**
+   * A gate for these lists, or null when they are empty (everyone gets in, and callers
+   * skip the check). Throws `AccessListError` for an entry it cannot read.
+   */
+  static create(lists: AccessListOptions, options: AccessGateOptions = {}): AccessGate | null {
+    const access = new AccessList(lists);
+    return access.empty ? null : new AccessGate(access, options);
+  }
+
+  /** Whether the peer may come in; a refusal is logged (within the limits). */
+  admits(peer: SocketAddress): boolean {
+    const host = typeof peer === "string" ? peer : peer[0];
+    const refusal = this.access.refusal(host);
+    if (refusal === null) return true;
+    this.#refused(host, `${formatAddress(peer) || "a peer"} (${refusal})`);
+    return false;
+  }
+
+  #refused(host: string, what: string): void {
+    if (this.#logged.has(host)) return;
+    if (this.#logged.size >= this.#remember) this.#logged.clear();
+    this.#logged.add(host);
+    const now = performance.now();
+    if (now - this.#windowStart >= this.#windowMs) {
+      this.#windowStart = now;
+      this.#lines = 0;
+    }
+    if (this.#lines < this.#maxLines) {
+      this.#lines++;
+      this.#log(`refused ${what}`);
+      return;
+    }
+    this.#unlogged++;
+    if (this.#timer === null) {
+      const left = this.#windowStart + this.#windowMs - now;
+      this.#timer = setTimeout(() => this.#summarise(), left);
+      this.#timer.unref();
+    }
+  }
+
+  /** One line for the refusals not logged in the window that ended. */
+  #summarise(): void {
+    this.#timer = null;
+    if (this.#unlogged === 0) return;
+    const n = this.#unlogged;
+    this.#unlogged = 0;
+    this.#log(`refused ${n} more ${n === 1 ? "peer" : "peers"} (not logged one by one)`);
+  }
+
+  /** Writes the summary still owed, if any; the gate keeps working. */
+  close(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#summarise();
+  }
+}
