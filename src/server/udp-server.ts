@@ -1,6 +1,7 @@
 import type { Address, SocketAddress } from "../core/address.ts";
 import { familyOfAddress } from "../core/address.ts";
 import { AF_INET, AF_INET6, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from "../core/constants.ts";
+import { kTakeDatagram } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
@@ -93,11 +94,17 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   override async getRequest(
     timeout: number | null = null,
   ): Promise<PendingRequest<DatagramRequest> | null> {
-    await this.waitForCapacity(this.options.maxConcurrentRequests ?? 1024);
-    this.socket.settimeout(timeout);
+    const limit = this.options.maxConcurrentRequests ?? 1024;
+    if (this.activeRequests >= limit) await this.waitForCapacity(limit);
     if (this.#stopping) return null;
+    const maxPacketSize = this.options.maxPacketSize ?? 8192;
+    // Under load a datagram is usually waiting: take it without a promise or a race.
+    const queued = this.socket[kTakeDatagram](maxPacketSize);
+    if (queued !== undefined)
+      return { request: [queued[0], this.socket], clientAddress: queued[1] };
+    this.socket.settimeout(timeout);
     // Race the read against shutdown: the socket stays open for handlers still replying.
-    const reading = this.socket.recvfrom(this.options.maxPacketSize ?? 8192);
+    const reading = this.socket.recvfrom(maxPacketSize);
     const stop = new Promise<null>((resolve) => {
       this.#wakeStop = () => resolve(null);
     });

@@ -1,4 +1,5 @@
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from "node:dgram";
+import { formatAddress } from "../core/address.ts";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
 import { Waiters } from "./waiters.ts";
@@ -141,18 +142,21 @@ export class DatagramEndpoint {
     });
   }
 
-  /** Sends one datagram; resolves with its length once the kernel has it. */
-  send(data: Buffer, host: string | undefined, port: number | undefined, action: string) {
+  /**
+   * Sends one datagram; resolves with its length once the kernel has it. `action` names
+   * the operation in an error (by default "send to HOST:PORT", made only on failure).
+   */
+  send(data: Buffer, host: string | undefined, port: number | undefined, action?: string) {
     return new Promise<number>((resolve, reject) => {
       const done = (err: Error | null) => {
-        if (err) reject(toSocketError(err, action));
+        if (err) reject(toSocketError(err, action ?? sendAction(host, port)));
         else resolve(data.length);
       };
       try {
         if (host === undefined) this.socket.send(data, done);
         else this.socket.send(data, port, host, done);
       } catch (err) {
-        reject(toSocketError(err, action));
+        reject(toSocketError(err, action ?? sendAction(host, port)));
       }
     });
   }
@@ -172,4 +176,8 @@ export class DatagramEndpoint {
       }
     });
   }
+}
+
+function sendAction(host: string | undefined, port: number | undefined): string {
+  return host === undefined ? "send" : `send to ${formatAddress([host, port ?? 0])}`;
 }

@@ -6,3 +6,4 @@ export const kBindServer = Symbol("socketkit.bindServer");
 export const kConnectFrom = Symbol("socketkit.connectFrom");
 export const kConnectTls = Symbol("socketkit.connectTls");
 export const kNativeBacked = Symbol("socketkit.nativeBacked");
+export const kTakeDatagram = Symbol("socketkit.takeDatagram");

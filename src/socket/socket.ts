@@ -10,6 +10,7 @@ import {
   checkInetAddress,
   checkUnixAddress,
   formatAddress,
+  ipVersion,
   type SocketAddress,
   toSocketAddress,
 } from "../core/address.ts";
@@ -48,6 +49,7 @@ import {
   kConnectTls,
   kNativeBacked,
   kStream,
+  kTakeDatagram,
   kTimeoutMs,
 } from "./internal.ts";
 import { Listener } from "./listener.ts";
@@ -627,8 +629,29 @@ export class Socket {
   }
 
   /** Sends one datagram to `address`; returns its length. Datagram sockets only. */
-  async sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
+  sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
     if (this.#delegate) return this.#delegate.sendto(data, address);
+    // Hot path (a server replying): a bound, open, unconnected datagram socket and an IP
+    // literal of its family, sent at once without resolving or building labels.
+    const d = this.#dgram;
+    if (d !== null && d.bound && !d.connected && !this.#closed && Array.isArray(address)) {
+      const [host, port] = address as unknown[];
+      if (
+        (typeof data === "string" || data instanceof Uint8Array) &&
+        typeof host === "string" &&
+        typeof port === "number" &&
+        Number.isInteger(port) &&
+        port >= 0 &&
+        port <= 65535 &&
+        ipVersion(host) === (this.family === AF_INET6 ? 6 : 4)
+      ) {
+        return d.send(toBuffer(data), host, port);
+      }
+    }
+    return this.#sendtoChecked(data, address);
+  }
+
+  async #sendtoChecked(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
     const label = this.#label(address);
     this.#ensureOpen(`send to ${label}`);
     if (this.type !== SOCK_DGRAM) {
@@ -710,6 +733,19 @@ export class Socket {
   }
 
   /**
+   * @internal A datagram already received, without waiting (for servers that read in a
+   * loop); undefined when none is queued or the socket is not a plain UDP socket.
+   */
+  [kTakeDatagram](bufsize: number): [Buffer, SocketAddress] | undefined {
+    const d = this.#dgram;
+    if (d === null || this.#delegate || this.#closed) return undefined;
+    const dg = d.take();
+    if (dg === undefined) return undefined;
+    const data = dg.data.length > bufsize ? dg.data.subarray(0, bufsize) : dg.data;
+    return [data, toSocketAddress(this.family, dg.from.address, dg.from.port)];
+  }
+
+  /**
    * Receives one datagram (at most `bufsize` bytes of it) and who sent it. On a stream
    * socket, returns `recv(bufsize)` and the peer's address.
    */
@@ -721,11 +757,8 @@ export class Socket {
     const d = this.#datagram();
     const deadline = deadlineFrom(this.#timeout);
     for (;;) {
-      const dg = d.take();
-      if (dg !== undefined) {
-        const data = dg.data.length > bufsize ? dg.data.subarray(0, bufsize) : dg.data;
-        return [data, toSocketAddress(this.family, dg.from.address, dg.from.port)];
-      }
+      const got = this[kTakeDatagram](bufsize);
+      if (got !== undefined) return got;
       const err = d.takeError("receive");
       if (err) throw err;
       if (d.closed || this.#closed) throw badState("Cannot receive: socket is closed", "EBADF");
