@@ -9,13 +9,16 @@ import {
   type Role,
   type TransferMessage,
 } from "../../codec/transfer-codec.ts";
-import { SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
+import { SHUT_WR, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
 import { IncompleteReadError, TimeoutError, TransferError } from "../../core/errors.ts";
 import type { BufferedReader } from "../../socket/buffered-reader.ts";
 import type { Socket } from "../../socket/socket.ts";
 
 /** Receive and send buffer of a transfer connection (socketkit's own, in user space). */
 const BULK_BUFFER = 4 * 1024 * 1024;
+
+/** What one read takes while draining a failed transfer. */
+const DRAIN_READ = 64 * 1024;
 
 type Of<T extends TransferMessage["t"]> = Extract<TransferMessage, { t: T }>;
 
@@ -34,6 +37,10 @@ export class Channel {
   activity = 0;
   /** Set when the watchdog ended a silent connection. */
   stalled: TimeoutError | null = null;
+  /** The last `error` message the peer sent, as the error to report. */
+  peerSaid: TransferError | null = null;
+  /** True while file data streams in from the peer (a failure then leaves some unread). */
+  receivingData = false;
   #watchdog: NodeJS.Timeout | null = null;
 
   /**
@@ -91,17 +98,43 @@ export class Channel {
   /** The next message, which must be one of `kinds`. */
   async expect<T extends TransferMessage["t"]>(...kinds: T[]): Promise<Of<T>> {
     const message = await this.#read();
-    if (message.t === "error") {
-      throw new TransferError(`The ${this.#peerRole()} says: ${message.message}`, {
-        code: message.code,
-      });
-    }
+    if (message.t === "error") throw this.#says(message);
     if (!(kinds as string[]).includes(message.t)) {
       throw new TransferError(`The peer sent ${message.t} where ${kinds.join(" or ")} was due`, {
         code: "ERR_TRANSFER_PROTOCOL",
       });
     }
     return message as Of<T>;
+  }
+
+  /** The peer's `error` message as the error to report, kept in {@link peerSaid}. */
+  #says(message: Of<"error">): TransferError {
+    this.peerSaid = new TransferError(`The ${this.#peerRole()} says: ${message.message}`, {
+      code: message.code,
+    });
+    return this.peerSaid;
+  }
+
+  /**
+   * Ends a transfer that failed while the peer was sending file data, after our `error`
+   * message: closes our side (FIN) and reads and drops what the peer still sends until it
+   * closes too, for at most `ms`. Closing with its data unread would reset the
+   * connection, and the reset can destroy the `error` message on its way.
+   */
+  async drain(ms = 2000): Promise<void> {
+    const deadline = performance.now() + ms;
+    try {
+      this.conn.shutdown(SHUT_WR);
+      for (;;) {
+        const left = deadline - performance.now();
+        if (left <= 0) return;
+        this.conn.settimeout(left / 1000);
+        if ((await this.conn.recv(DRAIN_READ)).length === 0) return;
+        this.activity++;
+      }
+    } catch {
+      // Reset, closed or out of time: there is nothing more to wait for.
+    }
   }
 
   async #read(): Promise<TransferMessage> {

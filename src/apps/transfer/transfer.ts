@@ -48,6 +48,8 @@ export async function runSender(
 ): Promise<TransferSummary> {
   const started = performance.now();
   const done: TransferredFile[] = [];
+  /** The receiver's answer to the file being sent, read while its data goes out. */
+  let reply: Promise<unknown> | null = null;
   try {
     for (const dir of tree.emptyDirs) await channel.send({ t: "dir", path: dir });
     for (const file of tree.files) {
@@ -64,10 +66,16 @@ export async function runSender(
         }
         await channel.send({ t: "data", from });
         progress.file(file.rel, file.size, from);
+        // `ok` is due after `done`, but a receiver that stops (a full disk) says `error`
+        // at once: listening while sending, the sender stops there and says why.
+        const answer = channel.expect("ok");
+        answer.catch(() => {});
+        reply = answer;
         await sendRange(channel, fh, hash, from, file.size, progress);
         const sha256 = hash.digest("hex");
         await channel.send({ t: "done", sha256 });
-        await channel.expect("ok");
+        await answer;
+        reply = null;
         done.push({ path: file.rel, size: file.size, sent: file.size - from, sha256 });
       } finally {
         await fh.close();
@@ -77,7 +85,13 @@ export async function runSender(
     await channel.send({ t: "end", files: done.length, bytes });
     await channel.expect("bye");
   } catch (err) {
-    const reason = channel.reason(err);
+    let reason = channel.reason(err);
+    // A send failed under us: the receiver may have said why just before it went. The
+    // broken connection settles the read of its answer at once.
+    if (reply !== null && !(reason instanceof TransferError)) {
+      await settled(reply, 1000);
+      reason = channel.peerSaid ?? reason;
+    }
     await channel.fail(reason);
     throw reason;
   }
@@ -116,6 +130,8 @@ export async function runReceiver(
   } catch (err) {
     const reason = channel.reason(err);
     await channel.fail(reason);
+    // Stopped in the middle of the sender's data: the sender must get to read why.
+    if (channel.receivingData) await channel.drain();
     throw reason;
   }
   return summary(done, started);
@@ -241,6 +257,8 @@ async function sendRange(
   let next = at < to ? read(at, buffers[0] as Buffer) : null;
   try {
     while (next !== null) {
+      // The receiver has stopped and said why: sending more is in vain.
+      if (channel.peerSaid !== null) throw channel.peerSaid;
       const chunk = await next;
       if (chunk.length === 0) {
         throw new TransferError("The file got shorter while it was sent", {
@@ -281,8 +299,13 @@ async function receiveRange(
   let behind = 0;
   let parts: Buffer[] = [];
   let held = 0;
+  // Set by a write's rejection handler (TypeScript cannot see assignments made there).
+  let failed = null as { error: unknown } | null;
+  channel.receivingData = true;
   try {
     while (left > 0) {
+      // A write that failed (a full disk) ends the transfer now, not after the last byte.
+      if (failed !== null) throw failed.error;
       const chunk = await channel.conn.recv(Math.min(READ_SIZE, left));
       if (chunk.length === 0) {
         throw new TransferError(
@@ -309,10 +332,16 @@ async function receiveRange(
           .then(() => {
             behind -= size;
           });
+        // Handled at once: a write can fail while the loop waits for the socket, and a
+        // rejection left unhandled then would end the process with a stack trace.
+        writing.catch((error: unknown) => {
+          failed ??= { error };
+        });
         if (behind > WRITE_BEHIND) await writing;
       }
     }
     await writing;
+    channel.receivingData = false;
   } finally {
     // A write still in flight when receiving failed: its outcome no longer matters.
     writing.catch(() => {});
@@ -333,6 +362,18 @@ async function writeAll(fh: FileHandle, parts: Buffer[]): Promise<void> {
     }
     if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
   }
+}
+
+/** Waits until `promise` settles, however it ends, or `ms` pass. */
+function settled(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
 }
 
 function summary(files: TransferredFile[], started: number): TransferSummary {
