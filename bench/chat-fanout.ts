@@ -8,10 +8,10 @@
  */
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { rssOf, startServer } from "./lib.ts";
+import { rssOf, SETTINGS, startServer } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const ROUNDS = Number(process.env.BENCH_FANOUT_ROUNDS ?? 50);
+const ROUNDS = SETTINGS.fanoutRounds;
 
 export interface FanoutResult {
   members: number;

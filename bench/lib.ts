@@ -2,9 +2,46 @@
  * What the benchmark scripts share: starting a server as a child process and knowing its
  * port, and medians with ratios to a baseline.
  */
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const SMOKE = process.env.BENCH_SMOKE === "1";
+const setting = (name: string, normal: number, smoke: number): number =>
+  process.env[name] !== undefined ? Number(process.env[name]) : SMOKE ? smoke : normal;
+
+/**
+ * The suite's sizes, from the environment. `BENCH_SMOKE=1` makes every part tiny (one
+ * short run each; the test suite uses it to check that the benchmarks still run) and
+ * writes its results under build/ instead of bench/results.json.
+ */
+export const SETTINGS = {
+  smoke: SMOKE,
+  /** Measurements per server (`BENCH_RUNS`). */
+  runs: setting("BENCH_RUNS", 5, 1),
+  /** Seconds per measurement (`BENCH_SECONDS`). */
+  seconds: setting("BENCH_SECONDS", 2, 0.3),
+  /** Connections of the ping-pong scenarios. */
+  pingpongConns: SMOKE ? [50] : [1, 50, 500],
+  /** Sockets of the UDP scenarios. */
+  udpSockets: SMOKE ? [50] : [1, 50],
+  /** Idle connections held (`BENCH_IDLE_CONNS`) and runs (`BENCH_IDLE_RUNS`). */
+  idleConns: setting("BENCH_IDLE_CONNS", 10_000, 200),
+  idleRuns: setting("BENCH_IDLE_RUNS", 3, 1),
+  /** Chat fan-out: room sizes, messages per room (`BENCH_FANOUT_ROUNDS`). */
+  fanoutMembers: SMOKE ? [50] : [1000, 5000],
+  fanoutRounds: setting("BENCH_FANOUT_ROUNDS", 50, 3),
+  /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
+  transferMb: setting("BENCH_TRANSFER_MB", 1024, 8),
+  transferRuns: setting("BENCH_TRANSFER_RUNS", 3, 1),
+  /** Where the results go. */
+  resultsFile:
+    process.env.BENCH_RESULTS ??
+    fileURLToPath(
+      new URL(SMOKE ? "../build/bench/results-smoke.json" : "results.json", import.meta.url),
+    ),
+};
 
 /** A port on 127.0.0.1 that was free a moment ago. */
 export async function freePort(): Promise<number> {
@@ -94,4 +131,30 @@ export function mediansAndRatios(
   for (const r of rows) if (r.runs.length > 0) r.median = median(r.runs);
   const base = rows[0]?.median;
   for (const r of rows) if (base && r.median !== null) r.ratio = r.median / base;
+}
+
+const built = new Map<string, { path: string } | { missing: string }>();
+
+/**
+ * Compiles `bench/servers/NAME.c` with the system C compiler into `build/bench/NAME`
+ * (once per run): its path, or why it cannot be had.
+ */
+export function compiledServer(name: string): { path: string } | { missing: string } {
+  let result = built.get(name);
+  if (result === undefined) {
+    const root = fileURLToPath(new URL("..", import.meta.url));
+    mkdirSync(`${root}build/bench`, { recursive: true });
+    const path = `${root}build/bench/${name}`;
+    const cc = spawnSync("cc", ["-O2", "-o", path, `${root}bench/servers/${name}.c`], {
+      encoding: "utf8",
+    });
+    result =
+      cc.error !== undefined
+        ? { missing: "no C compiler (apt-get install -y gcc)" }
+        : cc.status !== 0
+          ? { missing: `cc failed: ${cc.stderr.trim().split("\n")[0]}` }
+          : { path };
+    built.set(name, result);
+  }
+  return result;
 }

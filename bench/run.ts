@@ -8,19 +8,22 @@
  *   BENCH_RUNS=3 BENCH_SECONDS=1 npm run bench
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
-import { mediansAndRatios, startServer } from "./lib.ts";
+import { compiledServer, mediansAndRatios, SETTINGS, startServer } from "./lib.ts";
 import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
 import { printTransfer, transferBench } from "./transfer.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
+const RUNS = SETTINGS.runs;
+const SECONDS = SETTINGS.seconds;
 /** BENCH_ONLY=pingpong,udp,stream,idle,fanout,transfer runs only those parts (all by default). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,stream,idle,fanout,transfer").split(","));
+const ONLY = new Set(
+  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,transfer").split(","),
+);
 
 interface ServerSpec {
   name: string;
@@ -78,6 +81,18 @@ const SERVERS: Record<string, ServerSpec> = {
     command: "python3",
     args: [`${HERE}servers/python_asyncio_echo.py`],
     available: hasPython,
+  },
+  "c epoll": {
+    name: "C epoll echo (checks the load generator)",
+    get command() {
+      const c = compiledServer("epoll-echo");
+      return "path" in c ? c.path : "cc";
+    },
+    args: [],
+    available: () => {
+      const c = compiledServer("epoll-echo");
+      return "missing" in c ? c.missing : null;
+    },
   },
   socat: {
     name: "socat (fork per connection, PIPE)",
@@ -154,11 +169,9 @@ async function scenario(
 
 const all: Row[] = [];
 for (const [title, conns] of ONLY.has("pingpong")
-  ? ([
-      ["64-byte ping-pong, 1 connection", 1],
-      ["64-byte ping-pong, 50 connections", 50],
-      ["64-byte ping-pong, 500 connections", 500],
-    ] as const)
+  ? SETTINGS.pingpongConns.map(
+      (n) => [`64-byte ping-pong, ${n} connection${n === 1 ? "" : "s"}`, n] as const,
+    )
   : []) {
   process.stderr.write(`running: ${title}\n`);
   all.push(
@@ -170,15 +183,15 @@ for (const [title, conns] of ONLY.has("pingpong")
       "python",
       "asyncio",
       "socat",
+      "c epoll",
     ])),
   );
 }
 
 for (const [title, conns] of ONLY.has("udp")
-  ? ([
-      ["512-byte UDP echo, 1 socket", 1],
-      ["512-byte UDP echo, 50 sockets", 50],
-    ] as const)
+  ? SETTINGS.udpSockets.map(
+      (n) => [`512-byte UDP echo, ${n} socket${n === 1 ? "" : "s"}`, n] as const,
+    )
   : []) {
   process.stderr.write(`running: ${title}\n`);
   all.push(
@@ -228,7 +241,7 @@ if (ONLY.has("idle")) {
 
 // Chat fan-out: one message to every member of a big room.
 const fanout: FanoutResult[] = [];
-for (const members of ONLY.has("fanout") ? [1000, 5000] : []) {
+for (const members of ONLY.has("fanout") ? SETTINGS.fanoutMembers : []) {
   process.stderr.write(`running: chat fan-out, ${members} members\n`);
   fanout.push(await chatFanout(members));
 }
@@ -251,7 +264,8 @@ for (const f of fanout) {
 const transfer = ONLY.has("transfer") ? await transferBench() : [];
 if (transfer.length > 0) printTransfer(transfer);
 
+mkdirSync(dirname(SETTINGS.resultsFile), { recursive: true });
 writeFileSync(
-  `${HERE}results.json`,
+  SETTINGS.resultsFile,
   `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, stream, idle, chatFanout: fanout, transfer }, null, 2)}\n`,
 );

@@ -11,13 +11,13 @@ import { readdirSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
-import { type BenchServer, mediansAndRatios, rssOf, startServer } from "./lib.ts";
+import { type BenchServer, mediansAndRatios, rssOf, SETTINGS, startServer } from "./lib.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
-const IDLE = Number(process.env.BENCH_IDLE_CONNS ?? 10_000);
-const IDLE_RUNS = Number(process.env.BENCH_IDLE_RUNS ?? 3);
+const RUNS = SETTINGS.runs;
+const SECONDS = SETTINGS.seconds;
+const IDLE = SETTINGS.idleConns;
+const IDLE_RUNS = SETTINGS.idleRuns;
 
 export interface SimpleRow {
   name: string;

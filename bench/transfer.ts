@@ -21,11 +21,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, listeningOn, median } from "./lib.ts";
+import { freePort, listeningOn, median, SETTINGS } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const RUNS = Number(process.env.BENCH_TRANSFER_RUNS ?? 3);
-const MB = Number(process.env.BENCH_TRANSFER_MB ?? 1024);
+const RUNS = SETTINGS.transferRuns;
+const MB = SETTINGS.transferMb;
 
 export interface TransferRow {
   tool: string;
