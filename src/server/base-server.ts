@@ -67,7 +67,8 @@ export abstract class BaseServer<Request> {
   readonly #gracePeriod: number;
   protected readonly log: (line: string) => void;
   readonly #stats = { accepted: 0, rejected: 0, errors: 0 };
-  #active = new Map<Promise<void>, Request>();
+  /** Requests being handled (each request, a socket or a datagram's array, is unique). */
+  #active = new Set<Request>();
   #shutdownRequested = false;
   #serving: Promise<void> | null = null;
   #stopped!: () => void;
@@ -169,16 +170,17 @@ export abstract class BaseServer<Request> {
     }
     if (pending === null || pending === "stop") return;
     this.#start(pending.request, pending.clientAddress);
-    await Promise.allSettled([...this.#active.keys()]);
+    await this.#allDone();
   }
 
   #start(request: Request, clientAddress: SocketAddress): void {
-    const task = this.#handle(request, clientAddress);
-    this.#active.set(task, request);
-    task.finally(() => {
-      this.#active.delete(task);
-      this.#slots.wake();
-    });
+    this.#active.add(request);
+    void this.#handle(request, clientAddress);
+  }
+
+  /** Resolves when no request is being handled. */
+  async #allDone(): Promise<void> {
+    while (this.#active.size > 0) await this.#slots.wait(null, "wait for the handlers");
   }
 
   /**
@@ -190,19 +192,31 @@ export abstract class BaseServer<Request> {
     while (this.#active.size >= limit) await this.#slots.wait(null, "wait for a free handler");
   }
 
-  /** Runs one request to the end; never rejects, whatever the hooks throw. */
+  /**
+   * Runs one request to the end and takes it off the active set; never rejects, whatever
+   * the hooks throw.
+   */
   async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
     try {
-      const admitted = this.#gate === null || this.#gate.admits(clientAddress);
-      if (admitted && (await this.verifyRequest(request, clientAddress))) {
+      if (await this.#admitted(request, clientAddress)) {
         await this.processRequest(request, clientAddress);
         return;
       }
       this.#stats.rejected++;
+      await this.shutdownRequest(request).catch(() => {});
     } catch (err) {
       this.#reportError(request, clientAddress, err);
+      await this.shutdownRequest(request).catch(() => {});
+    } finally {
+      this.#active.delete(request);
+      this.#slots.wake();
     }
-    await this.shutdownRequest(request).catch(() => {});
+  }
+
+  /** The access lists, then `verifyRequest` (awaited only when it returns a promise). */
+  #admitted(request: Request, clientAddress: SocketAddress): boolean | Promise<boolean> {
+    if (this.#gate !== null && !this.#gate.admits(clientAddress)) return false;
+    return this.verifyRequest(request, clientAddress);
   }
 
   /** `handleError`, guarded: an override that throws is logged, never fatal. */
@@ -220,11 +234,11 @@ export abstract class BaseServer<Request> {
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#gracePeriod * 1000);
     });
-    await Promise.race([Promise.allSettled([...this.#active.keys()]), grace]);
+    await Promise.race([this.#allDone(), grace]);
     clearTimeout(timer);
     // Past the grace period: close what is left so the handlers end.
-    await Promise.allSettled([...this.#active.values()].map((r) => this.closeRequest(r)));
-    await Promise.allSettled([...this.#active.keys()]);
+    await Promise.allSettled([...this.#active].map((r) => this.closeRequest(r)));
+    await this.#allDone();
   }
 
   /**
