@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import { until } from "../../test/helpers/net.ts";
+import { serverTls } from "../apps/tls-setup.ts";
 import { Listener } from "./listener.ts";
 
 describe("Listener", () => {
@@ -21,6 +22,25 @@ describe("Listener", () => {
       for (const s of waiting) s?.destroy();
       for (const c of clients) c.destroy();
       await Promise.all(closed);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("cuts a TLS peer that never finishes its handshake", async () => {
+    const { options } = await serverTls({ selfSigned: true });
+    const listener = await Listener.open({ host: "127.0.0.1", port: 0 }, "test", {
+      ...options,
+      handshakeTimeout: 200,
+    });
+    try {
+      const { port } = listener.server.address() as { port: number };
+      const silent = connect({ host: "127.0.0.1", port });
+      silent.on("error", () => {});
+      const opened = performance.now();
+      await new Promise((r) => silent.on("close", r));
+      assert.ok(performance.now() - opened >= 150, "not before the handshake timeout");
+      assert.equal(listener.take(), undefined);
     } finally {
       await listener.close();
     }

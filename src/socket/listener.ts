@@ -5,6 +5,8 @@ import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
 import { Waiters } from "./waiters.ts";
 
+/** How long a TLS peer has to finish its handshake. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Connections waiting for `accept()` beyond this many are closed at once and counted. */
 export const DEFAULT_ACCEPT_QUEUE = 511;
 
@@ -34,7 +36,13 @@ export class Listener {
       this.#onConnection(socket),
     );
     // A client that fails the handshake is its own problem: count it, keep serving.
-    if (secure) server.on("tlsClientError", () => this.tlsFailures++);
+    if (secure) {
+      server.on("tlsClientError", (_err: Error, socket: NetSocket) => {
+        this.tlsFailures++;
+        // A failed handshake is closed here: on a handshake timeout Node leaves it open.
+        socket.destroy();
+      });
+    }
     server.on("error", (err) => {
       if (this.#error === null) this.#error = err;
       this.acceptors.wake();
@@ -51,11 +59,17 @@ export class Listener {
     tls?: TlsOptions,
   ): Promise<Listener> {
     // A TLS server hands over connections after the handshake ('secureConnection'); their
-    // bytes wait in the stream, unread, until accept() as with plain connections.
+    // bytes wait in the stream, unread, until accept() as with plain connections. A peer
+    // that connects and never finishes the handshake is cut after 10 s (Node's 120 s
+    // default held a slot for two minutes), unless the caller's options say otherwise.
     const server =
       tls === undefined
         ? createServer({ allowHalfOpen: true, pauseOnConnect: true })
-        : createTlsServer({ ...tls, allowHalfOpen: true });
+        : createTlsServer({
+            handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+            ...tls,
+            allowHalfOpen: true,
+          });
     const listener = new Listener(server, label, tls !== undefined);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
