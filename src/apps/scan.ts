@@ -1,7 +1,8 @@
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
-import { SocketError } from "../core/errors.ts";
+import { ArgumentError, SocketError } from "../core/errors.ts";
+import { quote } from "../core/escape.ts";
 import { getaddrinfo } from "../socket/getaddrinfo.ts";
 
 /** What a probe found: `open|filtered` is UDP's honest "no answer". */
@@ -27,24 +28,46 @@ export interface ScanOptions {
   onResult?: (result: PortResult) => void;
 }
 
+/** A port or a range of them, spaces allowed around the numbers. */
+const PORT_OR_RANGE = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/;
+
 /**
- * Ports from `22`, `1-1024` or `80,443,8000-8100`: sorted, each once. Anything else is a
- * one-line error naming the bad part.
+ * Ports from `22`, `1-1024` or `80,443,8000-8100`: sorted, each once. Anything else is an
+ * `ArgumentError` (`ERR_INVALID_ARGUMENT`) in one line naming the bad part. The ranges are
+ * merged before they are listed, so the work is bounded by the length of `spec` and the
+ * 65535 ports, however often a range repeats (`1-65535,1-65535,...`).
+ *
+ * @example
+ * ```ts
+ * parsePorts("443,80,8000-8002,80"); // [80, 443, 8000, 8001, 8002]
+ * ```
  */
 export function parsePorts(spec: string): number[] {
-  const ports = new Set<number>();
+  const ranges: Array<[number, number]> = [];
   for (const part of spec.split(",")) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    const m = PORT_OR_RANGE.exec(part);
     const low = m ? Number(m[1]) : Number.NaN;
     const high = m?.[2] === undefined ? low : Number(m[2]);
     if (!m || low < 1 || high > 65535 || low > high) {
-      throw new RangeError(
-        `Cannot scan ports "${spec}": "${part}" is not a port or range within 1-65535`,
+      throw new ArgumentError(
+        `Cannot scan ports ${shortQuote(spec, 100)}: ${shortQuote(part, 40)} is not a port or range within 1-65535`,
       );
     }
-    for (let p = low; p <= high; p++) ports.add(p);
+    ranges.push([low, high]);
   }
-  return [...ports].sort((a, b) => a - b);
+  ranges.sort((a, b) => a[0] - b[0]);
+  const ports: number[] = [];
+  let next = 1; // the lowest port not listed yet
+  for (const [low, high] of ranges) {
+    for (let p = Math.max(low, next); p <= high; p++) ports.push(p);
+    if (high >= next) next = high + 1;
+  }
+  return ports;
+}
+
+/** `text` quoted for a one-line message, cut to `max` characters. */
+function shortQuote(text: string, max: number): string {
+  return quote(text.length > max ? `${text.slice(0, max)}...` : text);
 }
 
 let services: Map<string, string> | null = null;

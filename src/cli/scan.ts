@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { type PortResult, parsePorts, scan } from "../apps/scan.ts";
+import { ArgumentError } from "../core/errors.ts";
 import { parseCount, parseSeconds } from "./parsers.ts";
 
 interface ScanFlags {
@@ -10,11 +11,13 @@ interface ScanFlags {
   all?: boolean;
 }
 
+/** The ports argument; a list that is not ports is a usage error (exit 2), in one line. */
 function portsArgument(value: string): number[] {
   try {
     return parsePorts(value);
   } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
+    if (err instanceof ArgumentError) throw new InvalidArgumentError(err.message);
+    throw err;
   }
 }
 

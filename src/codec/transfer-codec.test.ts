@@ -90,6 +90,33 @@ describe("transfer messages", () => {
     );
   });
 
+  it("refuse a field whose value cannot even be shown as text with a coded error, not a TypeError", () => {
+    // String({ toString: 1 }) throws: the message must not depend on the value's methods.
+    assert.equal(
+      code(() =>
+        decodeMessage(Buffer.from('{"t":"file","path":{"toString":1},"size":1,"exec":true}')),
+      ),
+      "ERR_TRANSFER_NAME",
+    );
+    assert.equal(
+      code(() => decodeMessage(Buffer.from('{"t":"dir","path":[{"toString":1}]}'))),
+      "ERR_TRANSFER_NAME",
+    );
+    assert.equal(
+      code(() => decodeMessage(Buffer.from('{"t":{"toString":0}}'))),
+      "ERR_TRANSFER_PROTOCOL",
+    );
+  });
+
+  it("show a peer's error message with its control characters escaped, and keep only a plain code", () => {
+    const m = decodeMessage(
+      Buffer.from(
+        '{"t":"error","code":"\\u001b[2J","message":"\\u001b]0;owned\\u0007 \\u202eevil"}',
+      ),
+    );
+    assert.deepEqual(m, { t: "error", code: "ERR_TRANSFER", message: "^[]0;owned^G <U+202E>evil" });
+  });
+
   it("property: arbitrary bytes decode or give a TransferError, nothing else", () => {
     fc.assert(
       fc.property(
@@ -145,6 +172,8 @@ describe("checkRelativePath", () => {
       "x".repeat(256),
       `${"d/".repeat(2100)}f`,
       "bad\uFFFDutf8",
+      "lone\uD800surrogate",
+      "\uDC00",
       42,
       null,
     ];
@@ -160,6 +189,11 @@ describe("checkRelativePath", () => {
     assert.throws(
       () => checkRelativePath("evil\x1b[31m"),
       (err: Error) => !err.message.includes("\x1b") && err.message.includes("\\u001b"),
+    );
+    // JSON.stringify alone leaves DEL and the C1 controls as they are.
+    assert.throws(
+      () => checkRelativePath("a\x9b31m\x7f"),
+      (err: Error) => err.message.includes('"a\\u009b31m\\u007f"'),
     );
   });
 

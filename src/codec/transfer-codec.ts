@@ -1,4 +1,5 @@
 import { TransferError } from "../core/errors.ts";
+import { escapeControls, quote } from "../core/escape.ts";
 
 /**
  * The wire format of socketkit's file transfer (docs/transfer-protocol.md): an 8-byte
@@ -107,11 +108,15 @@ export function checkMessageLength(length: number): void {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * A message from its JSON body, every field checked: anything malformed is a
  * `TransferError` (`ERR_TRANSFER_PROTOCOL`), never a crash or a half-valid object. File
- * and directory paths are checked with {@link checkRelativePath}.
+ * and directory paths are checked with {@link checkRelativePath}. An `error` message's
+ * text comes back with its control characters shown (`escapeControls`), cut to 1000
+ * characters, and a code that is not letters, digits, `_`, `.` or `-` becomes
+ * `ERR_TRANSFER`.
  */
 export function decodeMessage(body: Buffer): TransferMessage {
   let value: unknown;
@@ -159,9 +164,15 @@ export function decodeMessage(body: Buffer): TransferMessage {
     case "error":
       if (typeof m.code !== "string" || typeof m.message !== "string")
         throw bad("error without code and message");
-      return { t: "error", code: m.code.slice(0, 64), message: m.message.slice(0, 1000) };
+      // The peer's words end up on a terminal: its code must look like one, and its
+      // message cannot carry control characters that would act there.
+      return {
+        t: "error",
+        code: ERROR_CODE.test(m.code) ? m.code : "ERR_TRANSFER",
+        message: escapeControls(m.message).slice(0, 1000),
+      };
     default:
-      throw bad(`an unknown message ${JSON.stringify(String(m.t)).slice(0, 40)}`);
+      throw bad(`an unknown message ${quote(shown(m.t).slice(0, 32))}`);
   }
 }
 
@@ -179,6 +190,9 @@ function isSize(v: unknown): boolean {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// What invalid UTF-8 decodes to, and the lone surrogates a JSON "\ud800" escape gives
+// (they cannot be written to a file name as they are: Node would turn them into U+FFFD).
+const NOT_UTF8 = /\uFFFD|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * A path the sender proposes, checked before the receiver goes near its disk: relative,
@@ -188,7 +202,11 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * (`ERR_TRANSFER_NAME`) naming it with its control characters escaped.
  */
 export function checkRelativePath(path: unknown): string {
-  if (typeof path !== "string") throw badName(String(path), "it is not text");
+  if (typeof path !== "string") {
+    throw new TransferError(`Refused a file name that is not text: ${shown(path)}`, {
+      code: "ERR_TRANSFER_NAME",
+    });
+  }
   const why = pathProblem(path);
   if (why !== null) throw badName(path, why);
   return path;
@@ -207,11 +225,24 @@ function pathProblem(path: string): string | null {
     if (Buffer.byteLength(part, "utf8") > MAX_NAME_BYTES)
       return `a component is over ${MAX_NAME_BYTES} bytes`;
   }
-  if (/\uFFFD/.test(path)) return "it is not valid UTF-8";
+  if (NOT_UTF8.test(path)) return "it is not valid UTF-8";
   return null;
 }
 
 function badName(path: string, why: string): TransferError {
-  const shown = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}...` : path);
-  return new TransferError(`Refused the file name ${shown}: ${why}`, { code: "ERR_TRANSFER_NAME" });
+  const name = quote(path.length > 200 ? `${path.slice(0, 200)}...` : path);
+  return new TransferError(`Refused the file name ${name}: ${why}`, { code: "ERR_TRANSFER_NAME" });
+}
+
+/**
+ * A value from the peer that should have been text, as text for a message. Never calls
+ * the value's own methods: `String({ toString: 1 })` throws a TypeError.
+ */
+function shown(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  if (typeof value === "function") return "a function";
+  return String(value);
 }

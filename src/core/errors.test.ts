@@ -5,6 +5,7 @@ import {
   AccessListError,
   AddressInUseError,
   AddressNotAvailableError,
+  ArgumentError,
   BlockingIOError,
   BrokenPipeError,
   ConnectionAbortedError,
@@ -144,6 +145,7 @@ describe("error classes", () => {
     new FrameTooLargeError(70000, 65536),
     new UnsupportedError("x"),
     new AccessListError("x"),
+    new ArgumentError("x"),
   ];
 
   it("are all SocketError and Error, named after their class", () => {
@@ -175,6 +177,7 @@ describe("error classes", () => {
       FrameTooLargeError: "ERR_FRAME_TOO_LARGE",
       UnsupportedError: "ERR_UNSUPPORTED",
       AccessListError: "ERR_ACCESS_LIST",
+      ArgumentError: "ERR_INVALID_ARGUMENT",
     });
   });
 

@@ -229,6 +229,24 @@ export class AccessListError extends SocketError {
   }
 }
 
+/**
+ * A value given to socketkit is not one it can use: a list of ports that is not ports and
+ * ranges within 1-65535, for one. The CLI reports it as a usage error. `code` is
+ * `ERR_INVALID_ARGUMENT`.
+ *
+ * @example
+ * ```ts
+ * import { ArgumentError } from "socketkit";
+ * const err = new ArgumentError('Cannot scan ports "80-x": "80-x" is not a port or range');
+ * console.log(err.code); // "ERR_INVALID_ARGUMENT"
+ * ```
+ */
+export class ArgumentError extends SocketError {
+  protected override defaultCode(): string {
+    return "ERR_INVALID_ARGUMENT";
+  }
+}
+
 type ErrorClass = new (message: string, options?: SocketErrorOptions) => SocketError;
 
 /** Node/libuv code → class. Codes not listed become a plain `SocketError`. */
@@ -284,6 +302,16 @@ const DESCRIPTION: Record<string, string> = {
   EHOSTUNREACH: "no route to host",
   EAFNOSUPPORT: "address family not supported by protocol",
   ENOTSOCK: "not a socket",
+  ENAMETOOLONG: "file name too long",
+  ENOTDIR: "not a directory",
+  EISDIR: "is a directory",
+  ELOOP: "too many levels of symbolic links",
+  EILSEQ: "invalid or incomplete multibyte or wide character",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "file too large",
+  EROFS: "read-only file system",
+  EIO: "input/output error",
   DEPTH_ZERO_SELF_SIGNED_CERT: "the certificate is self-signed, so it cannot be verified",
   SELF_SIGNED_CERT_IN_CHAIN: "the certificate chain ends in a self-signed certificate",
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the certificate cannot be verified",

@@ -29,3 +29,43 @@ export function escapeControls(text: string): string {
     return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
   });
 }
+
+/**
+ * Text safe to print on a terminal, in the notation of a protocol reply: the same
+ * characters as {@link escapeControls} are shown as codes, `\xNN` up to U+00FF (tabs
+ * included) and `\uNNNN` above, so a line a client sent cannot act when it is echoed.
+ *
+ * @example
+ * ```ts
+ * escapeControlCodes("rm\x1b[2J \u202eevil"); // "rm\\x1b[2J \\u202eevil"
+ * ```
+ */
+export function escapeControlCodes(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
+// JSON.stringify escapes the C0 controls and lone surrogates, but leaves DEL, the C1
+// controls and the bidirectional controls as they are.
+const UNESCAPED_BY_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` in double quotes for a message, as `JSON.stringify` writes it but with every
+ * character {@link escapeControls} shows also escaped (`\u202e`), so a quoted name or
+ * value cannot act on the terminal that prints the message, nor end its line.
+ *
+ * @example
+ * ```ts
+ * quote("a\u202eb\n"); // "\"a\\u202eb\\n\""
+ * ```
+ */
+export function quote(text: string): string {
+  return JSON.stringify(text).replace(
+    UNESCAPED_BY_JSON,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}

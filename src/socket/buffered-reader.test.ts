@@ -198,6 +198,52 @@ describe("BufferedReader.readuntil", () => {
     );
   });
 
+  it(
+    "drops every byte of an over-long tail at end of stream: the next partial is empty",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      // The "a" could begin the separator "ab", so it is held past the LineTooLongError.
+      await deliver(client, conn, "xxxxa");
+      client.shutdown(SHUT_WR);
+      await rejection(
+        rfile.readuntil("ab", { maxLength: 2 }),
+        LineTooLongError,
+        "ERR_LINE_TOO_LONG",
+      );
+      const err = await rejection(
+        rfile.readuntil("ab"),
+        IncompleteReadError,
+        "ERR_INCOMPLETE_READ",
+      );
+      assert.equal(err.partial.length, 0);
+    },
+  );
+
+  it(
+    "ends an over-long line at a separator that completes a byte held past the error",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      await deliver(client, conn, "xxxxa");
+      await rejection(
+        rfile.readuntil("ab", { maxLength: 2 }),
+        LineTooLongError,
+        "ERR_LINE_TOO_LONG",
+      );
+      await client.sendall("bnext");
+      client.shutdown(SHUT_WR);
+      const err = await rejection(
+        rfile.readuntil("ab"),
+        IncompleteReadError,
+        "ERR_INCOMPLETE_READ",
+      );
+      assert.equal(err.partial.toString(), "next");
+    },
+  );
+
   it("rejects an empty separator with EINVAL", T, async (t) => {
     const { conn } = await tcpPair(t);
     await rejection(conn.makefile("r").readuntil(""), SocketError, "EINVAL");

@@ -241,7 +241,13 @@ export class BufferedReader {
       }
       conn.queue.skip(Math.max(0, conn.queue.length - sep.length + 1));
       conn.consumed();
-      if (!(await this.#more(conn, deadline))) break;
+      if (!(await this.#more(conn, deadline))) {
+        // End of stream: the bytes kept in case they began the separator belong to the
+        // dropped line, and must not come back as the next call's partial.
+        conn.queue.skip(conn.queue.length);
+        conn.consumed();
+        break;
+      }
     }
     this.#skippingTo = null;
   }

@@ -4,8 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { createServer, type Socket as NetSocket } from "node:net";
 import { PassThrough } from "node:stream";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
+import { chatJoin } from "../../src/apps/chat/client.ts";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
 import {
   errorOutputFrom,
@@ -316,6 +319,104 @@ describe("socketkit chat", () => {
     }
     await errorOutputFrom(stays, (err) => err.includes("reconnected to 127.0.0.1:"));
   });
+});
+
+describe("chat join against a hostile server", () => {
+  /**
+   * `chat join --nick bob` (in this process) against a fake room on 127.0.0.1 that sends
+   * `greeting`, `afterNick` once bob's nickname comes, and `parting` before it closes on
+   * bob's /quit. Returns all the client printed.
+   */
+  async function joinHostile(
+    t: TestContext,
+    room: { greeting: string; afterNick: string; parting: string },
+    options: { interactive?: boolean } = {},
+  ): Promise<string> {
+    const input = new PassThrough();
+    const sockets = new Set<NetSocket>();
+    const server = createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.write(room.greeting);
+      let got = "";
+      s.on("data", (data: Buffer) => {
+        got += data.toString();
+        if (got === "/nick bob\n") {
+          s.write(room.afterNick);
+          input.end(); // the member leaves: the client says /quit
+        }
+        if (got.endsWith("/quit\n")) s.end(room.parting);
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    });
+    const { port } = server.address() as { port: number };
+    const output = new PassThrough();
+    let shown = "";
+    output.on("data", (chunk: Buffer) => {
+      shown += chunk.toString();
+    });
+    await chatJoin("127.0.0.1", port, {
+      nick: "bob",
+      input,
+      output,
+      color: true,
+      reconnect: false,
+      log: () => {},
+      interactive: options.interactive,
+    });
+    return shown;
+  }
+
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+  const SGR = /\x1b\[[\d;]*m/g;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what is matched
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\p{Bidi_Control}]/u;
+  const YOU_ARE = "*** You are bob. Type /help for commands.\r\n";
+
+  it("shows the server's control characters escaped, and colours its own way", T, async (t) => {
+    // Lines that would clear the screen, set the terminal's title, reorder text and turn it
+    // red, if printed as they are.
+    const shown = await joinHostile(t, {
+      greeting: "*** Welcome\r\n\u001b[2J*** Choose a nickname: ",
+      afterNick: YOU_ARE,
+      parting:
+        "[12:00:00] <mallory> \u001b]0;owned\u0007 title\r\n" +
+        "[12:00:01] <mallory> \u202eexe.txt \u001b[2J \u009b31m\tend\r\n" +
+        "\u001b[31munfinished",
+    });
+    assert.match(shown, SGR, "the client's own colours");
+    const plain = shown.replace(SGR, "");
+    assert.doesNotMatch(plain, CONTROL);
+    assert.match(plain, /\^\[\[2J\*\*\* Choose a nickname: bob\n/);
+    assert.match(plain, /\[12:00:00\] <mallory> \^\[\]0;owned\^G title\n/);
+    assert.match(plain, /\[12:00:01\] <mallory> <U\+202E>exe\.txt \^\[\[2J <U\+009B>31m end\n/);
+    assert.match(plain, /\^\[\[31munfinished\n$/);
+  });
+
+  it(
+    "on a terminal, escapes the server's unfinished line where it becomes the prompt",
+    T,
+    async (t) => {
+      const shown = await joinHostile(
+        t,
+        {
+          greeting: "*** Choose a nickname: ",
+          afterNick: `${YOU_ARE}\u001b]0;owned\u0007\u202e prompt? `,
+          parting: "",
+        },
+        { interactive: true },
+      );
+      assert.ok(shown.includes("^[]0;owned^G<U+202E> prompt? "), JSON.stringify(shown));
+      assert.equal(shown.includes("\u001b]"), false, "no OSC sequence");
+      assert.equal(shown.includes("\u0007"), false, "no BEL");
+      assert.equal(shown.includes("\u202e"), false, "no bidirectional override");
+    },
+  );
 });
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;

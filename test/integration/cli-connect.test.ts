@@ -140,6 +140,6 @@ describe("socketkit connect failures", () => {
   it("exits 2 on a usage error", async () => {
     const p = cli(["connect", "127.0.0.1", "99999"], "");
     assert.equal(await p.exited, 2);
-    assert.match(p.stderr(), /port must be 0-65535/);
+    assert.match(p.stderr(), /Port must be 0-65535/);
   });
 });

@@ -4,6 +4,7 @@ import { StringDecoder } from "node:string_decoder";
 import { setTimeout as delay } from "node:timers/promises";
 import picocolors from "picocolors";
 import { formatAddress } from "../../core/address.ts";
+import { escapeControls } from "../../core/escape.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import type { Socket } from "../../socket/socket.ts";
 
@@ -41,7 +42,8 @@ const RENAMED = /^\[[\d:]+\] \*\*\* (\S+) is now known as (\S+)$/;
 
 /**
  * Joins a chat room: what `socketkit chat join` does. Lines from the input are sent, lines
- * from the room are printed (above the line being typed, on a terminal); `/quit` or the
+ * from the room are printed (above the line being typed, on a terminal), their control
+ * characters shown rather than acting (`escapeControls`); `/quit` or the
  * end of the input leaves. A lost connection is reported and retried with backoff, the
  * nickname sent again on each new connection. Resolves when the member leaves; rejects
  * when the room cannot be reached at first, or is lost with `reconnect` off.
@@ -218,7 +220,8 @@ class ChatScreen {
           }
         }
         if (this.#interactive) {
-          this.#rl.setPrompt(partial === "" ? "> " : partial);
+          // The server's unfinished line (its nickname prompt) is the prompt.
+          this.#rl.setPrompt(partial === "" ? "> " : escapeControls(partial));
           this.#rl.prompt(true);
         }
       }
@@ -228,9 +231,13 @@ class ChatScreen {
     }
   }
 
-  /** A line from the room, above the line being typed. */
+  /**
+   * A line from the room, above the line being typed. The server's text is shown with its
+   * control characters escaped (as the server does with what members send): a hostile
+   * server cannot move the cursor, set the title or reorder text; only our colours act.
+   */
   #print(line: string): void {
-    const text = this.#paint(line);
+    const text = this.#paint(escapeControls(line));
     if (!this.#interactive) {
       this.#output.write(`${text}\n`);
       return;

@@ -27,6 +27,11 @@ describe("runCommand", () => {
     assert.equal(r.lines[0], 'error: unknown command "rm\\x1b[2J" (try help)');
   });
 
+  it("escapes C1 and bidirectional controls too, which a terminal would also obey", () => {
+    const r = runCommand("\u009b2J\u202eevil", context);
+    assert.equal(r.lines[0], 'error: unknown command "\\x9b2J\\u202eevil" (try help)');
+  });
+
   it("never throws and only quits on quit or exit, for any input", () => {
     fc.assert(
       fc.property(fc.string(), (line) => {

@@ -1,5 +1,6 @@
 import { formatAddress, type SocketAddress } from "../../core/address.ts";
 import { LineTooLongError } from "../../core/errors.ts";
+import { escapeControlCodes } from "../../core/escape.ts";
 import type { ServerStats } from "../../server/base-server.ts";
 import { DatagramRequestHandler } from "../../server/datagram-request-handler.ts";
 import { StreamRequestHandler } from "../../server/stream-request-handler.ts";
@@ -72,15 +73,11 @@ export function runCommand(line: string, context: CommandContext): CommandResult
   }
 }
 
-/** Control characters shown escaped, so an echo cannot drive the client's terminal. */
-function printable(text: string): string {
-  let out = "";
-  for (const ch of text) {
-    const code = ch.charCodeAt(0);
-    out += code < 0x20 || code === 0x7f ? `\\x${code.toString(16).padStart(2, "0")}` : ch;
-  }
-  return out;
-}
+/**
+ * Control characters shown escaped, so an echo cannot drive the client's terminal: C0,
+ * DEL, C1 (CSI U+009B acts as ESC [) and the bidirectional controls.
+ */
+const printable = escapeControlCodes;
 
 const PROMPT = "> ";
 

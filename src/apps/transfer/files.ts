@@ -1,8 +1,25 @@
-import { constants } from "node:fs";
-import { lstat, mkdir, readdir, realpath, statfs } from "node:fs/promises";
+import { constants, type Stats } from "node:fs";
+import { type FileHandle, lstat, mkdir, open, readdir, realpath, statfs } from "node:fs/promises";
 import { basename, join, resolve, sep } from "node:path";
-import { checkRelativePath } from "../../codec/transfer-codec.ts";
-import { TransferError } from "../../core/errors.ts";
+import { checkRelativePath, MAX_NAME_BYTES } from "../../codec/transfer-codec.ts";
+import { describe, type SocketError, TransferError, toSocketError } from "../../core/errors.ts";
+import { quote } from "../../core/escape.ts";
+
+/** What a file's data goes to until its hash is checked: `NAME.part` beside `NAME`. */
+export const PART_SUFFIX = ".part";
+
+/**
+ * Longest path the system opens, in bytes: PATH_MAX (4096 on Linux, 1024 on macOS and
+ * the BSDs) less the NUL that ends it.
+ */
+const MAX_SYSTEM_PATH = process.platform === "linux" ? 4095 : 1023;
+
+/**
+ * The codes by which the system refuses a path itself (too long, a character or an
+ * encoding the file system cannot store, a link or a non-directory in the way), rather
+ * than the disk failing: the name is then refused.
+ */
+const NAME_REFUSALS = new Set(["ENAMETOOLONG", "EILSEQ", "EINVAL", "ELOOP", "ENOTDIR", "EISDIR"]);
 
 /** A file to send: where it is, the name it goes under, its size and whether it runs. */
 export interface SourceFile {
@@ -31,7 +48,7 @@ export async function listSources(paths: string[]): Promise<SourceTree> {
   const add = (rel: string) => {
     checkRelativePath(rel);
     if (seen.has(rel)) {
-      throw new TransferError(`Cannot send two files named ${JSON.stringify(rel)}`, {
+      throw new TransferError(`Cannot send two files named ${quoteName(rel)}`, {
         code: "ERR_TRANSFER_NAME",
       });
     }
@@ -75,8 +92,9 @@ export interface TargetOptions {
  * Where the file named `rel` goes under `root`, made safe: the name is checked, every
  * directory on the way must be a real directory inside the root (a symbolic link, even
  * one planted there beforehand, is refused), and an existing file is refused without
- * `overwrite` (a link or a directory always). Creates the directories. Returns the final
- * path; the data goes to `PATH.part` first.
+ * `overwrite` (a link or a directory always). A name the system could not store (its
+ * `.part` path too long, say) is refused before anything is made. Creates the
+ * directories. Returns the final path; the data goes to `PATH.part` first.
  */
 export async function targetPath(
   root: string,
@@ -85,52 +103,120 @@ export async function targetPath(
 ): Promise<string> {
   checkRelativePath(rel);
   const parts = rel.split("/");
-  const { base, dir } = await directories(root, rel, parts.slice(0, -1));
-  const path = join(dir, parts[parts.length - 1] as string);
+  const last = parts[parts.length - 1] as string;
+  if (Buffer.byteLength(last) + PART_SUFFIX.length > MAX_NAME_BYTES) {
+    throw refused(rel, `with ${PART_SUFFIX} added, its last part is over ${MAX_NAME_BYTES} bytes`);
+  }
+  const { base, dir } = await directories(root, rel, parts.slice(0, -1), PART_SUFFIX);
+  const path = join(dir, last);
   if (!path.startsWith(base + sep)) throw refused(rel, "it would land outside the folder");
-  const final = await lstat(path).catch(() => null);
+  const final = await existing(path, rel);
   if (final !== null) {
     if (final.isSymbolicLink()) throw refused(rel, "a symbolic link is there");
     if (!final.isFile()) throw refused(rel, "something that is not a file is there");
     if (!options.overwrite) {
       throw new TransferError(
-        `Refused ${JSON.stringify(rel)}: it exists (use --overwrite to replace it)`,
+        `Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`,
         {
           code: "ERR_TRANSFER_EXISTS",
         },
       );
     }
   }
-  const part = await lstat(`${path}.part`).catch(() => null);
-  if (part !== null && !part.isFile()) throw refused(rel, "its .part is not a plain file");
+  const part = await existing(`${path}${PART_SUFFIX}`, rel);
+  if (part !== null && !part.isFile()) throw refused(rel, `its ${PART_SUFFIX} is not a plain file`);
   return path;
 }
 
-/** Makes the empty directory `rel` under `root`, with the same checks as files. */
+/**
+ * Makes the empty directory `rel` under `root`, with the same checks as files: a name the
+ * system could not store is refused before any directory is made.
+ */
 export async function targetDir(root: string, rel: string): Promise<void> {
   checkRelativePath(rel);
-  await directories(root, rel, rel.split("/"));
+  await directories(root, rel, rel.split("/"), "");
+}
+
+/**
+ * Opens the `.part` of the file `rel` (whose final path is `final`) for writing, anew or
+ * to append to, without following a link planted there. A failure is a coded error: a
+ * name the system refuses is `ERR_TRANSFER_NAME`, anything else keeps the system's code
+ * (`ENOSPC`, `EACCES`...).
+ */
+export async function openPart(final: string, rel: string, append: boolean): Promise<FileHandle> {
+  try {
+    return await open(
+      `${final}${PART_SUFFIX}`,
+      append ? PART_FLAGS.append : PART_FLAGS.fresh,
+      0o600,
+    );
+  } catch (err) {
+    throw diskError(err, rel, `open ${quoteName(`${rel}${PART_SUFFIX}`)}`);
+  }
+}
+
+/**
+ * The error to report when a file-system call for the received name `rel` failed: a path
+ * the system refuses (`ENAMETOOLONG`, `ELOOP`...) refuses the name (`ERR_TRANSFER_NAME`);
+ * anything else is a `SocketError` with the system's code, `Cannot ACTION: ...`.
+ */
+export function diskError(err: unknown, rel: string, action: string): SocketError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && NAME_REFUSALS.has(code)) {
+    const why = code === "ELOOP" ? "a symbolic link is in the way" : describe(code);
+    return refused(rel, `the system refuses it (${why})`);
+  }
+  return toSocketError(err, action);
 }
 
 /**
  * Walks (and makes) the directories `names` below `root`, each of which must be a real
- * directory: a symbolic link, even one planted there beforehand, is refused. Returns the
- * root's real path and the last directory's.
+ * directory: a symbolic link, even one planted there beforehand, is refused. The whole
+ * path of `rel` (with `suffix`) must fit the system's limit, checked before anything is
+ * made. Returns the root's real path and the last directory's.
  */
 async function directories(
   root: string,
   rel: string,
   names: string[],
+  suffix: string,
 ): Promise<{ base: string; dir: string }> {
-  const base = await realpath(root);
+  const base = await realpath(root).catch((err: unknown) => {
+    throw toSocketError(err, `open the folder ${quote(root)}`);
+  });
+  const length = Buffer.byteLength(join(base, rel)) + suffix.length;
+  if (length > MAX_SYSTEM_PATH) {
+    throw refused(
+      rel,
+      `in ${quote(base)} its path would be ${length} bytes, over the system's limit of ${MAX_SYSTEM_PATH}`,
+    );
+  }
   let dir = base;
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
     dir = join(dir, name);
-    const info = await lstat(dir).catch(() => null);
-    if (info === null) await mkdir(dir);
-    else if (!info.isDirectory()) throw refused(rel, `${name} is not a directory here`);
+    const info = await existing(dir, rel);
+    if (info === null) {
+      await mkdir(dir).catch((err: unknown) => {
+        throw diskError(
+          err,
+          rel,
+          `create the folder ${quoteName(names.slice(0, i + 1).join("/"))}`,
+        );
+      });
+    } else if (!info.isDirectory())
+      throw refused(rel, `${quoteName(name)} is not a directory here`);
   }
   return { base, dir };
+}
+
+/** What is at `path` (not following a link), or null when nothing is. */
+async function existing(path: string, rel: string): Promise<Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "ENOENT") return null;
+    throw diskError(err, rel, `look up ${quoteName(rel)}`);
+  }
 }
 
 /** Bytes free for an unprivileged user on the file system holding `path`. */
@@ -140,13 +226,21 @@ export async function freeBytes(path: string): Promise<number> {
 }
 
 /** Flags to open a `.part` file without following a link planted there. */
-export const PART_FLAGS = {
+const PART_FLAGS = {
   fresh: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
   append: constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW,
 };
 
+/**
+ * A received name for a message: quoted with its control characters escaped, and cut to
+ * 200 characters (a name can be 4096 bytes long).
+ */
+export function quoteName(rel: string): string {
+  return quote(rel.length > 200 ? `${rel.slice(0, 200)}...` : rel);
+}
+
 function refused(rel: string, why: string): TransferError {
-  return new TransferError(`Refused the file name ${JSON.stringify(rel)}: ${why}`, {
+  return new TransferError(`Refused the file name ${quoteName(rel)}: ${why}`, {
     code: "ERR_TRANSFER_NAME",
   });
 }

@@ -1,9 +1,18 @@
 import { createHash, type Hash } from "node:crypto";
 import { chmod, type FileHandle, open, rename, stat, truncate, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
-import { TransferError } from "../../core/errors.ts";
+import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import type { Channel } from "./channel.ts";
-import { freeBytes, PART_FLAGS, type SourceTree, targetDir, targetPath } from "./files.ts";
+import {
+  diskError,
+  freeBytes,
+  openPart,
+  PART_SUFFIX,
+  quoteName,
+  type SourceTree,
+  targetDir,
+  targetPath,
+} from "./files.ts";
 
 /** Bytes read from a file or the socket at a time. */
 const CHUNK = 1024 * 1024;
@@ -146,27 +155,29 @@ async function receiveFile(
   const { path: rel, size } = header;
   if (options.maxSize !== undefined && size > options.maxSize) {
     throw new TransferError(
-      `Refused ${JSON.stringify(rel)}: ${size} bytes is over the limit of ${options.maxSize}`,
+      `Refused ${quoteName(rel)}: ${size} bytes is over the limit of ${options.maxSize}`,
       {
         code: "ERR_TRANSFER_SIZE",
       },
     );
   }
   const final = await targetPath(options.dir, rel, { overwrite: options.overwrite });
-  const part = `${final}.part`;
+  const part = `${final}${PART_SUFFIX}`;
   // What an earlier, cut transfer left: offered for resumption with the hash of it.
   let have = await stat(part).then(
     (s) => s.size,
     () => 0,
   );
   if (have > size) {
-    await truncate(part, 0);
+    await onPart(rel, "empty", () => truncate(part, 0));
     have = 0;
   }
-  const free = await freeBytes(dirname(final));
+  const free = await freeBytes(dirname(final)).catch((err: unknown) => {
+    throw toSocketError(err, `find the free space for ${quoteName(rel)}`);
+  });
   if (size - have > free) {
     throw new TransferError(
-      `Refused ${JSON.stringify(rel)}: ${size} bytes and only ${free} free on the disk`,
+      `Refused ${quoteName(rel)}: ${size} bytes and only ${free} free on the disk`,
       {
         code: "ERR_TRANSFER_SIZE",
       },
@@ -174,12 +185,14 @@ async function receiveFile(
   }
   const hash = createHash("sha256");
   if (have > 0) {
-    const fh = await open(part, "r");
-    try {
-      await hashRange(fh, hash, 0, have, channel);
-    } finally {
-      await fh.close();
-    }
+    await onPart(rel, "read", async () => {
+      const fh = await open(part, "r");
+      try {
+        await hashRange(fh, hash, 0, have, channel);
+      } finally {
+        await fh.close();
+      }
+    });
   }
   await channel.send({ t: "offer", have, sha256: have > 0 ? hash.copy().digest("hex") : null });
   const { from } = await channel.expect("data");
@@ -190,27 +203,43 @@ async function receiveFile(
   }
   const fileHash = from === 0 ? createHash("sha256") : hash;
   progress.file(rel, size, from);
-  const fh = await open(part, from === 0 ? PART_FLAGS.fresh : PART_FLAGS.append, 0o600);
-  try {
-    await receiveRange(channel, fh, fileHash, size - from, progress);
-  } finally {
-    await fh.close();
-  }
+  const fh = await openPart(final, rel, from !== 0);
+  await onPart(rel, "write", async () => {
+    try {
+      await receiveRange(channel, fh, fileHash, size - from, progress);
+    } finally {
+      await fh.close();
+    }
+  });
   const { sha256 } = await channel.expect("done");
   const ours = fileHash.digest("hex");
   if (sha256 !== ours) {
     await unlink(part).catch(() => {});
     throw new TransferError(
-      `${JSON.stringify(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${sha256}`,
+      `${quoteName(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${sha256}`,
       {
         code: "ERR_TRANSFER_HASH",
       },
     );
   }
-  await chmod(part, header.exec ? 0o755 : 0o644);
-  await rename(part, final);
+  await onPart(rel, "set the mode of", () => chmod(part, header.exec ? 0o755 : 0o644));
+  await onPart(rel, "rename", () => rename(part, final));
   await channel.send({ t: "ok" });
   return { path: rel, size, sent: size - from, sha256 };
+}
+
+/**
+ * Runs a step on the `.part` of the received file `rel`. A failure of the disk (a raw
+ * error from `node:fs`) becomes a coded error naming the file, `Cannot ACTION "NAME.part":
+ * no space left on device`; socketkit's own errors (the connection's) pass as they are.
+ */
+async function onPart<T>(rel: string, action: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof SocketError) throw err;
+    throw diskError(err, rel, `${action} ${quoteName(`${rel}${PART_SUFFIX}`)}`);
+  }
 }
 
 /** Feeds bytes [from, to) of a file to `hash` (each chunk counts as progress). */
