@@ -1,0 +1,389 @@
+/**
+ * `socketkit share` and `socketkit receive` as child processes, against peers that do not
+ * speak the transfer protocol (docs/transfer-protocol.md) or speak it wrong: another
+ * magic, another version, the same role, huge and malformed length prefixes and sizes,
+ * garbage, silence and a slowloris. Each gets a clear error (an `error` message where the
+ * protocol has one, and one line on the server's stderr); `share` goes on serving with
+ * flat memory, and `receive`, which serves one transfer, exits 1 without writing a byte.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fetch, send } from "../../src/apps/transfer/index.ts";
+import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
+import { tempDir, until } from "../helpers/net.ts";
+import { listening, portOf, socketkit } from "../helpers/proc.ts";
+import {
+  exchange,
+  garbage,
+  HostileClient,
+  INVALID_UTF8,
+  silentClient,
+  slowloris,
+  TELNET_IAC,
+} from "./lib/hostile-client.ts";
+import { MiB, mib, rssOf, sharedServer } from "./lib/server-process.ts";
+
+const T = { timeout: 30_000 };
+const RSS_BOUND = 30 * MiB;
+/** The server's silence limit, `--timeout`, in seconds. */
+const TIMEOUT = 1;
+/** The watchdog looks four times per period: a stall ends within 1.25 periods. */
+const TIMEOUT_SLACK_MS = 0.25 * TIMEOUT * 1000 + 1500;
+
+// ------------------------------------------------------------ the wire, written by hand
+
+/** A preamble with any magic, version and role byte. */
+function preamble(magic = "SKXF", version = 1, role = "R"): Buffer {
+  const out = Buffer.alloc(8);
+  out.write(magic, 0, "latin1");
+  out.writeUInt16BE(version, 4);
+  out.write(role, 6, "latin1");
+  return out;
+}
+
+/** A 4-byte big-endian length prefix. */
+function lengthPrefix(n: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(n);
+  return out;
+}
+
+/** A message frame around any body (JSON or not). */
+function frame(body: string | Buffer | object): Buffer {
+  const bytes =
+    typeof body === "string" || Buffer.isBuffer(body)
+      ? Buffer.from(body)
+      : Buffer.from(JSON.stringify(body));
+  return Buffer.concat([lengthPrefix(bytes.length), bytes]);
+}
+
+const HELLO = encodeMessage({ t: "hello", auth: false, nonce: null });
+
+/** The messages after the peer's 8-byte preamble (a cut one at the end is left out). */
+function messagesIn(received: Buffer): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  let at = 8;
+  while (at + 4 <= received.length) {
+    const length = received.readUInt32BE(at);
+    if (at + 4 + length > received.length) break;
+    out.push(JSON.parse(received.subarray(at + 4, at + 4 + length).toString("utf8")));
+    at += 4 + length;
+  }
+  return out;
+}
+
+/** A bad peer: what it sends, and the line the server must write about it. */
+interface BadPeer {
+  name: string;
+  bytes: Buffer;
+  line: RegExp;
+  /** The `error` message's code the peer must get (null: the handshake ends with a close). */
+  told: string | null;
+}
+
+/** Bad peers of `share` (which sends; the peer must be a receiver). */
+const SHARE_PEERS: BadPeer[] = [
+  {
+    name: "an HTTP request (wrong magic)",
+    bytes: Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    line: /: The peer is not a socketkit transfer peer \(it sent "GET \/ HT"\)$/m,
+    told: null,
+  },
+  {
+    name: "binary garbage",
+    bytes: Buffer.concat([
+      Buffer.from([0x00, 0xff, 0x13, 0x37, 0x80, 0x81, 0x82, 0x83]),
+      garbage(64 * 1024),
+    ]),
+    line: /: The peer is not a socketkit transfer peer \(it sent 00ff133780818283\)$/m,
+    told: null,
+  },
+  {
+    name: "telnet IAC sequences",
+    bytes: TELNET_IAC,
+    line: /: The peer is not a socketkit transfer peer \(it sent fffd01fffb1ffffa\)$/m,
+    told: null,
+  },
+  {
+    name: "an unknown protocol version",
+    bytes: preamble("SKXF", 2),
+    line: /: The peer speaks transfer protocol version 2; this socketkit speaks 1$/m,
+    told: null,
+  },
+  {
+    name: "the same role (two senders)",
+    bytes: preamble("SKXF", 1, "S"),
+    line: /: Both sides are senders: one side must send and the other receive$/m,
+    told: null,
+  },
+  {
+    name: "an unknown role byte",
+    bytes: preamble("SKXF", 1, "?"),
+    line: /: The peer sent an unknown role byte 63$/m,
+    told: null,
+  },
+  {
+    name: "a huge length prefix in place of hello",
+    bytes: Buffer.concat([preamble(), lengthPrefix(0xffffffff)]),
+    line: /: The peer sent a message of 4294967295 bytes \(at most 65536\): not this protocol$/m,
+    told: null,
+  },
+  {
+    name: "a hello that is not JSON",
+    bytes: Buffer.concat([preamble(), frame("{nope")]),
+    line: /: The peer sent a message that is not JSON$/m,
+    told: null,
+  },
+  {
+    name: "a message of invalid UTF-8",
+    bytes: Buffer.concat([
+      preamble(),
+      frame(
+        Buffer.concat([Buffer.from('{"t":"'), INVALID_UTF8.subarray(4, 10), Buffer.from('"}')]),
+      ),
+    ]),
+    line: /: The peer sent an unknown message "\uFFFD+.*"$/m,
+    told: null,
+  },
+  {
+    name: "a huge length prefix after the handshake",
+    bytes: Buffer.concat([preamble(), HELLO, lengthPrefix(0xffffffff)]),
+    line: /: The peer sent a message of 4294967295 bytes \(at most 65536\): not this protocol$/m,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+  {
+    name: "an offer of a negative length",
+    bytes: Buffer.concat([preamble(), HELLO, frame({ t: "offer", have: -1, sha256: null })]),
+    line: /: The peer sent offer with a bad length$/m,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+  {
+    name: "an offer of 2^60 bytes",
+    bytes: Buffer.concat([
+      preamble(),
+      HELLO,
+      frame({ t: "offer", have: 2 ** 60, sha256: "0".repeat(64) }),
+    ]),
+    line: /: The peer sent offer with a bad length$/m,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+  {
+    name: "an unknown message after the handshake",
+    bytes: Buffer.concat([preamble(), HELLO, frame({ t: "gimme", all: true })]),
+    line: /: The peer sent an unknown message "gimme"$/m,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+];
+
+describe("share against bad peers", () => {
+  const dir = mkdtempSync(join(tmpdir(), "socketkit-share-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "shared.bin");
+  const data = garbage(3 * MiB);
+  writeFileSync(file, data);
+  const server = sharedServer(["share", file, "--port", "0", "--timeout", String(TIMEOUT)]);
+
+  it(
+    "tells each bad peer why (an error message once the handshake is done), says it in one line, serves a fetch afterwards, and keeps its memory flat",
+    T,
+    async (t) => {
+      const { port, pid, stderr } = server();
+      const round = async () => {
+        for (const peer of SHARE_PEERS) {
+          const mark = stderr().length;
+          const { received, closure } = await exchange(port, peer.bytes, { end: false });
+          assert.equal(closure.by, "server", peer.name);
+          assert.ok(
+            received.subarray(0, 8).equals(encodePreamble("sender")),
+            `${peer.name}: preamble`,
+          );
+          const errors = messagesIn(received).filter((m) => m.t === "error");
+          if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: closed, no message`);
+          else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+          await until(() => peer.line.test(stderr().slice(mark)), `the line about ${peer.name}`);
+          const lines = stderr().slice(mark).trimEnd().split("\n");
+          assert.equal(
+            lines.length,
+            1,
+            `${peer.name}: one line, no stack trace: ${lines.join(" | ")}`,
+          );
+        }
+      };
+      await round(); // warms the server up before measuring
+      const before = rssOf(pid);
+      for (let i = 0; i < 4; i++) await round();
+      const grew = rssOf(pid) - before;
+      t.diagnostic(`server RSS grew ${mib(grew)} over 4 rounds of ${SHARE_PEERS.length} bad peers`);
+      assert.ok(grew < RSS_BOUND, `server RSS grew ${mib(grew)}`);
+      const dst = await tempDir(t);
+      await fetch(["127.0.0.1", port], { dir: dst, log: () => {} });
+      assert.ok(readFileSync(join(dst, "shared.bin")).equals(data), "the fetch got the file");
+    },
+  );
+
+  it(
+    "closes a silent peer and a slowloris (even one faster than --timeout) after --timeout; a fetch queued behind them is served",
+    T,
+    async (t) => {
+      const { port, stderr } = server();
+      const silent = await silentClient(port);
+      t.after(() => silent.destroy());
+      // A valid start, a byte every half of the timeout: the watchdog counts whole
+      // messages, not bytes, so dribbling does not keep the connection.
+      const slow = await slowloris(port, {
+        periodMs: (TIMEOUT * 1000) / 2,
+        payload: Buffer.concat([preamble(), HELLO]),
+      });
+      t.after(() => slow.stop());
+      const dst = await tempDir(t);
+      const fetched = fetch(["127.0.0.1", port], { dir: dst, log: () => {} });
+      const [s, l] = await Promise.all([silent.closed, slow.closed]);
+      for (const [name, c] of [
+        ["silent", s],
+        ["slowloris", l],
+      ] as const) {
+        assert.equal(c.by, "server", name);
+        assert.ok(c.afterMs >= TIMEOUT * 1000 - 50, `${name} closed after ${c.afterMs} ms`);
+        // Served one after the other: the second waits for the first.
+        assert.ok(
+          c.afterMs < 2 * TIMEOUT * 1000 + 2 * TIMEOUT_SLACK_MS,
+          `${name}: ${c.afterMs} ms`,
+        );
+      }
+      assert.ok(slow.sent >= 3, `the slowloris kept sending (${slow.sent} bytes)`);
+      await fetched;
+      assert.ok(readFileSync(join(dst, "shared.bin")).equals(data), "the fetch got the file");
+      assert.equal((stderr().match(/silent for 1 s/g) ?? []).length >= 2, true, stderr());
+    },
+  );
+});
+
+/** A bad sender for `receive`, with what it must be told and what receive must say. */
+interface BadSender {
+  name: string;
+  bytes: Buffer;
+  /** The one line receive ends with on stderr. */
+  line: RegExp;
+  told: string | null;
+}
+
+const RECEIVE_PEERS: BadSender[] = [
+  {
+    name: "wrong magic",
+    bytes: Buffer.from("SSH-2.0-OpenSSH_9.6\r\n"),
+    line: /^socketkit: The peer is not a socketkit transfer peer \(it sent "SSH-2\.0-"\)$/,
+    told: null,
+  },
+  {
+    name: "an unknown protocol version",
+    bytes: preamble("SKXF", 7, "S"),
+    line: /^socketkit: The peer speaks transfer protocol version 7; this socketkit speaks 1$/,
+    told: null,
+  },
+  {
+    name: "a huge length prefix",
+    bytes: Buffer.concat([preamble("SKXF", 1, "S"), HELLO, lengthPrefix(0x7fffffff)]),
+    line: /^socketkit: The peer sent a message of 2147483647 bytes \(at most 65536\): not this protocol$/,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+  {
+    name: "a malformed size",
+    bytes: Buffer.concat([
+      preamble("SKXF", 1, "S"),
+      HELLO,
+      frame({ t: "file", path: "a.bin", size: "12", exec: false }),
+    ]),
+    line: /^socketkit: The peer sent file with a bad size$/,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+  {
+    name: "a huge size",
+    bytes: Buffer.concat([
+      preamble("SKXF", 1, "S"),
+      HELLO,
+      frame({ t: "file", path: "huge.bin", size: Number.MAX_SAFE_INTEGER, exec: false }),
+    ]),
+    line: /^socketkit: Refused "huge\.bin": 9007199254740991 bytes and only \d+ free on the disk$/,
+    told: "ERR_TRANSFER_SIZE",
+  },
+  {
+    name: "file data cut short",
+    bytes: Buffer.concat([
+      preamble("SKXF", 1, "S"),
+      HELLO,
+      encodeMessage({ t: "file", path: "cut.bin", size: 1000, exec: false }),
+      encodeMessage({ t: "data", from: 0 }),
+      Buffer.alloc(10, "z"),
+    ]),
+    line: /^socketkit: The sender closed the connection with 990 bytes of the file still due$/,
+    told: "ERR_TRANSFER_CLOSED",
+  },
+];
+
+describe("receive against bad senders", () => {
+  it(
+    "exits 1 with one line saying why, tells the sender when the protocol allows, and writes nothing",
+    T,
+    async (t) => {
+      const runs = await Promise.all(
+        RECEIVE_PEERS.map(async (peer) => {
+          const dir = await tempDir(t);
+          const rx = socketkit(["receive", "--port", "0", "--dir", dir, "--timeout", "5"]);
+          t.after(() => rx.stop());
+          const port = Number(portOf(await listening(rx)));
+          const client = await HostileClient.connect(port);
+          t.after(() => client.destroy());
+          await client.write(peer.bytes);
+          // A sender cut short closes; the others wait to be told.
+          if (peer.name === "file data cut short") {
+            await client.waitFor((got) => messagesIn(got).some((m) => m.t === "offer"));
+            client.end();
+          }
+          const closure = await client.closed;
+          return { peer, dir, rx, code: await rx.exited, closure, received: client.received() };
+        }),
+      );
+      for (const { peer, dir, rx, code, closure, received } of runs) {
+        assert.equal(code, 1, `${peer.name}: exit status`);
+        const lines = rx.stderr().trimEnd().split("\n");
+        assert.match(lines[0] as string, /^listening on 127\.0\.0\.1:\d+ \(tcp\)$/);
+        assert.equal(
+          lines.length,
+          2,
+          `${peer.name}: one line after listening: ${lines.join(" | ")}`,
+        );
+        assert.match(lines[1] as string, peer.line, peer.name);
+        assert.equal(closure.by, "server", `${peer.name}: closed by receive`);
+        const errors = messagesIn(received).filter((m) => m.t === "error");
+        if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: no error message`);
+        else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+        const left = readdirSync(dir);
+        assert.ok(
+          left.every((name) => name.endsWith(".part")) && left.length <= 1,
+          `${peer.name}: nothing under a final name (${left.join(", ")})`,
+        );
+      }
+    },
+  );
+
+  it("keeps waiting for its sender after a connection that is not a transfer peer (a port scan)", {
+    ...T,
+    todo: "receive takes the first connection as its transfer: a scan or a stray client ends it with exit 1 and the real sender is refused",
+  }, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    writeFileSync(join(src, "real.txt"), "the real thing");
+    const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+    t.after(() => rx.stop());
+    const port = Number(portOf(await listening(rx)));
+    const scan = await HostileClient.connect(port);
+    scan.destroy();
+    await until(() => rx.stderr().trimEnd().split("\n").length > 1, "a line about the scan");
+    await send([join(src, "real.txt")], ["127.0.0.1", port], { log: () => {} });
+    assert.equal(await rx.exited, 0, rx.stderr());
+    assert.equal(readFileSync(join(dst, "real.txt"), "utf8"), "the real thing");
+  });
+});
