@@ -1,5 +1,6 @@
 import { AccessList, type AccessListOptions } from "../core/access-list.ts";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
+import { LogBudget } from "../core/log-budget.ts";
 
 /** Options of {@link AccessGate}. */
 export interface AccessGateOptions {
@@ -34,21 +35,17 @@ export interface AccessGateOptions {
  */
 export class AccessGate {
   readonly access: AccessList;
-  readonly #log: (line: string) => void;
-  readonly #maxLines: number;
-  readonly #windowMs: number;
+  readonly #log: LogBudget;
   readonly #remember: number;
   readonly #logged = new Set<string>();
-  #windowStart = Number.NEGATIVE_INFINITY;
-  #lines = 0;
-  #unlogged = 0;
-  #timer: NodeJS.Timeout | null = null;
 
   constructor(access: AccessList, options: AccessGateOptions = {}) {
     this.access = access;
-    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
-    this.#maxLines = options.maxLines ?? 10;
-    this.#windowMs = options.windowMs ?? 10_000;
+    this.#log = new LogBudget(options.log ?? ((line) => process.stderr.write(`${line}\n`)), {
+      maxLines: options.maxLines,
+      windowMs: options.windowMs,
+      summary: (n) => `refused ${n} more ${n === 1 ? "peer" : "peers"} (not logged one by one)`,
+    });
     this.#remember = options.remember ?? 4096;
   }
 
@@ -74,36 +71,11 @@ export class AccessGate {
     if (this.#logged.has(host)) return;
     if (this.#logged.size >= this.#remember) this.#logged.clear();
     this.#logged.add(host);
-    const now = performance.now();
-    if (now - this.#windowStart >= this.#windowMs) {
-      this.#windowStart = now;
-      this.#lines = 0;
-    }
-    if (this.#lines < this.#maxLines) {
-      this.#lines++;
-      this.#log(`refused ${what}`);
-      return;
-    }
-    this.#unlogged++;
-    if (this.#timer === null) {
-      const left = this.#windowStart + this.#windowMs - now;
-      this.#timer = setTimeout(() => this.#summarise(), left);
-      this.#timer.unref();
-    }
-  }
-
-  /** One line for the refusals not logged in the window that ended. */
-  #summarise(): void {
-    this.#timer = null;
-    if (this.#unlogged === 0) return;
-    const n = this.#unlogged;
-    this.#unlogged = 0;
-    this.#log(`refused ${n} more ${n === 1 ? "peer" : "peers"} (not logged one by one)`);
+    this.#log.write(`refused ${what}`);
   }
 
   /** Writes the summary still owed, if any; the gate keeps working. */
   close(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#summarise();
+    this.#log.flush();
   }
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
 import { AccessListError, isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
+import { LogBudget } from "../core/log-budget.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { AccessGate } from "./access-gate.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
@@ -78,6 +79,8 @@ export abstract class BaseServer<Request> {
   /** What handlers see as `this.server` (see `#handlerView`). */
   #view: this | null = null;
   readonly #slots = new Waiters();
+  /** Lines about routine ends (resets, timeouts): at most 10 per 10 s, the rest counted. */
+  readonly #routine: LogBudget;
   /** The `allow`/`deny` check; null when every peer is let in. */
   readonly #gate: AccessGate | null;
 
@@ -92,6 +95,10 @@ export abstract class BaseServer<Request> {
     this.#gracePeriod = options.gracePeriod ?? 5;
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.#gate = AccessGate.create(options, { log: this.log });
+    this.#routine = new LogBudget((line) => this.log(line), {
+      summary: (n) =>
+        `${n} more ${n === 1 ? "client" : "clients"} disconnected or timed out (not logged one by one)`,
+    });
     if (this.#gate !== null && typeof serverAddress === "string") {
       throw new AccessListError(
         `Cannot filter the peers of ${formatAddress(serverAddress)}: allow and deny take IP addresses, and Unix socket peers have none`,
@@ -295,6 +302,7 @@ export abstract class BaseServer<Request> {
     await this.stopAccepting();
     await this.serverClose();
     this.#gate?.close();
+    this.#routine.flush();
   }
 
   /** `await using server = await TCPServer.create(...)` shuts down and closes. */
@@ -360,7 +368,9 @@ export abstract class BaseServer<Request> {
   handleError(_request: Request, clientAddress: SocketAddress, err: unknown): void {
     this.#stats.errors++;
     const who = formatAddress(clientAddress) || "client";
-    if (isDisconnect(err) || err instanceof TimeoutError) this.log(`${who}: ${messageOf(err)}`);
+    // Routine ends are bounded: a flood of resets must not flood the log.
+    if (isDisconnect(err) || err instanceof TimeoutError)
+      this.#routine.write(`${who}: ${messageOf(err)}`);
     else {
       const stack =
         err instanceof Error && err.stack ? err.stack.split("\n").slice(1, 3).join(" |") : "";

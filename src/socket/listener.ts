@@ -90,6 +90,9 @@ export class Listener {
 
   #onConnection(socket: NetSocket): void {
     socket.on("error", ignorePendingError);
+    // Node asks for the peer's address when first read and keeps it: read it now, while
+    // the connection is surely there (a peer that resets before accept() leaves none).
+    void socket.remoteAddress;
     if (this.closed || this.#pending.length >= this.queueLimit) {
       this.dropped++;
       socket.destroy();

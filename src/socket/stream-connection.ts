@@ -114,9 +114,13 @@ export class StreamConnection {
   /** For the idle sweeper: closes the connection once it has been silent too long. */
   checkIdle(now: number): void {
     const bytes = this.socket.bytesRead + this.socket.bytesWritten;
-    // Bytes moved, or reading is paused because *we* have not consumed what came: the
-    // peer is not idle.
-    if (bytes !== this.#idleBytes || this.queue.length >= this.#highWaterMark) {
+    // Bytes moved, or reading is paused because *we* have not consumed what came while
+    // nothing of ours waits for the peer: the peer is not idle. Paused with our own bytes
+    // unsent is a peer that sends and never reads, stuck: that counts as idle.
+    if (
+      bytes !== this.#idleBytes ||
+      (this.queue.length >= this.#highWaterMark && this.socket.writableLength === 0)
+    ) {
       this.#idleBytes = bytes;
       this.#idleSince = now;
       return;
