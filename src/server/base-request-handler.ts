@@ -42,13 +42,16 @@ export class BaseRequestHandler<Request = Socket> {
   /** Called after `handle()`, even when it threw; may be overridden. */
   async finish(): Promise<void> {}
 
-  /** Runs setup, handle and finish, as Python's constructor does. For the server. */
+  /**
+   * Runs setup, handle and finish, as Python's constructor does (a hook left as the
+   * empty default is skipped, which only saves its promise). For the server.
+   */
   async run(): Promise<void> {
-    await this.setup();
+    if (this.setup !== BaseRequestHandler.prototype.setup) await this.setup();
     try {
       await this.handle();
     } finally {
-      await this.finish();
+      if (this.finish !== BaseRequestHandler.prototype.finish) await this.finish();
     }
   }
 }

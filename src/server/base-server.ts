@@ -205,8 +205,14 @@ export abstract class BaseServer<Request> {
    */
   async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
     try {
-      if (await this.#admitted(request, clientAddress)) {
-        await this.processRequest(request, clientAddress);
+      const admitted = this.#admitted(request, clientAddress);
+      if (admitted === true || (admitted !== false && (await admitted))) {
+        if (
+          this.processRequest === BaseServer.prototype.processRequest &&
+          this.finishRequest === BaseServer.prototype.finishRequest
+        ) {
+          await this.#processDefault(request, clientAddress);
+        } else await this.processRequest(request, clientAddress);
         return;
       }
       this.#stats.rejected++;
@@ -217,6 +223,21 @@ export abstract class BaseServer<Request> {
     } finally {
       this.#active.delete(request);
       this.#slots.wake();
+    }
+  }
+
+  /**
+   * `processRequest` with the default `finishRequest`, in one step: the same hooks in the
+   * same order, two async frames fewer per request (it counts for UDP, a request per
+   * datagram).
+   */
+  async #processDefault(request: Request, clientAddress: SocketAddress): Promise<void> {
+    try {
+      await new this.RequestHandlerClass(request, clientAddress, this.#handlerView()).run();
+    } catch (err) {
+      this.#reportError(request, clientAddress, err);
+    } finally {
+      await this.shutdownRequest(request).catch(() => {});
     }
   }
 

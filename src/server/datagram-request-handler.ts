@@ -8,12 +8,13 @@ import type { DatagramRequest } from "./udp-server.ts";
  * and what is written to `wfile` goes back to the sender in one datagram.
  */
 export class DatagramRequestHandler extends BaseRequestHandler<DatagramRequest> {
-  /** The datagram. */
-  rfile!: DatagramReader;
+  /** The datagram (ready from the start; Python makes it in `setup()`). */
+  rfile: DatagramReader;
   /** The reply. */
-  wfile!: DatagramWriter;
+  wfile: DatagramWriter;
 
-  override async setup(): Promise<void> {
+  constructor(...args: ConstructorParameters<typeof BaseRequestHandler<DatagramRequest>>) {
+    super(...args);
     this.rfile = new DatagramReader(this.request[0]);
     this.wfile = new DatagramWriter();
   }

@@ -9,6 +9,6 @@ export class DatagramWriter {
 
   /** The reply so far. */
   getvalue(): Buffer {
-    return Buffer.concat(this.parts);
+    return this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts);
   }
 }
