@@ -236,9 +236,7 @@ class Link {
   reset(): void {
     this.#over = true;
     for (const pipe of this.#pipes) pipe.stop();
-    for (const s of [this.client, this.server]) {
-      if (!s.destroyed) s.resetAndDestroy();
-    }
+    for (const s of [this.client, this.server]) resetSocket(s);
   }
 
   destroy(): void {
@@ -454,6 +452,23 @@ class Pipe {
     } else if (action === "cut") this.#link.cut();
     else this.#link.reset();
   }
+}
+
+/**
+ * Resets `socket` (RST). Node cannot reset a socket whose FIN is under way (`end()` called,
+ * every write done, the shutdown not finished yet): `resetAndDestroy()` then fails with
+ * EINVAL and the socket is never closed, so it never emits 'close' and a process that exits
+ * with it spins forever (Node 20.20, libuv 1.46). Such a socket is reset once its FIN is out.
+ */
+function resetSocket(socket: Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded && !socket.writableFinished && socket.writableLength === 0) {
+    socket.once("finish", () => {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    });
+    return;
+  }
+  socket.resetAndDestroy();
 }
 
 /** Resolves when `socket` can take more writes, or is gone. */
