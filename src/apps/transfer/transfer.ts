@@ -161,7 +161,13 @@ async function receiveFile(
       },
     );
   }
-  const final = await targetPath(options.dir, rel, { overwrite: options.overwrite });
+  let final: string;
+  try {
+    final = await targetPath(options.dir, rel, { overwrite: options.overwrite });
+  } catch (err) {
+    if (!(err instanceof TransferError && err.code === "ERR_TRANSFER_EXISTS")) throw err;
+    return receiveHeld(channel, header, options, progress, err);
+  }
   const part = `${final}${PART_SUFFIX}`;
   // What an earlier, cut transfer left: offered for resumption with the hash of it.
   let have = await stat(part).then(
@@ -226,6 +232,47 @@ async function receiveFile(
   await onPart(rel, "rename", () => rename(part, final));
   await channel.send({ t: "ok" });
   return { path: rel, size, sent: size - from, sha256 };
+}
+
+/**
+ * A file already under its final name, refused unless it is the very file being sent: a
+ * run cut after the rename (before the sender heard `ok`) must resume to success, not to
+ * "it exists". The whole file is offered as held; a sender with the same bytes sends
+ * none and the file counts as received; any other sender gets `refusal`.
+ */
+async function receiveHeld(
+  channel: Channel,
+  header: { path: string; size: number },
+  options: ReceiveOptions,
+  progress: TransferProgress,
+  refusal: TransferError,
+): Promise<TransferredFile> {
+  const { path: rel, size } = header;
+  const final = await targetPath(options.dir, rel, { overwrite: true });
+  const held = await stat(final);
+  if (held.size !== size || size === 0) throw refusal;
+  const hash = createHash("sha256");
+  await onPart(rel, "read", async () => {
+    const fh = await open(final, "r");
+    try {
+      await hashRange(fh, hash, 0, size, channel);
+    } finally {
+      await fh.close();
+    }
+  });
+  const ours = hash.digest("hex");
+  await channel.send({ t: "offer", have: size, sha256: ours });
+  const { from } = await channel.expect("data");
+  if (from !== size) {
+    // The sender's file differs and its bytes are on their way: read why we stop first.
+    channel.receivingData = true;
+    throw refusal;
+  }
+  const { sha256 } = await channel.expect("done");
+  if (sha256 !== ours) throw refusal;
+  progress.file(rel, size, size);
+  await channel.send({ t: "ok" });
+  return { path: rel, size, sent: 0, sha256 };
 }
 
 /**
