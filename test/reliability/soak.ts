@@ -428,8 +428,6 @@ async function main(): Promise<number> {
       .map(([k, v]) => `  ${v} x ${k}`),
     `unexpected errors: ${tally.unexpectedTotal}`,
     ...tally.unexpectedExamples.map((e) => `  ${e}`),
-    `known bugs seen (reported, not failing the run; SOAK_STRICT=1 fails on them): ${[...tally.knownBugs.values()].reduce((a, b) => a + b, 0)}`,
-    ...[...tally.knownBugs.entries()].map(([k, v]) => `  ${v} x ${k}`),
     "checks:",
     ...checks.map((c) => `  ${c.ok ? "PASS" : "FAIL"} ${c.name}: ${c.detail}`),
     `result: ${passed ? "PASS" : "FAIL"}`,
@@ -442,7 +440,6 @@ async function main(): Promise<number> {
     checks,
     unexpected: tally.unexpectedTotal,
     expected: tally.expectedTotal,
-    known: Object.fromEntries(tally.knownBugs),
     faults: faultTotal,
     ops: Object.fromEntries(tally.ops),
   };

@@ -40,7 +40,6 @@ export class SoakTally {
   unexpectedTotal = 0;
   readonly unexpectedExamples: string[] = [];
   /** Known bugs seen, by description. */
-  readonly knownBugs = new Map<string, number>();
 
   count(name: string, n = 1): void {
     this.ops.set(name, (this.ops.get(name) ?? 0) + n);
@@ -56,20 +55,6 @@ export class SoakTally {
     let key = `${what}: ${errorKind(kind)}`;
     if (!this.expectedErrors.has(key) && this.expectedErrors.size >= MAX_KINDS) key = "other";
     this.expectedErrors.set(key, (this.expectedErrors.get(key) ?? 0) + 1);
-  }
-
-  /**
-   * A known bug, not fixed yet: counted and reported apart, without failing the soak (with
-   * SOAK_STRICT=1 it is unexpected like any other).
-   */
-  known(what: string): void {
-    if (process.env.SOAK_STRICT === "1") {
-      this.unexpected("known bug", what);
-      return;
-    }
-    process.stderr.write(`soak: KNOWN BUG ${what}\n`);
-    if (!this.knownBugs.has(what) && this.knownBugs.size >= MAX_KINDS) return;
-    this.knownBugs.set(what, (this.knownBugs.get(what) ?? 0) + 1);
   }
 
   /** An error nothing explains: a failure of the software under test (or of the soak). */

@@ -180,13 +180,17 @@ function judgeAttempt(a: Attempt, source: SourceFile, dir: string, tally: SoakTa
   tally.count("transfer attempts interrupted");
   if (existsSync(final)) {
     // The connection ended after the receiver had checked and renamed the file, before
-    // the closing `end`/`bye`: the file is complete, but the run failed and a rerun is
-    // refused ("it exists"). A known bug; the file is checked, and the job ends here.
-    tally.known(
-      `${a.writer.process.args[0]} failed after the file was complete under its name, so a rerun is refused ("it exists") instead of resuming`,
-    );
-    verifyFinal(a, source, final, tally);
-    return true;
+    // the closing `end`/`bye`: the file is whole and right, and the rerun must take it as
+    // received, moving nothing (the run loop offers it as held in full).
+    const got = readFileSync(final);
+    if (sha256(got) !== source.sha256) {
+      tally.unexpected(
+        a.what,
+        `a failed run left a wrong file under its name (${got.length} bytes)`,
+      );
+    }
+    tally.count("transfers whole before a failed ending");
+    return false;
   }
   const held = partSize(dir);
   if (held > 0) {
@@ -223,7 +227,8 @@ async function runJob(
       ctx.tally.unexpected(what, `not complete after ${MAX_ATTEMPTS} attempts`);
       return;
     }
-    const a = await attempt(partSize(dir));
+    // A file already under its name (a run cut after the rename) is held in full.
+    const a = await attempt(existsSync(join(dir, NAME)) ? source.data.length : partSize(dir));
     ctx.tally.count(`${what} attempts`);
     if (judgeAttempt(a, source, dir, ctx.tally)) return;
   }
