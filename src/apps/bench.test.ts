@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type Socket } from "node:net";
 import { describe, it, type TestContext } from "node:test";
+import { ConnectionRefusedError } from "../core/errors.ts";
 import { bench } from "./bench.ts";
 
 /** A node:net server on 127.0.0.1 running `onData` per connection; closed after the test. */
@@ -75,11 +76,16 @@ describe("bench", () => {
     assert.equal(r.size, 512);
   });
 
-  it("says so in one line when nothing listens", async () => {
+  it("says the connection was refused, as connect does, when nothing listens", async () => {
     const { closedPort } = await import("../../test/helpers/net.ts");
-    await assert.rejects(
-      bench("127.0.0.1", await closedPort(), { duration: 0.1 }),
-      /^SocketError: Cannot bench 127\.0\.0\.1:\d+: connect ECONNREFUSED/,
-    );
+    const port = await closedPort();
+    for (const conns of [1, 3]) {
+      await assert.rejects(bench("127.0.0.1", port, { duration: 0.1, conns }), (err: Error) => {
+        assert.ok(err instanceof ConnectionRefusedError, String(err));
+        assert.equal(err.code, "ECONNREFUSED");
+        assert.equal(err.message, `Cannot connect to 127.0.0.1:${port}: connection refused`);
+        return true;
+      });
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { connect, type Socket as NetSocket } from "node:net";
-import { SocketError } from "../core/errors.ts";
+import { formatAddress } from "../core/address.ts";
+import { SocketError, toSocketError } from "../core/errors.ts";
 
 /** Options of {@link bench}. */
 export interface BenchOptions {
@@ -81,10 +82,16 @@ export async function bench(
   const payload = makePayload(size, options.lineFriendly ?? true);
   if (options.udp)
     return udpPingpong(host, port, conns, payload, seconds, options.udpTimeout ?? 0.2);
-  const sockets = await Promise.all(Array.from({ length: conns }, () => open(host, port)));
+  const opened = await Promise.allSettled(Array.from({ length: conns }, () => open(host, port)));
+  const sockets = opened.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
+  const refused = opened.find((o) => o.status === "rejected");
+  if (refused !== undefined) {
+    for (const s of sockets) s.destroy();
+    throw refused.reason;
+  }
   let failure: Error | null = null;
   const fail = (err: Error) => {
-    failure ??= err;
+    failure ??= toSocketError(err, `bench ${formatAddress([host, port])}`);
   };
   try {
     return mode === "pingpong"
@@ -124,9 +131,11 @@ async function udpPingpong(
       () =>
         new Promise<import("node:dgram").Socket>((resolve, reject) => {
           const s = createSocket(host.includes(":") ? "udp6" : "udp4");
-          s.once("error", reject);
+          const refuse = (err: Error) =>
+            reject(toSocketError(err, `connect to ${formatAddress([host, port])}`));
+          s.once("error", refuse);
           s.connect(port, host, () => {
-            s.off("error", reject);
+            s.off("error", refuse);
             resolve(s);
           });
         }),
@@ -145,7 +154,7 @@ async function udpPingpong(
       }, lossTimeout * 1000);
     };
     s.on("error", (err) => {
-      failure ??= err;
+      failure ??= toSocketError(err, `bench ${formatAddress([host, port])}`);
     });
     s.on("message", (m: Buffer) => {
       if (!m.equals(payload)) {
@@ -230,8 +239,9 @@ function open(host: string, port: number): Promise<NetSocket> {
       s.off("error", reject);
       resolve(s);
     });
-    s.once("error", (err: NodeJS.ErrnoException) =>
-      reject(new SocketError(`Cannot bench ${host}:${port}: ${err.message}`, { code: err.code })),
+    // As `connect` says it: "Cannot connect to HOST:PORT: connection refused".
+    s.once("error", (err) =>
+      reject(toSocketError(err, `connect to ${formatAddress([host, port])}`)),
     );
   });
 }

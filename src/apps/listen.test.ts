@@ -112,4 +112,53 @@ describe("listen with keepOpen", () => {
     assert.equal(got.length, sent);
     assert.equal(createHash("sha256").update(got).digest("hex"), hash.digest("hex"));
   });
+
+  it(
+    "closes a client over maxConns at once, logs it once per host, and takes one when a slot frees",
+    T,
+    async (t) => {
+      const { lines, output, client } = await listenHere(t, { keepOpen: true, maxConns: 2 });
+      const a = await client();
+      const b = await client();
+      await a.sendall("a");
+      await b.sendall("b");
+      const extra = await Promise.all([1, 2, 3].map(() => client()));
+      for (const c of extra) assert.equal((await c.recv(100)).length, 0, "closed at once");
+      const refused = lines.filter((l) => l.startsWith("refused "));
+      assert.equal(refused.length, 1, `one line for the host: ${refused.join(" | ")}`);
+      assert.match(refused[0] as string, /^refused 127\.0\.0\.1:\d+ \(2 clients already\)$/);
+      await a.close();
+      // The listener sees a leave a moment after it: the first tries may still be refused.
+      let served = false;
+      for (let attempt = 0; attempt < 50 && !served; attempt++) {
+        const next = await client();
+        await next.sendall(`next ${attempt}\n`);
+        let closed = false;
+        next.recv(100).then(
+          () => {
+            closed = true;
+          },
+          () => {
+            closed = true;
+          },
+        );
+        await until(() => closed || output().includes(`next ${attempt}`), "served or refused");
+        served = output().includes(`next ${attempt}`);
+      }
+      assert.ok(served, "a client is served once a slot is free");
+    },
+  );
+
+  it("closes a client idle for idleTimeout, logging it, while the others stay", T, async (t) => {
+    const { lines, output, client } = await listenHere(t, { keepOpen: true, idleTimeout: 0.3 });
+    const idle = await client();
+    const started = performance.now();
+    assert.equal((await idle.recv(100)).length, 0, "closed by the listener");
+    const ms = performance.now() - started;
+    assert.ok(ms >= 250 && ms < 2000, `closed after ${Math.round(ms)} ms`);
+    await until(() => lines.some((l) => /: idle for 0\.3 s$/.test(l)), "the line about it");
+    const next = await client();
+    await next.sendall("still serving\n");
+    await until(() => output().includes("still serving"), "a new client heard");
+  });
 });

@@ -7,10 +7,12 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
 import { formatAddress, ipVersion } from "../core/address.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
-import { AccessListError } from "../core/errors.ts";
+import { AccessListError, TimeoutError } from "../core/errors.ts";
 import { AccessGate } from "../server/access-gate.ts";
 import { createServer } from "../socket/create-server.ts";
+import { kStream } from "../socket/internal.ts";
 import { type Socket, socket } from "../socket/socket.ts";
+import { BoundedLog } from "./bounded-log.ts";
 import { Outbox } from "./outbox.ts";
 import { type ByteTarget, inputToSocket, socketToSink } from "./pump.ts";
 import { typeLines } from "./type-lines.ts";
@@ -63,6 +65,16 @@ export interface ListenOptions {
    * wait for it, before it is dropped. @default 5000
    */
   stallMs?: number;
+  /**
+   * With keepOpen: clients served at once; one more is closed at once, and logged (once
+   * per host, at most 10 lines in 10 s). @default 100
+   */
+  maxConns?: number;
+  /**
+   * Seconds a client may go without a byte moving either way before it is closed (TCP
+   * and Unix; null or 0: never, as with ncat). @default null
+   */
+  idleTimeout?: number | null;
 }
 
 /**
@@ -107,6 +119,11 @@ async function listenStream(
   });
   // Clients being served: one at a time, or all at once with keepOpen.
   const live = new Set<Socket>();
+  const maxConns = options.maxConns ?? MAX_CONNS;
+  const refused = new BoundedLog({
+    log,
+    summary: (n) => `refused ${n} more ${n === 1 ? "client" : "clients"} (not logged one by one)`,
+  });
   // Stop accepting at once; live sessions get a grace period to finish.
   const stop = () => {
     void server.close();
@@ -148,12 +165,21 @@ async function listenStream(
           void conn.close();
           continue;
         }
-        live.add(conn);
         const who = formatAddress(address) || "a client";
+        if (together && live.size >= maxConns) {
+          const host = typeof address === "string" ? address : address[0];
+          refused.note(host, `refused ${who} (${live.size} clients already)`);
+          void conn.close();
+          continue;
+        }
+        live.add(conn);
+        if (options.idleTimeout) conn[kStream]().setIdleTimeout(options.idleTimeout);
         const session = serveOne(conn, who, options, sink, everyone, input)
           .catch((err: unknown) => {
-            if (together) log(`${who}: ${err instanceof Error ? err.message : String(err)}`);
-            else if (!options.signal?.aborted) throw err;
+            // A client of many that fails or falls idle ends its own session only.
+            if (together || (options.keepOpen && err instanceof TimeoutError)) {
+              log(`${who}: ${err instanceof Error ? err.message : String(err)}`);
+            } else if (!options.signal?.aborted) throw err;
           })
           .finally(() => live.delete(conn));
         if (!together) {
@@ -173,9 +199,13 @@ async function listenStream(
     }
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
+    refused.close();
     await server.close();
   }
 }
+
+/** Clients of `--keep-open` served at once, unless told otherwise. */
+const MAX_CONNS = 100;
 
 /** The warning to print when `host` means every interface, else null. */
 export function allInterfacesWarning(host: string, unix?: string): string | null {

@@ -53,9 +53,19 @@ export function registerChat(program: Command): void {
     .option("--name <room>", "the room's name, shown in the welcome", "lobby")
     .option("--max-clients <n>", "members at once", parseCount, 10_000)
     .option("--max-line <bytes>", "longest line a member may send", parseCount, 1024)
-    .option("--rate <n>", "messages a second a member may send", parseCount, 5)
-    .option("--idle-timeout <seconds>", "disconnect members silent this long", parseSeconds, 3600)
-    .option("--quiet-above <n>", "no join/leave notices above N members", parseCountOrZero, 200)
+    .option("--rate <n>", "messages (renames too) a second a member may send", parseCount, 5)
+    .option(
+      "--idle-timeout <seconds>",
+      "close a connection when no byte has moved either way for this long, or when a line is not finished this long after its first byte (0: never)",
+      parseSeconds,
+      3600,
+    )
+    .option(
+      "--quiet-above <n>",
+      "no join, leave or rename notices above N members",
+      parseCountOrZero,
+      200,
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part",

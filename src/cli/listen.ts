@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { listen } from "../apps/listen.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
-import { parsePort } from "./parsers.ts";
+import { parseCount, parsePort, parseSeconds } from "./parsers.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
 
@@ -12,6 +12,8 @@ interface ListenFlags extends ServerTlsFlags, AccessFlags {
   keepOpen?: boolean;
   send?: string;
   output?: string;
+  maxConns: number;
+  idleTimeout?: number;
 }
 
 /** `socketkit listen PORT`: wait for a client; stdin to it, what it sends to stdout. */
@@ -30,6 +32,17 @@ export function registerListen(program: Command): void {
     )
     .option("--send <file>", "send FILE to each client, then close")
     .option("--output <file>", "write what clients send to FILE")
+    .option(
+      "--max-conns <n>",
+      "with --keep-open, clients at once; one more is closed at once",
+      parseCount,
+      100,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "close a client when no byte has moved either way for this long (default: never)",
+      parseSeconds,
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  $ socketkit listen 5001 --send test.txt       # the tutorial's file server\n  $ socketkit listen 1090 --output received.bin  # collect what a client sends\n  $ socketkit listen 5000                        # a two-way pipe, as nc -l",
@@ -54,6 +67,8 @@ export function registerListen(program: Command): void {
             keepOpen: flags.keepOpen,
             send: flags.send,
             outputFile: flags.output,
+            maxConns: flags.maxConns,
+            idleTimeout: flags.idleTimeout,
             signal,
             tls: tls?.options,
             ...access,

@@ -33,7 +33,7 @@ export function registerServe(program: Command): void {
     .option("--max-conns <n>", "connections handled at once", parseCount)
     .option(
       "--idle-timeout <seconds>",
-      "close connections silent for this long (default 300)",
+      "close a connection when no byte has moved either way for this long; with command, also when a line is not finished this long after its first byte (default 300, 0: never)",
       parseSeconds,
     )
     .option("--workers <n>", "processes serving the port together (TCP)", parseCount)

@@ -45,8 +45,8 @@ function splitAll(
 }
 
 /** What splitting the whole input at once must give, written independently of the class. */
-function model(input: Buffer, maxLineLength = 65536): Item[] {
-  const parts = input.toString("latin1").split(/\r\n|\r|\n/);
+function model(input: Buffer, maxLineLength = 65536, lfOnly = false): Item[] {
+  const parts = input.toString("latin1").split(lfOnly ? "\n" : /\r\n|\r|\n/);
   const last = parts.pop() as string;
   if (last !== "") parts.push(last);
   return parts.map((p) => (p.length > maxLineLength ? { error: TOO_LONG } : p));
@@ -67,6 +67,33 @@ describe("LineSplitter", () => {
     assert.deepEqual(lines(splitter), ["a", "bb", "ccc"]);
     assert.equal(splitter.bufferedLength, 4);
     assert.equal(splitter.end()?.toString(), "dddd");
+  });
+
+  it("with lfOnly, ends lines at LF alone and keeps a CR in its line", () => {
+    const splitter = new LineSplitter({ lfOnly: true });
+    splitter.push(Buffer.from("a\nbb\r\nc\rc\r"));
+    assert.deepEqual(lines(splitter), ["a", "bb\r"]);
+    splitter.push(Buffer.from("\nd"));
+    assert.deepEqual(lines(splitter), ["c\rc\r"]);
+    assert.equal(splitter.end()?.toString(), "d");
+  });
+
+  it("is midLine from a line's first byte to its end, an over-long line included", () => {
+    const splitter = new LineSplitter({ maxLineLength: 4 });
+    assert.equal(splitter.midLine, false);
+    splitter.push(Buffer.from("ab"));
+    assert.equal(splitter.midLine, true);
+    splitter.push(Buffer.from("c\n"));
+    assert.deepEqual(lines(splitter), ["abc"]);
+    assert.equal(splitter.midLine, false);
+    splitter.push(Buffer.from("toolong"));
+    assert.throws(() => splitter.next(), { code: TOO_LONG });
+    assert.equal(splitter.bufferedLength, 0);
+    assert.equal(splitter.midLine, true, "the rest of the long line is still to come");
+    splitter.push(Buffer.from("still"));
+    assert.equal(splitter.midLine, true);
+    splitter.push(Buffer.from("\n"));
+    assert.equal(splitter.midLine, false);
   });
 
   it("returns undefined while no complete line is buffered", () => {
@@ -348,6 +375,23 @@ describe("LineSplitter", () => {
             const pieces = cut(input, cuts);
             const out = splitAll(pieces, { maxLineLength }, drainEachPush);
             assert.deepEqual(out, model(input, maxLineLength));
+          },
+        ),
+      );
+    });
+
+    it("with lfOnly, matches splitting the whole input at LF, for any bytes and chunking", () => {
+      const byteArb = fc.constantFrom(0x0a, 0x0d, 0x61, 0x00);
+      fc.assert(
+        fc.property(
+          fc.array(byteArb, { maxLength: 200 }),
+          fc.array(fc.nat({ max: 200 })),
+          fc.integer({ min: 0, max: 10 }),
+          fc.boolean(),
+          (bytes, cuts, maxLineLength, drainEachPush) => {
+            const input = Buffer.from(bytes);
+            const out = splitAll(cut(input, cuts), { maxLineLength, lfOnly: true }, drainEachPush);
+            assert.deepEqual(out, model(input, maxLineLength, true));
           },
         ),
       );

@@ -14,6 +14,13 @@ export interface LineSplitterOptions {
    * @default {65536}
    */
   maxLineLength?: number;
+  /**
+   * Only LF ends a line, as Python's `readline` has it: a CR is kept in the line (a CRLF
+   * line ends in CR). For protocols that take what `rfile.readline()` takes.
+   *
+   * @default {false}
+   */
+  lfOnly?: boolean;
 }
 
 /**
@@ -23,7 +30,7 @@ export interface LineSplitterOptions {
  *
  * LF, CRLF and a bare CR all end a line, and lines are returned without them. A CR that is
  * the last byte received ends its line at once; an LF arriving next is taken as the rest of
- * that CRLF, not as an empty line.
+ * that CRLF, not as an empty line. With `lfOnly`, LF alone ends a line.
  *
  * Memory is bounded: a line longer than `maxLineLength` makes `next()` throw
  * `LineTooLongError` as soon as that many bytes are buffered without a terminator, once per
@@ -51,6 +58,7 @@ export interface LineSplitterOptions {
  */
 export class LineSplitter {
   readonly #maxLineLength: number;
+  readonly #lfOnly: boolean;
 
   readonly #queue = new ChunkQueue();
 
@@ -82,11 +90,20 @@ export class LineSplitter {
       );
     }
     this.#maxLineLength = max;
+    this.#lfOnly = options.lfOnly ?? false;
   }
 
   /** Bytes held: the part of the input not yet returned as lines. */
   get bufferedLength(): number {
     return this.#queue.length;
+  }
+
+  /**
+   * True while a line has begun and not ended: bytes of it are held, or an over-long
+   * line is being dropped up to its terminator. (For a limit on how long a line may take.)
+   */
+  get midLine(): boolean {
+    return this.#queue.length > 0 || this.#discarding;
   }
 
   /** Appends a chunk of input. The chunk is kept by reference, not copied. */
@@ -200,11 +217,11 @@ export class LineSplitter {
     return after === LF ? 2 : 1;
   }
 
-  /** Index of the first CR or LF in `chunk` at or after `from`, or -1. */
+  /** Index of the first CR or LF (LF alone with `lfOnly`) in `chunk` at or after `from`, or -1. */
   #seek(chunk: Buffer, from: number): number {
     if (chunk !== this.#seekChunk || from < this.#seekFrom) {
       this.#seekChunk = chunk;
-      this.#nextCR = chunk.indexOf(CR, from);
+      this.#nextCR = this.#lfOnly ? -1 : chunk.indexOf(CR, from);
       this.#nextLF = chunk.indexOf(LF, from);
     } else {
       if (this.#nextCR !== -1 && this.#nextCR < from) this.#nextCR = chunk.indexOf(CR, from);

@@ -65,6 +65,23 @@ describe("TelnetFilter", () => {
     assert.deepEqual(filterAll(bytePieces(input)), whole);
   });
 
+  it("is midCommand from a command's IAC to its end, through a subnegotiation", () => {
+    const filter = new TelnetFilter();
+    assert.equal(filter.midCommand, false);
+    filter.push(Buffer.from([0x68, 0x0d]));
+    assert.equal(filter.midCommand, false, "a CR waiting for its NUL is text");
+    filter.push(Buffer.from([0xff, 0xfa, 0x18]));
+    assert.equal(filter.midCommand, true);
+    filter.push(Buffer.from("endless subnegotiation"));
+    assert.equal(filter.midCommand, true);
+    filter.push(Buffer.from([0xff, 0xf0]));
+    assert.equal(filter.midCommand, false);
+    filter.push(Buffer.from([0xff, 0xfd]));
+    assert.equal(filter.midCommand, true, "the option byte is still to come");
+    filter.push(Buffer.from([0x01]));
+    assert.equal(filter.midCommand, false);
+  });
+
   it("returns a chunk without IAC or NUL as it is, with no copy", () => {
     const chunk = Buffer.from("plain text\r\n");
     assert.equal(new TelnetFilter().push(chunk), chunk);

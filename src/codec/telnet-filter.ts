@@ -42,6 +42,14 @@ enum State {
 export class TelnetFilter {
   #state = State.Data;
 
+  /**
+   * True inside a command or a subnegotiation whose end has not come yet: the bytes
+   * pushed meanwhile are the peer's, though none of them is text.
+   */
+  get midCommand(): boolean {
+    return this.#state !== State.Data && this.#state !== State.AfterCR;
+  }
+
   /** The text bytes of `chunk` (a view of it, itself, or a new Buffer). */
   push(chunk: Buffer): Buffer {
     if (

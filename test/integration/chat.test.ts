@@ -398,6 +398,22 @@ describe("chat join against a hostile server", () => {
     assert.match(plain, /\^\[\[31munfinished\n$/);
   });
 
+  it("shows a server's endless line cut at 64 Ki characters, and goes on", T, async (t) => {
+    const shown = await joinHostile(t, {
+      greeting: "*** Choose a nickname: ",
+      afterNick: `${YOU_ARE}${"x".repeat(64 * 1024 + 100)}${"y".repeat(300_000)}\r\n[12:00:00] <m> after\r\n`,
+      parting: "",
+    });
+    const plain = shown.replace(SGR, "");
+    assert.ok(
+      plain.includes(
+        `\n${"x".repeat(64 * 1024)} [cut: the server's line is longer than 65536 characters]\n[12:00:00] <m> after\n`,
+      ),
+      `what was shown: ${plain.length} characters`,
+    );
+    assert.equal(plain.includes("yyy"), false, "the rest of the long line is dropped");
+  });
+
   it(
     "on a terminal, escapes the server's unfinished line where it becomes the prompt",
     T,

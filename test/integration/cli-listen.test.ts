@@ -13,6 +13,7 @@ import { after, describe, it } from "node:test";
 import { AF_INET, createConnection, SOCK_DGRAM, socket } from "../../src/index.ts";
 import { recvAll } from "../helpers/net.ts";
 import {
+  errorOutputFrom,
   listening,
   outputFrom,
   portOf,
@@ -133,6 +134,28 @@ s.close()`,
       const got = await Promise.all(clients.map((c) => recvAll(c)));
       for (const g of got) assert.equal(sha256(g), sha256(payload));
       await Promise.all(clients.map((c) => c.close()));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--keep-open --max-conns closes a client over the limit; --idle-timeout a silent one", async () => {
+    const server = cli(["listen", "0", "--keep-open", "--max-conns", "1", "--idle-timeout", "1"]);
+    try {
+      const port = Number(portOf(await listening(server)));
+      await using held = await createConnection(["127.0.0.1", port]);
+      await held.sendall("held\n");
+      await outputFrom(server, (out) => out.includes("held"));
+      await using over = await createConnection(["127.0.0.1", port]);
+      assert.equal((await over.recv(100)).length, 0, "closed at once");
+      // Nothing moves on the held connection: closed after the idle timeout.
+      assert.equal((await held.recv(100)).length, 0, "closed when idle");
+      await errorOutputFrom(server, (err) => err.includes("idle for 1 s"));
+      const lines = server.stderr().trimEnd().split("\n");
+      assert.match(lines[1] as string, /^refused 127\.0\.0\.1:\d+ \(1 clients already\)$/);
+      assert.match(lines[2] as string, /^127\.0\.0\.1:\d+: Cannot receive from .*: idle for 1 s$/);
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exited, 0, server.stderr());
     } finally {
       await server.stop();
     }

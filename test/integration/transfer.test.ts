@@ -24,7 +24,7 @@ import { TransferError } from "../../src/core/errors.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
 import { deferred } from "../helpers/deferred.ts";
 import { tempDir, until } from "../helpers/net.ts";
-import { listening, portOf, ROOT, socketkit, start } from "../helpers/proc.ts";
+import { errorOutputFrom, listening, portOf, ROOT, socketkit, start } from "../helpers/proc.ts";
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
@@ -224,6 +224,33 @@ describe("send and receive", () => {
     assert.equal(readFileSync(join(dst, "a.txt"), "utf8"), "new");
   });
 
+  it(
+    "takes a file already there with the very bytes being sent as received (a run cut after the rename)",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      const data = randomBytes(50_000);
+      writeFileSync(join(src, "a.bin"), data);
+      writeFileSync(join(src, "b.bin"), randomBytes(1000));
+      // The first file arrived whole before the cut; the second did not start.
+      writeFileSync(join(dst, "a.bin"), data);
+      const { port, result } = await receiver({ dir: dst });
+      const sent = await send([join(src, "a.bin"), join(src, "b.bin")], ["127.0.0.1", port]);
+      const got = await result;
+      assert.deepEqual(
+        got?.files.map((f) => [f.path, f.sent]),
+        [
+          ["a.bin", 0],
+          ["b.bin", 1000],
+        ],
+      );
+      assert.equal(sent.files[0]?.sent, 0);
+      assert.deepEqual(readFileSync(join(dst, "a.bin")), data);
+      assert.deepEqual(readFileSync(join(dst, "b.bin")), readFileSync(join(src, "b.bin")));
+    },
+  );
+
   it("refuses a file over --max-size before writing anything", T, async (t) => {
     const src = await tempDir(t);
     const dst = await tempDir(t);
@@ -235,39 +262,79 @@ describe("send and receive", () => {
   });
 
   it(
-    "checks the secret both ways: a mismatch or a missing secret is refused on both sides",
+    "checks the secret both ways: a mismatch or a missing secret fails the sender, and receive logs it and waits on",
     T,
     async (t) => {
       const src = await tempDir(t);
       const dst = await tempDir(t);
       writeFileSync(join(src, "s.txt"), "secret stuff");
-      const wrong = await receiver({ dir: dst, secret: "correct horse" });
+      const lines: string[] = [];
+      const { port, result } = await receiver({
+        dir: dst,
+        secret: "correct horse",
+        log: (line) => lines.push(line),
+      });
       await rejection(
-        send([join(src, "s.txt")], ["127.0.0.1", wrong.port], { secret: "battery staple" }),
+        send([join(src, "s.txt")], ["127.0.0.1", port], { secret: "battery staple" }),
         "ERR_TRANSFER_AUTH",
       );
-      await rejection(wrong.result, "ERR_TRANSFER_AUTH");
-      const missing = await receiver({ dir: dst, secret: "correct horse" });
       const err = await rejection(
-        send([join(src, "s.txt")], ["127.0.0.1", missing.port]),
+        send([join(src, "s.txt")], ["127.0.0.1", port]),
         "ERR_TRANSFER_AUTH",
       );
       assert.match(err.message, /requires a secret/);
-      await rejection(missing.result, "ERR_TRANSFER_AUTH");
+      await until(() => lines.length >= 3, "a line for each");
+      assert.match(lines[1] as string, /^ignored 127\.0\.0\.1:\d+: The secrets do not match$/);
+      assert.match(lines[2] as string, /^ignored 127\.0\.0\.1:\d+: The peer has no secret/);
       assert.deepEqual(readdirSync(dst), []);
-      const right = await receiver({ dir: dst, secret: "correct horse" });
-      await send([join(src, "s.txt")], ["127.0.0.1", right.port], { secret: "correct horse" });
-      await right.result;
+      await send([join(src, "s.txt")], ["127.0.0.1", port], { secret: "correct horse" });
+      assert.equal((await result)?.files.length, 1);
       assert.equal(readFileSync(join(dst, "s.txt"), "utf8"), "secret stuff");
     },
   );
 
-  it("times out a peer that connects and says nothing", T, async (t) => {
+  it("closes a peer that connects and says nothing, and still takes its sender", T, async (t) => {
+    const src = await tempDir(t);
     const dst = await tempDir(t);
-    const { port, result } = await receiver({ dir: dst, timeout: 0.3 });
-    const conn = await createConnection(["127.0.0.1", port]);
-    t.after(() => conn.close());
-    await assert.rejects(result, /silent for 0\.3 s/);
+    writeFileSync(join(src, "late.txt"), "worth the wait");
+    const lines: string[] = [];
+    const { port, result } = await receiver({
+      dir: dst,
+      timeout: 5,
+      log: (line) => lines.push(line),
+    });
+    const silent = await createConnection(["127.0.0.1", port]);
+    t.after(() => silent.close());
+    // Served at once, side by side with the silent one: not after its 5 s timeout.
+    const started = performance.now();
+    await send([join(src, "late.txt")], ["127.0.0.1", port]);
+    assert.equal((await result)?.files.length, 1);
+    const ms = performance.now() - started;
+    assert.ok(ms < 2500, `the sender waited ${Math.round(ms)} ms`);
+    assert.equal((await silent.recv(100)).length > 0, true, "the silent peer got the preamble");
+    assert.equal(await silent.recv(100).then((d) => d.length), 0, "then it was closed");
+    assert.equal(readFileSync(join(dst, "late.txt"), "utf8"), "worth the wait");
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith("ignored")),
+      [],
+      "the transfer won: the silent peer is closed without a line",
+    );
+  });
+
+  it("logs a peer silent for the timeout and waits on", T, async (t) => {
+    const lines: string[] = [];
+    const stop = new AbortController();
+    const { port, result } = await receiver({
+      dir: await tempDir(t),
+      timeout: 0.3,
+      log: (line) => lines.push(line),
+      signal: stop.signal,
+    });
+    const silent = await createConnection(["127.0.0.1", port]);
+    t.after(() => silent.close());
+    await until(() => lines.some((l) => / silent for 0\.3 s$/.test(l)), "the line about it");
+    stop.abort();
+    assert.equal(await result, null, "still waiting when stopped");
   });
 });
 
@@ -445,33 +512,37 @@ describe("socketkit send / receive / share / fetch", () => {
   });
 
   it(
-    "--secret takes the secret from SOCKETKIT_SECRET; a mismatch fails both sides",
+    "--secret takes the secret from SOCKETKIT_SECRET; a mismatch fails the sender, and receive says so and waits for the right one",
     T,
     async (t) => {
       const src = await tempDir(t);
       const dst = await tempDir(t);
       writeFileSync(join(src, "s.txt"), "for your eyes");
-      const run = async (senderSecret: string) => {
-        const rx = socketkit(["receive", "--port", "0", "--dir", dst, "--secret"], null, {
-          SOCKETKIT_SECRET: "abc",
-        });
-        t.after(() => rx.stop());
-        const port = portOf(await listening(rx));
+      const rx = socketkit(["receive", "--port", "0", "--dir", dst, "--secret"], null, {
+        SOCKETKIT_SECRET: "abc",
+      });
+      t.after(() => rx.stop());
+      const port = portOf(await listening(rx));
+      const sendWith = async (secret: string) => {
         const tx = socketkit(
           ["send", join(src, "s.txt"), "--to", `127.0.0.1:${port}`, "--secret"],
           null,
-          {
-            SOCKETKIT_SECRET: senderSecret,
-          },
+          { SOCKETKIT_SECRET: secret },
         );
-        return { tx: await tx.exited, rx: await rx.exited, txErr: tx.stderr(), rxErr: rx.stderr() };
+        return { code: await tx.exited, stderr: tx.stderr() };
       };
-      const wrong = await run("abd");
-      assert.deepEqual([wrong.tx, wrong.rx], [1, 1]);
-      assert.match(wrong.txErr, /secrets do not match/);
-      assert.match(wrong.rxErr, /secrets do not match/);
-      const right = await run("abc");
-      assert.deepEqual([right.tx, right.rx], [0, 0], right.txErr + right.rxErr);
+      const wrong = await sendWith("abd");
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /^socketkit: The secrets do not match\n$/);
+      await errorOutputFrom(rx, (err) => /secrets do not match/.test(err));
+      assert.match(
+        rx.stderr().trimEnd().split("\n")[1] as string,
+        /^ignored 127\.0\.0\.1:\d+: The secrets do not match$/,
+      );
+      const right = await sendWith("abc");
+      assert.equal(right.code, 0, right.stderr);
+      assert.equal(await rx.exited, 0, rx.stderr());
+      assert.equal(readFileSync(join(dst, "s.txt"), "utf8"), "for your eyes");
       const none = socketkit(
         ["send", join(src, "s.txt"), "--to", "127.0.0.1:1", "--secret"],
         null,

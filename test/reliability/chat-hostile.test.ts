@@ -198,6 +198,41 @@ describe("chat serve --idle-timeout against silent and dribbling clients", () =>
   );
 });
 
+describe("chat serve against a client that holds a connection without being idle", () => {
+  const server = sharedServer(["chat", "serve", "--port", "0", "--idle-timeout", String(IDLE)]);
+
+  it(
+    "closes a slowloris that never finishes a line, however often it sends a byte, telling it why",
+    T,
+    async (t) => {
+      const { port, stderr } = server();
+      const slow = await member(t, port, "slowpoke");
+      t.after(() => slow.destroy());
+      // A byte every quarter of the idle timeout: never idle, and never a pause long
+      // enough to end the line either.
+      let sent = 0;
+      const dribble = setInterval(
+        () => {
+          if (!slow.isClosed) void slow.write("z");
+          sent++;
+        },
+        (IDLE * 1000) / 4,
+      );
+      t.after(() => clearInterval(dribble));
+      const bound = 3 * IDLE * 1000 + IDLE_SLACK_MS;
+      const closed = await Promise.race([slow.closed, turn(bound).then(() => null)]);
+      clearInterval(dribble);
+      assert.ok(closed !== null, `still open after ${bound} ms and ${sent} bytes`);
+      assert.equal(closed.by, "server");
+      assert.match(slow.text(), /error: line not finished within 1 s\r\n\*\*\* Bye\.\r\n$/);
+      await until(
+        () => stderr().includes("slowpoke left (disconnected: a line took too long)"),
+        "the line about it",
+      );
+    },
+  );
+});
+
 /** Leaves with /quit and waits until the server closed the connection. */
 async function leave(client: HostileClient): Promise<void> {
   await client.ask("/quit\n", "*** Bye.");

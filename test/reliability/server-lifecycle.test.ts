@@ -4,11 +4,15 @@
  * holds, and clients whose server is not there (one line on stderr, exit 1).
  */
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
+import { Channel } from "../../src/apps/transfer/channel.ts";
+import { send } from "../../src/apps/transfer/index.ts";
 import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
-import { closedPort, netServer, tempDir } from "../helpers/net.ts";
+import { createConnection } from "../../src/socket/create-connection.ts";
+import { closedPort, netServer, tempDir, until } from "../helpers/net.ts";
 import { socketkit } from "../helpers/proc.ts";
 import { HostileClient } from "./lib/hostile-client.ts";
 import { type ServerProcess, startServer } from "./lib/server-process.ts";
@@ -20,6 +24,8 @@ const CHAT_GRACE_MS = 2000;
 /** What a loaded machine may add to a stop: the event loop, the process exit. */
 const STOP_SLACK_MS = 3000;
 const HELLO = encodeMessage({ t: "hello", auth: false, nonce: null });
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const MiB = 1024 * 1024;
 
 /** `socketkit ...args`, stopped by pid when the test ends. */
 function server(t: TestContext, args: string[]): Promise<ServerProcess> {
@@ -146,41 +152,110 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
       }
     });
 
-    it("share and receive end a transfer in progress within a grace period on SIGTERM", {
-      ...T,
-      todo: "a transfer runs on after SIGTERM until it ends or --timeout (30 s) passes: no grace period",
-    }, async (t) => {
-      const dir = await tempDir(t);
-      writeFileSync(join(dir, "f.txt"), "x");
-      const servers = await Promise.all([
-        server(t, ["share", join(dir, "f.txt"), "--port", "0"]),
-        server(t, ["receive", "--port", "0", "--dir", dir]),
-      ]);
-      // A peer that has done the handshake and then waits (well within --timeout).
-      const peers = await Promise.all(
-        servers.map(async (s, i) => {
-          const c = await client(t, s.port);
-          const role = i === 0 ? "receiver" : "sender";
-          await c.write(Buffer.concat([encodePreamble(role), HELLO]));
-          await c.waitFor((got) => got.length >= 8 + HELLO.length);
-          return c;
-        }),
-      );
-      const signalled = performance.now();
-      for (const s of servers) s.program.child.kill("SIGTERM");
-      const within = SERVE_GRACE_MS + STOP_SLACK_MS;
-      const exits = await Promise.all(
-        servers.map((s) =>
-          Promise.race([s.program.exited, new Promise((r) => setTimeout(r, within, "running"))]),
-        ),
-      );
-      for (const p of peers) p.destroy();
-      assert.deepEqual(
-        exits,
-        [0, 0],
-        `${Math.round(performance.now() - signalled)} ms after SIGTERM`,
-      );
-    });
+    it(
+      "share and receive end a transfer in progress within a grace period on SIGTERM",
+      T,
+      async (t) => {
+        const dir = await tempDir(t);
+        writeFileSync(join(dir, "f.txt"), "x");
+        const servers = await Promise.all([
+          server(t, ["share", join(dir, "f.txt"), "--port", "0"]),
+          server(t, ["receive", "--port", "0", "--dir", dir]),
+        ]);
+        // A peer that has done the handshake and then waits (well within --timeout).
+        const peers = await Promise.all(
+          servers.map(async (s, i) => {
+            const c = await client(t, s.port);
+            const role = i === 0 ? "receiver" : "sender";
+            await c.write(Buffer.concat([encodePreamble(role), HELLO]));
+            await c.waitFor((got) => got.length >= 8 + HELLO.length);
+            return c;
+          }),
+        );
+        const signalled = performance.now();
+        for (const s of servers) s.program.child.kill("SIGTERM");
+        const within = SERVE_GRACE_MS + STOP_SLACK_MS;
+        const exits = await Promise.all(
+          servers.map((s) =>
+            Promise.race([s.program.exited, new Promise((r) => setTimeout(r, within, "running"))]),
+          ),
+        );
+        const ms = performance.now() - signalled;
+        for (const p of peers) p.destroy();
+        t.diagnostic(`exited ${Math.round(ms)} ms after SIGTERM`);
+        assert.deepEqual(exits, [0, 0], `${Math.round(ms)} ms after SIGTERM`);
+        assert.ok(ms >= SERVE_GRACE_MS - 100, `the grace period was given: ${Math.round(ms)} ms`);
+        for (const s of servers) {
+          const lines = s.stderr().trimEnd().split("\n");
+          assert.equal(lines.length, 2, lines.join(" | "));
+          assert.match(
+            lines[1] as string,
+            /^Stopped: the transfer with 127\.0\.0\.1:\d+ did not end within the 5 s grace period; /,
+          );
+        }
+        // The receiver tells its sender why.
+        assert.match(peers[1]?.text() ?? "", /"code":"ERR_TRANSFER_STOPPED"/);
+      },
+    );
+
+    it(
+      "receive finishes a transfer that ends within the grace period, and keeps the .part of one cut after it, for the same send to resume",
+      T,
+      async (t) => {
+        const src = await tempDir(t);
+        const data = randomBytes(3 * MiB);
+        writeFileSync(join(src, "f.bin"), data);
+        const dst = await tempDir(t);
+        /** A sender by hand: handshake, `file`, `data`, the first `first` bytes, then waits. */
+        const sender = async (port: number, first: number) => {
+          const conn = await createConnection(["127.0.0.1", port]);
+          t.after(() => conn.close());
+          const channel = new Channel(conn, "sender", "test", null);
+          t.after(() => channel.close());
+          await channel.handshake(null);
+          await channel.send({ t: "file", path: "f.bin", size: data.length, exec: false });
+          await channel.expect("offer");
+          await channel.send({ t: "data", from: 0 });
+          await conn.sendall(data.subarray(0, first));
+          return { conn, channel };
+        };
+        // The receiver writes in batches of 1 MiB: a .part of that size shows the transfer
+        // under way.
+        const part = join(dst, "f.bin.part");
+        const written = () => (existsSync(part) ? statSync(part).size : 0);
+        // Within the grace period: the rest comes after SIGTERM, and the file is whole.
+        const first = await server(t, ["receive", "--port", "0", "--dir", dst]);
+        const a = await sender(first.port, 1.5 * MiB);
+        await until(() => written() >= MiB, "the .part");
+        first.program.child.kill("SIGTERM");
+        await a.conn.sendall(data.subarray(1.5 * MiB));
+        await a.channel.send({ t: "done", sha256: sha256(data) });
+        await a.channel.expect("ok");
+        await a.channel.send({ t: "end", files: 1, bytes: data.length });
+        await a.channel.expect("bye");
+        assert.equal(await first.program.exited, 0, first.stderr());
+        assert.match(first.stderr(), /\nreceived f\.bin, 3145728 bytes/);
+        assert.ok(readFileSync(join(dst, "f.bin")).equals(data));
+        // Cut after it: the .part stays, and the same send resumes from it.
+        rmSync(join(dst, "f.bin"));
+        const second = await server(t, ["receive", "--port", "0", "--dir", dst]);
+        await sender(second.port, 1.5 * MiB);
+        await until(() => written() >= MiB, "the .part");
+        const signalled = performance.now();
+        second.program.child.kill("SIGTERM");
+        assert.equal(await second.program.exited, 0, second.stderr());
+        const ms = performance.now() - signalled;
+        assert.ok(ms >= SERVE_GRACE_MS - 100 && ms < SERVE_GRACE_MS + STOP_SLACK_MS, `${ms} ms`);
+        assert.match(second.stderr(), /\nStopped: .* grace period; what arrived is kept in \.part/);
+        const kept = written();
+        assert.ok(kept >= MiB, `the .part is kept (${kept} bytes)`);
+        const third = await server(t, ["receive", "--port", "0", "--dir", dst]);
+        const sent = await send([join(src, "f.bin")], ["127.0.0.1", third.port], { log: () => {} });
+        assert.equal(sent.bytes, data.length - kept, "only the rest was sent");
+        assert.equal(await third.program.exited, 0, third.stderr());
+        assert.ok(readFileSync(join(dst, "f.bin")).equals(data));
+      },
+    );
   });
 
   describe("a port another program holds", { concurrency: true }, () => {
@@ -216,7 +291,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
 
   describe("a client whose server is not there", { concurrency: true }, () => {
     it(
-      "send, fetch and chat join each say the connection was refused in one line and exit 1",
+      "send, fetch, chat join and bench each say the connection was refused in one line and exit 1",
       T,
       async (t) => {
         const port = await closedPort();
@@ -227,6 +302,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
           ["fetch", "127.0.0.1", String(port), "--dir", dir],
           ["chat", "join", "127.0.0.1", String(port), "--nick", "bob", "--no-reconnect"],
           ["chat", "join", "127.0.0.1", String(port), "--nick", "bob"],
+          ["bench", "127.0.0.1", String(port), "--duration", "1"],
         ];
         const runs = commands.map((args) => {
           const p = socketkit(args, "");

@@ -4,7 +4,9 @@
  * magic, another version, the same role, huge and malformed length prefixes and sizes,
  * garbage, silence and a slowloris. Each gets a clear error (an `error` message where the
  * protocol has one, and one line on the server's stderr); `share` goes on serving with
- * flat memory, and `receive`, which serves one transfer, exits 1 without writing a byte.
+ * flat memory; `receive` waits on for its sender after a peer that fails before its
+ * transfer begins (its lines bounded in a flood), and exits 1 without writing a byte under
+ * a final name when the transfer it began fails.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -80,7 +82,10 @@ interface BadPeer {
   name: string;
   bytes: Buffer;
   line: RegExp;
-  /** The `error` message's code the peer must get (null: the handshake ends with a close). */
+  /**
+   * The `error` message's code the peer must get (null: closed with no message, as a
+   * peer whose preamble is not the protocol's is).
+   */
   told: string | null;
 }
 
@@ -129,13 +134,13 @@ const SHARE_PEERS: BadPeer[] = [
     name: "a huge length prefix in place of hello",
     bytes: Buffer.concat([preamble(), lengthPrefix(0xffffffff)]),
     line: /: The peer sent a message of 4294967295 bytes \(at most 65536\): not this protocol$/m,
-    told: null,
+    told: "ERR_TRANSFER_PROTOCOL",
   },
   {
     name: "a hello that is not JSON",
     bytes: Buffer.concat([preamble(), frame("{nope")]),
     line: /: The peer sent a message that is not JSON$/m,
-    told: null,
+    told: "ERR_TRANSFER_PROTOCOL",
   },
   {
     name: "a message of invalid UTF-8",
@@ -146,7 +151,7 @@ const SHARE_PEERS: BadPeer[] = [
       ),
     ]),
     line: /: The peer sent an unknown message "\uFFFD+.*"$/m,
-    told: null,
+    told: "ERR_TRANSFER_PROTOCOL",
   },
   {
     name: "a huge length prefix after the handshake",
@@ -265,24 +270,47 @@ describe("share against bad peers", () => {
 interface BadSender {
   name: string;
   bytes: Buffer;
-  /** The one line receive ends with on stderr. */
+  /** The one line receive writes about it on stderr. */
   line: RegExp;
   told: string | null;
 }
 
-const RECEIVE_PEERS: BadSender[] = [
+/** Peers that fail before a transfer begins: receive says so in a line and waits on. */
+const STRAY_PEERS: BadSender[] = [
   {
     name: "wrong magic",
     bytes: Buffer.from("SSH-2.0-OpenSSH_9.6\r\n"),
-    line: /^socketkit: The peer is not a socketkit transfer peer \(it sent "SSH-2\.0-"\)$/,
+    line: /^ignored 127\.0\.0\.1:\d+: The peer is not a socketkit transfer peer \(it sent "SSH-2\.0-"\)$/,
     told: null,
   },
   {
     name: "an unknown protocol version",
     bytes: preamble("SKXF", 7, "S"),
-    line: /^socketkit: The peer speaks transfer protocol version 7; this socketkit speaks 1$/,
+    line: /^ignored 127\.0\.0\.1:\d+: The peer speaks transfer protocol version 7; this socketkit speaks 1$/,
     told: null,
   },
+  {
+    name: "the same role (two receivers)",
+    bytes: preamble("SKXF", 1, "R"),
+    line: /^ignored 127\.0\.0\.1:\d+: Both sides are receivers: one side must send and the other receive$/,
+    told: null,
+  },
+  {
+    name: "a huge length prefix in place of hello",
+    bytes: Buffer.concat([preamble("SKXF", 1, "S"), lengthPrefix(0xffffffff)]),
+    line: /^ignored 127\.0\.0\.1:\d+: The peer sent a message of 4294967295 bytes \(at most 65536\): not this protocol$/,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+  {
+    name: "a hello that is not JSON",
+    bytes: Buffer.concat([preamble("SKXF", 1, "S"), frame("{nope")]),
+    line: /^ignored 127\.0\.0\.1:\d+: The peer sent a message that is not JSON$/,
+    told: "ERR_TRANSFER_PROTOCOL",
+  },
+];
+
+/** Senders that pass the handshake and then fail: the transfer fails, receive exits 1. */
+const RECEIVE_PEERS: BadSender[] = [
   {
     name: "a huge length prefix",
     bytes: Buffer.concat([preamble("SKXF", 1, "S"), HELLO, lengthPrefix(0x7fffffff)]),
@@ -325,7 +353,7 @@ const RECEIVE_PEERS: BadSender[] = [
 
 describe("receive against bad senders", () => {
   it(
-    "exits 1 with one line saying why, tells the sender when the protocol allows, and writes nothing",
+    "exits 1 with one line saying why once the transfer has begun, tells the sender when the protocol allows, and writes nothing",
     T,
     async (t) => {
       const runs = await Promise.all(
@@ -369,21 +397,97 @@ describe("receive against bad senders", () => {
     },
   );
 
-  it("keeps waiting for its sender after a connection that is not a transfer peer (a port scan)", {
-    ...T,
-    todo: "receive takes the first connection as its transfer: a scan or a stray client ends it with exit 1 and the real sender is refused",
-  }, async (t) => {
-    const src = await tempDir(t);
-    const dst = await tempDir(t);
-    writeFileSync(join(src, "real.txt"), "the real thing");
-    const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
-    t.after(() => rx.stop());
-    const port = Number(portOf(await listening(rx)));
-    const scan = await HostileClient.connect(port);
-    scan.destroy();
-    await until(() => rx.stderr().trimEnd().split("\n").length > 1, "a line about the scan");
-    await send([join(src, "real.txt")], ["127.0.0.1", port], { log: () => {} });
-    assert.equal(await rx.exited, 0, rx.stderr());
-    assert.equal(readFileSync(join(dst, "real.txt"), "utf8"), "the real thing");
-  });
+  it(
+    "keeps waiting for its sender after a connection that is not a transfer peer (a port scan)",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      writeFileSync(join(src, "real.txt"), "the real thing");
+      const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+      t.after(() => rx.stop());
+      const port = Number(portOf(await listening(rx)));
+      const scan = await HostileClient.connect(port);
+      scan.destroy();
+      await until(() => rx.stderr().trimEnd().split("\n").length > 1, "a line about the scan");
+      await send([join(src, "real.txt")], ["127.0.0.1", port], { log: () => {} });
+      assert.equal(await rx.exited, 0, rx.stderr());
+      assert.equal(readFileSync(join(dst, "real.txt"), "utf8"), "the real thing");
+      const lines = rx.stderr().trimEnd().split("\n");
+      assert.match(lines[1] as string, /^ignored 127\.0\.0\.1:\d+: /, "one line about the scan");
+      assert.match(lines[2] as string, /^received real\.txt, 14 bytes/);
+    },
+  );
+
+  it(
+    "says in one line why each peer that fails before its transfer begins is closed, tells it when the protocol allows, and takes its sender afterwards",
+    T,
+    async (t) => {
+      const runs = await Promise.all(
+        STRAY_PEERS.map(async (peer) => {
+          const src = await tempDir(t);
+          const dst = await tempDir(t);
+          writeFileSync(join(src, "after.txt"), peer.name);
+          const rx = socketkit(["receive", "--port", "0", "--dir", dst, "--timeout", "5"]);
+          t.after(() => rx.stop());
+          const port = Number(portOf(await listening(rx)));
+          const { received, closure } = await exchange(port, peer.bytes, { end: false });
+          await until(() => rx.stderr().trimEnd().split("\n").length > 1, `${peer.name}: a line`);
+          await send([join(src, "after.txt")], ["127.0.0.1", port], { log: () => {} });
+          return { peer, dst, rx, code: await rx.exited, closure, received };
+        }),
+      );
+      for (const { peer, dst, rx, code, closure, received } of runs) {
+        assert.equal(code, 0, `${peer.name}: ${rx.stderr()}`);
+        const lines = rx.stderr().trimEnd().split("\n");
+        assert.equal(lines.length, 3, `${peer.name}: ${lines.join(" | ")}`);
+        assert.match(lines[1] as string, peer.line, peer.name);
+        assert.match(lines[2] as string, /^received after\.txt, /, peer.name);
+        assert.equal(closure.by, "server", `${peer.name}: closed by receive`);
+        const errors = messagesIn(received).filter((m) => m.t === "error");
+        if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: no error message`);
+        else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+        assert.equal(readFileSync(join(dst, "after.txt"), "utf8"), peer.name);
+      }
+    },
+  );
+
+  it(
+    "writes a few lines for a flood of stray connections, not one each, and takes its sender",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      writeFileSync(join(src, "f.txt"), "after the flood");
+      const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
+      t.after(() => rx.stop());
+      const port = Number(portOf(await listening(rx)));
+      // 200 peers that are not transfer peers, each sending other bytes (other words in the
+      // line about it), 20 at a time.
+      const started = performance.now();
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            exchange(port, Buffer.from(`junk ${round * 20 + i}`.padEnd(8, ".")), { end: false }),
+          ),
+        );
+      }
+      await send([join(src, "f.txt")], ["127.0.0.1", port], { log: () => {} });
+      assert.equal(await rx.exited, 0, rx.stderr());
+      // At most 10 lines and a summary per 10 s window (one, unless the machine is slow).
+      const windows = Math.ceil((performance.now() - started) / 10_000);
+      const ignored = rx
+        .stderr()
+        .split("\n")
+        .filter((l) => l.startsWith("ignored "));
+      assert.ok(ignored.length <= 11 * windows, `${ignored.length} lines: ${ignored.join(" | ")}`);
+      let counted = 0;
+      for (const line of ignored) {
+        const summed = /^ignored (\d+) more connections \(not logged one by one\)$/.exec(line);
+        counted += summed === null ? 1 : Number(summed[1]);
+      }
+      assert.equal(counted, 200, "every one counted, in a line of its own or a summary");
+      assert.equal(readFileSync(join(dst, "f.txt"), "utf8"), "after the flood");
+    },
+  );
 });

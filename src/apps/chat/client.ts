@@ -41,6 +41,13 @@ const YOU_ARE = /^\*\*\* You are (\S+)\. /;
 const RENAMED = /^\[[\d:]+\] \*\*\* (\S+) is now known as (\S+)$/;
 
 /**
+ * The longest line of the server's held while its end is awaited, in characters (64 Ki);
+ * a longer one is shown cut. The server's own limit is far below (`--max-line`, plus a
+ * nickname and a time stamp).
+ */
+const MAX_SERVER_LINE = 64 * 1024;
+
+/**
  * Joins a chat room: what `socketkit chat join` does. Lines from the input are sent, lines
  * from the room are printed (above the line being typed, on a terminal), their control
  * characters shown rather than acting (`escapeControls`); `/quit` or the
@@ -142,6 +149,8 @@ class ChatScreen {
     const decoder = new StringDecoder("utf8");
     let partial = "";
     let nickSent = nick === null;
+    /** Dropping the rest of a server line too long to hold. */
+    let cutting = false;
     // Typed lines wait until the room has the nickname, unless the member types it.
     let mayType = nick === null;
     let quitting = false;
@@ -189,8 +198,25 @@ class ChatScreen {
             ? { kind: "quit" }
             : { kind: "lost", reason: "the server closed the connection" };
         }
-        const lines = (partial + decoder.write(data)).split(/\r?\n/);
+        let text = decoder.write(data);
+        if (cutting) {
+          // The rest of a line already shown cut: dropped up to its end.
+          const end = text.indexOf("\n");
+          if (end === -1) continue;
+          text = text.slice(end + 1);
+          cutting = false;
+        }
+        const lines = (partial + text).split(/\r?\n/);
         partial = lines.pop() as string;
+        if (partial.length > MAX_SERVER_LINE) {
+          // A server that never ends its line must not grow our memory: show what came,
+          // say it was cut, and drop the rest of the line.
+          lines.push(
+            `${partial.slice(0, MAX_SERVER_LINE)} [cut: the server's line is longer than ${MAX_SERVER_LINE} characters]`,
+          );
+          partial = "";
+          cutting = true;
+        }
         for (const line of lines) {
           this.#print(line);
           const you = YOU_ARE.exec(line);

@@ -170,6 +170,54 @@ describe("ChatRoom", () => {
     );
   });
 
+  it("counts renames against the rate, and a rename does not end a run of refused lines", () => {
+    const { say, join } = room({ rate: 1, burst: 3, maxStrikes: 4 });
+    const alice = join("alice");
+    const flood = join("flood");
+    alice.link.take();
+    for (let i = 0; i < 5; i++) say(flood.member, `/nick flood${i}`);
+    assert.equal(
+      alice.link.take(),
+      [
+        "[12:00:05] *** flood is now known as flood0\r\n",
+        "[12:00:05] *** flood0 is now known as flood1\r\n",
+        "[12:00:05] *** flood1 is now known as flood2\r\n",
+      ].join(""),
+      "the burst only",
+    );
+    assert.match(flood.link.take(), /(error: too many messages: at most 1 a second.*\r\n){2}$/);
+    say(flood.member, "/frobnicate");
+    assert.equal(flood.link.closed, null, "three refused lines so far");
+    say(flood.member, "/frobnicate");
+    assert.equal(flood.link.closed, true, "the renames let through did not clear the count");
+  });
+
+  it("tells only the member of its rename above quietAbove members", () => {
+    const { say, join } = room({ quietAbove: 2 });
+    const alice = join("alice");
+    const bob = join("bob");
+    const carol = join("carol");
+    for (const m of [alice, bob, carol]) m.link.take();
+    say(carol.member, "/nick caroline");
+    assert.equal(alice.link.take(), "", "no notice to the others");
+    assert.equal(bob.link.take(), "");
+    assert.equal(carol.link.take(), "[12:00:05] *** carol is now known as caroline\r\n");
+  });
+
+  it("disconnects a member whose line took too long, telling it why", () => {
+    const { r, join } = room();
+    const alice = join("alice");
+    const slow = join("slow");
+    alice.link.take();
+    r.tooSlow(slow.member, 300);
+    assert.equal(slow.link.take(), "error: line not finished within 300 s\r\n*** Bye.\r\n");
+    assert.equal(slow.link.closed, true);
+    assert.equal(
+      alice.link.take(),
+      "[12:00:05] *** slow left (disconnected: a line took too long)\r\n",
+    );
+  });
+
   it("disconnects a member that is not reading, and the others carry on", () => {
     const { say, join } = room();
     const alice = join("alice");

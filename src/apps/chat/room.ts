@@ -8,15 +8,19 @@ export interface ChatRoomOptions {
   history?: number;
   /** Most members at once; more are told the room is full. @default 10000 */
   maxMembers?: number;
-  /** Messages a second a member may send, on average. @default 5 */
+  /** Messages (renames included) a second a member may send, on average. @default 5 */
   rate?: number;
   /** Messages a member may send at once before the rate applies. @default 10 */
   burst?: number;
-  /** Lines refused (too long, too fast, unknown) in a row before a member is disconnected. @default 20 */
+  /**
+   * Lines refused (too long, too fast, unknown) with no message let through between them
+   * before a member is disconnected. @default 20
+   */
   maxStrikes?: number;
   /**
-   * Join and leave notices go out while the room has at most this many members; above
-   * it they would be most of the traffic (each one goes to every member). @default 200
+   * Join, leave and rename notices go out while the room has at most this many members;
+   * above it they would be most of the traffic (each one goes to every member).
+   * @default 200
    */
   quietAbove?: number;
   /** The clock for time stamps. @default () => new Date() */
@@ -197,6 +201,16 @@ export class ChatRoom {
     if (!member.gone) this.#refuse(member, `line longer than ${maxBytes} bytes, not sent`);
   }
 
+  /**
+   * A line was not finished within `seconds` of its first byte (a client dribbling bytes
+   * holds its connection that way): say so, and disconnect the member.
+   */
+  tooSlow(member: Member, seconds: number): void {
+    if (member.gone) return;
+    this.#send(member, Buffer.from(`error: line not finished within ${seconds} s${CRLF}`));
+    this.leave(member, "disconnected: a line took too long", true);
+  }
+
   /** The member is gone (its connection ended, or it was disconnected); tells the others. */
   leave(member: Member, reason: string, flush = false): void {
     if (member.gone) return;
@@ -236,19 +250,23 @@ export class ChatRoom {
       this.#refuse(member, `the nickname ${nick} is taken; choose another: `, "");
       return;
     }
-    member.clearStrikes();
     const old = member.nick;
     if (old !== null) this.#byNick.delete(old.toLowerCase());
     member.nick = nick;
     this.#byNick.set(nick.toLowerCase(), member);
     if (old === null) {
+      member.clearStrikes();
       this.#log(`${nick} joined from ${member.link.address}`);
       this.#send(member, Buffer.from(`*** You are ${nick}. Type a message, or /help.${CRLF}`));
       if (this.#byNick.size <= this.#quietAbove) {
         this.#broadcast(member, this.#stamp(`*** ${nick} joined`));
       }
     } else if (old !== nick) {
-      this.#broadcast(null, this.#stamp(`*** ${old} is now known as ${nick}`));
+      // A rename goes to every member as a join does, so it keeps quiet in a big room as
+      // joins do; the member itself is always told (`chat join` learns its name from it).
+      const notice = this.#stamp(`*** ${old} is now known as ${nick}`);
+      if (this.#byNick.size <= this.#quietAbove) this.#broadcast(null, notice);
+      else this.#send(member, notice);
     }
   }
 
@@ -262,6 +280,9 @@ export class ChatRoom {
           this.#refuse(member, "usage: /nick NAME");
           return;
         }
+        // A rename is announced to everyone, as a message is: it takes from the same
+        // allowance, and, not being a message, does not clear the refused lines.
+        if (!this.#allowed(member, false)) return;
         this.#setNick(member, arg);
         return;
       case "/who":
@@ -307,13 +328,16 @@ export class ChatRoom {
     }
   }
 
-  /** Takes one message from the member's allowance (flood control), or refuses the line. */
-  #allowed(member: Member): boolean {
+  /**
+   * Takes one message from the member's allowance (flood control), or refuses the line.
+   * A line let through ends a run of refused ones (`clears`), unless it is not a message.
+   */
+  #allowed(member: Member, clears = true): boolean {
     if (!member.allow(this.#rate, this.#burst)) {
       this.#refuse(member, `too many messages: at most ${this.#rate} a second, slow down`);
       return false;
     }
-    member.clearStrikes();
+    if (clears) member.clearStrikes();
     return true;
   }
 

@@ -7,6 +7,7 @@ import { LineTooLongError } from "../../core/errors.ts";
 import { BaseRequestHandler } from "../../server/base-request-handler.ts";
 import { TCPServer } from "../../server/tcp-server.ts";
 import type { Socket } from "../../socket/socket.ts";
+import { LineDeadline } from "../line-deadline.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Outbox } from "../outbox.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
@@ -19,7 +20,10 @@ export interface ChatServeOptions extends ChatRoomOptions {
   port?: number;
   /** Longest line a member may send, in bytes. @default 1024 */
   maxLineLength?: number;
-  /** Seconds a member may stay silent before it is disconnected. @default 3600 */
+  /**
+   * Seconds a connection may go without a byte moving either way before it is closed;
+   * also the time a line may take from its first byte (null: neither). @default 3600
+   */
   idleTimeout?: number | null;
   /**
    * Bytes queued for a member that is not reading before it is disconnected. Keep it above
@@ -67,12 +71,14 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
   const maxLineLength = options.maxLineLength ?? 1024;
   const outboxLimit = options.outboxLimit ?? 256 * 1024;
   const room = new ChatRoom({ ...options, log });
+  const idleTimeout = options.idleTimeout === undefined ? 3600 : options.idleTimeout;
 
   class ChatHandler extends BaseRequestHandler {
     override async handle(): Promise<void> {
       await serveMember(room, this.request, formatAddress(this.clientAddress), {
         maxLineLength,
         outboxLimit,
+        lineSeconds: idleTimeout,
       });
     }
   }
@@ -83,7 +89,7 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     requestQueueSize: 1024,
     // The room tells members over its limit that it is full; this is the hard cap.
     maxConnections: (options.maxMembers ?? 10_000) + 100,
-    idleTimeout: options.idleTimeout === undefined ? 3600 : options.idleTimeout,
+    idleTimeout,
     allow: options.allow,
     deny: options.deny,
   });
@@ -120,6 +126,8 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
 interface MemberLimits {
   maxLineLength: number;
   outboxLimit: number;
+  /** Seconds a line may take from its first byte (null: no limit). */
+  lineSeconds: number | null;
 }
 
 /**
@@ -154,11 +162,13 @@ async function serveMember(
   if (member === null) return waitClosed(conn);
   const telnet = new TelnetFilter();
   const lines = new LineSplitter({ maxLineLength: limits.maxLineLength });
+  const deadline = new LineDeadline(limits.lineSeconds);
   // The tutorials' clients send each message with no line end and wait for an answer: a
   // partial line is taken as complete once its sender pauses.
   let pause: NodeJS.Timeout | null = null;
   const flushPartial = () => {
     pause = null;
+    deadline.reset();
     let rest: Buffer | undefined;
     try {
       rest = lines.end();
@@ -169,15 +179,25 @@ async function serveMember(
     if (rest !== undefined && rest.length > 0 && !member.gone) room.line(member, rest);
   };
   let reason = "connection closed";
+  /** performance.now() when the member left while its connection stayed open, or -1. */
+  let goneAt = -1;
   try {
     for (;;) {
       const data = await conn.recv(65536);
       if (data.length === 0) break;
-      if (member.gone) continue; // leaving: drain what the peer still sends until it closes
+      if (member.gone) {
+        // Leaving: what the peer still sends is drained until it closes, for a while.
+        if (goneAt < 0) goneAt = performance.now();
+        else if (performance.now() - goneAt > LEAVING_MS) break;
+        continue;
+      }
       lines.push(telnet.push(data));
-      drain(room, member, lines, limits.maxLineLength);
+      const ended = drain(room, member, lines, limits.maxLineLength);
       if (pause !== null) clearTimeout(pause);
       pause = lines.bufferedLength > 0 ? setTimeout(flushPartial, PAUSE_MS) : null;
+      if (deadline.check(lines.midLine || telnet.midCommand, ended > 0)) {
+        room.tooSlow(member, deadline.seconds as number);
+      }
     }
     if (!member.gone) flushPartial();
   } catch (err) {
@@ -193,8 +213,15 @@ async function serveMember(
 /** A partial line is complete when its sender pauses this long (ms). */
 const PAUSE_MS = 500;
 
-/** Hands every complete line to the room. */
-function drain(room: ChatRoom, member: Member, lines: LineSplitter, max: number): void {
+/**
+ * How long a connection whose member has left may go on sending before it is closed
+ * (ms): its goodbye has had time to go out.
+ */
+const LEAVING_MS = 5000;
+
+/** Hands every complete line to the room; returns how many there were. */
+function drain(room: ChatRoom, member: Member, lines: LineSplitter, max: number): number {
+  let ended = 0;
   for (;;) {
     let line: Buffer | undefined;
     try {
@@ -204,15 +231,22 @@ function drain(room: ChatRoom, member: Member, lines: LineSplitter, max: number)
       room.tooLong(member, max);
       continue;
     }
-    if (line === undefined || member.gone) return;
+    if (line === undefined || member.gone) return ended;
+    ended++;
     room.line(member, line);
   }
 }
 
-/** Waits until the peer closes a connection we are ending. */
+/**
+ * Waits until the peer closes a connection we are ending, reading what it still sends;
+ * one that goes on sending is left after {@link LEAVING_MS}.
+ */
 async function waitClosed(conn: Socket): Promise<void> {
+  const since = performance.now();
   try {
-    while ((await conn.recv(65536)).length > 0);
+    while ((await conn.recv(65536)).length > 0) {
+      if (performance.now() - since > LEAVING_MS) return;
+    }
   } catch {
     // Closed or reset: either way it is over.
   }

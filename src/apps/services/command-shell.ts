@@ -1,9 +1,12 @@
+import { LineSplitter } from "../../codec/line-splitter.ts";
 import { formatAddress, type SocketAddress } from "../../core/address.ts";
 import { LineTooLongError } from "../../core/errors.ts";
 import { escapeControlCodes } from "../../core/escape.ts";
 import type { ServerStats } from "../../server/base-server.ts";
 import { DatagramRequestHandler } from "../../server/datagram-request-handler.ts";
 import { StreamRequestHandler } from "../../server/stream-request-handler.ts";
+import { TCPServer } from "../../server/tcp-server.ts";
+import { LineDeadline } from "../line-deadline.ts";
 import type { Service } from "./service.ts";
 
 /** Longest command line accepted, in bytes. */
@@ -81,26 +84,68 @@ const printable = escapeControlCodes;
 
 const PROMPT = "> ";
 
-/** The seed's greeting-and-prompt server over a stream (telnet-friendly: CRLF line ends). */
+/** What one read from the connection takes. */
+const READ_SIZE = 64 * 1024;
+
+/** `TCPServer`'s idle timeout when none is given, in seconds. */
+const DEFAULT_IDLE_TIMEOUT = 300;
+
+/**
+ * The seed's greeting-and-prompt server over a stream (telnet-friendly: CRLF line ends).
+ * Lines are split as `rfile.readline()` splits them (LF ends a line), here rather than by
+ * `readline`, so that the time a line takes from its first byte can be bounded: a line
+ * must be finished within the server's idle timeout, or the session is closed, which a
+ * client dribbling a byte at a time would otherwise hold forever.
+ */
 class CommandStream extends StreamRequestHandler {
   override async handle(): Promise<void> {
     await this.wfile.write(`Hello! Type a command, or help.\r\n${PROMPT}`);
+    const lines = new LineSplitter({ maxLineLength: MAX_COMMAND_LENGTH, lfOnly: true });
+    const deadline = new LineDeadline(lineSeconds(this.server));
     for (;;) {
-      let line: Buffer;
+      const data = await this.request.recv(READ_SIZE);
+      if (data.length === 0) {
+        // The end of the input ends an unfinished last line, as `readline` returns it.
+        await this.#answer(lines, true);
+        return;
+      }
+      lines.push(data);
+      const answered = await this.#answer(lines, false);
+      if (answered < 0) return;
+      if (deadline.check(lines.midLine, answered > 0)) {
+        await this.wfile.write(`error: line not finished within ${deadline.seconds} s\r\n`);
+        return;
+      }
+    }
+  }
+
+  /** Answers every complete line (at the end of the input, the rest too): how many, or -1 after quit. */
+  async #answer(lines: LineSplitter, end: boolean): Promise<number> {
+    let answered = 0;
+    for (;;) {
+      let line: Buffer | undefined;
       try {
-        line = await this.rfile.readline({ maxLength: MAX_COMMAND_LENGTH });
+        line = end ? lines.end() : lines.next();
       } catch (err) {
         if (!(err instanceof LineTooLongError)) throw err;
         await this.wfile.write(`error: line longer than ${MAX_COMMAND_LENGTH} bytes\r\n${PROMPT}`);
         continue;
       }
-      if (line.length === 0) return;
-      const result = runCommand(line.toString("utf8").replace(/\r?\n$/, ""), this);
+      if (line === undefined) return answered;
+      answered++;
+      const result = runCommand(line.toString("utf8").replace(/\r$/, ""), this);
       const reply = result.lines.map((l) => `${printable(l)}\r\n`).join("");
       await this.wfile.write(result.quit ? reply : `${reply}${PROMPT}`);
-      if (result.quit) return;
+      if (result.quit) return -1;
     }
   }
+}
+
+/** The seconds a command line may take from its first byte: the server's idle timeout. */
+function lineSeconds(server: unknown): number | null {
+  if (!(server instanceof TCPServer)) return DEFAULT_IDLE_TIMEOUT;
+  const idle = server.options.idleTimeout;
+  return idle === undefined ? DEFAULT_IDLE_TIMEOUT : idle;
 }
 
 /** Over UDP: each datagram is one command, the reply one datagram. */

@@ -35,8 +35,11 @@ export class Channel {
   readonly peerLabel: string;
   /** Bumped by every step that moves bytes; the watchdog looks for change. */
   activity = 0;
-  /** Set when the watchdog ended a silent connection. */
-  stalled: TimeoutError | null = null;
+  /**
+   * Why the connection was cut from outside the transfer (the watchdog saw a silent
+   * peer, the server is stopping), the error to report in place of what the cut caused.
+   */
+  cutBy: Error | null = null;
   /** The last `error` message the peer sent, as the error to report. */
   peerSaid: TransferError | null = null;
   /** True while file data streams in from the peer (a failure then leaves some unread). */
@@ -60,11 +63,9 @@ export class Channel {
             seen = this.activity;
             since = performance.now();
           } else if (performance.now() - since >= timeout * 1000) {
-            this.stalled = new TimeoutError(
-              `Cannot transfer with ${peerLabel}: silent for ${timeout} s`,
+            this.cut(
+              new TimeoutError(`Cannot transfer with ${peerLabel}: silent for ${timeout} s`),
             );
-            this.close();
-            void conn.close();
           }
         },
         Math.max(20, (timeout * 1000) / 4),
@@ -90,9 +91,21 @@ export class Channel {
     this.#watchdog = null;
   }
 
-  /** The error to report for `err`: the stall, when the watchdog caused it. */
+  /**
+   * Ends the transfer from outside: closes the connection, and `reason` becomes the error
+   * reported for whatever the closing makes fail. A `.part` being written is left as it
+   * is, for a later transfer to resume.
+   */
+  cut(reason: Error): void {
+    if (this.cutBy !== null) return;
+    this.cutBy = reason;
+    this.close();
+    void this.conn.close();
+  }
+
+  /** The error to report for `err`: the cause of a cut, when there was one. */
   reason(err: unknown): unknown {
-    return this.stalled ?? err;
+    return this.cutBy ?? err;
   }
 
   /** The next message, which must be one of `kinds`. */
@@ -175,7 +188,9 @@ export class Channel {
 
   /**
    * Preambles both ways, then, with a secret on either side, each side proves it knows
-   * the secret by an HMAC over both nonces and its role, checked in constant time.
+   * the secret by an HMAC over both nonces and its role, checked in constant time. A peer
+   * whose preamble was right is told why the handshake fails (an `error` message); one
+   * that is not a transfer peer at all is only closed.
    */
   async handshake(secret: string | null): Promise<void> {
     await this.conn.sendall(encodePreamble(this.role));
@@ -187,17 +202,35 @@ export class Channel {
       preamble = err.partial;
     }
     checkPreamble(preamble, this.role === "sender" ? "receiver" : "sender");
+    try {
+      await this.#greet(secret);
+    } catch (err) {
+      // Our own finding about what the peer sent (not the peer's own error, nor a
+      // connection already gone): the peer speaks the protocol, so it can be told.
+      if (
+        err instanceof TransferError &&
+        err !== this.peerSaid &&
+        err.code !== "ERR_TRANSFER_CLOSED" &&
+        this.cutBy === null
+      ) {
+        await this.fail(err);
+      }
+      throw err;
+    }
+  }
+
+  /** `hello` both ways, then the proofs of the secret when there is one. */
+  async #greet(secret: string | null): Promise<void> {
     const nonce = secret === null ? null : randomBytes(32).toString("hex");
     await this.send({ t: "hello", auth: secret !== null, nonce });
     const hello = await this.expect("hello");
     if (hello.auth !== (secret !== null)) {
-      const err = new TransferError(
+      throw new TransferError(
         secret === null
           ? "The peer requires a secret: set SOCKETKIT_SECRET and pass --secret"
           : "The peer has no secret: both sides need --secret",
         { code: "ERR_TRANSFER_AUTH" },
       );
-      throw err;
     }
     if (secret === null || nonce === null || hello.nonce === null) return;
     await this.send({ t: "proof", mac: proof(secret, hello.nonce, nonce, this.role) });
@@ -205,9 +238,7 @@ export class Channel {
     const peerRole: Role = this.role === "sender" ? "receiver" : "sender";
     const expected = Buffer.from(proof(secret, nonce, hello.nonce, peerRole), "hex");
     if (!timingSafeEqual(expected, Buffer.from(theirs.mac, "hex"))) {
-      const err = new TransferError("The secrets do not match", { code: "ERR_TRANSFER_AUTH" });
-      await this.fail(err);
-      throw err;
+      throw new TransferError("The secrets do not match", { code: "ERR_TRANSFER_AUTH" });
     }
   }
 

@@ -15,12 +15,14 @@
  */
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { Role } from "../../codec/transfer-codec.ts";
-import { formatAddress, ipVersion } from "../../core/address.ts";
+import { formatAddress, ipVersion, type SocketAddress } from "../../core/address.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
+import { TransferError } from "../../core/errors.ts";
 import { AccessGate } from "../../server/access-gate.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
+import { BoundedLog } from "../bounded-log.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Channel } from "./channel.ts";
 import { listSources, type SourceTree } from "./files.ts";
@@ -76,6 +78,12 @@ export interface TransferServerOptions extends TransferOptions {
   allow?: readonly string[];
   /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
   deny?: readonly string[];
+  /**
+   * Seconds a transfer in progress when the signal aborts may take to end; then its
+   * connection is closed, the `.part` files kept for a later transfer to resume, and
+   * the stop is logged in one line. @default 5
+   */
+  gracePeriod?: number;
 }
 
 /** Sends files and folders to a waiting `receive`. */
@@ -86,9 +94,8 @@ export async function send(
 ): Promise<TransferSummary> {
   const tree = await sources(paths, options);
   const conn = await connectTo(to, options);
-  return transferOn(conn, "sender", formatAddress(to), options, (channel) =>
-    runSender(channel, tree, options.progress),
-  );
+  const channel = await handshakeOn(conn, "sender", formatAddress(to), options);
+  return transferOn(channel, (c) => runSender(c, tree, options.progress));
 }
 
 /** Downloads what a `share` serves into `dir`. */
@@ -97,42 +104,131 @@ export async function fetch(
   options: TransferClientOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary> {
   const conn = await connectTo(from, options);
-  return transferOn(conn, "receiver", formatAddress(from), options, (channel) =>
-    runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress),
+  const channel = await handshakeOn(conn, "receiver", formatAddress(from), options);
+  return transferOn(channel, (c) =>
+    runReceiver(c, { ...options, dir: options.dir ?? "." }, options.progress),
   );
 }
 
 /**
- * Waits for one `send` and writes what it sends into `dir`. Resolves with null when the
- * signal stops the wait before a sender comes.
+ * Waits for one `send` and writes what it sends into `dir`. A connection that fails
+ * before the transfer begins (not a transfer peer, the wrong version or role, a secret
+ * that does not match, silent for `timeout`) is logged in one line (a flood of them in a
+ * few) and closed, and the wait goes on; several are checked at once, so a silent one
+ * does not hold up the sender. Once a sender has passed the handshake, its transfer is
+ * the one: it succeeds or fails as a whole.
+ *
+ * Resolves with null when the signal stops the wait before a sender comes, or stops the
+ * transfer in progress (after `gracePeriod`: see {@link TransferServerOptions}).
  */
 export async function receive(
   options: TransferServerOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary | null> {
   const { server, gate } = await listenOn(options);
-  let accepted: Awaited<ReturnType<Socket["accept"]>>;
+  let channel: Channel | null;
   try {
-    for (;;) {
-      accepted = await server.accept();
-      if (gate === null || gate.admits(accepted[1])) break;
-      void accepted[0].close();
-    }
-  } catch (err) {
-    if (options.signal?.aborted) return null;
-    throw err;
+    channel = await firstSender(server, gate, options);
   } finally {
     await server.close();
     gate?.close();
   }
-  const [conn, address] = accepted;
-  return transferOn(conn, "receiver", formatAddress(address), options, (channel) =>
-    runReceiver(channel, { ...options, dir: options.dir ?? "." }, options.progress),
-  );
+  if (channel === null) return null;
+  try {
+    return await transferOn(
+      channel,
+      (c) => runReceiver(c, { ...options, dir: options.dir ?? "." }, options.progress),
+      options,
+    );
+  } catch (err) {
+    if (!isStopped(err)) throw err;
+    log(options)(`${err.message}; what arrived is kept in .part files: the same send resumes`);
+    return null;
+  }
+}
+
+/** Connections checked at once while `receive` waits for its sender; more are closed. */
+const MAX_HANDSHAKES = 32;
+
+/**
+ * Accepts connections and runs their handshakes side by side until one passes: its
+ * channel (the others are closed), or null when the signal stops the wait. A failed
+ * handshake is logged through a {@link BoundedLog} and the wait goes on.
+ */
+async function firstSender(
+  server: Socket,
+  gate: AccessGate | null,
+  options: TransferServerOptions,
+): Promise<Channel | null> {
+  const ignored = new BoundedLog({
+    log: log(options),
+    summary: (n) =>
+      `ignored ${n} more ${n === 1 ? "connection" : "connections"} (not logged one by one)`,
+  });
+  const checking = new Set<Socket>();
+  let winner: Channel | null = null;
+  let won!: () => void;
+  const found = new Promise<void>((resolve) => {
+    won = resolve;
+  });
+  const check = async (conn: Socket, address: SocketAddress) => {
+    const peer = formatAddress(address) || "a peer";
+    checking.add(conn);
+    try {
+      const channel = await handshakeOn(conn, "receiver", peer, options);
+      if (winner === null) {
+        winner = channel;
+        won();
+      } else {
+        await channel.fail(busy());
+        channel.close();
+        await conn.close();
+      }
+    } catch (err) {
+      if (winner !== null || options.signal?.aborted) return;
+      // The same words from the same host are written once a window: a scan, say.
+      ignored.note(`${hostOf(address)} ${messageOf(err)}`, `ignored ${peer}: ${messageOf(err)}`);
+    } finally {
+      checking.delete(conn);
+    }
+  };
+  const accepting = (async () => {
+    for (;;) {
+      const [conn, address] = await server.accept();
+      if (gate !== null && !gate.admits(address)) void conn.close();
+      else if (checking.size >= MAX_HANDSHAKES) {
+        ignored.note(
+          `${hostOf(address)} busy`,
+          `ignored ${formatAddress(address)}: ${MAX_HANDSHAKES} connections are being checked already`,
+        );
+        void conn.close();
+      } else void check(conn, address);
+    }
+  })();
+  try {
+    await Promise.race([found, accepting]);
+    return winner;
+  } catch (err) {
+    // The listening socket was closed: by the signal, or it failed.
+    if (options.signal?.aborted) return null;
+    throw err;
+  } finally {
+    accepting.catch(() => {});
+    for (const conn of checking) void conn.close();
+    ignored.close();
+  }
+}
+
+/** Why a second sender that passed the handshake while the first was starting is closed. */
+function busy(): TransferError {
+  return new TransferError("The receiver is taken by another sender", {
+    code: "ERR_TRANSFER_BUSY",
+  });
 }
 
 /**
  * Serves `paths` to every `fetch` that connects, one after another, until the signal
  * aborts (or after one with `once`). Resolves with the summaries of the transfers made.
+ * A transfer in progress when the signal aborts gets `gracePeriod` to end.
  */
 export async function share(
   paths: string[],
@@ -152,15 +248,24 @@ export async function share(
         continue;
       }
       const peer = formatAddress(address);
+      let began = false;
       try {
-        const result = await transferOn(conn, "sender", peer, options, (channel) =>
-          runSender(channel, tree, options.progress),
+        const channel = await handshakeOn(conn, "sender", peer, options, options.signal);
+        began = true;
+        const result = await transferOn(
+          channel,
+          (c) => runSender(c, tree, options.progress),
+          options,
         );
         results.push(result);
         options.onTransfer?.(peer, result);
       } catch (err) {
-        // One fetch failing (a wrong secret, a peer gone) never stops the share.
-        options.onTransfer?.(peer, err instanceof Error ? err : new Error(String(err)));
+        if (!isStopped(err)) {
+          // One fetch failing (a wrong secret, a peer gone) never stops the share.
+          options.onTransfer?.(peer, err instanceof Error ? err : new Error(String(err)));
+        } else if (began) {
+          log(options)(`${err.message}; the same fetch again resumes from what it received`);
+        }
       }
       if (options.once || options.signal?.aborted) break;
     }
@@ -181,26 +286,79 @@ async function sources(paths: string[], options: TransferOptions): Promise<Sourc
 }
 
 /**
- * One transfer on a connection, as `role`: the handshake, then `run`; a stall the
- * watchdog saw is reported as such; the connection is closed however it ends.
+ * A channel on a new connection, as `role`, once the handshake has passed; when it
+ * fails, the connection is closed and the reason thrown (a stall the watchdog saw is
+ * reported as such). A `signal` that aborts meanwhile ends it at once, nothing having
+ * begun: the error is then an `ERR_TRANSFER_STOPPED`.
  */
-async function transferOn(
+async function handshakeOn(
   conn: Socket,
   role: Role,
   peer: string,
   options: TransferOptions,
-  run: (channel: Channel) => Promise<TransferSummary>,
-): Promise<TransferSummary> {
+  signal?: AbortSignal,
+): Promise<Channel> {
   const channel = new Channel(conn, role, peer, options.timeout ?? 30);
+  const onStop = () =>
+    channel.cut(
+      new TransferError(`Stopped before a transfer with ${peer} began`, {
+        code: "ERR_TRANSFER_STOPPED",
+      }),
+    );
+  if (signal?.aborted) onStop();
+  else signal?.addEventListener("abort", onStop, { once: true });
   try {
     await channel.handshake(options.secret ?? null);
+    return channel;
+  } catch (err) {
+    channel.close();
+    await conn.close();
+    throw channel.reason(err);
+  } finally {
+    signal?.removeEventListener("abort", onStop);
+  }
+}
+
+/**
+ * Runs a transfer on a channel that passed its handshake; the connection is closed
+ * however it ends. With a `signal` (a server's), its abort gives the transfer
+ * `gracePeriod` seconds, then cuts it: the error thrown is then an `ERR_TRANSFER_STOPPED`.
+ */
+async function transferOn(
+  channel: Channel,
+  run: (channel: Channel) => Promise<TransferSummary>,
+  stop: Pick<TransferServerOptions, "signal" | "gracePeriod"> = {},
+): Promise<TransferSummary> {
+  const grace = stop.gracePeriod ?? 5;
+  let timer: NodeJS.Timeout | null = null;
+  const onStop = () => {
+    timer = setTimeout(() => {
+      const err = new TransferError(
+        `Stopped: the transfer with ${channel.peerLabel} did not end within the ${grace} s grace period`,
+        { code: "ERR_TRANSFER_STOPPED" },
+      );
+      // A receiver's messages may come at any time, even while data flows: it says why.
+      if (channel.role === "receiver") void channel.fail(err);
+      channel.cut(err);
+    }, grace * 1000);
+  };
+  if (stop.signal?.aborted) onStop();
+  else stop.signal?.addEventListener("abort", onStop, { once: true });
+  try {
     return await run(channel);
   } catch (err) {
     throw channel.reason(err);
   } finally {
+    stop.signal?.removeEventListener("abort", onStop);
+    if (timer !== null) clearTimeout(timer);
     channel.close();
-    await conn.close();
+    await channel.conn.close();
   }
+}
+
+/** An error of a transfer cut because the server stopped. */
+function isStopped(err: unknown): err is TransferError {
+  return err instanceof TransferError && err.code === "ERR_TRANSFER_STOPPED";
 }
 
 /** The listening socket, and the gate for its peers (null: everyone is let in). */
@@ -253,4 +411,12 @@ function isLoopback(host: string): boolean {
 
 function log(options: TransferOptions): (line: string) => void {
   return options.log ?? ((line) => process.stderr.write(`${line}\n`));
+}
+
+function hostOf(address: SocketAddress): string {
+  return typeof address === "string" ? address : address[0];
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
