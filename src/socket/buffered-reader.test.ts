@@ -18,7 +18,9 @@ import {
   IncompleteReadError,
   LineTooLongError,
   SHUT_WR,
+  SO_RCVBUF,
   SOCK_DGRAM,
+  SOL_SOCKET,
   type Socket,
   SocketError,
   socket,
@@ -186,6 +188,26 @@ describe("BufferedReader.readuntil", () => {
     assert.equal(err.partial.toString(), "no end");
     assert.equal(err.expected, null);
   });
+
+  it(
+    "skips a too-long line to its separator even with a receive limit under the separator's length",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      conn.setsockopt(SOL_SOCKET, SO_RCVBUF, 1);
+      const rfile = conn.makefile("r");
+      await client.sendall("xxxxxxab");
+      await rejection(
+        rfile.readuntil("abc", { maxLength: 2 }),
+        LineTooLongError,
+        "ERR_LINE_TOO_LONG",
+      );
+      // "ab" is kept in case it begins the separator; the rest of it comes later.
+      const next = rfile.readuntil("abc", { maxLength: 8 });
+      await client.sendall("cnextabc");
+      assert.equal((await next).toString(), "nextabc");
+    },
+  );
 
   it("raises LineTooLongError when maxLength bytes pass without the separator", T, async (t) => {
     const { client, conn } = await tcpPair(t);

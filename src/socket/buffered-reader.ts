@@ -232,12 +232,25 @@ export class BufferedReader {
 
   async #skip(conn: StreamConnection, deadline: number | null): Promise<void> {
     const sep = this.#skippingTo as Buffer;
+    // The bytes kept in case they begin the separator must not hold reading paused: with a
+    // limit under the separator's length, skipping waited for data it had stopped itself.
+    const highWaterMark = conn.highWaterMark;
+    if (highWaterMark < sep.length) conn.highWaterMark = sep.length;
+    try {
+      await this.#skipTo(conn, sep, deadline);
+    } finally {
+      if (conn.highWaterMark !== highWaterMark) conn.highWaterMark = highWaterMark;
+    }
+    this.#skippingTo = null;
+  }
+
+  async #skipTo(conn: StreamConnection, sep: Buffer, deadline: number | null): Promise<void> {
     for (;;) {
       const at = conn.queue.indexOf(sep);
       if (at !== -1) {
         conn.queue.skip(at + sep.length);
         conn.consumed();
-        break;
+        return;
       }
       conn.queue.skip(Math.max(0, conn.queue.length - sep.length + 1));
       conn.consumed();
@@ -246,10 +259,9 @@ export class BufferedReader {
         // dropped line, and must not come back as the next call's partial.
         conn.queue.skip(conn.queue.length);
         conn.consumed();
-        break;
+        return;
       }
     }
-    this.#skippingTo = null;
   }
 
   /** Lines (with their `"\n"`) until end of stream. */
