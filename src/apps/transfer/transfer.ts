@@ -190,16 +190,7 @@ async function receiveFile(
     );
   }
   const hash = createHash("sha256");
-  if (have > 0) {
-    await onPart(rel, "read", async () => {
-      const fh = await open(part, "r");
-      try {
-        await hashRange(fh, hash, 0, have, channel);
-      } finally {
-        await fh.close();
-      }
-    });
-  }
+  if (have > 0) await onPart(rel, "read", () => hashFile(part, hash, have, channel));
   await channel.send({ t: "offer", have, sha256: have > 0 ? hash.copy().digest("hex") : null });
   const { from } = await channel.expect("data");
   if (from !== 0 && from !== have) {
@@ -252,13 +243,8 @@ async function receiveHeld(
   const held = await stat(final);
   if (held.size !== size || size === 0) throw refusal;
   const hash = createHash("sha256");
-  await onPart(rel, "read", async () => {
-    const fh = await open(final, "r");
-    try {
-      await hashRange(fh, hash, 0, size, channel);
-    } finally {
-      await fh.close();
-    }
+  await hashFile(final, hash, size, channel).catch((err: unknown) => {
+    throw err instanceof SocketError ? err : diskError(err, rel, `read ${quoteName(rel)}`);
   });
   const ours = hash.digest("hex");
   await channel.send({ t: "offer", have: size, sha256: ours });
@@ -286,6 +272,16 @@ async function onPart<T>(rel: string, action: string, step: () => Promise<T>): P
   } catch (err) {
     if (err instanceof SocketError) throw err;
     throw diskError(err, rel, `${action} ${quoteName(`${rel}${PART_SUFFIX}`)}`);
+  }
+}
+
+/** Feeds the first `length` bytes of the file at `path` to `hash`. */
+async function hashFile(path: string, hash: Hash, length: number, channel: Channel): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await hashRange(fh, hash, 0, length, channel);
+  } finally {
+    await fh.close();
   }
 }
 
