@@ -1,6 +1,6 @@
 import { AccessList, type AccessListOptions } from "../core/access-list.ts";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
-import { LogBudget } from "../core/log-budget.ts";
+import { BoundedLog } from "../core/bounded-log.ts";
 
 /** Options of {@link AccessGate}. */
 export interface AccessGateOptions {
@@ -35,18 +35,19 @@ export interface AccessGateOptions {
  */
 export class AccessGate {
   readonly access: AccessList;
-  readonly #log: LogBudget;
-  readonly #remember: number;
-  readonly #logged = new Set<string>();
+  readonly #log: BoundedLog;
 
   constructor(access: AccessList, options: AccessGateOptions = {}) {
     this.access = access;
-    this.#log = new LogBudget(options.log ?? ((line) => process.stderr.write(`${line}\n`)), {
+    this.#log = new BoundedLog({
+      log: options.log,
       maxLines: options.maxLines,
       windowMs: options.windowMs,
+      // Each host once, for as long as it is remembered.
+      quietMs: Number.POSITIVE_INFINITY,
+      remember: options.remember,
       summary: (n) => `refused ${n} more ${n === 1 ? "peer" : "peers"} (not logged one by one)`,
     });
-    this.#remember = options.remember ?? 4096;
   }
 
   /**
@@ -63,19 +64,12 @@ export class AccessGate {
     const host = typeof peer === "string" ? peer : peer[0];
     const refusal = this.access.refusal(host);
     if (refusal === null) return true;
-    this.#refused(host, `${formatAddress(peer) || "a peer"} (${refusal})`);
+    this.#log.note(host, `refused ${formatAddress(peer) || "a peer"} (${refusal})`);
     return false;
-  }
-
-  #refused(host: string, what: string): void {
-    if (this.#logged.has(host)) return;
-    if (this.#logged.size >= this.#remember) this.#logged.clear();
-    this.#logged.add(host);
-    this.#log.write(`refused ${what}`);
   }
 
   /** Writes the summary still owed, if any; the gate keeps working. */
   close(): void {
-    this.#log.flush();
+    this.#log.close();
   }
 }

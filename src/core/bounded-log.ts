@@ -1,4 +1,4 @@
-import { LogBudget } from "../core/log-budget.ts";
+import { LogBudget } from "./log-budget.ts";
 
 /** Options of {@link BoundedLog}. */
 export interface BoundedLogOptions {
@@ -6,21 +6,25 @@ export interface BoundedLogOptions {
   log?: (line: string) => void;
   /** Lines written at most per window; past it the rest are counted. @default 10 */
   maxLines?: number;
-  /** The window, in milliseconds: a key is written once in it. @default 10000 */
+  /** The window, in milliseconds. @default 10000 */
   windowMs?: number;
+  /**
+   * How long a key stays quiet after its line, in milliseconds (`Infinity`: until the
+   * memory of keys starts over). @default windowMs
+   */
+  quietMs?: number;
+  /** Keys remembered at most; past it the memory starts over, so it stays bounded. @default 4096 */
+  remember?: number;
   /** The line that sums up `n` lines left out of a window. */
   summary: (n: number) => string;
 }
 
-/** Keys remembered at most in a window; past it the memory starts over, so it stays bounded. */
-const REMEMBER = 4096;
-
 /**
  * A log for events a peer can cause as often as it likes (refused clients, connections
  * that are not what was expected): an event is written once per key (a host, say) in each
- * window, the repeats dropped, and through a {@link LogBudget}, so at most `maxLines` lines
- * go out per window and the rest are summed up in one line. The rule of `AccessGate`'s
- * refusals (`src/server/access-gate.ts`), for the events of the apps.
+ * quiet period, the repeats dropped, and through a {@link LogBudget}, so at most `maxLines`
+ * lines go out per window and the rest are summed up in one line. `AccessGate` logs its
+ * refusals through one, each host once.
  *
  * @example
  * ```ts
@@ -32,7 +36,8 @@ const REMEMBER = 4096;
  */
 export class BoundedLog {
   readonly #budget: LogBudget;
-  readonly #windowMs: number;
+  readonly #quietMs: number;
+  readonly #remember: number;
   /** The keys written since `#since`. */
   readonly #seen = new Set<string>();
   #since = Number.NEGATIVE_INFINITY;
@@ -43,17 +48,19 @@ export class BoundedLog {
       windowMs: options.windowMs,
       summary: options.summary,
     });
-    this.#windowMs = options.windowMs ?? 10_000;
+    this.#quietMs = options.quietMs ?? options.windowMs ?? 10_000;
+    this.#remember = options.remember ?? 4096;
   }
 
   /** Writes `line` (within the budget), unless `key` was written in this window. */
   note(key: string, line: string): void {
     const now = performance.now();
-    if (now - this.#since >= this.#windowMs || this.#seen.size >= REMEMBER) {
+    if (now - this.#since >= this.#quietMs) {
       this.#seen.clear();
       this.#since = now;
     }
     if (this.#seen.has(key)) return;
+    if (this.#seen.size >= this.#remember) this.#seen.clear();
     this.#seen.add(key);
     this.#budget.write(line);
   }
