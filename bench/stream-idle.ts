@@ -7,11 +7,17 @@
  *   Socket and TCPServer against raw node:net).
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
-import { type BenchServer, mediansAndRatios, rssOf, SETTINGS, startServer } from "./lib.ts";
+import {
+  type BenchServer,
+  fdCount,
+  mediansAndRatios,
+  rssOf,
+  SETTINGS,
+  startServer,
+} from "./lib.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = SETTINGS.runs;
@@ -156,10 +162,6 @@ async function acceptedAll(pid: number, base: number, count: number): Promise<vo
   throw new Error(
     `the server (pid ${pid}) accepted ${fdCount(pid) - base} of ${count} connections in 30 s`,
   );
-}
-
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 async function openMany(port: number, count: number, into: Socket[]): Promise<void> {
