@@ -634,7 +634,7 @@ export class Socket {
     // Hot path (a server replying): a bound, open, unconnected datagram socket and an IP
     // literal of its family, sent at once without resolving or building labels.
     const d = this.#dgram;
-    if (d !== null && d.bound && !d.connected && !this.#closed && Array.isArray(address)) {
+    if (d?.bound && !d.connected && !this.#closed && Array.isArray(address)) {
       const [host, port] = address as unknown[];
       if (
         (typeof data === "string" || data instanceof Uint8Array) &&
