@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -166,4 +167,16 @@ export function socketkit(
     ...(stdin === undefined || stdin === null ? {} : { stdin }),
     ...(env === undefined ? {} : { env }),
   });
+}
+
+/** Resident memory of a process in bytes (VmRSS). */
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (m === null) throw new Error(`No VmRSS for process ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Open file descriptors of a process (sockets, pipes, files). */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }

@@ -1,7 +1,7 @@
 /** `socketkit serve SERVICE` run as a child process, against Python peers and socketkit clients. */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import {
   portOf,
   python3,
   ROOT,
+  rssOf,
   seed,
   start,
 } from "../helpers/proc.ts";
@@ -122,10 +123,7 @@ describe("socketkit serve with socketkit clients", () => {
 
   it("chargen does not grow with clients that stop reading", () =>
     withServer(["chargen"], async (where, server) => {
-      const rss = () => {
-        const status = readFileSync(`/proc/${server.child.pid}/status`, "utf8");
-        return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-      };
+      const rss = () => rssOf(server.child.pid as number);
       const port = Number(portOf(where));
       const before = rss();
       // 20 clients that never read: each can hold back at most one block plus the kernel's buffers.

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { until } from "../helpers/net.ts";
+import { fdCount, rssOf } from "../helpers/proc.ts";
 import {
   flood,
   garbage,
@@ -18,15 +19,11 @@ import {
   slowloris,
   TELNET_IAC,
 } from "./lib/hostile-client.ts";
-import { fdCount, MiB, mib, rssOf, sharedServer } from "./lib/server-process.ts";
+import { closeSlackMs, mib, RSS_BOUND, sharedServer, T } from "./lib/server-process.ts";
 
-const T = { timeout: 30_000 };
-const RSS_BOUND = 30 * MiB;
 const MAX_LINE = 8192;
 const MAX_CLIENTS = 6;
 const IDLE = 1;
-/** The server checks for idleness four times per period: it closes within 1.25 periods. */
-const IDLE_SLACK_MS = 0.25 * IDLE * 1000 + 1500;
 
 /** Connects and takes `nick`; what was read so far stays readable through `text()`. */
 async function member(t: TestContext, port: number, nick: string): Promise<HostileClient> {
@@ -185,12 +182,12 @@ describe("chat serve --idle-timeout against silent and dribbling clients", () =>
       const s = await silent.closed;
       assert.equal(s.by, "server");
       assert.ok(s.afterMs >= IDLE * 1000 - 50, `silent client closed after ${s.afterMs} ms`);
-      assert.ok(s.afterMs < IDLE * 1000 + IDLE_SLACK_MS, `closed after ${s.afterMs} ms`);
+      assert.ok(s.afterMs < IDLE * 1000 + closeSlackMs(IDLE), `closed after ${s.afterMs} ms`);
       const l = await slow.closed;
       assert.equal(l.by, "server");
       const quiet = l.afterLastSendMs as number;
       assert.ok(quiet >= IDLE * 1000 - 50, `slowloris closed ${quiet} ms after its last byte`);
-      assert.ok(quiet < IDLE * 1000 + IDLE_SLACK_MS, `closed ${quiet} ms after its last byte`);
+      assert.ok(quiet < IDLE * 1000 + closeSlackMs(IDLE), `closed ${quiet} ms after its last byte`);
       assert.equal(active.isClosed, false);
       await active.ask("/who\n", "*** Online (1): active");
       t.diagnostic(`the active member asked ${n} times meanwhile`);
@@ -219,7 +216,7 @@ describe("chat serve against a client that holds a connection without being idle
         (IDLE * 1000) / 4,
       );
       t.after(() => clearInterval(dribble));
-      const bound = 3 * IDLE * 1000 + IDLE_SLACK_MS;
+      const bound = 3 * IDLE * 1000 + closeSlackMs(IDLE);
       const closed = await Promise.race([slow.closed, turn(bound).then(() => null)]);
       clearInterval(dribble);
       assert.ok(closed !== null, `still open after ${bound} ms and ${sent} bytes`);

@@ -15,9 +15,8 @@ import { createConnection } from "../../src/socket/create-connection.ts";
 import { closedPort, netServer, tempDir, until } from "../helpers/net.ts";
 import { socketkit } from "../helpers/proc.ts";
 import { HostileClient } from "./lib/hostile-client.ts";
-import { type ServerProcess, startServer } from "./lib/server-process.ts";
+import { type ServerProcess, startServer, T } from "./lib/server-process.ts";
 
-const T = { timeout: 30_000 };
 /** `serve`'s grace period (src/apps/serve.ts) and the chat's (src/apps/chat/server.ts), in ms. */
 const SERVE_GRACE_MS = 5000;
 const CHAT_GRACE_MS = 2000;

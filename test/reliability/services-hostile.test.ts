@@ -5,8 +5,9 @@
  * serving a client that behaves, and keep its memory and descriptors bounded.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { until } from "../helpers/net.ts";
+import { fdCount, rssOf } from "../helpers/proc.ts";
 import {
   exchange,
   flood,
@@ -19,15 +20,18 @@ import {
   slowloris,
   TELNET_IAC,
 } from "./lib/hostile-client.ts";
-import { fdCount, fdLimit, MiB, mib, rssOf, sharedServer } from "./lib/server-process.ts";
+import {
+  closeSlackMs,
+  fdLimit,
+  MiB,
+  mib,
+  RSS_BOUND,
+  sharedServer,
+  T,
+} from "./lib/server-process.ts";
 
-const T = { timeout: 30_000 };
-/** What a burst of bad input may add to a server's resident memory. */
-const RSS_BOUND = 30 * MiB;
 /** The idle timeout the servers run with, in seconds. */
 const IDLE = 1;
-/** The server checks for idleness four times per period: it closes within 1.25 periods. */
-const IDLE_SLACK_MS = 0.25 * IDLE * 1000 + 1500;
 
 /** The bad inputs every service is fed. */
 const BAD_INPUTS: ReadonlyArray<readonly [string, Buffer]> = [
@@ -44,6 +48,45 @@ async function politeClient(port: number, t: { after: (fn: () => void) => void }
   return client;
 }
 
+/**
+ * Sends every bad input at once, on connections of their own, `rounds` times after a
+ * warm-up, while a polite client asks `ask(round)` and gets its answer: each bad input
+ * must get `expected(input)` back before the server ends the connection, and the
+ * server's memory must grow less than RSS_BOUND. Returns the polite client.
+ */
+async function burstsLeaveMemoryFlat(
+  t: TestContext,
+  { port, pid }: { port: number; pid: number },
+  rounds: number,
+  expected: (input: Buffer) => Buffer,
+  ask: (round: number) => [question: string, answer: string],
+): Promise<HostileClient> {
+  const polite = await politeClient(port, t);
+  const burst = async () => {
+    const results = await Promise.all(BAD_INPUTS.map(([, data]) => exchange(port, data)));
+    for (const [i, { received, closure }] of results.entries()) {
+      const [name, data] = BAD_INPUTS[i] as readonly [string, Buffer];
+      const want = expected(data);
+      assert.ok(
+        received.equals(want),
+        `${name}: ${received.length} bytes back, ${want.length} due`,
+      );
+      assert.equal(closure.by, "server", `${name}: the server ends it after its answer`);
+    }
+  };
+  await burst(); // warms up the server (code paths, buffers) before measuring
+  const before = rssOf(pid);
+  for (let round = 0; round < rounds; round++) {
+    await Promise.all([burst(), polite.ask(...ask(round))]);
+  }
+  const grew = rssOf(pid) - before;
+  t.diagnostic(
+    `server RSS grew ${mib(grew)} over ${rounds} bursts of ${BAD_INPUTS.length} bad inputs`,
+  );
+  assert.ok(grew < RSS_BOUND, `server RSS grew ${mib(grew)}`);
+  return polite;
+}
+
 describe("serve echo against hostile clients", () => {
   const server = sharedServer(["serve", "echo", "--port", "0", "--idle-timeout", String(IDLE)]);
 
@@ -51,27 +94,13 @@ describe("serve echo against hostile clients", () => {
     "returns garbage, invalid UTF-8, telnet IAC and a 1 MB line byte for byte, serves a polite client meanwhile, and keeps its memory flat",
     T,
     async (t) => {
-      const { port, pid } = server();
-      const polite = await politeClient(port, t);
-      const burst = async () => {
-        const results = await Promise.all(BAD_INPUTS.map(([, data]) => exchange(port, data)));
-        for (const [i, { received, closure }] of results.entries()) {
-          const [name, data] = BAD_INPUTS[i] as readonly [string, Buffer];
-          assert.ok(
-            received.equals(data),
-            `${name}: ${received.length} of ${data.length} bytes back`,
-          );
-          assert.equal(closure.by, "server", `${name}: the server ends it after the echo`);
-        }
-      };
-      await burst(); // warms up the server (code paths, buffers) before measuring
-      const before = rssOf(pid);
-      for (let round = 0; round < 8; round++) {
-        await Promise.all([burst(), polite.ask(`round ${round}\n`, `round ${round}\n`)]);
-      }
-      const grew = rssOf(pid) - before;
-      t.diagnostic(`server RSS grew ${mib(grew)} over 8 bursts of ${BAD_INPUTS.length} bad inputs`);
-      assert.ok(grew < RSS_BOUND, `server RSS grew ${mib(grew)}`);
+      const polite = await burstsLeaveMemoryFlat(
+        t,
+        server(),
+        8,
+        (data) => data,
+        (round) => [`round ${round}\n`, `round ${round}\n`],
+      );
       await polite.ask("still here\n", "still here\n");
     },
   );
@@ -99,7 +128,7 @@ describe("serve echo against hostile clients", () => {
       assert.equal(s.by, "server");
       assert.ok(s.afterMs >= IDLE * 1000 - 50, `silent client closed after ${s.afterMs} ms`);
       assert.ok(
-        s.afterMs < IDLE * 1000 + IDLE_SLACK_MS,
+        s.afterMs < IDLE * 1000 + closeSlackMs(IDLE),
         `silent client closed after ${s.afterMs} ms`,
       );
       const l = await slow.closed;
@@ -108,7 +137,7 @@ describe("serve echo against hostile clients", () => {
       const quiet = l.afterLastSendMs as number;
       assert.ok(quiet >= IDLE * 1000 - 50, `slowloris closed ${quiet} ms after its last byte`);
       assert.ok(
-        quiet < IDLE * 1000 + IDLE_SLACK_MS,
+        quiet < IDLE * 1000 + closeSlackMs(IDLE),
         `slowloris closed ${quiet} ms after its last byte`,
       );
       assert.equal(active.isClosed, false, "the active client is still connected");
@@ -214,25 +243,14 @@ describe("serve upper against hostile clients", () => {
     "answers garbage, invalid UTF-8 (as U+FFFD), telnet IAC and a 1 MB line upper-cased, serves a polite client meanwhile, and keeps its memory flat",
     T,
     async (t) => {
-      const { port, pid } = server();
-      const polite = await politeClient(port, t);
-      const burst = async () => {
-        const results = await Promise.all(BAD_INPUTS.map(([, data]) => exchange(port, data)));
-        for (const [i, { received, closure }] of results.entries()) {
-          const [name, data] = BAD_INPUTS[i] as readonly [string, Buffer];
-          const expected = Buffer.from(data.toString("utf8").toUpperCase());
-          assert.ok(received.equals(expected), `${name}: the upper-cased text`);
-          assert.equal(closure.by, "server");
-        }
-      };
-      await burst();
-      const before = rssOf(pid);
-      for (let round = 0; round < 5; round++) {
-        await Promise.all([burst(), polite.ask(`olá ${round}\n`, `OLÁ ${round}\n`)]);
-      }
-      const grew = rssOf(pid) - before;
-      t.diagnostic(`server RSS grew ${mib(grew)}`);
-      assert.ok(grew < RSS_BOUND, `server RSS grew ${mib(grew)}`);
+      const { port } = server();
+      await burstsLeaveMemoryFlat(
+        t,
+        server(),
+        5,
+        (data) => Buffer.from(data.toString("utf8").toUpperCase()),
+        (round) => [`olá ${round}\n`, `OLÁ ${round}\n`],
+      );
       const u = (await exchange(port, INVALID_UTF8)).received.toString("utf8");
       assert.equal(
         u,
@@ -293,7 +311,10 @@ describe("serve command against hostile clients", () => {
     assert.equal(closure.by, "server");
     assert.equal(silent.text(), "Hello! Type a command, or help.\r\n> ", "only the greeting");
     assert.ok(closure.afterMs >= IDLE * 1000 - 50, `closed after ${closure.afterMs} ms`);
-    assert.ok(closure.afterMs < IDLE * 1000 + IDLE_SLACK_MS, `closed after ${closure.afterMs} ms`);
+    assert.ok(
+      closure.afterMs < IDLE * 1000 + closeSlackMs(IDLE),
+      `closed after ${closure.afterMs} ms`,
+    );
   });
 });
 
@@ -347,7 +368,7 @@ describe("serve against clients that hold a connection without being idle", {
       const { port } = server();
       const slow = await slowloris(port, { periodMs: (IDLE * 1000) / 4 });
       t.after(() => slow.stop());
-      const bound = 3 * IDLE * 1000 + IDLE_SLACK_MS;
+      const bound = 3 * IDLE * 1000 + closeSlackMs(IDLE);
       const closed = await Promise.race([slow.closed, turn(bound).then(() => null)]);
       assert.ok(closed !== null, `still open after ${bound} ms and ${slow.sent} bytes`);
       assert.equal(closed.by, "server");
@@ -382,7 +403,7 @@ describe("serve against clients that hold a connection without being idle", {
       const hog = await nonReader(port, { bytes: 64 * MiB });
       t.after(() => hog.client.destroy());
       await hog.stalled(500);
-      const bound = IDLE * 1000 + IDLE_SLACK_MS;
+      const bound = IDLE * 1000 + closeSlackMs(IDLE);
       const closed = await Promise.race([hog.client.closed, turn(bound).then(() => null)]);
       assert.ok(closed !== null, `still open ${bound} ms after it stopped taking bytes`);
     },

@@ -14,19 +14,19 @@
  * the interleaving of a real network cannot be replayed.
  */
 import { randomInt } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fdCount, rssOf } from "../helpers/proc.ts";
 import { CliProcess } from "./lib/cli-process.ts";
 import { FaultProxy } from "./lib/fault-proxy.ts";
 import { type FaultKind, FaultRoute, type RouteScale } from "./lib/fault-route.ts";
 import { SeededRandom } from "./lib/seeded-random.ts";
+import { MiB } from "./lib/server-process.ts";
 import { chatRound } from "./lib/soak-chat.ts";
 import { echoSession, type Target } from "./lib/soak-echo.ts";
 import { SoakTally } from "./lib/soak-tally.ts";
 import { fetchWorker, makeSource, sendWorker, type TransferContext } from "./lib/soak-transfers.ts";
-
-const MiB = 1024 * 1024;
 
 /** Seconds of traffic. */
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
@@ -72,15 +72,6 @@ const SCALES: Record<string, RouteScale> = {
     weights: { none: 12, latency: 8, slice: 5, bandwidth: 12, cut: 22, reset: 22, drop: 6 },
   },
 };
-
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m === null ? 0 : Number(m[1]) * 1024;
-}
-
-function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
 
 const mib = (bytes: number) => (bytes / MiB).toFixed(1);
 const say = (line: string) => process.stderr.write(`soak: ${line}\n`);

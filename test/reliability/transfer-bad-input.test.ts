@@ -16,7 +16,7 @@ import { after, describe, it } from "node:test";
 import { fetch, send } from "../../src/apps/transfer/index.ts";
 import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
 import { tempDir, until } from "../helpers/net.ts";
-import { listening, portOf, socketkit } from "../helpers/proc.ts";
+import { listening, portOf, rssOf, socketkit } from "../helpers/proc.ts";
 import {
   exchange,
   garbage,
@@ -26,14 +26,10 @@ import {
   slowloris,
   TELNET_IAC,
 } from "./lib/hostile-client.ts";
-import { MiB, mib, rssOf, sharedServer } from "./lib/server-process.ts";
+import { closeSlackMs, MiB, mib, RSS_BOUND, sharedServer, T } from "./lib/server-process.ts";
 
-const T = { timeout: 30_000 };
-const RSS_BOUND = 30 * MiB;
 /** The server's silence limit, `--timeout`, in seconds. */
 const TIMEOUT = 1;
-/** The watchdog looks four times per period: a stall ends within 1.25 periods. */
-const TIMEOUT_SLACK_MS = 0.25 * TIMEOUT * 1000 + 1500;
 
 // ------------------------------------------------------------ the wire, written by hand
 
@@ -254,7 +250,7 @@ describe("share against bad peers", () => {
         assert.ok(c.afterMs >= TIMEOUT * 1000 - 50, `${name} closed after ${c.afterMs} ms`);
         // Served one after the other: the second waits for the first.
         assert.ok(
-          c.afterMs < 2 * TIMEOUT * 1000 + 2 * TIMEOUT_SLACK_MS,
+          c.afterMs < 2 * TIMEOUT * 1000 + 2 * closeSlackMs(TIMEOUT),
           `${name}: ${c.afterMs} ms`,
         );
       }

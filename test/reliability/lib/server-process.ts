@@ -4,9 +4,9 @@
  * memory, open file descriptors) read from /proc.
  * @module
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { after, before } from "node:test";
-import { listening, type Program, portOf, socketkit } from "../../helpers/proc.ts";
+import { fdCount, listening, type Program, portOf, socketkit } from "../../helpers/proc.ts";
 
 /** A running `socketkit` server. */
 export interface ServerProcess {
@@ -40,18 +40,6 @@ export async function startServer(
   };
 }
 
-/** Resident memory of a process in bytes (VmRSS). */
-export function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  if (m === null) throw new Error(`No VmRSS for process ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
-/** Open file descriptors of a process (sockets, pipes, files). */
-export function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
 /** The soft limit on open file descriptors of a process (`ulimit -n` as it started). */
 export function fdLimit(pid: number | "self"): number {
   const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(`/proc/${pid}/limits`, "utf8"));
@@ -66,6 +54,20 @@ export function mib(bytes: number): string {
 
 /** 1 MiB. */
 export const MiB = 1024 * 1024;
+
+/** The options of a test against a server process: its time limit. */
+export const T = { timeout: 30_000 };
+
+/** What a burst of bad input may add to a server's resident memory. */
+export const RSS_BOUND = 30 * MiB;
+
+/**
+ * How long after `seconds` of silence a server may take to close a connection: it looks
+ * four times per period (so up to a quarter period late), plus the machine's slack.
+ */
+export function closeSlackMs(seconds: number): number {
+  return 0.25 * seconds * 1000 + 1500;
+}
 
 /**
  * A server shared by the tests of the `describe` it is called in: started in its
