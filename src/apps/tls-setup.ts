@@ -1,7 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
-import { generate } from "selfsigned";
 
 /** How a server gets its certificate. */
 export interface ServerTlsChoice {
@@ -28,6 +27,9 @@ export async function serverTls(choice: ServerTlsChoice): Promise<ServerTls> {
   let key: string;
   if (choice.selfSigned) {
     const notAfterDate = new Date(Date.now() + 30 * 24 * 3600 * 1000);
+    // Loaded here, not at startup: its X.509 stack takes about 60 ms to load, paid by
+    // every command otherwise.
+    const { generate } = await import("selfsigned");
     const pems = await generate([{ name: "commonName", value: "localhost" }], {
       notAfterDate,
       keySize: 2048,
