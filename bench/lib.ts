@@ -34,7 +34,7 @@ export const SETTINGS = {
   fanoutRounds: setting("BENCH_FANOUT_ROUNDS", 50, 3),
   /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
   transferMb: setting("BENCH_TRANSFER_MB", 1024, 8),
-  transferRuns: setting("BENCH_TRANSFER_RUNS", 3, 1),
+  transferRuns: setting("BENCH_TRANSFER_RUNS", 5, 1),
   /** Where the results go. */
   resultsFile:
     process.env.BENCH_RESULTS ??

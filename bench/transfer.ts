@@ -4,13 +4,14 @@
  * (SHA-256 checked on both sides) and, in the same run, for nc, socat and a raw
  * node:net pipe (no check at all). Each tool runs `runs` times, interleaved; medians.
  *
- *   npx tsx bench/transfer.ts            # BENCH_TRANSFER_RUNS (3), BENCH_TRANSFER_MB (1024)
+ *   npx tsx bench/transfer.ts            # BENCH_TRANSFER_RUNS (5), BENCH_TRANSFER_MB (1024)
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import {
   closeSync,
   existsSync,
+  fsyncSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -145,6 +146,9 @@ export async function transferBench(): Promise<TransferRow[]> {
     const fd = openSync(file, "w");
     const chunk = Buffer.allocUnsafe(1024 * 1024);
     for (let i = 0; i < MB; i++) writeSync(fd, randomFillSync(chunk));
+    // On the disk before the first run: its write-back would otherwise take CPU and disk
+    // from whichever tool runs first.
+    fsyncSync(fd);
     closeSync(fd);
     const bytes = statSync(file).size;
     const rows: TransferRow[] = TOOLS.map((t) => {
