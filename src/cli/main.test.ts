@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { hostname } from "node:os";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,47 @@ describe("socketkit command", () => {
     const info = JSON.parse(r.stdout);
     assert.equal(info.hostname, hostname());
     assert.ok(info.addresses.some((a: { address: string }) => a.address === "127.0.0.1"));
+  });
+
+  it("the help and every command's name (each loads only its own module) are all there", () => {
+    const help = run("--help");
+    assert.equal(help.status, 0, help.stderr);
+    const names = [...help.stdout.matchAll(/^ {2}([a-z]+) /gm)].map((m) => m[1]);
+    for (const name of names.filter((n) => n !== "help")) {
+      const r = run(name as string, "--help");
+      assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: socketkit ${name} `), name);
+    }
+    assert.deepEqual(names.sort(), [
+      "bench",
+      "chat",
+      "connect",
+      "fetch",
+      "help",
+      "info",
+      "listen",
+      "ping",
+      "receive",
+      "scan",
+      "send",
+      "serve",
+      "share",
+    ]);
+  });
+
+  it("ends quietly when the reader of its output goes away (| head)", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "--help"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    // Closed before the command has even started: its first write meets a broken pipe.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const code = await new Promise((resolve) => child.once("close", resolve));
+    assert.equal(stderr, "");
+    assert.equal(code, 0);
   });
 
   it("rejects an unknown command with a one-line error and a non-zero exit", () => {

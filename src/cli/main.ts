@@ -6,15 +6,48 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { SocketError } from "../core/errors.ts";
-import { registerBench } from "./bench.ts";
-import { registerChat } from "./chat.ts";
-import { registerConnect } from "./connect.ts";
-import { registerInfo } from "./info.ts";
-import { registerListen } from "./listen.ts";
-import { registerPing } from "./ping.ts";
-import { registerScan } from "./scan.ts";
-import { registerServe } from "./serve.ts";
-import { registerTransfer } from "./transfer.ts";
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded when it is needed: a run of one command loads only its
+ * own module (and what that imports), which halves the start-up time; help, version and
+ * unknown names load them all.
+ */
+const MODULES = {
+  connect: () => import("./connect.ts").then((m) => m.registerConnect),
+  listen: () => import("./listen.ts").then((m) => m.registerListen),
+  serve: () => import("./serve.ts").then((m) => m.registerServe),
+  chat: () => import("./chat.ts").then((m) => m.registerChat),
+  transfer: () => import("./transfer.ts").then((m) => m.registerTransfer),
+  scan: () => import("./scan.ts").then((m) => m.registerScan),
+  ping: () => import("./ping.ts").then((m) => m.registerPing),
+  bench: () => import("./bench.ts").then((m) => m.registerBench),
+  info: () => import("./info.ts").then((m) => m.registerInfo),
+} satisfies Record<string, () => Promise<Register>>;
+
+/** Commands registered by a module of another name. */
+const MODULE_OF: Record<string, keyof typeof MODULES> = {
+  send: "transfer",
+  receive: "transfer",
+  share: "transfer",
+  fetch: "transfer",
+};
+
+/** The modules that register the command named first on the command line (all, if none). */
+function modulesFor(argv: readonly string[]): (() => Promise<Register>)[] {
+  const name = argv[2] ?? "";
+  const module = MODULE_OF[name] ?? (name in MODULES ? (name as keyof typeof MODULES) : null);
+  return module === null ? Object.values(MODULES) : [MODULES[module]];
+}
+
+// A reader of our output that goes away (`socketkit connect ... | head -1`) ends the command
+// quietly, as it ends `cat` or `nc`; any other failure to write the output is one line.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE")
+    process.stderr.write(`socketkit: cannot write the output: ${err.message}\n`);
+  process.exit(err.code === "EPIPE" ? (process.exitCode ?? 0) : 1);
+});
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -28,15 +61,9 @@ const program = new Command()
   .exitOverride()
   .addHelpText("after", "\nExample:\n  $ socketkit connect 127.0.0.1 5000");
 
-registerConnect(program);
-registerListen(program);
-registerServe(program);
-registerChat(program);
-registerTransfer(program);
-registerScan(program);
-registerPing(program);
-registerBench(program);
-registerInfo(program);
+for (const register of await Promise.all(modulesFor(process.argv).map((load) => load()))) {
+  register(program);
+}
 for (const command of program.commands) command.exitOverride();
 
 try {
