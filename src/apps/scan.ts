@@ -50,7 +50,7 @@ export function parsePorts(spec: string): number[] {
     const high = m?.[2] === undefined ? low : Number(m[2]);
     if (!m || low < 1 || high > 65535 || low > high) {
       throw new ArgumentError(
-        `Cannot scan ports ${shortQuote(spec, 100)}: ${shortQuote(part, 40)} is not a port or range within 1-65535`,
+        `Cannot scan ports ${quote(spec, 100)}: ${quote(part, 40)} is not a port or range within 1-65535`,
       );
     }
     ranges.push([low, high]);
@@ -63,11 +63,6 @@ export function parsePorts(spec: string): number[] {
     if (high >= next) next = high + 1;
   }
   return ports;
-}
-
-/** `text` quoted for a one-line message, cut to `max` characters. */
-function shortQuote(text: string, max: number): string {
-  return quote(text.length > max ? `${text.slice(0, max)}...` : text);
 }
 
 let services: Map<string, string> | null = null;

@@ -208,7 +208,7 @@ export function checkRelativePath(path: unknown): string {
     });
   }
   const why = pathProblem(path);
-  if (why !== null) throw badName(path, why);
+  if (why !== null) throw refusedName(path, why);
   return path;
 }
 
@@ -229,9 +229,14 @@ function pathProblem(path: string): string | null {
   return null;
 }
 
-function badName(path: string, why: string): TransferError {
-  const name = quote(path.length > 200 ? `${path.slice(0, 200)}...` : path);
-  return new TransferError(`Refused the file name ${name}: ${why}`, { code: "ERR_TRANSFER_NAME" });
+/**
+ * The refusal of the file name `path` for `why`: `ERR_TRANSFER_NAME`, the name quoted with
+ * its control characters escaped and cut to 200 characters (a name can be 4096 bytes).
+ */
+export function refusedName(path: string, why: string): TransferError {
+  return new TransferError(`Refused the file name ${quote(path, 200)}: ${why}`, {
+    code: "ERR_TRANSFER_NAME",
+  });
 }
 
 /**

@@ -56,15 +56,18 @@ const UNESCAPED_BY_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\
 /**
  * `text` in double quotes for a message, as `JSON.stringify` writes it but with every
  * character {@link escapeControls} shows also escaped (`\u202e`), so a quoted name or
- * value cannot act on the terminal that prints the message, nor end its line.
+ * value cannot act on the terminal that prints the message, nor end its line. Text over
+ * `max` characters is cut there, with `...` after it.
  *
  * @example
  * ```ts
  * quote("a\u202eb\n"); // "\"a\\u202eb\\n\""
+ * quote("abcdef", 3); // "\"abc...\""
  * ```
  */
-export function quote(text: string): string {
-  return JSON.stringify(text).replace(
+export function quote(text: string, max = Number.POSITIVE_INFINITY): string {
+  const shown = text.length > max ? `${text.slice(0, max)}...` : text;
+  return JSON.stringify(shown).replace(
     UNESCAPED_BY_JSON,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );

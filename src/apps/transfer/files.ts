@@ -1,7 +1,7 @@
 import { constants, type Stats } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readdir, realpath, statfs } from "node:fs/promises";
 import { basename, join, resolve, sep } from "node:path";
-import { checkRelativePath, MAX_NAME_BYTES } from "../../codec/transfer-codec.ts";
+import { checkRelativePath, MAX_NAME_BYTES, refusedName } from "../../codec/transfer-codec.ts";
 import { describe, type SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import { quote } from "../../core/escape.ts";
 
@@ -105,15 +105,18 @@ export async function targetPath(
   const parts = rel.split("/");
   const last = parts[parts.length - 1] as string;
   if (Buffer.byteLength(last) + PART_SUFFIX.length > MAX_NAME_BYTES) {
-    throw refused(rel, `with ${PART_SUFFIX} added, its last part is over ${MAX_NAME_BYTES} bytes`);
+    throw refusedName(
+      rel,
+      `with ${PART_SUFFIX} added, its last part is over ${MAX_NAME_BYTES} bytes`,
+    );
   }
   const { base, dir } = await directories(root, rel, parts.slice(0, -1), PART_SUFFIX);
   const path = join(dir, last);
-  if (!path.startsWith(base + sep)) throw refused(rel, "it would land outside the folder");
+  if (!path.startsWith(base + sep)) throw refusedName(rel, "it would land outside the folder");
   const final = await existing(path, rel);
   if (final !== null) {
-    if (final.isSymbolicLink()) throw refused(rel, "a symbolic link is there");
-    if (!final.isFile()) throw refused(rel, "something that is not a file is there");
+    if (final.isSymbolicLink()) throw refusedName(rel, "a symbolic link is there");
+    if (!final.isFile()) throw refusedName(rel, "something that is not a file is there");
     if (!options.overwrite) {
       throw new TransferError(
         `Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`,
@@ -124,7 +127,8 @@ export async function targetPath(
     }
   }
   const part = await existing(`${path}${PART_SUFFIX}`, rel);
-  if (part !== null && !part.isFile()) throw refused(rel, `its ${PART_SUFFIX} is not a plain file`);
+  if (part !== null && !part.isFile())
+    throw refusedName(rel, `its ${PART_SUFFIX} is not a plain file`);
   return path;
 }
 
@@ -164,7 +168,7 @@ export function diskError(err: unknown, rel: string, action: string): SocketErro
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && NAME_REFUSALS.has(code)) {
     const why = code === "ELOOP" ? "a symbolic link is in the way" : describe(code);
-    return refused(rel, `the system refuses it (${why})`);
+    return refusedName(rel, `the system refuses it (${why})`);
   }
   return toSocketError(err, action);
 }
@@ -186,7 +190,7 @@ async function directories(
   });
   const length = Buffer.byteLength(join(base, rel)) + suffix.length;
   if (length > MAX_SYSTEM_PATH) {
-    throw refused(
+    throw refusedName(
       rel,
       `in ${quote(base)} its path would be ${length} bytes, over the system's limit of ${MAX_SYSTEM_PATH}`,
     );
@@ -204,7 +208,7 @@ async function directories(
         );
       });
     } else if (!info.isDirectory())
-      throw refused(rel, `${quoteName(name)} is not a directory here`);
+      throw refusedName(rel, `${quoteName(name)} is not a directory here`);
   }
   return { base, dir };
 }
@@ -236,11 +240,5 @@ const PART_FLAGS = {
  * 200 characters (a name can be 4096 bytes long).
  */
 export function quoteName(rel: string): string {
-  return quote(rel.length > 200 ? `${rel.slice(0, 200)}...` : rel);
-}
-
-function refused(rel: string, why: string): TransferError {
-  return new TransferError(`Refused the file name ${quoteName(rel)}: ${why}`, {
-    code: "ERR_TRANSFER_NAME",
-  });
+  return quote(rel, 200);
 }
