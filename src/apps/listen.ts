@@ -8,7 +8,7 @@ import type { TlsOptions } from "node:tls";
 import { formatAddress, ipVersion } from "../core/address.ts";
 import { BoundedLog } from "../core/bounded-log.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
-import { AccessListError, TimeoutError } from "../core/errors.ts";
+import { AccessListError, messageOf, TimeoutError } from "../core/errors.ts";
 import { AccessGate } from "../server/access-gate.ts";
 import { createServer } from "../socket/create-server.ts";
 import { kStream } from "../socket/internal.ts";
@@ -178,7 +178,7 @@ async function listenStream(
           .catch((err: unknown) => {
             // A client of many that fails or falls idle ends its own session only.
             if (together || (options.keepOpen && err instanceof TimeoutError)) {
-              log(`${who}: ${err instanceof Error ? err.message : String(err)}`);
+              log(`${who}: ${messageOf(err)}`);
             } else if (!options.signal?.aborted) throw err;
           })
           .finally(() => live.delete(conn));

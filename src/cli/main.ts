@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { SocketError } from "../core/errors.ts";
+import { messageOf } from "../core/errors.ts";
 
 type Register = (program: Command) => void;
 
@@ -73,8 +73,7 @@ try {
     // Commander has printed its message; help and --version exit 0, usage errors 2.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else {
-    const message = err instanceof SocketError || err instanceof Error ? err.message : String(err);
-    process.stderr.write(`socketkit: ${message}\n`);
+    process.stderr.write(`socketkit: ${messageOf(err)}\n`);
     process.exitCode = 1;
   }
 }

@@ -388,8 +388,12 @@ export function toSocketError(err: unknown, action: string): SocketError {
       ? (err as { code: string }).code
       : undefined;
   if (code !== undefined) return errorFromCode(code, action, err);
-  const message = err instanceof Error ? err.message : String(err);
-  return new SocketError(`Cannot ${action}: ${message}`, { cause: err });
+  return new SocketError(`Cannot ${action}: ${messageOf(err)}`, { cause: err });
+}
+
+/** What went wrong, in words: an error's message, or anything else as text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** True for the ways a peer routinely goes away (reset, broken pipe, abort). */

@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { formatAddress, type SocketAddress } from "../core/address.ts";
-import { AccessListError, isDisconnect, SocketError, TimeoutError } from "../core/errors.ts";
+import {
+  AccessListError,
+  isDisconnect,
+  messageOf,
+  SocketError,
+  TimeoutError,
+} from "../core/errors.ts";
 import { LogBudget } from "../core/log-budget.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { AccessGate } from "./access-gate.ts";
@@ -391,8 +397,4 @@ export abstract class BaseServer<Request> {
 
   /** Called once per request taken in, in the serve loop. May be overridden. */
   serviceActions(): void {}
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

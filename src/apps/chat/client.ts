@@ -4,6 +4,7 @@ import { StringDecoder } from "node:string_decoder";
 import { setTimeout as delay } from "node:timers/promises";
 import picocolors from "picocolors";
 import { formatAddress } from "../../core/address.ts";
+import { messageOf } from "../../core/errors.ts";
 import { escapeControls } from "../../core/escape.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import type { Socket } from "../../socket/socket.ts";
@@ -334,8 +335,4 @@ function colorFor(
   let hash = 0;
   for (const ch of name) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
   return c[PALETTE[hash % PALETTE.length] as (typeof PALETTE)[number]];
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

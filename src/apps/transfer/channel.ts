@@ -10,7 +10,7 @@ import {
   type TransferMessage,
 } from "../../codec/transfer-codec.ts";
 import { SHUT_WR, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
-import { IncompleteReadError, TimeoutError, TransferError } from "../../core/errors.ts";
+import { IncompleteReadError, messageOf, TimeoutError, TransferError } from "../../core/errors.ts";
 import type { BufferedReader } from "../../socket/buffered-reader.ts";
 import type { Socket } from "../../socket/socket.ts";
 
@@ -178,9 +178,8 @@ export class Channel {
   /** Tells the peer why we stop (best effort: it may be gone already). */
   async fail(err: unknown): Promise<void> {
     const code = err instanceof TransferError ? err.code : "ERR_TRANSFER";
-    const message = err instanceof Error ? err.message : String(err);
     try {
-      await this.send({ t: "error", code, message });
+      await this.send({ t: "error", code, message: messageOf(err) });
     } catch {
       // The peer is gone: nothing to tell.
     }

@@ -18,7 +18,7 @@ import type { Role } from "../../codec/transfer-codec.ts";
 import { formatAddress, ipVersion, type SocketAddress } from "../../core/address.ts";
 import { BoundedLog } from "../../core/bounded-log.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
-import { TransferError } from "../../core/errors.ts";
+import { messageOf, TransferError } from "../../core/errors.ts";
 import { AccessGate } from "../../server/access-gate.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
@@ -415,8 +415,4 @@ function log(options: TransferOptions): (line: string) => void {
 
 function hostOf(address: SocketAddress): string {
   return typeof address === "string" ? address : address[0];
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
