@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
-import { formatAddress, ipVersion } from "../core/address.ts";
+import { formatAddress, hostOf, ipVersion, unbracket } from "../core/address.ts";
 import { BoundedLog } from "../core/bounded-log.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { AccessListError, messageOf, TimeoutError } from "../core/errors.ts";
@@ -167,8 +167,7 @@ async function listenStream(
         }
         const who = formatAddress(address) || "a client";
         if (together && live.size >= maxConns) {
-          const host = typeof address === "string" ? address : address[0];
-          refused.note(host, `refused ${who} (${live.size} clients already)`);
+          refused.note(hostOf(address), `refused ${who} (${live.size} clients already)`);
           void conn.close();
           continue;
         }
@@ -215,7 +214,7 @@ export function allInterfacesWarning(host: string, unix?: string): string | null
 
 /** `""`, `0.0.0.0`, and every spelling of `::` (`::0`, `0:0:0:0:0:0:0:0`, `[::]`). */
 function isAllInterfaces(host: string): boolean {
-  const ip = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  const ip = unbracket(host);
   if (ip === "" || ip === "0.0.0.0") return true;
   return isIP(ip) === 6 && /^[0:]+$/.test(ip);
 }

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from "node:net";
+import { unbracket } from "./address.ts";
 import { AccessListError } from "./errors.ts";
 
 /** Options of {@link AccessList}. */
@@ -61,7 +62,7 @@ export class AccessList {
    * that is not an IP address (a Unix socket peer) matches no entry.
    */
   refusal(address: string): AccessRefusal | null {
-    if (this.#allow === null && this.#deny === null) return null;
+    if (this.empty) return null;
     const ip = peerAddress(address);
     const version = isIP(ip);
     if (version === 0) return this.#allow === null ? null : "not allowed";
@@ -104,11 +105,6 @@ function addEntry(block: BlockList, raw: string, kind: string): void {
   }
   // Host bits after the prefix are ignored: 10.1.2.3/8 is 10.0.0.0/8, as iptables takes it.
   block.addSubnet(host, prefix, type);
-}
-
-/** `[::1]` → `::1`; anything else unchanged. */
-function unbracket(host: string): string {
-  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }
 
 /** A peer's host as `BlockList` takes it: no brackets, no zone index (`fe80::1%eth0`). */

@@ -110,6 +110,16 @@ export function formatAddress(address: Address | SocketAddress | HostPort): stri
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** The host of a peer's address: its IP address, or the path of a Unix socket. */
+export function hostOf(address: SocketAddress): string {
+  return typeof address === "string" ? address : address[0];
+}
+
+/** `[::1]` → `::1`: a host without the brackets an IPv6 address is written in; else unchanged. */
+export function unbracket(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
 /** The address family a Python-style address implies: a string is AF_UNIX, a 4-tuple AF_INET6. */
 export function familyOfAddress(address: Address): number {
   if (typeof address === "string") return AF_UNIX;

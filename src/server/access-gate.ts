@@ -1,5 +1,5 @@
 import { AccessList, type AccessListOptions } from "../core/access-list.ts";
-import { formatAddress, type SocketAddress } from "../core/address.ts";
+import { formatAddress, hostOf, type SocketAddress } from "../core/address.ts";
 import { BoundedLog } from "../core/bounded-log.ts";
 
 /** Options of {@link AccessGate}. */
@@ -61,7 +61,7 @@ export class AccessGate {
 
   /** Whether the peer may come in; a refusal is logged (within the limits). */
   admits(peer: SocketAddress): boolean {
-    const host = typeof peer === "string" ? peer : peer[0];
+    const host = hostOf(peer);
     const refusal = this.access.refusal(host);
     if (refusal === null) return true;
     this.#log.note(host, `refused ${formatAddress(peer) || "a peer"} (${refusal})`);

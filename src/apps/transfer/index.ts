@@ -15,7 +15,7 @@
  */
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { Role } from "../../codec/transfer-codec.ts";
-import { formatAddress, ipVersion, type SocketAddress } from "../../core/address.ts";
+import { formatAddress, hostOf, ipVersion, type SocketAddress } from "../../core/address.ts";
 import { BoundedLog } from "../../core/bounded-log.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
 import { messageOf, TransferError } from "../../core/errors.ts";
@@ -411,8 +411,4 @@ function isLoopback(host: string): boolean {
 
 function log(options: TransferOptions): (line: string) => void {
   return options.log ?? ((line) => process.stderr.write(`${line}\n`));
-}
-
-function hostOf(address: SocketAddress): string {
-  return typeof address === "string" ? address : address[0];
 }
