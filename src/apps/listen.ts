@@ -9,6 +9,7 @@ import { formatAddress, hostOf, ipVersion, unbracket } from "../core/address.ts"
 import { BoundedLog } from "../core/bounded-log.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { AccessListError, messageOf, TimeoutError } from "../core/errors.ts";
+import { stderrLine } from "../core/log-budget.ts";
 import { AccessGate } from "../server/access-gate.ts";
 import { createServer } from "../socket/create-server.ts";
 import { kStream } from "../socket/internal.ts";
@@ -89,7 +90,7 @@ export interface ListenOptions {
  * ```
  */
 export async function listen(port: number, options: ListenOptions = {}): Promise<void> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? stderrLine;
   const host = options.host ?? "127.0.0.1";
   const gate = AccessGate.create(options, { log });
   if (gate !== null && options.unix !== undefined) {

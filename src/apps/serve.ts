@@ -1,5 +1,6 @@
 import type { TlsOptions } from "node:tls";
 import { formatAddress } from "../core/address.ts";
+import { stderrLine } from "../core/log-budget.ts";
 import type { BaseServer } from "../server/base-server.ts";
 import { TCPServer } from "../server/tcp-server.ts";
 import { UDPServer } from "../server/udp-server.ts";
@@ -58,7 +59,7 @@ export async function serve(name: string, options: ServeOptions = {}): Promise<v
       `Cannot serve ${JSON.stringify(name)}: no such service (${Object.keys(SERVICES).join(", ")})`,
     );
   }
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? stderrLine;
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 0;
   const common = { log, gracePeriod: 5, allow: options.allow, deny: options.deny };

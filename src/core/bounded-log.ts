@@ -1,4 +1,4 @@
-import { LogBudget } from "./log-budget.ts";
+import { LogBudget, stderrLine } from "./log-budget.ts";
 
 /** Options of {@link BoundedLog}. */
 export interface BoundedLogOptions {
@@ -43,7 +43,7 @@ export class BoundedLog {
   #since = Number.NEGATIVE_INFINITY;
 
   constructor(options: BoundedLogOptions) {
-    this.#budget = new LogBudget(options.log ?? ((line) => process.stderr.write(`${line}\n`)), {
+    this.#budget = new LogBudget(options.log ?? stderrLine, {
       maxLines: options.maxLines,
       windowMs: options.windowMs,
       summary: options.summary,

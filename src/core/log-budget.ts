@@ -1,3 +1,8 @@
+/** The log every server and command writes to unless told otherwise: a line on stderr. */
+export function stderrLine(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 /** Options of {@link LogBudget}. */
 export interface LogBudgetOptions {
   /** Lines written at most per window; the rest are counted. @default 10 */

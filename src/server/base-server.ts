@@ -7,7 +7,7 @@ import {
   SocketError,
   TimeoutError,
 } from "../core/errors.ts";
-import { LogBudget } from "../core/log-budget.ts";
+import { LogBudget, stderrLine } from "../core/log-budget.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { AccessGate } from "./access-gate.ts";
 import type { BaseRequestHandler, RequestHandlerClass } from "./base-request-handler.ts";
@@ -99,7 +99,7 @@ export abstract class BaseServer<Request> {
     this.RequestHandlerClass = RequestHandlerClass;
     this.timeout = options.timeout ?? null;
     this.#gracePeriod = options.gracePeriod ?? 5;
-    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.log = options.log ?? stderrLine;
     this.#gate = AccessGate.create(options, { log: this.log });
     this.#routine = new LogBudget((line) => this.log(line), {
       summary: (n) =>

@@ -6,6 +6,7 @@ import picocolors from "picocolors";
 import { formatAddress } from "../../core/address.ts";
 import { messageOf } from "../../core/errors.ts";
 import { escapeControls } from "../../core/escape.ts";
+import { stderrLine } from "../../core/log-budget.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import type { Socket } from "../../socket/socket.ts";
 
@@ -122,7 +123,7 @@ class ChatScreen {
     this.#output = options.output ?? process.stdout;
     this.#interactive = options.interactive === true;
     this.#colors = picocolors.createColors(options.color === true);
-    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#log = options.log ?? stderrLine;
     this.#signal = options.signal;
     this.#rl = createInterface({
       input: options.input ?? process.stdin,

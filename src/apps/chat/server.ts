@@ -4,6 +4,7 @@ import { LineSplitter } from "../../codec/line-splitter.ts";
 import { TelnetFilter } from "../../codec/telnet-filter.ts";
 import { formatAddress } from "../../core/address.ts";
 import { LineTooLongError } from "../../core/errors.ts";
+import { stderrLine } from "../../core/log-budget.ts";
 import { BaseRequestHandler } from "../../server/base-request-handler.ts";
 import { TCPServer } from "../../server/tcp-server.ts";
 import type { Socket } from "../../socket/socket.ts";
@@ -66,7 +67,7 @@ export interface ChatServeOptions extends ChatRoomOptions {
  * ```
  */
 export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = options.log ?? stderrLine;
   const host = options.host ?? "127.0.0.1";
   const maxLineLength = options.maxLineLength ?? 1024;
   const outboxLimit = options.outboxLimit ?? 256 * 1024;

@@ -19,6 +19,7 @@ import { formatAddress, hostOf, ipVersion, type SocketAddress } from "../../core
 import { BoundedLog } from "../../core/bounded-log.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
 import { messageOf, TransferError } from "../../core/errors.ts";
+import { stderrLine } from "../../core/log-budget.ts";
 import { AccessGate } from "../../server/access-gate.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
@@ -410,5 +411,5 @@ function isLoopback(host: string): boolean {
 }
 
 function log(options: TransferOptions): (line: string) => void {
-  return options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  return options.log ?? stderrLine;
 }
