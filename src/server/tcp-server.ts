@@ -17,6 +17,9 @@ import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
 import { isWorkerOf, REUSEPORT_ENV, WorkerPool } from "./worker-pool.ts";
 
+/** Seconds a connection may send and receive nothing, when `idleTimeout` is not given. */
+export const DEFAULT_IDLE_TIMEOUT = 300;
+
 /** Options of {@link TCPServer}. */
 export interface TCPServerOptions extends BaseServerOptions {
   /** Address family; guessed from the address when left out. @default AF_INET */
@@ -176,6 +179,11 @@ export class TCPServer extends BaseServer<Socket> {
     return super.shutdown();
   }
 
+  /** The idle timeout connections get, in seconds: `options.idleTimeout` or its default. */
+  get idleTimeout(): number | null {
+    return this.options.idleTimeout === undefined ? DEFAULT_IDLE_TIMEOUT : this.options.idleTimeout;
+  }
+
   override async getRequest(timeout: number | null = null): Promise<PendingRequest<Socket> | null> {
     this.socket.settimeout(timeout);
     const [request, clientAddress] = await this.socket.accept();
@@ -184,9 +192,7 @@ export class TCPServer extends BaseServer<Socket> {
       await request.close();
       return null;
     }
-    request[kStream]().setIdleTimeout(
-      this.options.idleTimeout === undefined ? 300 : this.options.idleTimeout,
-    );
+    request[kStream]().setIdleTimeout(this.idleTimeout);
     return { request, clientAddress };
   }
 

@@ -5,7 +5,7 @@ import { escapeControlCodes } from "../../core/escape.ts";
 import type { ServerStats } from "../../server/base-server.ts";
 import { DatagramRequestHandler } from "../../server/datagram-request-handler.ts";
 import { StreamRequestHandler } from "../../server/stream-request-handler.ts";
-import { TCPServer } from "../../server/tcp-server.ts";
+import { DEFAULT_IDLE_TIMEOUT, TCPServer } from "../../server/tcp-server.ts";
 import { LineDeadline } from "../line-deadline.ts";
 import type { Service } from "./service.ts";
 
@@ -87,9 +87,6 @@ const PROMPT = "> ";
 /** What one read from the connection takes. */
 const READ_SIZE = 64 * 1024;
 
-/** `TCPServer`'s idle timeout when none is given, in seconds. */
-const DEFAULT_IDLE_TIMEOUT = 300;
-
 /**
  * The seed's greeting-and-prompt server over a stream (telnet-friendly: CRLF line ends).
  * Lines are split as `rfile.readline()` splits them (LF ends a line), here rather than by
@@ -143,9 +140,7 @@ class CommandStream extends StreamRequestHandler {
 
 /** The seconds a command line may take from its first byte: the server's idle timeout. */
 function lineSeconds(server: unknown): number | null {
-  if (!(server instanceof TCPServer)) return DEFAULT_IDLE_TIMEOUT;
-  const idle = server.options.idleTimeout;
-  return idle === undefined ? DEFAULT_IDLE_TIMEOUT : idle;
+  return server instanceof TCPServer ? server.idleTimeout : DEFAULT_IDLE_TIMEOUT;
 }
 
 /** Over UDP: each datagram is one command, the reply one datagram. */
