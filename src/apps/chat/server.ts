@@ -180,17 +180,14 @@ async function serveMember(
     if (rest !== undefined && rest.length > 0 && !member.gone) room.line(member, rest);
   };
   let reason = "connection closed";
-  /** performance.now() when the member left while its connection stayed open, or -1. */
-  let goneAt = -1;
   try {
     for (;;) {
       const data = await conn.recv(65536);
       if (data.length === 0) break;
       if (member.gone) {
         // Leaving: what the peer still sends is drained until it closes, for a while.
-        if (goneAt < 0) goneAt = performance.now();
-        else if (performance.now() - goneAt > LEAVING_MS) break;
-        continue;
+        await waitClosed(conn);
+        break;
       }
       lines.push(telnet.push(data));
       const ended = drain(room, member, lines, limits.maxLineLength);
