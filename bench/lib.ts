@@ -3,9 +3,12 @@
  * port, and medians with ratios to a baseline.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
+
+// The tests' readers of /proc (a missing figure throws rather than putting NaN in a table).
+export { fdCount, rssOf } from "../test/helpers/proc.ts";
 
 const SMOKE = process.env.BENCH_SMOKE === "1";
 const setting = (name: string, normal: number, smoke: number): number =>
@@ -110,17 +113,6 @@ export async function startServer(
       await gone;
     },
   };
-}
-
-/** A process's resident memory, in bytes (from /proc). */
-export function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) * 1024 : Number.NaN;
-}
-
-/** A process's open file descriptors (from /proc). */
-export function fdCount(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 export function median(values: number[]): number {
