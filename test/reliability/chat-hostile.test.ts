@@ -94,6 +94,8 @@ describe("chat serve against hostile members", () => {
       for (let i = 0; i < MAX_CLIENTS; i++) members.push(await member(t, port, `m${i}`));
       const extra = await flood(port, { count: 10, drop: "keep", concurrency: 10 });
       t.after(() => extra.closeAll());
+      // Every one of them connected, so the checks below cover all ten.
+      assert.equal(extra.clients.length, 10);
       for (const c of extra.clients) {
         const closure = await c.closed;
         assert.equal(closure.by, "server");

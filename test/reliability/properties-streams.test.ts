@@ -25,7 +25,7 @@ import { createConnection } from "../../src/socket/create-connection.ts";
 import { kStream } from "../../src/socket/internal.ts";
 import { type Socket, socket } from "../../src/socket/socket.ts";
 import { cut } from "../helpers/chunks.ts";
-import { buffered, until } from "../helpers/net.ts";
+import { buffered, recvAll, until } from "../helpers/net.ts";
 import {
   assertCoded,
   assertPrintable,
@@ -373,13 +373,7 @@ describe("the command shell (properties)", () => {
               await new Promise((resolve) => setImmediate(resolve));
             }
             client.shutdown(SHUT_WR);
-            const received: Buffer[] = [];
-            for (;;) {
-              const data = await client.recv(65536);
-              if (data.length === 0) break;
-              received.push(data);
-            }
-            const reply = Buffer.concat(received).toString("utf8");
+            const reply = (await recvAll(client)).toString("utf8");
             for (const line of reply.split("\r\n")) assertPrintable(line, "a reply line");
             assert.equal(normalise(reply), normalise(expected.reply));
           } catch (err) {

@@ -15,7 +15,7 @@ import { createConnection } from "../../src/socket/create-connection.ts";
 import { closedPort, netServer, tempDir, until } from "../helpers/net.ts";
 import { socketkit } from "../helpers/proc.ts";
 import { HostileClient } from "./lib/hostile-client.ts";
-import { type ServerProcess, startServer, T } from "./lib/server-process.ts";
+import { MiB, T, testServer } from "./lib/server-process.ts";
 
 /** `serve`'s grace period (src/apps/serve.ts) and the chat's (src/apps/chat/server.ts), in ms. */
 const SERVE_GRACE_MS = 5000;
@@ -24,12 +24,6 @@ const CHAT_GRACE_MS = 2000;
 const STOP_SLACK_MS = 3000;
 const HELLO = encodeMessage({ t: "hello", auth: false, nonce: null });
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const MiB = 1024 * 1024;
-
-/** `socketkit ...args`, stopped by pid when the test ends. */
-function server(t: TestContext, args: string[]): Promise<ServerProcess> {
-  return startServer(args, (program) => t.after(() => program.stop()));
-}
 
 /** A connection, closed when the test ends. */
 async function client(t: TestContext, port: number): Promise<HostileClient> {
@@ -63,7 +57,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
       "serve echo stops accepting, keeps answering clients mid-conversation, and exits 0 once they leave",
       T,
       async (t) => {
-        const s = await server(t, ["serve", "echo", "--port", "0"]);
+        const s = await testServer(t, ["serve", "echo", "--port", "0"]);
         const clients = await Promise.all([0, 1, 2, 3, 4].map(() => client(t, s.port)));
         await Promise.all(clients.map((c, i) => c.ask(`hello ${i}\n`, `hello ${i}\n`)));
         const signalled = performance.now();
@@ -91,7 +85,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
       "serve echo closes the sessions that outstay the grace period, and exits 0",
       T,
       async (t) => {
-        const s = await server(t, ["serve", "echo", "--port", "0"]);
+        const s = await testServer(t, ["serve", "echo", "--port", "0"]);
         const clients = await Promise.all([0, 1, 2].map(() => client(t, s.port)));
         await Promise.all(clients.map((c, i) => c.ask(`hello ${i}\n`, `hello ${i}\n`)));
         const signalled = performance.now();
@@ -109,7 +103,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
       "chat serve says goodbye to every member mid-conversation, closes them, and exits 0 within its grace period",
       T,
       async (t) => {
-        const s = await server(t, ["chat", "serve", "--port", "0"]);
+        const s = await testServer(t, ["chat", "serve", "--port", "0"]);
         const members: HostileClient[] = [];
         for (const nick of ["alice", "bob", "carol"]) {
           const m = await client(t, s.port);
@@ -137,8 +131,8 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
       const dir = await tempDir(t);
       writeFileSync(join(dir, "f.txt"), "x");
       const servers = await Promise.all([
-        server(t, ["share", join(dir, "f.txt"), "--port", "0"]),
-        server(t, ["receive", "--port", "0", "--dir", dir]),
+        testServer(t, ["share", join(dir, "f.txt"), "--port", "0"]),
+        testServer(t, ["receive", "--port", "0", "--dir", dir]),
       ]);
       for (const s of servers) s.program.child.kill("SIGTERM");
       for (const s of servers) {
@@ -158,8 +152,8 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
         const dir = await tempDir(t);
         writeFileSync(join(dir, "f.txt"), "x");
         const servers = await Promise.all([
-          server(t, ["share", join(dir, "f.txt"), "--port", "0"]),
-          server(t, ["receive", "--port", "0", "--dir", dir]),
+          testServer(t, ["share", join(dir, "f.txt"), "--port", "0"]),
+          testServer(t, ["receive", "--port", "0", "--dir", dir]),
         ]);
         // A peer that has done the handshake and then waits (well within --timeout).
         const peers = await Promise.all(
@@ -223,7 +217,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
         const part = join(dst, "f.bin.part");
         const written = () => (existsSync(part) ? statSync(part).size : 0);
         // Within the grace period: the rest comes after SIGTERM, and the file is whole.
-        const first = await server(t, ["receive", "--port", "0", "--dir", dst]);
+        const first = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
         const a = await sender(first.port, 1.5 * MiB);
         await until(() => written() >= MiB, "the .part");
         first.program.child.kill("SIGTERM");
@@ -237,7 +231,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
         assert.ok(readFileSync(join(dst, "f.bin")).equals(data));
         // Cut after it: the .part stays, and the same send resumes from it.
         rmSync(join(dst, "f.bin"));
-        const second = await server(t, ["receive", "--port", "0", "--dir", dst]);
+        const second = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
         await sender(second.port, 1.5 * MiB);
         await until(() => written() >= MiB, "the .part");
         const signalled = performance.now();
@@ -248,7 +242,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
         assert.match(second.stderr(), /\nStopped: .* grace period; what arrived is kept in \.part/);
         const kept = written();
         assert.ok(kept >= MiB, `the .part is kept (${kept} bytes)`);
-        const third = await server(t, ["receive", "--port", "0", "--dir", dst]);
+        const third = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
         const sent = await send([join(src, "f.bin")], ["127.0.0.1", third.port], { log: () => {} });
         assert.equal(sent.bytes, data.length - kept, "only the rest was sent");
         assert.equal(await third.program.exited, 0, third.stderr());

@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fdCount, rssOf } from "../helpers/proc.ts";
-import { CliProcess } from "./lib/cli-process.ts";
+import { CliProcess, STOP_GRACE_MS } from "./lib/cli-process.ts";
 import { FaultProxy } from "./lib/fault-proxy.ts";
 import { type FaultKind, FaultRoute, type RouteScale } from "./lib/fault-route.ts";
 import { SeededRandom } from "./lib/seeded-random.ts";
@@ -26,7 +26,13 @@ import { MiB } from "./lib/server-process.ts";
 import { chatRound } from "./lib/soak-chat.ts";
 import { echoSession, type Target } from "./lib/soak-echo.ts";
 import { SoakTally } from "./lib/soak-tally.ts";
-import { fetchWorker, makeSource, sendWorker, type TransferContext } from "./lib/soak-transfers.ts";
+import {
+  fetchWorker,
+  makeSource,
+  sendWorker,
+  type TransferContext,
+  waitUntil,
+} from "./lib/soak-transfers.ts";
 
 /** Seconds of traffic. */
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
@@ -36,8 +42,6 @@ const SEED = process.env.SOAK_SEED ? Number(process.env.SOAK_SEED) : randomInt(2
 const FD_BOUND = 10;
 /** A server's RSS at the end may exceed its RSS after the warm-up by this much. */
 const RSS_BOUND = 50 * MiB;
-/** SIGTERM to exit: the servers' grace period for running sessions (5 s), and 1 s more. */
-const GRACE_MS = 6000;
 /** Seconds of traffic before the memory baseline is taken. */
 const WARMUP = Math.min(60, Math.max(3, SECONDS * 0.25));
 /** Share of clients that go directly to the servers. */
@@ -122,16 +126,6 @@ async function loop(
       tally.unexpected(what, `the client itself failed: ${(err as Error).stack ?? err}`);
     }
   }
-}
-
-/** Waits until `done()` holds (checked every 20 ms), at most `ms`; returns whether it did. */
-async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
-  const deadline = performance.now() + ms;
-  while (!done()) {
-    if (performance.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
 }
 
 interface Check {
@@ -288,6 +282,7 @@ async function main(): Promise<number> {
   const proxiesIdle = await waitUntil(
     () => routes.every((r) => r.proxies().every((p) => p.counters.open === 0)),
     10_000,
+    20,
   );
   if (!proxiesIdle) tally.unexpected("soak", "proxied connections still open 10 s after the end");
   clearInterval(sampler);
@@ -298,13 +293,13 @@ async function main(): Promise<number> {
   const endFds = new Map<Server, number>();
   for (const s of servers) {
     if (!s.process.running) continue;
-    await waitUntil(() => fdCount(s.process.pid) <= s.startFds + FD_BOUND, 5000);
+    await waitUntil(() => fdCount(s.process.pid) <= s.startFds + FD_BOUND, 5000, 20);
     endFds.set(s, fdCount(s.process.pid));
   }
   const endRss = new Map<Server, number>();
   for (const s of servers) if (s.process.running) endRss.set(s, rssOf(s.process.pid));
   const aliveAtEnd = servers.map((s) => s.process.running);
-  const stops = await Promise.all(servers.map((s) => s.process.stop(GRACE_MS)));
+  const stops = await Promise.all(servers.map((s) => s.process.stop(STOP_GRACE_MS)));
   for (const route of routes) for (const p of route.proxies()) await p.close();
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
@@ -318,7 +313,7 @@ async function main(): Promise<number> {
         return `${s.name} died during the soak (${st.code ?? st.signal}): ${s.process.stderr().slice(-1500)}`;
       }
       if (st.code !== 0 || !st.inTime) {
-        return `${s.name} ended with ${st.code ?? st.signal}${st.inTime ? "" : ` only after SIGKILL (${GRACE_MS} ms)`}`;
+        return `${s.name} ended with ${st.code ?? st.signal}${st.inTime ? "" : ` only after SIGKILL (${STOP_GRACE_MS} ms)`}`;
       }
       return null;
     })
@@ -329,7 +324,7 @@ async function main(): Promise<number> {
     detail:
       crashed.length > 0
         ? crashed.join("; ")
-        : `3 servers alive to the end, each exited 0 on SIGTERM within ${GRACE_MS / 1000} s (${servers.map((s, i) => `${s.name} ${((stops[i]?.ms ?? 0) / 1000).toFixed(2)} s`).join(", ")}); ${attemptCrashes} of ${attemptProcesses} fetch/send/receive processes crashed`,
+        : `3 servers alive to the end, each exited 0 on SIGTERM within ${STOP_GRACE_MS / 1000} s (${servers.map((s, i) => `${s.name} ${((stops[i]?.ms ?? 0) / 1000).toFixed(2)} s`).join(", ")}); ${attemptCrashes} of ${attemptProcesses} fetch/send/receive processes crashed`,
   });
   checks.push({
     name: "handles",

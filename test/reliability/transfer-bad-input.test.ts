@@ -16,7 +16,7 @@ import { after, describe, it } from "node:test";
 import { fetch, send } from "../../src/apps/transfer/index.ts";
 import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
 import { tempDir, until } from "../helpers/net.ts";
-import { listening, portOf, rssOf, socketkit } from "../helpers/proc.ts";
+import { rssOf } from "../helpers/proc.ts";
 import {
   exchange,
   garbage,
@@ -26,7 +26,15 @@ import {
   slowloris,
   TELNET_IAC,
 } from "./lib/hostile-client.ts";
-import { closeSlackMs, MiB, mib, RSS_BOUND, sharedServer, T } from "./lib/server-process.ts";
+import {
+  closeSlackMs,
+  MiB,
+  mib,
+  RSS_BOUND,
+  sharedServer,
+  T,
+  testServer,
+} from "./lib/server-process.ts";
 
 /** The server's silence limit, `--timeout`, in seconds. */
 const TIMEOUT = 1;
@@ -73,7 +81,7 @@ function messagesIn(received: Buffer): Array<Record<string, unknown>> {
   return out;
 }
 
-/** A bad peer: what it sends, and the line the server must write about it. */
+/** A bad peer: what it sends, and the one line the server must write about it on stderr. */
 interface BadPeer {
   name: string;
   bytes: Buffer;
@@ -83,6 +91,18 @@ interface BadPeer {
    * peer whose preamble is not the protocol's is).
    */
   told: string | null;
+  /**
+   * The peer ends its side once offered the file (a sender that cuts its data short); the
+   * others wait to be told why they are closed.
+   */
+  endsAfterOffer?: boolean;
+}
+
+/** Asserts that `peer` got the `error` message it must get in `received` (or none). */
+function assertTold(peer: BadPeer, received: Buffer): void {
+  const errors = messagesIn(received).filter((m) => m.t === "error");
+  if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: no error message`);
+  else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
 }
 
 /** Bad peers of `share` (which sends; the peer must be a receiver). */
@@ -201,9 +221,7 @@ describe("share against bad peers", () => {
             received.subarray(0, 8).equals(encodePreamble("sender")),
             `${peer.name}: preamble`,
           );
-          const errors = messagesIn(received).filter((m) => m.t === "error");
-          if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: closed, no message`);
-          else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+          assertTold(peer, received);
           await until(() => peer.line.test(stderr().slice(mark)), `the line about ${peer.name}`);
           const lines = stderr().slice(mark).trimEnd().split("\n");
           assert.equal(
@@ -262,17 +280,8 @@ describe("share against bad peers", () => {
   );
 });
 
-/** A bad sender for `receive`, with what it must be told and what receive must say. */
-interface BadSender {
-  name: string;
-  bytes: Buffer;
-  /** The one line receive writes about it on stderr. */
-  line: RegExp;
-  told: string | null;
-}
-
 /** Peers that fail before a transfer begins: receive says so in a line and waits on. */
-const STRAY_PEERS: BadSender[] = [
+const STRAY_PEERS: BadPeer[] = [
   {
     name: "wrong magic",
     bytes: Buffer.from("SSH-2.0-OpenSSH_9.6\r\n"),
@@ -306,7 +315,7 @@ const STRAY_PEERS: BadSender[] = [
 ];
 
 /** Senders that pass the handshake and then fail: the transfer fails, receive exits 1. */
-const RECEIVE_PEERS: BadSender[] = [
+const RECEIVE_PEERS: BadPeer[] = [
   {
     name: "a huge length prefix",
     bytes: Buffer.concat([preamble("SKXF", 1, "S"), HELLO, lengthPrefix(0x7fffffff)]),
@@ -344,6 +353,7 @@ const RECEIVE_PEERS: BadSender[] = [
     ]),
     line: /^socketkit: The sender closed the connection with 990 bytes of the file still due$/,
     told: "ERR_TRANSFER_CLOSED",
+    endsAfterOffer: true,
   },
 ];
 
@@ -355,14 +365,20 @@ describe("receive against bad senders", () => {
       const runs = await Promise.all(
         RECEIVE_PEERS.map(async (peer) => {
           const dir = await tempDir(t);
-          const rx = socketkit(["receive", "--port", "0", "--dir", dir, "--timeout", "5"]);
-          t.after(() => rx.stop());
-          const port = Number(portOf(await listening(rx)));
+          const { program: rx, port } = await testServer(t, [
+            "receive",
+            "--port",
+            "0",
+            "--dir",
+            dir,
+            "--timeout",
+            "5",
+          ]);
           const client = await HostileClient.connect(port);
           t.after(() => client.destroy());
           await client.write(peer.bytes);
           // A sender cut short closes; the others wait to be told.
-          if (peer.name === "file data cut short") {
+          if (peer.endsAfterOffer) {
             await client.waitFor((got) => messagesIn(got).some((m) => m.t === "offer"));
             client.end();
           }
@@ -381,9 +397,7 @@ describe("receive against bad senders", () => {
         );
         assert.match(lines[1] as string, peer.line, peer.name);
         assert.equal(closure.by, "server", `${peer.name}: closed by receive`);
-        const errors = messagesIn(received).filter((m) => m.t === "error");
-        if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: no error message`);
-        else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+        assertTold(peer, received);
         const left = readdirSync(dir);
         assert.ok(
           left.every((name) => name.endsWith(".part")) && left.length <= 1,
@@ -400,9 +414,7 @@ describe("receive against bad senders", () => {
       const src = await tempDir(t);
       const dst = await tempDir(t);
       writeFileSync(join(src, "real.txt"), "the real thing");
-      const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
-      t.after(() => rx.stop());
-      const port = Number(portOf(await listening(rx)));
+      const { program: rx, port } = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
       const scan = await HostileClient.connect(port);
       scan.destroy();
       await until(() => rx.stderr().trimEnd().split("\n").length > 1, "a line about the scan");
@@ -424,9 +436,15 @@ describe("receive against bad senders", () => {
           const src = await tempDir(t);
           const dst = await tempDir(t);
           writeFileSync(join(src, "after.txt"), peer.name);
-          const rx = socketkit(["receive", "--port", "0", "--dir", dst, "--timeout", "5"]);
-          t.after(() => rx.stop());
-          const port = Number(portOf(await listening(rx)));
+          const { program: rx, port } = await testServer(t, [
+            "receive",
+            "--port",
+            "0",
+            "--dir",
+            dst,
+            "--timeout",
+            "5",
+          ]);
           const { received, closure } = await exchange(port, peer.bytes, { end: false });
           await until(() => rx.stderr().trimEnd().split("\n").length > 1, `${peer.name}: a line`);
           await send([join(src, "after.txt")], ["127.0.0.1", port], { log: () => {} });
@@ -440,9 +458,7 @@ describe("receive against bad senders", () => {
         assert.match(lines[1] as string, peer.line, peer.name);
         assert.match(lines[2] as string, /^received after\.txt, /, peer.name);
         assert.equal(closure.by, "server", `${peer.name}: closed by receive`);
-        const errors = messagesIn(received).filter((m) => m.t === "error");
-        if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: no error message`);
-        else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+        assertTold(peer, received);
         assert.equal(readFileSync(join(dst, "after.txt"), "utf8"), peer.name);
       }
     },
@@ -455,9 +471,7 @@ describe("receive against bad senders", () => {
       const src = await tempDir(t);
       const dst = await tempDir(t);
       writeFileSync(join(src, "f.txt"), "after the flood");
-      const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
-      t.after(() => rx.stop());
-      const port = Number(portOf(await listening(rx)));
+      const { program: rx, port } = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
       // 200 peers that are not transfer peers, each sending other bytes (other words in the
       // line about it), 20 at a time.
       const started = performance.now();

@@ -26,11 +26,11 @@ import { describe, it, type TestContext } from "node:test";
 import { receive } from "../../src/apps/transfer/index.ts";
 import { deferred } from "../helpers/deferred.ts";
 import { tempDir, until } from "../helpers/net.ts";
-import { listening, type Program, portOf, socketkit } from "../helpers/proc.ts";
+import { type Program, socketkit } from "../helpers/proc.ts";
 import { FaultProxy, type FaultProxyOptions, type Faults } from "./lib/fault-proxy.ts";
+import { SeededRandom } from "./lib/seeded-random.ts";
+import { MiB, type ServerProcess, T, testServer } from "./lib/server-process.ts";
 
-const T = { timeout: 30_000 };
-const MiB = 1024 * 1024;
 /** The file every fault test moves. */
 const SIZE = 4 * MiB;
 const NAME = "payload.bin";
@@ -40,29 +40,6 @@ const TIMEOUT = "10";
 const SEED = Number(process.env.SOCKETKIT_FAULT_SEED ?? randomInt(2 ** 31));
 
 const sha = (data: Buffer) => createHash("sha256").update(data).digest("hex");
-
-/** mulberry32: small, fast, and the same numbers for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
-/** `size` bytes from `random` (so the seed replays the file too). */
-function randomFile(random: () => number, size: number): Buffer {
-  const data = Buffer.allocUnsafe(size);
-  for (let i = 0; i + 4 <= size; i += 4) data.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
-  return data;
-}
-
-/** An integer in [from, to). */
-const between = (random: () => number, from: number, to: number) =>
-  from + Math.floor(random() * (to - from));
 
 /** A file to send, and where it lands. */
 interface Case {
@@ -87,20 +64,25 @@ async function newCase(t: TestContext, data: Buffer): Promise<Case> {
   };
 }
 
-/** Starts `socketkit args...`, stopped by pid when the test ends. */
+/** Starts `socketkit args...` (a client), stopped by pid when the test ends. */
 function command(t: TestContext, args: string[]): Program {
   const program = socketkit(args);
   t.after(() => program.stop());
   return program;
 }
 
+/** `socketkit receive` into `dir`, stopped by pid when the test ends. */
+function receiver(t: TestContext, dir: string): Promise<ServerProcess> {
+  return testServer(t, ["receive", "--port", "0", "--dir", dir, "--timeout", TIMEOUT]);
+}
+
 /** A fault proxy in front of `port`, closed when the test ends. */
 async function proxyTo(
   t: TestContext,
-  port: string,
+  port: number,
   faults: FaultProxyOptions = {},
 ): Promise<FaultProxy> {
-  const proxy = await FaultProxy.start(["127.0.0.1", Number(port)], faults);
+  const proxy = await FaultProxy.start(["127.0.0.1", port], faults);
   t.after(() => proxy.close());
   return proxy;
 }
@@ -158,8 +140,8 @@ function checkComplete(c: Case): void {
  * SIGTERM (`waited` is true, and it must exit 0).
  */
 async function sendReceive(t: TestContext, c: Case, faults: FaultProxyOptions = {}) {
-  const rx = command(t, ["receive", "--port", "0", "--dir", c.dst, "--timeout", TIMEOUT]);
-  const proxy = await proxyTo(t, portOf(await listening(rx)), faults);
+  const { program: rx, port } = await receiver(t, c.dst);
+  const proxy = await proxyTo(t, port, faults);
   const tx = command(t, ["send", c.source, "--to", proxy.hostPort, "--timeout", TIMEOUT]);
   const txCode = await tx.exited;
   const waiting = () => messages(rx.stderr()).some((l) => l.startsWith("ignored "));
@@ -174,17 +156,17 @@ async function sendReceive(t: TestContext, c: Case, faults: FaultProxyOptions = 
 describe("transfer through a faulty network", () => {
   it("send/receive: cut and reset at random offsets, then a rerun resumes", T, async (t) => {
     t.diagnostic(`SOCKETKIT_FAULT_SEED=${SEED}`);
-    const random = prng(SEED);
-    const c = await newCase(t, randomFile(random, SIZE));
+    const random = new SeededRandom(SEED);
+    const c = await newCase(t, random.bytes(SIZE));
     let held = 0;
     // The first cut comes after the first mebibyte, so some of the file is on disk for
     // sure; the others fall anywhere in what the run still has to carry.
     const plan: Array<(remaining: number) => [string, FaultProxyOptions]> = [
-      (r) => ["cut", { upstream: { cutAfter: between(random, MiB + 64 * 1024, r - MiB) } }],
-      (r) => ["reset", { upstream: { resetAfter: between(random, 0, r) } }],
-      () => ["cut in the handshake", { downstream: { cutAfter: between(random, 0, 90) } }],
-      (r) => ["cut", { upstream: { cutAfter: between(random, 0, r) } }],
-      (r) => ["reset", { upstream: { resetAfter: between(random, 0, r) } }],
+      (r) => ["cut", { upstream: { cutAfter: random.int(MiB + 64 * 1024, r - MiB) } }],
+      (r) => ["reset", { upstream: { resetAfter: random.int(0, r) } }],
+      () => ["cut in the handshake", { downstream: { cutAfter: random.int(0, 90) } }],
+      (r) => ["cut", { upstream: { cutAfter: random.int(0, r) } }],
+      (r) => ["reset", { upstream: { resetAfter: random.int(0, r) } }],
     ];
     for (const step of plan) {
       const [what, faults] = step(SIZE - held);
@@ -213,17 +195,24 @@ describe("transfer through a faulty network", () => {
 
   it("share/fetch: cut and reset at random offsets, then a fetch resumes", T, async (t) => {
     t.diagnostic(`SOCKETKIT_FAULT_SEED=${SEED}`);
-    const random = prng(SEED ^ 0x5eed);
-    const c = await newCase(t, randomFile(random, SIZE));
-    const sh = command(t, ["share", c.source, "--port", "0", "--timeout", TIMEOUT]);
-    const proxy = await proxyTo(t, portOf(await listening(sh)));
+    const random = new SeededRandom(SEED ^ 0x5eed);
+    const c = await newCase(t, random.bytes(SIZE));
+    const { program: sh, port } = await testServer(t, [
+      "share",
+      c.source,
+      "--port",
+      "0",
+      "--timeout",
+      TIMEOUT,
+    ]);
+    const proxy = await proxyTo(t, port);
     let held = 0;
     const fetch = () =>
       command(t, ["fetch", "127.0.0.1", String(proxy.port), "--dir", c.dst, "--timeout", TIMEOUT]);
     const plan: Array<(remaining: number) => [string, Faults]> = [
-      (r) => ["cut", { cutAfter: between(random, MiB + 64 * 1024, r - MiB) }],
-      (r) => ["reset", { resetAfter: between(random, 0, r) }],
-      (r) => ["cut", { cutAfter: between(random, 0, r) }],
+      (r) => ["cut", { cutAfter: random.int(MiB + 64 * 1024, r - MiB) }],
+      (r) => ["reset", { resetAfter: random.int(0, r) }],
+      (r) => ["cut", { cutAfter: random.int(0, r) }],
     ];
     let served = 0;
     for (const step of plan) {
@@ -264,8 +253,8 @@ describe("transfer through a faulty network", () => {
       let held = 0;
       for (const victim of ["send", "receive"] as const) {
         const context = `${victim} killed, ${held} bytes held`;
-        const rx = command(t, ["receive", "--port", "0", "--dir", c.dst, "--timeout", TIMEOUT]);
-        const proxy = await proxyTo(t, portOf(await listening(rx)), paced);
+        const { program: rx, port } = await receiver(t, c.dst);
+        const proxy = await proxyTo(t, port, paced);
         const tx = command(t, ["send", c.source, "--to", proxy.hostPort, "--timeout", TIMEOUT]);
         const before = held;
         await until(() => partSize(c) >= before + MiB, "a mebibyte more on disk", 10_000);
@@ -321,8 +310,7 @@ describe("transfer to a full disk", () => {
     const disk = tinyDisk(t, "1m");
     if (typeof disk !== "string") return t.skip(disk.skip);
     const c = await newCase(t, randomBytes(2 * MiB));
-    const rx = command(t, ["receive", "--port", "0", "--dir", disk, "--timeout", TIMEOUT]);
-    const port = portOf(await listening(rx));
+    const { program: rx, port } = await receiver(t, disk);
     const tx = command(t, ["send", c.source, "--to", `127.0.0.1:${port}`, "--timeout", TIMEOUT]);
     assert.deepEqual(await Promise.all([tx.exited, rx.exited]), [1, 1]);
     const refusal = /Refused "payload\.bin": 2097152 bytes and only \d+ free on the disk/;
@@ -336,8 +324,8 @@ describe("transfer to a full disk", () => {
     if (typeof disk !== "string") return t.skip(disk.skip);
     // Under the free space, so the receiver accepts it; then other data takes the room.
     const c = await newCase(t, randomBytes(900_000));
-    const rx = command(t, ["receive", "--port", "0", "--dir", disk, "--timeout", TIMEOUT]);
-    const proxy = await proxyTo(t, portOf(await listening(rx)), {
+    const { program: rx, port } = await receiver(t, disk);
+    const proxy = await proxyTo(t, port, {
       upstream: { bandwidth: 100_000 },
     });
     const tx = command(t, ["send", c.source, "--to", proxy.hostPort, "--timeout", TIMEOUT]);

@@ -13,11 +13,14 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-/** Options of {@link CliProcess.start}. */
-export interface CliProcessOptions {
-  /** Characters of stderr kept (the most recent ones). @default 65536 */
-  tailLength?: number;
-}
+/** Characters of stderr kept (the most recent ones). */
+const TAIL_LENGTH = 65536;
+
+/**
+ * SIGTERM to exit, for a server the soak stops: the servers' grace period for running
+ * sessions and transfers (5 s), and 1 s more.
+ */
+export const STOP_GRACE_MS = 6000;
 
 /** Lines of a Node.js stack trace: `    at fn (file:line:col)`. */
 const STACK_LINE = /^\s+at \S/;
@@ -53,23 +56,19 @@ export class CliProcess {
   readonly pid: number;
   /** Resolves when the process has ended. */
   readonly exited: Promise<Exit>;
-  /** Lines written to stderr so far. */
-  lines = 0;
   /** Stack-trace lines seen on stderr (a crash, or an error logged with its stack). */
   stackLines = 0;
   /** The first stack trace seen, a few lines of it. */
   firstStack: string | null = null;
   #tail = "";
-  #tailLength: number;
   #partial = "";
   #lastLine = "";
   #listening: Array<(port: number) => void> = [];
   #lineWaiters = new Set<(line: string) => void>();
   #port: number | null = null;
 
-  private constructor(args: readonly string[], options: CliProcessOptions) {
+  private constructor(args: readonly string[]) {
     this.args = args;
-    this.#tailLength = options.tailLength ?? 65536;
     hookExit();
     this.child = spawn(process.execPath, ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args], {
       cwd: ROOT,
@@ -93,8 +92,8 @@ export class CliProcess {
   }
 
   /** Starts `socketkit ...args` from the source. */
-  static start(args: readonly string[], options: CliProcessOptions = {}): CliProcess {
-    return new CliProcess(args, options);
+  static start(args: readonly string[]): CliProcess {
+    return new CliProcess(args);
   }
 
   /** Still running. */
@@ -192,13 +191,11 @@ export class CliProcess {
   #onStderr(text: string): void {
     const lines = (this.#partial + text).split("\n");
     this.#partial = lines.pop() as string;
-    if (this.#partial.length > this.#tailLength)
-      this.#partial = this.#partial.slice(-this.#tailLength);
+    if (this.#partial.length > TAIL_LENGTH) this.#partial = this.#partial.slice(-TAIL_LENGTH);
     for (const line of lines) this.#onLine(line);
   }
 
   #onLine(line: string): void {
-    this.lines++;
     if (STACK_LINE.test(line)) {
       this.stackLines++;
       if (this.firstStack === null) this.firstStack = `${this.#lastLine}\n${line}`;
@@ -206,7 +203,7 @@ export class CliProcess {
     }
     this.#lastLine = line;
     this.#tail += `${line}\n`;
-    if (this.#tail.length > this.#tailLength) this.#tail = this.#tail.slice(-this.#tailLength);
+    if (this.#tail.length > TAIL_LENGTH) this.#tail = this.#tail.slice(-TAIL_LENGTH);
     for (const waiter of [...this.#lineWaiters]) waiter(line);
     if (this.#port === null) {
       const m = /listening on \S+:(\d+)/.exec(line);

@@ -138,11 +138,6 @@ export class FaultProxy {
     return `${LOOPBACK}:${this.port}`;
   }
 
-  /** The faults of `direction` now (a copy). */
-  faults(direction: Direction): Faults {
-    return { ...this.#faults[direction] };
-  }
-
   /**
    * Changes faults of `direction`: the fields given replace the current ones (the others
    * stay), and take effect at once on the connections that are open.

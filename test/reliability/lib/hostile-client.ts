@@ -185,11 +185,6 @@ export class HostileClient {
     await this.waitFor((got) => got.indexOf(want, mark) !== -1, ms);
   }
 
-  /** Waits until at least `n` bytes were received. */
-  waitForBytes(n: number, ms = 10_000): Promise<void> {
-    return this.waitFor(() => this.bytesReceived >= n, ms);
-  }
-
   #wake(): void {
     for (const check of [...this.#waiters]) check();
   }

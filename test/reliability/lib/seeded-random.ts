@@ -47,11 +47,6 @@ export class SeededRandom {
     return from + Math.floor(this.next() * (to - from));
   }
 
-  /** A number in [from, to). */
-  float(from: number, to: number): number {
-    return from + this.next() * (to - from);
-  }
-
   /** True with probability `p`. */
   chance(p: number): boolean {
     return this.next() < p;

@@ -5,7 +5,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { after, before } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import { fdCount, listening, type Program, portOf, socketkit } from "../../helpers/proc.ts";
 
 /** A running `socketkit` server. */
@@ -38,6 +38,11 @@ export async function startServer(
     startFds: fdCount(pid),
     stderr: () => program.stderr(),
   };
+}
+
+/** Starts `socketkit ...args` for the test `t`, stopped by pid when that test ends. */
+export function testServer(t: TestContext, args: string[]): Promise<ServerProcess> {
+  return startServer(args, (program) => t.after(() => program.stop()));
 }
 
 /** The soft limit on open file descriptors of a process (`ulimit -n` as it started). */

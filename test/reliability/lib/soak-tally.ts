@@ -39,7 +39,6 @@ export class SoakTally {
   /** Errors that no fault explains. */
   unexpectedTotal = 0;
   readonly unexpectedExamples: string[] = [];
-  /** Known bugs seen, by description. */
 
   count(name: string, n = 1): void {
     this.ops.set(name, (this.ops.get(name) ?? 0) + n);

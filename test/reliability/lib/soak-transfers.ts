@@ -10,13 +10,13 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliProcess, type Exit } from "./cli-process.ts";
+import { CliProcess, type Exit, STOP_GRACE_MS } from "./cli-process.ts";
 import { FaultProxy } from "./fault-proxy.ts";
 import type { FaultRoute } from "./fault-route.ts";
 import type { SeededRandom } from "./seeded-random.ts";
+import { MiB } from "./server-process.ts";
 import type { SoakTally } from "./soak-tally.ts";
 
-const MiB = 1024 * 1024;
 /** The name every transferred file has. */
 export const NAME = "payload.bin";
 
@@ -72,12 +72,20 @@ async function exitOf(p: CliProcess, tally: SoakTally, what: string): Promise<Ex
   return p.exited;
 }
 
-/** Waits until `done()` holds (checked every 10 ms), at most `ms`; returns whether it did. */
-async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
+/**
+ * Waits until `done()` holds (checked every `everyMs`), at most `ms`; returns whether it
+ * did. On a timer, not on every turn of the event loop as the tests' `until` is: the
+ * conditions read /proc or walk every proxy, while the soak's traffic runs alongside.
+ */
+export async function waitUntil(
+  done: () => boolean,
+  ms: number,
+  everyMs: number,
+): Promise<boolean> {
   const deadline = performance.now() + ms;
   while (!done()) {
     if (performance.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return true;
 }
@@ -251,7 +259,7 @@ export async function fetchWorker(
       // (its connection through the proxy is gone), so this one is not kept waiting. A
       // share still held by a faulted fetch after that counts as a fault on this one.
       const mark = share.route.mark();
-      const idle = await waitUntil(() => proxy.counters.open === 0, 15_000);
+      const idle = await waitUntil(() => proxy.counters.open === 0, 15_000, 10);
       const direct = !ctx.stopping() && random.chance(ctx.directShare);
       const port = direct ? share.port : proxy.port;
       const p = CliProcess.start([
@@ -306,9 +314,6 @@ async function receiveOutcome(
   ctx.tally.count("receives stopped while waiting for another sender");
   return { exit: stop, stopped: true };
 }
-
-/** SIGTERM to exit, for a `receive` waiting for a sender. */
-const STOP_GRACE_MS = 6000;
 
 /**
  * Sends files of 1 to 4 MiB, each new, to a `receive` started for each attempt (it takes
