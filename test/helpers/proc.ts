@@ -25,9 +25,9 @@ export interface Program {
   child: ChildProcess;
   stdout: () => Buffer;
   stderr: () => string;
-  /** Resolves with the exit code when the program ends. */
+  /** Resolves with the exit code when the program has ended and all its output is read. */
   exited: Promise<number | null>;
-  /** Stops the program (SIGTERM, then SIGKILL after 3 s) and waits for it. */
+  /** Stops the program (SIGTERM, then SIGKILL after 3 s) and waits for {@link exited}. */
   stop: () => Promise<void>;
 }
 
@@ -50,14 +50,18 @@ export function start(
   });
   child.stdin?.on("error", () => {});
   if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  // `close`, not `exit`: `exit` can come before the last of stdout and stderr is read.
+  // (`close` also waits for any other process holding those pipes, such as workers.)
   const exited = new Promise<number | null>((resolve) => {
-    child.on("exit", (code) => resolve(code));
+    child.on("close", (code) => resolve(code));
     child.on("error", () => resolve(null));
   });
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+    let timer: NodeJS.Timeout | undefined;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+    }
     await exited;
     clearTimeout(timer);
   };

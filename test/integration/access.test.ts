@@ -5,7 +5,6 @@
  * that the default is loopback.
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -35,13 +34,11 @@ interface Server {
 
 async function server(t: TestContext, args: string[], stdin?: string): Promise<Server> {
   const program = socketkit(args, stdin);
-  const closed = once(program.child, "close");
   t.after(() => program.stop());
   const where = await listening(program);
   const host = where.slice(0, where.lastIndexOf(":")).replace(/^\[|\]$/g, "");
   const refusals = async () => {
     await program.stop();
-    await closed;
     return program
       .stderr()
       .split("\n")
