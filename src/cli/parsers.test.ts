@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvalidArgumentError } from "commander";
+import { thrown } from "../../test/helpers/net.ts";
 import { parseCount, parseCountOrZero, parsePort, parseSeconds } from "./parsers.ts";
 
 /** The error `fn` throws, checked to be commander's usage error. */
-function usageError(fn: () => unknown): InvalidArgumentError {
-  let caught: unknown;
-  assert.throws(fn, (err: unknown) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(caught instanceof InvalidArgumentError, String(caught));
-  assert.equal(caught.code, "commander.invalidArgument");
-  return caught;
-}
+const usageError = (fn: () => unknown) =>
+  thrown(fn, InvalidArgumentError, "commander.invalidArgument");
 
 describe("parsePort", () => {
   it("reads 0-65535 written in decimal digits", () => {

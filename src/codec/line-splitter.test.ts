@@ -362,40 +362,27 @@ describe("LineSplitter", () => {
       );
     });
 
-    it("matches splitting the whole input, errors included, for any bytes and chunking", () => {
-      const byteArb = fc.constantFrom(0x0a, 0x0d, 0x61, 0x62, 0x00, 0xff);
-      fc.assert(
-        fc.property(
-          fc.array(byteArb, { maxLength: 200 }),
-          fc.array(fc.nat({ max: 200 })),
-          fc.integer({ min: 0, max: 10 }),
-          fc.boolean(),
-          (bytes, cuts, maxLineLength, drainEachPush) => {
-            const input = Buffer.from(bytes);
-            const pieces = cut(input, cuts);
-            const out = splitAll(pieces, { maxLineLength }, drainEachPush);
-            assert.deepEqual(out, model(input, maxLineLength));
-          },
-        ),
-      );
-    });
-
-    it("with lfOnly, matches splitting the whole input at LF, for any bytes and chunking", () => {
-      const byteArb = fc.constantFrom(0x0a, 0x0d, 0x61, 0x00);
-      fc.assert(
-        fc.property(
-          fc.array(byteArb, { maxLength: 200 }),
-          fc.array(fc.nat({ max: 200 })),
-          fc.integer({ min: 0, max: 10 }),
-          fc.boolean(),
-          (bytes, cuts, maxLineLength, drainEachPush) => {
-            const input = Buffer.from(bytes);
-            const out = splitAll(cut(input, cuts), { maxLineLength, lfOnly: true }, drainEachPush);
-            assert.deepEqual(out, model(input, maxLineLength, true));
-          },
-        ),
-      );
-    });
+    for (const lfOnly of [false, true]) {
+      const whole = lfOnly
+        ? "with lfOnly, matches splitting the whole input at LF"
+        : "matches splitting the whole input";
+      it(`${whole}, errors included, for any bytes and chunking`, () => {
+        const byteArb = fc.constantFrom(0x0a, 0x0d, 0x61, 0x62, 0x00, 0xff);
+        fc.assert(
+          fc.property(
+            fc.array(byteArb, { maxLength: 200 }),
+            fc.array(fc.nat({ max: 200 })),
+            fc.integer({ min: 0, max: 10 }),
+            fc.boolean(),
+            (bytes, cuts, maxLineLength, drainEachPush) => {
+              const input = Buffer.from(bytes);
+              const out = splitAll(cut(input, cuts), { maxLineLength, lfOnly }, drainEachPush);
+              assert.deepEqual(out, model(input, maxLineLength, lfOnly));
+            },
+          ),
+        );
+      });
+    }
 
     it("never throws anything but ERR_LINE_TOO_LONG and stays within its memory bound", () => {
       fc.assert(

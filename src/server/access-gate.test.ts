@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { tempDir, thrown, until } from "../../test/helpers/net.ts";
+import { recvAll, tempDir, thrown, until } from "../../test/helpers/net.ts";
 import { AccessList } from "../core/access-list.ts";
 import { AF_INET, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { AccessListError } from "../core/errors.ts";
 import { createConnection } from "../socket/create-connection.ts";
-import { type Socket, socket } from "../socket/socket.ts";
+import { socket } from "../socket/socket.ts";
 import { AccessGate } from "./access-gate.ts";
 import { BaseRequestHandler } from "./base-request-handler.ts";
 import { DatagramRequestHandler } from "./datagram-request-handler.ts";
@@ -89,12 +89,6 @@ describe("AccessGate", () => {
   });
 });
 
-async function readAll(s: Socket): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (let d = await s.recv(65536); d.length > 0; d = await s.recv(65536)) parts.push(d);
-  return Buffer.concat(parts);
-}
-
 class Hello extends BaseRequestHandler {
   static handled = 0;
   override async handle(): Promise<void> {
@@ -123,7 +117,7 @@ describe("servers with allow and deny", () => {
     for (let i = 0; i < 3; i++) {
       await using c = await createConnection(server.serverAddress as [string, number]);
       c.shutdown(SHUT_WR);
-      assert.equal((await readAll(c)).length, 0);
+      assert.equal((await recvAll(c)).length, 0);
     }
     await until(() => server.stats.rejected === 3, "three refusals counted");
     assert.equal(Hello.handled, before, "the handler never ran");
@@ -139,7 +133,7 @@ describe("servers with allow and deny", () => {
     });
     void server.serveForever();
     await using c = await createConnection(server.serverAddress as [string, number]);
-    assert.equal((await readAll(c)).toString(), "hello\n");
+    assert.equal((await recvAll(c)).toString(), "hello\n");
     assert.equal(server.stats.rejected, 0);
     await server.shutdown();
   });

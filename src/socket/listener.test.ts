@@ -27,7 +27,7 @@ describe("Listener", () => {
     }
   });
 
-  it("cuts a TLS peer that never finishes its handshake", async () => {
+  it("cuts a TLS peer that never finishes its handshake", { timeout: 20_000 }, async () => {
     const { options } = await serverTls({ selfSigned: true });
     const listener = await Listener.open({ host: "127.0.0.1", port: 0 }, "test", {
       ...options,

@@ -4,12 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { once } from "node:events";
-import { createServer, type Socket as NetSocket } from "node:net";
 import { PassThrough } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
 import { chatJoin } from "../../src/apps/chat/client.ts";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
+import { netServer } from "../helpers/net.ts";
 import {
   errorOutputFrom,
   listening,
@@ -333,10 +332,7 @@ describe("chat join against a hostile server", () => {
     options: { interactive?: boolean } = {},
   ): Promise<string> {
     const input = new PassThrough();
-    const sockets = new Set<NetSocket>();
-    const server = createServer((s) => {
-      sockets.add(s);
-      s.on("error", () => {});
+    const { port } = await netServer(t, (s) => {
       s.write(room.greeting);
       let got = "";
       s.on("data", (data: Buffer) => {
@@ -348,13 +344,6 @@ describe("chat join against a hostile server", () => {
         if (got.endsWith("/quit\n")) s.end(room.parting);
       });
     });
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    t.after(() => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    });
-    const { port } = server.address() as { port: number };
     const output = new PassThrough();
     let shown = "";
     output.on("data", (chunk: Buffer) => {

@@ -1,38 +1,25 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, realpath, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, it, type TestContext } from "node:test";
+import { describe, it } from "node:test";
+import { rejection, tempDir } from "../../../test/helpers/net.ts";
 import { SocketError, TransferError } from "../../core/errors.ts";
 import { diskError, openPart, targetDir, targetPath } from "./files.ts";
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what is matched
 const TERMINAL_CONTROL = /[\u0000-\u001f\u007f-\u009f\p{Bidi_Control}]/u;
 
-/** An empty folder for the test, removed when it ends. */
-async function folder(t: TestContext): Promise<string> {
-  const dir = await realpath(await mkdtemp(join(tmpdir(), "socketkit-files-")));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** Asserts `promise` rejects with a TransferError of `code` whose message is safe to print. */
 async function refusal(promise: Promise<unknown>, code: string): Promise<TransferError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(caught instanceof TransferError, String(caught));
-  assert.equal(caught.code, code, caught.message);
-  assert.doesNotMatch(caught.message, TERMINAL_CONTROL);
-  return caught;
+  const err = await rejection(promise, TransferError, code);
+  assert.doesNotMatch(err.message, TERMINAL_CONTROL);
+  return err;
 }
 
 describe("targetPath and targetDir", () => {
   it("refuse a path too long for the system before making a folder", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     const name = `${`${"a".repeat(254)}/`.repeat(15)}${"f".repeat(255)}`;
     const err = await refusal(targetDir(dir, name), "ERR_TRANSFER_NAME");
     assert.match(err.message, /its path would be \d+ bytes, over the system's limit/);
@@ -41,7 +28,7 @@ describe("targetPath and targetDir", () => {
   });
 
   it("refuse a file whose .part would be a name over 255 bytes", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     const err = await refusal(targetPath(dir, `sub/${"f".repeat(251)}`), "ERR_TRANSFER_NAME");
     assert.match(err.message, /with \.part added, its last part is over 255 bytes/);
     assert.deepEqual(await readdir(dir), [], "not even the folder on the way");
@@ -49,7 +36,7 @@ describe("targetPath and targetDir", () => {
   });
 
   it("show a refused name with its control characters escaped", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     await writeFile(join(dir, "\u202eplain"), "x");
     const err = await refusal(targetDir(dir, "\u202eplain/sub"), "ERR_TRANSFER_NAME");
     assert.equal(
@@ -61,7 +48,7 @@ describe("targetPath and targetDir", () => {
   });
 
   it("say with a code that the folder received into is missing", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     await assert.rejects(targetPath(join(dir, "gone"), "a.txt"), (err: unknown) => {
       assert.ok(err instanceof SocketError);
       assert.equal(err.code, "ENOENT");
@@ -73,7 +60,7 @@ describe("targetPath and targetDir", () => {
 
 describe("openPart", () => {
   it("opens NAME.part anew, or to append to", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     const final = join(dir, "a.txt");
     let fh = await openPart(final, "a.txt", false);
     await fh.write("abc");
@@ -85,7 +72,7 @@ describe("openPart", () => {
   });
 
   it("refuses the name when a link was planted at the .part after the checks", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     const final = await targetPath(dir, "a.txt");
     await writeFile(join(dir, "elsewhere"), "keep");
     await symlink(join(dir, "elsewhere"), `${final}.part`);
@@ -97,7 +84,7 @@ describe("openPart", () => {
   });
 
   it("keeps the system's code for a failure that is not the name's", async (t) => {
-    const dir = await folder(t);
+    const dir = await realpath(await tempDir(t));
     await assert.rejects(openPart(join(dir, "no", "a.txt"), "no/a.txt", false), (err: unknown) => {
       assert.ok(err instanceof SocketError);
       assert.equal(err.code, "ENOENT");
