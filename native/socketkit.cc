@@ -15,8 +15,10 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -307,6 +309,107 @@ class Poller : public Napi::ObjectWrap<Poller> {
   bool referenced_ = false;
 };
 
+// Bulk transfer on a stream socket's descriptor, on the libuv thread pool, so the event
+// loop only hashes and schedules: `recvInto(fd, buffer, offset, length, ms)` and
+// `sendFrom(...)` move bytes between the socket and `buffer[offset, offset+length)` until
+// it is full (all sent), the peer ends the stream, or `ms` pass (with nothing moved: -1
+// from recvInto, 0 from sendFrom), so no call holds a pool thread longer than that. Each
+// call works on a dup() of the descriptor: when JavaScript closes the socket meanwhile,
+// the call ends on its own and cannot touch a reused descriptor number. The caller owns
+// the ordering: Node.js must neither read (recvInto) nor write (sendFrom) on the socket
+// while a call runs.
+class BulkIo : public Napi::AsyncWorker {
+ public:
+  BulkIo(Napi::Env env, bool sending, int fd, Napi::Buffer<uint8_t> buffer, size_t offset, size_t length, int ms)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), sending_(sending), fd_(fd),
+        data_(buffer.Data() + offset), length_(length), ms_(ms) {
+    buffer_ = Napi::Persistent(buffer.As<Napi::Object>());
+  }
+
+  ~BulkIo() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (done_ < length_) {
+      ssize_t n = sending_ ? send(fd_, data_ + done_, length_ - done_, MSG_DONTWAIT | MSG_NOSIGNAL)
+                           : recv(fd_, data_ + done_, length_ - done_, MSG_DONTWAIT);
+      if (n > 0) {
+        done_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n == 0) {  // recv: end of stream
+        eof_ = true;
+        return;
+      }
+      if (errno == EINTR) continue;
+      if (!WouldBlock(errno)) {
+        // Bytes moved before the error are reported; the error shows on the next call.
+        if (done_ == 0) err_ = errno;
+        return;
+      }
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long left = ms_ - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+      if (left <= 0) return;
+      pollfd p = {fd_, static_cast<short>(sending_ ? POLLOUT : POLLIN), 0};
+      if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+        err_ = errno;
+        return;
+      }
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(env, err_, sending_ ? "send" : "recv").Value());
+      return;
+    }
+    double result = static_cast<double>(done_);
+    if (!sending_ && done_ == 0 && !eof_) result = -1;
+    deferred_.Resolve(Napi::Number::New(env, result));
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference buffer_;
+  bool sending_;
+  int fd_;
+  uint8_t* data_;
+  size_t length_;
+  int ms_;
+  size_t done_ = 0;
+  bool eof_ = false;
+  int err_ = 0;
+};
+
+Napi::Value StartBulkIo(const Napi::CallbackInfo& info, bool sending) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
+  int64_t offset = info[2].As<Napi::Number>().Int64Value();
+  int64_t length = info[3].As<Napi::Number>().Int64Value();
+  if (offset < 0 || length < 0 || static_cast<uint64_t>(offset + length) > buffer.Length()) {
+    throw Napi::RangeError::New(env, "offset and length must lie within the buffer");
+  }
+  int fd = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "dup");
+  BulkIo* work = new BulkIo(env, sending, fd, buffer, static_cast<size_t>(offset), static_cast<size_t>(length),
+                            info[4].As<Napi::Number>().Int32Value());
+  Napi::Promise promise = work->Promise();
+  work->Queue();
+  return promise;
+}
+
+Napi::Value RecvInto(const Napi::CallbackInfo& info) { return StartBulkIo(info, false); }
+Napi::Value SendFrom(const Napi::CallbackInfo& info) { return StartBulkIo(info, true); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socket", Napi::Function::New(env, Socket));
   exports.Set("bind", Napi::Function::New(env, Bind));
@@ -321,6 +424,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("Poller", Poller::Define(env));
+  exports.Set("recvInto", Napi::Function::New(env, RecvInto));
+  exports.Set("sendFrom", Napi::Function::New(env, SendFrom));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("UV_READABLE", static_cast<int>(UV_READABLE));
   constants.Set("UV_WRITABLE", static_cast<int>(UV_WRITABLE));

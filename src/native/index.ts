@@ -22,6 +22,14 @@ export interface NativeAddon {
   accept(fd: number): [number, NativeAddress] | null;
   sendto(fd: number, data: Buffer, address: NativeAddress | null): number;
   recvfrom(fd: number, size: number): [Buffer, NativeAddress | null, number] | null;
+  /**
+   * Reads a stream socket into `buffer[offset, offset + length)` on the thread pool until
+   * it is full, the stream ends or `ms` pass: bytes read, 0 at end of stream, -1 when
+   * nothing came within `ms`.
+   */
+  recvInto(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
+  /** Sends `buffer[offset, offset + length)` on the thread pool, for at most `ms`: bytes sent. */
+  sendFrom(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
   setsockopt(fd: number, level: number, name: number, value: number): void;
   getsockopt(fd: number, level: number, name: number): number;
   getsockname(fd: number, peer: boolean): NativeAddress;

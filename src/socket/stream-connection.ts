@@ -60,6 +60,8 @@ export class StreamConnection {
   #resolveClosed: (() => void) | null = null;
   /** The handle is released (`'close'` was emitted). */
   #released = false;
+  /** The descriptor is lent out for reading (see {@link lendForReading}). */
+  #lent = false;
   /** Write callback: every flushed write lets `send`/`drain` waiters re-check. */
   #afterWrite = (err?: Error | null): void => {
     if (err) this.fail(err);
@@ -113,6 +115,11 @@ export class StreamConnection {
 
   /** For the idle sweeper: closes the connection once it has been silent too long. */
   checkIdle(now: number): void {
+    // Lent out, the bytes move where Node's counters cannot see: its borrower watches them.
+    if (this.#lent) {
+      this.#idleSince = now;
+      return;
+    }
     const bytes = this.socket.bytesRead + this.socket.bytesWritten;
     // Bytes moved, or reading is paused because *we* have not consumed what came while
     // nothing of ours waits for the peer: the peer is not idle. Paused with our own bytes
@@ -180,6 +187,49 @@ export class StreamConnection {
     if (!this.#reading || this.closed || this.eof) return;
     if (this.readShut || this.queue.length < this.#highWaterMark) this.socket.resume();
     else this.socket.pause();
+  }
+
+  /**
+   * Lends the descriptor to a reader outside Node.js (the native bulk reader): the handle
+   * stops reading, and what Node.js had read already is moved into `queue`, so every byte
+   * is either there or still in the kernel, in order. Returns the descriptor, or null
+   * when there is none to lend (TLS, no handle, closed or failed). {@link endLoan} gives
+   * reading back to Node.js.
+   */
+  lendForReading(): number | null {
+    const handle = streamHandle(this.socket);
+    if (handle === null || this.closed || this.#error !== null || this.#lent) return null;
+    handle.readStop();
+    // net.Socket restarts a handle whose flag says it is not reading: it must not now.
+    handle.reading = true;
+    this.#lent = true;
+    // Bytes Node.js holds in its own buffer (a paused socket's) come out as 'data' events.
+    while (this.socket.readableLength > 0 && this.socket.read() !== null) {}
+    return handle.fd;
+  }
+
+  /**
+   * The descriptor for a writer outside Node.js (the native bulk writer), once nothing of
+   * ours is queued; null when there is none to lend. The borrower writes only while no
+   * one else sends on this connection.
+   */
+  async lendForWriting(timeoutMs: number | null): Promise<number | null> {
+    const handle = streamHandle(this.socket);
+    if (handle === null) return null;
+    await this.drain(timeoutMs);
+    return this.closed || this.#error !== null ? null : handle.fd;
+  }
+
+  /** Ends a loan from {@link lendForReading}: Node.js reads the descriptor again. */
+  endLoan(): void {
+    if (!this.#lent) return;
+    this.#lent = false;
+    const handle = streamHandle(this.socket);
+    if (handle === null || this.closed) return;
+    // As net.Socket starts a handle; it stops it again itself once its buffer is full.
+    handle.reading = true;
+    handle.readStart();
+    this.#flow();
   }
 
   /** Records an incoming chunk (called from the shared `'data'` handler). */
@@ -429,6 +479,34 @@ function resetDisguisedAsEnd(socket: NetSocket): boolean {
   return handle.getpeername({}) !== 0;
 }
 
+/** The part of a libuv stream handle (TCP, pipe) that lending its descriptor needs. */
+interface StreamHandle {
+  fd: number;
+  reading: boolean;
+  readStop(): number;
+  readStart(): number;
+}
+
+/**
+ * The handle of a plain TCP or Unix socket, with a descriptor; null for TLS (the bytes
+ * on the descriptor are encrypted), a socket without a handle or a platform without
+ * descriptors.
+ */
+function streamHandle(socket: NetSocket): StreamHandle | null {
+  if ((socket as { encrypted?: boolean }).encrypted) return null;
+  const handle = (socket as unknown as { _handle?: Partial<StreamHandle> | null })._handle;
+  if (
+    handle == null ||
+    typeof handle.fd !== "number" ||
+    handle.fd < 0 ||
+    typeof handle.readStop !== "function" ||
+    typeof handle.readStart !== "function"
+  ) {
+    return null;
+  }
+  return handle as StreamHandle;
+}
+
 /** A read waiting in {@link StreamConnection.readDirect}. */
 export interface DirectRead {
   size: number;
@@ -441,7 +519,7 @@ export interface DirectRead {
   resolve: (value: unknown) => void;
 }
 
-function closedError(action: string, peer: string): SocketError {
+export function closedError(action: string, peer: string): SocketError {
   return new SocketError(`Cannot ${action} ${peer}: socket is closed`, { code: "EBADF" });
 }
 

@@ -2,6 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import { chmod, type FileHandle, open, rename, stat, truncate, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
+import { type BulkReader, bulkReader, bulkWriter } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
 import {
   diskError,
@@ -307,9 +308,48 @@ async function hashRange(
 }
 
 /**
- * Sends bytes [from, to) of a file, hashing them. Two buffers take turns: the next chunk
- * is read from the disk while the current one is sent, and a buffer is read into again
- * only once `sendall` has handed all of it to the kernel (no allocation per chunk).
+ * Steps run one after another in the background (file writes behind the receiving, sends
+ * behind the hashing). A step that fails skips the rest, and its error is thrown by the
+ * next {@link check} or by {@link finish}.
+ */
+class InOrder {
+  #tail: Promise<void> = Promise.resolve();
+  #failed: { error: unknown } | null = null;
+
+  /** Queues `step`; the promise settles (never rejects) once it has run or was skipped. */
+  run(step: () => Promise<void>): Promise<void> {
+    this.#tail = this.#tail.then(step);
+    // Handled at once: a step can fail while the caller waits for something else, and a
+    // rejection left unhandled then would end the process with a stack trace.
+    return this.#tail.catch((error: unknown) => {
+      this.#failed ??= { error };
+    });
+  }
+
+  /** Throws the error of a step that failed. */
+  check(): void {
+    if (this.#failed !== null) throw this.#failed.error;
+  }
+
+  /** Waits for every step; rejects when one failed. */
+  finish(): Promise<void> {
+    return this.#tail;
+  }
+
+  /** For a caller that gives up: the outcome of the steps no longer matters. */
+  abandon(): void {
+    this.#tail.catch(() => {});
+  }
+}
+
+/** Buffers a transfer rotates through: one being filled, one hashed, one drained. */
+const PIECES = 3;
+
+/**
+ * Sends bytes [from, to) of a file, hashing them. Three buffers take turns: while one is
+ * sent (on the thread pool, when the native addon is there; else by `sendall`), the next
+ * is hashed and the one after it read from the disk. A buffer is read into again only
+ * once all of it was sent, so nothing is allocated per chunk.
  */
 async function sendRange(
   channel: Channel,
@@ -319,45 +359,61 @@ async function sendRange(
   to: number,
   progress: TransferProgress,
 ): Promise<void> {
-  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-  const read = (at: number, buf: Buffer) =>
-    fh
-      .read(buf, 0, Math.min(CHUNK, to - at), at)
-      .then(({ bytesRead }) => buf.subarray(0, bytesRead));
+  const bulk = from < to ? await bulkWriter(channel.conn) : null;
+  const send =
+    bulk === null ? (c: Buffer) => channel.conn.sendall(c) : (c: Buffer) => bulk.sendall(c);
+  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(CHUNK));
+  const free: Promise<void>[] = buffers.map(() => Promise.resolve());
+  const sends = new InOrder();
+  const read = (at: number, i: number) =>
+    (free[i] as Promise<void>).then(() =>
+      fh
+        .read(buffers[i] as Buffer, 0, Math.min(CHUNK, to - at), at)
+        .then(({ bytesRead }) => (buffers[i] as Buffer).subarray(0, bytesRead)),
+    );
   let at = from;
   let turn = 0;
-  let next = at < to ? read(at, buffers[0] as Buffer) : null;
+  let next = at < to ? read(at, turn) : null;
   try {
     while (next !== null) {
       // The receiver has stopped and said why: sending more is in vain.
       if (channel.peerSaid !== null) throw channel.peerSaid;
+      sends.check();
       const chunk = await next;
       if (chunk.length === 0) {
         throw new TransferError("The file got shorter while it was sent", {
           code: "ERR_TRANSFER_CHANGED",
         });
       }
+      const i = turn;
       at += chunk.length;
-      turn ^= 1;
-      next = at < to ? read(at, buffers[turn] as Buffer) : null;
+      turn = (turn + 1) % PIECES;
+      next = at < to ? read(at, turn) : null;
       hash.update(chunk);
-      await channel.conn.sendall(chunk);
-      channel.activity++;
-      progress.advance(chunk.length);
+      free[i] = sends.run(async () => {
+        await send(chunk);
+        channel.activity++;
+        progress.advance(chunk.length);
+      });
     }
+    await sends.finish();
   } finally {
-    // A read still in flight when sending failed: its outcome no longer matters.
+    // A read or send still in flight when sending failed: its outcome no longer matters.
     next?.catch(() => {});
+    sends.abandon();
   }
 }
+
+/** What one `recv` asks for: the size of the chunks the socket delivers, so none is copied. */
+const READ_SIZE = 64 * 1024;
 
 /** Bytes of file data a receiver lets wait for the disk before it reads on. */
 const WRITE_BEHIND = 8 * CHUNK;
 
 /**
- * Receives exactly `length` bytes into a file, hashing them. Chunks are taken as the
- * socket delivers them (no copy), gathered into writes of about a chunk (one `writev`),
- * and the writes run in order behind the reading, up to {@link WRITE_BEHIND} bytes.
+ * Receives exactly `length` bytes into a file, hashing them, with the writes running in
+ * order behind the receiving. With the native addon, the socket is read on the thread
+ * pool into three rotating buffers ({@link receiveBulk}); otherwise by `recv`.
  */
 async function receiveRange(
   channel: Channel,
@@ -366,62 +422,124 @@ async function receiveRange(
   length: number,
   progress: TransferProgress,
 ): Promise<void> {
-  let left = length;
-  let writing: Promise<void> = Promise.resolve();
-  let behind = 0;
-  let parts: Buffer[] = [];
-  let held = 0;
-  // Set by a write's rejection handler (TypeScript cannot see assignments made there).
-  let failed = null as { error: unknown } | null;
+  const writes = new InOrder();
+  const bulk = length > 0 ? bulkReader(channel.conn) : null;
   channel.receivingData = true;
   try {
-    while (left > 0) {
-      // A write that failed (a full disk) ends the transfer now, not after the last byte.
-      if (failed !== null) throw failed.error;
-      const chunk = await channel.conn.recv(Math.min(READ_SIZE, left));
-      if (chunk.length === 0) {
-        throw new TransferError(
-          `The sender closed the connection with ${left} bytes of the file still due`,
-          {
-            code: "ERR_TRANSFER_CLOSED",
-          },
-        );
-      }
-      left -= chunk.length;
-      channel.activity++;
-      hash.update(chunk);
-      progress.advance(chunk.length);
-      parts.push(chunk);
-      held += chunk.length;
-      if (held >= CHUNK || left === 0) {
-        const batch = parts;
-        const size = held;
-        parts = [];
-        held = 0;
-        behind += size;
-        writing = writing
-          .then(() => writeAll(fh, batch))
-          .then(() => {
-            behind -= size;
-          });
-        // Handled at once: a write can fail while the loop waits for the socket, and a
-        // rejection left unhandled then would end the process with a stack trace.
-        writing.catch((error: unknown) => {
-          failed ??= { error };
-        });
-        if (behind > WRITE_BEHIND) await writing;
-      }
-    }
-    await writing;
+    if (bulk === null) await receiveByRecv(channel, writes, fh, hash, length, progress);
+    else await receiveBulk(channel, bulk, writes, fh, hash, length, progress);
+    await writes.finish();
     channel.receivingData = false;
   } finally {
-    // A write still in flight when receiving failed: its outcome no longer matters.
-    writing.catch(() => {});
+    bulk?.release();
+    writes.abandon();
   }
 }
 
-/** What one `recv` asks for: the size of the chunks the socket delivers, so none is copied. */
-const READ_SIZE = 64 * 1024;
+/** The error for a sender that closed with `left` bytes of the file unsent. */
+function closedEarly(left: number): TransferError {
+  return new TransferError(
+    `The sender closed the connection with ${left} bytes of the file still due`,
+    {
+      code: "ERR_TRANSFER_CLOSED",
+    },
+  );
+}
+
+/**
+ * {@link receiveRange} by `recv`: chunks are taken as the socket delivers them (no copy),
+ * gathered into writes of about a chunk (one `writev`), up to {@link WRITE_BEHIND} bytes
+ * waiting for the disk.
+ */
+async function receiveByRecv(
+  channel: Channel,
+  writes: InOrder,
+  fh: FileHandle,
+  hash: Hash,
+  length: number,
+  progress: TransferProgress,
+): Promise<void> {
+  let left = length;
+  let behind = 0;
+  let parts: Buffer[] = [];
+  let held = 0;
+  let written: Promise<void> = Promise.resolve();
+  while (left > 0) {
+    // A write that failed (a full disk) ends the transfer now, not after the last byte.
+    writes.check();
+    const chunk = await channel.conn.recv(Math.min(READ_SIZE, left));
+    if (chunk.length === 0) throw closedEarly(left);
+    left -= chunk.length;
+    channel.activity++;
+    hash.update(chunk);
+    progress.advance(chunk.length);
+    parts.push(chunk);
+    held += chunk.length;
+    if (held >= CHUNK || left === 0) {
+      const batch = parts;
+      const size = held;
+      parts = [];
+      held = 0;
+      behind += size;
+      written = writes.run(async () => {
+        await writeAll(fh, batch);
+        behind -= size;
+      });
+      if (behind > WRITE_BEHIND) await written;
+    }
+  }
+}
+
+/**
+ * {@link receiveRange} on the thread pool: while the addon reads the next piece into one
+ * buffer, the event loop hashes the piece that came and queues its write; a buffer is
+ * read into again only once its write is done. What arrived before the socket was lent
+ * comes first.
+ */
+async function receiveBulk(
+  channel: Channel,
+  bulk: BulkReader,
+  writes: InOrder,
+  fh: FileHandle,
+  hash: Hash,
+  length: number,
+  progress: TransferProgress,
+): Promise<void> {
+  const take = (piece: Buffer): Promise<void> => {
+    channel.activity++;
+    hash.update(piece);
+    progress.advance(piece.length);
+    return writes.run(() => writeAll(fh, [piece]));
+  };
+  const early = bulk.takeBuffered(length);
+  let left = length - early.length;
+  if (early.length > 0) void take(early);
+  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(2 * CHUNK));
+  const free: Promise<void>[] = buffers.map(() => Promise.resolve());
+  const fill = async (i: number, want: number): Promise<Buffer> => {
+    await free[i];
+    writes.check();
+    const buf = buffers[i] as Buffer;
+    const n = await bulk.recvInto(buf, 0, Math.min(buf.length, want));
+    if (n === 0) throw closedEarly(want);
+    return buf.subarray(0, n);
+  };
+  let turn = 0;
+  let next = left > 0 ? fill(turn, left) : null;
+  try {
+    while (next !== null) {
+      const piece = await next;
+      const i = turn;
+      left -= piece.length;
+      turn = (turn + 1) % PIECES;
+      next = left > 0 ? fill(turn, left) : null;
+      free[i] = take(piece);
+    }
+  } finally {
+    // Reading goes back to the socket only once the addon has stopped reading.
+    await next?.catch(() => {});
+  }
+}
 
 /** Writes every byte of `parts`, in order (one `writev`, repeated if it falls short). */
 async function writeAll(fh: FileHandle, parts: Buffer[]): Promise<void> {

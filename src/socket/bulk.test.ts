@@ -1,0 +1,136 @@
+/**
+ * Bulk transfer on the thread pool: the descriptor lent to the native addon and given
+ * back, with every byte in order whether Node.js or the addon read it.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { buffered, recvAll, tcpPair, until } from "../../test/helpers/net.ts";
+import { SocketError } from "../core/errors.ts";
+import { hasNative, nativeMissingReason } from "../native/index.ts";
+import { bulkReader, bulkWriter } from "./bulk.ts";
+import { kStream } from "./internal.ts";
+import type { Socket } from "./socket.ts";
+
+const MiB = 1024 * 1024;
+const noAddon = hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`;
+
+/** Reads exactly `n` bytes with `bulk` (fails at an early end of stream). */
+async function bulkRead(
+  reader: NonNullable<ReturnType<typeof bulkReader>>,
+  n: number,
+): Promise<Buffer> {
+  const out = Buffer.alloc(n);
+  const early = reader.takeBuffered(n);
+  early.copy(out);
+  for (let got = early.length; got < n; ) {
+    const k = await reader.recvInto(out, got, Math.min(MiB, n - got));
+    assert.ok(k > 0, `end of stream after ${got} of ${n} bytes`);
+    got += k;
+  }
+  return out;
+}
+
+describe("bulk transfer", { skip: noAddon, timeout: 30_000 }, () => {
+  it("reads what Node.js had buffered first, then the kernel's bytes, then gives reading back", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    // A tiny high-water mark pauses the socket at once: what comes next piles up in
+    // Node's own stream buffer, which the loan must hand over too.
+    conn[kStream]().highWaterMark = 1024;
+    const head = randomBytes(256 * 1024);
+    await client.sendall(head);
+    // A first recv starts the reading.
+    const first = await conn.recv(1);
+    await until(
+      () => buffered(conn) >= 1024 && conn[kStream]().socket.readableLength > 0,
+      "bytes held by both the socket's queue and Node's stream buffer",
+    );
+    const body = randomBytes(6 * MiB);
+    const tail = Buffer.from("after the loan\n");
+    const sending = client.sendall(Buffer.concat([body, tail])).then(() => client.close());
+    const reader = bulkReader(conn);
+    assert.ok(reader, "a plain TCP socket can be lent");
+    const got = await bulkRead(reader, head.length - first.length + body.length);
+    reader.release();
+    assert.ok(
+      Buffer.concat([first, got]).equals(Buffer.concat([head, body])),
+      "the bulk bytes arrive whole and in order",
+    );
+    assert.deepEqual(await recvAll(conn), tail, "recv goes on right after them");
+    await sending;
+  });
+
+  it("says end of stream with 0, and a socket closed under a waiting read rejects", async (t) => {
+    const pair = await tcpPair(t);
+    const reader = bulkReader(pair.conn);
+    assert.ok(reader);
+    await pair.client.close();
+    assert.equal(await reader.recvInto(Buffer.alloc(16), 0, 16), 0);
+
+    const other = await tcpPair(t);
+    const waiting = bulkReader(other.conn);
+    assert.ok(waiting);
+    const read = waiting.recvInto(Buffer.alloc(16), 0, 16);
+    await other.conn.close();
+    const err = await read.then(
+      () => assert.fail("a read on a closed socket resolved"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SocketError, String(err));
+    assert.equal(err.code, "EBADF");
+  });
+
+  it("is not to be had for a socket that is lent already", async (t) => {
+    const { conn } = await tcpPair(t);
+    const first = bulkReader(conn);
+    assert.ok(first);
+    assert.equal(bulkReader(conn), null);
+    first.release();
+    assert.ok(bulkReader(conn), "once given back, it can be lent again");
+  });
+
+  it("keeps a lent connection alive past its idle timeout while bytes move", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    conn[kStream]().setIdleTimeout(0.1);
+    const reader = bulkReader(conn);
+    assert.ok(reader);
+    // Bytes keep coming for three idle periods, all of them read outside Node.js.
+    const piece = randomBytes(1000);
+    for (let i = 0; i < 6; i++) {
+      await client.sendall(piece);
+      assert.ok((await bulkRead(reader, piece.length)).equals(piece));
+      await sleep(50);
+    }
+    reader.release();
+    await client.sendall("still here");
+    assert.equal((await conn.recv(64)).toString(), "still here");
+  });
+
+  it("sends a large buffer in order with what the socket sends before and after", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const body = randomBytes(12 * MiB);
+    const received = recvAll(client as Socket);
+    await conn.sendall("before\n");
+    const writer = await bulkWriter(conn);
+    assert.ok(writer);
+    await writer.sendall(body);
+    await conn.sendall("after\n");
+    await conn.close();
+    const all = await received;
+    assert.ok(all.equals(Buffer.concat([Buffer.from("before\n"), body, Buffer.from("after\n")])));
+  });
+
+  it("rejects a send to a peer that is gone with the socket's error", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const writer = await bulkWriter(conn);
+    assert.ok(writer);
+    client[kStream]().socket.resetAndDestroy();
+    const err = await writer.sendall(randomBytes(16 * MiB)).then(
+      () => assert.fail("16 MiB went to a reset connection"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof SocketError, String(err));
+    assert.match(err.code, /^(ECONNRESET|EPIPE)$/);
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * Bulk data on a connected stream socket, for file transfers: reads and writes run in the
+ * native addon on the libuv thread pool, in megabyte pieces, so the event loop is left
+ * with hashing and scheduling (and the two CPU cores of a small machine both work). With
+ * TLS, without the addon or without a descriptor, {@link bulkReader} and
+ * {@link bulkWriter} return null and the caller uses `recv`/`sendall`.
+ * @module
+ */
+import { toSocketError } from "../core/errors.ts";
+import { hasNative, type NativeAddon, native } from "../native/index.ts";
+import { kStream } from "./internal.ts";
+import type { Socket } from "./socket.ts";
+import { closedError, type StreamConnection } from "./stream-connection.ts";
+
+/**
+ * The longest one native call waits for the peer. A call holds a pool thread; a silent
+ * peer holds it this long at most, and the loop that calls again sees a connection
+ * closed meanwhile (a watchdog's cut) within this time.
+ */
+const WAIT_MS = 100;
+
+function addon(sock: Socket): { conn: StreamConnection; io: NativeAddon } | null {
+  if (!hasNative()) return null;
+  try {
+    return { conn: sock[kStream](), io: native("bulk transfer") };
+  } catch {
+    return null;
+  }
+}
+
+function checkOpen(conn: StreamConnection, action: string): void {
+  if (conn.failed) throw conn.error(action);
+  if (conn.closed) throw closedError(action, conn.peerLabel);
+}
+
+/**
+ * Reads a connection's bytes outside Node.js. While it exists, nothing else may read the
+ * socket; {@link BulkReader.release} hands reading back.
+ */
+export class BulkReader {
+  readonly #conn: StreamConnection;
+  readonly #io: NativeAddon;
+  readonly #fd: number;
+
+  constructor(conn: StreamConnection, io: NativeAddon, fd: number) {
+    this.#conn = conn;
+    this.#io = io;
+    this.#fd = fd;
+  }
+
+  /** Up to `max` bytes that had arrived before the loan (from the socket's buffer). */
+  takeBuffered(max: number): Buffer {
+    const queue = this.#conn.queue;
+    const taken = queue.take(Math.min(max, queue.length));
+    this.#conn.consumed();
+    return taken;
+  }
+
+  /** Reads into `buf[offset, offset + length)`: bytes read (at least 1), 0 at end of stream. */
+  async recvInto(buf: Buffer, offset: number, length: number): Promise<number> {
+    for (;;) {
+      checkOpen(this.#conn, "receive from");
+      let n: number;
+      try {
+        n = await this.#io.recvInto(this.#fd, buf, offset, length, WAIT_MS);
+      } catch (err) {
+        throw toSocketError(err, `receive from ${this.#conn.peerLabel}`);
+      }
+      if (n >= 0) return n;
+    }
+  }
+
+  /** Gives reading back to the socket (its `recv`, `readline`, ...). */
+  release(): void {
+    this.#conn.endLoan();
+  }
+}
+
+/** A reader of `sock`'s bytes outside Node.js, or null when bulk reading cannot be had. */
+export function bulkReader(sock: Socket): BulkReader | null {
+  const found = addon(sock);
+  const fd = found?.conn.lendForReading() ?? null;
+  return found === null || fd === null ? null : new BulkReader(found.conn, found.io, fd);
+}
+
+/**
+ * Writes a connection's bytes outside Node.js. Nothing else may send on the socket while
+ * a {@link BulkWriter.sendall} runs.
+ */
+export class BulkWriter {
+  readonly #conn: StreamConnection;
+  readonly #io: NativeAddon;
+  readonly #fd: number;
+
+  constructor(conn: StreamConnection, io: NativeAddon, fd: number) {
+    this.#conn = conn;
+    this.#io = io;
+    this.#fd = fd;
+  }
+
+  /** Sends every byte of `data`. */
+  async sendall(data: Buffer): Promise<void> {
+    for (let sent = 0; sent < data.length; ) {
+      checkOpen(this.#conn, "send to");
+      try {
+        sent += await this.#io.sendFrom(this.#fd, data, sent, data.length - sent, WAIT_MS);
+      } catch (err) {
+        throw toSocketError(err, `send to ${this.#conn.peerLabel}`);
+      }
+    }
+  }
+}
+
+/**
+ * A writer of `sock`'s bytes outside Node.js, once what the socket has queued is sent;
+ * null when bulk writing cannot be had.
+ */
+export async function bulkWriter(sock: Socket): Promise<BulkWriter | null> {
+  const found = addon(sock);
+  const fd = (await found?.conn.lendForWriting(null)) ?? null;
+  return found === null || fd === null ? null : new BulkWriter(found.conn, found.io, fd);
+}
