@@ -81,6 +81,17 @@ describe("bulk transfer", { skip: noAddon, timeout: 30_000 }, () => {
     assert.equal(err.code, "EBADF");
   });
 
+  it("returns what came when the peer pauses, without waiting for the buffer to fill", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const reader = bulkReader(conn);
+    assert.ok(reader);
+    await client.sendall("ten bytes!");
+    const buf = Buffer.alloc(MiB);
+    let got = 0;
+    while (got < 10) got += await reader.recvInto(buf, got, buf.length - got);
+    assert.equal(buf.subarray(0, got).toString(), "ten bytes!");
+  });
+
   it("is not to be had for a socket that is lent already", async (t) => {
     const { conn } = await tcpPair(t);
     const first = bulkReader(conn);

@@ -33,38 +33,41 @@ function checkOpen(conn: StreamConnection, action: string): void {
   if (conn.closed) throw closedError(action, conn.peerLabel);
 }
 
+/** A connection's descriptor, lent to the addon. */
+class Lent {
+  protected readonly conn: StreamConnection;
+  protected readonly io: NativeAddon;
+  protected readonly fd: number;
+
+  constructor(conn: StreamConnection, io: NativeAddon, fd: number) {
+    this.conn = conn;
+    this.io = io;
+    this.fd = fd;
+  }
+}
+
 /**
  * Reads a connection's bytes outside Node.js. While it exists, nothing else may read the
  * socket; {@link BulkReader.release} hands reading back.
  */
-export class BulkReader {
-  readonly #conn: StreamConnection;
-  readonly #io: NativeAddon;
-  readonly #fd: number;
-
-  constructor(conn: StreamConnection, io: NativeAddon, fd: number) {
-    this.#conn = conn;
-    this.#io = io;
-    this.#fd = fd;
-  }
-
+export class BulkReader extends Lent {
   /** Up to `max` bytes that had arrived before the loan (from the socket's buffer). */
   takeBuffered(max: number): Buffer {
-    const queue = this.#conn.queue;
+    const queue = this.conn.queue;
     const taken = queue.take(Math.min(max, queue.length));
-    this.#conn.consumed();
+    this.conn.consumed();
     return taken;
   }
 
   /** Reads into `buf[offset, offset + length)`: bytes read (at least 1), 0 at end of stream. */
   async recvInto(buf: Buffer, offset: number, length: number): Promise<number> {
     for (;;) {
-      checkOpen(this.#conn, "receive from");
+      checkOpen(this.conn, "receive from");
       let n: number;
       try {
-        n = await this.#io.recvInto(this.#fd, buf, offset, length, WAIT_MS);
+        n = await this.io.recvInto(this.fd, buf, offset, length, WAIT_MS);
       } catch (err) {
-        throw toSocketError(err, `receive from ${this.#conn.peerLabel}`);
+        throw toSocketError(err, `receive from ${this.conn.peerLabel}`);
       }
       if (n >= 0) return n;
     }
@@ -72,7 +75,7 @@ export class BulkReader {
 
   /** Gives reading back to the socket (its `recv`, `readline`, ...). */
   release(): void {
-    this.#conn.endLoan();
+    this.conn.endLoan();
   }
 }
 
@@ -87,25 +90,15 @@ export function bulkReader(sock: Socket): BulkReader | null {
  * Writes a connection's bytes outside Node.js. Nothing else may send on the socket while
  * a {@link BulkWriter.sendall} runs.
  */
-export class BulkWriter {
-  readonly #conn: StreamConnection;
-  readonly #io: NativeAddon;
-  readonly #fd: number;
-
-  constructor(conn: StreamConnection, io: NativeAddon, fd: number) {
-    this.#conn = conn;
-    this.#io = io;
-    this.#fd = fd;
-  }
-
+export class BulkWriter extends Lent {
   /** Sends every byte of `data`. */
   async sendall(data: Buffer): Promise<void> {
     for (let sent = 0; sent < data.length; ) {
-      checkOpen(this.#conn, "send to");
+      checkOpen(this.conn, "send to");
       try {
-        sent += await this.#io.sendFrom(this.#fd, data, sent, data.length - sent, WAIT_MS);
+        sent += await this.io.sendFrom(this.fd, data, sent, data.length - sent, WAIT_MS);
       } catch (err) {
-        throw toSocketError(err, `send to ${this.#conn.peerLabel}`);
+        throw toSocketError(err, `send to ${this.conn.peerLabel}`);
       }
     }
   }

@@ -422,18 +422,28 @@ async function receiveRange(
   length: number,
   progress: TransferProgress,
 ): Promise<void> {
-  const writes = new InOrder();
+  const into: Into = { channel, writes: new InOrder(), fh, hash, progress };
+  const { writes } = into;
   const bulk = length > 0 ? bulkReader(channel.conn) : null;
   channel.receivingData = true;
   try {
-    if (bulk === null) await receiveByRecv(channel, writes, fh, hash, length, progress);
-    else await receiveBulk(channel, bulk, writes, fh, hash, length, progress);
+    if (bulk === null) await receiveByRecv(into, length);
+    else await receiveBulk(into, bulk, length);
     await writes.finish();
     channel.receivingData = false;
   } finally {
     bulk?.release();
     writes.abandon();
   }
+}
+
+/** Where received file data goes: hashed, counted, written in order. */
+interface Into {
+  channel: Channel;
+  writes: InOrder;
+  fh: FileHandle;
+  hash: Hash;
+  progress: TransferProgress;
 }
 
 /** The error for a sender that closed with `left` bytes of the file unsent. */
@@ -451,14 +461,8 @@ function closedEarly(left: number): TransferError {
  * gathered into writes of about a chunk (one `writev`), up to {@link WRITE_BEHIND} bytes
  * waiting for the disk.
  */
-async function receiveByRecv(
-  channel: Channel,
-  writes: InOrder,
-  fh: FileHandle,
-  hash: Hash,
-  length: number,
-  progress: TransferProgress,
-): Promise<void> {
+async function receiveByRecv(into: Into, length: number): Promise<void> {
+  const { channel, writes, fh, hash, progress } = into;
   let left = length;
   let behind = 0;
   let parts: Buffer[] = [];
@@ -496,15 +500,8 @@ async function receiveByRecv(
  * read into again only once its write is done. What arrived before the socket was lent
  * comes first.
  */
-async function receiveBulk(
-  channel: Channel,
-  bulk: BulkReader,
-  writes: InOrder,
-  fh: FileHandle,
-  hash: Hash,
-  length: number,
-  progress: TransferProgress,
-): Promise<void> {
+async function receiveBulk(into: Into, bulk: BulkReader, length: number): Promise<void> {
+  const { channel, writes, fh, hash, progress } = into;
   const take = (piece: Buffer): Promise<void> => {
     channel.activity++;
     hash.update(piece);
@@ -514,7 +511,7 @@ async function receiveBulk(
   const early = bulk.takeBuffered(length);
   let left = length - early.length;
   if (early.length > 0) void take(early);
-  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(2 * CHUNK));
+  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(CHUNK));
   const free: Promise<void>[] = buffers.map(() => Promise.resolve());
   const fill = async (i: number, want: number): Promise<Buffer> => {
     await free[i];
