@@ -62,12 +62,7 @@ export class BufferedReader {
    */
   async #more(conn: StreamConnection, deadline: number | null): Promise<boolean> {
     if (conn.eof || conn.readShut) return false;
-    if (conn.failed) throw conn.error("receive from");
-    if (conn.closed) {
-      throw new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, {
-        code: "EBADF",
-      });
-    }
+    conn.checkOpen("receive from");
     await conn.readers.wait(this.#socket[kTimeoutMs](deadline), `receive from ${conn.peerLabel}`);
     return true;
   }
@@ -208,8 +203,7 @@ export class BufferedReader {
           if (strict) throw new IncompleteReadError(rest, null);
           return rest;
         }
-        if (conn.failed) throw conn.error("receive from");
-        if (conn.closed) throw closedError(conn);
+        conn.checkOpen("receive from");
         const timeoutMs = this.#socket[kTimeoutMs](deadline);
         await conn.readers.wait(timeoutMs, `receive from ${conn.peerLabel}`);
       }
@@ -278,9 +272,3 @@ export class BufferedReader {
 const asIs = (line: Buffer): Buffer => line;
 const lineResult = (line: Buffer): IteratorResult<Buffer> =>
   line.length === 0 ? { value: undefined, done: true } : { value: line, done: false };
-
-function closedError(conn: StreamConnection): SocketError {
-  return new SocketError(`Cannot receive from ${conn.peerLabel}: socket is closed`, {
-    code: "EBADF",
-  });
-}

@@ -10,7 +10,7 @@ import { toSocketError } from "../core/errors.ts";
 import { hasNative, type NativeAddon, native } from "../native/index.ts";
 import { kStream } from "./internal.ts";
 import type { Socket } from "./socket.ts";
-import { closedError, type StreamConnection } from "./stream-connection.ts";
+import type { StreamConnection } from "./stream-connection.ts";
 
 /**
  * The longest one native call waits for the peer. A call holds a pool thread; a silent
@@ -26,11 +26,6 @@ function addon(sock: Socket): { conn: StreamConnection; io: NativeAddon } | null
   } catch {
     return null;
   }
-}
-
-function checkOpen(conn: StreamConnection, action: string): void {
-  if (conn.failed) throw conn.error(action);
-  if (conn.closed) throw closedError(action, conn.peerLabel);
 }
 
 /** A connection's descriptor, lent to the addon. */
@@ -62,7 +57,7 @@ export class BulkReader extends Lent {
   /** Reads into `buf[offset, offset + length)`: bytes read (at least 1), 0 at end of stream. */
   async recvInto(buf: Buffer, offset: number, length: number): Promise<number> {
     for (;;) {
-      checkOpen(this.conn, "receive from");
+      this.conn.checkOpen("receive from");
       let n: number;
       try {
         n = await this.io.recvInto(this.fd, buf, offset, length, WAIT_MS);
@@ -94,7 +89,7 @@ export class BulkWriter extends Lent {
   /** Sends every byte of `data`. */
   async sendall(data: Buffer): Promise<void> {
     for (let sent = 0; sent < data.length; ) {
-      checkOpen(this.conn, "send to");
+      this.conn.checkOpen("send to");
       try {
         sent += await this.io.sendFrom(this.fd, data, sent, data.length - sent, WAIT_MS);
       } catch (err) {

@@ -724,8 +724,8 @@ export class Socket {
         return out;
       }
       if (conn.eof || conn.readShut) return EMPTY;
-      if (conn.failed) throw conn.error("receive from");
-      if (conn.closed || this.#closed) {
+      conn.checkOpen("receive from");
+      if (this.#closed) {
         throw badState(`Cannot receive from ${conn.peerLabel}: socket is closed`, "EBADF");
       }
       await conn.readers.wait(this.#timeoutMs(deadline), `receive from ${conn.peerLabel}`);

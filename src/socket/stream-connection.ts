@@ -210,14 +210,15 @@ export class StreamConnection {
 
   /**
    * The descriptor for a writer outside Node.js (the native bulk writer), once nothing of
-   * ours is queued; null when there is none to lend. The borrower writes only while no
+   * ours is queued; null when there is none to lend (TLS, no handle). The borrower writes only while no
    * one else sends on this connection.
    */
   async lendForWriting(timeoutMs: number | null): Promise<number | null> {
     const handle = streamHandle(this.socket);
     if (handle === null) return null;
+    // Throws when the socket is closed or failed meanwhile.
     await this.drain(timeoutMs);
-    return this.closed || this.#error !== null ? null : handle.fd;
+    return handle.fd;
   }
 
   /** Ends a loan from {@link lendForReading}: Node.js reads the descriptor again. */
@@ -329,9 +330,14 @@ export class StreamConnection {
     this.readers.wake();
   }
 
-  #checkWritable(action: string): void {
+  /** Throws the stored error, or that the socket is closed, for `action` ("send to"). */
+  checkOpen(action: string): void {
     if (this.#error !== null) throw this.error(action);
     if (this.closed) throw closedError(action, this.peerLabel);
+  }
+
+  #checkWritable(action: string): void {
+    this.checkOpen(action);
     if (this.writeShut) {
       throw toSocketError({ code: "EPIPE" }, `${action} ${this.peerLabel} after shutdown(SHUT_WR)`);
     }
@@ -519,7 +525,7 @@ export interface DirectRead {
   resolve: (value: unknown) => void;
 }
 
-export function closedError(action: string, peer: string): SocketError {
+function closedError(action: string, peer: string): SocketError {
   return new SocketError(`Cannot ${action} ${peer}: socket is closed`, { code: "EBADF" });
 }
 
