@@ -362,13 +362,15 @@ async function sendRange(
   const bulk = from < to ? await bulkWriter(channel.conn) : null;
   const send =
     bulk === null ? (c: Buffer) => channel.conn.sendall(c) : (c: Buffer) => bulk.sendall(c);
-  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(CHUNK));
+  // No bigger than the range: a folder of small files allocates little per file.
+  const size = Math.min(CHUNK, to - from);
+  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(size));
   const free: Promise<void>[] = buffers.map(() => Promise.resolve());
   const sends = new InOrder();
   const read = (at: number, i: number) =>
     (free[i] as Promise<void>).then(() =>
       fh
-        .read(buffers[i] as Buffer, 0, Math.min(CHUNK, to - at), at)
+        .read(buffers[i] as Buffer, 0, Math.min(size, to - at), at)
         .then(({ bytesRead }) => (buffers[i] as Buffer).subarray(0, bytesRead)),
     );
   let at = from;
@@ -511,7 +513,10 @@ async function receiveBulk(into: Into, bulk: BulkReader, length: number): Promis
   const early = bulk.takeBuffered(length);
   let left = length - early.length;
   if (early.length > 0) void take(early);
-  const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(CHUNK));
+  // No bigger than what is still due: a small file that came whole allocates nothing.
+  const buffers = Array.from({ length: left > 0 ? PIECES : 0 }, () =>
+    Buffer.allocUnsafe(Math.min(CHUNK, left)),
+  );
   const free: Promise<void>[] = buffers.map(() => Promise.resolve());
   const fill = async (i: number, want: number): Promise<Buffer> => {
     await free[i];
