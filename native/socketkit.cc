@@ -410,6 +410,76 @@ Napi::Value StartBulkIo(const Napi::CallbackInfo& info, bool sending) {
 Napi::Value RecvInto(const Napi::CallbackInfo& info) { return StartBulkIo(info, false); }
 Napi::Value SendFrom(const Napi::CallbackInfo& info) { return StartBulkIo(info, true); }
 
+// `writeFile(fd, buffer, offset, length, slice)`: writes `buffer[offset, offset+length)`
+// at the file's position (or its end, opened to append) on the thread pool, in write()
+// calls of at most `slice` bytes, and resolves with the bytes written. The size of each
+// write is the size of the page-cache folio the kernel allocates for it (see
+// src/socket/bulk.ts, writeInSlices). Like BulkIo it works on a dup() of the descriptor.
+class FileWrite : public Napi::AsyncWorker {
+ public:
+  FileWrite(Napi::Env env, int fd, Napi::Buffer<uint8_t> buffer, size_t offset, size_t length, size_t slice)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), data_(buffer.Data() + offset),
+        length_(length), slice_(slice) {
+    buffer_ = Napi::Persistent(buffer.As<Napi::Object>());
+  }
+
+  ~FileWrite() override { close(fd_); }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    while (done_ < length_) {
+      size_t want = length_ - done_ < slice_ ? length_ - done_ : slice_;
+      ssize_t n = write(fd_, data_ + done_, want);
+      if (n > 0) {
+        done_ += static_cast<size_t>(n);
+      } else if (n < 0 && errno != EINTR) {
+        err_ = errno;
+        return;
+      }
+    }
+  }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), err_, "write").Value());
+      return;
+    }
+    deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(done_)));
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference buffer_;
+  int fd_;
+  uint8_t* data_;
+  size_t length_;
+  size_t slice_;
+  size_t done_ = 0;
+  int err_ = 0;
+};
+
+Napi::Value WriteFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
+  int64_t offset = info[2].As<Napi::Number>().Int64Value();
+  int64_t length = info[3].As<Napi::Number>().Int64Value();
+  int64_t slice = info[4].As<Napi::Number>().Int64Value();
+  if (offset < 0 || length < 0 || static_cast<uint64_t>(offset + length) > buffer.Length()) {
+    throw Napi::RangeError::New(env, "offset and length must lie within the buffer");
+  }
+  if (slice <= 0) throw Napi::RangeError::New(env, "slice must be > 0");
+  int fd = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "dup");
+  FileWrite* work = new FileWrite(env, fd, buffer, static_cast<size_t>(offset), static_cast<size_t>(length),
+                                  static_cast<size_t>(slice));
+  Napi::Promise promise = work->Promise();
+  work->Queue();
+  return promise;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socket", Napi::Function::New(env, Socket));
   exports.Set("bind", Napi::Function::New(env, Bind));
@@ -426,6 +496,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Poller", Poller::Define(env));
   exports.Set("recvInto", Napi::Function::New(env, RecvInto));
   exports.Set("sendFrom", Napi::Function::New(env, SendFrom));
+  exports.Set("writeFile", Napi::Function::New(env, WriteFile));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("UV_READABLE", static_cast<int>(UV_READABLE));
   constants.Set("UV_WRITABLE", static_cast<int>(UV_WRITABLE));

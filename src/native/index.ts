@@ -30,6 +30,17 @@ export interface NativeAddon {
   recvInto(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
   /** Sends `buffer[offset, offset + length)` on the thread pool, for at most `ms`: bytes sent. */
   sendFrom(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
+  /**
+   * Writes `buffer[offset, offset + length)` to a file at its position on the thread
+   * pool, in `write` calls of at most `slice` bytes: bytes written (all of them).
+   */
+  writeFile(
+    fd: number,
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    slice: number,
+  ): Promise<number>;
   setsockopt(fd: number, level: number, name: number, value: number): void;
   getsockopt(fd: number, level: number, name: number): number;
   getsockname(fd: number, peer: boolean): NativeAddress;

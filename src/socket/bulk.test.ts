@@ -4,12 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { open, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { buffered, recvAll, tcpPair, until } from "../../test/helpers/net.ts";
+import { buffered, recvAll, tcpPair, tempDir, until } from "../../test/helpers/net.ts";
 import { SocketError } from "../core/errors.ts";
 import { hasNative, nativeMissingReason } from "../native/index.ts";
-import { bulkReader, bulkWriter } from "./bulk.ts";
+import { bulkReader, bulkWriter, FILE_SLICE, writeInSlices } from "./bulk.ts";
 import { kStream } from "./internal.ts";
 import type { Socket } from "./socket.ts";
 
@@ -143,5 +145,28 @@ describe("bulk transfer", { skip: noAddon, timeout: 30_000 }, () => {
     );
     assert.ok(err instanceof SocketError, String(err));
     assert.match(err.code, /^(ECONNRESET|EPIPE)$/);
+  });
+
+  it("writes a buffer to a file in slices, at its position or appended", async (t) => {
+    const path = join(await tempDir(t), "slices.bin");
+    // Not a whole number of slices, so the last write is a short one.
+    const first = randomBytes(MiB + 13);
+    const second = randomBytes(3 * FILE_SLICE + 1);
+    const fresh = await open(path, "w");
+    await writeInSlices(fresh, first.subarray(0, 100));
+    await writeInSlices(fresh, first.subarray(100));
+    await fresh.close();
+    const appending = await open(path, "a");
+    await writeInSlices(appending, second);
+    await appending.close();
+    assert.ok((await readFile(path)).equals(Buffer.concat([first, second])));
+  });
+
+  it("rejects a file write the system refuses with its error code", async (t) => {
+    const path = join(await tempDir(t), "read-only.bin");
+    await (await open(path, "w")).close();
+    const fh = await open(path, "r");
+    t.after(() => fh.close());
+    await assert.rejects(writeInSlices(fh, randomBytes(FILE_SLICE)), { code: "EBADF" });
   });
 });

@@ -2,7 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import { chmod, type FileHandle, open, rename, stat, truncate, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
-import { type BulkReader, bulkReader, bulkWriter } from "../../socket/bulk.ts";
+import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
 import {
   diskError,
@@ -508,7 +508,7 @@ async function receiveBulk(into: Into, bulk: BulkReader, length: number): Promis
     channel.activity++;
     hash.update(piece);
     progress.advance(piece.length);
-    return writes.run(() => writeAll(fh, [piece]));
+    return writes.run(() => writeInSlices(fh, piece));
   };
   const early = bulk.takeBuffered(length);
   let left = length - early.length;
