@@ -433,8 +433,8 @@ class FileWrite : public Napi::AsyncWorker {
       ssize_t n = write(fd_, data_ + done_, want);
       if (n > 0) {
         done_ += static_cast<size_t>(n);
-      } else if (n < 0 && errno != EINTR) {
-        err_ = errno;
+      } else if (n == 0 || errno != EINTR) {
+        err_ = n == 0 ? EIO : errno;  // a file that takes nothing would loop forever
         return;
       }
     }

@@ -117,7 +117,7 @@ export async function bulkWriter(sock: Socket): Promise<BulkWriter | null> {
  * running system, while megabyte folios come from large free blocks, which a virtual
  * machine with free page reporting (a common balloon setting) has handed back to its host,
  * so each of their pages costs a host fault when first written. On such a machine a 1 GiB
- * receive spent 1.2-1.4 s of system time in megabyte writes and 0.4-0.5 s in 32 KiB ones,
+ * receive spent 1.2-1.8 s of system time in megabyte writes and 0.4-0.5 s in 32 KiB ones,
  * nothing else changed (bench/README.md); where memory is not handed back, 32 KiB writes
  * cost 0.05-0.2 s more per GiB.
  */
