@@ -117,6 +117,8 @@ async function listenStream(
     family: options.unix ? AF_UNIX : ipVersion(host) === 6 ? AF_INET6 : AF_INET,
     dualstackIpv6: host === "::",
     tls: options.tls,
+    // A refused peer is closed as it connects, before a TLS handshake.
+    admit: gate?.admits,
   });
   // Clients being served: one at a time, or all at once with keepOpen.
   const live = new Set<Socket>();
@@ -162,10 +164,6 @@ async function listenStream(
     const sessions: Promise<void>[] = [];
     try {
       for await (const [conn, address] of server) {
-        if (gate !== null && !gate.admits(address)) {
-          void conn.close();
-          continue;
-        }
         const who = formatAddress(address) || "a client";
         if (together && live.size >= maxConns) {
           refused.note(hostOf(address), `refused ${who} (${live.size} clients already)`);

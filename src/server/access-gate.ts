@@ -59,14 +59,17 @@ export class AccessGate {
     return access.empty ? null : new AccessGate(access, options);
   }
 
-  /** Whether the peer may come in; a refusal is logged (within the limits). */
-  admits(peer: SocketAddress): boolean {
+  /**
+   * Whether the peer may come in; a refusal is logged (within the limits). Bound, so it
+   * can be handed on as it is (`createServer`'s `admit`).
+   */
+  readonly admits = (peer: SocketAddress): boolean => {
     const host = hostOf(peer);
     const refusal = this.access.refusal(host);
     if (refusal === null) return true;
     this.#log.note(host, `refused ${formatAddress(peer) || "a peer"} (${refusal})`);
     return false;
-  }
+  };
 
   /** Writes the summary still owed, if any; the gate keeps working. */
   close(): void {

@@ -128,6 +128,21 @@ export abstract class BaseServer<Request> {
   }
 
   /**
+   * The `allow`/`deny` check, counting a refusal; undefined when every peer is let in.
+   * Stream servers give it to their listening socket (`admit`), so a refused peer is
+   * closed as it connects, before a TLS handshake.
+   */
+  protected get peerCheck(): ((peer: SocketAddress) => boolean) | undefined {
+    const gate = this.#gate;
+    if (gate === null) return undefined;
+    return (peer) => {
+      if (gate.admits(peer)) return true;
+      this.countRejected();
+      return false;
+    };
+  }
+
+  /**
    * Handles requests until `shutdown()`; resolves after the running handlers finished
    * (or the grace period ran out and their requests were closed).
    */

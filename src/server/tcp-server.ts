@@ -160,6 +160,7 @@ export class TCPServer extends BaseServer<Socket> {
     await this.socket[kBindServer](address, {
       tls: this.options.tls,
       reusePort: shared !== undefined,
+      admit: this.peerCheck,
     });
     this.serverAddress = this.socket.getsockname();
   }

@@ -1,5 +1,5 @@
 import type { TlsOptions } from "node:tls";
-import type { Address } from "../core/address.ts";
+import type { Address, SocketAddress } from "../core/address.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -23,6 +23,13 @@ export interface CreateServerOptions extends SocketOptions {
   dualstackIpv6?: boolean;
   /** Serve TLS with these `node:tls` options (`key`, `cert`...). @default undefined */
   tls?: TlsOptions;
+  /**
+   * Checks each peer (its address as `accept()` gives it; `""` on a Unix socket) the
+   * moment it connects, before anything is read and before a TLS handshake. A peer it
+   * refuses (or that makes it throw) is closed at once and never returned by `accept()`.
+   * @default undefined (every peer is accepted)
+   */
+  admit?: (peer: SocketAddress) => boolean;
 }
 
 /**
@@ -50,6 +57,7 @@ export async function createServer(
       reusePort: options.reusePort ?? false,
       backlog: options.backlog,
       tls: options.tls,
+      admit: options.admit,
     });
     s.listen(options.backlog);
   } catch (err) {

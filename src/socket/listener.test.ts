@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, type Socket as NetSocket } from "node:net";
 import { describe, it } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import { until } from "../../test/helpers/net.ts";
 import { serverTls } from "../apps/tls-setup.ts";
 import { Listener } from "./listener.ts";
@@ -41,6 +42,56 @@ describe("Listener", () => {
       await new Promise((r) => silent.on("close", r));
       assert.ok(performance.now() - opened >= 150, "not before the handshake timeout");
       assert.equal(listener.take(), undefined);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("closes a peer that admit refuses as it connects, before a TLS handshake", {
+    timeout: 20_000,
+  }, async () => {
+    const { options } = await serverTls({ selfSigned: true });
+    let allow = false;
+    const asked: number[] = [];
+    const listener = await Listener.open({ host: "127.0.0.1", port: 0 }, "test", options, (s) => {
+      asked.push(s.remotePort ?? 0);
+      return allow;
+    });
+    try {
+      const { port } = listener.server.address() as { port: number };
+      const clients: NetSocket[] = [];
+      const handshake = (): Promise<{ outcome: string; from: number }> => {
+        const c = tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+        clients.push(c);
+        let from = 0;
+        c.on("connect", () => {
+          from = c.localPort ?? 0;
+        });
+        return new Promise((resolve) => {
+          c.on("secureConnect", () => resolve({ outcome: "handshake", from }));
+          c.on("error", (e: NodeJS.ErrnoException) =>
+            resolve({ outcome: e.code ?? "error", from }),
+          );
+          c.on("close", () => resolve({ outcome: "closed", from }));
+        });
+      };
+      const refused = await handshake();
+      assert.notEqual(refused.outcome, "handshake", "a refused peer gets no handshake");
+      assert.equal(listener.refused, 1);
+      assert.deepEqual(asked, [refused.from], "admit saw the peer's connection");
+      assert.equal(listener.take(), undefined);
+      allow = true;
+      const admitted = await handshake();
+      assert.equal(admitted.outcome, "handshake");
+      let waiting: NetSocket | undefined;
+      await until(() => {
+        waiting = listener.take();
+        return waiting !== undefined;
+      }, "the admitted peer waits for accept()");
+      assert.equal(waiting?.remotePort, admitted.from);
+      for (const c of clients) c.destroy();
+      waiting?.destroy();
+      assert.equal(listener.refused, 1);
     } finally {
       await listener.close();
     }

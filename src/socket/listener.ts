@@ -10,6 +10,9 @@ export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Connections waiting for `accept()` beyond this many are closed at once and counted. */
 export const DEFAULT_ACCEPT_QUEUE = 511;
 
+/** Whether a connection that has just arrived may stay; one that may not is closed unread. */
+export type Admit = (socket: NetSocket) => boolean;
+
 /**
  * A listening stream socket over `net.Server`. Connections the kernel completes wait,
  * not yet reading (their bytes stay in the kernel as with Python), until `accept()`
@@ -23,15 +26,26 @@ export class Listener {
   closed = false;
   /** Connections closed because the accept queue was full. */
   dropped = 0;
+  /** Connections closed on arrival because `admit` refused them. */
+  refused = 0;
   /** TLS handshakes that failed (TLS listeners only). */
   tlsFailures = 0;
   /** Most connections left waiting for `accept()`. */
   queueLimit = DEFAULT_ACCEPT_QUEUE;
   label: string;
 
-  private constructor(server: Server, label: string, secure: boolean) {
+  private constructor(server: Server, label: string, secure: boolean, admit: Admit | null) {
     this.server = server;
     this.label = label;
+    if (admit !== null) {
+      // Ahead of every other listener: a TLS server's would start the handshake, which a
+      // refused peer must not get (nor cost the server).
+      server.prependListener("connection", (socket: NetSocket) => {
+        if (admitted(admit, socket)) return;
+        this.refused++;
+        socket.destroy();
+      });
+    }
     server.on(secure ? "secureConnection" : "connection", (socket: NetSocket) =>
       this.#onConnection(socket),
     );
@@ -57,6 +71,7 @@ export class Listener {
     options: ListenOptions | { fd: number; backlog?: number },
     label: string,
     tls?: TlsOptions,
+    admit: Admit | null = null,
   ): Promise<Listener> {
     // A TLS server hands over connections after the handshake ('secureConnection'); their
     // bytes wait in the stream, unread, until accept() as with plain connections. A peer
@@ -70,7 +85,7 @@ export class Listener {
             ...tls,
             allowHalfOpen: true,
           });
-    const listener = new Listener(server, label, tls !== undefined);
+    const listener = new Listener(server, label, tls !== undefined, admit);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => {
         server.off("listening", onListening);
@@ -89,6 +104,7 @@ export class Listener {
   }
 
   #onConnection(socket: NetSocket): void {
+    if (socket.destroyed) return; // refused by `admit`
     socket.on("error", ignorePendingError);
     // Node asks for the peer's address when first read and keeps it: read it now, while
     // the connection is surely there (a peer that resets before accept() leaves none).
@@ -130,6 +146,15 @@ export class Listener {
     // listening socket in Python does not, so resolve once the listening handle is gone.
     if (this.server.listening) this.server.close();
     return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** `admit`'s answer; one that throws refuses (an event handler must not throw). */
+function admitted(admit: Admit, socket: NetSocket): boolean {
+  try {
+    return admit(socket);
+  } catch {
+    return false;
   }
 }
 

@@ -31,6 +31,7 @@ import {
   BrokenPipeError,
   ConnectionRefusedError,
   ConnectionResetError,
+  createServer,
   GaiError,
   IPPROTO_TCP,
   isDisconnect,
@@ -48,6 +49,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
   Socket,
+  type SocketAddress,
   SocketError,
   socket,
   TCP_NODELAY,
@@ -125,6 +127,50 @@ describe("bind, listen and accept", () => {
     const [conn] = await s.accept();
     closing(t, conn);
   });
+
+  it(
+    "createServer's admit sees each peer as accept() would; refused ones never reach it",
+    T,
+    async (t) => {
+      const asked: SocketAddress[] = [];
+      let answer: "no" | "throw" | "yes" = "no";
+      const server = closing(
+        t,
+        await createServer(["127.0.0.1", 0], {
+          admit: (peer) => {
+            asked.push(peer);
+            if (answer === "throw") throw new Error("a broken check");
+            return answer === "yes";
+          },
+        }),
+      );
+      const port = (server.getsockname() as [string, number])[1];
+      const froms: SocketAddress[] = [];
+      for (answer of ["no", "throw"] as const) {
+        const c = closing(t, socket());
+        await c.connect(["127.0.0.1", port]);
+        froms.push(c.getsockname());
+        c.settimeout(5);
+        // Closed by the server without a byte: an end of stream, or a reset.
+        const got = await c.recv(16).catch((err: unknown) => {
+          assert.ok(err instanceof ConnectionResetError, String(err));
+          return Buffer.alloc(0);
+        });
+        assert.equal(got.length, 0);
+      }
+      answer = "yes";
+      const c = closing(t, socket());
+      await c.connect(["127.0.0.1", port]);
+      await c.sendall("admitted");
+      froms.push(c.getsockname());
+      server.settimeout(5);
+      const [conn, address] = await server.accept();
+      closing(t, conn);
+      assert.deepEqual(address, c.getsockname(), "the first accepted is the admitted one");
+      assert.equal((await conn.recv(16)).toString(), "admitted");
+      assert.deepEqual(asked, froms);
+    },
+  );
 
   it('"localhost" binds 127.0.0.1 for AF_INET', T, async (t) => {
     const s = closing(t, socket(AF_INET));

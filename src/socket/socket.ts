@@ -52,7 +52,7 @@ import {
   kTakeDatagram,
   kTimeoutMs,
 } from "./internal.ts";
-import { Listener } from "./listener.ts";
+import { type Admit, Listener } from "./listener.ts";
 import { DEFAULT_HIGH_WATER_MARK, type DirectRead, StreamConnection } from "./stream-connection.ts";
 import { timeoutError } from "./waiters.ts";
 import { Writer } from "./writer.ts";
@@ -101,6 +101,8 @@ export interface BindServerOptions {
   backlog?: number;
   /** Serve TLS: accepted connections are TLS sockets, handed over after the handshake. */
   tls?: TlsOptions;
+  /** Checks each peer as it connects, before its TLS handshake: see `createServer`. */
+  admit?: (peer: SocketAddress) => boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -355,7 +357,12 @@ export class Socket {
     const backlog = options.backlog ?? 511;
     if (this.family === AF_UNIX) {
       const path = checkUnixAddress(address, "bind");
-      this.#listener = await Listener.open({ path, backlog }, this.#label(path), options.tls);
+      this.#listener = await Listener.open(
+        { path, backlog },
+        this.#label(path),
+        options.tls,
+        this.#admitOf(options.admit),
+      );
       return;
     }
     const { host, port } = await this.#resolve(address, "bind");
@@ -380,7 +387,12 @@ export class Socket {
       // exclusive: in a cluster worker, this socket is the worker's own (not the primary's).
       listenOptions = { fd, backlog, exclusive: true } as typeof listenOptions;
     }
-    this.#listener = await Listener.open(listenOptions, label, options.tls);
+    this.#listener = await Listener.open(
+      listenOptions,
+      label,
+      options.tls,
+      this.#admitOf(options.admit),
+    );
     const bound = this.#listener.server.address();
     if (bound && typeof bound === "object") {
       this.#listener.label = formatAddress([bound.address, bound.port]);
@@ -425,6 +437,17 @@ export class Socket {
       }
       await listener.acceptors.wait(this.#timeoutMs(deadline), `accept on ${listener.label}`);
     }
+  }
+
+  /** `admit`, asked about a connection's peer address (`""` for a Unix socket's peer). */
+  #admitOf(admit: ((peer: SocketAddress) => boolean) | undefined): Admit | null {
+    if (admit === undefined) return null;
+    return (ns) =>
+      admit(
+        this.family === AF_UNIX
+          ? ""
+          : toSocketAddress(this.family, ns.remoteAddress ?? "", ns.remotePort ?? 0),
+      );
   }
 
   #adoptAccepted(ns: NetSocket, listener: Listener): [Socket, SocketAddress] {

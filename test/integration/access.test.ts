@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import {
   AF_INET,
   BlockingIOError,
@@ -143,6 +144,23 @@ describe("--allow and --deny on every server command", { concurrency: true }, ()
   it("serve echo: an allowed client is served", T, async (t) => {
     const s = await server(t, ["serve", "echo", ...SERVED]);
     assert.equal((await exchange(s.host, s.port, "hello")).toString(), "hello");
+  });
+
+  it("serve echo --tls: a denied client is closed before its handshake", T, async (t) => {
+    const s = await server(t, ["serve", "echo", "--tls-self-signed", "--deny", "127.0.0.1"]);
+    for (let i = 0; i < 3; i++) {
+      const c = tlsConnect({ host: "127.0.0.1", port: s.port, rejectUnauthorized: false });
+      const outcome = await new Promise<string>((resolve) => {
+        c.on("secureConnect", () => resolve("handshake"));
+        c.on("error", () => resolve("refused"));
+        c.on("close", () => resolve("refused"));
+      });
+      c.destroy();
+      assert.equal(outcome, "refused", `connection ${i + 1} got no TLS handshake`);
+    }
+    const lines = await s.refusals();
+    assert.equal(lines.length, 1, lines.join("\n"));
+    assert.match(lines[0] as string, /^refused 127\.0\.0\.1:\d+ \(denied\)$/);
   });
 
   it("serve echo --udp: a denied peer gets no reply; an allowed one does", T, async (t) => {

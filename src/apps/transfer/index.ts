@@ -128,7 +128,7 @@ export async function receive(
   const { server, gate } = await listenOn(options);
   let channel: Channel | null;
   try {
-    channel = await firstSender(server, gate, options);
+    channel = await firstSender(server, options);
   } finally {
     await server.close();
     gate?.close();
@@ -157,7 +157,6 @@ const MAX_HANDSHAKES = 32;
  */
 async function firstSender(
   server: Socket,
-  gate: AccessGate | null,
   options: TransferServerOptions,
 ): Promise<Channel | null> {
   const ignored = new BoundedLog({
@@ -195,8 +194,7 @@ async function firstSender(
   const accepting = (async () => {
     for (;;) {
       const [conn, address] = await server.accept();
-      if (gate !== null && !gate.admits(address)) void conn.close();
-      else if (checking.size >= MAX_HANDSHAKES) {
+      if (checking.size >= MAX_HANDSHAKES) {
         ignored.note(
           `${hostOf(address)} busy`,
           `ignored ${formatAddress(address)}: ${MAX_HANDSHAKES} connections are being checked already`,
@@ -244,10 +242,6 @@ export async function share(
   const { server, gate } = await listenOn(options);
   try {
     for await (const [conn, address] of server) {
-      if (gate !== null && !gate.admits(address)) {
-        void conn.close();
-        continue;
-      }
       const peer = formatAddress(address);
       let began = false;
       try {
@@ -372,6 +366,8 @@ async function listenOn(
     family: ipVersion(host) === 6 ? AF_INET6 : AF_INET,
     dualstackIpv6: host === "::",
     tls: options.tls,
+    // A refused peer is closed as it connects, before a TLS handshake.
+    admit: gate?.admits,
   });
   const say = log(options);
   for (const warning of listenWarnings(host, options.secret ?? null)) say(warning);
