@@ -309,28 +309,86 @@ class Poller : public Napi::ObjectWrap<Poller> {
   bool referenced_ = false;
 };
 
-// Bulk transfer on a stream socket's descriptor, on the libuv thread pool, so the event
-// loop only hashes and schedules: `recvInto(fd, buffer, offset, length, ms)` and
+// A call on the libuv thread pool over `buffer[offset, offset+length)` and a descriptor,
+// resolving with a number or rejecting with the errno of its system call. It works on a
+// dup() of the descriptor: when JavaScript closes the original meanwhile, the call cannot
+// touch a reused descriptor number. Subclasses do the work in Execute(), counting `done_`
+// and setting `err_`.
+class PoolCall : public Napi::AsyncWorker {
+ public:
+  // The arguments every such call starts with: (fd, buffer, offset, length).
+  struct Args {
+    int fd;  // the dup()
+    Napi::Buffer<uint8_t> buffer;
+    size_t offset;
+    size_t length;
+  };
+
+  static Args TakeArgs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
+    int64_t offset = info[2].As<Napi::Number>().Int64Value();
+    int64_t length = info[3].As<Napi::Number>().Int64Value();
+    if (offset < 0 || length < 0 || static_cast<uint64_t>(offset + length) > buffer.Length()) {
+      throw Napi::RangeError::New(env, "offset and length must lie within the buffer");
+    }
+    int fd = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw ErrnoError(env, errno, "dup");
+    return {fd, buffer, static_cast<size_t>(offset), static_cast<size_t>(length)};
+  }
+
+  // Queues the call and returns its promise (the call deletes itself once settled).
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+ protected:
+  PoolCall(Napi::Env env, const Args& args, const char* syscall)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(args.fd),
+        data_(args.buffer.Data() + args.offset), length_(args.length), syscall_(syscall) {
+    buffer_ = Napi::Persistent(args.buffer.As<Napi::Object>());
+  }
+
+  ~PoolCall() override { close(fd_); }
+
+  // What the promise resolves with when no error was recorded.
+  virtual double Result() const { return static_cast<double>(done_); }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), err_, syscall_).Value());
+      return;
+    }
+    deferred_.Resolve(Napi::Number::New(Env(), Result()));
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  int fd_;
+  uint8_t* data_;
+  size_t length_;
+  size_t done_ = 0;
+  int err_ = 0;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference buffer_;
+  const char* syscall_;
+};
+
+// Bulk transfer on a stream socket's descriptor, on the thread pool, so the event loop
+// only hashes and schedules: `recvInto(fd, buffer, offset, length, ms)` and
 // `sendFrom(...)` move bytes between the socket and `buffer[offset, offset+length)` until
 // it is full (all sent), the peer ends the stream, or `ms` pass (with nothing moved: -1
-// from recvInto, 0 from sendFrom), so no call holds a pool thread longer than that. Each
-// call works on a dup() of the descriptor: when JavaScript closes the socket meanwhile,
-// the call ends on its own and cannot touch a reused descriptor number. The caller owns
-// the ordering: Node.js must neither read (recvInto) nor write (sendFrom) on the socket
-// while a call runs.
-class BulkIo : public Napi::AsyncWorker {
+// from recvInto, 0 from sendFrom), so no call holds a pool thread longer than that. The
+// caller owns the ordering: Node.js must neither read (recvInto) nor write (sendFrom) on
+// the socket while a call runs.
+class BulkIo : public PoolCall {
  public:
-  BulkIo(Napi::Env env, bool sending, int fd, Napi::Buffer<uint8_t> buffer, size_t offset, size_t length, int ms)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), sending_(sending), fd_(fd),
-        data_(buffer.Data() + offset), length_(length), ms_(ms) {
-    buffer_ = Napi::Persistent(buffer.As<Napi::Object>());
-  }
-
-  ~BulkIo() override {
-    if (fd_ >= 0) close(fd_);
-  }
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  BulkIo(Napi::Env env, const Args& args, bool sending, int ms)
+      : PoolCall(env, args, sending ? "send" : "recv"), sending_(sending), ms_(ms) {}
 
   void Execute() override {
     timespec start;
@@ -364,47 +422,20 @@ class BulkIo : public Napi::AsyncWorker {
     }
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(env, err_, sending_ ? "send" : "recv").Value());
-      return;
-    }
-    double result = static_cast<double>(done_);
-    if (!sending_ && done_ == 0 && !eof_) result = -1;
-    deferred_.Resolve(Napi::Number::New(env, result));
+ protected:
+  double Result() const override {
+    return !sending_ && done_ == 0 && !eof_ ? -1 : static_cast<double>(done_);
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference buffer_;
   bool sending_;
-  int fd_;
-  uint8_t* data_;
-  size_t length_;
   int ms_;
-  size_t done_ = 0;
   bool eof_ = false;
-  int err_ = 0;
 };
 
 Napi::Value StartBulkIo(const Napi::CallbackInfo& info, bool sending) {
-  Napi::Env env = info.Env();
-  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
-  int64_t offset = info[2].As<Napi::Number>().Int64Value();
-  int64_t length = info[3].As<Napi::Number>().Int64Value();
-  if (offset < 0 || length < 0 || static_cast<uint64_t>(offset + length) > buffer.Length()) {
-    throw Napi::RangeError::New(env, "offset and length must lie within the buffer");
-  }
-  int fd = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) throw ErrnoError(env, errno, "dup");
-  BulkIo* work = new BulkIo(env, sending, fd, buffer, static_cast<size_t>(offset), static_cast<size_t>(length),
-                            info[4].As<Napi::Number>().Int32Value());
-  Napi::Promise promise = work->Promise();
-  work->Queue();
-  return promise;
+  PoolCall::Args args = PoolCall::TakeArgs(info);
+  return (new BulkIo(info.Env(), args, sending, info[4].As<Napi::Number>().Int32Value()))->Start();
 }
 
 Napi::Value RecvInto(const Napi::CallbackInfo& info) { return StartBulkIo(info, false); }
@@ -414,18 +445,10 @@ Napi::Value SendFrom(const Napi::CallbackInfo& info) { return StartBulkIo(info, 
 // at the file's position (or its end, opened to append) on the thread pool, in write()
 // calls of at most `slice` bytes, and resolves with the bytes written. The size of each
 // write is the size of the page-cache folio the kernel allocates for it (see
-// src/socket/bulk.ts, writeInSlices). Like BulkIo it works on a dup() of the descriptor.
-class FileWrite : public Napi::AsyncWorker {
+// src/socket/bulk.ts, writeInSlices).
+class FileWrite : public PoolCall {
  public:
-  FileWrite(Napi::Env env, int fd, Napi::Buffer<uint8_t> buffer, size_t offset, size_t length, size_t slice)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), data_(buffer.Data() + offset),
-        length_(length), slice_(slice) {
-    buffer_ = Napi::Persistent(buffer.As<Napi::Object>());
-  }
-
-  ~FileWrite() override { close(fd_); }
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  FileWrite(Napi::Env env, const Args& args, size_t slice) : PoolCall(env, args, "write"), slice_(slice) {}
 
   void Execute() override {
     while (done_ < length_) {
@@ -440,44 +463,15 @@ class FileWrite : public Napi::AsyncWorker {
     }
   }
 
-  void OnOK() override {
-    if (err_ != 0) {
-      deferred_.Reject(ErrnoError(Env(), err_, "write").Value());
-      return;
-    }
-    deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(done_)));
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
  private:
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference buffer_;
-  int fd_;
-  uint8_t* data_;
-  size_t length_;
   size_t slice_;
-  size_t done_ = 0;
-  int err_ = 0;
 };
 
 Napi::Value WriteFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Buffer<uint8_t> buffer = info[1].As<Napi::Buffer<uint8_t>>();
-  int64_t offset = info[2].As<Napi::Number>().Int64Value();
-  int64_t length = info[3].As<Napi::Number>().Int64Value();
   int64_t slice = info[4].As<Napi::Number>().Int64Value();
-  if (offset < 0 || length < 0 || static_cast<uint64_t>(offset + length) > buffer.Length()) {
-    throw Napi::RangeError::New(env, "offset and length must lie within the buffer");
-  }
-  if (slice <= 0) throw Napi::RangeError::New(env, "slice must be > 0");
-  int fd = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) throw ErrnoError(env, errno, "dup");
-  FileWrite* work = new FileWrite(env, fd, buffer, static_cast<size_t>(offset), static_cast<size_t>(length),
-                                  static_cast<size_t>(slice));
-  Napi::Promise promise = work->Promise();
-  work->Queue();
-  return promise;
+  if (slice <= 0) throw Napi::RangeError::New(info.Env(), "slice must be > 0");
+  PoolCall::Args args = PoolCall::TakeArgs(info);
+  return (new FileWrite(info.Env(), args, static_cast<size_t>(slice)))->Start();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
