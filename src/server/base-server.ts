@@ -89,6 +89,8 @@ export abstract class BaseServer<Request> {
   readonly #routine: LogBudget;
   /** The `allow`/`deny` check; null when every peer is let in. */
   readonly #gate: AccessGate | null;
+  /** The gate is the listening socket's (see {@link checkOnArrival}). */
+  #checkedOnArrival = false;
 
   constructor(
     serverAddress: SocketAddress,
@@ -128,13 +130,14 @@ export abstract class BaseServer<Request> {
   }
 
   /**
-   * The `allow`/`deny` check, counting a refusal; undefined when every peer is let in.
-   * Stream servers give it to their listening socket (`admit`), so a refused peer is
-   * closed as it connects, before a TLS handshake.
+   * The `allow`/`deny` check for a stream server's listening socket (its `admit`), counting
+   * a refusal; undefined when every peer is let in. A refused peer is then closed as it
+   * connects, before a TLS handshake, and the requests that come in are not checked again.
    */
-  protected get peerCheck(): ((peer: SocketAddress) => boolean) | undefined {
+  protected checkOnArrival(): ((peer: SocketAddress) => boolean) | undefined {
     const gate = this.#gate;
     if (gate === null) return undefined;
+    this.#checkedOnArrival = true;
     return (peer) => {
       if (gate.admits(peer)) return true;
       this.countRejected();
@@ -244,7 +247,8 @@ export abstract class BaseServer<Request> {
 
   /** The access lists, then `verifyRequest` (awaited only when it returns a promise). */
   #admitted(request: Request, clientAddress: SocketAddress): boolean | Promise<boolean> {
-    if (this.#gate !== null && !this.#gate.admits(clientAddress)) return false;
+    const gate = this.#checkedOnArrival ? null : this.#gate;
+    if (gate !== null && !gate.admits(clientAddress)) return false;
     return this.verifyRequest(request, clientAddress);
   }
 

@@ -160,7 +160,7 @@ export class TCPServer extends BaseServer<Socket> {
     await this.socket[kBindServer](address, {
       tls: this.options.tls,
       reusePort: shared !== undefined,
-      admit: this.peerCheck,
+      admit: this.checkOnArrival(),
     });
     this.serverAddress = this.socket.getsockname();
   }
