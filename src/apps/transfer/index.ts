@@ -300,8 +300,7 @@ async function handshakeOn(
         code: "ERR_TRANSFER_STOPPED",
       }),
     );
-  if (signal?.aborted) onStop();
-  else signal?.addEventListener("abort", onStop, { once: true });
+  const unwire = whenAborted(signal, onStop);
   try {
     await channel.handshake(options.secret ?? null);
     return channel;
@@ -310,7 +309,7 @@ async function handshakeOn(
     await conn.close();
     throw channel.reason(err);
   } finally {
-    signal?.removeEventListener("abort", onStop);
+    unwire();
   }
 }
 
@@ -337,18 +336,24 @@ async function transferOn(
       channel.cut(err);
     }, grace * 1000);
   };
-  if (stop.signal?.aborted) onStop();
-  else stop.signal?.addEventListener("abort", onStop, { once: true });
+  const unwire = whenAborted(stop.signal, onStop);
   try {
     return await run(channel);
   } catch (err) {
     throw channel.reason(err);
   } finally {
-    stop.signal?.removeEventListener("abort", onStop);
+    unwire();
     if (timer !== null) clearTimeout(timer);
     channel.close();
     await channel.conn.close();
   }
+}
+
+/** Runs `fn` when `signal` aborts, at once if it has; returns what takes `fn` off it. */
+function whenAborted(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (signal?.aborted) fn();
+  else signal?.addEventListener("abort", fn, { once: true });
+  return () => signal?.removeEventListener("abort", fn);
 }
 
 /** An error of a transfer cut because the server stopped. */
