@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, describe, it, type TestContext } from "node:test";
 import { fetch, send } from "../../src/apps/transfer/index.ts";
 import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
 import { tempDir, until } from "../helpers/net.ts";
@@ -103,6 +103,25 @@ function assertTold(peer: BadPeer, received: Buffer): void {
   const errors = messagesIn(received).filter((m) => m.t === "error");
   if (peer.told === null) assert.deepEqual(errors, [], `${peer.name}: no error message`);
   else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
+}
+
+/**
+ * A `receive` (with `args`) into a new folder, and the file `name` holding `text` for the
+ * sender that comes after the bad peers.
+ */
+async function receiverFor(t: TestContext, name: string, text: string, args: string[] = []) {
+  const file = join(await tempDir(t), name);
+  writeFileSync(file, text);
+  const dst = await tempDir(t);
+  const { program: rx, port } = await testServer(t, [
+    "receive",
+    "--port",
+    "0",
+    "--dir",
+    dst,
+    ...args,
+  ]);
+  return { file, dst, rx, port };
 }
 
 /** Bad peers of `share` (which sends; the peer must be a receiver). */
@@ -411,14 +430,11 @@ describe("receive against bad senders", () => {
     "keeps waiting for its sender after a connection that is not a transfer peer (a port scan)",
     T,
     async (t) => {
-      const src = await tempDir(t);
-      const dst = await tempDir(t);
-      writeFileSync(join(src, "real.txt"), "the real thing");
-      const { program: rx, port } = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
+      const { file, dst, rx, port } = await receiverFor(t, "real.txt", "the real thing");
       const scan = await HostileClient.connect(port);
       scan.destroy();
       await until(() => rx.stderr().trimEnd().split("\n").length > 1, "a line about the scan");
-      await send([join(src, "real.txt")], ["127.0.0.1", port], { log: () => {} });
+      await send([file], ["127.0.0.1", port], { log: () => {} });
       assert.equal(await rx.exited, 0, rx.stderr());
       assert.equal(readFileSync(join(dst, "real.txt"), "utf8"), "the real thing");
       const lines = rx.stderr().trimEnd().split("\n");
@@ -433,21 +449,13 @@ describe("receive against bad senders", () => {
     async (t) => {
       const runs = await Promise.all(
         STRAY_PEERS.map(async (peer) => {
-          const src = await tempDir(t);
-          const dst = await tempDir(t);
-          writeFileSync(join(src, "after.txt"), peer.name);
-          const { program: rx, port } = await testServer(t, [
-            "receive",
-            "--port",
-            "0",
-            "--dir",
-            dst,
+          const { file, dst, rx, port } = await receiverFor(t, "after.txt", peer.name, [
             "--timeout",
             "5",
           ]);
           const { received, closure } = await exchange(port, peer.bytes, { end: false });
           await until(() => rx.stderr().trimEnd().split("\n").length > 1, `${peer.name}: a line`);
-          await send([join(src, "after.txt")], ["127.0.0.1", port], { log: () => {} });
+          await send([file], ["127.0.0.1", port], { log: () => {} });
           return { peer, dst, rx, code: await rx.exited, closure, received };
         }),
       );
@@ -468,10 +476,7 @@ describe("receive against bad senders", () => {
     "writes a few lines for a flood of stray connections, not one each, and takes its sender",
     T,
     async (t) => {
-      const src = await tempDir(t);
-      const dst = await tempDir(t);
-      writeFileSync(join(src, "f.txt"), "after the flood");
-      const { program: rx, port } = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
+      const { file, dst, rx, port } = await receiverFor(t, "f.txt", "after the flood");
       // 200 peers that are not transfer peers, each sending other bytes (other words in the
       // line about it), 20 at a time.
       const started = performance.now();
@@ -482,7 +487,7 @@ describe("receive against bad senders", () => {
           ),
         );
       }
-      await send([join(src, "f.txt")], ["127.0.0.1", port], { log: () => {} });
+      await send([file], ["127.0.0.1", port], { log: () => {} });
       assert.equal(await rx.exited, 0, rx.stderr());
       // At most 10 lines and a summary per 10 s window (one, unless the machine is slow).
       const windows = Math.ceil((performance.now() - started) / 10_000);
