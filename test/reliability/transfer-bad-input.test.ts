@@ -105,13 +105,8 @@ function assertTold(peer: BadPeer, received: Buffer): void {
   else assert.equal(errors[0]?.code, peer.told, `${peer.name}: told why`);
 }
 
-/**
- * A `receive` (with `args`) into a new folder, and the file `name` holding `text` for the
- * sender that comes after the bad peers.
- */
-async function receiverFor(t: TestContext, name: string, text: string, args: string[] = []) {
-  const file = join(await tempDir(t), name);
-  writeFileSync(file, text);
+/** A `receive` (with `args`) into a new folder. */
+async function receiver(t: TestContext, args: string[] = []) {
   const dst = await tempDir(t);
   const { program: rx, port } = await testServer(t, [
     "receive",
@@ -121,7 +116,14 @@ async function receiverFor(t: TestContext, name: string, text: string, args: str
     dst,
     ...args,
   ]);
-  return { file, dst, rx, port };
+  return { dst, rx, port };
+}
+
+/** A {@link receiver}, and the file `name` holding `text` for the sender after the bad peers. */
+async function receiverFor(t: TestContext, name: string, text: string, args: string[] = []) {
+  const file = join(await tempDir(t), name);
+  writeFileSync(file, text);
+  return { file, ...(await receiver(t, args)) };
 }
 
 /** Bad peers of `share` (which sends; the peer must be a receiver). */
@@ -383,16 +385,7 @@ describe("receive against bad senders", () => {
     async (t) => {
       const runs = await Promise.all(
         RECEIVE_PEERS.map(async (peer) => {
-          const dir = await tempDir(t);
-          const { program: rx, port } = await testServer(t, [
-            "receive",
-            "--port",
-            "0",
-            "--dir",
-            dir,
-            "--timeout",
-            "5",
-          ]);
+          const { dst: dir, rx, port } = await receiver(t, ["--timeout", "5"]);
           const client = await HostileClient.connect(port);
           t.after(() => client.destroy());
           await client.write(peer.bytes);
