@@ -210,8 +210,8 @@ export class StreamConnection {
 
   /**
    * The descriptor for a writer outside Node.js (the native bulk writer), once nothing of
-   * ours is queued; null when there is none to lend (TLS, no handle). The borrower writes only while no
-   * one else sends on this connection.
+   * ours is queued; null when there is none to lend (TLS, no handle). The borrower writes
+   * only while no one else sends on this connection.
    */
   async lendForWriting(timeoutMs: number | null): Promise<number | null> {
     const handle = streamHandle(this.socket);

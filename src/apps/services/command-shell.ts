@@ -116,7 +116,10 @@ class CommandStream extends StreamRequestHandler {
     }
   }
 
-  /** Answers every complete line (at the end of the input, the rest too): how many, or -1 after quit. */
+  /**
+   * Answers every complete line (at the end of the input, the rest too): how many, or -1
+   * after quit.
+   */
   async #answer(lines: LineSplitter, end: boolean): Promise<number> {
     let answered = 0;
     for (;;) {
