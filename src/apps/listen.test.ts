@@ -27,6 +27,22 @@ describe("allInterfacesWarning", () => {
   });
 });
 
+describe("listen with a signal that has aborted already", () => {
+  for (const udp of [false, true]) {
+    it(`returns at once instead of waiting for a client (${udp ? "UDP" : "TCP"})`, T, async () => {
+      const input = new PassThrough();
+      input.end();
+      await listen(0, {
+        udp,
+        input,
+        output: new PassThrough(),
+        log: () => {},
+        signal: AbortSignal.abort(),
+      });
+    });
+  }
+});
+
 /** Runs `listen` in this process with piped input and output, until the test ends. */
 async function listenHere(t: TestContext, options: ListenOptions) {
   const input = new PassThrough();

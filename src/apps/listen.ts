@@ -10,6 +10,7 @@ import { BoundedLog } from "../core/bounded-log.ts";
 import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
 import { AccessListError, messageOf, TimeoutError } from "../core/errors.ts";
 import { stderrLine } from "../core/log-budget.ts";
+import { whenAborted } from "../core/when-aborted.ts";
 import { AccessGate } from "../server/access-gate.ts";
 import { createServer } from "../socket/create-server.ts";
 import { kStream } from "../socket/internal.ts";
@@ -136,12 +137,13 @@ async function listenStream(
       }, GRACE_MS).unref();
     }
   };
-  const onAbort = stop;
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  // Read before an abort (one that came already included) closes the socket.
+  const where = formatAddress(server.getsockname());
+  const unwire = whenAborted(options.signal, stop);
   try {
     warnIfAllInterfaces(host, options.unix, log);
     const proto = options.unix ? "unix" : options.tls ? "tls" : "tcp";
-    log(`listening on ${formatAddress(server.getsockname())} (${proto})`);
+    log(`listening on ${where} (${proto})`);
     const sink = options.outputFile
       ? createWriteStream(options.outputFile)
       : (options.output ?? process.stdout);
@@ -196,7 +198,7 @@ async function listenStream(
       }
     }
   } finally {
-    options.signal?.removeEventListener("abort", onAbort);
+    unwire();
     refused.close();
     await server.close();
   }
@@ -370,8 +372,7 @@ async function listenUdp(
   await s.bind([host, port]);
   warnIfAllInterfaces(host, undefined, log);
   log(`listening on ${formatAddress(s.getsockname())} (udp)`);
-  const onAbort = () => void s.close();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const unwire = whenAborted(options.signal, () => void s.close());
   const sink = options.output ?? process.stdout;
   let peer: [string, number] | null = null;
   // Input lines go back to whoever sent the last datagram.
@@ -390,6 +391,6 @@ async function listenUdp(
   } catch (err) {
     if (!s.closed) throw err;
   } finally {
-    options.signal?.removeEventListener("abort", onAbort);
+    unwire();
   }
 }

@@ -338,6 +338,16 @@ describe("send and receive", () => {
   });
 });
 
+describe("receive and share with a signal that has aborted already", () => {
+  it("return at once, with nothing received or served", T, async (t) => {
+    const signal = AbortSignal.abort();
+    const dir = await tempDir(t);
+    assert.equal(await receive({ dir, signal, log: () => {} }), null);
+    writeFileSync(join(dir, "a.txt"), "a");
+    assert.deepEqual(await share([join(dir, "a.txt")], { signal, log: () => {} }), []);
+  });
+});
+
 describe("transfer server warnings", () => {
   it("warn off loopback without a secret, and on every interface", () => {
     assert.deepEqual(listenWarnings("127.0.0.1", null), []);

@@ -20,6 +20,7 @@ import { BoundedLog } from "../../core/bounded-log.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
 import { messageOf, TransferError } from "../../core/errors.ts";
 import { stderrLine } from "../../core/log-budget.ts";
+import { whenAborted } from "../../core/when-aborted.ts";
 import { AccessGate } from "../../server/access-gate.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
@@ -349,13 +350,6 @@ async function transferOn(
   }
 }
 
-/** Runs `fn` when `signal` aborts, at once if it has; returns what takes `fn` off it. */
-function whenAborted(signal: AbortSignal | undefined, fn: () => void): () => void {
-  if (signal?.aborted) fn();
-  else signal?.addEventListener("abort", fn, { once: true });
-  return () => signal?.removeEventListener("abort", fn);
-}
-
 /** An error of a transfer cut because the server stopped. */
 function isStopped(err: unknown): err is TransferError {
   return err instanceof TransferError && err.code === "ERR_TRANSFER_STOPPED";
@@ -379,8 +373,8 @@ async function listenOn(
   const address = server.getsockname() as [string, number];
   say(`listening on ${formatAddress(address)} (${options.tls ? "tls" : "tcp"})`);
   options.onListening?.(address);
-  const onAbort = () => void server.close();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  // Closing the socket ends the accepting (an abort before it began included).
+  whenAborted(options.signal, () => void server.close());
   return { server, gate };
 }
 
