@@ -1,0 +1,250 @@
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
+import { ArgumentError, TransferError } from "../core/errors.ts";
+import { ChunkQueue } from "./chunk-queue.ts";
+
+/**
+ * The encrypted record layer of socketkit's file transfer with a secret: ChaCha20-Poly1305
+ * records, one key and one record counter per direction. Pure: no I/O, the transfer app
+ * writes the sealed records and pushes what it reads into the opener.
+ *
+ * A record on the wire is a u32 big-endian length (of ciphertext and tag), the ciphertext,
+ * then the 16-byte Poly1305 tag. The nonce is 4 zero bytes and the record's number as a
+ * u64 big-endian, counted from 0 in each direction, so a record that is dropped, replayed
+ * or moved fails to open. The 4 length bytes are the additional authenticated data.
+ * @module
+ */
+
+/** Most plaintext bytes in one record; `seal` splits longer input. */
+export const MAX_RECORD_PLAINTEXT = 256 * 1024;
+/** Bytes of the Poly1305 tag at the end of every record. */
+export const RECORD_TAG_SIZE = 16;
+/** Bytes of the length field before every record. */
+const HEADER_SIZE = 4;
+const KEY_SIZE = 32;
+const NONCE_SIZE = 12;
+const MAX_RECORD_BODY = MAX_RECORD_PLAINTEXT + RECORD_TAG_SIZE;
+/** Nonces are a u64 record number: this many records exhaust a key. */
+const RECORD_LIMIT = 1n << 64n;
+const ALGORITHM = "chacha20-poly1305";
+
+// Opener states.
+const READ_HEADER = 0;
+const READ_BODY = 1;
+
+/**
+ * The 12-byte nonce of record number `counter`: 4 zero bytes, then the number as a u64
+ * big-endian.
+ *
+ * @example
+ * ```ts
+ * import { recordNonce } from "./sealed-records.ts";
+ * recordNonce(258n); // <Buffer 00 00 00 00 00 00 00 00 00 00 01 02>
+ * ```
+ * @throws {TransferError} `ERR_TRANSFER_PROTOCOL` when `counter` is 2^64 or more (the key
+ * is used up: a nonce must never repeat) or negative.
+ */
+export function recordNonce(counter: bigint): Buffer {
+  if (counter < 0n || counter >= RECORD_LIMIT) {
+    throw new TransferError(
+      `Cannot number record ${counter}: one key carries at most 2^64 records, numbered from 0`,
+      { code: "ERR_TRANSFER_PROTOCOL" },
+    );
+  }
+  const nonce = Buffer.alloc(NONCE_SIZE);
+  nonce.writeBigUInt64BE(counter, NONCE_SIZE - 8);
+  return nonce;
+}
+
+function secretKey(key: Uint8Array, owner: string): KeyObject {
+  if (key.length !== KEY_SIZE) {
+    throw new ArgumentError(
+      `Cannot create ${owner}: the key must be ${KEY_SIZE} bytes, got ${key.length}`,
+    );
+  }
+  // A KeyObject holds its own copy: later changes to `key` do not reach the records.
+  return createSecretKey(Uint8Array.from(key));
+}
+
+/**
+ * Seals one direction of a connection into records. Each call of `seal` returns the
+ * records to write, in order; the records' numbers continue from one call to the next.
+ *
+ * @example
+ * ```ts
+ * import { RecordOpener, RecordSealer } from "./sealed-records.ts";
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const records = new RecordSealer(key).seal(Buffer.from("hello"));
+ * const opener = new RecordOpener(key);
+ * for (const r of records) opener.push(r);
+ * opener.next()?.toString(); // "hello"
+ * ```
+ */
+export class RecordSealer {
+  readonly #key: KeyObject;
+  #counter = 0n;
+
+  /**
+   * @param key This direction's 32-byte key; the other direction must use another.
+   * @throws {ArgumentError} `ERR_INVALID_ARGUMENT` when the key is not 32 bytes.
+   */
+  constructor(key: Uint8Array) {
+    this.#key = secretKey(key, "RecordSealer");
+  }
+
+  /**
+   * `plain` as wire records: one per `MAX_RECORD_PLAINTEXT` bytes, each a new Buffer
+   * (length, ciphertext, tag). Empty input gives no record.
+   *
+   * @throws {TransferError} `ERR_TRANSFER_PROTOCOL` when the records would take the
+   * counter past 2^64; nothing is sealed then.
+   */
+  seal(plain: Uint8Array): Buffer[] {
+    const count = Math.ceil(plain.length / MAX_RECORD_PLAINTEXT);
+    if (this.#counter + BigInt(count) > RECORD_LIMIT) recordNonce(RECORD_LIMIT);
+    const records: Buffer[] = [];
+    for (let at = 0; at < plain.length; at += MAX_RECORD_PLAINTEXT) {
+      records.push(this.#sealOne(plain.subarray(at, at + MAX_RECORD_PLAINTEXT)));
+    }
+    return records;
+  }
+
+  #sealOne(plain: Uint8Array): Buffer {
+    const cipher = createCipheriv(ALGORITHM, this.#key, recordNonce(this.#counter), {
+      authTagLength: RECORD_TAG_SIZE,
+    });
+    this.#counter++;
+    const record = Buffer.allocUnsafe(HEADER_SIZE + plain.length + RECORD_TAG_SIZE);
+    record.writeUInt32BE(plain.length + RECORD_TAG_SIZE, 0);
+    cipher.setAAD(record.subarray(0, HEADER_SIZE), { plaintextLength: plain.length });
+    const body = cipher.update(plain);
+    body.copy(record, HEADER_SIZE);
+    cipher.final();
+    cipher.getAuthTag().copy(record, HEADER_SIZE + body.length);
+    return record;
+  }
+}
+
+/**
+ * Opens one direction's records: a state machine over Buffers (the length field, then
+ * the body) with no transport inside, as socketkit's other codecs. The caller pushes each
+ * chunk it reads, then calls `next()` until it returns `undefined`.
+ *
+ * A record's bytes are copied only when they span chunks. A length field over
+ * `MAX_RECORD_PLAINTEXT + 16` is refused as soon as its 4 bytes are in, before anything
+ * is allocated for it, so memory held stays under one record plus the chunk just pushed.
+ * Any failure is fatal: the opener drops its buffer and every later `push` or `next`
+ * throws the same error.
+ *
+ * @example
+ * ```ts
+ * import { RecordOpener, RecordSealer } from "./sealed-records.ts";
+ * const key = crypto.getRandomValues(new Uint8Array(32));
+ * const wire = Buffer.concat(new RecordSealer(key).seal(Buffer.from("hello")));
+ * const opener = new RecordOpener(key);
+ * opener.push(wire.subarray(0, 10));
+ * opener.next(); // undefined: the record is not all here yet
+ * opener.push(wire.subarray(10));
+ * opener.next()?.toString(); // "hello"
+ * ```
+ */
+export class RecordOpener {
+  readonly #key: KeyObject;
+  readonly #queue = new ChunkQueue();
+  /** The current record's length field, the additional authenticated data. */
+  readonly #header = Buffer.alloc(HEADER_SIZE);
+  #counter = 0n;
+  #state = READ_HEADER;
+  /** Ciphertext and tag bytes of the current record (valid in READ_BODY). */
+  #bodyLength = 0;
+  /** Set once a record is refused; the stream is then unusable. */
+  #error: TransferError | undefined;
+
+  /**
+   * @param key The peer's sending key for this direction, 32 bytes.
+   * @throws {ArgumentError} `ERR_INVALID_ARGUMENT` when the key is not 32 bytes.
+   */
+  constructor(key: Uint8Array) {
+    this.#key = secretKey(key, "RecordOpener");
+  }
+
+  /** Bytes held: received but not yet returned as plaintext (lengths and tags included). */
+  get buffered(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Appends a chunk of input. The chunk is kept by reference, not copied.
+   *
+   * @throws {TransferError} When an earlier record was refused.
+   */
+  push(chunk: Buffer): void {
+    if (this.#error !== undefined) throw this.#error;
+    this.#queue.push(chunk);
+  }
+
+  /**
+   * The next record's plaintext, or `undefined` when no whole record is buffered.
+   *
+   * @throws {TransferError} `ERR_TRANSFER_AUTH` when a record fails its tag: tampered
+   * with, reordered, replayed, dropped before it, or sealed under another key.
+   * `ERR_TRANSFER_PROTOCOL` when a length field is under 16 or over
+   * `MAX_RECORD_PLAINTEXT + 16`, or after 2^64 records. Either on every call after that.
+   */
+  next(): Buffer | undefined {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#state === READ_HEADER) {
+      if (this.#queue.length < HEADER_SIZE) return undefined;
+      const length = this.#queue.take(HEADER_SIZE).readUInt32BE(0);
+      if (length > MAX_RECORD_BODY || length < RECORD_TAG_SIZE) {
+        this.#fail(
+          new TransferError(
+            `The peer sent a record of ${length} bytes (${RECORD_TAG_SIZE} to ${MAX_RECORD_BODY}): not this protocol`,
+            { code: "ERR_TRANSFER_PROTOCOL" },
+          ),
+        );
+      }
+      this.#header.writeUInt32BE(length, 0);
+      this.#bodyLength = length;
+      this.#state = READ_BODY;
+    }
+    if (this.#queue.length < this.#bodyLength) return undefined;
+    this.#state = READ_HEADER;
+    return this.#open(this.#queue.take(this.#bodyLength));
+  }
+
+  #open(body: Buffer): Buffer {
+    let nonce: Buffer;
+    try {
+      nonce = recordNonce(this.#counter);
+    } catch (err) {
+      this.#fail(err as TransferError);
+    }
+    const plainLength = body.length - RECORD_TAG_SIZE;
+    const decipher = createDecipheriv(ALGORITHM, this.#key, nonce, {
+      authTagLength: RECORD_TAG_SIZE,
+    });
+    decipher.setAAD(this.#header, { plaintextLength: plainLength });
+    decipher.setAuthTag(body.subarray(plainLength));
+    // Plaintext before final() is unauthenticated: it is returned only once the tag checks.
+    const plain = decipher.update(body.subarray(0, plainLength));
+    try {
+      decipher.final();
+    } catch {
+      this.#fail(
+        new TransferError(
+          `The peer's data failed its integrity check: record ${this.#counter} does not open under this direction's key (altered, reordered, replayed, dropped, or another key)`,
+          { code: "ERR_TRANSFER_AUTH" },
+        ),
+      );
+    }
+    this.#counter++;
+    return plain;
+  }
+
+  /** Makes the opener unusable with `error` and throws it. */
+  #fail(error: TransferError): never {
+    this.#error = error;
+    this.#queue.clear();
+    throw error;
+  }
+}
