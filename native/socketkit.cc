@@ -16,12 +16,39 @@
 #include <stddef.h>
 #include <string.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+
+#ifdef __linux__
+#include <sys/syscall.h>
+#if !defined(RESOLVE_BENEATH) && __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#ifndef RESOLVE_BENEATH  // headers older than Linux 5.6: the ABI is fixed, so spell it out
+struct open_how {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437  // the same number on every architecture
+#endif
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#endif
 
 namespace {
 
@@ -474,6 +501,341 @@ Napi::Value WriteFile(const Napi::CallbackInfo& info) {
   return (new FileWrite(info.Env(), args, static_cast<size_t>(slice)))->Start();
 }
 
+// Files beneath a directory descriptor, for a receiver writing into a folder that a local
+// process may change under it: every path is relative to `dirfd` and resolved by the
+// kernel without following any symbolic link and without leaving the folder (openat2 with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, Linux 5.6+). Where
+// openat2 is missing (ENOSYS) or filtered (EPERM from seccomp), the path is walked one
+// component at a time with openat(O_NOFOLLOW | O_DIRECTORY) from the directory before,
+// which holds the same way: each step starts from a descriptor, not from a path. A
+// symbolic link in the way fails with ELOOP, a way out of the folder with EXDEV.
+//
+// Paths are relative, '/'-separated, with no empty, "." or ".." component (socketkit
+// checks received names before; these calls refuse such a path again, with EXDEV).
+
+#ifdef O_PATH
+constexpr int kDirFlags = O_PATH | O_DIRECTORY;  // needs no read permission on the folder
+#else
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY;
+#endif
+
+// Once openat2 answered ENOSYS or E2BIG, this kernel has none: walk from then on.
+std::atomic<bool> openat2Missing{false};
+
+bool ValidRelative(const std::string& path) {
+  if (path.empty() || path[0] == '/' || path.find('\0') != std::string::npos) return false;
+  size_t start = 0;
+  for (;;) {
+    size_t slash = path.find('/', start);
+    size_t n = (slash == std::string::npos ? path.size() : slash) - start;
+    if (n == 0 || (n == 1 && path[start] == '.') || (n == 2 && path.compare(start, 2, "..") == 0)) return false;
+    if (slash == std::string::npos) return true;
+    start = slash + 1;
+  }
+}
+
+// openat() of one component without following a link there: -errno on failure. A link
+// is ELOOP whatever the flags (O_DIRECTORY | O_NOFOLLOW on a link gives ENOTDIR, and
+// O_PATH | O_NOFOLLOW opens the link itself).
+int OpenComponent(int dirfd, const char* name, int flags, mode_t mode) {
+  int fd;
+  do fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  struct stat st;
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOTDIR && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) return -ELOOP;
+    return -err;
+  }
+#ifdef O_PATH
+  if ((flags & O_PATH) != 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+    close(fd);
+    return -ELOOP;
+  }
+#endif
+  return fd;
+}
+
+// Opens `path` beneath `dirfd` following no link: a descriptor, or -errno. `*call`
+// names the call that failed.
+int OpenBeneathPath(int dirfd, const std::string& path, int flags, mode_t mode, const char** call) {
+  *call = "openat2";
+  if (!ValidRelative(path)) return -EXDEV;
+#ifdef __linux__
+  if (!openat2Missing.load(std::memory_order_relaxed)) {
+    open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) != 0 ? mode : 0;  // openat2 refuses a mode it would not use
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    for (int tries = 0;; tries++) {
+      long fd = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how));
+      if (fd >= 0) return static_cast<int>(fd);
+      // EAGAIN: a rename elsewhere raced the lookup; the kernel asks to try again.
+      if (errno == EINTR || (errno == EAGAIN && tries < 8)) continue;
+      if (errno == ENOSYS || errno == E2BIG) {
+        openat2Missing.store(true, std::memory_order_relaxed);
+        break;
+      }
+      if (errno == EPERM) break;  // seccomp, or a real EPERM the walk will meet again
+      return -errno;
+    }
+  }
+#endif
+  *call = "openat";
+  int cur = dirfd;
+  size_t start = 0;
+  for (size_t slash; (slash = path.find('/', start)) != std::string::npos; start = slash + 1) {
+    int next = OpenComponent(cur, path.substr(start, slash - start).c_str(), kDirFlags, 0);
+    if (cur != dirfd) close(cur);
+    if (next < 0) return next;
+    cur = next;
+  }
+  int fd = OpenComponent(cur, path.c_str() + start, flags, mode);
+  if (cur != dirfd) close(cur);
+  return fd;
+}
+
+// The folder holding `path` (a descriptor of it, beneath `dirfd`) and the name in it.
+int OpenParent(int dirfd, const std::string& path, std::string* leaf, const char** call) {
+  *call = "openat2";
+  if (!ValidRelative(path)) return -EXDEV;
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    *leaf = path;
+    *call = "dup";
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+  }
+  *leaf = path.substr(slash + 1);
+  return OpenBeneathPath(dirfd, path.substr(0, slash), kDirFlags, 0, call);
+}
+
+// A call on the thread pool on a path beneath a directory, resolving with Result() or
+// rejecting with the errno of the system call that failed. Like PoolCall, it works on a
+// dup() of the directory's descriptor, so JavaScript may close the original meanwhile.
+// Subclasses set `err_` (positive errno) and `syscall_` in Execute().
+class BeneathCall : public Napi::AsyncWorker {
+ public:
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+ protected:
+  // (dirfd, path, ...) from JavaScript.
+  BeneathCall(const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(info.Env()), path_(info[1].As<Napi::String>().Utf8Value()),
+        deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    dirfd_ = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
+    if (dirfd_ < 0) throw ErrnoError(info.Env(), errno, "dup");
+  }
+
+  ~BeneathCall() override { close(dirfd_); }
+
+  // What the promise resolves with when no error was recorded.
+  virtual Napi::Value Result() { return Env().Undefined(); }
+
+  // Records the outcome of a call that returned -errno (or >= 0 for success).
+  bool Failed(int rc, const char* call) {
+    if (rc >= 0) return false;
+    err_ = -rc;
+    syscall_ = call;
+    return true;
+  }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(ErrnoError(Env(), err_, syscall_).Value());
+      return;
+    }
+    deferred_.Resolve(Result());
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  int dirfd_;
+  std::string path_;
+  int err_ = 0;
+  const char* syscall_ = "";
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+// `openBeneath(dirfd, path, flags, mode)`: a descriptor of `path` opened with `flags`
+// (O_CLOEXEC added), no link followed on the way or at the end.
+class OpenBeneathCall : public BeneathCall {
+ public:
+  explicit OpenBeneathCall(const Napi::CallbackInfo& info)
+      : BeneathCall(info), flags_(info[2].As<Napi::Number>().Int32Value()),
+        mode_(static_cast<mode_t>(info[3].As<Napi::Number>().Uint32Value())) {}
+
+  void Execute() override {
+    const char* call;
+    int fd = OpenBeneathPath(dirfd_, path_, flags_, mode_, &call);
+    if (!Failed(fd, call)) fd_ = fd;
+  }
+
+ protected:
+  Napi::Value Result() override { return Napi::Number::New(Env(), fd_); }
+
+ private:
+  int flags_;
+  mode_t mode_;
+  int fd_ = -1;
+};
+
+// `mkdirsBeneath(dirfd, path, mode)`: makes each missing folder of `path` in turn, from a
+// descriptor of the one before. A folder that exists is fine; a link there is ELOOP, a
+// file ENOTDIR.
+class MkdirsBeneathCall : public BeneathCall {
+ public:
+  explicit MkdirsBeneathCall(const Napi::CallbackInfo& info)
+      : BeneathCall(info), mode_(static_cast<mode_t>(info[2].As<Napi::Number>().Uint32Value())) {}
+
+  void Execute() override {
+    if (!ValidRelative(path_)) {
+      Failed(-EXDEV, "mkdirat");
+      return;
+    }
+    int cur = dirfd_;
+    size_t start = 0;
+    for (;;) {
+      size_t slash = path_.find('/', start);
+      std::string name = path_.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      const char* call = "openat";
+      int next = OpenComponent(cur, name.c_str(), kDirFlags, 0);
+      if (next == -ENOENT) {
+        // EEXIST: made meanwhile by someone else; what it is, the open below tells.
+        if (mkdirat(cur, name.c_str(), mode_) < 0 && errno != EEXIST) {
+          next = -errno;
+          call = "mkdirat";
+        } else {
+          next = OpenComponent(cur, name.c_str(), kDirFlags, 0);
+        }
+      }
+      if (cur != dirfd_) close(cur);
+      if (Failed(next, call)) return;
+      cur = next;
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    if (cur != dirfd_) close(cur);
+  }
+
+ private:
+  mode_t mode_;
+};
+
+// `renameBeneath(dirfd, from, to, noReplace)`: renames `from` to `to`, both beneath. With
+// noReplace, never over anything (renameat2 RENAME_NOREPLACE, or link then unlink where
+// the file system lacks it): EEXIST. Without, only over a regular file: a link there is
+// ELOOP, a folder EISDIR, anything else EEXIST (rename replaces a link, never follows it).
+class RenameBeneathCall : public BeneathCall {
+ public:
+  explicit RenameBeneathCall(const Napi::CallbackInfo& info)
+      : BeneathCall(info), to_(info[2].As<Napi::String>().Utf8Value()), noReplace_(info[3].ToBoolean()) {}
+
+  void Execute() override {
+    std::string fromLeaf, toLeaf;
+    const char* call;
+    int from = OpenParent(dirfd_, path_, &fromLeaf, &call);
+    if (Failed(from, call)) return;
+    int to = OpenParent(dirfd_, to_, &toLeaf, &call);
+    if (!Failed(to, call)) {
+      Rename(from, fromLeaf.c_str(), to, toLeaf.c_str());
+      close(to);
+    }
+    close(from);
+  }
+
+ private:
+  void Rename(int from, const char* fromLeaf, int to, const char* toLeaf) {
+    if (!noReplace_) {
+      struct stat st;
+      if (fstatat(to, toLeaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+        Failed(S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST, "renameat");
+        return;
+      }
+      // Swapped for a folder since: rename fails (EISDIR); for a link: the link is replaced.
+      Failed(renameat(from, fromLeaf, to, toLeaf) < 0 ? -errno : 0, "renameat");
+      return;
+    }
+#if defined(__linux__) && defined(SYS_renameat2)
+    if (syscall(SYS_renameat2, from, fromLeaf, to, toLeaf, RENAME_NOREPLACE) == 0) return;
+    if (errno != EINVAL && errno != ENOSYS) {
+      Failed(-errno, "renameat2");
+      return;
+    }
+#endif
+    // A hard link fails with EEXIST when anything is there, and never follows a link.
+    if (Failed(linkat(from, fromLeaf, to, toLeaf, 0) < 0 ? -errno : 0, "linkat")) return;
+    Failed(unlinkat(from, fromLeaf, 0) < 0 ? -errno : 0, "unlinkat");
+  }
+
+  std::string to_;
+  bool noReplace_;
+};
+
+// `unlinkBeneath(dirfd, path)`: removes the file `path` (a link itself, never its target).
+class UnlinkBeneathCall : public BeneathCall {
+ public:
+  explicit UnlinkBeneathCall(const Napi::CallbackInfo& info) : BeneathCall(info) {}
+
+  void Execute() override {
+    std::string leaf;
+    const char* call;
+    int dir = OpenParent(dirfd_, path_, &leaf, &call);
+    if (Failed(dir, call)) return;
+    Failed(unlinkat(dir, leaf.c_str(), 0) < 0 ? -errno : 0, "unlinkat");
+    close(dir);
+  }
+};
+
+// `statBeneath(dirfd, path)`: what is at `path`, not following a link there (lstat), or
+// null when nothing is (nor its folder).
+class StatBeneathCall : public BeneathCall {
+ public:
+  explicit StatBeneathCall(const Napi::CallbackInfo& info) : BeneathCall(info) {}
+
+  void Execute() override {
+    std::string leaf;
+    const char* call;
+    int dir = OpenParent(dirfd_, path_, &leaf, &call);
+    if (dir == -ENOENT) return;
+    if (Failed(dir, call)) return;
+    if (fstatat(dir, leaf.c_str(), &st_, AT_SYMLINK_NOFOLLOW) == 0) found_ = true;
+    else if (errno != ENOENT) Failed(-errno, "fstatat");
+    close(dir);
+  }
+
+ protected:
+  Napi::Value Result() override {
+    Napi::Env env = Env();
+    if (!found_) return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("size", Napi::Number::New(env, static_cast<double>(st_.st_size)));
+    o.Set("nlink", Napi::Number::New(env, static_cast<double>(st_.st_nlink)));
+    o.Set("mode", Napi::Number::New(env, static_cast<double>(st_.st_mode)));
+    o.Set("uid", Napi::Number::New(env, static_cast<double>(st_.st_uid)));
+    o.Set("isFile", Napi::Boolean::New(env, S_ISREG(st_.st_mode)));
+    o.Set("isDir", Napi::Boolean::New(env, S_ISDIR(st_.st_mode)));
+    o.Set("isLink", Napi::Boolean::New(env, S_ISLNK(st_.st_mode)));
+    return o;
+  }
+
+ private:
+  struct stat st_;
+  bool found_ = false;
+};
+
+template <typename Call>
+Napi::Value StartBeneath(const Napi::CallbackInfo& info) {
+  return (new Call(info))->Start();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socket", Napi::Function::New(env, Socket));
   exports.Set("bind", Napi::Function::New(env, Bind));
@@ -491,6 +853,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvInto", Napi::Function::New(env, RecvInto));
   exports.Set("sendFrom", Napi::Function::New(env, SendFrom));
   exports.Set("writeFile", Napi::Function::New(env, WriteFile));
+  exports.Set("openBeneath", Napi::Function::New(env, StartBeneath<OpenBeneathCall>));
+  exports.Set("mkdirsBeneath", Napi::Function::New(env, StartBeneath<MkdirsBeneathCall>));
+  exports.Set("renameBeneath", Napi::Function::New(env, StartBeneath<RenameBeneathCall>));
+  exports.Set("unlinkBeneath", Napi::Function::New(env, StartBeneath<UnlinkBeneathCall>));
+  exports.Set("statBeneath", Napi::Function::New(env, StartBeneath<StatBeneathCall>));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("UV_READABLE", static_cast<int>(UV_READABLE));
   constants.Set("UV_WRITABLE", static_cast<int>(UV_WRITABLE));

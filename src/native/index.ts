@@ -41,6 +41,31 @@ export interface NativeAddon {
     length: number,
     slice: number,
   ): Promise<number>;
+  /**
+   * Opens `path`, relative to the directory `dirfd`, on the thread pool, following no
+   * symbolic link on the way or at the end and never leaving the directory (openat2 with
+   * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a walk by openat(O_NOFOLLOW) where openat2
+   * is missing): the new descriptor. A link in the way is `ELOOP`, a way out `EXDEV`.
+   */
+  openBeneath(dirfd: number, path: string, flags: number, mode: number): Promise<number>;
+  /**
+   * Makes the missing folders of `path` beneath `dirfd`, each from a descriptor of the one
+   * before, on the thread pool. A folder there is fine; a link is `ELOOP`, a file `ENOTDIR`.
+   */
+  mkdirsBeneath(dirfd: number, path: string, mode: number): Promise<void>;
+  /**
+   * Renames `from` to `to`, both beneath `dirfd`, on the thread pool. With `noReplace`,
+   * never over anything (`EEXIST`); without, only over a regular file (a link there is
+   * `ELOOP`, a folder `EISDIR`, anything else `EEXIST`).
+   */
+  renameBeneath(dirfd: number, from: string, to: string, noReplace: boolean): Promise<void>;
+  /** Removes the file (or link itself) `path` beneath `dirfd`, on the thread pool. */
+  unlinkBeneath(dirfd: number, path: string): Promise<void>;
+  /**
+   * What is at `path` beneath `dirfd`, not following a link there (lstat), on the thread
+   * pool; null when nothing is, nor its folder.
+   */
+  statBeneath(dirfd: number, path: string): Promise<NativeStat | null>;
   setsockopt(fd: number, level: number, name: number, value: number): void;
   getsockopt(fd: number, level: number, name: number): number;
   getsockname(fd: number, peer: boolean): NativeAddress;
@@ -48,6 +73,17 @@ export interface NativeAddon {
   close(fd: number): void;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
   constants: { UV_READABLE: number; UV_WRITABLE: number; SO_REUSEPORT: number; SO_ERROR: number };
+}
+
+/** What {@link NativeAddon.statBeneath} tells of a file (`mode` is `st_mode`, type bits too). */
+export interface NativeStat {
+  size: number;
+  nlink: number;
+  mode: number;
+  uid: number;
+  isFile: boolean;
+  isDir: boolean;
+  isLink: boolean;
 }
 
 /** A libuv poll handle on a file descriptor. */

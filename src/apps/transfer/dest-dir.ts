@@ -1,0 +1,856 @@
+/**
+ * The receiver's destination folder: every name is relative to it, and what a transfer
+ * has received so far (its partial file) is kept apart from the user's files, in
+ * `.socketkit-partial/` ({@link STAGING_DIR}), under a name no sender can choose.
+ *
+ * With the native addon on Linux ({@link DestDir.beneath}), every open, mkdir, rename,
+ * unlink and stat starts from a descriptor of the folder and is resolved by the kernel
+ * without following any symbolic link and without leaving the folder (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or an openat(O_NOFOLLOW) walk where openat2 is
+ * missing). A local process that swaps a folder on the way for a link, at any moment,
+ * makes the call fail; nothing is written outside.
+ *
+ * Without the addon (or elsewhere than Linux), paths are checked and then used:
+ * - What holds: a user's `NAME.part` is never taken for a partial file (partial files
+ *   are hashed names in the staging folder); a symbolic link or a non-folder planted
+ *   before a call, on the way or at the name, is refused (each component is `lstat`ed,
+ *   the last opened with O_NOFOLLOW); a staged file with another hard link, or one that
+ *   is not a regular file, is refused before any byte of it is written, truncated, read
+ *   or deleted (checked by `fstat` on the open descriptor); a commit without overwrite
+ *   never replaces a file (`link` then `unlink`, which fails when anything is there).
+ * - What does not: between the `lstat` of a folder on the way and the call that uses
+ *   its path, a local process can swap that folder for a link and redirect the call
+ *   outside the folder. On a file system without hard links, a commit without
+ *   overwrite falls back to checking that the name is free, then renaming.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { link, lstat, mkdir, realpath, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { checkRelativePath, refusedName } from "../../codec/transfer-codec.ts";
+import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
+import { quote } from "../../core/escape.ts";
+import { hasNative, type NativeAddon, native } from "../../native/index.ts";
+import { diskError, MAX_SYSTEM_PATH, quoteName } from "./files.ts";
+
+/** The folder, in the destination, that holds the partial files of received names. */
+export const STAGING_DIR = ".socketkit-partial";
+
+/** What `.socketkit-partial/README` says. */
+const STAGING_README =
+  "Partial files of interrupted socketkit transfers: the same transfer, run again, resumes from them.\n" +
+  "Safe to delete when no socketkit transfer is running.\n";
+
+const { O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } =
+  fs.constants;
+
+// O_NONBLOCK: opening a FIFO or a device planted at the name must not hang or act before
+// fstat tells what it is; on a regular file it changes nothing.
+const STAGED_WRITE = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK;
+const LIST_APPEND = O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK;
+const READ = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+
+const fsOpen = promisify(fs.open);
+const fsClose = promisify(fs.close);
+const fsWritev = promisify(fs.writev);
+const fsRead = promisify(fs.read);
+const fsFstat = promisify(fs.fstat);
+const fsFchmod = promisify(fs.fchmod);
+const fsFtruncate = promisify(fs.ftruncate);
+const fsFsync = promisify(fs.fsync);
+
+/**
+ * Where the partial file of the received name `rel` is kept, relative to the destination:
+ * `.socketkit-partial/<40 hex digits>.part`, the same for the same name (to resume), and
+ * no name a sender can give (those under {@link STAGING_DIR} are refused).
+ */
+export function stagedPath(rel: string): string {
+  const digest = createHash("sha256").update(`socketkit partial\n${rel}`).digest("hex");
+  return `${STAGING_DIR}/${digest.slice(0, 40)}.part`;
+}
+
+/**
+ * Whether the received name `rel` lies in {@link STAGING_DIR}, so must be refused. Case
+ * and compatibility forms are folded, for file systems that ignore them.
+ */
+export function isReserved(rel: string): boolean {
+  const first = rel.split("/", 1)[0] as string;
+  return first.normalize("NFKC").toLowerCase() === STAGING_DIR;
+}
+
+/** Options of {@link DestDir.prepare}. */
+export interface PrepareOptions {
+  /** The file may replace a regular file of the same name. @default false */
+  overwrite?: boolean;
+}
+
+/** What is at a name: `lstat`'s answer, in the few words the checks need. */
+interface Entry {
+  size: number;
+  nlink: number;
+  mode: number;
+  uid: number;
+  isFile: boolean;
+  isDir: boolean;
+  isLink: boolean;
+}
+
+/**
+ * The file operations of a {@link DestDir}, relative to its folder, chosen once when it
+ * opens. They fail with Node-style errors (`code` the errno name): a symbolic link in
+ * the way is `ELOOP`, a way out of the folder `EXDEV`.
+ */
+interface FileOps {
+  /** Opens `rel` with `flags`, following no link at the end: a descriptor. */
+  open(rel: string, flags: number, mode: number): Promise<number>;
+  /** Makes the missing folders of `rel`; a link or a file on the way fails. */
+  mkdirs(rel: string, mode: number): Promise<void>;
+  /** Renames; with `noReplace`, `EEXIST` when anything is at `to`. */
+  rename(from: string, to: string, noReplace: boolean): Promise<void>;
+  unlink(rel: string): Promise<void>;
+  /** What is at `rel`, or null when nothing is (nor its folder). */
+  stat(rel: string): Promise<Entry | null>;
+  close(): Promise<void>;
+}
+
+/**
+ * A file {@link DestDir} opened, over its descriptor: Node's public API cannot wrap a
+ * descriptor in a `FileHandle`. Failures are Node's errors, as a `FileHandle`'s are.
+ */
+export class StagedFile {
+  /** The descriptor; valid until {@link StagedFile.close}. */
+  readonly fd: number;
+  #closed = false;
+
+  /** For {@link DestDir}: takes over `fd`. */
+  constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** Writes every byte of `buffers`, in order, at the file's position (its end to append). */
+  async write(buffers: Buffer[]): Promise<void> {
+    let rest = buffers.filter((b) => b.length > 0);
+    while (rest.length > 0) {
+      let { bytesWritten } = await fsWritev(this.fd, rest);
+      while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).length) {
+        bytesWritten -= (rest[0] as Buffer).length;
+        rest = rest.slice(1);
+      }
+      if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
+    }
+  }
+
+  /** Reads up to `length` bytes at `position` into `buffer[offset...]`, as `FileHandle.read`. */
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number; buffer: Buffer }> {
+    return fsRead(this.fd, buffer, offset, length, position);
+  }
+
+  /** The file's size now, in bytes. */
+  async size(): Promise<number> {
+    return (await fsFstat(this.fd)).size;
+  }
+
+  /** What tells this file from another under the same name later: inode, size, mtime. */
+  async identity(): Promise<FileIdentity> {
+    const s = await fsFstat(this.fd, { bigint: true });
+    return { ino: String(s.ino), size: Number(s.size), mtime: String(s.mtimeNs) };
+  }
+
+  /** Sets the file's permission bits. */
+  chmod(mode: number): Promise<void> {
+    return fsFchmod(this.fd, mode);
+  }
+
+  /** Waits until what was written is on the disk. */
+  sync(): Promise<void> {
+    return fsFsync(this.fd);
+  }
+
+  /** Closes the descriptor; again is a no-op. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await fsClose(this.fd);
+  }
+}
+
+/** A file's inode, size and modification time (ns), as {@link StagedFile.identity} reads them. */
+export interface FileIdentity {
+  ino: string;
+  size: number;
+  mtime: string;
+}
+
+/** What {@link DestDir.commit} notes of a file it gives its name: its identity and hash. */
+export interface ReceivedFile extends FileIdentity {
+  sha256: string;
+}
+
+/** The list, in the staging folder, of the files socketkit gave their names. */
+const RECEIVED_LIST = `${STAGING_DIR}/received`;
+
+/** A received list longer than this is rewritten with one line per name when it is read. */
+const RECEIVED_LIST_COMPACT = 1024 * 1024;
+
+/**
+ * The receiver's destination folder. Every name given is a received name, relative to the
+ * folder (checked again by `checkRelativePath`). A file's data goes to its staged file
+ * ({@link stagedPath}) and is renamed to its name by {@link DestDir.commit} once its hash
+ * is checked.
+ *
+ * @example
+ * ```ts
+ * const dest = await DestDir.open("downloads");
+ * try {
+ *   if ((await dest.prepare("photos/a.jpg")) === "new") {
+ *     const file = await dest.openStaged("photos/a.jpg", false);
+ *     await file.write([data]);
+ *     await file.close();
+ *     await dest.commit("photos/a.jpg", false);
+ *   }
+ * } finally {
+ *   await dest.close();
+ * }
+ * ```
+ */
+export class DestDir {
+  /** The folder's real path (its links resolved once, when it was opened). */
+  readonly root: string;
+  /**
+   * Whether every call is resolved by the kernel beneath a descriptor of the folder (the
+   * native addon, on Linux); otherwise paths are checked, then used (see the module's
+   * notes for what that leaves open).
+   */
+  readonly beneath: boolean;
+  readonly #ops: FileOps;
+  #stagingReady = false;
+  /**
+   * Folders made or found on the way, beneath the folder's descriptor only: there the
+   * kernel refuses a link at every later call anyway, so the walk need not be repeated
+   * for each file of a folder. (By path, each call checks the way again.)
+   */
+  readonly #madeDirs = new Set<string>();
+  /** The received list, read when first asked (null: not read yet). */
+  #received: Map<string, ReceivedFile> | null = null;
+  /** The received list open to append to, once a file was committed. */
+  #list: StagedFile | null = null;
+
+  private constructor(root: string, ops: FileOps, beneath: boolean) {
+    this.root = root;
+    this.#ops = ops;
+    this.beneath = beneath;
+  }
+
+  /**
+   * Opens the folder `root`, which must exist and be a folder; fails with the system's
+   * code (`ENOENT`, `ENOTDIR`...) as `Cannot open the folder "ROOT": ...`.
+   */
+  static async open(root: string): Promise<DestDir> {
+    const action = `open the folder ${quote(root)}`;
+    try {
+      const base = await realpath(root);
+      const io = beneathAddon();
+      if (io !== null) {
+        const dirfd = await fsOpen(base, O_RDONLY | O_DIRECTORY);
+        return new DestDir(base, new NativeOps(io, dirfd), true);
+      }
+      if (!(await lstat(base)).isDirectory()) throw sysError("ENOTDIR", "open");
+      return new DestDir(base, new PathOps(base), false);
+    } catch (err) {
+      throw toSocketError(err, action);
+    }
+  }
+
+  /** Lets the folder go (its descriptor, with the addon). Again is a no-op. */
+  async close(): Promise<void> {
+    await this.#list?.close();
+    this.#list = null;
+    await this.#ops.close();
+  }
+
+  /**
+   * The SHA-256 of the file `rel` when socketkit gave it its name itself (a
+   * {@link DestDir.commit} with its hash) and it is unchanged since: the same inode, size
+   * and modification time, and `size` bytes when given. Null otherwise: a file of the
+   * user's is never read.
+   */
+  async received(rel: string, size?: number): Promise<string | null> {
+    this.#check(rel);
+    const noted = (await this.#receivedList()).get(rel);
+    if (noted === undefined || (size !== undefined && noted.size !== size)) return null;
+    let file: StagedFile;
+    try {
+      file = await this.openFinalForRead(rel);
+    } catch {
+      return null;
+    }
+    try {
+      const now = await file.identity();
+      return now.ino === noted.ino && now.size === noted.size && now.mtime === noted.mtime
+        ? noted.sha256
+        : null;
+    } finally {
+      await file.close();
+    }
+  }
+
+  /**
+   * Gets the name `rel` ready to receive: refuses a name in {@link STAGING_DIR} or too
+   * long for the system, makes the folders on the way (a link or a file there refuses
+   * the name), and looks at what is at the name. A link, a folder or anything but a
+   * regular file refuses it (`ERR_TRANSFER_NAME`). Returns `"exists"` when a regular
+   * file is there and `overwrite` is off (the caller may then compare its content with
+   * the sender's), else `"new"`.
+   */
+  async prepare(rel: string, options: PrepareOptions = {}): Promise<"new" | "exists"> {
+    this.#check(rel);
+    const slash = rel.lastIndexOf("/");
+    if (slash > 0) {
+      const dir = rel.slice(0, slash);
+      if (!this.#madeDirs.has(dir)) {
+        await this.#mkdirs(rel, dir);
+        if (this.beneath) this.#madeDirs.add(dir);
+      }
+    }
+    const entry = await this.#stat(rel, rel, `look up ${quoteName(rel)}`);
+    if (entry === null) return "new";
+    if (entry.isLink) throw refusedName(rel, "a symbolic link is there");
+    if (!entry.isFile) throw refusedName(rel, "something that is not a file is there");
+    return options.overwrite ? "new" : "exists";
+  }
+
+  /**
+   * The size of what an earlier transfer of `rel` left in its staged file, 0 when there
+   * is none. A staged file with another link, or not a regular file, refuses the name.
+   */
+  async stagedSize(rel: string): Promise<number> {
+    this.#check(rel);
+    if (!(await this.#staging(false))) return 0;
+    const entry = await this.#stat(stagedPath(rel), rel, `look up ${partialOf(rel)}`);
+    if (entry === null) return 0;
+    checkStaged(rel, entry);
+    return entry.size;
+  }
+
+  /**
+   * Opens the staged file of `rel` for writing, made if missing (mode 0600), emptied
+   * unless `append`. A staged file with another link, or not a regular file, refuses the
+   * name and is neither written nor emptied.
+   */
+  async openStaged(rel: string, append: boolean): Promise<StagedFile> {
+    this.#check(rel);
+    await this.#staging(true);
+    const path = stagedPath(rel);
+    const action = `open ${partialOf(rel)}`;
+    if (!append) {
+      // Made anew by this call (O_EXCL fails on anything there, a link included), it is
+      // ours alone: no checks to make. Anything there takes the checked way below.
+      try {
+        return new StagedFile(await this.#ops.open(path, STAGED_WRITE | O_EXCL, 0o600));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== "EEXIST") throw fail(err, rel, action);
+      }
+    }
+    const before = await this.#stat(path, rel, action);
+    if (before !== null) checkStaged(rel, before);
+    const file = await this.#open(path, STAGED_WRITE | (append ? O_APPEND : 0), 0o600, rel, action);
+    try {
+      checkStaged(rel, entryOf(await fsFstat(file.fd)));
+      if (!append) await fsFtruncate(file.fd, 0);
+    } catch (err) {
+      await file.close();
+      throw err instanceof TransferError ? err : fail(err, rel, action);
+    }
+    return file;
+  }
+
+  /** Opens the staged file of `rel` to read it (to hash what it holds), with the same checks. */
+  async openStagedForRead(rel: string): Promise<StagedFile> {
+    this.#check(rel);
+    await this.#staging(false);
+    const action = `read ${partialOf(rel)}`;
+    const file = await this.#open(stagedPath(rel), READ, 0, rel, action);
+    try {
+      checkStaged(rel, entryOf(await fsFstat(file.fd)));
+    } catch (err) {
+      await file.close();
+      throw err instanceof TransferError ? err : fail(err, rel, action);
+    }
+    return file;
+  }
+
+  /** Opens the file `rel` itself to read it; anything but a regular file refuses the name. */
+  async openFinalForRead(rel: string): Promise<StagedFile> {
+    this.#check(rel);
+    const action = `read ${quoteName(rel)}`;
+    const file = await this.#open(rel, READ, 0, rel, action);
+    try {
+      if (!(await fsFstat(file.fd)).isFile())
+        throw refusedName(rel, "something that is not a file is there");
+    } catch (err) {
+      await file.close();
+      throw err instanceof TransferError ? err : fail(err, rel, action);
+    }
+    return file;
+  }
+
+  /**
+   * Moves the staged file of `rel` to its name. Without `overwrite`, nothing there is
+   * ever replaced, even a file that appeared since {@link DestDir.prepare}:
+   * `ERR_TRANSFER_EXISTS`. With it, only a regular file is replaced; a link or a folder
+   * there refuses the name. With `noted` (the staged file's identity and hash), the file is
+   * added to the received list first, so that {@link DestDir.received} knows it for
+   * socketkit's even if the process dies right after the rename.
+   */
+  async commit(rel: string, overwrite: boolean, noted?: ReceivedFile): Promise<void> {
+    this.#check(rel);
+    await this.#staging(false);
+    if (noted !== undefined) await this.#note(rel, noted);
+    const path = stagedPath(rel);
+    const action = `move ${partialOf(rel)} to ${quoteName(rel)}`;
+    const staged = await this.#stat(path, rel, action);
+    if (staged === null) throw fail(sysError("ENOENT", "rename"), rel, action);
+    checkStaged(rel, staged);
+    if (overwrite) {
+      const final = await this.#stat(rel, rel, action);
+      if (final?.isLink) throw refusedName(rel, "a symbolic link is there");
+      if (final !== null && !final.isFile)
+        throw refusedName(rel, "something that is not a file is there");
+    }
+    try {
+      await this.#ops.rename(path, rel, !overwrite);
+    } catch (err) {
+      const { code, syscall } = err as { code?: unknown; syscall?: unknown };
+      if (code === "EEXIST" && !overwrite) {
+        throw new TransferError(
+          `Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`,
+          { code: "ERR_TRANSFER_EXISTS" },
+        );
+      }
+      if (code === "EEXIST") throw refusedName(rel, "something that is not a file is there");
+      if (code === "EXDEV" && typeof syscall === "string" && /rename|link/.test(syscall)) {
+        throw new TransferError(
+          `Cannot ${action}: its folder is on another file system than ${STAGING_DIR}`,
+          { code: "EXDEV", cause: err },
+        );
+      }
+      throw fail(err, rel, action);
+    }
+  }
+
+  /** Deletes the staged file of `rel`, if there is one (and only if it is socketkit's). */
+  async discard(rel: string): Promise<void> {
+    this.#check(rel);
+    if (!(await this.#staging(false))) return;
+    const path = stagedPath(rel);
+    const action = `delete ${partialOf(rel)}`;
+    const entry = await this.#stat(path, rel, action);
+    if (entry === null) return;
+    checkStaged(rel, entry);
+    await this.#ops.unlink(path).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code !== "ENOENT") throw fail(err, rel, action);
+    });
+  }
+
+  /** Appends `rel` to the received list (kept in memory too once it was read). */
+  async #note(rel: string, noted: ReceivedFile): Promise<void> {
+    const action = `write ${quote(join(this.root, RECEIVED_LIST))}`;
+    try {
+      this.#list ??= await this.#open(RECEIVED_LIST, LIST_APPEND, 0o600, rel, action);
+      await this.#list.write([Buffer.from(`${JSON.stringify({ path: rel, ...noted })}\n`)]);
+    } catch (err) {
+      throw err instanceof SocketError ? err : toSocketError(err, action);
+    }
+    this.#received?.set(rel, noted);
+  }
+
+  /** The received list by name (the last line for a name wins), read once. */
+  async #receivedList(): Promise<Map<string, ReceivedFile>> {
+    if (this.#received !== null) return this.#received;
+    const found = new Map<string, ReceivedFile>();
+    let text = "";
+    if (await this.#staging(false)) {
+      const file = await this.#ops.open(RECEIVED_LIST, READ, 0).then(
+        (fd) => new StagedFile(fd),
+        () => null,
+      );
+      if (file !== null) {
+        try {
+          const size = await file.size();
+          const buf = Buffer.alloc(size);
+          let at = 0;
+          while (at < size) {
+            const { bytesRead } = await file.read(buf, at, size - at, at);
+            if (bytesRead === 0) break;
+            at += bytesRead;
+          }
+          text = buf.subarray(0, at).toString("utf8");
+        } finally {
+          await file.close();
+        }
+      }
+    }
+    let lines = 0;
+    for (const line of text.split("\n")) {
+      const entry = parseNoted(line);
+      if (entry === null) continue;
+      lines++;
+      const { path, ...noted } = entry;
+      found.delete(path);
+      found.set(path, noted);
+    }
+    this.#received = found;
+    if (text.length > RECEIVED_LIST_COMPACT && lines > 2 * found.size) await this.#compact(found);
+    return found;
+  }
+
+  /** Rewrites the received list with one line per name (best effort: it is only a cache). */
+  async #compact(found: Map<string, ReceivedFile>): Promise<void> {
+    const fresh = `${RECEIVED_LIST}.new`;
+    try {
+      await this.#ops.unlink(fresh).catch(() => {});
+      const file = new StagedFile(
+        await this.#ops.open(fresh, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600),
+      );
+      try {
+        const lines = [...found].map(([path, noted]) => JSON.stringify({ path, ...noted }));
+        await file.write([Buffer.from(`${lines.join("\n")}\n`)]);
+      } finally {
+        await file.close();
+      }
+      await this.#ops.rename(fresh, RECEIVED_LIST, false);
+    } catch {
+      // The long list still works.
+    }
+  }
+
+  /** Makes the folder `relDir` (a sender's empty folder) and those on its way. */
+  async mkdirs(relDir: string): Promise<void> {
+    this.#check(relDir);
+    await this.#mkdirs(relDir, relDir);
+  }
+
+  /** Refuses a name that is not a safe relative path, is socketkit's or is too long. */
+  #check(rel: string): void {
+    checkRelativePath(rel);
+    if (isReserved(rel)) throw refusedName(rel, "it is socketkit's folder for partial files");
+    const length = Buffer.byteLength(join(this.root, rel));
+    if (length > MAX_SYSTEM_PATH) {
+      throw refusedName(
+        rel,
+        `in ${quote(this.root)} its path would be ${length} bytes, over the system's limit of ${MAX_SYSTEM_PATH}`,
+      );
+    }
+  }
+
+  async #mkdirs(rel: string, dir: string): Promise<void> {
+    await this.#ops.mkdirs(dir, 0o777).catch((err: unknown) => {
+      throw fail(err, rel, `create the folder ${quoteName(dir)}`);
+    });
+  }
+
+  async #stat(path: string, rel: string, action: string): Promise<Entry | null> {
+    try {
+      return await this.#ops.stat(path);
+    } catch (err) {
+      throw fail(err, rel, action);
+    }
+  }
+
+  async #open(
+    path: string,
+    flags: number,
+    mode: number,
+    rel: string,
+    action: string,
+  ): Promise<StagedFile> {
+    try {
+      return new StagedFile(await this.#ops.open(path, flags, mode));
+    } catch (err) {
+      throw fail(err, rel, action);
+    }
+  }
+
+  /**
+   * Checks the staging folder: true when it is there (made, with its README, if `create`),
+   * false when it is not. A link, a file, or a folder of another user's that others can
+   * write to is refused (`ERR_TRANSFER_STAGING`).
+   */
+  async #staging(create: boolean): Promise<boolean> {
+    // Checked once beneath the descriptor: a link swapped in later fails every call there.
+    if (this.#stagingReady && this.beneath) return true;
+    const where = quote(join(this.root, STAGING_DIR));
+    const refuse = (why: string) =>
+      new TransferError(`Cannot keep partial files in ${where}: ${why}`, {
+        code: "ERR_TRANSFER_STAGING",
+      });
+    const look = () =>
+      this.#ops.stat(STAGING_DIR).catch((err: unknown) => {
+        throw toSocketError(err, `look up ${where}`);
+      });
+    let entry = await look();
+    if (entry === null) {
+      if (!create) return false;
+      await this.#ops.mkdirs(STAGING_DIR, 0o700).catch((err: unknown) => {
+        throw toSocketError(err, `create ${where}`);
+      });
+      entry = await look();
+      if (entry === null) throw refuse("it went away as it was made");
+    }
+    if (entry.isLink) throw refuse("it is a symbolic link, not socketkit's folder (move it away)");
+    if (!entry.isDir) throw refuse("it is not a folder (move it away)");
+    // Another user who can write there could swap a checked staged file for their own
+    // before it is renamed. (A folder of ours that all may write to is the user's choice,
+    // and all a FAT file system shows.)
+    if ((entry.mode & 0o022) !== 0 && entry.uid !== process.getuid?.())
+      throw refuse("another user owns it and others can write to it (move it away)");
+    if (create && !this.#stagingReady) {
+      await this.#readme().catch((err: unknown) => {
+        throw toSocketError(err, `write ${quote(join(this.root, STAGING_DIR, "README"))}`);
+      });
+      this.#stagingReady = true;
+    }
+    return true;
+  }
+
+  /** Writes the staging folder's README, unless one is there. */
+  async #readme(): Promise<void> {
+    let fd: number;
+    try {
+      fd = await this.#ops.open(`${STAGING_DIR}/README`, O_WRONLY | O_CREAT | O_EXCL, 0o644);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "EEXIST") return;
+      throw err;
+    }
+    const file = new StagedFile(fd);
+    try {
+      await file.write([Buffer.from(STAGING_README)]);
+    } finally {
+      await file.close();
+    }
+  }
+}
+
+/** The addon, when it has the calls beneath a descriptor and they hold (Linux); else null. */
+function beneathAddon(): NativeAddon | null {
+  if (process.platform !== "linux" || !hasNative()) return null;
+  const io = native("files beneath a folder");
+  // An addon built before these calls existed has none of them.
+  return typeof io.openBeneath === "function" ? io : null;
+}
+
+/** A line of the received list, or null when it is not one (a line cut by a crash). */
+function parseNoted(line: string): (ReceivedFile & { path: string }) | null {
+  if (line === "") return null;
+  try {
+    const v = JSON.parse(line) as Record<string, unknown>;
+    if (
+      typeof v.path === "string" &&
+      typeof v.ino === "string" &&
+      typeof v.size === "number" &&
+      typeof v.mtime === "string" &&
+      typeof v.sha256 === "string"
+    ) {
+      return { path: v.path, ino: v.ino, size: v.size, mtime: v.mtime, sha256: v.sha256 };
+    }
+  } catch {
+    // Not a line of the list.
+  }
+  return null;
+}
+
+/** How a message names the partial file of `rel`. */
+function partialOf(rel: string): string {
+  return `the partial file of ${quoteName(rel)}`;
+}
+
+/**
+ * Refuses the staged file of `rel` when it is not socketkit's own: not a regular file, or
+ * with another hard link (writing it would write that other file).
+ */
+function checkStaged(rel: string, entry: Entry): void {
+  const where = stagedPath(rel);
+  if (!entry.isFile) throw refusedName(rel, `its partial file ${where} is not a plain file`);
+  if (entry.nlink > 1) {
+    throw refusedName(
+      rel,
+      `its partial file ${where} has ${entry.nlink} links, so it is not socketkit's alone (delete it)`,
+    );
+  }
+}
+
+/**
+ * The error for a failed call on the received name `rel`: a link in the way or a way out
+ * of the folder refuses the name; else {@link diskError} (`ENOSPC` keeps its code...).
+ */
+function fail(err: unknown, rel: string, action: string): SocketError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ELOOP") return refusedName(rel, "a symbolic link is in the way");
+  if (code === "EXDEV") return refusedName(rel, "it would land outside the folder");
+  return diskError(err, rel, action);
+}
+
+/** A Node-style system error, for the checks that stand in for the kernel's. */
+function sysError(code: string, syscall: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}, ${syscall}`), { code, syscall });
+}
+
+function entryOf(s: fs.Stats): Entry {
+  return {
+    size: s.size,
+    nlink: s.nlink,
+    mode: s.mode,
+    uid: s.uid,
+    isFile: s.isFile(),
+    isDir: s.isDirectory(),
+    isLink: s.isSymbolicLink(),
+  };
+}
+
+/** The calls beneath a descriptor of the folder, by the native addon. */
+class NativeOps implements FileOps {
+  readonly #io: NativeAddon;
+  #dirfd: number;
+
+  constructor(io: NativeAddon, dirfd: number) {
+    this.#io = io;
+    this.#dirfd = dirfd;
+  }
+
+  open(rel: string, flags: number, mode: number): Promise<number> {
+    return this.#io.openBeneath(this.#fd(), rel, flags | O_NOFOLLOW, mode);
+  }
+
+  mkdirs(rel: string, mode: number): Promise<void> {
+    return this.#io.mkdirsBeneath(this.#fd(), rel, mode);
+  }
+
+  rename(from: string, to: string, noReplace: boolean): Promise<void> {
+    return this.#io.renameBeneath(this.#fd(), from, to, noReplace);
+  }
+
+  unlink(rel: string): Promise<void> {
+    return this.#io.unlinkBeneath(this.#fd(), rel);
+  }
+
+  stat(rel: string): Promise<Entry | null> {
+    return this.#io.statBeneath(this.#fd(), rel);
+  }
+
+  async close(): Promise<void> {
+    const fd = this.#dirfd;
+    this.#dirfd = -1;
+    if (fd >= 0) await fsClose(fd);
+  }
+
+  #fd(): number {
+    if (this.#dirfd < 0) throw sysError("EBADF", "openat2");
+    return this.#dirfd;
+  }
+}
+
+/**
+ * The same calls by path, with node:fs: each folder on the way is `lstat`ed (a link or
+ * a file refuses), the last component opened with O_NOFOLLOW. Racy; see the module notes.
+ */
+class PathOps implements FileOps {
+  readonly #base: string;
+
+  constructor(base: string) {
+    this.#base = base;
+  }
+
+  async open(rel: string, flags: number, mode: number): Promise<number> {
+    return fsOpen(await this.#parentOf(rel), flags | O_NOFOLLOW, mode);
+  }
+
+  async mkdirs(rel: string, mode: number): Promise<void> {
+    await this.#walk(rel.split("/"), true, mode);
+  }
+
+  async rename(from: string, to: string, noReplace: boolean): Promise<void> {
+    const source = await this.#parentOf(from);
+    const target = await this.#parentOf(to);
+    if (!noReplace) {
+      const there = await lstatOrNull(target);
+      if (there?.isSymbolicLink()) throw sysError("ELOOP", "rename");
+      if (there?.isDirectory()) throw sysError("EISDIR", "rename");
+      if (there !== null && !there.isFile()) throw sysError("EEXIST", "rename");
+      await rename(source, target);
+      return;
+    }
+    try {
+      await link(source, target);
+    } catch (err) {
+      if (!NO_HARD_LINKS.has((err as { code?: unknown }).code as string)) throw err;
+      if ((await lstatOrNull(target)) !== null) throw sysError("EEXIST", "rename");
+      await rename(source, target);
+      return;
+    }
+    await unlink(source);
+  }
+
+  async unlink(rel: string): Promise<void> {
+    await unlink(await this.#parentOf(rel));
+  }
+
+  async stat(rel: string): Promise<Entry | null> {
+    let path: string;
+    try {
+      path = await this.#parentOf(rel);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "ENOENT") return null;
+      throw err;
+    }
+    const s = await lstatOrNull(path);
+    return s === null ? null : entryOf(s);
+  }
+
+  async close(): Promise<void> {}
+
+  /** The path of `rel`, once the folders on its way are checked. */
+  async #parentOf(rel: string): Promise<string> {
+    const names = rel.split("/");
+    const last = names.pop() as string;
+    return join(await this.#walk(names, false, 0), last);
+  }
+
+  /** Checks (and makes, if `create`) the folders `names` in turn: the last one's path. */
+  async #walk(names: string[], create: boolean, mode: number): Promise<string> {
+    let dir = this.#base;
+    for (const name of names) {
+      if (name === "" || name === "." || name === "..") throw sysError("EXDEV", "open");
+      dir = join(dir, name);
+      let info = await lstatOrNull(dir);
+      if (info === null) {
+        if (!create) throw sysError("ENOENT", "open");
+        await mkdir(dir, mode).catch((err: unknown) => {
+          if ((err as { code?: unknown }).code !== "EEXIST") throw err;
+        });
+        info = await lstat(dir);
+      }
+      if (info.isSymbolicLink()) throw sysError("ELOOP", "open");
+      if (!info.isDirectory()) throw sysError("ENOTDIR", "open");
+    }
+    return dir;
+  }
+}
+
+/** Codes of `link` on a file system that has no hard links. */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
+
+async function lstatOrNull(path: string): Promise<fs.Stats | null> {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "ENOENT") return null;
+    throw err;
+  }
+}
