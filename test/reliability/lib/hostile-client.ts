@@ -33,6 +33,11 @@ export interface HostileConnectOptions {
   keep?: boolean;
   /** Start without reading at all (a client that never reads). @default false */
   paused?: boolean;
+  /**
+   * The loopback address to connect from (127.0.0.2, say: another host to the server).
+   * @default chosen by the kernel (127.0.0.1)
+   */
+  from?: string;
 }
 
 /**
@@ -88,7 +93,7 @@ export class HostileClient {
   /** Connects to `127.0.0.1:port`; rejects with the connect error (its `code` set). */
   static connect(port: number, options: HostileConnectOptions = {}): Promise<HostileClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: LOOPBACK, port });
+      const socket = connect({ host: LOOPBACK, port, localAddress: options.from });
       const onError = (err: Error) => reject(err);
       socket.once("error", onError);
       socket.once("connect", () => {
