@@ -86,6 +86,8 @@ function progressBar(): { progress?: TransferProgress; stop: () => void } {
   let started = 0;
   let running = false;
   let value = 0;
+  /** Bytes that were there before (a resumed file): they did not move, so no rate. */
+  let base = 0;
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return {
     progress: {
@@ -94,6 +96,7 @@ function progressBar(): { progress?: TransferProgress; stop: () => void } {
         running = true;
         started = performance.now();
         value = resumedAt;
+        base = resumedAt;
         bar.start(size, resumedAt, {
           name: escapeControls(name).slice(-30),
           size: mb(size),
@@ -104,7 +107,8 @@ function progressBar(): { progress?: TransferProgress; stop: () => void } {
       advance(bytes) {
         value += bytes;
         const seconds = (performance.now() - started) / 1000;
-        bar.update(value, { done: mb(value), rate: seconds > 0 ? `${mb(value / seconds)}/s` : "" });
+        const moved = value - base;
+        bar.update(value, { done: mb(value), rate: seconds > 0 ? `${mb(moved / seconds)}/s` : "" });
       },
     },
     stop: () => {
@@ -113,14 +117,36 @@ function progressBar(): { progress?: TransferProgress; stop: () => void } {
   };
 }
 
-/** The one-line summary, always printed. */
-function summaryLine(verb: string, s: TransferSummary): string {
+/**
+ * The one-line summary, always printed: what moved, at what rate (of the bytes that moved,
+ * not those already there), and what did not need to move: files already there, files
+ * resumed and where.
+ */
+export function summaryLine(verb: string, s: TransferSummary): string {
   const mbps = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
-  const what =
-    s.files.length === 1
-      ? escapeControls((s.files[0] as { path: string }).path)
-      : `${s.files.length} files`;
-  return `${verb} ${what}, ${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s), sha256 ${s.sha256}`;
+  const moved = `${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s)`;
+  const hash = `sha256 ${s.sha256}`;
+  const only = s.files.length === 1 ? s.files[0] : undefined;
+  if (only !== undefined) {
+    const name = escapeControls(only.path);
+    if (only.outcome === "present")
+      return `${verb} ${name}: already there (${only.size} bytes, the same SHA-256), nothing moved, ${hash}`;
+    if (only.outcome === "resumed")
+      return `${verb} ${name}, resumed at ${only.resumedAt} of ${only.size} bytes: ${moved}, ${hash}`;
+    return `${verb} ${name}, ${moved}, ${hash}`;
+  }
+  const present = s.files.filter((f) => f.outcome === "present").length;
+  const resumed = s.files.filter((f) => f.outcome === "resumed");
+  const notes: string[] = [];
+  if (present > 0) notes.push(`${present} already there`);
+  if (resumed.length === 1)
+    notes.push(`1 resumed at ${(resumed[0] as { resumedAt: number }).resumedAt} bytes`);
+  else if (resumed.length > 1) {
+    const kept = resumed.reduce((n, f) => n + f.resumedAt, 0);
+    notes.push(`${resumed.length} resumed with ${kept} bytes already there`);
+  }
+  const what = `${s.files.length} files${notes.length > 0 ? ` (${notes.join(", ")})` : ""}`;
+  return `${verb} ${what}, ${moved}, ${hash}`;
 }
 
 async function withProgress<T extends TransferSummary | null>(

@@ -35,24 +35,31 @@ describe("transfer preamble", () => {
       /not a socketkit transfer peer \(it sent "Thank yo"\)/,
     );
     assert.throws(() => checkPreamble(Buffer.alloc(0), "sender"), /it sent nothing/);
+    const older = encodePreamble("sender");
+    older.writeUInt16BE(1, 4);
+    assert.throws(() => checkPreamble(older, "sender"), /version 1; this socketkit speaks 2/);
     const future = encodePreamble("sender");
-    future.writeUInt16BE(2, 4);
-    assert.throws(() => checkPreamble(future, "sender"), /version 2; this socketkit speaks 1/);
+    future.writeUInt16BE(3, 4);
+    assert.throws(() => checkPreamble(future, "sender"), /version 3; this socketkit speaks 2/);
   });
 });
 
 describe("transfer messages", () => {
   const samples: TransferMessage[] = [
-    { t: "hello", auth: false, nonce: null },
-    { t: "hello", auth: true, nonce: "a".repeat(64) },
-    { t: "proof", mac: "0".repeat(64) },
+    { t: "hello", auth: false },
+    { t: "hello", auth: true },
+    { t: "pake", msg: "53".repeat(33) },
+    { t: "ready" },
     { t: "file", path: "photos/été 2026/a.jpg", size: 123, exec: false },
+    { t: "blob", path: "notes.part", size: 65536, exec: true, sha256: "e".repeat(64) },
     { t: "dir", path: "empty" },
-    { t: "offer", have: 0, sha256: null },
-    { t: "offer", have: 10, sha256: "f".repeat(64) },
+    { t: "offer", have: 0, sha256: null, held: false },
+    { t: "offer", have: 10, sha256: "f".repeat(64), held: false },
+    { t: "offer", have: 10, sha256: null, held: true },
     { t: "data", from: 10 },
     { t: "done", sha256: "1".repeat(64) },
-    { t: "ok" },
+    { t: "ok", present: false },
+    { t: "ok", present: true },
     { t: "end", files: 2, bytes: 99 },
     { t: "bye" },
     { t: "error", code: "ERR_TRANSFER_HASH", message: "corrupt" },
@@ -73,9 +80,15 @@ describe("transfer messages", () => {
       '{"t":"file","path":"a","size":-1,"exec":false}',
       '{"t":"file","path":"a","size":1.5,"exec":false}',
       '{"t":"file","path":"a","size":1e300,"exec":false}',
-      '{"t":"offer","have":5,"sha256":null}',
+      '{"t":"offer","have":5,"sha256":null,"held":false}',
+      `{"t":"offer","have":5,"sha256":"${"f".repeat(64)}","held":true}`,
+      `{"t":"offer","have":5,"sha256":"${"f".repeat(64)}"}`,
       '{"t":"done","sha256":"XYZ"}',
-      '{"t":"hello","auth":true,"nonce":null}',
+      '{"t":"hello"}',
+      '{"t":"pake","msg":"53"}',
+      `{"t":"pake","msg":"${"g".repeat(66)}"}`,
+      `{"t":"blob","path":"a","size":65537,"exec":false,"sha256":"${"f".repeat(64)}"}`,
+      '{"t":"blob","path":"a","size":1,"exec":false,"sha256":null}',
       '{"t":"launch-missiles"}',
     ];
     for (const body of bad)

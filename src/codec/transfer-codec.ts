@@ -12,11 +12,15 @@ import { escapeControls, quote } from "../core/escape.ts";
 /** The first four bytes each side sends. */
 export const TRANSFER_MAGIC = Buffer.from("SKXF", "latin1");
 /** The protocol version this code speaks. */
-export const TRANSFER_VERSION = 1;
+export const TRANSFER_VERSION = 2;
 /** Bytes of the preamble: magic, version (u16), role (u8), reserved (u8). */
 export const PREAMBLE_SIZE = 8;
 /** Largest control message body, in bytes. */
 export const MAX_MESSAGE_SIZE = 64 * 1024;
+/** Largest file sent whole in one `blob` message (its bytes follow it, unframed). */
+export const MAX_BLOB_SIZE = 64 * 1024;
+/** Bytes of a SPAKE2 message (a side byte and a compressed Ed25519 point), hex in `pake`. */
+export const PAKE_MESSAGE_SIZE = 33;
 /** Longest relative path, in UTF-8 bytes, and longest path component. */
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -28,14 +32,16 @@ const ROLE_BYTE: Record<Role, number> = { sender: 0x53, receiver: 0x52 };
 
 /** The messages of the protocol, by their `t` field. */
 export type TransferMessage =
-  | { t: "hello"; auth: boolean; nonce: string | null }
-  | { t: "proof"; mac: string }
+  | { t: "hello"; auth: boolean }
+  | { t: "pake"; msg: string }
+  | { t: "ready" }
   | { t: "file"; path: string; size: number; exec: boolean }
+  | { t: "blob"; path: string; size: number; exec: boolean; sha256: string }
   | { t: "dir"; path: string }
-  | { t: "offer"; have: number; sha256: string | null }
+  | { t: "offer"; have: number; sha256: string | null; held: boolean }
   | { t: "data"; from: number }
   | { t: "done"; sha256: string }
-  | { t: "ok" }
+  | { t: "ok"; present: boolean }
   | { t: "end"; files: number; bytes: number }
   | { t: "bye" }
   | { t: "error"; code: string; message: string };
@@ -108,6 +114,7 @@ export function checkMessageLength(length: number): void {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const PAKE_HEX = new RegExp(`^[0-9a-f]{${PAKE_MESSAGE_SIZE * 2}}$`);
 const ERROR_CODE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
@@ -131,23 +138,43 @@ export function decodeMessage(body: Buffer): TransferMessage {
   switch (m.t) {
     case "hello":
       if (typeof m.auth !== "boolean") throw bad("hello without auth");
-      if (m.auth ? !isHex64(m.nonce) : m.nonce !== null) throw bad("hello with a bad nonce");
-      return { t: "hello", auth: m.auth, nonce: m.nonce as string | null };
-    case "proof":
-      if (!isHex64(m.mac)) throw bad("proof with a bad mac");
-      return { t: "proof", mac: m.mac as string };
+      return { t: "hello", auth: m.auth };
+    case "pake":
+      if (typeof m.msg !== "string" || !PAKE_HEX.test(m.msg)) throw bad("pake with a bad message");
+      return { t: "pake", msg: m.msg };
+    case "ready":
+      return { t: "ready" };
     case "file":
       if (!isSize(m.size)) throw bad("file with a bad size");
       if (typeof m.exec !== "boolean") throw bad("file without exec");
       return { t: "file", path: checkRelativePath(m.path), size: m.size as number, exec: m.exec };
+    case "blob":
+      if (!isSize(m.size) || (m.size as number) > MAX_BLOB_SIZE) throw bad("blob with a bad size");
+      if (typeof m.exec !== "boolean") throw bad("blob without exec");
+      if (!isHex64(m.sha256)) throw bad("blob with a bad sha256");
+      return {
+        t: "blob",
+        path: checkRelativePath(m.path),
+        size: m.size as number,
+        exec: m.exec,
+        sha256: m.sha256 as string,
+      };
     case "dir":
       return { t: "dir", path: checkRelativePath(m.path) };
     case "offer":
       if (!isSize(m.have)) throw bad("offer with a bad length");
       if (m.sha256 !== null && !isHex64(m.sha256)) throw bad("offer with a bad sha256");
-      if ((m.have === 0) !== (m.sha256 === null))
+      if (typeof m.held !== "boolean") throw bad("offer without held");
+      // A held file is offered without its hash (the sender shows its own); a partial
+      // one with the hash of the bytes there, when there are any.
+      if ((m.held || m.have === 0) !== (m.sha256 === null))
         throw bad("offer with a hash that does not fit its length");
-      return { t: "offer", have: m.have as number, sha256: m.sha256 as string | null };
+      return {
+        t: "offer",
+        have: m.have as number,
+        sha256: m.sha256 as string | null,
+        held: m.held,
+      };
     case "data":
       if (!isSize(m.from)) throw bad("data with a bad offset");
       return { t: "data", from: m.from as number };
@@ -155,7 +182,8 @@ export function decodeMessage(body: Buffer): TransferMessage {
       if (!isHex64(m.sha256)) throw bad("done with a bad sha256");
       return { t: "done", sha256: m.sha256 as string };
     case "ok":
-      return { t: "ok" };
+      if (typeof m.present !== "boolean") throw bad("ok without present");
+      return { t: "ok", present: m.present };
     case "end":
       if (!isSize(m.files) || !isSize(m.bytes)) throw bad("end with bad counts");
       return { t: "end", files: m.files as number, bytes: m.bytes as number };

@@ -7,7 +7,6 @@
  * receives goes to disk by {@link writeInSlices}, on the pool too.
  * @module
  */
-import type { FileHandle } from "node:fs/promises";
 import { toSocketError } from "../core/errors.ts";
 import { hasNative, type NativeAddon, native } from "../native/index.ts";
 import { kStream } from "./internal.ts";
@@ -128,6 +127,6 @@ export const FILE_SLICE = 32 * 1024;
  * thread pool, in writes of {@link FILE_SLICE} bytes. Needs the addon: callers hold a
  * {@link BulkReader}, which has it.
  */
-export async function writeInSlices(fh: FileHandle, data: Buffer): Promise<void> {
+export async function writeInSlices(fh: { readonly fd: number }, data: Buffer): Promise<void> {
   await native("file writes on the thread pool").writeFile(fh.fd, data, 0, data.length, FILE_SLICE);
 }

@@ -9,6 +9,7 @@ import { once } from "node:events";
 import {
   chmodSync,
   existsSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -19,11 +20,13 @@ import {
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Channel } from "../../src/apps/transfer/channel.ts";
+import { STAGING_DIR, stagedPath } from "../../src/apps/transfer/dest-dir.ts";
 import { fetch, listenWarnings, receive, send, share } from "../../src/apps/transfer/index.ts";
+import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
 import { TransferError } from "../../src/core/errors.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
 import { deferred } from "../helpers/deferred.ts";
-import { tempDir, until } from "../helpers/net.ts";
+import { netServer, tempDir, until } from "../helpers/net.ts";
 import { errorOutputFrom, listening, portOf, ROOT, socketkit, start } from "../helpers/proc.ts";
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
@@ -45,9 +48,30 @@ async function receiver(options: Parameters<typeof receive>[0]) {
   return { port, result };
 }
 
-/** Every file under `dir`, as path → contents. */
+/** What is in `dir`, less socketkit's staging folder. */
+function listing(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => name !== STAGING_DIR)
+    .sort();
+}
+
+/** The partial files in `dir`'s staging folder. */
+function partials(dir: string): string[] {
+  const staging = join(dir, STAGING_DIR);
+  return existsSync(staging) ? readdirSync(staging).filter((n) => n.endsWith(".part")) : [];
+}
+
+/** Plants `data` as the staged partial file of `rel` in `dir`, as a cut transfer leaves it. */
+function plantPartial(dir: string, rel: string, data: Buffer): string {
+  mkdirSync(join(dir, STAGING_DIR), { recursive: true, mode: 0o700 });
+  const path = join(dir, stagedPath(rel));
+  writeFileSync(path, data);
+  return path;
+}
+
+/** Every file under `dir` (but the staging folder), as path → contents. */
 function snapshot(dir: string, base = dir, out = new Map<string, Buffer>()): Map<string, Buffer> {
-  for (const name of readdirSync(dir).sort()) {
+  for (const name of listing(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) snapshot(path, base, out);
     else out.set(path.slice(base.length + 1), readFileSync(path));
@@ -112,15 +136,12 @@ describe("send and receive", () => {
         "executable stays executable",
       );
       assert.equal(statSync(join(dst, "small.txt")).mode & 0o777, 0o644);
-      assert.equal(
-        readdirSync(dst).some((n) => n.endsWith(".part")),
-        false,
-      );
+      assert.deepEqual(partials(dst), [], "no partial file is left");
     },
   );
 
   it(
-    "resumes from a .part whose bytes match, and starts again from one that does not",
+    "resumes from a partial file whose bytes match, and starts again from one that does not",
     T,
     async (t) => {
       const src = await tempDir(t);
@@ -135,13 +156,16 @@ describe("send and receive", () => {
         ],
         [Buffer.alloc(0), data.length],
       ] as const) {
-        writeFileSync(join(dst, "f.bin.part"), prefix);
+        const part = plantPartial(dst, "f.bin", prefix);
         const { port, result } = await receiver({ dir: dst, overwrite: true });
         const sent = await send([join(src, "f.bin")], ["127.0.0.1", port]);
         await result;
         assert.equal(sent.bytes, expectSent);
+        const resumed = expectSent < data.length;
+        assert.equal(sent.files[0]?.outcome, resumed ? "resumed" : "sent");
+        assert.equal(sent.files[0]?.resumedAt, resumed ? prefix.length : 0);
         assert.equal(sha(readFileSync(join(dst, "f.bin"))), sha(data));
-        assert.equal(existsSync(join(dst, "f.bin.part")), false);
+        assert.equal(existsSync(part), false);
       }
     },
   );
@@ -161,7 +185,8 @@ describe("send and receive", () => {
     await channel.send({ t: "done", sha256: sha(Buffer.from("hello")) });
     await rejection(channel.expect("ok"), "ERR_TRANSFER_HASH");
     await rejection(result, "ERR_TRANSFER_HASH");
-    assert.deepEqual(readdirSync(dst), [], "neither report.txt nor its .part");
+    assert.deepEqual(listing(dst), [], "no report.txt");
+    assert.deepEqual(partials(dst), [], "nor its partial file");
   });
 
   it(
@@ -175,7 +200,8 @@ describe("send and receive", () => {
       mkdirSync(outside);
       symlinkSync(outside, join(dst, "linkdir"));
       symlinkSync(join(outside, "target.txt"), join(dst, "linkfile.txt"));
-      symlinkSync(join(outside, "p"), join(dst, "plain.txt.part"));
+      mkdirSync(join(dst, STAGING_DIR), { mode: 0o700 });
+      symlinkSync(join(outside, "p"), join(dst, stagedPath("plain.txt")));
       const names = [
         "../escape.txt",
         "a/../../escape.txt",
@@ -189,6 +215,8 @@ describe("send and receive", () => {
         "linkdir/escape.txt",
         "linkfile.txt",
         "plain.txt",
+        `${STAGING_DIR}/x.part`,
+        `${STAGING_DIR}/received`,
       ];
       for (const name of names) {
         const { port, result } = await receiver({ dir: dst, overwrite: true });
@@ -205,7 +233,10 @@ describe("send and receive", () => {
         await conn.close();
       }
       assert.deepEqual(readdirSync(outside), [], "nothing outside");
-      assert.deepEqual(readdirSync(dst).sort(), ["linkdir", "linkfile.txt", "plain.txt.part"]);
+      assert.deepEqual(listing(dst), ["linkdir", "linkfile.txt"]);
+      assert.deepEqual(readdirSync(join(dst, STAGING_DIR)), [
+        stagedPath("plain.txt").split("/")[1],
+      ]);
     },
   );
 
@@ -225,29 +256,153 @@ describe("send and receive", () => {
   });
 
   it(
-    "takes a file already there with the very bytes being sent as received (a run cut after the rename)",
+    "takes a file it received earlier, unchanged, as already there (a run cut after the rename), small or big",
     T,
     async (t) => {
       const src = await tempDir(t);
       const dst = await tempDir(t);
-      const data = randomBytes(50_000);
-      writeFileSync(join(src, "a.bin"), data);
+      const small = randomBytes(50_000);
+      const big = randomBytes(300_000);
+      writeFileSync(join(src, "a.bin"), small);
+      writeFileSync(join(src, "c.bin"), big);
       writeFileSync(join(src, "b.bin"), randomBytes(1000));
-      // The first file arrived whole before the cut; the second did not start.
-      writeFileSync(join(dst, "a.bin"), data);
+      // The first run moved a.bin and c.bin before it was cut; b.bin did not start.
+      const first = await receiver({ dir: dst });
+      await send([join(src, "a.bin"), join(src, "c.bin")], ["127.0.0.1", first.port]);
+      await first.result;
       const { port, result } = await receiver({ dir: dst });
-      const sent = await send([join(src, "a.bin"), join(src, "b.bin")], ["127.0.0.1", port]);
+      const sent = await send(
+        ["a.bin", "b.bin", "c.bin"].map((n) => join(src, n)),
+        ["127.0.0.1", port],
+      );
+      const got = await result;
+      const outcomes = [
+        ["a.bin", 0, "present"],
+        ["b.bin", 1000, "sent"],
+        ["c.bin", 0, "present"],
+      ];
+      assert.deepEqual(
+        got?.files.map((f) => [f.path, f.sent, f.outcome]),
+        outcomes,
+      );
+      assert.deepEqual(
+        sent.files.map((f) => [f.path, f.sent, f.outcome]),
+        outcomes,
+      );
+      assert.deepEqual(readFileSync(join(dst, "a.bin")), small);
+      assert.deepEqual(readFileSync(join(dst, "c.bin")), big);
+      assert.deepEqual(readFileSync(join(dst, "b.bin")), readFileSync(join(src, "b.bin")));
+    },
+  );
+
+  it(
+    "refuses a file of the user's with the very bytes being sent, small or big, without reading it",
+    T,
+    async (t) => {
+      for (const size of [1000, 300_000]) {
+        const src = await tempDir(t);
+        const dst = await tempDir(t);
+        const data = randomBytes(size);
+        writeFileSync(join(src, "mine.bin"), data);
+        writeFileSync(join(dst, "mine.bin"), data);
+        const { port, result } = await receiver({ dir: dst });
+        await rejection(send([join(src, "mine.bin")], ["127.0.0.1", port]), "ERR_TRANSFER_EXISTS");
+        await rejection(result, "ERR_TRANSFER_EXISTS");
+      }
+    },
+  );
+
+  it(
+    "sends a name ending in .part as an ordinary file, and never touches the user's .part files",
+    T,
+    async (t) => {
+      const src = await tempDir(t);
+      const dst = await tempDir(t);
+      const notes = randomBytes(200_000);
+      const notesPart = randomBytes(100_000);
+      writeFileSync(join(src, "notes"), notes);
+      writeFileSync(join(src, "notes.part"), notesPart);
+      // The user's own file, a prefix of what is coming under the name without .part.
+      const backup = randomBytes(300_000);
+      writeFileSync(join(src, "backup.tar"), backup);
+      const users = backup.subarray(0, 120_000);
+      writeFileSync(join(dst, "backup.tar.part"), users);
+      const { port, result } = await receiver({ dir: dst });
+      const sent = await send(
+        ["notes.part", "notes", "backup.tar"].map((n) => join(src, n)),
+        ["127.0.0.1", port],
+      );
       const got = await result;
       assert.deepEqual(
         got?.files.map((f) => [f.path, f.sent]),
         [
-          ["a.bin", 0],
-          ["b.bin", 1000],
+          ["notes.part", 100_000],
+          ["notes", 200_000],
+          ["backup.tar", 300_000],
         ],
       );
-      assert.equal(sent.files[0]?.sent, 0);
-      assert.deepEqual(readFileSync(join(dst, "a.bin")), data);
-      assert.deepEqual(readFileSync(join(dst, "b.bin")), readFileSync(join(src, "b.bin")));
+      assert.equal(sent.bytes, 600_000, "nothing was taken as already there");
+      assert.deepEqual(readFileSync(join(dst, "notes.part")), notesPart);
+      assert.deepEqual(readFileSync(join(dst, "notes")), notes);
+      assert.deepEqual(readFileSync(join(dst, "backup.tar")), backup);
+      assert.deepEqual(readFileSync(join(dst, "backup.tar.part")), users, "the user's file stays");
+      assert.deepEqual(partials(dst), []);
+    },
+  );
+
+  it("writes nothing through a hard link planted as a partial file", T, async (t) => {
+    const src = await tempDir(t);
+    const dst = await tempDir(t);
+    const outside = join(await tempDir(t), "precious");
+    writeFileSync(outside, "keep me");
+    writeFileSync(join(src, "f.bin"), randomBytes(200_000));
+    mkdirSync(join(dst, STAGING_DIR), { mode: 0o700 });
+    linkSync(outside, join(dst, stagedPath("f.bin")));
+    const { port, result } = await receiver({ dir: dst });
+    await rejection(send([join(src, "f.bin")], ["127.0.0.1", port]), "ERR_TRANSFER_NAME");
+    const err = await rejection(result, "ERR_TRANSFER_NAME");
+    assert.match(err.message, /2 links/);
+    assert.equal(readFileSync(outside, "utf8"), "keep me");
+    assert.deepEqual(listing(dst), []);
+  });
+
+  it(
+    "sends a folder's small files whole and ahead, without waiting for each answer",
+    T,
+    async (t) => {
+      const src = join(await tempDir(t), "many");
+      mkdirSync(src);
+      for (let i = 0; i < 300; i++) writeFileSync(join(src, `f${i}`), randomBytes(1024));
+      // A receiver by hand that answers nothing after the handshake: it counts what comes.
+      const seen = { blobs: 0, other: 0 };
+      const counted = deferred<void>();
+      const { port } = await netServer(t, (s) => {
+        s.write(
+          Buffer.concat([encodePreamble("receiver"), encodeMessage({ t: "hello", auth: false })]),
+        );
+        let got = Buffer.alloc(0);
+        let at = 8; // past the sender's preamble
+        s.on("data", (d: Buffer) => {
+          got = Buffer.concat([got, d]);
+          for (;;) {
+            if (got.length < at + 4) break;
+            const length = got.readUInt32BE(at);
+            if (got.length < at + 4 + length) break;
+            const m = JSON.parse(got.subarray(at + 4, at + 4 + length).toString("utf8"));
+            const data = m.t === "blob" ? (m.size as number) : 0;
+            if (got.length < at + 4 + length + data) break;
+            at += 4 + length + data;
+            if (m.t === "blob") seen.blobs++;
+            else if (m.t !== "hello") seen.other++;
+          }
+          if (seen.blobs >= 200) counted.resolve();
+        });
+      });
+      const sending = send([src], ["127.0.0.1", port], { timeout: 5 });
+      sending.catch(() => {});
+      await counted.promise;
+      assert.ok(seen.blobs >= 200, `${seen.blobs} small files came before any answer`);
+      assert.equal(seen.other, 0, "nothing but small files whole");
     },
   );
 
@@ -258,11 +413,11 @@ describe("send and receive", () => {
     const { port, result } = await receiver({ dir: dst, maxSize: 1000 });
     await rejection(send([join(src, "big")], ["127.0.0.1", port]), "ERR_TRANSFER_SIZE");
     await rejection(result, "ERR_TRANSFER_SIZE");
-    assert.deepEqual(readdirSync(dst), []);
+    assert.deepEqual(listing(dst), []);
   });
 
   it(
-    "checks the secret both ways: a mismatch or a missing secret fails the sender, and receive logs it and waits on",
+    "checks the secret both ways: a mismatch or a missing secret fails the sender, and receive logs it, refuses the host for a backoff, and waits on",
     T,
     async (t) => {
       const src = await tempDir(t);
@@ -274,19 +429,26 @@ describe("send and receive", () => {
         secret: "correct horse",
         log: (line) => lines.push(line),
       });
+      /** Waits for receive's line about failed secret `n`, then for its backoff to end. */
+      const backoff = async (n: number, seconds: number) => {
+        await until(() => lines.length >= n + 1, `the line about failed secret ${n}`);
+        const seen = performance.now();
+        await until(() => performance.now() - seen >= seconds * 1000, "the end of the backoff");
+      };
       await rejection(
         send([join(src, "s.txt")], ["127.0.0.1", port], { secret: "battery staple" }),
         "ERR_TRANSFER_AUTH",
       );
+      await backoff(1, 1); // the host is refused for 1 s after a failed secret
       const err = await rejection(
         send([join(src, "s.txt")], ["127.0.0.1", port]),
         "ERR_TRANSFER_AUTH",
       );
       assert.match(err.message, /requires a secret/);
-      await until(() => lines.length >= 3, "a line for each");
+      await backoff(2, 2); // 2 s after the second in a row
       assert.match(lines[1] as string, /^ignored 127\.0\.0\.1:\d+: The secrets do not match$/);
       assert.match(lines[2] as string, /^ignored 127\.0\.0\.1:\d+: The peer has no secret/);
-      assert.deepEqual(readdirSync(dst), []);
+      assert.deepEqual(listing(dst), []);
       await send([join(src, "s.txt")], ["127.0.0.1", port], { secret: "correct horse" });
       assert.equal((await result)?.files.length, 1);
       assert.equal(readFileSync(join(dst, "s.txt"), "utf8"), "secret stuff");
@@ -433,7 +595,7 @@ describe("socketkit send / receive / share / fetch", () => {
       rx.stderr(),
       /^socketkit: "x" arrived corrupt: its SHA-256 is [0-9a-f]{64}, the sender's is 0{64}\n$/m,
     );
-    assert.deepEqual(readdirSync(dst), []);
+    assert.deepEqual(listing(dst), []);
   });
 
   it("resumes after the sender is killed mid-way", { timeout: 120_000 }, async (t) => {
@@ -441,7 +603,7 @@ describe("socketkit send / receive / share / fetch", () => {
     const dst = await tempDir(t);
     const data = randomBytes(300 * 1024 * 1024);
     writeFileSync(join(src, "cut.bin"), data);
-    const part = join(dst, "cut.bin.part");
+    const part = join(dst, stagedPath("cut.bin"));
     for (const fraction of [0.1, 0.5]) {
       const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
       t.after(() => rx.stop());
@@ -452,7 +614,7 @@ describe("socketkit send / receive / share / fetch", () => {
       // Kill the sender once the receiver holds more than `fraction` of the file.
       await until(
         () => existsSync(part) && statSync(part).size > before + fraction * (data.length - before),
-        "the .part grows",
+        "the partial file grows",
         60_000,
       );
       tx.child.kill("SIGKILL");
@@ -470,8 +632,11 @@ describe("socketkit send / receive / share / fetch", () => {
     assert.equal(await rx.exited, 0, rx.stderr());
     assert.match(
       tx.stderr(),
-      new RegExp(`cut\\.bin, ${data.length - held} bytes`),
-      "only the rest was sent",
+      new RegExp(
+        `^sent cut\\.bin, resumed at ${held} of ${data.length} bytes: ${data.length - held} bytes in`,
+        "m",
+      ),
+      "only the rest was sent, and the line says so",
     );
     assert.equal(sha(readFileSync(join(dst, "cut.bin"))), sha(data));
   });
@@ -522,7 +687,7 @@ describe("socketkit send / receive / share / fetch", () => {
   });
 
   it(
-    "--secret takes the secret from SOCKETKIT_SECRET; a mismatch fails the sender, and receive says so and waits for the right one",
+    "--secret takes the secret from SOCKETKIT_SECRET; a mismatch fails the sender, and receive says so and takes the right one after a 1 s backoff",
     T,
     async (t) => {
       const src = await tempDir(t);
@@ -549,6 +714,9 @@ describe("socketkit send / receive / share / fetch", () => {
         rx.stderr().trimEnd().split("\n")[1] as string,
         /^ignored 127\.0\.0\.1:\d+: The secrets do not match$/,
       );
+      // The host is refused for 1 s after a failed secret.
+      const seen = performance.now();
+      await until(() => performance.now() - seen >= 1000, "the end of the backoff");
       const right = await sendWith("abc");
       assert.equal(right.code, 0, right.stderr);
       assert.equal(await rx.exited, 0, rx.stderr());

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { targetDir, targetPath } from "../../src/apps/transfer/files.ts";
+import { DestDir } from "../../src/apps/transfer/dest-dir.ts";
 import { LengthPrefixCodec } from "../../src/codec/length-prefix-codec.ts";
 import {
   checkMessageLength,
@@ -100,23 +100,29 @@ const size = fc.oneof(fc.nat(1 << 20), fc.constant(Number.MAX_SAFE_INTEGER), fc.
 
 /** Every message of the protocol, with any valid fields. */
 const messageArb: fc.Arbitrary<TransferMessage> = fc.oneof(
-  fc.constant({ t: "hello", auth: false, nonce: null } as const),
-  hex64.map((nonce) => ({ t: "hello", auth: true, nonce }) as const),
-  hex64.map((mac) => ({ t: "proof", mac }) as const),
+  fc.boolean().map((auth) => ({ t: "hello", auth }) as const),
+  fc
+    .uint8Array({ minLength: 33, maxLength: 33 })
+    .map((a) => ({ t: "pake", msg: Buffer.from(a).toString("hex") }) as const),
+  fc.constant({ t: "ready" } as const),
   fc
     .tuple(goodPathArb, size, fc.boolean())
     .map(([path, s, exec]) => ({ t: "file", path, size: s, exec }) as const),
+  fc
+    .tuple(goodPathArb, fc.nat(65536), fc.boolean(), hex64)
+    .map(([path, s, exec, sha256]) => ({ t: "blob", path, size: s, exec, sha256 }) as const),
   goodPathArb.map((path) => ({ t: "dir", path }) as const),
-  fc.constant({ t: "offer", have: 0, sha256: null } as const),
+  fc.constant({ t: "offer", have: 0, sha256: null, held: false } as const),
+  size.map((have) => ({ t: "offer", have, sha256: null, held: true }) as const),
   fc
     .tuple(
       size.filter((n) => n > 0),
       hex64,
     )
-    .map(([have, sha256]) => ({ t: "offer", have, sha256 }) as const),
+    .map(([have, sha256]) => ({ t: "offer", have, sha256, held: false }) as const),
   size.map((from) => ({ t: "data", from }) as const),
   hex64.map((sha256) => ({ t: "done", sha256 }) as const),
-  fc.constant({ t: "ok" } as const),
+  fc.boolean().map((present) => ({ t: "ok", present }) as const),
   fc.tuple(size, size).map(([files, bytes]) => ({ t: "end", files, bytes }) as const),
   fc.constant({ t: "bye" } as const),
   fc
@@ -143,10 +149,14 @@ function assertWellFormed(m: TransferMessage): void {
   const isHex = (s: string | null) => typeof s === "string" && /^[0-9a-f]{64}$/.test(s);
   switch (m.t) {
     case "hello":
-      assert.ok(m.auth ? isHex(m.nonce) : m.nonce === null);
+      assert.equal(typeof m.auth, "boolean");
       break;
-    case "proof":
-      assert.ok(isHex(m.mac));
+    case "pake":
+      assert.match(m.msg, /^[0-9a-f]{66}$/);
+      break;
+    case "blob":
+      assert.equal(checkRelativePath(m.path), m.path);
+      assert.ok(isSize(m.size) && m.size <= 65536 && isHex(m.sha256));
       break;
     case "file":
       assert.equal(checkRelativePath(m.path), m.path);
@@ -156,7 +166,7 @@ function assertWellFormed(m: TransferMessage): void {
       assert.equal(checkRelativePath(m.path), m.path);
       break;
     case "offer":
-      assert.ok(isSize(m.have) && (m.have === 0 ? m.sha256 === null : isHex(m.sha256)));
+      assert.ok(isSize(m.have) && (m.have === 0 || m.held ? m.sha256 === null : isHex(m.sha256)));
       break;
     case "data":
       assert.ok(isSize(m.from));
@@ -211,8 +221,9 @@ const keyArb = fc.constantFrom(
   "size",
   "exec",
   "auth",
-  "nonce",
-  "mac",
+  "msg",
+  "held",
+  "present",
   "have",
   "sha256",
   "from",
@@ -228,7 +239,9 @@ const keyArb = fc.constantFrom(
 const typeArb = fc.oneof(
   fc.constantFrom(
     "hello",
-    "proof",
+    "pake",
+    "ready",
+    "blob",
     "file",
     "dir",
     "offer",
@@ -475,13 +488,16 @@ describe("received names (properties)", () => {
     it("places an accepted file name inside the folder, never through a link, else refuses it with a coded error", async () => {
       await fc.assert(
         fc.asyncProperty(diskName, fc.boolean(), async (name, overwrite) => {
-          let path: string;
+          const dest = await DestDir.open(folder);
           try {
-            path = await targetPath(folder, name, { overwrite });
+            await dest.prepare(name, { overwrite });
           } catch (err) {
             assertCoded(err, [NAME, "ERR_TRANSFER_EXISTS"]);
             return;
+          } finally {
+            await dest.close();
           }
+          const path = join(folder, name);
           assert.ok(path.startsWith(folder + sep), `${JSON.stringify(name)} -> ${path}`);
           assert.notEqual(relative(folder, path).split(sep)[0], "..");
           await assertNoLinkOnTheWay(path);
@@ -493,11 +509,14 @@ describe("received names (properties)", () => {
     it("makes an accepted folder name inside the folder, never through a link, else refuses it with a coded error", async () => {
       await fc.assert(
         fc.asyncProperty(diskName, async (name) => {
+          const dest = await DestDir.open(folder);
           try {
-            await targetDir(folder, name);
+            await dest.mkdirs(name);
           } catch (err) {
             assertCoded(err, [NAME]);
             return;
+          } finally {
+            await dest.close();
           }
           const made = join(folder, name);
           const info = await lstat(made);
@@ -511,7 +530,9 @@ describe("received names (properties)", () => {
     it("refuses a name too long for the file system with a coded error, before making anything", async () => {
       const name = `${`${"a".repeat(254)}/`.repeat(15)}${"f".repeat(255)}`;
       assert.equal(checkRelativePath(name), name);
-      for (const attempt of [() => targetDir(folder, name), () => targetPath(folder, name)]) {
+      const dest = await DestDir.open(folder);
+      after(() => dest.close());
+      for (const attempt of [() => dest.mkdirs(name), () => dest.prepare(name)]) {
         await assert.rejects(attempt(), (err: Error & { code?: string }) => {
           assert.ok(err instanceof TransferError, `${err.constructor.name} ${err.code}`);
           assertCoded(err, [NAME]);
@@ -523,9 +544,11 @@ describe("received names (properties)", () => {
 
     it("shows a refused name with its bidirectional controls escaped", async () => {
       await writeFile(join(folder, "\u202eexe.txt"), "x");
+      const dest = await DestDir.open(folder);
+      after(() => dest.close());
       for (const attempt of [
-        () => targetDir(folder, "link/\u202eevil"),
-        () => targetPath(folder, "\u202eexe.txt"),
+        () => dest.mkdirs("link/\u202eevil"),
+        () => dest.prepare("\u202eexe.txt/inside"),
       ]) {
         await assert.rejects(attempt(), (err) => {
           assertCoded(err, [NAME, "ERR_TRANSFER_EXISTS"]);

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Channel } from "../../src/apps/transfer/channel.ts";
+import { stagedPath } from "../../src/apps/transfer/dest-dir.ts";
 import { send } from "../../src/apps/transfer/index.ts";
 import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
@@ -22,7 +23,7 @@ const SERVE_GRACE_MS = 5000;
 const CHAT_GRACE_MS = 2000;
 /** What a loaded machine may add to a stop: the event loop, the process exit. */
 const STOP_SLACK_MS = 3000;
-const HELLO = encodeMessage({ t: "hello", auth: false, nonce: null });
+const HELLO = encodeMessage({ t: "hello", auth: false });
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** A connection, closed when the test ends. */
@@ -192,7 +193,7 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
     );
 
     it(
-      "receive finishes a transfer that ends within the grace period, and keeps the .part of one cut after it, for the same send to resume",
+      "receive finishes a transfer that ends within the grace period, and keeps the partial file of one cut after it, for the same send to resume",
       T,
       async (t) => {
         const src = await tempDir(t);
@@ -212,14 +213,14 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
           await conn.sendall(data.subarray(0, first));
           return { conn, channel };
         };
-        // The receiver writes in batches of 1 MiB: a .part of that size shows the transfer
-        // under way.
-        const part = join(dst, "f.bin.part");
+        // The receiver writes in batches of 1 MiB: a partial file of that size shows the
+        // transfer under way.
+        const part = join(dst, stagedPath("f.bin"));
         const written = () => (existsSync(part) ? statSync(part).size : 0);
         // Within the grace period: the rest comes after SIGTERM, and the file is whole.
         const first = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
         const a = await sender(first.port, 1.5 * MiB);
-        await until(() => written() >= MiB, "the .part");
+        await until(() => written() >= MiB, "the partial file");
         first.program.child.kill("SIGTERM");
         await a.conn.sendall(data.subarray(1.5 * MiB));
         await a.channel.send({ t: "done", sha256: sha256(data) });
@@ -229,19 +230,22 @@ describe("socketkit servers start and stop", { concurrency: true }, () => {
         assert.equal(await first.program.exited, 0, first.stderr());
         assert.match(first.stderr(), /\nreceived f\.bin, 3145728 bytes/);
         assert.ok(readFileSync(join(dst, "f.bin")).equals(data));
-        // Cut after it: the .part stays, and the same send resumes from it.
+        // Cut after it: the partial file stays, and the same send resumes from it.
         rmSync(join(dst, "f.bin"));
         const second = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
         await sender(second.port, 1.5 * MiB);
-        await until(() => written() >= MiB, "the .part");
+        await until(() => written() >= MiB, "the partial file");
         const signalled = performance.now();
         second.program.child.kill("SIGTERM");
         assert.equal(await second.program.exited, 0, second.stderr());
         const ms = performance.now() - signalled;
         assert.ok(ms >= SERVE_GRACE_MS - 100 && ms < SERVE_GRACE_MS + STOP_SLACK_MS, `${ms} ms`);
-        assert.match(second.stderr(), /\nStopped: .* grace period; what arrived is kept in \.part/);
+        assert.match(
+          second.stderr(),
+          /\nStopped: .* grace period; what arrived is kept in \.socketkit-partial/,
+        );
         const kept = written();
-        assert.ok(kept >= MiB, `the .part is kept (${kept} bytes)`);
+        assert.ok(kept >= MiB, `the partial file is kept (${kept} bytes)`);
         const third = await testServer(t, ["receive", "--port", "0", "--dir", dst]);
         const sent = await send([join(src, "f.bin")], ["127.0.0.1", third.port], { log: () => {} });
         assert.equal(sent.bytes, data.length - kept, "only the rest was sent");

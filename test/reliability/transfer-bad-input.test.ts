@@ -13,8 +13,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it, type TestContext } from "node:test";
+import { STAGING_DIR } from "../../src/apps/transfer/dest-dir.ts";
 import { fetch, send } from "../../src/apps/transfer/index.ts";
-import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
+import { encodeMessage, encodePreamble, TRANSFER_VERSION } from "../../src/codec/transfer-codec.ts";
 import { tempDir, until } from "../helpers/net.ts";
 import { rssOf } from "../helpers/proc.ts";
 import {
@@ -42,7 +43,7 @@ const TIMEOUT = 1;
 // ------------------------------------------------------------ the wire, written by hand
 
 /** A preamble with any magic, version and role byte. */
-function preamble(magic = "SKXF", version = 1, role = "R"): Buffer {
+function preamble(magic = "SKXF", version = TRANSFER_VERSION, role = "R"): Buffer {
   const out = Buffer.alloc(8);
   out.write(magic, 0, "latin1");
   out.writeUInt16BE(version, 4);
@@ -66,7 +67,7 @@ function frame(body: string | Buffer | object): Buffer {
   return Buffer.concat([lengthPrefix(bytes.length), bytes]);
 }
 
-const HELLO = encodeMessage({ t: "hello", auth: false, nonce: null });
+const HELLO = encodeMessage({ t: "hello", auth: false });
 
 /** The messages after the peer's 8-byte preamble (a cut one at the end is left out). */
 function messagesIn(received: Buffer): Array<Record<string, unknown>> {
@@ -150,20 +151,20 @@ const SHARE_PEERS: BadPeer[] = [
     told: null,
   },
   {
-    name: "an unknown protocol version",
-    bytes: preamble("SKXF", 2),
-    line: /: The peer speaks transfer protocol version 2; this socketkit speaks 1$/m,
+    name: "a socketkit of the older protocol version",
+    bytes: preamble("SKXF", 1),
+    line: /: The peer speaks transfer protocol version 1; this socketkit speaks 2$/m,
     told: null,
   },
   {
     name: "the same role (two senders)",
-    bytes: preamble("SKXF", 1, "S"),
+    bytes: preamble("SKXF", TRANSFER_VERSION, "S"),
     line: /: Both sides are senders: one side must send and the other receive$/m,
     told: null,
   },
   {
     name: "an unknown role byte",
-    bytes: preamble("SKXF", 1, "?"),
+    bytes: preamble("SKXF", TRANSFER_VERSION, "?"),
     line: /: The peer sent an unknown role byte 63$/m,
     told: null,
   },
@@ -198,7 +199,11 @@ const SHARE_PEERS: BadPeer[] = [
   },
   {
     name: "an offer of a negative length",
-    bytes: Buffer.concat([preamble(), HELLO, frame({ t: "offer", have: -1, sha256: null })]),
+    bytes: Buffer.concat([
+      preamble(),
+      HELLO,
+      frame({ t: "offer", have: -1, sha256: null, held: false }),
+    ]),
     line: /: The peer sent offer with a bad length$/m,
     told: "ERR_TRANSFER_PROTOCOL",
   },
@@ -207,7 +212,7 @@ const SHARE_PEERS: BadPeer[] = [
     bytes: Buffer.concat([
       preamble(),
       HELLO,
-      frame({ t: "offer", have: 2 ** 60, sha256: "0".repeat(64) }),
+      frame({ t: "offer", have: 2 ** 60, sha256: "0".repeat(64), held: false }),
     ]),
     line: /: The peer sent offer with a bad length$/m,
     told: "ERR_TRANSFER_PROTOCOL",
@@ -312,24 +317,24 @@ const STRAY_PEERS: BadPeer[] = [
   {
     name: "an unknown protocol version",
     bytes: preamble("SKXF", 7, "S"),
-    line: /^ignored 127\.0\.0\.1:\d+: The peer speaks transfer protocol version 7; this socketkit speaks 1$/,
+    line: /^ignored 127\.0\.0\.1:\d+: The peer speaks transfer protocol version 7; this socketkit speaks 2$/,
     told: null,
   },
   {
     name: "the same role (two receivers)",
-    bytes: preamble("SKXF", 1, "R"),
+    bytes: preamble("SKXF", TRANSFER_VERSION, "R"),
     line: /^ignored 127\.0\.0\.1:\d+: Both sides are receivers: one side must send and the other receive$/,
     told: null,
   },
   {
     name: "a huge length prefix in place of hello",
-    bytes: Buffer.concat([preamble("SKXF", 1, "S"), lengthPrefix(0xffffffff)]),
+    bytes: Buffer.concat([preamble("SKXF", TRANSFER_VERSION, "S"), lengthPrefix(0xffffffff)]),
     line: /^ignored 127\.0\.0\.1:\d+: The peer sent a message of 4294967295 bytes \(at most 65536\): not this protocol$/,
     told: "ERR_TRANSFER_PROTOCOL",
   },
   {
     name: "a hello that is not JSON",
-    bytes: Buffer.concat([preamble("SKXF", 1, "S"), frame("{nope")]),
+    bytes: Buffer.concat([preamble("SKXF", TRANSFER_VERSION, "S"), frame("{nope")]),
     line: /^ignored 127\.0\.0\.1:\d+: The peer sent a message that is not JSON$/,
     told: "ERR_TRANSFER_PROTOCOL",
   },
@@ -339,14 +344,18 @@ const STRAY_PEERS: BadPeer[] = [
 const RECEIVE_PEERS: BadPeer[] = [
   {
     name: "a huge length prefix",
-    bytes: Buffer.concat([preamble("SKXF", 1, "S"), HELLO, lengthPrefix(0x7fffffff)]),
+    bytes: Buffer.concat([
+      preamble("SKXF", TRANSFER_VERSION, "S"),
+      HELLO,
+      lengthPrefix(0x7fffffff),
+    ]),
     line: /^socketkit: The peer sent a message of 2147483647 bytes \(at most 65536\): not this protocol$/,
     told: "ERR_TRANSFER_PROTOCOL",
   },
   {
     name: "a malformed size",
     bytes: Buffer.concat([
-      preamble("SKXF", 1, "S"),
+      preamble("SKXF", TRANSFER_VERSION, "S"),
       HELLO,
       frame({ t: "file", path: "a.bin", size: "12", exec: false }),
     ]),
@@ -356,7 +365,7 @@ const RECEIVE_PEERS: BadPeer[] = [
   {
     name: "a huge size",
     bytes: Buffer.concat([
-      preamble("SKXF", 1, "S"),
+      preamble("SKXF", TRANSFER_VERSION, "S"),
       HELLO,
       frame({ t: "file", path: "huge.bin", size: Number.MAX_SAFE_INTEGER, exec: false }),
     ]),
@@ -366,7 +375,7 @@ const RECEIVE_PEERS: BadPeer[] = [
   {
     name: "file data cut short",
     bytes: Buffer.concat([
-      preamble("SKXF", 1, "S"),
+      preamble("SKXF", TRANSFER_VERSION, "S"),
       HELLO,
       encodeMessage({ t: "file", path: "cut.bin", size: 1000, exec: false }),
       encodeMessage({ t: "data", from: 0 }),
@@ -412,7 +421,7 @@ describe("receive against bad senders", () => {
         assertTold(peer, received);
         const left = readdirSync(dir);
         assert.ok(
-          left.every((name) => name.endsWith(".part")) && left.length <= 1,
+          left.every((name) => name === STAGING_DIR),
           `${peer.name}: nothing under a final name (${left.join(", ")})`,
         );
       }

@@ -4,8 +4,8 @@
  * replay one), either side killed mid-way, and a full disk. Whatever happens, the side
  * that fails exits non-zero with one line saying why (but a `receive` whose transfer had
  * not begun, which says so in a line and waits on for a sender), nothing appears under the
- * final name, the `.part` holds a prefix of the file, and the next run resumes from it and
- * ends with the file's SHA-256.
+ * final name, the partial file in the staging folder holds a prefix of the file, and the
+ * next run resumes from it and ends with the file's SHA-256.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -23,6 +23,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
+import { STAGING_DIR, stagedPath } from "../../src/apps/transfer/dest-dir.ts";
 import { receive } from "../../src/apps/transfer/index.ts";
 import { deferred } from "../helpers/deferred.ts";
 import { tempDir, until } from "../helpers/net.ts";
@@ -60,7 +61,7 @@ async function newCase(t: TestContext, data: Buffer): Promise<Case> {
     source,
     dst,
     final: join(dst, NAME),
-    part: join(dst, `${NAME}.part`),
+    part: join(dst, stagedPath(NAME)),
   };
 }
 
@@ -122,8 +123,9 @@ function checkLeftovers(c: Case, heldBefore: number, context: string): number {
 
 /** The summary line of a completed transfer that had `held` bytes already. */
 function summary(verb: string, c: Case, held: number): RegExp {
+  const resumed = held > 0 ? ` resumed at ${held} of ${c.data.length} bytes:` : "";
   return new RegExp(
-    `${verb} ${NAME.replace(".", "\\.")}, ${c.data.length - held} bytes in .*, sha256 ${sha(c.data)}`,
+    `${verb} ${NAME.replace(".", "\\.")},${resumed} ${c.data.length - held} bytes in .*, sha256 ${sha(c.data)}`,
   );
 }
 
@@ -316,7 +318,17 @@ describe("transfer to a full disk", () => {
     const refusal = /Refused "payload\.bin": 2097152 bytes and only \d+ free on the disk/;
     assert.match(oneLineError("receive", rx, "refusal"), refusal);
     assert.match(oneLineError("send", tx, "refusal"), /The receiver says: Refused "payload\.bin"/);
-    assert.deepEqual(readdirSync(disk), [], "neither the file nor a .part");
+    assert.deepEqual(
+      readdirSync(disk).filter((n) => n !== STAGING_DIR),
+      [],
+      "neither the file nor a partial file",
+    );
+    const staging = join(disk, STAGING_DIR);
+    const partials = existsSync(staging) ? readdirSync(staging) : [];
+    assert.deepEqual(
+      partials.filter((n) => n.endsWith(".part")),
+      [],
+    );
   });
 
   it("a disk that fills up after the check: both commands say so in one line", T, async (t) => {
@@ -329,7 +341,7 @@ describe("transfer to a full disk", () => {
       upstream: { bandwidth: 100_000 },
     });
     const tx = command(t, ["send", c.source, "--to", proxy.hostPort, "--timeout", TIMEOUT]);
-    const part = join(disk, `${NAME}.part`);
+    const part = join(disk, stagedPath(NAME));
     await until(() => existsSync(part), "the receiver to accept the file", 10_000);
     proxy.set("upstream", { stall: true });
     fill(disk, 64 * 1024);

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { hkdfSync } from "node:crypto";
 import {
   checkMessageLength,
   checkPreamble,
@@ -9,10 +9,19 @@ import {
   type Role,
   type TransferMessage,
 } from "../../codec/transfer-codec.ts";
-import { SHUT_WR, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
+import {
+  IPPROTO_TCP,
+  SHUT_WR,
+  SO_RCVBUF,
+  SO_SNDBUF,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "../../core/constants.ts";
 import { IncompleteReadError, messageOf, TimeoutError, TransferError } from "../../core/errors.ts";
 import type { BufferedReader } from "../../socket/buffered-reader.ts";
 import type { Socket } from "../../socket/socket.ts";
+import { Spake2Symmetric } from "./spake2.ts";
+import { PlainWire, SealedWire, type Wire } from "./wire.ts";
 
 /** Receive and send buffer of a transfer connection (socketkit's own, in user space). */
 const BULK_BUFFER = 4 * 1024 * 1024;
@@ -22,11 +31,14 @@ const DRAIN_READ = 64 * 1024;
 
 type Of<T extends TransferMessage["t"]> = Extract<TransferMessage, { t: T }>;
 
+/** The SPAKE2 identity of this protocol: a password agreed for another use does not fit. */
+const PAKE_ID = "socketkit transfer v2";
+
 /**
- * One side of a transfer connection: the handshake (preamble, then the secret's
- * challenge-response when there is one) and the control messages. An `error` message from
- * the peer becomes a `TransferError` with the peer's words; a message of the wrong kind
- * is a protocol error.
+ * One side of a transfer connection: the handshake (preamble, then, with a secret, a
+ * SPAKE2 exchange after which everything travels in encrypted records) and the control
+ * messages. An `error` message from the peer becomes a `TransferError` with the peer's
+ * words; a message of the wrong kind is a protocol error.
  */
 export class Channel {
   readonly conn: Socket;
@@ -44,6 +56,8 @@ export class Channel {
   peerSaid: TransferError | null = null;
   /** True while file data streams in from the peer (a failure then leaves some unread). */
   receivingData = false;
+  /** What messages and data travel on: the connection, or encrypted records once keyed. */
+  wire: Wire;
   #watchdog: NodeJS.Timeout | null = null;
 
   /**
@@ -75,14 +89,24 @@ export class Channel {
     // Bulk data: room for a few megabytes each way keeps the pipe full.
     conn.setsockopt(SOL_SOCKET, SO_RCVBUF, BULK_BUFFER);
     conn.setsockopt(SOL_SOCKET, SO_SNDBUF, BULK_BUFFER);
+    // Every message is written whole, often the last before a wait for the peer's answer:
+    // Nagle's delay would hold it back (40 ms a file for a folder of small files).
+    conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
     this.rfile = conn.makefile("r");
+    this.wire = new PlainWire(conn, this.rfile);
     this.role = role;
     this.peerLabel = peerLabel;
   }
 
-  async send(message: TransferMessage): Promise<void> {
+  async send(message: TransferMessage, ...data: Buffer[]): Promise<void> {
     this.activity++;
-    await this.conn.sendall(encodeMessage(message));
+    await this.wire.sendall(encodeMessage(message), ...data);
+  }
+
+  /** Sends wire bytes made by {@link encodeMessage} (and data), as one write. */
+  async sendRaw(parts: Buffer[]): Promise<void> {
+    this.activity++;
+    await this.wire.sendall(...parts);
   }
 
   /** Stops the watchdog. */
@@ -157,9 +181,14 @@ export class Channel {
     return decodeMessage(await this.#exactly(length, "a message"));
   }
 
+  /** Exactly `n` bytes of file data (a `blob`'s). */
+  readData(n: number): Promise<Buffer> {
+    return this.#exactly(n, "a file's data");
+  }
+
   async #exactly(n: number, what: string): Promise<Buffer> {
     try {
-      const data = await this.rfile.readexactly(n);
+      const data = await this.wire.readexactly(n);
       this.activity++;
       return data;
     } catch (err) {
@@ -186,10 +215,10 @@ export class Channel {
   }
 
   /**
-   * Preambles both ways, then, with a secret on either side, each side proves it knows
-   * the secret by an HMAC over both nonces and its role, checked in constant time. A peer
-   * whose preamble was right is told why the handshake fails (an `error` message); one
-   * that is not a transfer peer at all is only closed.
+   * Preambles both ways, then `hello` both ways; with a secret, a SPAKE2 exchange keys
+   * both directions and each side's first encrypted message confirms the key before any
+   * file message. A peer whose preamble was right is told why the handshake fails (an
+   * `error` message); one that is not a transfer peer at all is only closed.
    */
   async handshake(secret: string | null): Promise<void> {
     await this.conn.sendall(encodePreamble(this.role));
@@ -218,10 +247,14 @@ export class Channel {
     }
   }
 
-  /** `hello` both ways, then the proofs of the secret when there is one. */
+  /**
+   * `hello` both ways, then with a secret: SPAKE2 messages both ways, the wire switched to
+   * records under keys derived from the shared key, and `ready` both ways in them. A peer
+   * with another secret derives other keys, so its `ready` fails its check: it learns
+   * nothing it could test a guess against offline, and has one guess per connection.
+   */
   async #greet(secret: string | null): Promise<void> {
-    const nonce = secret === null ? null : randomBytes(32).toString("hex");
-    await this.send({ t: "hello", auth: secret !== null, nonce });
+    await this.send({ t: "hello", auth: secret !== null });
     const hello = await this.expect("hello");
     if (hello.auth !== (secret !== null)) {
       throw new TransferError(
@@ -231,13 +264,21 @@ export class Channel {
         { code: "ERR_TRANSFER_AUTH" },
       );
     }
-    if (secret === null || nonce === null || hello.nonce === null) return;
-    await this.send({ t: "proof", mac: proof(secret, hello.nonce, nonce, this.role) });
-    const theirs = await this.expect("proof");
-    const peerRole: Role = this.role === "sender" ? "receiver" : "sender";
-    const expected = Buffer.from(proof(secret, nonce, hello.nonce, peerRole), "hex");
-    if (!timingSafeEqual(expected, Buffer.from(theirs.mac, "hex"))) {
-      throw new TransferError("The secrets do not match", { code: "ERR_TRANSFER_AUTH" });
+    if (secret === null) return;
+    const pake = new Spake2Symmetric(secret, PAKE_ID);
+    await this.send({ t: "pake", msg: pake.start().toString("hex") });
+    const theirs = await this.expect("pake");
+    const key = pake.finish(Buffer.from(theirs.msg, "hex"));
+    const mine = directionKey(key, this.role);
+    const peers = directionKey(key, this.#peerRole() as Role);
+    this.wire = new SealedWire(this.conn, mine, peers);
+    await this.send({ t: "ready" });
+    try {
+      await this.expect("ready");
+    } catch (err) {
+      if (err instanceof TransferError && err.code === "ERR_TRANSFER_AUTH" && err !== this.peerSaid)
+        throw new TransferError("The secrets do not match", { code: "ERR_TRANSFER_AUTH" });
+      throw err;
     }
   }
 
@@ -246,9 +287,8 @@ export class Channel {
   }
 }
 
-/** What `role` sends to prove the secret: HMAC-SHA256 over the challenge it answers. */
-function proof(secret: string, challenge: string, ownNonce: string, role: Role): string {
-  return createHmac("sha256", secret)
-    .update(`socketkit transfer v1\n${role}\n${challenge}\n${ownNonce}`)
-    .digest("hex");
+/** The key of what `from` sends, from the SPAKE2 key (HKDF-SHA256, one per direction). */
+function directionKey(key: Uint8Array, from: Role): Buffer {
+  const info = `socketkit transfer v2 ${from === "sender" ? "sender to receiver" : "receiver to sender"}`;
+  return Buffer.from(hkdfSync("sha256", key, Buffer.alloc(0), info, 32));
 }

@@ -584,8 +584,6 @@ export class DestDir {
    * write to is refused (`ERR_TRANSFER_STAGING`).
    */
   async #staging(create: boolean): Promise<boolean> {
-    // Checked once beneath the descriptor: a link swapped in later fails every call there.
-    if (this.#stagingReady && this.beneath) return true;
     const where = quote(join(this.root, STAGING_DIR));
     const refuse = (why: string) =>
       new TransferError(`Cannot keep partial files in ${where}: ${why}`, {

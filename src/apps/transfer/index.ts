@@ -27,7 +27,13 @@ import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Channel } from "./channel.ts";
+import { STAGING_DIR } from "./dest-dir.ts";
 import { listSources, type SourceTree } from "./files.ts";
+import {
+  type HandshakeOutcome,
+  HandshakePool,
+  type HandshakePoolOptions,
+} from "./handshake-pool.ts";
 import {
   type ReceiveOptions,
   runReceiver,
@@ -37,12 +43,21 @@ import {
 } from "./transfer.ts";
 
 export { checkRelativePath } from "../../codec/transfer-codec.ts";
-export { listSources, targetPath } from "./files.ts";
-export type { TransferProgress, TransferSummary } from "./transfer.ts";
+export { DestDir, STAGING_DIR } from "./dest-dir.ts";
+export { listSources } from "./files.ts";
+export type {
+  FileOutcome,
+  TransferProgress,
+  TransferredFile,
+  TransferSummary,
+} from "./transfer.ts";
 
 /** Options every transfer command takes. */
 export interface TransferOptions {
-  /** Both sides must know it: an HMAC challenge-response proves it. @default null */
+  /**
+   * Both sides must know it: a SPAKE2 exchange proves it without handing the peer anything
+   * to test guesses against, and keys the encryption of the whole transfer. @default null
+   */
   secret?: string | null;
   /** Seconds a silent peer is waited for before the transfer fails. @default 30 */
   timeout?: number;
@@ -82,7 +97,7 @@ export interface TransferServerOptions extends TransferOptions {
   deny?: readonly string[];
   /**
    * Seconds a transfer in progress when the signal aborts may take to end; then its
-   * connection is closed, the `.part` files kept for a later transfer to resume, and
+   * connection is closed, the partial files kept for a later transfer to resume, and
    * the stop is logged in one line. @default 5
    */
   gracePeriod?: number;
@@ -116,15 +131,19 @@ export async function fetch(
  * Waits for one `send` and writes what it sends into `dir`. A connection that fails
  * before the transfer begins (not a transfer peer, the wrong version or role, a secret
  * that does not match, silent for `timeout`) is logged in one line (a flood of them in a
- * few) and closed, and the wait goes on; several are checked at once, so a silent one
- * does not hold up the sender. Once a sender has passed the handshake, its transfer is
- * the one: it succeeds or fails as a whole.
+ * few) and closed, and the wait goes on. Up to `maxHandshakes` are checked at once, and a
+ * connection past them drops the oldest of the host with the most, so silent ones only
+ * delay the sender; a host whose secret did not match is refused for 1 s, then 2, 4, ...
+ * up to 60 s while it goes on failing. Once a sender has passed the handshake, its
+ * transfer is the one: it succeeds or fails as a whole.
  *
  * Resolves with null when the signal stops the wait before a sender comes, or stops the
  * transfer in progress (after `gracePeriod`: see {@link TransferServerOptions}).
  */
 export async function receive(
-  options: TransferServerOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
+  options: TransferServerOptions &
+    Pick<HandshakePoolOptions, "maxHandshakes"> &
+    Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary | null> {
   const { server, gate } = await listenOn(options);
   let channel: Channel | null;
@@ -143,29 +162,38 @@ export async function receive(
     );
   } catch (err) {
     if (!isStopped(err)) throw err;
-    log(options)(`${err.message}; what arrived is kept in .part files: the same send resumes`);
+    log(options)(
+      `${err.message}; what arrived is kept in ${STAGING_DIR} for the same send to resume`,
+    );
     return null;
   }
 }
 
-/** Connections checked at once while `receive` waits for its sender; more are closed. */
+/**
+ * Handshakes run side by side while `receive` waits for its sender; a connection past it
+ * drops the oldest handshake of the busiest host (see {@link HandshakePool}).
+ */
 const MAX_HANDSHAKES = 32;
 
 /**
  * Accepts connections and runs their handshakes side by side until one passes: its
  * channel (the others are closed), or null when the signal stops the wait. A failed
- * handshake is logged through a {@link BoundedLog} and the wait goes on.
+ * handshake is logged through a {@link BoundedLog} and the wait goes on. The
+ * {@link HandshakePool} delays rather than refuses: a full pool drops the oldest handshake
+ * of the host with the most, and a host whose secret failed is refused for a while.
  */
 async function firstSender(
   server: Socket,
-  options: TransferServerOptions,
+  options: TransferServerOptions & Pick<HandshakePoolOptions, "maxHandshakes">,
 ): Promise<Channel | null> {
   const ignored = new BoundedLog({
     log: log(options),
     summary: (n) =>
       `ignored ${n} more ${n === 1 ? "connection" : "connections"} (not logged one by one)`,
   });
-  const checking = new Set<Socket>();
+  const max = options.maxHandshakes ?? MAX_HANDSHAKES;
+  const pool = new HandshakePool<Socket>({ maxHandshakes: max });
+  let failedSecrets = 0;
   let winner: Channel | null = null;
   let won!: () => void;
   const found = new Promise<void>((resolve) => {
@@ -173,9 +201,30 @@ async function firstSender(
   });
   const check = async (conn: Socket, address: SocketAddress) => {
     const peer = formatAddress(address) || "a peer";
-    checking.add(conn);
+    const admission = pool.admit(hostOf(address), conn);
+    if (!admission.admitted) {
+      const { host, seconds, failures } = admission;
+      if (admission.first) {
+        ignored.note(
+          `${host} refusing ${failures}`,
+          `refusing ${host} for ${seconds} s after ${failures} failed ${failures === 1 ? "secret" : "secrets"}`,
+        );
+      }
+      void conn.close();
+      return;
+    }
+    const { entry, dropped } = admission;
+    // Its own handshake fails on the close and logs it.
+    if (dropped !== null) void dropped.value.close();
+    let outcome: HandshakeOutcome = "failed";
     try {
       const channel = await handshakeOn(conn, "receiver", peer, options);
+      if (entry.dropped) {
+        // Dropped as its last step ended: its connection is closed already.
+        channel.close();
+        throw new TransferError(`Dropped ${peer}`, { code: "ERR_TRANSFER_CLOSED" });
+      }
+      outcome = "passed";
       if (winner === null) {
         winner = channel;
         won();
@@ -186,22 +235,29 @@ async function firstSender(
       }
     } catch (err) {
       if (winner !== null || options.signal?.aborted) return;
+      if (entry.dropped) {
+        ignored.note(
+          `${entry.host} dropped`,
+          `ignored ${peer}: dropped for a newer connection (${max} handshakes in progress)`,
+        );
+        return;
+      }
+      if (options.secret != null && isAuthFailure(err)) {
+        outcome = "bad-secret";
+        // Each in a line of its own (within the log's budget): every guess is worth seeing.
+        ignored.note(`secret ${++failedSecrets}`, `ignored ${peer}: ${messageOf(err)}`);
+        return;
+      }
       // The same words from the same host are written once a window: a scan, say.
       ignored.note(`${hostOf(address)} ${messageOf(err)}`, `ignored ${peer}: ${messageOf(err)}`);
     } finally {
-      checking.delete(conn);
+      pool.finish(entry, outcome);
     }
   };
   const accepting = (async () => {
     for (;;) {
       const [conn, address] = await server.accept();
-      if (checking.size >= MAX_HANDSHAKES) {
-        ignored.note(
-          `${hostOf(address)} busy`,
-          `ignored ${formatAddress(address)}: ${MAX_HANDSHAKES} connections are being checked already`,
-        );
-        void conn.close();
-      } else void check(conn, address);
+      void check(conn, address);
     }
   })();
   try {
@@ -213,9 +269,14 @@ async function firstSender(
     throw err;
   } finally {
     accepting.catch(() => {});
-    for (const conn of checking) void conn.close();
+    for (const conn of pool.values()) void conn.close();
     ignored.close();
   }
+}
+
+/** A handshake that failed on the secret: not the same one on both sides. */
+function isAuthFailure(err: unknown): boolean {
+  return err instanceof TransferError && err.code === "ERR_TRANSFER_AUTH";
 }
 
 /** Why a second sender that passed the handshake while the first was starting is closed. */

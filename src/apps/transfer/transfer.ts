@@ -1,22 +1,23 @@
 import { createHash, type Hash } from "node:crypto";
-import { chmod, type FileHandle, open, rename, stat, truncate, unlink } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, statfs } from "node:fs/promises";
+import { encodeMessage, MAX_BLOB_SIZE, type TransferMessage } from "../../codec/transfer-codec.ts";
 import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
-import {
-  diskError,
-  freeBytes,
-  openPart,
-  PART_SUFFIX,
-  quoteName,
-  type SourceTree,
-  targetDir,
-  targetPath,
-} from "./files.ts";
+import { DestDir, type StagedFile } from "./dest-dir.ts";
+import { diskError, quoteName, type SourceFile, type SourceTree } from "./files.ts";
 
 /** Bytes read from a file or the socket at a time. */
 const CHUNK = 1024 * 1024;
+
+/**
+ * Small files' messages gathered into one write: a folder of small files goes out in
+ * writes of about this size instead of one per message.
+ */
+const BATCH_BYTES = 256 * 1024;
+
+/** Files sent whole (`blob`) whose `ok` has not come yet, at most. */
+const WINDOW = 1024;
 
 /** What a transfer reports as it goes (a progress bar, or nothing). */
 export interface TransferProgress {
@@ -26,13 +27,22 @@ export interface TransferProgress {
   advance(bytes: number): void;
 }
 
+/**
+ * How a file came to be on the receiver's side: all of it sent, the rest of it sent
+ * after what an earlier, cut transfer left, or nothing sent because the receiver had it.
+ */
+export type FileOutcome = "sent" | "resumed" | "present";
+
 /** One file moved and checked. */
 export interface TransferredFile {
   path: string;
   size: number;
-  /** Bytes that went over the wire (less than `size` when resumed). */
+  /** Bytes that went over the wire (less than `size` when resumed, 0 when present). */
   sent: number;
   sha256: string;
+  outcome: FileOutcome;
+  /** Where a resumed file's data began (its bytes before were already there). */
+  resumedAt: number;
 }
 
 /** The outcome of a transfer, for the summary line. */
@@ -50,6 +60,100 @@ export interface TransferSummary {
 
 const NO_PROGRESS: TransferProgress = { file: () => {}, advance: () => {} };
 
+/**
+ * The receiver's answers as the sender waits for them, in the order they are due: the
+ * sender sends ahead (small files whole, without waiting for each `ok`) and reads the
+ * answers as they come. An `error` from the receiver fails every answer still due and is
+ * kept in `channel.peerSaid`, which the sending checks before each write.
+ */
+class Answers {
+  readonly #channel: Channel;
+  readonly #due: {
+    kind: "offer" | "ok" | "bye";
+    resolve: (m: TransferMessage) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  #reading = false;
+  #failed: { error: unknown } | null = null;
+
+  constructor(channel: Channel) {
+    this.#channel = channel;
+  }
+
+  /** Answers due and not yet come. */
+  get due(): number {
+    return this.#due.length;
+  }
+
+  /** The next answer of this kind after those already due. */
+  expect<K extends "offer" | "ok" | "bye">(kind: K): Promise<Extract<TransferMessage, { t: K }>> {
+    if (this.#failed !== null) return Promise.reject(this.#failed.error);
+    const answer = new Promise<TransferMessage>((resolve, reject) => {
+      this.#due.push({ kind, resolve, reject });
+    });
+    // Handled here: the sender may be busy writing when a receiver's error fails it.
+    answer.catch(() => {});
+    if (!this.#reading) void this.#read();
+    return answer as Promise<Extract<TransferMessage, { t: K }>>;
+  }
+
+  /** Throws the failure that ended the reading, if one did. */
+  check(): void {
+    if (this.#failed !== null) throw this.#failed.error;
+  }
+
+  async #read(): Promise<void> {
+    this.#reading = true;
+    try {
+      for (let head = this.#due[0]; head !== undefined; head = this.#due[0]) {
+        const message = await this.#channel.expect(head.kind);
+        this.#due.shift();
+        head.resolve(message);
+      }
+    } catch (error) {
+      this.#failed = { error };
+      for (const waiting of this.#due.splice(0)) waiting.reject(error);
+    } finally {
+      this.#reading = false;
+    }
+  }
+}
+
+/**
+ * Writes gathered until there are enough of them (or the sender is about to wait), then
+ * sent as one: with TCP_NODELAY, each write would otherwise be a packet of its own.
+ */
+class Batch {
+  readonly #channel: Channel;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(channel: Channel) {
+    this.#channel = channel;
+  }
+
+  /** Adds `message` (and data after it); sends the batch once it is big enough. */
+  async add(message: TransferMessage, data?: Buffer): Promise<void> {
+    const head = encodeMessage(message);
+    this.#parts.push(head);
+    this.#bytes += head.length;
+    if (data !== undefined && data.length > 0) {
+      this.#parts.push(data);
+      this.#bytes += data.length;
+    }
+    if (this.#bytes >= BATCH_BYTES) await this.flush();
+  }
+
+  /** Sends what is gathered. */
+  async flush(): Promise<void> {
+    if (this.#parts.length === 0) return;
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#bytes = 0;
+    await this.#channel.sendRaw(parts);
+  }
+}
+
 /** Sends `tree` over an open, authenticated channel (we have the files). */
 export async function runSender(
   channel: Channel,
@@ -58,18 +162,59 @@ export async function runSender(
 ): Promise<TransferSummary> {
   const started = performance.now();
   const done: TransferredFile[] = [];
-  /** The receiver's answer to the file being sent, read while its data goes out. */
+  const answers = new Answers(channel);
+  const batch = new Batch(channel);
+  /** The receiver's `ok` to the last file sent whole. */
+  let lastOk: Promise<unknown> = Promise.resolve();
+  /** The `ok` of the oldest file sent whole and not yet answered, for the window. */
+  const oks: Promise<unknown>[] = [];
+  /** The receiver's answer to the big file being sent, read while its data goes out. */
   let reply: Promise<unknown> | null = null;
   try {
-    for (const dir of tree.emptyDirs) await channel.send({ t: "dir", path: dir });
-    for (const file of tree.files) {
-      await channel.send({ t: "file", path: file.rel, size: file.size, exec: file.exec });
-      const offer = await channel.expect("offer");
+    for (const dir of tree.emptyDirs) await batch.add({ t: "dir", path: dir });
+    const reads = new ReadAhead(tree.files);
+    for (const [i, file] of tree.files.entries()) {
+      // The receiver has stopped and said why: sending more is in vain.
+      answers.check();
+      if (file.size <= MAX_BLOB_SIZE) {
+        const data = await reads.take(i);
+        const sha256 = createHash("sha256").update(data).digest("hex");
+        await batch.add(
+          { t: "blob", path: file.rel, size: file.size, exec: file.exec, sha256 },
+          data,
+        );
+        progress.file(file.rel, file.size, 0);
+        progress.advance(file.size);
+        const entry = fileDone(file, sha256, 0, "sent");
+        done.push(entry);
+        // The receiver may have had it (received earlier): its `ok` says so.
+        lastOk = answers.expect("ok").then((ok) => {
+          if (ok.present)
+            Object.assign(entry, { outcome: "present", sent: 0, resumedAt: file.size });
+        });
+        // Awaited in turn (the window, the end); a failure meanwhile is seen by check().
+        lastOk.catch(() => {});
+        oks.push(lastOk);
+        if (oks.length > WINDOW) {
+          await batch.flush();
+          await oks.shift();
+        }
+        continue;
+      }
+      await batch.add({ t: "file", path: file.rel, size: file.size, exec: file.exec });
+      await batch.flush();
+      oks.length = 0;
+      const offer = await answers.expect("offer");
       const fh = await open(file.abs, "r");
       try {
         let hash = createHash("sha256");
         let from = 0;
-        if (offer.have > 0 && offer.have <= file.size) {
+        if (offer.held) {
+          // The receiver has a file of that name it received earlier: ours is the same
+          // if its hash is the one the receiver keeps. No byte of data is sent.
+          await hashRange(fh, hash, 0, file.size, channel);
+          from = file.size;
+        } else if (offer.have > 0 && offer.have <= file.size) {
           await hashRange(fh, hash, 0, offer.have, channel);
           if (hash.copy().digest("hex") === offer.sha256) from = offer.have;
           else hash = createHash("sha256"); // their part differs from our file: start again
@@ -78,34 +223,99 @@ export async function runSender(
         progress.file(file.rel, file.size, from);
         // `ok` is due after `done`, but a receiver that stops (a full disk) says `error`
         // at once: listening while sending, the sender stops there and says why.
-        const answer = channel.expect("ok");
-        answer.catch(() => {});
+        const answer = answers.expect("ok");
         reply = answer;
         await sendRange(channel, fh, hash, from, file.size, progress);
         const sha256 = hash.digest("hex");
         await channel.send({ t: "done", sha256 });
         await answer;
         reply = null;
-        done.push({ path: file.rel, size: file.size, sent: file.size - from, sha256 });
+        const outcome = offer.held ? "present" : from > 0 ? "resumed" : "sent";
+        done.push(fileDone(file, sha256, from, outcome));
       } finally {
         await fh.close();
       }
     }
     const bytes = done.reduce((n, f) => n + f.sent, 0);
-    await channel.send({ t: "end", files: done.length, bytes });
-    await channel.expect("bye");
+    await batch.add({ t: "end", files: done.length, bytes });
+    await batch.flush();
+    await lastOk;
+    await answers.expect("bye");
   } catch (err) {
     let reason = channel.reason(err);
     // A send failed under us: the receiver may have said why just before it went. The
     // broken connection settles the read of its answer at once.
-    if (reply !== null && !(reason instanceof TransferError)) {
-      await settled(reply, 1000);
+    if (!(reason instanceof TransferError)) {
+      await settled(reply ?? lastOk, 1000);
       reason = channel.peerSaid ?? reason;
     }
     await channel.fail(reason);
     throw reason;
   }
   return summary(done, started);
+}
+
+function fileDone(
+  file: SourceFile,
+  sha256: string,
+  from: number,
+  outcome: FileOutcome,
+): TransferredFile {
+  const sent = outcome === "present" ? 0 : file.size - from;
+  return { path: file.rel, size: file.size, sent, sha256, outcome, resumedAt: from };
+}
+
+/** Small files read ahead of the sending, side by side on the thread pool. */
+const READ_AHEAD = 16;
+
+/** The small files of a list, read {@link READ_AHEAD} at a time ahead of where the sender is. */
+class ReadAhead {
+  readonly #files: SourceFile[];
+  readonly #reads = new Map<number, Promise<Buffer>>();
+  #next = 0;
+
+  constructor(files: SourceFile[]) {
+    this.#files = files;
+  }
+
+  /** The bytes of the small file at `index` (the next to send), and reads after it begun. */
+  take(index: number): Promise<Buffer> {
+    this.#next = Math.max(this.#next, index);
+    while (this.#next < this.#files.length && this.#next <= index + READ_AHEAD) {
+      const file = this.#files[this.#next] as SourceFile;
+      if (file.size <= MAX_BLOB_SIZE) {
+        const read = readWhole(file);
+        read.catch(() => {}); // thrown by the take() of its own file
+        this.#reads.set(this.#next, read);
+      }
+      this.#next++;
+    }
+    const read = this.#reads.get(index) ?? readWhole(this.#files[index] as SourceFile);
+    this.#reads.delete(index);
+    return read;
+  }
+}
+
+/** A small file read whole; it must still have the size it was listed with. */
+async function readWhole(file: SourceFile): Promise<Buffer> {
+  const fh = await open(file.abs, "r");
+  try {
+    const data = Buffer.allocUnsafe(file.size);
+    let at = 0;
+    while (at < file.size) {
+      const { bytesRead } = await fh.read(data, at, file.size - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    if (at !== file.size) {
+      throw new TransferError(`${quoteName(file.rel)} got shorter while it was read`, {
+        code: "ERR_TRANSFER_CHANGED",
+      });
+    }
+    return data;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Options of {@link runReceiver}. */
@@ -126,73 +336,179 @@ export async function runReceiver(
 ): Promise<TransferSummary> {
   const started = performance.now();
   const done: TransferredFile[] = [];
+  let dest: DestDir | null = null;
   try {
+    dest = await DestDir.open(options.dir);
+    const into: Receiving = { channel, dest, options, progress };
+    // Small files are read one after another and stored side by side, a batch at a time:
+    // each takes a few calls on the disk, which the thread pool runs in parallel. Their
+    // `ok`s go out together, in order, once the batch is stored.
+    const storing: Promise<TransferredFile>[] = [];
+    const names = new Set<string>();
+    const settle = async () => {
+      if (storing.length === 0) return;
+      const stored = await Promise.all(storing.splice(0));
+      names.clear();
+      done.push(...stored);
+      await channel.sendRaw(
+        stored.map((f) => encodeMessage({ t: "ok", present: f.outcome === "present" })),
+      );
+    };
     for (;;) {
-      const message = await channel.expect("file", "dir", "end");
-      if (message.t === "end") break;
-      if (message.t === "dir") {
-        await targetDir(options.dir, message.path);
+      const message = await channel.expect("file", "blob", "dir", "end");
+      if (message.t === "blob") {
+        const data = await readBlob(into, message);
+        // The same name twice (a hostile sender) waits: one staged file at a time.
+        if (names.has(message.path)) await settle();
+        names.add(message.path);
+        const stored = storeBlob(into, message, data);
+        stored.catch(() => {}); // thrown by settle()
+        storing.push(stored);
+        if (storing.length >= STORE_BATCH) await settle();
         continue;
       }
-      done.push(await receiveFile(channel, message, options, progress));
+      await settle();
+      if (message.t === "end") break;
+      if (message.t === "dir") await dest.mkdirs(message.path);
+      else done.push(await receiveFile(into, message));
     }
     await channel.send({ t: "bye" });
   } catch (err) {
     const reason = channel.reason(err);
     await channel.fail(reason);
-    // Stopped in the middle of the sender's data: the sender must get to read why.
-    if (channel.receivingData) await channel.drain();
+    // The sender sends ahead: what it still sends must be read for it to read why.
+    await channel.drain();
     throw reason;
+  } finally {
+    await dest?.close();
   }
   return summary(done, started);
 }
 
-async function receiveFile(
-  channel: Channel,
-  header: { path: string; size: number; exec: boolean },
-  options: ReceiveOptions,
-  progress: TransferProgress,
-): Promise<TransferredFile> {
-  const { path: rel, size } = header;
+/** What receiving one file needs. */
+interface Receiving {
+  channel: Channel;
+  dest: DestDir;
+  options: ReceiveOptions;
+  progress: TransferProgress;
+}
+
+function checkSize(options: ReceiveOptions, rel: string, size: number): void {
   if (options.maxSize !== undefined && size > options.maxSize) {
     throw new TransferError(
       `Refused ${quoteName(rel)}: ${size} bytes is over the limit of ${options.maxSize}`,
-      {
-        code: "ERR_TRANSFER_SIZE",
-      },
+      { code: "ERR_TRANSFER_SIZE" },
     );
   }
-  let final: string;
-  try {
-    final = await targetPath(options.dir, rel, { overwrite: options.overwrite });
-  } catch (err) {
-    if (!(err instanceof TransferError && err.code === "ERR_TRANSFER_EXISTS")) throw err;
-    return receiveHeld(channel, header, options, progress, err);
-  }
-  const part = `${final}${PART_SUFFIX}`;
-  // What an earlier, cut transfer left: offered for resumption with the hash of it.
-  let have = await stat(part).then(
-    (s) => s.size,
-    () => 0,
+}
+
+function corrupt(rel: string, ours: string, theirs: string): TransferError {
+  return new TransferError(
+    `${quoteName(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${theirs}`,
+    { code: "ERR_TRANSFER_HASH" },
   );
+}
+
+function exists(rel: string): TransferError {
+  return new TransferError(`Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`, {
+    code: "ERR_TRANSFER_EXISTS",
+  });
+}
+
+/** Small files stored side by side before their `ok`s are sent. */
+const STORE_BATCH = 32;
+
+/** A small file's bytes, read whole and checked against its hash before anything is written. */
+async function readBlob(
+  into: Receiving,
+  header: Extract<TransferMessage, { t: "blob" }>,
+): Promise<Buffer> {
+  const { path: rel, size, sha256 } = header;
+  const data = await into.channel.readData(size);
+  checkSize(into.options, rel, size);
+  const ours = createHash("sha256").update(data).digest("hex");
+  if (ours !== sha256) throw corrupt(rel, ours, sha256);
+  return data;
+}
+
+/**
+ * A small file that came whole, checked: written to its staged file and given its name,
+ * or found there already (received earlier). Its `ok` is the caller's to send.
+ */
+async function storeBlob(
+  into: Receiving,
+  header: Extract<TransferMessage, { t: "blob" }>,
+  data: Buffer,
+): Promise<TransferredFile> {
+  const { dest, options, progress } = into;
+  const { path: rel, size, sha256 } = header;
+  const there = await dest.prepare(rel, { overwrite: options.overwrite });
+  if (there === "exists" && !options.overwrite) {
+    if ((await dest.received(rel, size)) !== sha256) throw exists(rel);
+    progress.file(rel, size, size);
+    return { path: rel, size, sent: 0, sha256, outcome: "present", resumedAt: size };
+  }
+  progress.file(rel, size, 0);
+  const staged = await onStaged(rel, "open", () => dest.openStaged(rel, false));
+  const identity = await onStaged(rel, "write", async () => {
+    try {
+      await staged.write([data]);
+      await staged.chmod(header.exec ? 0o755 : 0o644);
+      return await staged.identity();
+    } finally {
+      await staged.close();
+    }
+  });
+  await dest.commit(rel, options.overwrite ?? false, { ...identity, sha256 });
+  progress.advance(size);
+  return { path: rel, size, sent: size, sha256, outcome: "sent", resumedAt: 0 };
+}
+
+async function receiveFile(
+  into: Receiving,
+  header: { path: string; size: number; exec: boolean },
+): Promise<TransferredFile> {
+  const { channel, dest, options, progress } = into;
+  const { path: rel, size } = header;
+  checkSize(options, rel, size);
+  const there = await dest.prepare(rel, { overwrite: options.overwrite });
+  if (there === "exists" && !options.overwrite) return receiveHeld(into, header);
+  // What an earlier, cut transfer left in our staging folder: offered for resumption with
+  // the hash of it.
+  let have = await dest.stagedSize(rel);
   if (have > size) {
-    await onPart(rel, "empty", () => truncate(part, 0));
+    await dest.discard(rel);
     have = 0;
   }
-  const free = await freeBytes(dirname(final)).catch((err: unknown) => {
-    throw toSocketError(err, `find the free space for ${quoteName(rel)}`);
-  });
+  const free = await statfs(options.dir).then(
+    (s) => s.bavail * s.bsize,
+    (err: unknown) => {
+      throw toSocketError(err, `find the free space for ${quoteName(rel)}`);
+    },
+  );
   if (size - have > free) {
     throw new TransferError(
       `Refused ${quoteName(rel)}: ${size} bytes and only ${free} free on the disk`,
-      {
-        code: "ERR_TRANSFER_SIZE",
-      },
+      { code: "ERR_TRANSFER_SIZE" },
     );
   }
   const hash = createHash("sha256");
-  if (have > 0) await onPart(rel, "read", () => hashFile(part, hash, have, channel));
-  await channel.send({ t: "offer", have, sha256: have > 0 ? hash.copy().digest("hex") : null });
+  if (have > 0) {
+    await onStaged(rel, "read", async () => {
+      const staged = await dest.openStagedForRead(rel);
+      try {
+        await hashRange(staged, hash, 0, have, channel);
+      } finally {
+        await staged.close();
+      }
+    });
+  }
+  await channel.send({
+    t: "offer",
+    have,
+    sha256: have > 0 ? hash.copy().digest("hex") : null,
+    held: false,
+  });
   const { from } = await channel.expect("data");
   if (from !== 0 && from !== have) {
     throw new TransferError(`The sender resumed at ${from}, not at ${have} or 0`, {
@@ -201,94 +517,85 @@ async function receiveFile(
   }
   const fileHash = from === 0 ? createHash("sha256") : hash;
   progress.file(rel, size, from);
-  const fh = await openPart(final, rel, from !== 0);
-  await onPart(rel, "write", async () => {
+  const staged = await onStaged(rel, "open", () => dest.openStaged(rel, from !== 0));
+  const identity = await onStaged(rel, "write", async () => {
     try {
-      await receiveRange(channel, fh, fileHash, size - from, progress);
+      await receiveRange(channel, staged, fileHash, size - from, progress);
+      await staged.chmod(header.exec ? 0o755 : 0o644);
+      return await staged.identity();
     } finally {
-      await fh.close();
+      await staged.close();
     }
   });
   const { sha256 } = await channel.expect("done");
   const ours = fileHash.digest("hex");
   if (sha256 !== ours) {
-    await unlink(part).catch(() => {});
-    throw new TransferError(
-      `${quoteName(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${sha256}`,
-      {
-        code: "ERR_TRANSFER_HASH",
-      },
-    );
+    // Our own staged file, known to be wrong.
+    await dest.discard(rel).catch(() => {});
+    throw corrupt(rel, ours, sha256);
   }
-  await onPart(rel, "set the mode of", () => chmod(part, header.exec ? 0o755 : 0o644));
-  await onPart(rel, "rename", () => rename(part, final));
-  await channel.send({ t: "ok" });
-  return { path: rel, size, sent: size - from, sha256 };
+  await dest.commit(rel, options.overwrite ?? false, { ...identity, sha256 });
+  await channel.send({ t: "ok", present: false });
+  const outcome = from > 0 ? "resumed" : "sent";
+  return { path: rel, size, sent: size - from, sha256, outcome, resumedAt: from };
 }
 
 /**
- * A file already under its final name, refused unless it is the very file being sent: a
- * run cut after the rename (before the sender heard `ok`) must resume to success, not to
- * "it exists". The whole file is offered as held; a sender with the same bytes sends
- * none and the file counts as received; any other sender gets `refusal`.
+ * A file already under its final name, without `--overwrite`: refused, unless socketkit
+ * received it there itself and it is unchanged since (a run cut after the rename, before
+ * the sender heard `ok`, must resume to success, not to "it exists"). Then the receiver
+ * offers it as held, without its hash; the sender hashes its own and sends no data, and
+ * the file counts as present if the hashes agree. A file of the user's is never read.
  */
 async function receiveHeld(
-  channel: Channel,
+  into: Receiving,
   header: { path: string; size: number },
-  options: ReceiveOptions,
-  progress: TransferProgress,
-  refusal: TransferError,
 ): Promise<TransferredFile> {
+  const { channel, dest, progress } = into;
   const { path: rel, size } = header;
-  const final = await targetPath(options.dir, rel, { overwrite: true });
-  const held = await stat(final);
-  if (held.size !== size || size === 0) throw refusal;
-  const hash = createHash("sha256");
-  await hashFile(final, hash, size, channel).catch((err: unknown) => {
-    throw err instanceof SocketError ? err : diskError(err, rel, `read ${quoteName(rel)}`);
-  });
-  const ours = hash.digest("hex");
-  await channel.send({ t: "offer", have: size, sha256: ours });
+  const kept = await dest.received(rel, size);
+  if (kept === null) throw exists(rel);
+  await channel.send({ t: "offer", have: size, sha256: null, held: true });
   const { from } = await channel.expect("data");
   if (from !== size) {
-    // The sender's file differs and its bytes are on their way: read why we stop first.
-    channel.receivingData = true;
-    throw refusal;
+    throw new TransferError(`The sender sent data for ${quoteName(rel)}, which is held`, {
+      code: "ERR_TRANSFER_PROTOCOL",
+    });
   }
   const { sha256 } = await channel.expect("done");
-  if (sha256 !== ours) throw refusal;
+  if (sha256 !== kept) throw exists(rel);
   progress.file(rel, size, size);
-  await channel.send({ t: "ok" });
-  return { path: rel, size, sent: 0, sha256 };
+  await channel.send({ t: "ok", present: true });
+  return { path: rel, size, sent: 0, sha256, outcome: "present", resumedAt: size };
 }
 
 /**
- * Runs a step on the `.part` of the received file `rel`. A failure of the disk (a raw
- * error from `node:fs`) becomes a coded error naming the file, `Cannot ACTION "NAME.part":
- * no space left on device`; socketkit's own errors (the connection's) pass as they are.
+ * Runs a step on the staged file of the received file `rel`. A failure of the disk (a raw
+ * error from `node:fs`) becomes a coded error naming the file, `Cannot ACTION the partial
+ * file of "NAME": no space left on device`; socketkit's own errors pass as they are.
  */
-async function onPart<T>(rel: string, action: string, step: () => Promise<T>): Promise<T> {
+async function onStaged<T>(rel: string, action: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {
     if (err instanceof SocketError) throw err;
-    throw diskError(err, rel, `${action} ${quoteName(`${rel}${PART_SUFFIX}`)}`);
+    throw diskError(err, rel, `${action} the partial file of ${quoteName(rel)}`);
   }
 }
 
-/** Feeds the first `length` bytes of the file at `path` to `hash`. */
-async function hashFile(path: string, hash: Hash, length: number, channel: Channel): Promise<void> {
-  const fh = await open(path, "r");
-  try {
-    await hashRange(fh, hash, 0, length, channel);
-  } finally {
-    await fh.close();
-  }
+/** A file that can be read at a position: a `FileHandle`, or a {@link StagedFile}. */
+interface Positional {
+  read(
+    buffer: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>;
 }
 
 /** Feeds bytes [from, to) of a file to `hash` (each chunk counts as progress). */
 async function hashRange(
-  fh: FileHandle,
+  fh: Positional,
   hash: Hash,
   from: number,
   to: number,
@@ -353,15 +660,15 @@ const PIECES = 3;
  */
 async function sendRange(
   channel: Channel,
-  fh: FileHandle,
+  fh: Positional,
   hash: Hash,
   from: number,
   to: number,
   progress: TransferProgress,
 ): Promise<void> {
-  const bulk = from < to ? await bulkWriter(channel.conn) : null;
+  const bulk = from < to && channel.wire.plain ? await bulkWriter(channel.conn) : null;
   const send =
-    bulk === null ? (c: Buffer) => channel.conn.sendall(c) : (c: Buffer) => bulk.sendall(c);
+    bulk === null ? (c: Buffer) => channel.wire.sendall(c) : (c: Buffer) => bulk.sendall(c);
   // No bigger than the range: a folder of small files allocates little per file.
   const size = Math.min(CHUNK, to - from);
   const buffers = Array.from({ length: PIECES }, () => Buffer.allocUnsafe(size));
@@ -419,14 +726,14 @@ const WRITE_BEHIND = 8 * CHUNK;
  */
 async function receiveRange(
   channel: Channel,
-  fh: FileHandle,
+  fh: StagedFile,
   hash: Hash,
   length: number,
   progress: TransferProgress,
 ): Promise<void> {
   const into: Into = { channel, writes: new InOrder(), fh, hash, progress };
   const { writes } = into;
-  const bulk = length > 0 ? bulkReader(channel.conn) : null;
+  const bulk = length > 0 && channel.wire.plain ? bulkReader(channel.conn) : null;
   channel.receivingData = true;
   try {
     if (bulk === null) await receiveByRecv(into, length);
@@ -443,7 +750,7 @@ async function receiveRange(
 interface Into {
   channel: Channel;
   writes: InOrder;
-  fh: FileHandle;
+  fh: StagedFile;
   hash: Hash;
   progress: TransferProgress;
 }
@@ -473,7 +780,7 @@ async function receiveByRecv(into: Into, length: number): Promise<void> {
   while (left > 0) {
     // A write that failed (a full disk) ends the transfer now, not after the last byte.
     writes.check();
-    const chunk = await channel.conn.recv(Math.min(READ_SIZE, left));
+    const chunk = await channel.wire.recv(Math.min(READ_SIZE, left));
     if (chunk.length === 0) throw closedEarly(left);
     left -= chunk.length;
     channel.activity++;
@@ -488,7 +795,7 @@ async function receiveByRecv(into: Into, length: number): Promise<void> {
       held = 0;
       behind += size;
       written = writes.run(async () => {
-        await writeAll(fh, batch);
+        await fh.write(batch);
         behind -= size;
       });
       if (behind > WRITE_BEHIND) await written;
@@ -540,19 +847,6 @@ async function receiveBulk(into: Into, bulk: BulkReader, length: number): Promis
   } finally {
     // Reading goes back to the socket only once the addon has stopped reading.
     await next?.catch(() => {});
-  }
-}
-
-/** Writes every byte of `parts`, in order (one `writev`, repeated if it falls short). */
-async function writeAll(fh: FileHandle, parts: Buffer[]): Promise<void> {
-  let rest = parts;
-  while (rest.length > 0) {
-    let { bytesWritten } = await fh.writev(rest);
-    while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).length) {
-      bytesWritten -= (rest[0] as Buffer).length;
-      rest = rest.slice(1);
-    }
-    if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
   }
 }
 

@@ -2,7 +2,7 @@
  * The soak's file transfers, with the real commands: `socketkit fetch` from a long-running
  * `socketkit share`, and `socketkit send` to a `socketkit receive` started for each
  * attempt. A job is one file: attempts are repeated until it arrives, each failed one
- * checked (one line saying why, nothing under the final name, the `.part` a prefix of the
+ * checked (one line saying why, nothing under the final name, the partial file a prefix of the
  * file no shorter than before) and each rerun checked to resume rather than start again.
  * Every completed file's SHA-256 is compared with the source's.
  * @module
@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stagedPath } from "../../../src/apps/transfer/dest-dir.ts";
 import { CliProcess, type Exit, STOP_GRACE_MS } from "./cli-process.ts";
 import { FaultProxy } from "./fault-proxy.ts";
 import type { FaultRoute } from "./fault-route.ts";
@@ -25,7 +26,7 @@ const MAX_ATTEMPTS = 40;
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
-/** A file to move: its bytes (kept to check `.part` prefixes) and hash. */
+/** A file to move: its bytes (kept to check partial-file prefixes) and hash. */
 export interface SourceFile {
   path: string;
   data: Buffer;
@@ -91,7 +92,7 @@ export async function waitUntil(
 }
 
 function partSize(dir: string): number {
-  const part = join(dir, `${NAME}.part`);
+  const part = join(dir, stagedPath(NAME));
   return existsSync(part) ? statSync(part).size : 0;
 }
 
@@ -103,7 +104,7 @@ interface Attempt {
   writer: { exit: Exit; process: CliProcess };
   /** The other side, when it is one process per attempt (send's); null for share. */
   other: { exit: Exit; process: CliProcess } | null;
-  /** Bytes of the `.part` before the attempt. */
+  /** Bytes of the partial file before the attempt. */
   held: number;
   /** A disruptive fault was on the attempt's route. */
   hit: boolean;
@@ -169,10 +170,13 @@ function judgeAttempt(a: Attempt, source: SourceFile, dir: string, tally: SoakTa
       return false;
     }
     verifyFinal(a, source, final, tally);
-    if (existsSync(join(dir, `${NAME}.part`))) tally.unexpected(a.what, "a .part is left over");
-    const summary = new RegExp(`received ${NAME.replace(".", "\\.")}, (\\d+) bytes in`).exec(
-      a.writer.process.stderr(),
-    );
+    if (existsSync(join(dir, stagedPath(NAME))))
+      tally.unexpected(a.what, "a partial file is left over");
+    const name = NAME.replace(".", "\\.");
+    const line = new RegExp(
+      `received ${name}(?:, (\\d+) bytes in|, resumed at \\d+ of \\d+ bytes: (\\d+) bytes in|: already there \\()`,
+    ).exec(a.writer.process.stderr());
+    const summary = line === null ? null : [line[0], line[1] ?? line[2] ?? "0"];
     const expected = source.data.length - a.held;
     if (summary === null) tally.unexpected(a.what, "no summary line");
     else if (Number(summary[1]) !== expected) {
@@ -202,12 +206,13 @@ function judgeAttempt(a: Attempt, source: SourceFile, dir: string, tally: SoakTa
   }
   const held = partSize(dir);
   if (held > 0) {
-    const part = readFileSync(join(dir, `${NAME}.part`));
+    const part = readFileSync(join(dir, stagedPath(NAME)));
     if (!part.equals(source.data.subarray(0, held))) {
-      tally.unexpected(a.what, `the .part (${held} bytes) is not a prefix of the file`);
+      tally.unexpected(a.what, `the partial file (${held} bytes) is not a prefix of the file`);
     }
   }
-  if (held < a.held) tally.unexpected(a.what, `the .part shrank from ${a.held} to ${held} bytes`);
+  if (held < a.held)
+    tally.unexpected(a.what, `the partial file shrank from ${a.held} to ${held} bytes`);
   return false;
 }
 

@@ -1,0 +1,128 @@
+import { RecordOpener, RecordSealer } from "../../codec/sealed-records.ts";
+import { IncompleteReadError } from "../../core/errors.ts";
+import type { BufferedReader } from "../../socket/buffered-reader.ts";
+import type { Socket } from "../../socket/socket.ts";
+
+/**
+ * What a transfer's bytes travel on once the handshake is done: the connection itself,
+ * or the same connection in encrypted, authenticated records when the sides share a
+ * secret. The channel's messages and the files' data both go through it.
+ */
+export interface Wire {
+  /** Sends every byte of `parts`, in order, as one write where it can. */
+  sendall(...parts: Buffer[]): Promise<void>;
+  /** Exactly `n` bytes; `IncompleteReadError` (with what came) if the stream ends first. */
+  readexactly(n: number): Promise<Buffer>;
+  /** Up to `max` bytes, at least one; an empty Buffer at end of stream. */
+  recv(max: number): Promise<Buffer>;
+  /** True when the connection's own bytes are what move (the native bulk path may take them). */
+  readonly plain: boolean;
+}
+
+/** The connection as it is. */
+export class PlainWire implements Wire {
+  readonly plain = true;
+  readonly #conn: Socket;
+  readonly #rfile: BufferedReader;
+
+  constructor(conn: Socket, rfile: BufferedReader) {
+    this.#conn = conn;
+    this.#rfile = rfile;
+  }
+
+  sendall(...parts: Buffer[]): Promise<void> {
+    return this.#conn.sendall(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+  }
+
+  readexactly(n: number): Promise<Buffer> {
+    return this.#rfile.readexactly(n);
+  }
+
+  recv(max: number): Promise<Buffer> {
+    return this.#conn.recv(max);
+  }
+}
+
+/** What one read of the connection asks for when records are being filled. */
+const RECORD_READ = 256 * 1024;
+
+/**
+ * The connection in ChaCha20-Poly1305 records (src/codec/sealed-records.ts), one key each
+ * way: a byte changed, dropped, replayed or reordered by anyone on the path fails the
+ * record's check, and nothing of it is handed on.
+ */
+export class SealedWire implements Wire {
+  readonly plain = false;
+  readonly #conn: Socket;
+  readonly #sealer: RecordSealer;
+  readonly #opener: RecordOpener;
+  /** Plaintext opened but not yet read. */
+  #have: Buffer[] = [];
+  #haveBytes = 0;
+  #eof = false;
+
+  constructor(conn: Socket, sendKey: Uint8Array, receiveKey: Uint8Array) {
+    this.#conn = conn;
+    this.#sealer = new RecordSealer(sendKey);
+    this.#opener = new RecordOpener(receiveKey);
+  }
+
+  async sendall(...parts: Buffer[]): Promise<void> {
+    const plain = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    const records = this.#sealer.seal(plain);
+    if (records.length > 0) await this.#conn.sendall(Buffer.concat(records));
+  }
+
+  async readexactly(n: number): Promise<Buffer> {
+    while (this.#haveBytes < n) {
+      if (!(await this.#fill())) {
+        const partial = this.#take(this.#haveBytes);
+        throw new IncompleteReadError(partial, n);
+      }
+    }
+    return this.#take(n);
+  }
+
+  async recv(max: number): Promise<Buffer> {
+    if (this.#haveBytes === 0 && !(await this.#fill())) return Buffer.alloc(0);
+    return this.#take(Math.min(max, this.#haveBytes));
+  }
+
+  /** Opens at least one more record: false at the end of the stream. */
+  async #fill(): Promise<boolean> {
+    for (;;) {
+      for (let plain = this.#opener.next(); plain !== undefined; plain = this.#opener.next()) {
+        if (plain.length === 0) continue;
+        this.#have.push(plain);
+        this.#haveBytes += plain.length;
+      }
+      if (this.#haveBytes > 0) return true;
+      if (this.#eof) return false;
+      const chunk = await this.#conn.recv(RECORD_READ);
+      if (chunk.length === 0) this.#eof = true;
+      else this.#opener.push(chunk);
+    }
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#have[0];
+    if (first !== undefined && first.length >= n) {
+      if (first.length === n) this.#have.shift();
+      else this.#have[0] = first.subarray(n);
+      this.#haveBytes -= n;
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const head = this.#have[0] as Buffer;
+      const k = Math.min(head.length, n - at);
+      head.copy(out, at, 0, k);
+      at += k;
+      if (k === head.length) this.#have.shift();
+      else this.#have[0] = head.subarray(k);
+    }
+    this.#haveBytes -= n;
+    return out;
+  }
+}
