@@ -38,6 +38,15 @@ export const SETTINGS = {
   /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
   transferMb: setting("BENCH_TRANSFER_MB", 1024, 8),
   transferRuns: setting("BENCH_TRANSFER_RUNS", 5, 1),
+  /**
+   * Small files: how many (`BENCH_SMALL_FILES`), bytes each (`BENCH_SMALL_SIZE`), runs
+   * (`BENCH_SMALL_RUNS`), and seconds before a run is killed and counted failed
+   * (`BENCH_SMALL_TIMEOUT`).
+   */
+  smallFiles: setting("BENCH_SMALL_FILES", 10_000, 300),
+  smallSize: setting("BENCH_SMALL_SIZE", 1024, 1024),
+  smallRuns: setting("BENCH_SMALL_RUNS", 5, 1),
+  smallTimeout: setting("BENCH_SMALL_TIMEOUT", 120, 120),
   /** Where the results go. */
   resultsFile:
     process.env.BENCH_RESULTS ??

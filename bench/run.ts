@@ -16,13 +16,17 @@ import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
 import { compiledServer, mediansAndRatios, SETTINGS, startServer } from "./lib.ts";
 import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
 import { printTransfer, transferBench } from "./transfer.ts";
+import { printSmallFiles, smallFilesBench, socketkitFailed } from "./transfer-small.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const RUNS = SETTINGS.runs;
 const SECONDS = SETTINGS.seconds;
-/** BENCH_ONLY=pingpong,udp,stream,idle,fanout,transfer runs only those parts (all by default). */
+/**
+ * BENCH_ONLY=pingpong,udp,stream,idle,fanout,transfer,small runs only those parts (all by
+ * default).
+ */
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,transfer").split(","),
+  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,transfer,small").split(","),
 );
 
 interface ServerSpec {
@@ -264,8 +268,15 @@ for (const f of fanout) {
 const transfer = ONLY.has("transfer") ? await transferBench() : [];
 if (transfer.length > 0) printTransfer(transfer);
 
+// Small files: a folder of 10,000 files of 1 KiB against tar piped through nc and socat.
+if (ONLY.has("small")) process.stderr.write("running: small files\n");
+const smallFiles = ONLY.has("small") ? await smallFilesBench() : [];
+if (smallFiles.length > 0) printSmallFiles(smallFiles);
+// A socketkit run that lost or changed a file (or hung) fails the suite, not just its row.
+if (socketkitFailed(smallFiles)) process.exitCode = 1;
+
 mkdirSync(dirname(SETTINGS.resultsFile), { recursive: true });
 writeFileSync(
   SETTINGS.resultsFile,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, stream, idle, chatFanout: fanout, transfer }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, rows: all, stream, idle, chatFanout: fanout, transfer, smallFiles }, null, 2)}\n`,
 );
