@@ -3,7 +3,7 @@
  * port, and medians with ratios to a baseline.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -19,6 +19,38 @@ const setting = (name: string, normal: number, smoke: number): number =>
  * short run each; the test suite uses it to check that the benchmarks still run) and
  * writes its results under build/ instead of bench/results.json.
  */
+const REPO = fileURLToPath(new URL("..", import.meta.url));
+
+/** How a benchmark starts the socketkit CLI: the build when there is one, else the source. */
+export const socketkitCli = existsSync(`${REPO}dist/cli/main.js`)
+  ? [`${REPO}dist/cli/main.js`]
+  : ["--import", "tsx", `${REPO}src/cli/main.ts`];
+
+/** Whether `cmd args` can be started here. */
+export const has = (cmd: string, args: string[]): boolean =>
+  spawnSync(cmd, args).error === undefined;
+
+let ncat: boolean | undefined;
+/**
+ * Whether `nc` is ncat, which needs --send-only / --recv-only to close at EOF (OpenBSD nc
+ * needs -N). Asked once.
+ */
+export function ncIsNcat(): boolean {
+  ncat ??= /ncat/i.test(spawnSync("nc", ["--version"], { encoding: "utf8" }).stderr ?? "");
+  return ncat;
+}
+
+/** A baseline of a transfer benchmark: how to start its receiver and its sender. */
+export interface TransferTool {
+  name: string;
+  /** Why it cannot run here, or null. */
+  missing: () => string | null;
+  /** The command of a receiver on `port` writing `out`. */
+  receiver: (port: number, out: string) => [string, string[]];
+  /** The command of a sender to `port` of `what` (a file, or a folder's parent). */
+  sender: (port: number, what: string) => [string, string[]];
+}
+
 export const SETTINGS = {
   smoke: SMOKE,
   /** Measurements per server (`BENCH_RUNS`). */

@@ -25,10 +25,17 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, listeningOn, median, SETTINGS } from "./lib.ts";
+import {
+  freePort,
+  has,
+  listeningOn,
+  median,
+  ncIsNcat,
+  SETTINGS,
+  socketkitCli,
+  type TransferTool,
+} from "./lib.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const COUNT = SETTINGS.smallFiles;
 const SIZE = SETTINGS.smallSize;
 const RUNS = SETTINGS.smallRuns;
@@ -51,28 +58,9 @@ export interface SmallFilesRow {
   ratio?: number;
 }
 
-interface Tool {
-  name: string;
-  /** Why it cannot run here, or null. */
-  missing: () => string | null;
-  /** A receiver on `port` writing into the folder `out`, and a sender of `base/FOLDER`. */
-  receiver: (port: number, out: string) => [string, string[]];
-  sender: (port: number, base: string) => [string, string[]];
-}
-
-const has = (cmd: string, args: string[]) => spawnSync(cmd, args).error === undefined;
-// As bench/transfer.ts: ncat needs --send-only / --recv-only to close at EOF, OpenBSD nc -N.
-let ncat: boolean | undefined;
-const ncIsNcat = () => {
-  ncat ??= /ncat/i.test(spawnSync("nc", ["--version"], { encoding: "utf8" }).stderr ?? "");
-  return ncat;
-};
-const socketkitCli = existsSync(`${ROOT}dist/cli/main.js`)
-  ? [`${ROOT}dist/cli/main.js`]
-  : ["--import", "tsx", `${ROOT}src/cli/main.ts`];
 const tarMissing = () => (has("tar", ["--version"]) ? null : "tar is not installed");
 
-const TOOLS: Tool[] = [
+const TOOLS: TransferTool[] = [
   {
     name: "socketkit send/receive (SHA-256 checked)",
     missing: () => null,
@@ -221,9 +209,11 @@ function onSignal(signal: NodeJS.Signals): void {
   process.kill(process.pid, signal);
 }
 
-/** One transfer with `tool`: seconds from the sender's start until both sides exited. */
-async function once(tool: Tool, base: string, out: string): Promise<number> {
-  rmSync(out, { recursive: true, force: true });
+/**
+ * One transfer with `tool` into the new folder `out`: seconds from the sender's start
+ * until both sides exited.
+ */
+async function once(tool: TransferTool, base: string, out: string): Promise<number> {
   mkdirSync(out);
   const port = await freePort();
   const log = { text: "" };
@@ -272,7 +262,6 @@ export async function smallFilesBench(): Promise<SmallFilesRow[]> {
   process.once("SIGTERM", onSignal);
   try {
     const base = join(dir, "source");
-    const out = join(dir, "dest");
     makeFiles(base);
     const rows: SmallFilesRow[] = TOOLS.map((t) => {
       const why = t.missing();
@@ -294,7 +283,10 @@ export async function smallFilesBench(): Promise<SmallFilesRow[]> {
         const row = rows[i] as SmallFilesRow;
         if (row.skipped) continue;
         try {
-          row.runs.push(await once(tool, base, out));
+          // A new folder each run, all deleted at the end: ext4 makes a file slowly for
+          // a while after many were deleted (it skips recently freed inodes one by one),
+          // so deleting the last run's 10,000 files would slow whichever tool came next.
+          row.runs.push(await once(tool, base, join(dir, `dest-${r}-${i}`)));
         } catch (e) {
           const why = (e as Error).message;
           row.failures.push(why);

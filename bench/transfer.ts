@@ -6,11 +6,10 @@
  *
  *   npx tsx bench/transfer.ts            # BENCH_TRANSFER_RUNS (5), BENCH_TRANSFER_MB (1024)
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import {
   closeSync,
-  existsSync,
   fsyncSync,
   mkdirSync,
   mkdtempSync,
@@ -21,10 +20,17 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort, listeningOn, median, SETTINGS } from "./lib.ts";
+import {
+  freePort,
+  has,
+  listeningOn,
+  median,
+  ncIsNcat,
+  SETTINGS,
+  socketkitCli,
+  type TransferTool,
+} from "./lib.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUNS = SETTINGS.transferRuns;
 const MB = SETTINGS.transferMb;
 
@@ -38,26 +44,10 @@ export interface TransferRow {
   ratio?: number;
 }
 
-interface Tool {
-  name: string;
-  /** Why it cannot run here, or null. */
-  missing: () => string | null;
-  /** Commands for a receiver on `port` writing `out`, and a sender of `file`. */
-  receiver: (port: number, out: string) => [string, string[]];
-  sender: (port: number, file: string) => [string, string[]];
-}
-
-const has = (cmd: string, args: string[]) => spawnSync(cmd, args).error === undefined;
-const ncIsNcat = () =>
-  /ncat/i.test(spawnSync("nc", ["--version"], { encoding: "utf8" }).stderr ?? "");
-const socketkitCli = existsSync(`${ROOT}dist/cli/main.js`)
-  ? [`${ROOT}dist/cli/main.js`]
-  : ["--import", "tsx", `${ROOT}src/cli/main.ts`];
-
 const NODE_RECEIVER = `const net=require("net"),fs=require("fs");const s=net.createServer(c=>{c.pipe(fs.createWriteStream(process.argv[2])).on("close",()=>process.exit(0))});s.listen(+process.argv[1],"127.0.0.1",()=>console.error("listening"))`;
 const NODE_SENDER = `const net=require("net"),fs=require("fs");const c=net.connect(+process.argv[1],"127.0.0.1",()=>fs.createReadStream(process.argv[2]).pipe(c))`;
 
-const TOOLS: Tool[] = [
+const TOOLS: TransferTool[] = [
   {
     name: "socketkit send/receive (SHA-256 checked)",
     missing: () => null,
@@ -107,7 +97,7 @@ function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
 }
 
 /** One transfer with `tool`: seconds from the sender's start until the receiver exits. */
-async function once(tool: Tool, file: string, dir: string): Promise<number> {
+async function once(tool: TransferTool, file: string, dir: string): Promise<number> {
   const out = join(dir, "big.bin");
   rmSync(out, { force: true });
   const port = await freePort();

@@ -25,7 +25,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <string>
+#include <vector>
 
 #ifdef __linux__
 #include <sys/syscall.h>
@@ -611,6 +613,32 @@ int OpenParent(int dirfd, const std::string& path, std::string* leaf, const char
   return OpenBeneathPath(dirfd, path.substr(0, slash), kDirFlags, 0, call);
 }
 
+// Renames `fromLeaf` in the folder `from` to `toLeaf` in `to`: 0, or -errno with `*call`
+// naming the call that failed. With noReplace, never over anything (renameat2
+// RENAME_NOREPLACE, or link then unlink where the file system lacks it): EEXIST. Without,
+// only over a regular file: a link there is ELOOP, a folder EISDIR, anything else EEXIST
+// (rename replaces a link, never follows it).
+int RenameLeaf(int from, const char* fromLeaf, int to, const char* toLeaf, bool noReplace, const char** call) {
+  if (!noReplace) {
+    *call = "renameat";
+    struct stat st;
+    if (fstatat(to, toLeaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+      return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+    // Swapped for a folder since: rename fails (EISDIR); for a link: the link is replaced.
+    return renameat(from, fromLeaf, to, toLeaf) < 0 ? -errno : 0;
+  }
+#if defined(__linux__) && defined(SYS_renameat2)
+  *call = "renameat2";
+  if (syscall(SYS_renameat2, from, fromLeaf, to, toLeaf, RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return -errno;
+#endif
+  // A hard link fails with EEXIST when anything is there, and never follows a link.
+  *call = "linkat";
+  if (linkat(from, fromLeaf, to, toLeaf, 0) < 0) return -errno;
+  *call = "unlinkat";
+  return unlinkat(from, fromLeaf, 0) < 0 ? -errno : 0;
+}
+
 // A call on the thread pool on a path beneath a directory, resolving with Result() or
 // rejecting with the errno of the system call that failed. Like PoolCall, it works on a
 // dup() of the directory's descriptor, so JavaScript may close the original meanwhile.
@@ -625,9 +653,11 @@ class BeneathCall : public Napi::AsyncWorker {
 
  protected:
   // (dirfd, path, ...) from JavaScript.
-  BeneathCall(const Napi::CallbackInfo& info)
-      : Napi::AsyncWorker(info.Env()), path_(info[1].As<Napi::String>().Utf8Value()),
-        deferred_(Napi::Promise::Deferred::New(info.Env())) {
+  BeneathCall(const Napi::CallbackInfo& info) : BeneathCall(info, info[1].As<Napi::String>().Utf8Value()) {}
+
+  // (dirfd, ...) from JavaScript, for a call on several paths.
+  BeneathCall(const Napi::CallbackInfo& info, std::string path)
+      : Napi::AsyncWorker(info.Env()), path_(std::move(path)), deferred_(Napi::Promise::Deferred::New(info.Env())) {
     dirfd_ = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
     if (dirfd_ < 0) throw ErrnoError(info.Env(), errno, "dup");
   }
@@ -745,36 +775,13 @@ class RenameBeneathCall : public BeneathCall {
     if (Failed(from, call)) return;
     int to = OpenParent(dirfd_, to_, &toLeaf, &call);
     if (!Failed(to, call)) {
-      Rename(from, fromLeaf.c_str(), to, toLeaf.c_str());
+      Failed(RenameLeaf(from, fromLeaf.c_str(), to, toLeaf.c_str(), noReplace_, &call), call);
       close(to);
     }
     close(from);
   }
 
  private:
-  void Rename(int from, const char* fromLeaf, int to, const char* toLeaf) {
-    if (!noReplace_) {
-      struct stat st;
-      if (fstatat(to, toLeaf, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
-        Failed(S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST, "renameat");
-        return;
-      }
-      // Swapped for a folder since: rename fails (EISDIR); for a link: the link is replaced.
-      Failed(renameat(from, fromLeaf, to, toLeaf) < 0 ? -errno : 0, "renameat");
-      return;
-    }
-#if defined(__linux__) && defined(SYS_renameat2)
-    if (syscall(SYS_renameat2, from, fromLeaf, to, toLeaf, RENAME_NOREPLACE) == 0) return;
-    if (errno != EINVAL && errno != ENOSYS) {
-      Failed(-errno, "renameat2");
-      return;
-    }
-#endif
-    // A hard link fails with EEXIST when anything is there, and never follows a link.
-    if (Failed(linkat(from, fromLeaf, to, toLeaf, 0) < 0 ? -errno : 0, "linkat")) return;
-    Failed(unlinkat(from, fromLeaf, 0) < 0 ? -errno : 0, "unlinkat");
-  }
-
   std::string to_;
   bool noReplace_;
 };
@@ -831,6 +838,225 @@ class StatBeneathCall : public BeneathCall {
   bool found_ = false;
 };
 
+// `storeBeneath(dirfd, files, noReplace, listFd)`: small files received whole, stored in
+// one call on the pool (a call per file costs two thread wake-ups, which dominate the
+// time of a small file). Each of `files` is { staged, final, data, mode, note }. If
+// something is at `final` and noReplace is set (or it is not a regular file), nothing is
+// written: { exists: true } (or ELOOP, EISDIR). Else `data` goes to the staged file (made
+// anew with O_EXCL, or, if one is there, taken only when it is a regular file with one
+// link: else { refused: { nlink, isFile } } and it is left as it is), which gets `mode`;
+// its identity is appended to the received list (`note`, a JSON object's start,
+// completed with inode, size and mtime, in one write to `listFd`), then it is renamed to
+// `final` as renameBeneath does: { ino, size, mtime }. A file that fails ends the call:
+// its outcome is { error } (an Error with `code`), and the files after it are not tried.
+// Resolves with the outcomes, in order.
+class StoreBeneathCall : public BeneathCall {
+ public:
+  explicit StoreBeneathCall(const Napi::CallbackInfo& info)
+      : BeneathCall(info, ""), noReplace_(info[2].ToBoolean()), listFd_(info[3].As<Napi::Number>().Int32Value()) {
+    Napi::Array files = info[1].As<Napi::Array>();
+    files_ = Napi::Persistent(files);
+    for (uint32_t i = 0; i < files.Length(); i++) {
+      Napi::Object f = files.Get(i).As<Napi::Object>();
+      Napi::Buffer<char> data = f.Get("data").As<Napi::Buffer<char>>();
+      items_.push_back(Item{f.Get("staged").As<Napi::String>().Utf8Value(),
+                            f.Get("final").As<Napi::String>().Utf8Value(), data.Data(), data.Length(),
+                            static_cast<mode_t>(f.Get("mode").As<Napi::Number>().Uint32Value()),
+                            f.Get("note").As<Napi::String>().Utf8Value()});
+    }
+  }
+
+  // In three passes, so the received list takes one write for the whole batch, made
+  // before any of its files has its name: the staged files written, the list noted, the
+  // renames. Folders are opened once a batch.
+  void Execute() override {
+    size_t staged = 0;
+    while (staged < items_.size() && Stage(items_[staged])) staged++;
+    std::string lines;
+    for (size_t i = 0; i < staged; i++) {
+      const Item& item = items_[i];
+      if (item.exists) continue;
+      lines += item.note + ",\"ino\":\"" + std::to_string(item.st.st_ino) + "\",\"size\":" +
+               std::to_string(static_cast<long long>(item.st.st_size)) + ",\"mtime\":\"" + Mtime(item.st) +
+               "\"}\n";
+    }
+    // Nothing gets its name without its line: a failed write fails the batch at its first file.
+    bool noted = listFd_ < 0 || lines.empty() || Write(items_[0], listFd_, lines.data(), lines.size());
+    for (size_t i = 0; noted && i < staged; i++) {
+      Item& item = items_[i];
+      if (!item.exists && !Commit(item)) break;
+    }
+    CloseFolders();
+  }
+
+ protected:
+  Napi::Value Result() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const Item& item : items_) {
+      Napi::Object o = Napi::Object::New(env);
+      if (item.err != 0) {
+        o.Set("error", ErrnoError(env, item.err, item.syscall).Value());
+      } else if (item.exists) {
+        o.Set("exists", Napi::Boolean::New(env, true));
+      } else if (item.refused) {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("nlink", Napi::Number::New(env, static_cast<double>(item.st.st_nlink)));
+        r.Set("isFile", Napi::Boolean::New(env, S_ISREG(item.st.st_mode)));
+        o.Set("refused", r);
+      } else if (item.stored) {
+        o.Set("ino", Napi::String::New(env, std::to_string(item.st.st_ino)));
+        o.Set("size", Napi::Number::New(env, static_cast<double>(item.st.st_size)));
+        o.Set("mtime", Napi::String::New(env, Mtime(item.st)));
+      } else {
+        break;  // not tried: an earlier file failed
+      }
+      out.Set(n++, o);
+    }
+    return out;
+  }
+
+ private:
+  struct Item {
+    std::string staged, final;
+    const char* data;
+    size_t length;
+    mode_t mode;
+    std::string note;
+    std::string stagedLeaf, finalLeaf;
+    int from = -1, to = -1;  // folders, from folders_
+    struct stat st;
+    int err = 0;
+    const char* syscall = "";
+    bool exists = false, refused = false, stored = false;
+  };
+
+  static std::string Mtime(const struct stat& st) {
+    return std::to_string(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec);
+  }
+
+  static bool Fail(Item& item, int rc, const char* call) {
+    if (rc >= 0) return false;
+    item.err = -rc;
+    item.syscall = call;
+    return true;
+  }
+
+  // A descriptor of the folder holding `path` (opened once a batch), and its last name.
+  int Folder(const std::string& path, std::string* leaf, const char** call) {
+    size_t slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+    *leaf = slash == std::string::npos ? path : path.substr(slash + 1);
+    *call = "openat2";
+    if (!ValidRelative(path)) return -EXDEV;
+    auto found = folders_.find(dir);
+    if (found != folders_.end()) return found->second;
+    int fd = dir.empty() ? dirfd_ : OpenBeneathPath(dirfd_, dir, kDirFlags, 0, call);
+    if (fd >= 0) folders_.emplace(dir, fd);
+    return fd;
+  }
+
+  void CloseFolders() {
+    for (auto& [dir, fd] : folders_)
+      if (fd != dirfd_) close(fd);
+    folders_.clear();
+  }
+
+  // Writes the staged file of `item`: true when it is written (or `exists` is set), false
+  // with the error or the refusal recorded.
+  bool Stage(Item& item) {
+    const char* call;
+    int from = Folder(item.staged, &item.stagedLeaf, &call);
+    if (Fail(item, from, call)) return false;
+    int to = Folder(item.final, &item.finalLeaf, &call);
+    if (Fail(item, to, call)) return false;
+    item.from = from;
+    item.to = to;
+    struct stat there;
+    if (fstatat(to, item.finalLeaf.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0) {
+      // Only a regular file is replaced, and only when asked (Commit checks again).
+      if (!S_ISREG(there.st_mode))
+        return !Fail(item, S_ISLNK(there.st_mode) ? -ELOOP : S_ISDIR(there.st_mode) ? -EISDIR : -EEXIST, "fstatat");
+      if (noReplace_) {
+        item.exists = true;
+        return true;
+      }
+    } else if (errno != ENOENT) {
+      return !Fail(item, -errno, "fstatat");
+    }
+    const int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    int fd = OpenComponent(from, item.stagedLeaf.c_str(), flags | O_CREAT | O_EXCL, item.mode);
+    if (fd == -EEXIST) {
+      // An earlier run's: ours only if it is a regular file with no other link.
+      fd = OpenComponent(from, item.stagedLeaf.c_str(), flags, 0);
+      if (fd >= 0) {
+        int rc = fstat(fd, &item.st) < 0 ? -errno : 0;
+        if (rc == 0 && (!S_ISREG(item.st.st_mode) || item.st.st_nlink != 1)) item.refused = true;
+        else if (rc == 0 && ftruncate(fd, 0) < 0) rc = -errno;
+        if (rc < 0 || item.refused) {
+          Fail(item, rc, "ftruncate");
+          close(fd);
+          return false;
+        }
+      }
+    }
+    if (Fail(item, fd, "openat")) return false;
+    bool ok = Write(item, fd, item.data, item.length) && !Fail(item, fstat(fd, &item.st) < 0 ? -errno : 0, "fstat");
+    // Made with `mode` less the umask: set it exactly when the umask took bits away.
+    if (ok && (item.st.st_mode & 07777) != item.mode) {
+      ok = !Fail(item, fchmod(fd, item.mode) < 0 ? -errno : 0, "fchmod") &&
+           !Fail(item, fstat(fd, &item.st) < 0 ? -errno : 0, "fstat");
+    }
+    if (close(fd) < 0 && ok) ok = !Fail(item, -errno, "close");
+    return ok;
+  }
+
+  // Gives a staged file its name. Without replacing, a file that appeared since Stage looked
+  // is found by the rename: then the staged file goes, and a regular file there is
+  // `exists` (its line in the list names the staged file, so it is never taken for one
+  // socketkit received: the conservative side), anything else the refusal renameBeneath
+  // gives.
+  bool Commit(Item& item) {
+    const char* call;
+    int rc = RenameLeaf(item.from, item.stagedLeaf.c_str(), item.to, item.finalLeaf.c_str(), noReplace_, &call);
+    if (rc == -EEXIST && noReplace_) {
+      unlinkat(item.from, item.stagedLeaf.c_str(), 0);
+      struct stat there;
+      if (fstatat(item.to, item.finalLeaf.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(there.st_mode)) {
+        item.exists = true;
+        return true;
+      }
+      rc = fstatat(item.to, item.finalLeaf.c_str(), &there, AT_SYMLINK_NOFOLLOW) < 0 ? -EEXIST
+           : S_ISLNK(there.st_mode)                                                  ? -ELOOP
+           : S_ISDIR(there.st_mode)                                                  ? -EISDIR
+                                                                                     : -EEXIST;
+    }
+    if (Fail(item, rc, call)) return false;
+    item.stored = true;
+    return true;
+  }
+
+  // Writes all of [data, data + n) to fd: false (with the error recorded) on failure.
+  static bool Write(Item& item, int fd, const char* data, size_t n) {
+    while (n > 0) {
+      ssize_t w = write(fd, data, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return !Fail(item, -errno, "write");
+      if (w == 0) return !Fail(item, -EIO, "write");
+      data += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  }
+
+  bool noReplace_;
+  int listFd_;
+  Napi::Reference<Napi::Array> files_;
+  std::vector<Item> items_;
+  std::map<std::string, int> folders_;
+};
+
 template <typename Call>
 Napi::Value StartBeneath(const Napi::CallbackInfo& info) {
   return (new Call(info))->Start();
@@ -858,6 +1084,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("renameBeneath", Napi::Function::New(env, StartBeneath<RenameBeneathCall>));
   exports.Set("unlinkBeneath", Napi::Function::New(env, StartBeneath<UnlinkBeneathCall>));
   exports.Set("statBeneath", Napi::Function::New(env, StartBeneath<StatBeneathCall>));
+  exports.Set("storeBeneath", Napi::Function::New(env, StartBeneath<StoreBeneathCall>));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("UV_READABLE", static_cast<int>(UV_READABLE));
   constants.Set("UV_WRITABLE", static_cast<int>(UV_WRITABLE));

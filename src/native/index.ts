@@ -66,6 +66,29 @@ export interface NativeAddon {
    * pool; null when nothing is, nor its folder.
    */
   statBeneath(dirfd: number, path: string): Promise<NativeStat | null>;
+  /**
+   * Small files received whole, in one call on the thread pool: each `data` written to
+   * its staged file (made anew, or an earlier one taken only when it is a regular file with
+   * one link), given `mode`, noted in the received list (`note`, the start of a JSON object
+   * completed with the identity, in one write to `listFd`; -1: none) and renamed to `final`
+   * (never over anything with `noReplace`). Per file, in order: `exists` when a file is at
+   * `final` with `noReplace` (nothing written); `refused` with what the staged file is
+   * when it is not socketkit's; `error`; else the identity of the file now at `final`. The
+   * first `refused` or `error` ends the call: the outcomes stop there.
+   */
+  storeBeneath(
+    dirfd: number,
+    files: { staged: string; final: string; data: Buffer; mode: number; note: string }[],
+    noReplace: boolean,
+    listFd: number,
+  ): Promise<
+    (
+      | { exists: true }
+      | { refused: { nlink: number; isFile: boolean } }
+      | { error: Error }
+      | { ino: string; size: number; mtime: string }
+    )[]
+  >;
   setsockopt(fd: number, level: number, name: number, value: number): void;
   getsockopt(fd: number, level: number, name: number): number;
   getsockname(fd: number, peer: boolean): NativeAddress;

@@ -30,9 +30,9 @@ import { link, lstat, mkdir, realpath, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { checkRelativePath, refusedName } from "../../codec/transfer-codec.ts";
-import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
+import { type SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import { quote } from "../../core/escape.ts";
-import { hasNative, type NativeAddon, native } from "../../native/index.ts";
+import { hasNative, type NativeAddon, type NativeStat, native } from "../../native/index.ts";
 import { diskError, MAX_SYSTEM_PATH, quoteName } from "./files.ts";
 
 /** The folder, in the destination, that holds the partial files of received names. */
@@ -41,7 +41,8 @@ export const STAGING_DIR = ".socketkit-partial";
 /** What `.socketkit-partial/README` says. */
 const STAGING_README =
   "Partial files of interrupted socketkit transfers: the same transfer, run again, resumes from them.\n" +
-  "Safe to delete when no socketkit transfer is running.\n";
+  "The list 'received' names the files socketkit gave their names here, so that the same file sent again counts as already there.\n" +
+  "Safe to delete when no socketkit transfer is running: a transfer then starts over, and files received before are refused as existing without --overwrite.\n";
 
 const { O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_WRONLY } =
   fs.constants;
@@ -87,15 +88,7 @@ export interface PrepareOptions {
 }
 
 /** What is at a name: `lstat`'s answer, in the few words the checks need. */
-interface Entry {
-  size: number;
-  nlink: number;
-  mode: number;
-  uid: number;
-  isFile: boolean;
-  isDir: boolean;
-  isLink: boolean;
-}
+type Entry = NativeStat;
 
 /**
  * The file operations of a {@link DestDir}, relative to its folder, chosen once when it
@@ -113,6 +106,10 @@ interface FileOps {
   /** What is at `rel`, or null when nothing is (nor its folder). */
   stat(rel: string): Promise<Entry | null>;
   close(): Promise<void>;
+  /** {@link DestDir.storeWhole} in one call, where the ops can (the addon). */
+  store?: (
+    ...args: Parameters<NativeAddon["storeBeneath"]> extends [number, ...infer A] ? A : never
+  ) => ReturnType<NativeAddon["storeBeneath"]>;
 }
 
 /**
@@ -193,6 +190,14 @@ export interface ReceivedFile extends FileIdentity {
   sha256: string;
 }
 
+/** A small file for {@link DestDir.storeWhole}: its name, bytes, mode and SHA-256. */
+export interface StoreItem {
+  rel: string;
+  data: Buffer;
+  mode: number;
+  sha256: string;
+}
+
 /** The list, in the staging folder, of the files socketkit gave their names. */
 const RECEIVED_LIST = `${STAGING_DIR}/received`;
 
@@ -239,8 +244,8 @@ export class DestDir {
   readonly #madeDirs = new Set<string>();
   /** The received list, read when first asked (null: not read yet). */
   #received: Map<string, ReceivedFile> | null = null;
-  /** The received list open to append to, once a file was committed. */
-  #list: StagedFile | null = null;
+  /** The received list being opened or open to append to, once a file was committed. */
+  #list: Promise<StagedFile> | null = null;
 
   private constructor(root: string, ops: FileOps, beneath: boolean) {
     this.root = root;
@@ -270,8 +275,9 @@ export class DestDir {
 
   /** Lets the folder go (its descriptor, with the addon). Again is a no-op. */
   async close(): Promise<void> {
-    await this.#list?.close();
+    const list = this.#list;
     this.#list = null;
+    await (await list?.catch(() => null))?.close();
     await this.#ops.close();
   }
 
@@ -311,14 +317,7 @@ export class DestDir {
    */
   async prepare(rel: string, options: PrepareOptions = {}): Promise<"new" | "exists"> {
     this.#check(rel);
-    const slash = rel.lastIndexOf("/");
-    if (slash > 0) {
-      const dir = rel.slice(0, slash);
-      if (!this.#madeDirs.has(dir)) {
-        await this.#mkdirs(rel, dir);
-        if (this.beneath) this.#madeDirs.add(dir);
-      }
-    }
+    await this.#madeParent(rel);
     const entry = await this.#stat(rel, rel, `look up ${quoteName(rel)}`);
     if (entry === null) return "new";
     if (entry.isLink) throw refusedName(rel, "a symbolic link is there");
@@ -427,22 +426,125 @@ export class DestDir {
     try {
       await this.#ops.rename(path, rel, !overwrite);
     } catch (err) {
-      const { code, syscall } = err as { code?: unknown; syscall?: unknown };
-      if (code === "EEXIST" && !overwrite) {
-        throw new TransferError(
-          `Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`,
-          { code: "ERR_TRANSFER_EXISTS" },
-        );
-      }
-      if (code === "EEXIST") throw refusedName(rel, "something that is not a file is there");
-      if (code === "EXDEV" && typeof syscall === "string" && /rename|link/.test(syscall)) {
-        throw new TransferError(
-          `Cannot ${action}: its folder is on another file system than ${STAGING_DIR}`,
-          { code: "EXDEV", cause: err },
-        );
-      }
-      throw fail(err, rel, action);
+      throw this.#renameError(err, rel, action, overwrite);
     }
+  }
+
+  /** The error to report when giving the staged file of `rel` its name failed. */
+  #renameError(err: unknown, rel: string, action: string, overwrite: boolean): SocketError {
+    const { code, syscall } = err as { code?: unknown; syscall?: unknown };
+    if (code === "EEXIST" && !overwrite) {
+      return new TransferError(
+        `Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`,
+        {
+          code: "ERR_TRANSFER_EXISTS",
+        },
+      );
+    }
+    if (code === "EEXIST") return refusedName(rel, "something that is not a file is there");
+    if (code === "EXDEV" && typeof syscall === "string" && /rename|link/.test(syscall)) {
+      return new TransferError(
+        `Cannot ${action}: its folder is on another file system than ${STAGING_DIR}`,
+        { code: "EXDEV", cause: err },
+      );
+    }
+    return fail(err, rel, action);
+  }
+
+  /** Makes the folders on the way to `rel` (once per folder, beneath the descriptor). */
+  async #madeParent(rel: string): Promise<void> {
+    const slash = rel.lastIndexOf("/");
+    if (slash <= 0) return;
+    const dir = rel.slice(0, slash);
+    if (this.#madeDirs.has(dir)) return;
+    await this.#mkdirs(rel, dir);
+    if (this.beneath) this.#madeDirs.add(dir);
+  }
+
+  /**
+   * Small files received whole and checked, in order: each one's `data` written to the
+   * staged file of its `rel`, given `mode`, noted in the received list with its `sha256`
+   * and renamed to `rel`, as {@link DestDir.prepare}, {@link DestDir.openStaged} and
+   * {@link DestDir.commit} would (the same checks and refusals); with the addon, all in
+   * one call on the thread pool. Without `overwrite`, a regular file at `rel` is left as
+   * it is and its outcome is `"exists"`; otherwise what was noted. The first failure is
+   * thrown (the files before it have their names).
+   */
+  async storeWhole(
+    files: readonly StoreItem[],
+    overwrite: boolean,
+  ): Promise<("exists" | ReceivedFile)[]> {
+    const store = this.#ops.store;
+    const out: ("exists" | ReceivedFile)[] = [];
+    if (store === undefined) {
+      for (const file of files) out.push(await this.#storeByParts(file, overwrite));
+      return out;
+    }
+    for (const file of files) {
+      this.#check(file.rel);
+      await this.#madeParent(file.rel);
+    }
+    await this.#staging(true);
+    const list = await this.#listFile(files[0]?.rel ?? "");
+    const outcomes = await store(
+      files.map((f) => ({
+        staged: stagedPath(f.rel),
+        final: f.rel,
+        data: f.data,
+        mode: f.mode,
+        note: JSON.stringify({ path: f.rel, sha256: f.sha256 }).slice(0, -1),
+      })),
+      !overwrite,
+      list.fd,
+    );
+    for (const [i, outcome] of outcomes.entries()) {
+      const file = files[i] as StoreItem;
+      if ("exists" in outcome) out.push("exists");
+      else if ("refused" in outcome) {
+        const { nlink, isFile } = outcome.refused;
+        checkStaged(file.rel, {
+          size: 0,
+          nlink,
+          mode: 0,
+          uid: 0,
+          isFile,
+          isDir: false,
+          isLink: false,
+        });
+      } else if ("error" in outcome) {
+        throw this.#renameError(outcome.error, file.rel, `store ${quoteName(file.rel)}`, overwrite);
+      } else {
+        const noted = {
+          ino: outcome.ino,
+          size: outcome.size,
+          mtime: outcome.mtime,
+          sha256: file.sha256,
+        };
+        this.#received?.set(file.rel, noted);
+        out.push(noted);
+      }
+    }
+    return out;
+  }
+
+  /** A file of {@link DestDir.storeWhole} call by call (without the addon). */
+  async #storeByParts(file: StoreItem, overwrite: boolean): Promise<"exists" | ReceivedFile> {
+    const { rel, data, mode, sha256 } = file;
+    if ((await this.prepare(rel, { overwrite })) === "exists") return "exists";
+    const staged = await this.openStaged(rel, false);
+    let identity: FileIdentity;
+    try {
+      await staged.write([data]);
+      await staged.chmod(mode);
+      identity = await staged.identity();
+    } catch (err) {
+      throw fail(err, rel, `write ${partialOf(rel)}`);
+    } finally {
+      await staged.close();
+    }
+    const noted = { ...identity, sha256 };
+    await this.commit(rel, overwrite, noted);
+    return noted;
   }
 
   /** Deletes the staged file of `rel`, if there is one (and only if it is socketkit's). */
@@ -462,13 +564,30 @@ export class DestDir {
   /** Appends `rel` to the received list (kept in memory too once it was read). */
   async #note(rel: string, noted: ReceivedFile): Promise<void> {
     const action = `write ${quote(join(this.root, RECEIVED_LIST))}`;
+    const list = await this.#listFile(rel);
     try {
-      this.#list ??= await this.#open(RECEIVED_LIST, LIST_APPEND, 0o600, rel, action);
-      await this.#list.write([Buffer.from(`${JSON.stringify({ path: rel, ...noted })}\n`)]);
+      await list.write([Buffer.from(`${JSON.stringify({ path: rel, ...noted })}\n`)]);
     } catch (err) {
-      throw err instanceof SocketError ? err : toSocketError(err, action);
+      throw toSocketError(err, action);
     }
     this.#received?.set(rel, noted);
+  }
+
+  /** The received list, open to append to (opened once). */
+  #listFile(rel: string): Promise<StagedFile> {
+    // One open for the files stored side by side: the promise is kept, not its outcome.
+    this.#list ??= this.#open(
+      RECEIVED_LIST,
+      LIST_APPEND,
+      0o600,
+      rel,
+      `write ${quote(join(this.root, RECEIVED_LIST))}`,
+    );
+    const list = this.#list;
+    list.catch(() => {
+      if (this.#list === list) this.#list = null;
+    });
+    return list;
   }
 
   /** The received list by name (the last line for a name wins), read once. */
@@ -737,6 +856,8 @@ class NativeOps implements FileOps {
   unlink(rel: string): Promise<void> {
     return this.#io.unlinkBeneath(this.#fd(), rel);
   }
+
+  store: FileOps["store"] = (...args) => this.#io.storeBeneath(this.#fd(), ...args);
 
   stat(rel: string): Promise<Entry | null> {
     return this.#io.statBeneath(this.#fd(), rel);

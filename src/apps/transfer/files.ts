@@ -1,3 +1,4 @@
+import type { Stats } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { checkRelativePath, refusedName } from "../../codec/transfer-codec.ts";
@@ -50,8 +51,7 @@ export async function listSources(paths: string[]): Promise<SourceTree> {
     }
     seen.add(rel);
   };
-  const walk = async (abs: string, rel: string): Promise<void> => {
-    const info = await lstat(abs);
+  const walk = async (abs: string, rel: string, info: Stats): Promise<void> => {
     if (info.isSymbolicLink() || !(info.isFile() || info.isDirectory())) {
       tree.skipped.push(abs);
       return;
@@ -66,16 +66,33 @@ export async function listSources(paths: string[]): Promise<SourceTree> {
       add(rel);
       tree.emptyDirs.push(rel);
     }
-    for (const name of entries) await walk(join(abs, name), `${rel}/${name}`);
+    const within = entries.map((name) => join(abs, name));
+    const infos = await lstatAll(within);
+    for (const [i, name] of entries.entries())
+      await walk(within[i] as string, `${rel}/${name}`, infos[i] as Stats);
   };
   for (const path of paths) {
     const abs = resolve(path);
     const info = await lstat(abs).catch(() => null);
     if (info === null)
       throw new TransferError(`Cannot send ${path}: no such file or directory`, { code: "ENOENT" });
-    await walk(abs, basename(abs));
+    await walk(abs, basename(abs), info);
   }
   return tree;
+}
+
+/** Entries of a folder looked at side by side, at most. */
+const LSTAT_TOGETHER = 256;
+
+/**
+ * `lstat` of every path, in order, {@link LSTAT_TOGETHER} at a time on the thread pool:
+ * one after another, a folder of 10,000 small files took 0.3 s to list.
+ */
+async function lstatAll(paths: string[]): Promise<Stats[]> {
+  const out: Stats[] = [];
+  for (let i = 0; i < paths.length; i += LSTAT_TOGETHER)
+    out.push(...(await Promise.all(paths.slice(i, i + LSTAT_TOGETHER).map((p) => lstat(p)))));
+  return out;
 }
 
 /**
