@@ -98,12 +98,12 @@ export class Channel {
     this.peerLabel = peerLabel;
   }
 
-  async send(message: TransferMessage, ...data: Buffer[]): Promise<void> {
+  async send(message: TransferMessage): Promise<void> {
     this.activity++;
-    await this.wire.sendall(encodeMessage(message), ...data);
+    await this.wire.sendall(encodeMessage(message));
   }
 
-  /** Sends wire bytes made by {@link encodeMessage} (and data), as one write. */
+  /** Sends messages made by {@link encodeMessage} (and files' data), as one write. */
   async sendRaw(parts: Buffer[]): Promise<void> {
     this.activity++;
     await this.wire.sendall(...parts);
