@@ -166,7 +166,7 @@ export function registerTransfer(program: Command): void {
     command
       .option(
         "--secret",
-        "both sides prove they know a secret (from SOCKETKIT_SECRET, or asked for)",
+        "a secret both sides know (from SOCKETKIT_SECRET, or asked for): checks the peer by SPAKE2 and encrypts the transfer",
       )
       .option("--timeout <seconds>", "give up on a peer silent this long", parseSeconds, 30);
 

@@ -54,8 +54,6 @@ export class Channel {
   cutBy: Error | null = null;
   /** The last `error` message the peer sent, as the error to report. */
   peerSaid: TransferError | null = null;
-  /** True while file data streams in from the peer (a failure then leaves some unread). */
-  receivingData = false;
   /** What messages and data travel on: the connection, or encrypted records once keyed. */
   wire: Wire;
   #watchdog: NodeJS.Timeout | null = null;

@@ -575,7 +575,7 @@ export class DestDir {
 
   /** The received list, open to append to (opened once). */
   #listFile(rel: string): Promise<StagedFile> {
-    // One open for the files stored side by side: the promise is kept, not its outcome.
+    // One open, however many callers ask at once: the promise is kept, not its outcome.
     this.#list ??= this.#open(
       RECEIVED_LIST,
       LIST_APPEND,

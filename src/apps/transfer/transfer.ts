@@ -309,9 +309,8 @@ export async function runReceiver(
   try {
     dest = await DestDir.open(options.dir);
     const into: Receiving = { channel, dest, options, progress };
-    // Small files are stored one after another behind the reading (side by side, their
-    // creations in one folder contend for its lock in the kernel, at a high cost in system
-    // time), and their `ok`s go out together whenever the storing catches up.
+    // Small files are stored in batches behind the reading (see StoreQueue), and a file
+    // of any other kind waits until they are stored and answered.
     const stores = new StoreQueue(into, done);
     for (;;) {
       const message = await channel.expect("file", "blob", "dir", "end");
@@ -738,12 +737,10 @@ async function receiveRange(
   const into: Into = { channel, writes: new InOrder(), fh, hash, progress };
   const { writes } = into;
   const bulk = length > 0 && channel.wire.plain ? bulkReader(channel.conn) : null;
-  channel.receivingData = true;
   try {
     if (bulk === null) await receiveByRecv(into, length);
     else await receiveBulk(into, bulk, length);
     await writes.finish();
-    channel.receivingData = false;
   } finally {
     bulk?.release();
     writes.abandon();
