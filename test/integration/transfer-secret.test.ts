@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { hkdfSync, randomBytes, randomInt } from "node:crypto";
 import { once } from "node:events";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket as NetSocket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -237,6 +237,20 @@ describe("transfer --secret on the wire", () => {
     for (const clear of ["launch-codes", "launch codes", "archive.bin", "BIG-FILE-MARKER"])
       assert.equal(seen.includes(clear), false, `${clear} is not on the wire`);
     assert.equal(seen.includes(big.subarray(100_000, 100_064)), false, "nor the data");
+  });
+
+  it("moves a folder of small files, whose messages span records", T, async (t) => {
+    const src = join(await tempDir(t), "many");
+    const dst = await tempDir(t);
+    mkdirSync(src);
+    // 400 files of 3000 bytes: the sender's 256 KiB batches of them are cut into records
+    // wherever the 256 KiB of a record ends, in the middle of a message or a file's bytes.
+    for (let i = 0; i < 400; i++) writeFileSync(join(src, `f${i}`), randomBytes(3000));
+    const { port, result } = await receiver({ dir: dst, secret: SECRET });
+    const sent = await send([src], ["127.0.0.1", port], { secret: SECRET, timeout: 10 });
+    assert.equal((await result)?.sha256, sent.sha256);
+    assert.equal(readdirSync(join(dst, "many")).length, 400);
+    assert.deepEqual(readFileSync(join(dst, "many", "f399")), readFileSync(join(src, "f399")));
   });
 
   it("refuses a byte changed on the way, and keeps nothing of the file", T, async (t) => {

@@ -1,3 +1,4 @@
+import { ChunkQueue } from "../../codec/chunk-queue.ts";
 import { RecordOpener, RecordSealer } from "../../codec/sealed-records.ts";
 import { IncompleteReadError } from "../../core/errors.ts";
 import type { BufferedReader } from "../../socket/buffered-reader.ts";
@@ -57,8 +58,7 @@ export class SealedWire implements Wire {
   readonly #sealer: RecordSealer;
   readonly #opener: RecordOpener;
   /** Plaintext opened but not yet read. */
-  #have: Buffer[] = [];
-  #haveBytes = 0;
+  readonly #have = new ChunkQueue();
   #eof = false;
 
   constructor(conn: Socket, sendKey: Uint8Array, receiveKey: Uint8Array) {
@@ -74,55 +74,29 @@ export class SealedWire implements Wire {
   }
 
   async readexactly(n: number): Promise<Buffer> {
-    while (this.#haveBytes < n) {
-      if (!(await this.#fill())) {
-        const partial = this.#take(this.#haveBytes);
-        throw new IncompleteReadError(partial, n);
-      }
+    while (this.#have.length < n) {
+      if (!(await this.#fill())) throw new IncompleteReadError(this.#have.take(n), n);
     }
-    return this.#take(n);
+    return this.#have.take(n);
   }
 
   async recv(max: number): Promise<Buffer> {
-    if (this.#haveBytes === 0 && !(await this.#fill())) return Buffer.alloc(0);
-    return this.#take(Math.min(max, this.#haveBytes));
+    if (this.#have.length === 0 && !(await this.#fill())) return Buffer.alloc(0);
+    return this.#have.take(max);
   }
 
   /** Opens at least one more record: false at the end of the stream. */
   async #fill(): Promise<boolean> {
     for (;;) {
+      const before = this.#have.length;
       for (let plain = this.#opener.next(); plain !== undefined; plain = this.#opener.next()) {
-        if (plain.length === 0) continue;
-        this.#have.push(plain);
-        this.#haveBytes += plain.length;
+        if (plain.length > 0) this.#have.push(plain);
       }
-      if (this.#haveBytes > 0) return true;
+      if (this.#have.length > before) return true;
       if (this.#eof) return false;
       const chunk = await this.#conn.recv(RECORD_READ);
       if (chunk.length === 0) this.#eof = true;
       else this.#opener.push(chunk);
     }
-  }
-
-  #take(n: number): Buffer {
-    const first = this.#have[0];
-    if (first !== undefined && first.length >= n) {
-      if (first.length === n) this.#have.shift();
-      else this.#have[0] = first.subarray(n);
-      this.#haveBytes -= n;
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const head = this.#have[0] as Buffer;
-      const k = Math.min(head.length, n - at);
-      head.copy(out, at, 0, k);
-      at += k;
-      if (k === head.length) this.#have.shift();
-      else this.#have[0] = head.subarray(k);
-    }
-    this.#haveBytes -= n;
-    return out;
   }
 }
