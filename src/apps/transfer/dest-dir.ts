@@ -359,15 +359,11 @@ export class DestDir {
     }
     const before = await this.#stat(path, rel, action);
     if (before !== null) checkStaged(rel, before);
-    const file = await this.#open(path, STAGED_WRITE | (append ? O_APPEND : 0), 0o600, rel, action);
-    try {
-      checkStaged(rel, entryOf(await fsFstat(file.fd)));
+    const flags = STAGED_WRITE | (append ? O_APPEND : 0);
+    return this.#openChecked(path, flags, 0o600, rel, action, async (file, entry) => {
+      checkStaged(rel, entry);
       if (!append) await fsFtruncate(file.fd, 0);
-    } catch (err) {
-      await file.close();
-      throw err instanceof TransferError ? err : fail(err, rel, action);
-    }
-    return file;
+    });
   }
 
   /** Opens the staged file of `rel` to read it (to hash what it holds), with the same checks. */
@@ -375,29 +371,18 @@ export class DestDir {
     this.#check(rel);
     await this.#staging(false);
     const action = `read ${partialOf(rel)}`;
-    const file = await this.#open(stagedPath(rel), READ, 0, rel, action);
-    try {
-      checkStaged(rel, entryOf(await fsFstat(file.fd)));
-    } catch (err) {
-      await file.close();
-      throw err instanceof TransferError ? err : fail(err, rel, action);
-    }
-    return file;
+    return this.#openChecked(stagedPath(rel), READ, 0, rel, action, (_file, entry) =>
+      checkStaged(rel, entry),
+    );
   }
 
   /** Opens the file `rel` itself to read it; anything but a regular file refuses the name. */
   async openFinalForRead(rel: string): Promise<StagedFile> {
     this.#check(rel);
     const action = `read ${quoteName(rel)}`;
-    const file = await this.#open(rel, READ, 0, rel, action);
-    try {
-      if (!(await fsFstat(file.fd)).isFile())
-        throw refusedName(rel, "something that is not a file is there");
-    } catch (err) {
-      await file.close();
-      throw err instanceof TransferError ? err : fail(err, rel, action);
-    }
-    return file;
+    return this.#openChecked(rel, READ, 0, rel, action, (_file, entry) => {
+      if (!entry.isFile) throw refusedName(rel, "something that is not a file is there");
+    });
   }
 
   /**
@@ -433,14 +418,7 @@ export class DestDir {
   /** The error to report when giving the staged file of `rel` its name failed. */
   #renameError(err: unknown, rel: string, action: string, overwrite: boolean): SocketError {
     const { code, syscall } = err as { code?: unknown; syscall?: unknown };
-    if (code === "EEXIST" && !overwrite) {
-      return new TransferError(
-        `Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`,
-        {
-          code: "ERR_TRANSFER_EXISTS",
-        },
-      );
-    }
+    if (code === "EEXIST" && !overwrite) return existsError(rel);
     if (code === "EEXIST") return refusedName(rel, "something that is not a file is there");
     if (code === "EXDEV" && typeof syscall === "string" && /rename|link/.test(syscall)) {
       return new TransferError(
@@ -698,6 +676,29 @@ export class DestDir {
   }
 
   /**
+   * Opens `path` as {@link DestDir.#open} does, then runs `check` on what was opened (its
+   * `fstat`): a check that throws closes it, and a failure of the system refuses or names
+   * the file as `action`.
+   */
+  async #openChecked(
+    path: string,
+    flags: number,
+    mode: number,
+    rel: string,
+    action: string,
+    check: (file: StagedFile, entry: Entry) => void | Promise<void>,
+  ): Promise<StagedFile> {
+    const file = await this.#open(path, flags, mode, rel, action);
+    try {
+      await check(file, entryOf(await fsFstat(file.fd)));
+    } catch (err) {
+      await file.close();
+      throw err instanceof TransferError ? err : fail(err, rel, action);
+    }
+    return file;
+  }
+
+  /**
    * Checks the staging folder: true when it is there (made, with its README, if `create`),
    * false when it is not. A link, a file, or a folder of another user's that others can
    * write to is refused (`ERR_TRANSFER_STAGING`).
@@ -761,6 +762,13 @@ function beneathAddon(): NativeAddon | null {
   const io = native("files beneath a folder");
   // An addon built before these calls existed has none of them.
   return typeof io.openBeneath === "function" ? io : null;
+}
+
+/** The refusal of a received name where a file is, without `--overwrite`. */
+export function existsError(rel: string): TransferError {
+  return new TransferError(`Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`, {
+    code: "ERR_TRANSFER_EXISTS",
+  });
 }
 
 /** A line of the received list, or null when it is not one (a line cut by a crash). */

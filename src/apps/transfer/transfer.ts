@@ -5,7 +5,7 @@ import { encodeMessage, MAX_BLOB_SIZE, type TransferMessage } from "../../codec/
 import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
-import { DestDir, type StagedFile, type StoreItem } from "./dest-dir.ts";
+import { DestDir, existsError, type StagedFile, type StoreItem } from "./dest-dir.ts";
 import { diskError, quoteName, type SourceFile, type SourceTree } from "./files.ts";
 
 /** Bytes read from a file or the socket at a time. */
@@ -180,12 +180,11 @@ export async function runSender(
         );
         progress.file(file.rel, file.size, 0);
         progress.advance(file.size);
-        const entry = fileDone(file, sha256, 0, "sent");
+        const entry = transferred(file.rel, file.size, sha256, "sent");
         done.push(entry);
         // The receiver may have had it (received earlier): its `ok` says so.
         lastOk = answers.expect("ok").then((ok) => {
-          if (ok.present)
-            Object.assign(entry, { outcome: "present", sent: 0, resumedAt: file.size });
+          if (ok.present) Object.assign(entry, transferred(file.rel, file.size, sha256, "present"));
         });
         // Awaited in turn (the window, the end); a failure meanwhile is seen by check().
         lastOk.catch(() => {});
@@ -226,7 +225,7 @@ export async function runSender(
         await answer;
         reply = null;
         const outcome = offer.held ? "present" : from > 0 ? "resumed" : "sent";
-        done.push(fileDone(file, sha256, from, outcome));
+        done.push(transferred(file.rel, file.size, sha256, outcome, from));
       } finally {
         await fh.close();
       }
@@ -250,14 +249,19 @@ export async function runSender(
   return summary(done, started);
 }
 
-function fileDone(
-  file: SourceFile,
+/**
+ * A file as the summary counts it, on either side: `from` is where its data began (a
+ * file already there moved nothing, from its end).
+ */
+function transferred(
+  path: string,
+  size: number,
   sha256: string,
-  from: number,
   outcome: FileOutcome,
+  from = 0,
 ): TransferredFile {
-  const sent = outcome === "present" ? 0 : file.size - from;
-  return { path: file.rel, size: file.size, sent, sha256, outcome, resumedAt: from };
+  const resumedAt = outcome === "present" ? size : from;
+  return { path, size, sent: size - resumedAt, sha256, outcome, resumedAt };
 }
 
 /**
@@ -360,12 +364,6 @@ function corrupt(rel: string, ours: string, theirs: string): TransferError {
   );
 }
 
-function exists(rel: string): TransferError {
-  return new TransferError(`Refused ${quoteName(rel)}: it exists (use --overwrite to replace it)`, {
-    code: "ERR_TRANSFER_EXISTS",
-  });
-}
-
 /** Bytes of small files read and waiting to be stored, at most, before reading waits. */
 const STORE_BEHIND = 8 * CHUNK;
 
@@ -428,7 +426,7 @@ class StoreQueue {
             outcome === "exists" &&
             (await dest.received(header.path, header.size)) !== header.sha256
           )
-            throw exists(header.path);
+            throw existsError(header.path);
           const file = this.#counted(header, outcome === "exists");
           this.#done.push(file);
           oks.push(encodeMessage({ t: "ok", present: file.outcome === "present" }));
@@ -448,9 +446,9 @@ class StoreQueue {
     const { progress } = this.#into;
     const { path, size, sha256 } = header;
     progress.file(path, size, present ? size : 0);
-    if (present) return { path, size, sent: 0, sha256, outcome: "present", resumedAt: size };
+    if (present) return transferred(path, size, sha256, "present");
     progress.advance(size);
-    return { path, size, sent: size, sha256, outcome: "sent", resumedAt: 0 };
+    return transferred(path, size, sha256, "sent");
   }
 }
 
@@ -540,7 +538,7 @@ async function receiveFile(
   await dest.commit(rel, options.overwrite ?? false, { ...identity, sha256 });
   await channel.send({ t: "ok", present: false });
   const outcome = from > 0 ? "resumed" : "sent";
-  return { path: rel, size, sent: size - from, sha256, outcome, resumedAt: from };
+  return transferred(rel, size, sha256, outcome, from);
 }
 
 /**
@@ -557,7 +555,7 @@ async function receiveHeld(
   const { channel, dest, progress } = into;
   const { path: rel, size } = header;
   const kept = await dest.received(rel, size);
-  if (kept === null) throw exists(rel);
+  if (kept === null) throw existsError(rel);
   await channel.send({ t: "offer", have: size, sha256: null, held: true });
   const { from } = await channel.expect("data");
   if (from !== size) {
@@ -566,10 +564,10 @@ async function receiveHeld(
     });
   }
   const { sha256 } = await channel.expect("done");
-  if (sha256 !== kept) throw exists(rel);
+  if (sha256 !== kept) throw existsError(rel);
   progress.file(rel, size, size);
   await channel.send({ t: "ok", present: true });
-  return { path: rel, size, sent: 0, sha256, outcome: "present", resumedAt: size };
+  return transferred(rel, size, sha256, "present");
 }
 
 /**
