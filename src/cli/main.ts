@@ -4,10 +4,16 @@
  * an `apps/` function.
  */
 import { readFileSync } from "node:fs";
+import module from "node:module";
 import { Command, CommanderError } from "commander";
 import { messageOf } from "../core/errors.ts";
 
 type Register = (program: Command) => void;
+
+// Node.js 22.1 and later keep the compiled code of the modules loaded below on the disk
+// (in the system's temporary folder; NODE_DISABLE_COMPILE_CACHE=1 turns it off), which
+// takes a third off a command's start-up from the second run on. Older lines have none.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 /**
  * Each command's module, loaded when it is needed: a run of one command loads only its

@@ -17,8 +17,12 @@ export const TRANSFER_VERSION = 2;
 export const PREAMBLE_SIZE = 8;
 /** Largest control message body, in bytes. */
 export const MAX_MESSAGE_SIZE = 64 * 1024;
-/** Largest file sent whole in one `blob` message (its bytes follow it, unframed). */
+/** Largest file sent whole in a `pack` message (its bytes follow the message, unframed). */
 export const MAX_BLOB_SIZE = 64 * 1024;
+/** Most files in one `pack`. */
+export const MAX_PACK_FILES = 1024;
+/** Most bytes of data after one `pack` (the sum of its files' sizes). */
+export const MAX_PACK_BYTES = 1024 * 1024;
 /** Bytes of a SPAKE2 message (a side byte and a compressed Ed25519 point), hex in `pake`. */
 export const PAKE_MESSAGE_SIZE = 33;
 /** Longest relative path, in UTF-8 bytes, and longest path component. */
@@ -30,18 +34,27 @@ export type Role = "sender" | "receiver";
 
 const ROLE_BYTE: Record<Role, number> = { sender: 0x53, receiver: 0x52 };
 
+/** A small file in a `pack`: its bytes follow the message, after those of the files before. */
+export interface PackedFile {
+  path: string;
+  size: number;
+  exec: boolean;
+  sha256: string;
+}
+
 /** The messages of the protocol, by their `t` field. */
 export type TransferMessage =
   | { t: "hello"; auth: boolean }
   | { t: "pake"; msg: string }
   | { t: "ready" }
   | { t: "file"; path: string; size: number; exec: boolean }
-  | { t: "blob"; path: string; size: number; exec: boolean; sha256: string }
+  | { t: "pack"; files: PackedFile[] }
   | { t: "dir"; path: string }
   | { t: "offer"; have: number; sha256: string | null; held: boolean }
   | { t: "data"; from: number }
   | { t: "done"; sha256: string }
   | { t: "ok"; present: boolean }
+  | { t: "stored"; present: number[] }
   | { t: "end"; files: number; bytes: number }
   | { t: "bye" }
   | { t: "error"; code: string; message: string };
@@ -148,17 +161,8 @@ export function decodeMessage(body: Buffer): TransferMessage {
       if (!isSize(m.size)) throw bad("file with a bad size");
       if (typeof m.exec !== "boolean") throw bad("file without exec");
       return { t: "file", path: checkRelativePath(m.path), size: m.size as number, exec: m.exec };
-    case "blob":
-      if (!isSize(m.size) || (m.size as number) > MAX_BLOB_SIZE) throw bad("blob with a bad size");
-      if (typeof m.exec !== "boolean") throw bad("blob without exec");
-      if (!isHex64(m.sha256)) throw bad("blob with a bad sha256");
-      return {
-        t: "blob",
-        path: checkRelativePath(m.path),
-        size: m.size as number,
-        exec: m.exec,
-        sha256: m.sha256 as string,
-      };
+    case "pack":
+      return { t: "pack", files: decodePack(m.files) };
     case "dir":
       return { t: "dir", path: checkRelativePath(m.path) };
     case "offer":
@@ -184,6 +188,8 @@ export function decodeMessage(body: Buffer): TransferMessage {
     case "ok":
       if (typeof m.present !== "boolean") throw bad("ok without present");
       return { t: "ok", present: m.present };
+    case "stored":
+      return { t: "stored", present: decodePresent(m.present) };
     case "end":
       if (!isSize(m.files) || !isSize(m.bytes)) throw bad("end with bad counts");
       return { t: "end", files: m.files as number, bytes: m.bytes as number };
@@ -202,6 +208,42 @@ export function decodeMessage(body: Buffer): TransferMessage {
     default:
       throw bad(`an unknown message ${quote(shown(m.t).slice(0, 32))}`);
   }
+}
+
+/** A `pack`'s list of files, each checked, no path twice, within the pack's limits. */
+function decodePack(files: unknown): PackedFile[] {
+  if (!Array.isArray(files) || files.length === 0 || files.length > MAX_PACK_FILES)
+    throw bad(`pack without 1 to ${MAX_PACK_FILES} files`);
+  const out: PackedFile[] = [];
+  const paths = new Set<string>();
+  let bytes = 0;
+  for (const f of files as unknown[]) {
+    if (typeof f !== "object" || f === null || Array.isArray(f)) throw bad("pack with a bad file");
+    const { path, size, exec, sha256 } = f as Record<string, unknown>;
+    if (!isSize(size) || (size as number) > MAX_BLOB_SIZE) throw bad("pack with a bad size");
+    if (typeof exec !== "boolean") throw bad("pack without exec");
+    if (!isHex64(sha256)) throw bad("pack with a bad sha256");
+    const checked = checkRelativePath(path);
+    if (paths.has(checked)) throw bad(`pack with ${quote(checked, 200)} twice`);
+    paths.add(checked);
+    bytes += size as number;
+    out.push({ path: checked, size: size as number, exec, sha256: sha256 as string });
+  }
+  if (bytes > MAX_PACK_BYTES) throw bad(`pack of over ${MAX_PACK_BYTES} bytes`);
+  return out;
+}
+
+/** A `stored` message's list: the indexes, in order, of files of the pack that were there. */
+function decodePresent(present: unknown): number[] {
+  if (!Array.isArray(present) || present.length > MAX_PACK_FILES)
+    throw bad("stored without present");
+  let last = -1;
+  for (const i of present as unknown[]) {
+    if (!isSize(i) || (i as number) <= last || (i as number) >= MAX_PACK_FILES)
+      throw bad("stored with a bad index");
+    last = i as number;
+  }
+  return present as number[];
 }
 
 function bad(what: string): TransferError {
@@ -240,20 +282,25 @@ export function checkRelativePath(path: unknown): string {
   return path;
 }
 
+/** Printable ASCII but the backslash: most names, which need fewer checks. */
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]+$/;
+
 function pathProblem(path: string): string | null {
   if (path.length === 0) return "it is empty";
-  if (Buffer.byteLength(path, "utf8") > MAX_PATH_BYTES) return `it is over ${MAX_PATH_BYTES} bytes`;
-  if (CONTROL.test(path)) return "it has control characters";
-  if (path.includes("\\")) return "it has a backslash";
+  // One byte a character, no control, no backslash, valid UTF-8: checked in one test.
+  const plain = PLAIN.test(path);
+  const bytes = (s: string) => (plain ? s.length : Buffer.byteLength(s, "utf8"));
+  if (bytes(path) > MAX_PATH_BYTES) return `it is over ${MAX_PATH_BYTES} bytes`;
+  if (!plain && CONTROL.test(path)) return "it has control characters";
+  if (!plain && path.includes("\\")) return "it has a backslash";
   if (path.startsWith("/")) return "it is absolute";
   if (/^[A-Za-z]:/.test(path)) return "it starts with a drive letter";
   for (const part of path.split("/")) {
     if (part === "") return "it has an empty component";
     if (part === "." || part === "..") return `it has a "${part}" component`;
-    if (Buffer.byteLength(part, "utf8") > MAX_NAME_BYTES)
-      return `a component is over ${MAX_NAME_BYTES} bytes`;
+    if (bytes(part) > MAX_NAME_BYTES) return `a component is over ${MAX_NAME_BYTES} bytes`;
   }
-  if (NOT_UTF8.test(path)) return "it is not valid UTF-8";
+  if (!plain && NOT_UTF8.test(path)) return "it is not valid UTF-8";
   return null;
 }
 

@@ -96,6 +96,17 @@ export interface NativeAddon {
   close(fd: number): void;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
   constants: { UV_READABLE: number; UV_WRITABLE: number; SO_REUSEPORT: number; SO_ERROR: number };
+  /**
+   * Reads the files at the absolute `paths` whole, on the calling thread, each of the
+   * size in `sizes`: their bytes one after another. A file that cannot be read throws an
+   * errno error with `index` and `path`; one that ended early has the code `ESHORT`.
+   */
+  readFiles(paths: string[], sizes: number[]): Buffer;
+  /**
+   * `lstat` of each of `names` in the folder `dir`, on the calling thread: st_mode and
+   * st_size, two numbers a name; a name that cannot be looked up has -errno as its mode.
+   */
+  lstatNames(dir: string, names: string[]): Float64Array;
 }
 
 /** What {@link NativeAddon.statBeneath} tells of a file (`mode` is `st_mode`, type bits too). */

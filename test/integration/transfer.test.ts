@@ -22,7 +22,7 @@ import { describe, it } from "node:test";
 import { Channel } from "../../src/apps/transfer/channel.ts";
 import { STAGING_DIR, stagedPath } from "../../src/apps/transfer/dest-dir.ts";
 import { fetch, listenWarnings, receive, send, share } from "../../src/apps/transfer/index.ts";
-import { encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
+import { decodeMessage, encodeMessage, encodePreamble } from "../../src/codec/transfer-codec.ts";
 import { TransferError } from "../../src/core/errors.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
 import { deferred } from "../helpers/deferred.ts";
@@ -187,6 +187,69 @@ describe("send and receive", () => {
     await rejection(result, "ERR_TRANSFER_HASH");
     assert.deepEqual(listing(dst), [], "no report.txt");
     assert.deepEqual(partials(dst), [], "nor its partial file");
+  });
+
+  it("keeps nothing of a pack with a corrupt file, nor of the files before it", T, async (t) => {
+    const dst = await tempDir(t);
+    const { port, result } = await receiver({ dir: dst });
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    const channel = new Channel(conn, "sender", "test");
+    await channel.handshake(null);
+    const good = Buffer.from("good");
+    await channel.sendRaw([
+      encodeMessage({
+        t: "pack",
+        files: [
+          { path: "a.txt", size: 4, exec: false, sha256: sha(good) },
+          { path: "b.txt", size: 5, exec: false, sha256: sha(Buffer.from("hello")) },
+        ],
+      }),
+      good,
+      Buffer.from("hellp"),
+    ]);
+    await rejection(channel.expect("stored"), "ERR_TRANSFER_HASH");
+    const err = await rejection(result, "ERR_TRANSFER_HASH");
+    assert.match(err.message, /"b\.txt" arrived corrupt/);
+    assert.deepEqual(listing(dst), [], "neither a.txt nor b.txt");
+  });
+
+  it("refuses a name sent twice in one transfer, in one pack or in two", T, async (t) => {
+    const dst = await tempDir(t);
+    const { port, result } = await receiver({ dir: dst });
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    const channel = new Channel(conn, "sender", "test");
+    await channel.handshake(null);
+    const pack = (data: string) =>
+      channel.sendRaw([
+        encodeMessage({
+          t: "pack",
+          files: [{ path: "x", size: data.length, exec: false, sha256: sha(Buffer.from(data)) }],
+        }),
+        Buffer.from(data),
+      ]);
+    await pack("first");
+    await channel.expect("stored");
+    await pack("second");
+    await rejection(channel.expect("stored"), "ERR_TRANSFER_PROTOCOL");
+    const err = await rejection(result, "ERR_TRANSFER_PROTOCOL");
+    assert.match(err.message, /sent "x" twice/);
+    assert.equal(readFileSync(join(dst, "x"), "utf8"), "first");
+    // In one pack, the message itself is refused.
+    assert.throws(
+      () =>
+        decodeMessage(
+          encodeMessage({
+            t: "pack",
+            files: [
+              { path: "y", size: 0, exec: false, sha256: sha(Buffer.alloc(0)) },
+              { path: "y", size: 0, exec: false, sha256: sha(Buffer.alloc(0)) },
+            ],
+          }).subarray(4),
+        ),
+      /"y" twice/,
+    );
   });
 
   it(
@@ -367,14 +430,14 @@ describe("send and receive", () => {
   });
 
   it(
-    "sends a folder's small files whole and ahead, without waiting for each answer",
+    "sends a folder's small files whole, many to a message, and ahead of the answers",
     T,
     async (t) => {
       const src = join(await tempDir(t), "many");
       mkdirSync(src);
-      for (let i = 0; i < 300; i++) writeFileSync(join(src, `f${i}`), randomBytes(1024));
+      for (let i = 0; i < 3000; i++) writeFileSync(join(src, `f${i}`), randomBytes(1024));
       // A receiver by hand that answers nothing after the handshake: it counts what comes.
-      const seen = { blobs: 0, other: 0 };
+      const seen = { packs: 0, files: 0, other: 0 };
       const counted = deferred<void>();
       const { port } = await netServer(t, (s) => {
         s.write(
@@ -388,20 +451,26 @@ describe("send and receive", () => {
             if (got.length < at + 4) break;
             const length = got.readUInt32BE(at);
             if (got.length < at + 4 + length) break;
-            const m = JSON.parse(got.subarray(at + 4, at + 4 + length).toString("utf8"));
-            const data = m.t === "blob" ? (m.size as number) : 0;
+            const m = decodeMessage(got.subarray(at + 4, at + 4 + length));
+            const data = m.t === "pack" ? m.files.reduce((n, f) => n + f.size, 0) : 0;
             if (got.length < at + 4 + length + data) break;
             at += 4 + length + data;
-            if (m.t === "blob") seen.blobs++;
-            else if (m.t !== "hello") seen.other++;
+            if (m.t === "pack") {
+              seen.packs++;
+              seen.files += m.files.length;
+            } else if (m.t !== "hello") seen.other++;
           }
-          if (seen.blobs >= 200) counted.resolve();
+          if (seen.files >= 2000) counted.resolve();
         });
       });
       const sending = send([src], ["127.0.0.1", port], { timeout: 5 });
       sending.catch(() => {});
       await counted.promise;
-      assert.ok(seen.blobs >= 200, `${seen.blobs} small files came before any answer`);
+      assert.ok(seen.files >= 2000, `${seen.files} small files came before any answer`);
+      assert.ok(
+        seen.packs * 100 <= seen.files,
+        `${seen.files} files came in ${seen.packs} messages: at least 100 to a message`,
+      );
       assert.equal(seen.other, 0, "nothing but small files whole");
     },
   );

@@ -109,8 +109,16 @@ const messageArb: fc.Arbitrary<TransferMessage> = fc.oneof(
     .tuple(goodPathArb, size, fc.boolean())
     .map(([path, s, exec]) => ({ t: "file", path, size: s, exec }) as const),
   fc
-    .tuple(goodPathArb, fc.nat(65536), fc.boolean(), hex64)
-    .map(([path, s, exec, sha256]) => ({ t: "blob", path, size: s, exec, sha256 }) as const),
+    .uniqueArray(
+      fc
+        .tuple(goodPathArb, fc.nat(65536), fc.boolean(), hex64)
+        .map(([path, s, exec, sha256]) => ({ path, size: s, exec, sha256 })),
+      { minLength: 1, maxLength: 16, selector: (f) => f.path },
+    )
+    .map((files) => ({ t: "pack", files }) as const),
+  fc
+    .uniqueArray(fc.nat(1023), { maxLength: 20 })
+    .map((present) => ({ t: "stored", present: present.sort((a, b) => a - b) }) as const),
   goodPathArb.map((path) => ({ t: "dir", path }) as const),
   fc.constant({ t: "offer", have: 0, sha256: null, held: false } as const),
   size.map((have) => ({ t: "offer", have, sha256: null, held: true }) as const),
@@ -154,9 +162,23 @@ function assertWellFormed(m: TransferMessage): void {
     case "pake":
       assert.match(m.msg, /^[0-9a-f]{66}$/);
       break;
-    case "blob":
-      assert.equal(checkRelativePath(m.path), m.path);
-      assert.ok(isSize(m.size) && m.size <= 65536 && isHex(m.sha256));
+    case "pack": {
+      assert.ok(m.files.length >= 1 && m.files.length <= 1024);
+      assert.equal(new Set(m.files.map((f) => f.path)).size, m.files.length);
+      assert.ok(m.files.reduce((n, f) => n + f.size, 0) <= 1024 * 1024);
+      for (const f of m.files) {
+        assert.equal(checkRelativePath(f.path), f.path);
+        assert.ok(isSize(f.size) && f.size <= 65536 && isHex(f.sha256));
+        assert.equal(typeof f.exec, "boolean");
+      }
+      break;
+    }
+    case "stored":
+      assert.ok(
+        m.present.every(
+          (i, k) => isSize(i) && i < 1024 && (k === 0 || i > (m.present[k - 1] as number)),
+        ),
+      );
       break;
     case "file":
       assert.equal(checkRelativePath(m.path), m.path);
@@ -241,7 +263,8 @@ const typeArb = fc.oneof(
     "hello",
     "pake",
     "ready",
-    "blob",
+    "pack",
+    "stored",
     "file",
     "dir",
     "offer",
@@ -258,9 +281,26 @@ const typeArb = fc.oneof(
   ),
   fieldValue,
 );
+/** A `pack`'s list of files as a hostile peer might write it: any fields, any values. */
+const packFilesArb = fc.array(
+  fc.dictionary(
+    fc.constantFrom("path", "size", "exec", "sha256", "__proto__", "toString"),
+    fc.oneof(hex64, goodPathArb, size, fc.boolean(), fc.constant(65537), fieldValue),
+  ),
+  { maxLength: 4 },
+);
 /** The JSON text of an object with a `t` and any fields, duplicate keys and all. */
 const jsonishArb = fc
-  .tuple(typeArb, fc.array(fc.tuple(keyArb, fieldValue), { maxLength: 6 }))
+  .tuple(
+    typeArb,
+    fc.array(
+      fc.oneof(
+        fc.tuple(keyArb, fieldValue),
+        fc.tuple(fc.constant("files"), packFilesArb as fc.Arbitrary<unknown>),
+      ),
+      { maxLength: 6 },
+    ),
+  )
   .map(([t, fields]) => {
     const entries = [["t", t] as const, ...fields].map(
       ([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`,

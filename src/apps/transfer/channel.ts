@@ -20,7 +20,6 @@ import {
 import { IncompleteReadError, messageOf, TimeoutError, TransferError } from "../../core/errors.ts";
 import type { BufferedReader } from "../../socket/buffered-reader.ts";
 import type { Socket } from "../../socket/socket.ts";
-import { Spake2Symmetric } from "./spake2.ts";
 import { PlainWire, SealedWire, type Wire } from "./wire.ts";
 
 /** Receive and send buffer of a transfer connection (socketkit's own, in user space). */
@@ -179,7 +178,7 @@ export class Channel {
     return decodeMessage(await this.#exactly(length, "a message"));
   }
 
-  /** Exactly `n` bytes of file data (a `blob`'s). */
+  /** Exactly `n` bytes of file data (a `pack`'s files). */
   readData(n: number): Promise<Buffer> {
     return this.#exactly(n, "a file's data");
   }
@@ -263,6 +262,8 @@ export class Channel {
       );
     }
     if (secret === null) return;
+    // Loaded only here: the curve's modules take a tenth of the start-up time of `send`.
+    const { Spake2Symmetric } = await import("./spake2.ts");
     const pake = new Spake2Symmetric(secret, PAKE_ID);
     await this.send({ t: "pake", msg: pake.start().toString("hex") });
     const theirs = await this.expect("pake");

@@ -24,7 +24,7 @@
  *   overwrite falls back to checking that the name is free, then renaming.
  * @module
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import * as fs from "node:fs";
 import { link, lstat, mkdir, realpath, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -68,7 +68,7 @@ const fsFsync = promisify(fs.fsync);
  * no name a sender can give (those under {@link STAGING_DIR} are refused).
  */
 export function stagedPath(rel: string): string {
-  const digest = createHash("sha256").update(`socketkit partial\n${rel}`).digest("hex");
+  const digest = hash("sha256", `socketkit partial\n${rel}`);
   return `${STAGING_DIR}/${digest.slice(0, 40)}.part`;
 }
 
@@ -77,9 +77,14 @@ export function stagedPath(rel: string): string {
  * and compatibility forms are folded, for file systems that ignore them.
  */
 export function isReserved(rel: string): boolean {
-  const first = rel.split("/", 1)[0] as string;
-  return first.normalize("NFKC").toLowerCase() === STAGING_DIR;
+  const slash = rel.indexOf("/");
+  const first = slash < 0 ? rel : rel.slice(0, slash);
+  // ASCII is its own NFKC form (and normalize() takes as long as the file's storing).
+  return (ASCII.test(first) ? first : first.normalize("NFKC")).toLowerCase() === STAGING_DIR;
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: all of ASCII is what is matched
+const ASCII = /^[\u0000-\u007f]*$/;
 
 /** Options of {@link DestDir.prepare}. */
 export interface PrepareOptions {
@@ -235,6 +240,8 @@ export class DestDir {
    */
   readonly beneath: boolean;
   readonly #ops: FileOps;
+  /** Bytes of {@link root} in UTF-8, for the check of a path's length. */
+  readonly #rootBytes: number;
   #stagingReady = false;
   /**
    * Folders made or found on the way, beneath the folder's descriptor only: there the
@@ -251,6 +258,7 @@ export class DestDir {
     this.root = root;
     this.#ops = ops;
     this.beneath = beneath;
+    this.#rootBytes = Buffer.byteLength(root);
   }
 
   /**
@@ -638,7 +646,7 @@ export class DestDir {
   #check(rel: string): void {
     checkRelativePath(rel);
     if (isReserved(rel)) throw refusedName(rel, "it is socketkit's folder for partial files");
-    const length = Buffer.byteLength(join(this.root, rel));
+    const length = this.#rootBytes + 1 + Buffer.byteLength(rel);
     if (length > MAX_SYSTEM_PATH) {
       throw refusedName(
         rel,

@@ -1,8 +1,9 @@
-import { lstatSync, readdirSync, type Stats } from "node:fs";
+import { constants, lstatSync, readdirSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { checkRelativePath, refusedName } from "../../codec/transfer-codec.ts";
 import { describe, type SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import { quote } from "../../core/escape.ts";
+import { hasNative, native } from "../../native/index.ts";
 
 /**
  * Longest path the system opens, in bytes: PATH_MAX (4096 on Linux, 1024 on macOS and
@@ -33,6 +34,32 @@ export interface SourceTree {
   skipped: string[];
 }
 
+/** What the listing needs of `lstat`'s answer. */
+interface Entry {
+  mode: number;
+  size: number;
+}
+
+const { S_IFMT, S_IFREG, S_IFDIR } = constants;
+const isFile = (e: Entry) => (e.mode & S_IFMT) === S_IFREG;
+const isDir = (e: Entry) => (e.mode & S_IFMT) === S_IFDIR;
+
+/**
+ * The names in the folder `abs`, sorted, each with its `lstat`: with the addon, one call
+ * for them all (10,000 names in 15 ms against 35 for as many `lstatSync` calls).
+ */
+function entriesOf(abs: string): [string, Entry][] {
+  const names = readdirSync(abs).sort();
+  if (!hasNative()) return names.map((name) => [name, lstatSync(join(abs, name))]);
+  const modes = native("a folder's listing").lstatNames(abs, names);
+  return names.map((name, i) => {
+    const mode = modes[2 * i] as number;
+    // Gone or unreadable since readdir: lstatSync says why (or finds it back).
+    if (mode < 0) return [name, lstatSync(join(abs, name))];
+    return [name, { mode, size: modes[2 * i + 1] as number }];
+  });
+}
+
 /**
  * The files under `paths` (files, or folders walked whole), each named relative to its
  * argument's parent (`send photos/` sends `photos/a.jpg`). Symbolic links are not
@@ -52,29 +79,27 @@ export async function listSources(paths: string[]): Promise<SourceTree> {
   };
   // Synchronous: the listing comes before any connection, and 10,000 `lstat` calls take
   // 60 ms on the event loop against 170-220 ms through the thread pool, 256 at a time.
-  const walk = (abs: string, rel: string, info: Stats): void => {
-    if (info.isSymbolicLink() || !(info.isFile() || info.isDirectory())) {
-      tree.skipped.push(abs);
-      return;
-    }
-    if (info.isFile()) {
+  const walk = (abs: string, rel: string, info: Entry): void => {
+    if (isFile(info)) {
       add(rel);
       tree.files.push({ abs, rel, size: info.size, exec: (info.mode & 0o111) !== 0 });
       return;
     }
-    const entries = readdirSync(abs).sort();
+    if (!isDir(info)) {
+      // Symbolic links, sockets, devices.
+      tree.skipped.push(abs);
+      return;
+    }
+    const entries = entriesOf(abs);
     if (entries.length === 0) {
       add(rel);
       tree.emptyDirs.push(rel);
     }
-    for (const name of entries) {
-      const path = join(abs, name);
-      walk(path, `${rel}/${name}`, lstatSync(path));
-    }
+    for (const [name, entry] of entries) walk(join(abs, name), `${rel}/${name}`, entry);
   };
   for (const path of paths) {
     const abs = resolve(path);
-    let info: Stats;
+    let info: Entry;
     try {
       info = lstatSync(abs);
     } catch {

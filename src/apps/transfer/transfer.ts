@@ -1,8 +1,15 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash, type Hash, hash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
 import { open, statfs } from "node:fs/promises";
-import { encodeMessage, MAX_BLOB_SIZE, type TransferMessage } from "../../codec/transfer-codec.ts";
+import {
+  encodeMessage,
+  MAX_BLOB_SIZE,
+  MAX_MESSAGE_SIZE,
+  type PackedFile,
+  type TransferMessage,
+} from "../../codec/transfer-codec.ts";
 import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
+import { hasNative, native } from "../../native/index.ts";
 import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
 import { DestDir, existsError, type StagedFile, type StoreItem } from "./dest-dir.ts";
@@ -10,15 +17,6 @@ import { diskError, quoteName, type SourceFile, type SourceTree } from "./files.
 
 /** Bytes read from a file or the socket at a time. */
 const CHUNK = 1024 * 1024;
-
-/**
- * Small files' messages gathered into one write: a folder of small files goes out in
- * writes of about this size instead of one per message.
- */
-const BATCH_BYTES = 256 * 1024;
-
-/** Files sent whole (`blob`) whose `ok` has not come yet, at most. */
-const WINDOW = 1024;
 
 /** What a transfer reports as it goes (a progress bar, or nothing). */
 export interface TransferProgress {
@@ -70,7 +68,7 @@ const NO_PROGRESS: TransferProgress = { file: () => {}, advance: () => {} };
 class Answers {
   readonly #channel: Channel;
   readonly #due: {
-    kind: "offer" | "ok" | "bye";
+    kind: "offer" | "ok" | "stored" | "bye";
     resolve: (m: TransferMessage) => void;
     reject: (err: unknown) => void;
   }[] = [];
@@ -82,7 +80,9 @@ class Answers {
   }
 
   /** The next answer of this kind after those already due. */
-  expect<K extends "offer" | "ok" | "bye">(kind: K): Promise<Extract<TransferMessage, { t: K }>> {
+  expect<K extends "offer" | "ok" | "stored" | "bye">(
+    kind: K,
+  ): Promise<Extract<TransferMessage, { t: K }>> {
     if (this.#failed !== null) return Promise.reject(this.#failed.error);
     const answer = new Promise<TransferMessage>((resolve, reject) => {
       this.#due.push({ kind, resolve, reject });
@@ -115,38 +115,58 @@ class Answers {
   }
 }
 
+/** Data of small files gathered into one `pack`, at most (and one write). */
+const PACK_BYTES = 256 * 1024;
+
+/** Files in one `pack`, at most. */
+const PACK_FILES = 256;
+
 /**
- * Writes gathered until there are enough of them (or the sender is about to wait), then
- * sent as one: with TCP_NODELAY, each write would otherwise be a packet of its own.
+ * Packs sent ahead of their `stored` answer, at most: more than the receiver keeps
+ * waiting to be stored ({@link STORE_BEHIND}), so that the sending never waits on an
+ * answer while the receiver has files it could store.
  */
-class Batch {
-  readonly #channel: Channel;
-  #parts: Buffer[] = [];
-  #bytes = 0;
+const WINDOW = 64;
 
-  constructor(channel: Channel) {
-    this.#channel = channel;
+/** Bytes a file's entry in a `pack` can take in its JSON at most (every character escaped). */
+const entryBound = (file: SourceFile) => 6 * file.rel.length + 120;
+
+/**
+ * Small files gathered for one `pack` message, which goes out with their bytes in one
+ * write once it holds {@link PACK_FILES} files or {@link PACK_BYTES} bytes, or when the
+ * sender is about to wait: one message, one hash check pass and one answer for them all.
+ */
+class Pack {
+  readonly files: SourceFile[] = [];
+  bytes = 0;
+  #header = 64;
+
+  /** Whether `file` fits in this pack. */
+  fits(file: SourceFile): boolean {
+    return (
+      this.files.length < PACK_FILES &&
+      this.bytes + file.size <= PACK_BYTES &&
+      this.#header + entryBound(file) <= MAX_MESSAGE_SIZE
+    );
   }
 
-  /** Adds `message` (and data after it); sends the batch once it is big enough. */
-  async add(message: TransferMessage, data?: Buffer): Promise<void> {
-    const head = encodeMessage(message);
-    this.#parts.push(head);
-    this.#bytes += head.length;
-    if (data !== undefined && data.length > 0) {
-      this.#parts.push(data);
-      this.#bytes += data.length;
+  add(file: SourceFile): void {
+    this.files.push(file);
+    this.bytes += file.size;
+    this.#header += entryBound(file);
+  }
+
+  /** The files read, with their entries for the message, and their bytes. */
+  read(): { entries: PackedFile[]; data: Buffer } {
+    const data = readAll(this.files, this.bytes);
+    const entries: PackedFile[] = [];
+    let at = 0;
+    for (const file of this.files) {
+      const sha256 = hash("sha256", data.subarray(at, at + file.size));
+      at += file.size;
+      entries.push({ path: file.rel, size: file.size, exec: file.exec, sha256 });
     }
-    if (this.#bytes >= BATCH_BYTES) await this.flush();
-  }
-
-  /** Sends what is gathered. */
-  async flush(): Promise<void> {
-    if (this.#parts.length === 0) return;
-    const parts = this.#parts;
-    this.#parts = [];
-    this.#bytes = 0;
-    await this.#channel.sendRaw(parts);
+    return { entries, data };
   }
 }
 
@@ -159,46 +179,60 @@ export async function runSender(
   const started = performance.now();
   const done: TransferredFile[] = [];
   const answers = new Answers(channel);
-  const batch = new Batch(channel);
-  /** The receiver's `ok` to the last file sent whole. */
-  let lastOk: Promise<unknown> = Promise.resolve();
-  /** The `ok` of the oldest file sent whole and not yet answered, for the window. */
-  const oks: Promise<unknown>[] = [];
+  let pack = new Pack();
+  /** The receiver's `stored` to each pack sent and not yet answered, oldest first. */
+  const stored: Promise<unknown>[] = [];
   /** The receiver's answer to the big file being sent, read while its data goes out. */
   let reply: Promise<unknown> | null = null;
+  /** Sends the pack gathered, if any; waits while too many are unanswered. */
+  const sendPack = async () => {
+    if (pack.files.length === 0) return;
+    const sent = pack.read();
+    pack = new Pack();
+    await channel.sendRaw([encodeMessage({ t: "pack", files: sent.entries }), sent.data]);
+    const entries = sent.entries.map((e) => transferred(e.path, e.size, e.sha256, "sent"));
+    done.push(...entries);
+    for (const e of sent.entries) {
+      progress.file(e.path, e.size, 0);
+      progress.advance(e.size);
+    }
+    // The receiver may have had some (received earlier): its answer says which.
+    const answer = answers.expect("stored").then(({ present }) => {
+      for (const i of present) {
+        const e = sent.entries[i];
+        if (e === undefined)
+          throw new TransferError(
+            `The receiver answered for file ${i} of a pack of ${sent.entries.length}`,
+            {
+              code: "ERR_TRANSFER_PROTOCOL",
+            },
+          );
+        Object.assign(
+          entries[i] as TransferredFile,
+          transferred(e.path, e.size, e.sha256, "present"),
+        );
+      }
+    });
+    // Awaited in turn (the window, the end); a failure meanwhile is seen by check().
+    answer.catch(() => {});
+    stored.push(answer);
+    if (stored.length > WINDOW) await stored.shift();
+  };
   try {
-    for (const dir of tree.emptyDirs) await batch.add({ t: "dir", path: dir });
+    if (tree.emptyDirs.length > 0)
+      await channel.sendRaw(tree.emptyDirs.map((path) => encodeMessage({ t: "dir", path })));
     for (const file of tree.files) {
       // The receiver has stopped and said why: sending more is in vain.
       answers.check();
       if (file.size <= MAX_BLOB_SIZE) {
-        const data = readWhole(file);
-        const sha256 = createHash("sha256").update(data).digest("hex");
-        await batch.add(
-          { t: "blob", path: file.rel, size: file.size, exec: file.exec, sha256 },
-          data,
-        );
-        progress.file(file.rel, file.size, 0);
-        progress.advance(file.size);
-        const entry = transferred(file.rel, file.size, sha256, "sent");
-        done.push(entry);
-        // The receiver may have had it (received earlier): its `ok` says so.
-        lastOk = answers.expect("ok").then((ok) => {
-          if (ok.present) Object.assign(entry, transferred(file.rel, file.size, sha256, "present"));
-        });
-        // Awaited in turn (the window, the end); a failure meanwhile is seen by check().
-        lastOk.catch(() => {});
-        oks.push(lastOk);
-        if (oks.length > WINDOW) {
-          await batch.flush();
-          await oks.shift();
-        }
+        if (!pack.fits(file)) await sendPack();
+        pack.add(file);
         continue;
       }
-      await batch.add({ t: "file", path: file.rel, size: file.size, exec: file.exec });
-      await batch.flush();
-      oks.length = 0;
+      await sendPack();
+      await channel.send({ t: "file", path: file.rel, size: file.size, exec: file.exec });
       const offer = await answers.expect("offer");
+      stored.length = 0;
       const fh = await open(file.abs, "r");
       try {
         let hash = createHash("sha256");
@@ -230,17 +264,17 @@ export async function runSender(
         await fh.close();
       }
     }
+    await sendPack();
     const bytes = done.reduce((n, f) => n + f.sent, 0);
-    await batch.add({ t: "end", files: done.length, bytes });
-    await batch.flush();
-    await lastOk;
+    await channel.send({ t: "end", files: done.length, bytes });
+    await Promise.all(stored);
     await answers.expect("bye");
   } catch (err) {
     let reason = channel.reason(err);
     // A send failed under us: the receiver may have said why just before it went. The
     // broken connection settles the read of its answer at once.
     if (!(reason instanceof TransferError)) {
-      await settled(reply ?? lastOk, 1000);
+      await settled(reply ?? stored.at(-1) ?? Promise.resolve(), 1000);
       reason = channel.peerSaid ?? reason;
     }
     await channel.fail(reason);
@@ -265,27 +299,51 @@ function transferred(
 }
 
 /**
- * A small file read whole; it must still have the size it was listed with. Read at once,
- * on the event loop: for a file of at most 64 KiB that is a few microseconds, while a
- * trip through the thread pool costs two thread wake-ups, which made a folder of small
- * files go at half the speed (bench/README.md, small files).
+ * Small files read whole, one after another into one buffer of `bytes` bytes; each must
+ * still have the size it was listed with. Read at once, on the event loop: for files of at
+ * most 64 KiB that is a few microseconds each, while a trip through the thread pool costs
+ * two thread wake-ups, which made a folder of small files go at half the speed
+ * (bench/README.md, small files). With the addon, in one call for them all.
  */
-function readWhole(file: SourceFile): Buffer {
+function readAll(files: readonly SourceFile[], bytes: number): Buffer {
+  const io = hasNative() ? native("reading small files") : null;
+  if (io !== null && typeof io.readFiles === "function") {
+    try {
+      return io.readFiles(
+        files.map((f) => f.abs),
+        files.map((f) => f.size),
+      );
+    } catch (err) {
+      const file = files[(err as { index?: number }).index ?? -1];
+      if (file !== undefined && (err as { code?: unknown }).code === "ESHORT") throw shorter(file);
+      throw err;
+    }
+  }
+  const data = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const file of files) {
+    readInto(file, data.subarray(at, at + file.size));
+    at += file.size;
+  }
+  return data;
+}
+
+function shorter(file: SourceFile): TransferError {
+  return new TransferError(`${quoteName(file.rel)} got shorter while it was read`, {
+    code: "ERR_TRANSFER_CHANGED",
+  });
+}
+
+/** Reads `file` whole into `data`, which has its size. */
+function readInto(file: SourceFile, data: Buffer): void {
   const fd = openSync(file.abs, "r");
   try {
-    const data = Buffer.allocUnsafe(file.size);
     let at = 0;
     while (at < file.size) {
       const bytesRead = readSync(fd, data, at, file.size - at, at);
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) throw shorter(file);
       at += bytesRead;
     }
-    if (at !== file.size) {
-      throw new TransferError(`${quoteName(file.rel)} got shorter while it was read`, {
-        code: "ERR_TRANSFER_CHANGED",
-      });
-    }
-    return data;
   } finally {
     closeSync(fd);
   }
@@ -316,16 +374,30 @@ export async function runReceiver(
     // Small files are stored in batches behind the reading (see StoreQueue), and a file
     // of any other kind waits until they are stored and answered.
     const stores = new StoreQueue(into, done);
+    /** The names of the files received so far: a name sent twice is refused. */
+    const names = new Set<string>();
+    const once = (rel: string) => {
+      if (names.has(rel)) {
+        throw new TransferError(`The sender sent ${quoteName(rel)} twice`, {
+          code: "ERR_TRANSFER_PROTOCOL",
+        });
+      }
+      names.add(rel);
+    };
     for (;;) {
-      const message = await channel.expect("file", "blob", "dir", "end");
-      if (message.t === "blob") {
-        await stores.add(message, await readBlob(into, message));
+      const message = await channel.expect("file", "pack", "dir", "end");
+      if (message.t === "pack") {
+        for (const file of message.files) once(file.path);
+        await stores.add(message.files, await readPack(into, message.files));
         continue;
       }
       await stores.settle();
       if (message.t === "end") break;
       if (message.t === "dir") await dest.mkdirs(message.path);
-      else done.push(await receiveFile(into, message));
+      else {
+        once(message.path);
+        done.push(await receiveFile(into, message));
+      }
     }
     await channel.send({ t: "bye" });
   } catch (err) {
@@ -368,17 +440,24 @@ function corrupt(rel: string, ours: string, theirs: string): TransferError {
 const STORE_BEHIND = 8 * CHUNK;
 
 /**
- * Small files stored in order behind the reading, in batches: all that came while the
- * last batch was being stored go to the disk together (one call on the thread pool with
- * the addon: a call per file would cost more in thread wake-ups than the file itself).
- * Each batch's `ok`s go out together once its files have their names. A file that fails
- * stops the rest; its error is thrown by the next {@link StoreQueue.add} or by
+ * Packs stored in one call, at most: their answers go out when the call ends, so a
+ * batch much bigger would keep the sender waiting while the receiver's reading has
+ * nothing to do.
+ */
+const STORE_BATCH = 4;
+
+/**
+ * Small files stored in order behind the reading, in batches: the packs that came
+ * while the last batch was being stored go to the disk together (one call on the thread
+ * pool with the addon: a call per file would cost more in thread wake-ups than the file
+ * itself). Each pack's `stored` goes out once its files have their names. A file that
+ * fails stops the rest; its error is thrown by the next {@link StoreQueue.add} or by
  * {@link StoreQueue.settle}.
  */
 class StoreQueue {
   readonly #into: Receiving;
   readonly #done: TransferredFile[];
-  #waiting: { header: Extract<TransferMessage, { t: "blob" }>; item: StoreItem }[] = [];
+  #waiting: { files: PackedFile[]; items: StoreItem[] }[] = [];
   #bytes = 0;
   #running: Promise<void> | null = null;
   #failed: { error: unknown } | null = null;
@@ -388,22 +467,22 @@ class StoreQueue {
     this.#done = done;
   }
 
-  /** Queues a small file; waits while too many bytes wait already. */
-  async add(header: Extract<TransferMessage, { t: "blob" }>, data: Buffer): Promise<void> {
+  /** Queues a pack's files and their data (in order); waits while too many bytes wait already. */
+  async add(files: PackedFile[], data: Buffer[]): Promise<void> {
     if (this.#failed !== null) throw this.#failed.error;
-    const item = {
-      rel: header.path,
-      data,
-      mode: header.exec ? 0o755 : 0o644,
-      sha256: header.sha256,
-    };
-    this.#waiting.push({ header, item });
-    this.#bytes += data.length;
+    const items = files.map((f, i) => ({
+      rel: f.path,
+      data: data[i] as Buffer,
+      mode: f.exec ? 0o755 : 0o644,
+      sha256: f.sha256,
+    }));
+    this.#waiting.push({ files, items });
+    for (const f of files) this.#bytes += f.size;
     this.#running ??= this.#run();
     if (this.#bytes > STORE_BEHIND) await this.settle();
   }
 
-  /** Waits until every queued file is stored and its `ok` sent; throws the first failure. */
+  /** Waits until every queued file is stored and answered; throws the first failure. */
   async settle(): Promise<void> {
     await this.#running;
     if (this.#failed !== null) throw this.#failed.error;
@@ -412,27 +491,28 @@ class StoreQueue {
   async #run(): Promise<void> {
     try {
       while (this.#waiting.length > 0) {
-        const batch = this.#waiting.splice(0);
+        const packs = this.#waiting.splice(0, STORE_BATCH);
         const { dest, options } = this.#into;
         const outcomes = await dest.storeWhole(
-          batch.map((b) => b.item),
+          packs.flatMap((p) => p.items),
           options.overwrite ?? false,
         );
-        const oks: Buffer[] = [];
-        for (const [i, outcome] of outcomes.entries()) {
-          const { header } = batch[i] as (typeof batch)[number];
-          // There already: taken only if socketkit received these very bytes there.
-          if (
-            outcome === "exists" &&
-            (await dest.received(header.path, header.size)) !== header.sha256
-          )
-            throw existsError(header.path);
-          const file = this.#counted(header, outcome === "exists");
-          this.#done.push(file);
-          oks.push(encodeMessage({ t: "ok", present: file.outcome === "present" }));
+        const answers: Buffer[] = [];
+        let at = 0;
+        for (const { files } of packs) {
+          const present: number[] = [];
+          for (const [i, file] of files.entries()) {
+            // There already: taken only if socketkit received these very bytes there.
+            const there = outcomes[at++] === "exists";
+            if (there && (await dest.received(file.path, file.size)) !== file.sha256)
+              throw existsError(file.path);
+            if (there) present.push(i);
+            this.#done.push(this.#counted(file, there));
+            this.#bytes -= file.size;
+          }
+          answers.push(encodeMessage({ t: "stored", present }));
         }
-        for (const { item } of batch) this.#bytes -= item.data.length;
-        await this.#into.channel.sendRaw(oks);
+        await this.#into.channel.sendRaw(answers);
       }
     } catch (error) {
       this.#failed = { error };
@@ -442,9 +522,9 @@ class StoreQueue {
   }
 
   /** A stored small file as the summary counts it, and as progress shows it. */
-  #counted(header: Extract<TransferMessage, { t: "blob" }>, present: boolean): TransferredFile {
+  #counted(file: PackedFile, present: boolean): TransferredFile {
     const { progress } = this.#into;
-    const { path, size, sha256 } = header;
+    const { path, size, sha256 } = file;
     progress.file(path, size, present ? size : 0);
     if (present) return transferred(path, size, sha256, "present");
     progress.advance(size);
@@ -452,17 +532,27 @@ class StoreQueue {
   }
 }
 
-/** A small file's bytes, read whole and checked against its hash before anything is written. */
-async function readBlob(
-  into: Receiving,
-  header: Extract<TransferMessage, { t: "blob" }>,
-): Promise<Buffer> {
-  const { path: rel, size, sha256 } = header;
-  const data = await into.channel.readData(size);
-  checkSize(into.options, rel, size);
-  const ours = createHash("sha256").update(data).digest("hex");
-  if (ours !== sha256) throw corrupt(rel, ours, sha256);
-  return data;
+/**
+ * A pack's files' bytes, read in one go and each checked against its hash before
+ * anything is written; the same path twice in one transfer is refused.
+ */
+async function readPack(into: Receiving, files: PackedFile[]): Promise<Buffer[]> {
+  let total = 0;
+  for (const f of files) {
+    checkSize(into.options, f.path, f.size);
+    total += f.size;
+  }
+  const all = await into.channel.readData(total);
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const { path: rel, size, sha256 } of files) {
+    const data = all.subarray(at, at + size);
+    at += size;
+    const ours = hash("sha256", data);
+    if (ours !== sha256) throw corrupt(rel, ours, sha256);
+    out.push(data);
+  }
+  return out;
 }
 
 async function receiveFile(
