@@ -88,7 +88,14 @@ bool ToSockaddr(Napi::Env env, Napi::Value value, sockaddr_storage* ss, socklen_
     return true;
   }
   std::string host = o.Get("host").As<Napi::String>().Utf8Value();
-  int port = o.Get("port").As<Napi::Number>().Int32Value();
+  // The socket layer checks ports first; a value that still does not fit is refused here
+  // rather than cut to 16 bits (70000 would be port 4464).
+  double given = o.Get("port").As<Napi::Number>().DoubleValue();
+  if (!(given >= 0 && given <= 65535) || given != static_cast<double>(static_cast<int>(given))) {
+    ErrnoError(env, EINVAL, "port").ThrowAsJavaScriptException();
+    return false;
+  }
+  int port = static_cast<int>(given);
   if (family == "inet") {
     sockaddr_in* in = reinterpret_cast<sockaddr_in*>(ss);
     in->sin_family = AF_INET;
@@ -103,6 +110,11 @@ bool ToSockaddr(Napi::Env env, Napi::Value value, sockaddr_storage* ss, socklen_
   sockaddr_in6* in6 = reinterpret_cast<sockaddr_in6*>(ss);
   in6->sin6_family = AF_INET6;
   in6->sin6_port = htons(static_cast<uint16_t>(port));
+  // Python's 4-tuple: flowinfo and scope_id, when given (the socket layer checks them).
+  Napi::Value flowinfo = o.Get("flowinfo");
+  if (flowinfo.IsNumber()) in6->sin6_flowinfo = htonl(flowinfo.As<Napi::Number>().Uint32Value());
+  Napi::Value scope = o.Get("scopeId");
+  if (scope.IsNumber()) in6->sin6_scope_id = scope.As<Napi::Number>().Uint32Value();
   if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) {
     ErrnoError(env, EINVAL, "inet_pton").ThrowAsJavaScriptException();
     return false;
@@ -132,6 +144,8 @@ Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss, socklen_t le
     inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
     o.Set("family", "inet6");
     o.Set("port", ntohs(in6->sin6_port));
+    o.Set("flowinfo", Napi::Number::New(env, ntohl(in6->sin6_flowinfo)));
+    o.Set("scopeId", Napi::Number::New(env, in6->sin6_scope_id));
   }
   o.Set("host", text);
   return o;

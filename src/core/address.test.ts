@@ -28,11 +28,28 @@ describe("checkInetAddress", () => {
     assert.deepEqual(checkInetAddress(AF_INET, ["127.0.0.1", 80], "connect"), {
       host: "127.0.0.1",
       port: 80,
+      flowinfo: 0,
+      scopeId: 0,
     });
     assert.deepEqual(checkInetAddress(AF_INET6, ["::1", 0, 0, 0], "bind"), {
       host: "::1",
       port: 0,
+      flowinfo: 0,
+      scopeId: 0,
     });
+  });
+
+  it("returns an IPv6 tuple's flowinfo and scope id, and rejects them out of range", () => {
+    assert.deepEqual(checkInetAddress(AF_INET6, ["fe80::1", 22, 5, 2], "connect"), {
+      host: "fe80::1",
+      port: 22,
+      flowinfo: 5,
+      scopeId: 2,
+    });
+    invalid(() => checkInetAddress(AF_INET6, ["::1", 22, 0x100000, 0], "connect"));
+    invalid(() => checkInetAddress(AF_INET6, ["::1", 22, -1, 0], "connect"));
+    invalid(() => checkInetAddress(AF_INET6, ["::1", 22, 0, 2 ** 32], "connect"));
+    invalid(() => checkInetAddress(AF_INET6, ["::1", 22, 0, "lo"], "connect"));
   });
 
   it("rejects what is not a tuple with EINVAL", () => {
@@ -119,6 +136,11 @@ describe("formatAddress", () => {
   it("writes Unix paths as they are and abstract names with @", () => {
     assert.equal(formatAddress("/tmp/x.sock"), "/tmp/x.sock");
     assert.equal(formatAddress("\0name"), "@name");
+  });
+
+  it("writes a malformed address without throwing (it is named in the error about it)", () => {
+    assert.equal(formatAddress([5, 80] as unknown as [string, number]), "5:80");
+    assert.equal(formatAddress(null as unknown as string), "null");
   });
 });
 

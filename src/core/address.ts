@@ -37,11 +37,18 @@ function invalid(message: string): SocketError {
   return new SocketError(message, { code: "EINVAL" });
 }
 
+/** A checked IP address: its host and port, and an IPv6 tuple's flowinfo and scope id (else 0). */
+export interface InetParts extends HostPort {
+  flowinfo: number;
+  scopeId: number;
+}
+
 /**
- * Checks an IP address tuple and returns its host and port. Throws `SocketError`
- * (`EINVAL`) naming the problem, as Python's `TypeError`/`OverflowError` would.
+ * Checks an IP address tuple and returns its parts. Throws `SocketError` (`EINVAL`)
+ * naming the problem, as Python's `TypeError`/`OverflowError` would: a port outside
+ * 0-65535 or not an integer, a host that is not a string, a flowinfo outside 0-1048575.
  */
-export function checkInetAddress(family: number, address: unknown, action: string): HostPort {
+export function checkInetAddress(family: number, address: unknown, action: string): InetParts {
   if (!Array.isArray(address) || address.length < 2 || address.length > 4) {
     throw invalid(
       `Cannot ${action}: ${familyName(family)} address must be [host, port], got ${JSON.stringify(address)}`,
@@ -54,7 +61,20 @@ export function checkInetAddress(family: number, address: unknown, action: strin
   if (typeof port !== "number" || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw invalid(`Cannot ${action}: port must be 0-65535, got ${JSON.stringify(port)}`);
   }
-  return { host, port };
+  const [flowinfo = 0, scopeId = 0] = (address as unknown[]).slice(2);
+  if (!isUint(flowinfo, 0xfffff)) {
+    throw invalid(`Cannot ${action}: flowinfo must be 0-1048575, got ${JSON.stringify(flowinfo)}`);
+  }
+  if (!isUint(scopeId, 0xffffffff)) {
+    throw invalid(
+      `Cannot ${action}: scope id must be 0-4294967295, got ${JSON.stringify(scopeId)}`,
+    );
+  }
+  return { host, port, flowinfo, scopeId };
+}
+
+function isUint(value: unknown, max: number): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= max;
 }
 
 /** Checks a Unix socket path (a non-empty string, at most 107 bytes as sun_path allows). */
@@ -105,7 +125,9 @@ export function formatAddress(address: Address | SocketAddress | HostPort): stri
   if (typeof address === "string") {
     return address.startsWith("\0") ? `@${address.slice(1)}` : address;
   }
-  const host = Array.isArray(address) ? address[0] : address.host;
+  // Not trusted to be well formed: a message about a malformed address formats it too.
+  if (typeof address !== "object" || address === null) return String(address);
+  const host = String(Array.isArray(address) ? address[0] : address.host);
   const port = Array.isArray(address) ? address[1] : address.port;
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

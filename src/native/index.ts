@@ -8,10 +8,15 @@
 import { createRequire } from "node:module";
 import { UnsupportedError } from "../core/errors.ts";
 
-/** An address as the addon takes and gives it. */
+/**
+ * An address as the addon takes and gives it. The port must be an integer in 0-65535
+ * (anything else is refused with `EINVAL`, never cut to 16 bits); an IPv6 address carries
+ * its flowinfo and scope id, as Python's 4-tuple does.
+ */
 export type NativeAddress =
   | { family: "unix"; path: Buffer }
-  | { family: "inet" | "inet6"; host: string; port: number };
+  | { family: "inet"; host: string; port: number }
+  | { family: "inet6"; host: string; port: number; flowinfo?: number; scopeId?: number };
 
 /** The addon's calls: non-blocking, null or -1 meaning "would block". */
 export interface NativeAddon {

@@ -4,7 +4,15 @@
  */
 import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
-import { bindHost, ipVersion, type SocketAddress, toSocketAddress } from "../core/address.ts";
+import {
+  bindHost,
+  checkInetAddress,
+  formatAddress,
+  type InetParts,
+  ipVersion,
+  type SocketAddress,
+  toSocketAddress,
+} from "../core/address.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -129,6 +137,21 @@ export async function resolveHost(family: number, host: string, action: string):
   } catch (err) {
     throw toSocketError(err, `${action}: cannot resolve ${JSON.stringify(host)}`);
   }
+}
+
+/**
+ * An IP address tuple checked ({@link checkInetAddress}) and its host resolved
+ * ({@link resolveHost}) for a socket of `family`: what every backend of `Socket` binds,
+ * connects or sends to, so all of them refuse the same addresses with the same errors.
+ */
+export async function resolveAddress(
+  family: number,
+  address: unknown,
+  action: string,
+): Promise<InetParts> {
+  const parts = checkInetAddress(family, address, action);
+  const host = await resolveHost(family, parts.host, `${action} ${formatAddress(parts)}`);
+  return { ...parts, host };
 }
 
 /**

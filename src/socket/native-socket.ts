@@ -1,6 +1,9 @@
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
-import type { Address, SocketAddress } from "../core/address.ts";
+import {
+  type Address,
+  checkUnixAddress,
+  formatAddress,
+  type SocketAddress,
+} from "../core/address.ts";
 import {
   AF_INET6,
   AF_UNIX,
@@ -23,6 +26,7 @@ import {
   type NativePoller,
   native,
 } from "../native/index.ts";
+import { resolveAddress } from "./getaddrinfo.ts";
 import { kNativeBacked } from "./internal.ts";
 import { Socket, type SocketOptions, setNativeFactory } from "./socket.ts";
 import { timeoutError } from "./waiters.ts";
@@ -165,32 +169,33 @@ export class NativeSocket extends Socket {
     }
   }
 
+  /**
+   * The address in the addon's form, checked and resolved as every backend does it
+   * (`resolveAddress`, `checkUnixAddress`), so a bad port or host, an unknown name or an
+   * address of the other family raises what it raises on a node:net or node:dgram socket.
+   * `action` is the one those use ("bind", "connect to", "send to").
+   */
   async #toNative(address: Address, action: string): Promise<NativeAddress> {
     if (this.family === AF_UNIX) {
-      if (typeof address !== "string") {
-        throw new SocketError(`Cannot ${action}: an AF_UNIX address is a path`, { code: "EINVAL" });
-      }
-      return { family: "unix", path: Buffer.from(address, "utf8") };
+      // "" stays as it was (Linux gives it meaning); anything else is checked as a path.
+      const path = address === "" ? "" : checkUnixAddress(address, action);
+      return { family: "unix", path: Buffer.from(path, "utf8") };
     }
-    if (!Array.isArray(address)) {
-      throw new SocketError(`Cannot ${action}: an address is [host, port]`, { code: "EINVAL" });
-    }
-    const [host, port] = address as [string, number];
-    const v6 = this.family === AF_INET6;
-    const ip =
-      host === ""
-        ? v6
-          ? "::"
-          : "0.0.0.0"
-        : isIP(host)
-          ? host
-          : (await lookup(host, { family: v6 ? 6 : 4 })).address;
-    return { family: v6 ? "inet6" : "inet", host: ip, port };
+    const { host, port, flowinfo, scopeId } = await resolveAddress(this.family, address, action);
+    if (this.family === AF_INET6) return { family: "inet6", host, port, flowinfo, scopeId };
+    return { family: "inet", host, port };
   }
 
+  /** An address from the addon as Python gives it: a 4-tuple for AF_INET6. */
   #fromNative(address: NativeAddress | null): SocketAddress {
-    if (address === null) return this.family === AF_UNIX ? "" : ["", 0];
+    if (address === null) {
+      if (this.family === AF_UNIX) return "";
+      return this.family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+    }
     if (address.family === "unix") return address.path.toString("utf8");
+    if (address.family === "inet6") {
+      return [address.host, address.port, address.flowinfo ?? 0, address.scopeId ?? 0];
+    }
     return [address.host, address.port];
   }
 
@@ -200,7 +205,7 @@ export class NativeSocket extends Socket {
     try {
       this.#addon.bind(this.#fd, where);
     } catch (err) {
-      throw this.#error(err, `bind ${String(address)}`);
+      throw this.#error(err, `bind ${formatAddress(address)}`);
     }
   }
 
@@ -221,8 +226,9 @@ export class NativeSocket extends Socket {
   }
 
   override async connect(address: Address): Promise<void> {
-    const where = await this.#toNative(address, "connect");
-    const action = `connect to ${String(address)}`;
+    const action = `connect to ${formatAddress(address)}`;
+    this.#ensureOpen(action);
+    const where = await this.#toNative(address, "connect to");
     const WRITABLE = this.#addon.constants.UV_WRITABLE;
     for (;;) {
       this.#ensureOpen(action);
@@ -261,9 +267,11 @@ export class NativeSocket extends Socket {
 
   override async sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
     const buf = toBuffer(data);
-    const where = await this.#toNative(address, "send");
+    const action = `send to ${formatAddress(address)}`;
+    this.#ensureOpen(action);
+    const where = await this.#toNative(address, "send to");
     const WRITABLE = this.#addon.constants.UV_WRITABLE;
-    return this.#retry(WRITABLE, `send to ${String(address)}`, () => {
+    return this.#retry(WRITABLE, action, () => {
       const n = this.#addon.sendto(this.#fd, buf, where);
       return n < 0 ? null : n;
     });

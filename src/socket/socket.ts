@@ -7,7 +7,6 @@ import {
 } from "node:tls";
 import {
   type Address,
-  checkInetAddress,
   checkUnixAddress,
   formatAddress,
   ipVersion,
@@ -41,7 +40,7 @@ import { reusePortListener } from "../native/reuse-port.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
-import { resolveHost } from "./getaddrinfo.ts";
+import { resolveAddress } from "./getaddrinfo.ts";
 import {
   kAdopt,
   kBindServer,
@@ -262,10 +261,8 @@ export class Socket {
     return formatAddress(address);
   }
 
-  async #resolve(address: Address, action: string): Promise<{ host: string; port: number }> {
-    const { host, port } = checkInetAddress(this.family, address, action);
-    const ip = await resolveHost(this.family, host, `${action} ${formatAddress([host, port])}`);
-    return { host: ip, port };
+  #resolve(address: Address, action: string): Promise<{ host: string; port: number }> {
+    return resolveAddress(this.family, address, action);
   }
 
   #applyStreamOptions(conn: StreamConnection): void {

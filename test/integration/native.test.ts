@@ -14,6 +14,7 @@ import { ping } from "../../src/apps/ping.ts";
 import {
   AddressInUseError,
   AF_INET,
+  AF_INET6,
   AF_UNIX,
   createConnection,
   hasNative,
@@ -28,13 +29,14 @@ import {
   socket,
   UnsupportedError,
 } from "../../src/index.ts";
-import { nativeMissingReason } from "../../src/native/index.ts";
-import { tempDir } from "../helpers/net.ts";
+import { native, nativeMissingReason } from "../../src/native/index.ts";
+import { ipv6LoopbackWorks, tempDir } from "../helpers/net.ts";
 import { listening, outputFrom, portOf, python3, ROOT, socketkit, start } from "../helpers/proc.ts";
 
 const T = { timeout: 30_000 };
 const noAddon = hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`;
 const noPython = python3() ? false : "python3 is not installed";
+const noIpv6 = (await ipv6LoopbackWorks()) ? false : "::1 cannot be bound here (no IPv6 loopback)";
 
 /** A python3 program with a socket of `kind` on `address`, echoing upper-cased messages. */
 function pythonEcho(kind: "SOCK_DGRAM" | "SOCK_SEQPACKET", address: string) {
@@ -231,6 +233,44 @@ describe("SO_REUSEPORT on UDP", { skip: noAddon }, () => {
         await late.close();
       }
     }, /set it before bind/);
+  });
+});
+
+describe("the addon's addresses", { skip: noAddon }, () => {
+  it("refuses a port outside 0-65535 or not an integer with EINVAL, never cuts it to 16 bits", () => {
+    const addon = native("test");
+    const fd = addon.socket(AF_INET, SOCK_DGRAM, 0);
+    try {
+      for (const port of [70000, -1, 1.5, 65536]) {
+        assert.throws(
+          () => addon.bind(fd, { family: "inet", host: "127.0.0.1", port }),
+          (err: { code?: string }) => err.code === "EINVAL",
+          `port ${port}`,
+        );
+      }
+      assert.deepEqual(addon.getsockname(fd, false), { family: "inet", host: "0.0.0.0", port: 0 });
+    } finally {
+      addon.close(fd);
+    }
+  });
+
+  it("gives an IPv6 address's flowinfo and scope id, for Python's 4-tuple", {
+    skip: noIpv6,
+  }, () => {
+    const addon = native("test");
+    const fd = addon.socket(AF_INET6, SOCK_DGRAM, 0);
+    try {
+      addon.bind(fd, { family: "inet6", host: "::1", port: 0, flowinfo: 0, scopeId: 0 });
+      const name = addon.getsockname(fd, false);
+      assert.equal(name.family, "inet6");
+      assert.deepEqual(name.family === "inet6" ? [name.host, name.flowinfo, name.scopeId] : null, [
+        "::1",
+        0,
+        0,
+      ]);
+    } finally {
+      addon.close(fd);
+    }
   });
 });
 
