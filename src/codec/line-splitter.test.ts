@@ -290,6 +290,22 @@ describe("LineSplitter", () => {
     assert.equal(n, count);
   });
 
+  it("discardPartial drops the unfinished line, and an over-long one being dropped ends there", () => {
+    const splitter = new LineSplitter({ maxLineLength: 4 });
+    splitter.push(Buffer.from("one\nhalf"));
+    assert.equal(splitter.next()?.toString(), "one");
+    assert.equal(splitter.next(), undefined);
+    splitter.discardPartial();
+    assert.equal(splitter.midLine, false);
+    splitter.push(Buffer.from("two\n"));
+    assert.equal(splitter.next()?.toString(), "two");
+    splitter.push(Buffer.from("too long"));
+    assert.throws(() => splitter.next(), { code: TOO_LONG });
+    splitter.discardPartial();
+    splitter.push(Buffer.from("new\n"));
+    assert.equal(splitter.next()?.toString(), "new");
+  });
+
   it("rejects a negative or fractional maxLineLength with a RangeError", () => {
     assert.throws(() => new LineSplitter({ maxLineLength: -1 }), RangeError);
     assert.throws(() => new LineSplitter({ maxLineLength: 1.5 }), RangeError);

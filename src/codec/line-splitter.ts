@@ -171,6 +171,16 @@ export class LineSplitter {
     }
   }
 
+  /**
+   * Drops the unfinished line held, as a peer that cancels what it was typing asks
+   * (telnet's Ctrl-C); an over-long line being dropped ends there too. Call it after
+   * `next()` has returned `undefined`: complete lines still held would go with it.
+   */
+  discardPartial(): void {
+    this.#clear();
+    this.#discarding = false;
+  }
+
   /** Drops `data` up to and including the terminator of the line being discarded. */
   #discard(data: Buffer): Buffer {
     const at = this.#seek(data, 0);

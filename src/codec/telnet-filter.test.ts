@@ -20,7 +20,8 @@ const telnetSequence = fc.oneof(
   fc
     .tuple(fc.integer({ min: 251, max: 254 }), fc.integer({ min: 0, max: 255 }))
     .map(([verb, opt]) => [IAC, verb, opt]),
-  fc.integer({ min: 241, max: 249 }).map((cmd) => [IAC, cmd]),
+  // NOP, DM, AYT, EC, GA: commands that leave the text alone (IP and its kind cancel a line).
+  fc.constantFrom(241, 242, 246, 247, 249).map((cmd) => [IAC, cmd]),
   fc
     .uint8Array({ maxLength: 40 })
     .map((body) => [
@@ -117,5 +118,111 @@ describe("TelnetFilter", () => {
         assert.deepEqual(filterAll(cut(input, cuts)), whole);
       }),
     );
+  });
+
+  it("says nothing to a peer that sends no telnet command, whatever its bytes", () => {
+    const filter = new TelnetFilter();
+    const text = Buffer.from("echo муж, NÃO há problema 😀\r\n\x03\x83\x9d", "utf8");
+    assert.deepEqual(filterAll(bytePieces(text)), text);
+    assert.equal(filter.push(text), text);
+    assert.equal(filter.takeReply(), undefined);
+    assert.equal(filter.isTelnet, false);
+  });
+
+  it("asks a telnet peer for BINARY once, on its first command, and answers every DO TIMING-MARK", () => {
+    const filter = new TelnetFilter();
+    filter.push(bytes("hi", [IAC, 253, 6]));
+    assert.deepEqual(filter.takeReply(), Buffer.from([IAC, 253, 0, IAC, 251, 6]));
+    assert.equal(filter.takeReply(), undefined, "handed out once");
+    assert.equal(filter.isTelnet, true);
+    assert.equal(filter.binary, false);
+    filter.push(Buffer.from([IAC, 251, 0]));
+    assert.equal(filter.takeReply(), undefined, "WILL BINARY answers our DO: no reply");
+    assert.equal(filter.binary, true);
+    filter.push(Buffer.from([IAC, 244, IAC, 253, 6]));
+    assert.deepEqual(filter.takeReply(), Buffer.from([IAC, 251, 6]));
+  });
+
+  it("refuses the other options and never acknowledges a refusal (no negotiation loop)", () => {
+    const filter = new TelnetFilter();
+    // DO ECHO, WILL NAWS, DO BINARY, DONT SGA, WONT TTYPE.
+    filter.push(Buffer.from([IAC, 253, 1, IAC, 251, 31, IAC, 253, 0, IAC, 254, 3, IAC, 252, 24]));
+    assert.deepEqual(
+      filter.takeReply(),
+      Buffer.from([IAC, 253, 0, IAC, 252, 1, IAC, 254, 31, IAC, 252, 0]),
+    );
+    filter.push(Buffer.from([IAC, 252, 0]));
+    assert.equal(filter.takeReply(), undefined, "WONT BINARY to our DO: refused, not answered");
+    assert.equal(filter.binary, false);
+    filter.push(Buffer.from([IAC, 251, 0, IAC, 252, 0]));
+    assert.deepEqual(filter.takeReply(), Buffer.from([IAC, 253, 0, IAC, 254, 0]));
+  });
+
+  it("answers IAC AYT with [yes]", () => {
+    const filter = new TelnetFilter();
+    filter.push(Buffer.from([IAC, 246]));
+    assert.deepEqual(filter.takeReply(), bytes([IAC, 253, 0], "\r\n[yes]\r\n"));
+  });
+
+  it("puts back the UTF-8 byte telnet took for Ctrl-C, Ctrl-\\, Ctrl-Z, Ctrl-O or Ctrl-D before BINARY", () => {
+    // What telnet sends for `echo муж` before BINARY: у (D1 83) masks to ^C, sent as IAC IP
+    // and IAC DO TIMING-MARK in the place of 0x83.
+    const wire = bytes("echo \xd0\xbc\xd1", [IAC, 244, IAC, 253, 6], "\xd0\xb6\r\n");
+    assert.equal(filterAll([wire]).toString(), "echo муж\r\n");
+    assert.equal(filterAll(bytePieces(wire)).toString(), "echo муж\r\n");
+    const cases: Array<[number, string]> = [
+      [244, "NÃO"], // Ã: C3 83, ^C → IP
+      [238, "Мир"], // М: D0 9C, ^\\ → ABORT
+      [243, "Мир"], // the same, as BRK (telnet in kludge line mode)
+      [237, "Карол"], // К: D0 9A, ^Z → SUSP
+      [245, "я"], // я: D1 8F, ^O → AO
+      [236, "Ä"], // Ä: C3 84, ^D → EOF
+    ];
+    for (const [command, word] of cases) {
+      const utf8 = Buffer.from(word, "utf8");
+      const at = utf8.findIndex(
+        (b, i) => i > 0 && (b & 0x7f) < 0x20 && (utf8[i - 1] as number) >= 0xc0,
+      );
+      const masked = Buffer.concat([
+        utf8.subarray(0, at),
+        Buffer.from([IAC, command, IAC, 253, 6]),
+        utf8.subarray(at + 1),
+      ]);
+      assert.equal(filterAll(bytePieces(masked)).toString(), word, `IAC ${command} in ${word}`);
+    }
+  });
+
+  it("takes IAC IP in a UTF-8 character as Ctrl-C once BINARY is on", () => {
+    const filter = new TelnetFilter();
+    filter.push(Buffer.from([IAC, 251, 0]));
+    assert.equal(filter.binary, true);
+    assert.deepEqual([...filter.push(Buffer.from([0xd1, IAC, 244, 0x61]))], [0x61]);
+    assert.equal(filter.cancelledLine, true);
+  });
+
+  it("cancels the line being typed on IAC IP, ABORT, SUSP, BRK and EL", () => {
+    for (const command of [244, 238, 237, 243, 248]) {
+      const filter = new TelnetFilter();
+      assert.equal(filter.push(Buffer.from("held ")).toString(), "held ");
+      assert.equal(filter.cancelledLine, false);
+      assert.equal(filter.push(bytes("more", [IAC, command], "new")).toString(), "new");
+      assert.equal(filter.cancelledLine, true, `IAC ${command}: the held part goes too`);
+      assert.equal(filter.interrupted, true);
+      const out = filter.push(bytes("done\r\nhalf", [IAC, command], "next\n"));
+      assert.equal(out.toString(), "done\r\nnext\n");
+      assert.equal(filter.cancelledLine, false, "a line ended before it: nothing held to drop");
+      assert.equal(filter.interrupted, true);
+      filter.push(Buffer.from("plain"));
+      assert.equal(filter.interrupted, false);
+    }
+  });
+
+  it("leaves the text alone on IAC AO, NOP, DM, EC and GA", () => {
+    const filter = new TelnetFilter();
+    filter.push(Buffer.from("a"));
+    const out = filter.push(bytes("b", [IAC, 245, IAC, 241, IAC, 242, IAC, 247, IAC, 249], "c"));
+    assert.equal(out.toString(), "bc");
+    assert.equal(filter.cancelledLine, false);
+    assert.equal(filter.interrupted, false);
   });
 });

@@ -132,9 +132,11 @@ interface MemberLimits {
 }
 
 /**
- * One member over a socket: telnet's protocol bytes filtered out, lines split (LF, CRLF,
- * CR, and telnet's CR NUL), over-long lines refused without being held, and the member
- * removed from the room however the connection ends.
+ * One member over a socket: telnet's protocol bytes filtered out and answered (a telnet
+ * client is asked for BINARY once it has sent a command, its timing marks are answered,
+ * Ctrl-C drops the line being typed; see {@link TelnetFilter}), lines split (LF, CRLF, CR,
+ * and telnet's CR NUL), over-long lines refused without being held, and the member removed
+ * from the room however the connection ends.
  */
 async function serveMember(
   room: ChatRoom,
@@ -189,7 +191,12 @@ async function serveMember(
         await waitClosed(conn);
         break;
       }
-      lines.push(telnet.push(data));
+      const text = telnet.push(data);
+      // First: telnet shows nothing after an interrupt until its timing mark is answered.
+      const reply = telnet.takeReply();
+      if (reply !== undefined) outbox.push(reply);
+      if (telnet.cancelledLine) lines.discardPartial();
+      lines.push(text);
       const ended = drain(room, member, lines, limits.maxLineLength);
       if (pause !== null) clearTimeout(pause);
       pause = lines.bufferedLength > 0 ? setTimeout(flushPartial, PAUSE_MS) : null;

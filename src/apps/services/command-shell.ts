@@ -1,4 +1,5 @@
 import { LineSplitter } from "../../codec/line-splitter.ts";
+import { TelnetFilter } from "../../codec/telnet-filter.ts";
 import { formatAddress, type SocketAddress } from "../../core/address.ts";
 import { LineTooLongError } from "../../core/errors.ts";
 import { escapeControlCodes } from "../../core/escape.ts";
@@ -93,10 +94,16 @@ const READ_SIZE = 64 * 1024;
  * `readline`, so that the time a line takes from its first byte can be bounded: a line
  * must be finished within the server's idle timeout, or the session is closed, which a
  * client dribbling a byte at a time would otherwise hold forever.
+ *
+ * telnet's protocol is filtered out and answered ({@link TelnetFilter}): once the client
+ * has shown it speaks telnet it is asked for BINARY, so that it sends UTF-8 untouched, and
+ * Ctrl-C (`IAC IP`) drops the line being typed and gives a fresh prompt. A client that
+ * sends no telnet command (nc, the seed's Python client) never gets a telnet byte.
  */
 class CommandStream extends StreamRequestHandler {
   override async handle(): Promise<void> {
     await this.wfile.write(`Hello! Type a command, or help.\r\n${PROMPT}`);
+    const telnet = new TelnetFilter();
     const lines = new LineSplitter({ maxLineLength: MAX_COMMAND_LENGTH, lfOnly: true });
     const deadline = new LineDeadline(lineSeconds(this.server));
     for (;;) {
@@ -106,10 +113,16 @@ class CommandStream extends StreamRequestHandler {
         await this.#answer(lines, true);
         return;
       }
-      lines.push(data);
+      const text = telnet.push(data);
+      // First: telnet shows nothing after an interrupt until its timing mark is answered.
+      const reply = telnet.takeReply();
+      if (reply !== undefined) await this.wfile.write(reply);
+      if (telnet.cancelledLine) lines.discardPartial();
+      lines.push(text);
       const answered = await this.#answer(lines, false);
       if (answered < 0) return;
-      if (deadline.check(lines.midLine, answered > 0)) {
+      if (telnet.interrupted && answered === 0) await this.wfile.write(`\r\n${PROMPT}`);
+      if (deadline.check(lines.midLine || telnet.midCommand, answered > 0)) {
         await this.wfile.write(`error: line not finished within ${deadline.seconds} s\r\n`);
         return;
       }
