@@ -128,11 +128,23 @@ async function outputOn(
     if (program.child.exitCode !== null) {
       throw new Error(`Program exited (${program.child.exitCode}): ${program.stderr()}`);
     }
-    const data = once(program.child[stream] as NodeJS.ReadableStream, "data", { signal: deadline });
-    const exit = once(program.child, "exit", { signal: deadline });
-    await Promise.race([data, exit]).catch((err) => {
-      throw new Error(`Waited for ${stream} in vain: ${err.message}; ${stream}: ${text()}`);
-    });
+    // One signal per wait, aborted after it: the wait that lost the race lets go of its
+    // listeners (else they pile up on the child and the deadline, one pair a chunk).
+    const settled = new AbortController();
+    const signal = AbortSignal.any([deadline, settled.signal]);
+    const data = once(program.child[stream] as NodeJS.ReadableStream, "data", { signal });
+    const exit = once(program.child, "exit", { signal });
+    try {
+      await Promise.race([data, exit]);
+    } catch (err) {
+      throw new Error(
+        `Waited for ${stream} in vain: ${(err as Error).message}; ${stream}: ${text()}`,
+      );
+    } finally {
+      settled.abort();
+      data.catch(() => {});
+      exit.catch(() => {});
+    }
   }
 }
 
