@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { isIP } from "node:net";
-import type { Readable, Writable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
 import { formatAddress, hostOf, ipVersion, unbracket } from "../core/address.ts";
@@ -77,6 +77,14 @@ export interface ListenOptions {
    * and Unix; null or 0: never, as with ncat). @default null
    */
   idleTimeout?: number | null;
+  /**
+   * Say more on `log`, as `ncat -v`: `Connection from HOST:PORT` for each client, and with
+   * keepOpen, `from HOST:PORT` before the bytes of a client other than the last one's.
+   * @default false
+   */
+  verbose?: boolean;
+  /** Send the input's line ends as CRLF (`ncat -C`). @default false */
+  crlf?: boolean;
 }
 
 /**
@@ -133,7 +141,7 @@ async function listenStream(
     void server.close();
     if (live.size > 0) {
       setTimeout(() => {
-        for (const conn of live) void conn.close();
+        for (const conn of live) abort(conn);
       }, GRACE_MS).unref();
     }
   };
@@ -156,13 +164,18 @@ async function listenStream(
       together && options.send === undefined
         ? new Broadcast(log, options.stallMs ?? STALL_MS)
         : null;
+    const crlf = options.crlf ?? false;
+    let screen = sink;
     if (everyone !== null) {
-      const typing = options.interactive
-        ? typeLines(input, options.prompts ?? process.stderr, everyone, false)
-        : inputToSocket(input, everyone);
+      const typed = options.interactive
+        ? typeLines(input, options.prompts ?? process.stderr, everyone, crlf)
+        : null;
+      if (typed !== null) screen = typed.above(sink);
+      const typing = typed?.done ?? inputToSocket(input, everyone, crlf);
       // `q` typed (or an input error) ends the whole listener, as it ends a single session.
       void typing.then(() => everyone.quitted && stop(), stop);
     }
+    const labels = options.verbose && together ? new SourceLabels(log) : null;
     const sessions: Promise<void>[] = [];
     try {
       for await (const [conn, address] of server) {
@@ -173,8 +186,10 @@ async function listenStream(
           continue;
         }
         live.add(conn);
+        if (options.verbose) log(`Connection from ${who}`);
         if (options.idleTimeout) conn[kStream]().setIdleTimeout(options.idleTimeout);
-        const session = serveOne(conn, who, options, sink, everyone, input)
+        const out = labels === null ? screen : labels.sink(screen, who);
+        const session = serveOne(conn, who, options, out, everyone, input)
           .catch((err: unknown) => {
             // A client of many that fails or falls idle ends its own session only.
             if (together || (options.keepOpen && err instanceof TimeoutError)) {
@@ -248,14 +263,17 @@ async function serveOne(
       await socketToSink(conn, null); // whatever the client says (the seed's greeting) is read and dropped
       return;
     }
-    const receiving = socketToSink(conn, sink);
+    let screen = sink;
     if (everyone !== null) everyone.add(conn, who);
     else if (options.outputFile === undefined && !options.keepOpen) {
-      const typing = options.interactive
-        ? typeLines(input, options.prompts ?? process.stderr, conn, false)
-        : inputToSocket(input, conn);
-      void typing.catch(() => {});
+      const crlf = options.crlf ?? false;
+      const typed = options.interactive
+        ? typeLines(input, options.prompts ?? process.stderr, conn, crlf)
+        : null;
+      if (typed !== null) screen = typed.above(sink);
+      void (typed?.done ?? inputToSocket(input, conn, crlf)).catch(() => {});
     }
+    const receiving = socketToSink(conn, screen);
     try {
       await receiving;
     } finally {
@@ -263,6 +281,44 @@ async function serveOne(
     }
   } finally {
     await conn.close();
+  }
+}
+
+/**
+ * Closes a client at once, dropping what it has not taken: the grace period is over, and
+ * an orderly close would linger while a client that reads nothing holds the bytes back.
+ */
+function abort(conn: Socket): void {
+  try {
+    if (!conn.closed) conn[kStream]().socket.destroy();
+  } catch {
+    // Not a stream connection of node:net: its close() is all there is.
+  }
+  void conn.close();
+}
+
+/**
+ * With `--keep-open -v`: a `from HOST:PORT` line on the log before the bytes of a client
+ * other than the one whose bytes came last, so a reader can tell who sent what while the
+ * output stays the clients' bytes.
+ */
+class SourceLabels {
+  readonly #log: (line: string) => void;
+  #last: string | null = null;
+
+  constructor(log: (line: string) => void) {
+    this.#log = log;
+  }
+
+  sink(output: Writable, who: string): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        if (this.#last !== who) this.#log(`from ${who}:`);
+        this.#last = who;
+        if (output.write(chunk)) callback();
+        else output.once("drain", () => callback());
+      },
+    });
   }
 }
 
@@ -360,6 +416,9 @@ async function sendFile(conn: Socket, path: string): Promise<void> {
   }
 }
 
+/** Bytes of input kept for the first sender of `listen --udp` (more is dropped). */
+const EARLY_INPUT_LIMIT = 1024 * 1024;
+
 async function listenUdp(
   port: number,
   host: string,
@@ -375,16 +434,28 @@ async function listenUdp(
   const unwire = whenAborted(options.signal, () => void s.close());
   const sink = options.output ?? process.stdout;
   let peer: [string, number] | null = null;
-  // Input lines go back to whoever sent the last datagram.
+  // Input goes back to whoever sent the last datagram; what comes before the first one is
+  // kept (up to EARLY_INPUT_LIMIT bytes) for the first sender, as ncat keeps it.
+  const early: Buffer[] = [];
+  let earlyBytes = 0;
   void (async () => {
     for await (const chunk of options.input ?? process.stdin) {
-      if (peer !== null) await s.sendto(chunk as Buffer, peer);
+      const data = chunk as Buffer;
+      if (peer !== null) await s.sendto(data, peer);
+      else if (earlyBytes + data.length <= EARLY_INPUT_LIMIT) {
+        early.push(data);
+        earlyBytes += data.length;
+      }
     }
   })().catch(() => {});
   try {
     for (;;) {
       const [data, from] = await s.recvfrom(65535);
       if (gate !== null && !gate.admits(from)) continue;
+      // In order: input read while these are sent joins them, until `peer` is set.
+      for (let chunk = early.shift(); peer === null && chunk !== undefined; chunk = early.shift()) {
+        await s.sendto(chunk, from);
+      }
       peer = from as [string, number];
       if (!sink.write(data)) await once(sink, "drain");
     }

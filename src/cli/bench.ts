@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type BenchResult, bench } from "../apps/bench.ts";
-import { parseCount, parsePort, parseSeconds } from "./parsers.ts";
+import { parseCount, parseHost, parsePort, parseSeconds } from "./parsers.ts";
 
 interface BenchFlags {
   mode: "pingpong" | "stream";
@@ -47,7 +47,7 @@ export function registerBench(program: Command): void {
   program
     .command("bench")
     .description("load a TCP server: ping-pong round trips with latency, or a stream's rate")
-    .argument("<host>", "server host")
+    .argument("<host>", "server host", parseHost)
     .argument("<port>", "server port", parsePort)
     .addOption(
       new Option("--mode <mode>", "pingpong or stream")

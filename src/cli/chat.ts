@@ -4,7 +4,7 @@ import { chatServe } from "../apps/chat/server.ts";
 import { nickProblem } from "../apps/chat/text.ts";
 import { formatAddress } from "../core/address.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
-import { parseCount, parseCountOrZero, parsePort, parseSeconds } from "./parsers.ts";
+import { parseCount, parseCountOrZero, parseHost, parsePort, parseSeconds } from "./parsers.ts";
 import { untilStopped } from "./until-stopped.ts";
 
 function parseNick(value: string): string {
@@ -47,7 +47,7 @@ export function registerChat(program: Command): void {
     .addOption(
       new Option("--port <port>", "port (0 picks a free one)").argParser(parsePort).default(5000),
     )
-    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--history <n>", "messages shown to whoever joins", parseCountOrZero, 20)
     .option("--nick <name>", "take part from this terminal under NAME", parseNick)
     .option("--name <room>", "the room's name, shown in the welcome", "lobby")
@@ -102,7 +102,7 @@ export function registerChat(program: Command): void {
   const join = chat
     .command("join")
     .description("join a chat room: type messages, /help for the commands, /quit to leave")
-    .argument("<host>", "the server's host")
+    .argument("<host>", "the server's host", parseHost)
     .argument("<port>", "the server's port", parsePort)
     .option("--nick <name>", "your nickname (asked for otherwise)", parseNick)
     .option("--no-reconnect", "exit when the connection is lost instead of reconnecting")

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import module from "node:module";
 import { Command, CommanderError } from "commander";
 import { messageOf } from "../core/errors.ts";
+import { listenForConnectL } from "./listen-alias.ts";
 
 type Register = (program: Command) => void;
 
@@ -42,7 +43,7 @@ const MODULE_OF: Record<string, keyof typeof MODULES> = {
 
 /** The modules that register the command named first on the command line (all, if none). */
 function modulesFor(argv: readonly string[]): (() => Promise<Register>)[] {
-  const name = argv[2] ?? "";
+  const name = listenForConnectL(argv)[2] ?? "";
   const module = MODULE_OF[name] ?? (name in MODULES ? (name as keyof typeof MODULES) : null);
   return module === null ? Object.values(MODULES) : [MODULES[module]];
 }
@@ -63,17 +64,28 @@ const program = new Command()
   .name("socketkit")
   .description("Sockets the Python way: connect, listen, serve, chat, transfer, scan, ping.")
   .version(pkg.version)
-  .showHelpAfterError()
+  .showHelpAfterError("see 'socketkit --help'")
   .exitOverride()
   .addHelpText("after", "\nExample:\n  $ socketkit connect 127.0.0.1 5000");
 
 for (const register of await Promise.all(modulesFor(process.argv).map((load) => load()))) {
   register(program);
 }
-for (const command of program.commands) command.exitOverride();
+/**
+ * A usage error is its one line and where to read more, not the whole help (which runs to
+ * 30 lines and scrolls the error away), on every command and subcommand.
+ */
+function oneLineUsageErrors(command: Command, path: string): void {
+  for (const sub of command.commands) {
+    const name = `${path} ${sub.name()}`;
+    sub.exitOverride().showHelpAfterError(`see '${name} --help'`);
+    oneLineUsageErrors(sub, name);
+  }
+}
+oneLineUsageErrors(program, "socketkit");
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(listenForConnectL(process.argv));
 } catch (err) {
   if (err instanceof CommanderError) {
     // Commander has printed its message; help and --version exit 0, usage errors 2.

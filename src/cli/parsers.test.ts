@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvalidArgumentError } from "commander";
 import { thrown } from "../../test/helpers/net.ts";
-import { parseCount, parseCountOrZero, parsePort, parseSeconds } from "./parsers.ts";
+import {
+  parseCount,
+  parseCountOrZero,
+  parseHost,
+  parseHostPort,
+  parsePort,
+  parseRemotePort,
+  parseSeconds,
+} from "./parsers.ts";
 
 /** The error `fn` throws, checked to be commander's usage error. */
 const usageError = (fn: () => unknown) =>
@@ -56,5 +64,25 @@ describe("parseCount and parseCountOrZero", () => {
       usageError(() => parseCount(text));
       usageError(() => parseCountOrZero(text));
     }
+  });
+});
+
+describe("parseHost, parseHostPort and parseRemotePort", () => {
+  it("take IPv6 addresses with and without brackets", () => {
+    assert.equal(parseHost("::1"), "::1");
+    assert.equal(parseHost("[::1]"), "::1");
+    assert.equal(parseHost("localhost"), "localhost");
+    usageError(() => parseHost("[localhost]"));
+    assert.deepEqual(parseHostPort("[::1]:9000"), ["::1", 9000]);
+    assert.deepEqual(parseHostPort("::1:9000"), ["::1", 9000]);
+    assert.deepEqual(parseHostPort("host:9000"), ["host", 9000]);
+    for (const text of ["host", "a:b:9000", ":9000", "[::1]9000", "host:0"]) {
+      usageError(() => parseHostPort(text));
+    }
+  });
+
+  it("refuse port 0 to connect to", () => {
+    assert.equal(parseRemotePort("1"), 1);
+    usageError(() => parseRemotePort("0"));
   });
 });

@@ -1,4 +1,6 @@
+import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
+import { unbracket } from "../core/address.ts";
 import { quote } from "../core/escape.ts";
 
 // Plain decimal digits only: `Number()` alone would take "" and " " as 0, "0x50" as 80,
@@ -53,4 +55,46 @@ export function parseCountOrZero(value: string): number {
     );
   }
   return n;
+}
+
+/** Parses a port a client connects to (1-65535: port 0 cannot be connected to). */
+export function parseRemotePort(value: string): number {
+  const n = parsePort(value);
+  if (n === 0) throw new InvalidArgumentError("Port must be 1-65535 to connect to, got 0");
+  return n;
+}
+
+/**
+ * Parses a host: a name, an IPv4 address, or an IPv6 address with or without brackets
+ * (`::1` and `[::1]` alike); the brackets are taken off.
+ */
+export function parseHost(value: string): string {
+  if (value.startsWith("[") || value.endsWith("]")) {
+    const inner = unbracket(value);
+    if (isIP(inner) !== 6) {
+      throw new InvalidArgumentError(
+        `Expected an IPv6 address inside the brackets, got ${quote(value)}`,
+      );
+    }
+    return inner;
+  }
+  if (value === "") throw new InvalidArgumentError('Expected a host name or address, got ""');
+  return value;
+}
+
+/**
+ * Parses `HOST:PORT`: a name or IPv4 address, `[v6]:PORT`, or a bare IPv6 address followed
+ * by `:PORT` (`::1:9000`, read as `[::1]:9000`).
+ */
+export function parseHostPort(value: string): [string, number] {
+  const bracketed = /^\[([^\]]+)\]:([^:]+)$/.exec(value);
+  if (bracketed !== null) {
+    return [parseHost(`[${bracketed[1]}]`), parseRemotePort(bracketed[2] as string)];
+  }
+  const colon = value.lastIndexOf(":");
+  const host = value.slice(0, colon);
+  if (colon <= 0 || (host.includes(":") && isIP(host) !== 6)) {
+    throw new InvalidArgumentError(`Expected HOST:PORT (or [IPv6]:PORT), got ${quote(value)}`);
+  }
+  return [host, parseRemotePort(value.slice(colon + 1))];
 }

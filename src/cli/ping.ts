@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { type PingReply, ping } from "../apps/ping.ts";
-import { parseCount, parsePort, parseSeconds } from "./parsers.ts";
+import { parseCount, parseHost, parsePort, parseSeconds } from "./parsers.ts";
 import { untilStopped } from "./until-stopped.ts";
 
 interface PingFlags {
@@ -17,7 +17,7 @@ export function registerPing(program: Command): void {
   program
     .command("ping")
     .description("ping HOST: ICMP echo (ping socket, else raw socket), else TCP connects")
-    .argument("<host>", "host to ping")
+    .argument("<host>", "host to ping", parseHost)
     .option("--count <n>", "probes to send", parseCount, 4)
     .option("--interval <seconds>", "time between probes", parseSeconds, 1)
     .option("--timeout <seconds>", "wait this long for each reply", parseSeconds, 1)

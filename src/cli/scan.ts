@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { type PortResult, parsePorts, scan } from "../apps/scan.ts";
 import { ArgumentError } from "../core/errors.ts";
-import { parseCount, parseSeconds } from "./parsers.ts";
+import { parseCount, parseHost, parseSeconds } from "./parsers.ts";
 
 interface ScanFlags {
   timeout: number;
@@ -26,7 +26,7 @@ export function registerScan(program: Command): void {
   program
     .command("scan")
     .description("check which ports of HOST accept connections (TCP connect, or --udp)")
-    .argument("<host>", "host to scan")
+    .argument("<host>", "host to scan", parseHost)
     .argument("<ports>", "ports: 22, 1-1024, 80,443,8000-8100", portsArgument)
     .option("--timeout <seconds>", "wait this long for each port", parseSeconds, 1)
     .option("--concurrency <n>", "probes in flight at once", parseCount, 200)

@@ -2,7 +2,7 @@ import { Argument, type Command, Option } from "commander";
 import { serve } from "../apps/serve.ts";
 import { SERVICES } from "../apps/services/index.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
-import { parseCount, parsePort, parseSeconds } from "./parsers.ts";
+import { parseCount, parseHost, parsePort, parseSeconds } from "./parsers.ts";
 import { addServerTlsFlags, type ServerTlsFlags, serverTlsFromFlags } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
 
@@ -27,7 +27,7 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option("--port <port>", "port (0 picks a free one)").argParser(parsePort).default(0),
     )
-    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--udp", "serve over UDP")
     .option("--unix <path>", "serve on a Unix stream socket")
     .option("--max-conns <n>", "connections handled at once", parseCount)

@@ -11,7 +11,7 @@ import {
 } from "../apps/transfer/index.ts";
 import { escapeControls } from "../core/escape.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
-import { parsePort, parseSeconds } from "./parsers.ts";
+import { parseHost, parseHostPort, parsePort, parseSeconds } from "./parsers.ts";
 import {
   addClientTlsFlags,
   addServerTlsFlags,
@@ -21,13 +21,6 @@ import {
   serverTlsFromFlags,
 } from "./tls-flags.ts";
 import { untilStopped } from "./until-stopped.ts";
-
-/** `HOST:PORT` (or `[v6]:PORT`) for `--to`. */
-export function parseHostPort(value: string): [string, number] {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]+):(\d+)$/.exec(value);
-  if (m === null) throw new InvalidArgumentError(`expected HOST:PORT, got "${value}"`);
-  return [m[1] as string, parsePort(m[2] as string)];
-}
 
 /** A size in bytes, with an optional K, M, G or T (powers of 1024). */
 export function parseSize(value: string): number {
@@ -199,7 +192,7 @@ export function registerTransfer(program: Command): void {
   common(addServerTlsFlags(receiveCommand))
     .description("wait for one `socketkit send` and write what it sends into --dir")
     .option("--port <port>", "port (0 picks a free one)", parsePort, 0)
-    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--dir <dir>", "folder the files go to", ".")
     .option("--overwrite", "replace files that exist")
     .option("--max-size <bytes>", "refuse files larger than this (500M, 2G, ...)", parseSize)
@@ -236,7 +229,7 @@ export function registerTransfer(program: Command): void {
     .description("serve files or folders to whoever runs `socketkit fetch`, until stopped")
     .argument("<paths...>", "files and folders to serve")
     .option("--port <port>", "port (0 picks a free one)", parsePort, 0)
-    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--once", "stop after one transfer")
     .addHelpText(
       "after",
@@ -281,7 +274,7 @@ export function registerTransfer(program: Command): void {
   const fetchCommand = program.command("fetch");
   common(addClientTlsFlags(fetchCommand))
     .description("download what a `socketkit share` serves")
-    .argument("<host>", "the sharing host")
+    .argument("<host>", "the sharing host", parseHost)
     .argument("<port>", "its port", parsePort)
     .option("--dir <dir>", "folder the files go to", ".")
     .option("--overwrite", "replace files that exist")

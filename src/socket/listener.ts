@@ -1,5 +1,7 @@
 import cluster from "node:cluster";
+import { statSync } from "node:fs";
 import { createServer, type ListenOptions, type Socket as NetSocket, type Server } from "node:net";
+import { dirname, resolve } from "node:path";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
@@ -90,7 +92,7 @@ export class Listener {
       const onError = (err: Error) => {
         server.off("listening", onListening);
         server.close();
-        reject(toSocketError(err, `bind ${label}`));
+        reject(toSocketError(unixPathError(err, options), `bind ${label}`));
       };
       const onListening = () => {
         server.off("error", onError);
@@ -156,6 +158,25 @@ function admitted(admit: Admit, socket: NetSocket): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * libuv reports a Unix socket path in a folder that does not exist as EACCES ("permission
+ * denied", as Windows would); the kernel's answer is ENOENT (or ENOTDIR when a part of the
+ * path is a file), and that is what the error says.
+ */
+function unixPathError(err: Error, options: ListenOptions | { fd: number }): Error {
+  const path = "path" in options ? options.path : undefined;
+  if ((err as NodeJS.ErrnoException).code !== "EACCES" || typeof path !== "string") return err;
+  if (path.startsWith("\0")) return err;
+  let code: string;
+  try {
+    code = statSync(dirname(resolve(path))).isDirectory() ? "" : "ENOTDIR";
+  } catch (statErr) {
+    code = (statErr as NodeJS.ErrnoException).code ?? "";
+  }
+  if (code !== "ENOENT" && code !== "ENOTDIR") return err;
+  return Object.assign(new Error(`listen ${code} ${path}`), { code, cause: err });
 }
 
 function ignorePendingError(): void {

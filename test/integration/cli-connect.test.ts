@@ -10,11 +10,21 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { closedPort } from "../helpers/net.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  createConnection,
+  SOCK_DGRAM,
+  SOCK_STREAM,
+  socket,
+} from "../../src/index.ts";
+import { closedPort, closing, portOf as portNumber, recvAll } from "../helpers/net.ts";
 import {
   blob,
+  errorOutputFrom,
   listening,
   outputFrom,
+  type Program,
   portOf,
   python3,
   ROOT,
@@ -28,6 +38,20 @@ const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-connect-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const cli = socketkit;
+
+/** The program's exit code, or a failure when it has not exited within `ms`. */
+async function within(p: Program, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Still running after ${ms} ms: ${p.stderr()}`)), ms);
+  });
+  try {
+    return await Promise.race([p.exited, late]);
+  } finally {
+    clearTimeout(timer);
+    await p.stop();
+  }
+}
 
 describe("socketkit connect", { skip }, () => {
   it("sends its input, half-closes, and prints the whole echo of 5 MB of binary", async () => {
@@ -118,6 +142,109 @@ describe("socketkit connect on a terminal", {
       await server.stop();
     }
   });
+
+  it("prints what the peer sends above the prompt line, not after the prompt", async () => {
+    const server = cli(["serve", "upper"], null);
+    try {
+      const port = portOf(await listening(server));
+      const command = `${process.execPath} --import tsx ${ROOT}src/cli/main.ts connect 127.0.0.1 ${port}`;
+      const tty = start("script", ["-qfec", command, "/dev/null"]);
+      try {
+        tty.child.stdin?.write("hello there\n");
+        await outputFrom(tty, (out) => /HELLO THERE\r?\n.*> /s.test(out));
+        assert.doesNotMatch(tty.stdout().toString(), /> HELLO THERE/);
+        tty.child.stdin?.write("q\n");
+        assert.equal(await tty.exited, 0, tty.stdout().toString());
+      } finally {
+        await tty.stop();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("socketkit connect, netcat's flags", () => {
+  it("--udp --timeout 1 ends when nothing ever answers", async () => {
+    // A bound UDP socket that never answers: no ICMP refusal, no reply.
+    await using silent = socket(AF_INET, SOCK_DGRAM);
+    await silent.bind(["127.0.0.1", 0]);
+    const port = String(portNumber(silent.getsockname()));
+    const p = cli(["connect", "--udp", "--timeout", "1", "127.0.0.1", port], "ping\n");
+    const code = await within(p, 10_000);
+    assert.equal(code, 0, p.stderr());
+  });
+
+  it("-v -z reports an open port and exits 0, a closed one exits 1 (as nc -v -z)", async () => {
+    await using server = socket(AF_INET, SOCK_STREAM);
+    await server.bind(["127.0.0.1", 0]);
+    server.listen(5);
+    const port = portNumber(server.getsockname());
+    const open = cli(["connect", "-v", "-z", "127.0.0.1", String(port)], null);
+    assert.equal(await within(open, 20_000), 0, open.stderr());
+    assert.equal(open.stderr(), `Connected to 127.0.0.1:${port}\n`);
+    assert.equal(open.stdout().length, 0);
+    const closed = cli(["connect", "-vz", "127.0.0.1", String(await closedPort())], null);
+    assert.equal(await within(closed, 20_000), 1);
+    assert.match(
+      closed.stderr(),
+      /^socketkit: Cannot connect to 127\.0\.0\.1:\d+: connection refused\n$/,
+    );
+  });
+
+  it("takes ::1 and [::1] as the host, and -s/-p as the source address and port", async (t) => {
+    const server = closing(t, socket(AF_INET6, SOCK_STREAM));
+    try {
+      await server.bind(["::1", 0]);
+    } catch {
+      t.skip("no IPv6 loopback here");
+      return;
+    }
+    server.listen(5);
+    const port = String(portNumber(server.getsockname()));
+    for (const host of ["::1", "[::1]"]) {
+      const p = cli(["connect", "-6", "-n", host, port], `to ${host}\n`);
+      const [conn] = await server.accept();
+      assert.equal((await recvAll(conn)).toString(), `to ${host}\n`);
+      await conn.close();
+      assert.equal(await within(p, 20_000), 0, p.stderr());
+    }
+    const sourcePort = await closedPort();
+    const p = cli(["connect", "-s", "::1", "-p", String(sourcePort), "::1", port], "");
+    const [conn, from] = await server.accept();
+    assert.deepEqual([from[0], from[1]], ["::1", sourcePort]);
+    await conn.close();
+    assert.equal(await within(p, 20_000), 0, p.stderr());
+  });
+
+  it("-q 0 quits at the end of its input though the peer stays open", async () => {
+    await using server = socket(AF_INET, SOCK_STREAM);
+    await server.bind(["127.0.0.1", 0]);
+    server.listen(5);
+    const p = cli(
+      ["connect", "-q", "0", "127.0.0.1", String(portNumber(server.getsockname()))],
+      "x",
+    );
+    const [conn] = await server.accept();
+    try {
+      assert.equal(await within(p, 20_000), 0, p.stderr());
+      assert.equal((await recvAll(conn)).toString(), "x");
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it("-l listens, as nc -l: connect -l PORT is listen PORT", async () => {
+    const server = cli(["connect", "-lv", "0"], "hello from -l\n");
+    try {
+      const port = Number(portOf(await listening(server)));
+      await using c = await createConnection(["127.0.0.1", port]);
+      assert.equal((await recvAll(c)).toString(), "hello from -l\n");
+      await errorOutputFrom(server, (err) => /Connection from 127\.0\.0\.1:\d+/.test(err));
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describe("socketkit connect failures", () => {
@@ -137,9 +264,16 @@ describe("socketkit connect failures", () => {
     assert.equal(p.stderr().trim().split("\n").length, 1, "one line, no stack trace");
   });
 
-  it("exits 2 on a usage error", async () => {
+  it("exits 2 on a usage error, with one line and where to read more", async () => {
     const p = cli(["connect", "127.0.0.1", "99999"], "");
     assert.equal(await p.exited, 2);
     assert.match(p.stderr(), /Port must be 0-65535/);
+    assert.match(p.stderr(), /^error: .*\nsee 'socketkit connect --help'\n$/);
+  });
+
+  it("refuses port 0 as a usage error", async () => {
+    const p = cli(["connect", "127.0.0.1", "0"], "");
+    assert.equal(await p.exited, 2);
+    assert.match(p.stderr(), /Port must be 1-65535/);
   });
 });

@@ -16,6 +16,7 @@ import {
   errorOutputFrom,
   listening,
   outputFrom,
+  type Program,
   portOf,
   python3,
   ROOT,
@@ -173,6 +174,93 @@ s.close()`,
   });
 });
 
+/** The program's exit code, or a failure when it has not exited within `ms`. */
+async function within(p: Program, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Still running after ${ms} ms: ${p.stderr()}`)), ms);
+  });
+  try {
+    return await Promise.race([p.exited, late]);
+  } finally {
+    clearTimeout(timer);
+    await p.stop();
+  }
+}
+
+describe("socketkit listen, netcat's ways", () => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    it(`exits 0 on ${signal} within the grace period while a client reads nothing of --send`, async () => {
+      const source = join(dir, "big.bin");
+      writeFileSync(source, randomBytes(32 * 1024 * 1024));
+      const server = cli(["listen", "0", "--send", source], null);
+      const port = Number(portOf(await listening(server)));
+      await using idle = await createConnection(["127.0.0.1", port]);
+      await idle.recv(1); // the file is on its way, and the client reads no more
+      server.child.kill(signal);
+      assert.equal(await within(server, 8000), 0, server.stderr());
+    });
+  }
+
+  it("takes the port as PORT, --port P or -p P, and HOST PORT as nc -l does", async () => {
+    for (const args of [
+      ["--port", "0"],
+      ["-p", "0"],
+      ["127.0.0.1", "0"],
+      ["-s", "127.0.0.1", "-p", "0"],
+    ]) {
+      const server = cli(["listen", ...args], "hi\n");
+      try {
+        const port = Number(portOf(await listening(server)));
+        await using c = await createConnection(["127.0.0.1", port]);
+        assert.equal((await recvAll(c)).toString(), "hi\n", args.join(" "));
+      } finally {
+        await server.stop();
+      }
+    }
+    const both = cli(["listen", "5000", "--port", "5001"]);
+    assert.equal(await within(both, 20_000), 2);
+    assert.match(both.stderr(), /two ports/);
+  });
+
+  it("-v says who connected; with -k it says whose bytes come next", async () => {
+    const server = cli(["listen", "0", "-k", "-v"]);
+    try {
+      const port = Number(portOf(await listening(server)));
+      await using a = await createConnection(["127.0.0.1", port]);
+      await errorOutputFrom(server, (err) => err.includes("Connection from"));
+      await a.sendall("from a\n");
+      await outputFrom(server, (out) => out.includes("from a"));
+      const [, aPort] = a.getsockname() as [string, number];
+      assert.match(server.stderr(), new RegExp(`Connection from 127\\.0\\.0\\.1:${aPort}\n`));
+      assert.match(server.stderr(), new RegExp(`from 127\\.0\\.0\\.1:${aPort}:\n`));
+      assert.equal(server.stdout().toString(), "from a\n", "stdout stays the clients' bytes");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("--udp keeps the input that comes before the first datagram for its sender", async () => {
+    const server = cli(["listen", "0", "--udp"], "early input\n");
+    try {
+      const port = Number(portOf(await listening(server)));
+      await using c = socket(AF_INET, SOCK_DGRAM);
+      await c.connect(["127.0.0.1", port]);
+      c.settimeout(10);
+      await c.send("hello");
+      assert.equal((await c.recv(100)).toString(), "early input\n");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("says no such file or directory for a --unix path in a folder that does not exist", async () => {
+    const p = cli(["listen", "--unix", join(dir, "no-such-folder", "s.sock")]);
+    assert.equal(await within(p, 20_000), 1);
+    assert.match(p.stderr(), /^socketkit: Cannot bind .*: no such file or directory\n$/);
+  });
+});
+
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
 describe("socketkit listen on a terminal", {
@@ -205,6 +293,22 @@ print(s.makefile("rb").readline().decode(), end="")`,
       await tty.stop();
     }
   });
+
+  it("stops with exit 0 at the first Ctrl-C while a client stays connected", async () => {
+    const command = `${process.execPath} --import tsx ${ROOT}src/cli/main.ts listen 0`;
+    const tty = start("script", ["-qfec", command, "/dev/null"]);
+    try {
+      await outputFrom(tty, (out) => /listening on 127\.0\.0\.1:\d+/.test(out));
+      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(tty.stdout().toString())?.[1] as string;
+      await using c = await createConnection(["127.0.0.1", Number(port)]);
+      await c.sendall("here\n");
+      await outputFrom(tty, (out) => out.includes("here"));
+      tty.child.stdin?.write("\x03");
+      assert.equal(await within(tty, 10_000), 0, tty.stdout().toString());
+    } finally {
+      await tty.stop();
+    }
+  });
 });
 
 describe("socketkit listen failures", () => {
@@ -223,8 +327,12 @@ describe("socketkit listen failures", () => {
     }
   });
 
-  it("exits 2 without a port", async () => {
+  it("exits 2 without a port, in one line and where to read more", async () => {
     const p = cli(["listen"]);
     assert.equal(await p.exited, 2);
+    assert.equal(
+      p.stderr(),
+      "error: listen needs PORT, --port P or --unix PATH\nsee 'socketkit listen --help'\n",
+    );
   });
 });
