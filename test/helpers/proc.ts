@@ -196,3 +196,20 @@ export function rssOf(pid: number): number {
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
+
+/**
+ * The program's exit code, or a failure when it has not exited within `ms` (a bound on a
+ * command that must end by itself); the program is stopped either way.
+ */
+export async function within(p: Program, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Still running after ${ms} ms: ${p.stderr()}`)), ms);
+  });
+  try {
+    return await Promise.race([p.exited, late]);
+  } finally {
+    clearTimeout(timer);
+    await p.stop();
+  }
+}

@@ -16,13 +16,13 @@ import {
   errorOutputFrom,
   listening,
   outputFrom,
-  type Program,
   portOf,
   python3,
   ROOT,
   seed,
   socketkit,
   start,
+  within,
 } from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: these tests use Python clients";
@@ -173,20 +173,6 @@ s.close()`,
     }
   });
 });
-
-/** The program's exit code, or a failure when it has not exited within `ms`. */
-async function within(p: Program, ms: number): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Still running after ${ms} ms: ${p.stderr()}`)), ms);
-  });
-  try {
-    return await Promise.race([p.exited, late]);
-  } finally {
-    clearTimeout(timer);
-    await p.stop();
-  }
-}
 
 describe("socketkit listen, netcat's ways", () => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
