@@ -173,6 +173,21 @@ export function socketkit(
   });
 }
 
+let setpriv: boolean | undefined;
+/**
+ * Runs the `socketkit` command as a user whom file permissions bind: this one when it is
+ * not root, `nobody` (through util-linux `setpriv`) when it is, since root reads and writes
+ * anything. A string instead of a program when neither can be: the reason to skip.
+ * Files the test makes for it must be reachable by others (`chmod 0755` a temp folder).
+ */
+export function unprivilegedSocketkit(args: string[]): Program | string {
+  const main = [process.execPath, "--import", "tsx", `${ROOT}src/cli/main.ts`, ...args];
+  if (process.getuid?.() !== 0) return start(main[0] as string, main.slice(1));
+  setpriv ??= spawnSync("setpriv", ["--version"]).status === 0;
+  if (!setpriv) return "running as root without util-linux setpriv to drop to nobody";
+  return start("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", ...main]);
+}
+
 /** Resident memory of a process in bytes (VmRSS). */
 export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

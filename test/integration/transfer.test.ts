@@ -26,8 +26,16 @@ import { decodeMessage, encodeMessage, encodePreamble } from "../../src/codec/tr
 import { TransferError } from "../../src/core/errors.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
 import { deferred } from "../helpers/deferred.ts";
-import { netServer, tempDir, until } from "../helpers/net.ts";
-import { errorOutputFrom, listening, portOf, ROOT, socketkit, start } from "../helpers/proc.ts";
+import { closedPort, netServer, tempDir, until } from "../helpers/net.ts";
+import {
+  errorOutputFrom,
+  listening,
+  portOf,
+  ROOT,
+  socketkit,
+  start,
+  unprivilegedSocketkit,
+} from "../helpers/proc.ts";
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
@@ -732,6 +740,56 @@ describe("socketkit send / receive / share / fetch", () => {
     );
     assert.match(out, /sent bar\.bin, 8388608 bytes in [\d.]+ s/);
     assert.equal(await rx.exited, 0);
+  });
+
+  it(
+    "receive and fetch make a --dir that is not there, with its parents, at start",
+    T,
+    async (t) => {
+      const top = await tempDir(t);
+      const incoming = join(top, "a", "b", "incoming");
+      const rx = socketkit(["receive", "--port", "0", "--dir", incoming]);
+      t.after(() => rx.stop());
+      await listening(rx);
+      assert.ok(statSync(incoming).isDirectory(), "made before any sender came");
+      await rx.stop();
+      const downloads = join(top, "downloads");
+      const fx = socketkit(["fetch", "127.0.0.1", String(await closedPort()), "--dir", downloads]);
+      assert.equal(await fx.exited, 1);
+      assert.ok(statSync(downloads).isDirectory(), "made before connecting");
+    },
+  );
+
+  it("receive and fetch refuse at start, in one line, a --dir that is a file", T, async (t) => {
+    const top = await tempDir(t);
+    const file = join(top, "incoming");
+    writeFileSync(file, "not a folder");
+    const expected = `socketkit: Cannot use the folder "${file}": not a directory\n`;
+    const rx = socketkit(["receive", "--port", "0", "--dir", file]);
+    t.after(() => rx.stop());
+    assert.equal(await rx.exited, 1);
+    assert.equal(rx.stderr(), expected, "no listening line: it never listened");
+    const fx = socketkit(["fetch", "127.0.0.1", String(await closedPort()), "--dir", file]);
+    assert.equal(await fx.exited, 1);
+    assert.equal(fx.stderr(), expected, "before connecting (the port is closed)");
+    const under = socketkit(["receive", "--port", "0", "--dir", join(file, "x")]);
+    assert.equal(await under.exited, 1);
+    assert.match(under.stderr(), /^socketkit: Cannot use the folder "[^"]+": not a directory\n$/);
+  });
+
+  it("receive refuses at start, in one line, a --dir it may not write in", T, async (t) => {
+    const top = await tempDir(t);
+    chmodSync(top, 0o755);
+    const locked = join(top, "locked");
+    mkdirSync(locked, { mode: 0o555 });
+    chmodSync(locked, 0o555);
+    for (const dir of [locked, join(locked, "incoming")]) {
+      const rx = unprivilegedSocketkit(["receive", "--port", "0", "--dir", dir]);
+      if (typeof rx === "string") return t.skip(rx);
+      t.after(() => rx.stop());
+      assert.equal(await rx.exited, 1);
+      assert.equal(rx.stderr(), `socketkit: Cannot use the folder "${dir}": permission denied\n`);
+    }
   });
 
   it("TLS with a pinned fingerprint, and share --once with fetch", T, async (t) => {
