@@ -36,6 +36,7 @@ import {
   start,
   unprivilegedSocketkit,
 } from "../helpers/proc.ts";
+import { noTerminal, socketkitOnTerminal } from "../helpers/terminal.ts";
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
@@ -790,6 +791,41 @@ describe("socketkit send / receive / share / fetch", () => {
       assert.equal(await rx.exited, 1);
       assert.equal(rx.stderr(), `socketkit: Cannot use the folder "${dir}": permission denied\n`);
     }
+  });
+
+  it("Ctrl-C on receive during a transfer leaves the Stopped line on the screen, below no bar", {
+    ...T,
+    skip: noTerminal(),
+  }, async (t) => {
+    const dst = await tempDir(t);
+    const rx = socketkitOnTerminal(["receive", "--port", "0", "--dir", dst], {
+      cols: 240,
+      rows: 24,
+    });
+    t.after(() => rx.stop());
+    await rx.waitFor((s) => /listening on \S+:\d+/.test(s.text()), "the listening line");
+    const port = Number(/listening on \S+:(\d+)/.exec(rx.screen.text())?.[1]);
+    // A sender by hand: the file's first half, then it waits (well within --timeout).
+    const size = 2 * 1024 * 1024;
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    const channel = new Channel(conn, "sender", "test", null);
+    t.after(() => channel.close());
+    await channel.handshake(null);
+    await channel.send({ t: "file", path: "half.bin", size, exec: false });
+    await channel.expect("offer");
+    await channel.send({ t: "data", from: 0 });
+    await conn.sendall(randomBytes(size / 2));
+    await rx.waitFor((s) => /half\.bin \|.*\| 50%/.test(s.text()), "the bar at 50%");
+    rx.type("\x03");
+    assert.equal(await rx.exited, 0, rx.screen.text());
+    const lines = rx.screen.text().split("\n");
+    assert.match(lines[0] as string, /^listening on /);
+    assert.match(
+      lines[1] as string,
+      /^Stopped: the transfer with 127\.0\.0\.1:\d+ did not end within the 5 s grace period; what arrived is kept in \.socketkit-partial/,
+    );
+    assert.equal(lines.length, 2, `nothing else stays on the screen: ${lines.join(" | ")}`);
   });
 
   it("TLS with a pinned fingerprint, and share --once with fetch", T, async (t) => {
