@@ -180,12 +180,17 @@ let setpriv: boolean | undefined;
  * anything. A string instead of a program when neither can be: the reason to skip.
  * Files the test makes for it must be reachable by others (`chmod 0755` a temp folder).
  */
-export function unprivilegedSocketkit(args: string[]): Program | string {
-  const main = [process.execPath, "--import", "tsx", `${ROOT}src/cli/main.ts`, ...args];
-  if (process.getuid?.() !== 0) return start(main[0] as string, main.slice(1));
+export function unprivilegedSocketkit(
+  args: string[],
+  options: { cwd?: string } = {},
+): Program | string {
+  const main = [process.execPath, "--import", `${ROOT}node_modules/tsx/dist/loader.mjs`];
+  main.push(`${ROOT}src/cli/main.ts`, ...args);
+  if (process.getuid?.() !== 0) return start(main[0] as string, main.slice(1), options);
   setpriv ??= spawnSync("setpriv", ["--version"]).status === 0;
   if (!setpriv) return "running as root without util-linux setpriv to drop to nobody";
-  return start("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", ...main]);
+  const drop = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+  return start("setpriv", [...drop, ...main], options);
 }
 
 /** Resident memory of a process in bytes (VmRSS). */

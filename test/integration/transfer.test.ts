@@ -828,6 +828,41 @@ describe("socketkit send / receive / share / fetch", () => {
     assert.equal(lines.length, 2, `nothing else stays on the screen: ${lines.join(" | ")}`);
   });
 
+  it(
+    "send refuses an unreadable file or folder before connecting, in one line with the path as given",
+    T,
+    async (t) => {
+      const top = await tempDir(t);
+      chmodSync(top, 0o755);
+      mkdirSync(join(top, "photos", "private"), { recursive: true });
+      writeFileSync(join(top, "photos", "a.jpg"), "a");
+      writeFileSync(join(top, "notes.txt"), "secret");
+      chmodSync(join(top, "photos", "private"), 0o700);
+      chmodSync(join(top, "notes.txt"), 0o600);
+      let connections = 0;
+      const server = await netServer(t, () => {
+        connections++;
+      });
+      const cases: [string, string][] = [
+        ["photos/", "photos/private"],
+        ["notes.txt", "notes.txt"],
+      ];
+      for (const [path, shown] of cases) {
+        const tx = unprivilegedSocketkit(
+          ["send", path, "--to", `127.0.0.1:${server.port}`, "--timeout", "2"],
+          {
+            cwd: top,
+          },
+        );
+        if (typeof tx === "string") return t.skip(tx);
+        t.after(() => tx.stop());
+        assert.equal(await tx.exited, 1);
+        assert.equal(tx.stderr(), `socketkit: Cannot read ${shown}: permission denied\n`);
+      }
+      assert.equal(connections, 0, "it never connected");
+    },
+  );
+
   it("TLS with a pinned fingerprint, and share --once with fetch", T, async (t) => {
     const src = await tempDir(t);
     const dst = await tempDir(t);
