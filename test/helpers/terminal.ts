@@ -24,6 +24,8 @@ export class Screen {
   cols: number;
   rows: number;
   #lines: string[][];
+  /** Per row: the terminal wrapped it onto the next (so a reflow joins them). */
+  #wrapped: boolean[] = [];
   #scrolled: string[] = [];
   #row = 0;
   #col = 0;
@@ -58,10 +60,12 @@ export class Screen {
   }
 
   /**
-   * A new size, as a terminal that does not reflow (xterm): lines keep their cells, cut at
-   * the new width; the cursor stays within the screen.
+   * A new size. With `reflow` (tmux, VTE, iTerm2 and most terminals do it), the lines the
+   * terminal wrapped are joined and wrapped again at the new width, the cursor staying on
+   * its character; without it (xterm), lines keep their cells, cut at the new width.
    */
-  resize(cols: number, rows: number): void {
+  resize(cols: number, rows: number, { reflow = true } = {}): void {
+    if (reflow) this.#reflow(cols);
     while (this.#lines.length > rows) {
       // As xterm: the lines above the cursor go into the scrollback first.
       if (this.#row > 0) {
@@ -71,6 +75,7 @@ export class Screen {
     }
     while (this.#lines.length < rows) this.#lines.push([]);
     for (const line of this.#lines) line.length = Math.min(line.length, cols);
+    this.#wrapped.length = this.#lines.length;
     this.cols = cols;
     this.rows = rows;
     this.#col = Math.min(this.#col, cols - 1);
@@ -114,6 +119,56 @@ export class Screen {
     }
   }
 
+  /** Joins the rows the terminal wrapped and wraps them again at `cols`. */
+  #reflow(cols: number): void {
+    const logical: { cells: string[]; cursor: number | null }[] = [];
+    let current: { cells: string[]; cursor: number | null } | null = null;
+    for (let r = 0; r < this.#lines.length; r++) {
+      const row = this.#lines[r] as string[];
+      current ??= { cells: [], cursor: null };
+      const start = current.cells.length;
+      if (r === this.#row) current.cursor = start + this.#col + (this.#wrapPending ? 1 : 0);
+      if (this.#wrapped[r]) {
+        for (let c = 0; c < this.cols; c++) current.cells.push(row[c] ?? " ");
+      } else {
+        current.cells.push(...Array.from(row, (c) => c ?? " "));
+        logical.push(current);
+        current = null;
+      }
+    }
+    if (current !== null) logical.push(current);
+    const lines: string[][] = [];
+    const wrapped: boolean[] = [];
+    for (const line of logical) {
+      const first = lines.length;
+      const count = Math.max(1, Math.ceil(line.cells.length / cols));
+      for (let i = 0; i < count; i++) {
+        lines.push(line.cells.slice(i * cols, (i + 1) * cols));
+        wrapped.push(i < count - 1);
+      }
+      if (line.cursor !== null) {
+        const at = Math.min(line.cursor, count * cols);
+        this.#row = first + Math.floor(at / cols);
+        this.#col = at % cols;
+        if (this.#row >= lines.length) {
+          lines.push([]);
+          wrapped.push(false);
+        }
+      }
+    }
+    // Trailing empty rows below the cursor are what was blank: the screen's height is kept.
+    while (
+      lines.length > this.rows &&
+      lines.length - 1 > this.#row &&
+      (lines.at(-1) as string[]).length === 0
+    ) {
+      lines.pop();
+      wrapped.pop();
+    }
+    this.#lines = lines;
+    this.#wrapped = wrapped;
+  }
+
   #lineText(line: string[]): string {
     return Array.from(line, (c) => c ?? " ")
       .join("")
@@ -122,6 +177,7 @@ export class Screen {
 
   #put(char: string): void {
     if (this.#wrapPending) {
+      this.#wrapped[this.#row] = true;
       this.#col = 0;
       this.#lineFeed();
     }
@@ -135,8 +191,10 @@ export class Screen {
     if (this.#row < this.rows - 1) this.#row++;
     else {
       this.#scrolled.push(this.#lineText(this.#lines.shift() as string[]));
+      this.#wrapped.shift();
       this.#lines.push([]);
     }
+    this.#wrapped[this.#row] = false;
   }
 
   #csi(private_: string, params: string, final: string): void {
@@ -185,6 +243,7 @@ export class Screen {
           for (let r = 0; r < this.#row; r++) this.#lines[r] = [];
           for (let c = 0; c <= this.#col; c++) line[c] = " ";
         } else for (let r = 0; r < this.rows; r++) this.#lines[r] = [];
+        for (let r = how === 0 ? this.#row : 0; r < this.rows; r++) this.#wrapped[r] = false;
         break;
       }
       case "s":
@@ -258,11 +317,18 @@ export function onTerminal(
       if (child.exitCode !== null) {
         throw new Error(`Exited (${child.exitCode}) before ${what}; screen:\n${screen.text()}`);
       }
-      const data = once(child.stdout as NodeJS.ReadableStream, "data", { signal: deadline });
-      const exit = once(child, "exit", { signal: deadline });
-      await Promise.race([data, exit]).catch(() => {
-        throw new Error(`Waited in vain for ${what}; screen:\n${screen.text()}`);
-      });
+      // One signal for both waits, so the one that loses leaves no listener behind.
+      const step = new AbortController();
+      const signal = AbortSignal.any([deadline, step.signal]);
+      const data = once(child.stdout as NodeJS.ReadableStream, "data", { signal });
+      const exit = once(child, "exit", { signal });
+      data.catch(() => {});
+      exit.catch(() => {});
+      await Promise.race([data, exit])
+        .catch(() => {
+          throw new Error(`Waited in vain for ${what}; screen:\n${screen.text()}`);
+        })
+        .finally(() => step.abort());
     }
   };
   return {
