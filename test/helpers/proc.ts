@@ -50,6 +50,15 @@ export function start(
   });
   child.stdin?.on("error", () => {});
   if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  const { exited, stop } = lifetimeOf(child);
+  return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited, stop };
+}
+
+/**
+ * A started child's end (its exit code once its output is all read) and how to stop it:
+ * SIGTERM, then SIGKILL after 3 s, by its pid.
+ */
+export function lifetimeOf(child: ChildProcess): Pick<Program, "exited" | "stop"> {
   // `close`, not `exit`: `exit` can come before the last of stdout and stderr is read.
   // (`close` also waits for any other process holding those pipes, such as workers.)
   const exited = new Promise<number | null>((resolve) => {
@@ -65,7 +74,7 @@ export function start(
     await exited;
     clearTimeout(timer);
   };
-  return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited, stop };
+  return { exited, stop };
 }
 
 /** Starts an example: `tsx examples/NAME.ts args...`. */

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
-import { python3, ROOT } from "./proc.ts";
+import { lifetimeOf, python3, ROOT } from "./proc.ts";
 
 /** CSI (private mark, parameters, final byte), ESC 7 / 8, OSC to BEL, charset and keypad modes. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what is parsed
@@ -307,10 +307,7 @@ export function onTerminal(
   child.stdin?.on("error", () => {});
   const control = child.stdio[3] as Writable;
   control.on("error", () => {});
-  const exited = new Promise<number | null>((resolve) => {
-    child.on("close", (code) => resolve(code));
-    child.on("error", () => resolve(null));
-  });
+  const { exited, stop } = lifetimeOf(child);
   const waitFor = async (ready: (s: Screen) => boolean, what: string) => {
     const deadline = AbortSignal.timeout(20_000);
     while (!ready(screen)) {
@@ -342,15 +339,7 @@ export function onTerminal(
     },
     waitFor,
     exited,
-    stop: async () => {
-      let timer: NodeJS.Timeout | undefined;
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM");
-        timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      }
-      await exited;
-      clearTimeout(timer);
-    },
+    stop,
   };
 }
 
