@@ -10,6 +10,7 @@ import {
   type TransferSummary,
 } from "../apps/transfer/index.ts";
 import { escapeControls } from "../core/escape.ts";
+import { stderrLine } from "../core/log-budget.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parseHost, parseHostPort, parsePort, parseSeconds } from "./parsers.ts";
 import {
@@ -62,12 +63,20 @@ async function secretFrom(flags: Common): Promise<string | null> {
   }
 }
 
+/** A transfer's progress bar, and how lines are written to stderr while it shows. */
+interface ProgressBar {
+  progress?: TransferProgress;
+  /** Writes a line above the bar, which goes on below it: the bar never draws over a line. */
+  log: (line: string) => void;
+  stop: () => void;
+}
+
 /**
  * A progress bar on stderr when it is a terminal (nothing otherwise; its library is
  * loaded only then, which saves a tenth of the start-up time).
  */
-async function progressBar(): Promise<{ progress?: TransferProgress; stop: () => void }> {
-  if (!process.stderr.isTTY) return { stop: () => {} };
+async function progressBar(): Promise<ProgressBar> {
+  if (!process.stderr.isTTY) return { log: stderrLine, stop: () => {} };
   const { default: cliProgress } = await import("cli-progress");
   const bar = new cliProgress.SingleBar(
     {
@@ -84,6 +93,8 @@ async function progressBar(): Promise<{ progress?: TransferProgress; stop: () =>
   let value = 0;
   /** Bytes that were there before (a resumed file): they did not move, so no rate. */
   let base = 0;
+  let total = 0;
+  let payload: Record<string, string> = {};
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   return {
     progress: {
@@ -93,19 +104,33 @@ async function progressBar(): Promise<{ progress?: TransferProgress; stop: () =>
         started = performance.now();
         value = resumedAt;
         base = resumedAt;
-        bar.start(size, resumedAt, {
+        total = size;
+        payload = {
           name: escapeControls(name).slice(-30),
           size: mb(size),
           done: mb(resumedAt),
           rate: "",
-        });
+        };
+        bar.start(size, resumedAt, payload);
       },
       advance(bytes) {
         value += bytes;
         const seconds = (performance.now() - started) / 1000;
         const moved = value - base;
-        bar.update(value, { done: mb(value), rate: seconds > 0 ? `${mb(moved / seconds)}/s` : "" });
+        payload = {
+          ...payload,
+          done: mb(value),
+          rate: seconds > 0 ? `${mb(moved / seconds)}/s` : "",
+        };
+        bar.update(value, payload);
       },
+    },
+    log: (line) => {
+      // The bar redraws its own line, where the cursor was when it started: it goes, the
+      // line is written, and it starts again below.
+      if (running) bar.stop();
+      stderrLine(line);
+      if (running) bar.start(total, value, payload);
     },
     stop: () => {
       if (running) bar.stop();
@@ -145,12 +170,13 @@ export function summaryLine(verb: string, s: TransferSummary): string {
   return `${verb} ${what}, ${moved}, ${hash}`;
 }
 
+/** Runs a transfer with a progress bar, giving it the bar and the log to write lines with. */
 async function withProgress<T extends TransferSummary | null>(
-  run: (progress: TransferProgress | undefined) => Promise<T>,
+  run: (progress: TransferProgress | undefined, log: (line: string) => void) => Promise<T>,
 ): Promise<T> {
   const bar = await progressBar();
   try {
-    return await run(bar.progress);
+    return await run(bar.progress, bar.log);
   } finally {
     bar.stop();
   }
@@ -177,12 +203,13 @@ export function registerTransfer(program: Command): void {
     )
     .action(async (paths: string[], flags: Common & ClientTlsFlags & { to: [string, number] }) => {
       const secret = await secretFrom(flags);
-      const summary = await withProgress((progress) =>
+      const summary = await withProgress((progress, log) =>
         send(paths, flags.to, {
           ...clientTlsFromFlags(flags),
           secret,
           timeout: flags.timeout,
           progress,
+          log,
         }),
       );
       process.stderr.write(`${summaryLine("sent", summary)}\n`);
@@ -205,7 +232,7 @@ export function registerTransfer(program: Command): void {
       const secret = await secretFrom(flags);
       const tls = await serverTlsFromFlags(receiveCommand, flags);
       const summary = await untilStopped((signal) =>
-        withProgress((progress) =>
+        withProgress((progress, log) =>
           receive({
             host: flags.host,
             port: flags.port,
@@ -218,6 +245,7 @@ export function registerTransfer(program: Command): void {
             ...access,
             signal,
             progress,
+            log,
           }),
         ),
       );
@@ -282,7 +310,7 @@ export function registerTransfer(program: Command): void {
     .addHelpText("after", "\nExamples:\n  $ socketkit fetch 127.0.0.1 5001 --dir downloads")
     .action(async (host: string, port: number, flags: Common & ClientTlsFlags & ReceiveFlags) => {
       const secret = await secretFrom(flags);
-      const summary = await withProgress((progress) =>
+      const summary = await withProgress((progress, log) =>
         fetch([host, port], {
           ...clientTlsFromFlags(flags),
           dir: flags.dir,
@@ -291,6 +319,7 @@ export function registerTransfer(program: Command): void {
           secret,
           timeout: flags.timeout,
           progress,
+          log,
         }),
       );
       process.stderr.write(`${summaryLine("received", summary)}\n`);

@@ -76,6 +76,11 @@ export abstract class BaseServer<Request> {
   readonly #stats = { accepted: 0, rejected: 0, errors: 0 };
   /** Requests being handled (each request, a socket or a datagram's array, is unique). */
   #active = new Set<Request>();
+  /**
+   * Requests closed by `shutdown()` past the grace period: their handlers then fail on a
+   * closed socket, which is the server's doing, not an error worth a line.
+   */
+  readonly #cut = new WeakSet<object>();
   #shutdownRequested = false;
   #serving: Promise<void> | null = null;
   #stopped!: () => void;
@@ -254,6 +259,7 @@ export abstract class BaseServer<Request> {
 
   /** `handleError`, guarded: an override that throws is logged, never fatal. */
   #reportError(request: Request, clientAddress: SocketAddress, err: unknown): void {
+    if (this.#cut.has(request as object)) return;
     try {
       this.handleError(request, clientAddress, err);
     } catch (secondary) {
@@ -270,6 +276,7 @@ export abstract class BaseServer<Request> {
     await Promise.race([this.#allDone(), grace]);
     clearTimeout(timer);
     // Past the grace period: close what is left so the handlers end.
+    for (const request of this.#active) this.#cut.add(request as object);
     await Promise.allSettled([...this.#active].map((r) => this.closeRequest(r)));
     await this.#allDone();
   }

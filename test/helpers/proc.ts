@@ -50,6 +50,15 @@ export function start(
   });
   child.stdin?.on("error", () => {});
   if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  const { exited, stop } = lifetimeOf(child);
+  return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited, stop };
+}
+
+/**
+ * A started child's end (its exit code once its output is all read) and how to stop it:
+ * SIGTERM, then SIGKILL after 3 s, by its pid.
+ */
+export function lifetimeOf(child: ChildProcess): Pick<Program, "exited" | "stop"> {
   // `close`, not `exit`: `exit` can come before the last of stdout and stderr is read.
   // (`close` also waits for any other process holding those pipes, such as workers.)
   const exited = new Promise<number | null>((resolve) => {
@@ -65,7 +74,7 @@ export function start(
     await exited;
     clearTimeout(timer);
   };
-  return { child, stdout: () => Buffer.concat(out), stderr: () => err, exited, stop };
+  return { exited, stop };
 }
 
 /** Starts an example: `tsx examples/NAME.ts args...`. */
@@ -183,6 +192,26 @@ export function socketkit(
     ...(stdin === undefined || stdin === null ? {} : { stdin }),
     ...(env === undefined ? {} : { env }),
   });
+}
+
+let setpriv: boolean | undefined;
+/**
+ * Runs the `socketkit` command as a user whom file permissions bind: this one when it is
+ * not root, `nobody` (through util-linux `setpriv`) when it is, since root reads and writes
+ * anything. A string instead of a program when neither can be: the reason to skip.
+ * Files the test makes for it must be reachable by others (`chmod 0755` a temp folder).
+ */
+export function unprivilegedSocketkit(
+  args: string[],
+  options: { cwd?: string } = {},
+): Program | string {
+  const main = [process.execPath, "--import", `${ROOT}node_modules/tsx/dist/loader.mjs`];
+  main.push(`${ROOT}src/cli/main.ts`, ...args);
+  if (process.getuid?.() !== 0) return start(main[0] as string, main.slice(1), options);
+  setpriv ??= spawnSync("setpriv", ["--version"]).status === 0;
+  if (!setpriv) return "running as root without util-linux setpriv to drop to nobody";
+  const drop = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+  return start("setpriv", [...drop, ...main], options);
 }
 
 /** Resident memory of a process in bytes (VmRSS). */

@@ -21,6 +21,7 @@ import {
   socketkit,
   start,
 } from "../helpers/proc.ts";
+import { noTerminal, type Screen, socketkitOnTerminal } from "../helpers/terminal.ts";
 
 const T = { timeout: 30_000 };
 const STAMP = "\\[\\d\\d:\\d\\d:\\d\\d\\]";
@@ -420,6 +421,63 @@ describe("chat join against a hostile server", () => {
       assert.equal(shown.includes("\u001b]"), false, "no OSC sequence");
       assert.equal(shown.includes("\u0007"), false, "no BEL");
       assert.equal(shown.includes("\u202e"), false, "no bidirectional override");
+    },
+  );
+});
+
+describe("socketkit chat join on a narrow terminal", { skip: noTerminal() }, () => {
+  /** The rows below the welcome: the room's lines, then the prompt and the input. */
+  const below = (screen: Screen) => {
+    const lines = screen.text().split("\n");
+    return lines.slice(lines.findIndex((l) => l.endsWith("or /help.")) + 1);
+  };
+  const wrap = (text: string, cols: number) =>
+    Array.from({ length: Math.ceil(text.length / cols) }, (_, i) =>
+      text.slice(i * cols, (i + 1) * cols),
+    );
+
+  it(
+    "prints the room's lines above an input wider than the terminal, before and after a resize, leaving no stale prompt",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t);
+      const alice = await RawMember.join(t, port, "alice");
+      const p = socketkitOnTerminal(["chat", "join", "127.0.0.1", String(port), "--nick", "tty"], {
+        cols: 30,
+        rows: 20,
+      });
+      t.after(() => p.stop());
+      await alice.waitFor("*** tty joined");
+      await p.waitFor((s) => below(s).includes(">"), "the prompt");
+      const typed = "abcdefghij".repeat(7);
+      p.type(typed);
+      await p.waitFor((s) => s.text().includes("abcdefghij".repeat(2).slice(-10)), "the typing");
+      await p.waitFor((s) => below(s).join("").includes(typed), "all the typing");
+      const shows = (messages: string[], cols: number) => (s: Screen) => {
+        const rows = below(s);
+        const texts = rows.slice(0, messages.length).map((r) => r.replace(/^\[[\d:]+\] /, ""));
+        return (
+          JSON.stringify(texts) === JSON.stringify(messages) &&
+          JSON.stringify(rows.slice(messages.length)) === JSON.stringify(wrap(`> ${typed}`, cols))
+        );
+      };
+      alice.send("first\n");
+      alice.send("second\n");
+      const two = ["<alice> first", "<alice> second"];
+      await p.waitFor(shows(two, 30), "both lines, then the prompt once");
+      p.resize(50, 20);
+      await p.waitFor(shows(two, 50), "the prompt redrawn once at 50 columns");
+      alice.send("third\n");
+      await p.waitFor(shows([...two, "<alice> third"], 50), "the third line above the prompt");
+      p.resize(26, 20);
+      alice.send("fourth\n");
+      const four = [...two, "<alice> third", "<alice> fourth"];
+      await p.waitFor(shows(four, 26), "the fourth line above the prompt at 26 columns");
+      p.type("\r");
+      await alice.waitFor(`<tty> ${typed}`);
+      p.type("/quit\r");
+      await alice.waitFor("*** tty left (quit)");
+      assert.equal(await p.exited, 0);
     },
   );
 });

@@ -178,6 +178,25 @@ describe("socketkit serve with socketkit clients", () => {
       assert.equal(await server.exited, 0, server.stderr());
     }));
 
+  it("stops quietly with exit 0 on SIGINT or SIGTERM while an idle session is open", async () => {
+    await Promise.all(
+      (["SIGINT", "SIGTERM"] as const).map((signal) =>
+        withServer(["echo"], async (where, server) => {
+          await using idle = await createConnection(["127.0.0.1", Number(portOf(where))]);
+          await idle.sendall("x");
+          assert.equal((await idle.recv(10)).toString(), "x", "the session is being handled");
+          server.child.kill(signal);
+          assert.equal(await server.exited, 0, server.stderr());
+          assert.equal(
+            server.stderr(),
+            `listening on ${where} (tcp)\n`,
+            "nothing but the listening line, after the grace period closed the idle session",
+          );
+        }),
+      ),
+    );
+  });
+
   it("rejects an unknown service with exit 2", async () => {
     const p = serve(["frobnicate"]);
     assert.equal(await p.exited, 2);

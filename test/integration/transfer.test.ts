@@ -26,8 +26,17 @@ import { decodeMessage, encodeMessage, encodePreamble } from "../../src/codec/tr
 import { TransferError } from "../../src/core/errors.ts";
 import { createConnection } from "../../src/socket/create-connection.ts";
 import { deferred } from "../helpers/deferred.ts";
-import { netServer, tempDir, until } from "../helpers/net.ts";
-import { errorOutputFrom, listening, portOf, ROOT, socketkit, start } from "../helpers/proc.ts";
+import { closedPort, netServer, tempDir, until } from "../helpers/net.ts";
+import {
+  errorOutputFrom,
+  listening,
+  portOf,
+  ROOT,
+  socketkit,
+  start,
+  unprivilegedSocketkit,
+} from "../helpers/proc.ts";
+import { noTerminal, socketkitOnTerminal } from "../helpers/terminal.ts";
 
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
@@ -733,6 +742,126 @@ describe("socketkit send / receive / share / fetch", () => {
     assert.match(out, /sent bar\.bin, 8388608 bytes in [\d.]+ s/);
     assert.equal(await rx.exited, 0);
   });
+
+  it(
+    "receive and fetch make a --dir that is not there, with its parents, at start",
+    T,
+    async (t) => {
+      const top = await tempDir(t);
+      const incoming = join(top, "a", "b", "incoming");
+      const rx = socketkit(["receive", "--port", "0", "--dir", incoming]);
+      t.after(() => rx.stop());
+      await listening(rx);
+      assert.ok(statSync(incoming).isDirectory(), "made before any sender came");
+      await rx.stop();
+      const downloads = join(top, "downloads");
+      const fx = socketkit(["fetch", "127.0.0.1", String(await closedPort()), "--dir", downloads]);
+      assert.equal(await fx.exited, 1);
+      assert.ok(statSync(downloads).isDirectory(), "made before connecting");
+    },
+  );
+
+  it("receive and fetch refuse at start, in one line, a --dir that is a file", T, async (t) => {
+    const top = await tempDir(t);
+    const file = join(top, "incoming");
+    writeFileSync(file, "not a folder");
+    const expected = `socketkit: Cannot use the folder "${file}": not a directory\n`;
+    const rx = socketkit(["receive", "--port", "0", "--dir", file]);
+    t.after(() => rx.stop());
+    assert.equal(await rx.exited, 1);
+    assert.equal(rx.stderr(), expected, "no listening line: it never listened");
+    const fx = socketkit(["fetch", "127.0.0.1", String(await closedPort()), "--dir", file]);
+    assert.equal(await fx.exited, 1);
+    assert.equal(fx.stderr(), expected, "before connecting (the port is closed)");
+    const under = socketkit(["receive", "--port", "0", "--dir", join(file, "x")]);
+    assert.equal(await under.exited, 1);
+    assert.match(under.stderr(), /^socketkit: Cannot use the folder "[^"]+": not a directory\n$/);
+  });
+
+  it("receive refuses at start, in one line, a --dir it may not write in", T, async (t) => {
+    const top = await tempDir(t);
+    chmodSync(top, 0o755);
+    const locked = join(top, "locked");
+    mkdirSync(locked, { mode: 0o555 });
+    chmodSync(locked, 0o555);
+    for (const dir of [locked, join(locked, "incoming")]) {
+      const rx = unprivilegedSocketkit(["receive", "--port", "0", "--dir", dir]);
+      if (typeof rx === "string") return t.skip(rx);
+      t.after(() => rx.stop());
+      assert.equal(await rx.exited, 1);
+      assert.equal(rx.stderr(), `socketkit: Cannot use the folder "${dir}": permission denied\n`);
+    }
+  });
+
+  it("Ctrl-C on receive during a transfer leaves the Stopped line on the screen, below no bar", {
+    ...T,
+    skip: noTerminal(),
+  }, async (t) => {
+    const dst = await tempDir(t);
+    const rx = socketkitOnTerminal(["receive", "--port", "0", "--dir", dst], {
+      cols: 240,
+      rows: 24,
+    });
+    t.after(() => rx.stop());
+    await rx.waitFor((s) => /listening on \S+:\d+/.test(s.text()), "the listening line");
+    const port = Number(/listening on \S+:(\d+)/.exec(rx.screen.text())?.[1]);
+    // A sender by hand: the file's first half, then it waits (well within --timeout).
+    const size = 2 * 1024 * 1024;
+    const conn = await createConnection(["127.0.0.1", port]);
+    t.after(() => conn.close());
+    const channel = new Channel(conn, "sender", "test", null);
+    t.after(() => channel.close());
+    await channel.handshake(null);
+    await channel.send({ t: "file", path: "half.bin", size, exec: false });
+    await channel.expect("offer");
+    await channel.send({ t: "data", from: 0 });
+    await conn.sendall(randomBytes(size / 2));
+    await rx.waitFor((s) => /half\.bin \|.*\| 50%/.test(s.text()), "the bar at 50%");
+    rx.type("\x03");
+    assert.equal(await rx.exited, 0, rx.screen.text());
+    const lines = rx.screen.text().split("\n");
+    assert.match(lines[0] as string, /^listening on /);
+    assert.match(
+      lines[1] as string,
+      /^Stopped: the transfer with 127\.0\.0\.1:\d+ did not end within the 5 s grace period; what arrived is kept in \.socketkit-partial/,
+    );
+    assert.equal(lines.length, 2, `nothing else stays on the screen: ${lines.join(" | ")}`);
+  });
+
+  it(
+    "send refuses an unreadable file or folder before connecting, in one line with the path as given",
+    T,
+    async (t) => {
+      const top = await tempDir(t);
+      chmodSync(top, 0o755);
+      mkdirSync(join(top, "photos", "private"), { recursive: true });
+      writeFileSync(join(top, "photos", "a.jpg"), "a");
+      writeFileSync(join(top, "notes.txt"), "secret");
+      chmodSync(join(top, "photos", "private"), 0o700);
+      chmodSync(join(top, "notes.txt"), 0o600);
+      let connections = 0;
+      const server = await netServer(t, () => {
+        connections++;
+      });
+      const cases: [string, string][] = [
+        ["photos/", "photos/private"],
+        ["notes.txt", "notes.txt"],
+      ];
+      for (const [path, shown] of cases) {
+        const tx = unprivilegedSocketkit(
+          ["send", path, "--to", `127.0.0.1:${server.port}`, "--timeout", "2"],
+          {
+            cwd: top,
+          },
+        );
+        if (typeof tx === "string") return t.skip(tx);
+        t.after(() => tx.stop());
+        assert.equal(await tx.exited, 1);
+        assert.equal(tx.stderr(), `socketkit: Cannot read ${shown}: permission denied\n`);
+      }
+      assert.equal(connections, 0, "it never connected");
+    },
+  );
 
   it("TLS with a pinned fingerprint, and share --once with fetch", T, async (t) => {
     const src = await tempDir(t);

@@ -26,7 +26,7 @@
  */
 import { hash } from "node:crypto";
 import * as fs from "node:fs";
-import { link, lstat, mkdir, realpath, rename, unlink } from "node:fs/promises";
+import { access, link, lstat, mkdir, realpath, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { checkRelativePath, refusedName } from "../../codec/transfer-codec.ts";
@@ -278,6 +278,25 @@ export class DestDir {
       return new DestDir(base, new PathOps(base), false);
     } catch (err) {
       throw toSocketError(err, action);
+    }
+  }
+
+  /**
+   * Makes the folder `root` and its parents when they are not there (as `mkdir -p`), and
+   * checks that this process may create files in it, so that a receiver refuses at start
+   * rather than when its sender arrives. Fails as `Cannot use the folder "ROOT": ...`
+   * with the system's code (`ENOTDIR` when a file has the name, `EACCES`, `EROFS`...).
+   */
+  static async prepare(root: string): Promise<void> {
+    try {
+      await mkdir(root, { recursive: true }).catch((err: unknown) => {
+        // A file in the way: said below, as what it is.
+        if ((err as { code?: unknown }).code !== "EEXIST") throw err;
+      });
+      if (!(await stat(root)).isDirectory()) throw sysError("ENOTDIR", "mkdir");
+      await access(root, fs.constants.W_OK | fs.constants.X_OK);
+    } catch (err) {
+      throw toSocketError(err, `use the folder ${quote(root)}`);
     }
   }
 

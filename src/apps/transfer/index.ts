@@ -27,7 +27,7 @@ import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Channel } from "./channel.ts";
-import { STAGING_DIR } from "./dest-dir.ts";
+import { DestDir, STAGING_DIR } from "./dest-dir.ts";
 import { listSources, type SourceTree } from "./files.ts";
 import {
   type HandshakeOutcome,
@@ -115,11 +115,15 @@ export async function send(
   return transferOn(channel, (c) => runSender(c, tree, options.progress));
 }
 
-/** Downloads what a `share` serves into `dir`. */
+/**
+ * Downloads what a `share` serves into `dir`, made first if it is not there (a `dir` that
+ * cannot be written fails before connecting).
+ */
 export async function fetch(
   from: [string, number],
   options: TransferClientOptions & Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary> {
+  await DestDir.prepare(options.dir ?? ".");
   const conn = await connectTo(from, options);
   const channel = await handshakeOn(conn, "receiver", formatAddress(from), options);
   return transferOn(channel, (c) =>
@@ -128,7 +132,8 @@ export async function fetch(
 }
 
 /**
- * Waits for one `send` and writes what it sends into `dir`. A connection that fails
+ * Waits for one `send` and writes what it sends into `dir`, made first if it is not there
+ * (a `dir` that cannot be written fails before listening). A connection that fails
  * before the transfer begins (not a transfer peer, the wrong version or role, a secret
  * that does not match, silent for `timeout`) is logged in one line (a flood of them in a
  * few) and closed, and the wait goes on. Up to `maxHandshakes` are checked at once, and a
@@ -145,6 +150,7 @@ export async function receive(
     Pick<HandshakePoolOptions, "maxHandshakes"> &
     Omit<ReceiveOptions, "dir"> & { dir?: string } = {},
 ): Promise<TransferSummary | null> {
+  await DestDir.prepare(options.dir ?? ".");
   const { server, gate } = await listenOn(options);
   let channel: Channel | null;
   try {
