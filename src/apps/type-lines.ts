@@ -1,9 +1,8 @@
-import { clearLine, createInterface, cursorTo } from "node:readline";
+import { createInterface } from "node:readline";
 import { type Readable, Writable } from "node:stream";
 import { SHUT_WR } from "../core/constants.ts";
+import { PromptLine } from "./prompt-line.ts";
 import type { ByteTarget } from "./pump.ts";
-
-const LF = 0x0a;
 
 /** An interactive session's terminal side, from {@link typeLines}. */
 export interface TypedLines {
@@ -32,21 +31,20 @@ export function typeLines(
 ): TypedLines {
   const rl = createInterface({ input, output: prompts, prompt: "> ", terminal: true });
   rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"));
-  let closed = false;
+  const prompt = new PromptLine(rl, prompts);
   const done = (async () => {
     try {
-      rl.prompt();
+      prompt.show();
       for await (const line of rl) {
         if (line === "q") {
           await s.close();
           return;
         }
         await s.sendall(`${line}${crlf ? "\r\n" : "\n"}`);
-        rl.prompt();
+        prompt.show();
       }
       s.shutdown(SHUT_WR);
     } finally {
-      closed = true;
       rl.close();
     }
   })();
@@ -59,17 +57,13 @@ export function typeLines(
       if (!sameTerminal(output)) return output;
       return new Writable({
         write(chunk: Buffer, _encoding, callback) {
-          if (closed) {
+          if (prompt.closed) {
             output.write(chunk, callback);
             return;
           }
-          clearLine(prompts, 0);
-          cursorTo(prompts, 0);
-          output.write(chunk);
-          // A line the peer has not ended yet: the prompt goes on the next line (the
-          // newline on the prompts' stream, so the peer's bytes stay as they came).
-          if (chunk[chunk.length - 1] !== LF) prompts.write("\n");
-          rl.prompt(true);
+          // A line the peer has not ended yet gets the prompt on the next line (the newline
+          // on the prompts' stream, so the peer's bytes stay as they came).
+          prompt.print(chunk, output);
           callback();
         },
       });

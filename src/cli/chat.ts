@@ -78,6 +78,8 @@ export function registerChat(program: Command): void {
           host: flags.host,
           history: flags.history,
           nick: flags.nick,
+          // The operator's prompt, with the room and the log above it, on a terminal only.
+          interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
           name: flags.name,
           maxMembers: flags.maxClients,
           maxLineLength: flags.maxLine,

@@ -465,11 +465,23 @@ describe("socketkit chat join on a narrow terminal", { skip: noTerminal() }, () 
       alice.send("second\n");
       const two = ["<alice> first", "<alice> second"];
       await p.waitFor(shows(two, 30), "both lines, then the prompt once");
+      // The screen reflows at once; the program redraws once it has the signal (SIGWINCH),
+      // and only then is the next line sure to be drawn for the new width.
+      const redrawn = (check: (s: Screen) => boolean, since: number) => (s: Screen) =>
+        p.raw().length > since && check(s);
+      let since = p.raw().length;
       p.resize(50, 20);
-      await p.waitFor(shows(two, 50), "the prompt redrawn once at 50 columns");
+      await p.waitFor(redrawn(shows(two, 50), since), "the prompt redrawn once at 50 columns");
       alice.send("third\n");
       await p.waitFor(shows([...two, "<alice> third"], 50), "the third line above the prompt");
+      since = p.raw().length;
       p.resize(26, 20);
+      // A line that comes between the terminal's resize and the signal is drawn for the
+      // old width, which no program can avoid: the next line comes after the redraw.
+      await p.waitFor(
+        redrawn(shows([...two, "<alice> third"], 26), since),
+        "the prompt redrawn at 26 columns",
+      );
       alice.send("fourth\n");
       const four = [...two, "<alice> third", "<alice> fourth"];
       await p.waitFor(shows(four, 26), "the fourth line above the prompt at 26 columns");
@@ -539,4 +551,61 @@ describe("socketkit chat join on a terminal", {
     await alice.waitFor("*** tty left (quit)");
     assert.equal(await p.exited, 0);
   });
+});
+
+describe("socketkit chat serve --nick on a terminal", { skip: noTerminal() }, () => {
+  /** The rows of the screen from the listening line on, blank ones left out. */
+  const rows = (s: Screen) => {
+    const lines = s.text().split("\n");
+    return lines.slice(lines.findIndex((l) => l.startsWith("listening on"))).filter((l) => l);
+  };
+  /** The operator's typed lines, as they stay on the screen after the prompt. */
+  const typed = new Set(["> /nick alice", "> one", "> two", "> three"]);
+  /**
+   * The prompt is the last row, alone, and no other row is a prompt with anything but
+   * what was typed on it (a log or room line glued to it).
+   */
+  const promptLast = (s: Screen) => {
+    const r = rows(s);
+    return r.at(-1) === ">" && r.slice(0, -1).every((l) => !l.startsWith(">") || typed.has(l));
+  };
+
+  it(
+    "keeps the operator's prompt below the log, the room's lines, a refused /nick and a pasted block",
+    T,
+    async (t) => {
+      const p = socketkitOnTerminal(["chat", "serve", "--port", "0", "--nick", "host"], {
+        cols: 100,
+        rows: 40,
+      });
+      t.after(() => p.stop());
+      await p.waitFor((s) => /listening on 127\.0\.0\.1:\d+/.test(s.text()), "the listening line");
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(p.screen.text())?.[1]);
+      await p.waitFor(promptLast, "the prompt below the start-up lines");
+      const alice = await RawMember.join(t, port, "alice");
+      await p.waitFor(
+        (s) => rows(s).some((l) => l.includes("*** alice joined")) && promptLast(s),
+        "alice's arrival above the prompt",
+      );
+      alice.send("hello host\n");
+      await p.waitFor(
+        (s) => rows(s).some((l) => /<alice> hello host$/.test(l)) && promptLast(s),
+        "alice's line above the prompt",
+      );
+      // A refused rename: the error is a line of its own, the prompt comes back below it.
+      p.type("/nick alice\r");
+      await p.waitFor(
+        (s) => rows(s).some((l) => /^error: .*alice.*taken/.test(l)) && promptLast(s),
+        "the refusal on a line of its own, then the prompt",
+      );
+      // A block pasted at once: each line is sent, and the prompt stays.
+      p.type("one\rtwo\rthree\r");
+      await alice.waitFor("<host> three");
+      assert.match(alice.text, /<host> one\r\n.*<host> two\r\n.*<host> three\r\n/s);
+      await p.waitFor(promptLast, "the prompt after the pasted block");
+      // Ctrl-C on the operator's prompt stops the server, as it would without one.
+      p.type("\x03");
+      assert.equal(await p.exited, 0);
+    },
+  );
 });

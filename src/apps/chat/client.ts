@@ -1,10 +1,4 @@
-import {
-  clearScreenDown,
-  createInterface,
-  cursorTo,
-  type Interface,
-  moveCursor,
-} from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { setTimeout as delay } from "node:timers/promises";
@@ -15,6 +9,7 @@ import { escapeControls } from "../../core/escape.ts";
 import { stderrLine } from "../../core/log-budget.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import type { Socket } from "../../socket/socket.ts";
+import { PromptLine } from "../prompt-line.ts";
 
 /** Options of {@link chatJoin}. */
 export interface ChatJoinOptions {
@@ -124,11 +119,8 @@ class ChatScreen {
   #typed: string[] = [];
   #inputEnded = false;
   #onTyped: (() => void) | null = null;
-  /**
-   * Rows the prompt and the input took above the cursor when they were cleared for the
-   * room's lines; null while they show.
-   */
-  #hiddenRows: number | null = null;
+  /** The prompt, with the room's lines printed above it, on a terminal; null otherwise. */
+  readonly #prompt: PromptLine | null;
 
   constructor(options: ChatJoinOptions) {
     this.#output = options.output ?? process.stdout;
@@ -149,66 +141,8 @@ class ChatScreen {
     });
     // Ctrl-C on a terminal leaves as /quit does.
     this.#rl.on("SIGINT", () => this.#take("/quit"));
-    if (this.#interactive) {
-      // Before readline's own redraw, which assumes the terminal did not re-wrap the input.
-      this.#output.prependListener("resize", this.#onResize);
-      this.#rl.prompt();
-    }
-  }
-
-  /**
-   * How many rows readline will move up before it redraws the prompt and the input (its
-   * `prevRows`: where it last left the cursor below the prompt's first row, not updated
-   * when typing at the end of the input wraps to a new row). When a Node.js does not have
-   * it, the cursor's row as it should be.
-   */
-  #readlineRows(): number {
-    const kept = (this.#rl as unknown as { prevRows?: unknown }).prevRows;
-    return typeof kept === "number" ? kept : this.#rl.getCursorPos().rows;
-  }
-
-  /**
-   * The terminal changed width, and readline redraws the prompt and the input after moving
-   * up {@link #readlineRows} rows. A terminal that wraps its lines again at the new width
-   * (tmux, VTE, iTerm2, Windows Terminal, kitty) has moved the cursor to the row its
-   * character has at the new width: the cursor is first put where readline's move lands on
-   * the prompt's first row, so that no stale copy of the prompt is left.
-   */
-  #onResize = (): void => {
-    if (this.#hiddenRows !== null) return;
-    const { rows } = this.#rl.getCursorPos();
-    this.#alignForRedraw(rows);
-  };
-
-  /** Puts the cursor `readlineRows - rowsBelowStart` rows lower, line feeds going down. */
-  #alignForRedraw(rowsBelowStart: number): void {
-    const shift = this.#readlineRows() - rowsBelowStart;
-    if (shift < 0) moveCursor(this.#output, 0, shift);
-    else if (shift > 0) this.#output.write("\n".repeat(shift));
-  }
-
-  /**
-   * Clears every row the prompt and the input take (however many the input wraps to), so
-   * that the room's lines print where they began.
-   */
-  #hidePrompt(): void {
-    if (!this.#interactive || this.#hiddenRows !== null) return;
-    const { rows } = this.#rl.getCursorPos();
-    moveCursor(this.#output, 0, -rows);
-    cursorTo(this.#output, 0);
-    clearScreenDown(this.#output);
-    this.#hiddenRows = rows;
-  }
-
-  /** Draws the prompt and the input again, below what was printed since they were cleared. */
-  #showPrompt(): void {
-    if (!this.#interactive) return;
-    if (this.#hiddenRows !== null) {
-      // The cursor is where the prompt starts.
-      this.#alignForRedraw(0);
-      this.#hiddenRows = null;
-    }
-    this.#rl.prompt(true);
+    this.#prompt = this.#interactive ? new PromptLine(this.#rl, this.#output) : null;
+    this.#prompt?.show();
   }
 
   #take(line: string): void {
@@ -317,11 +251,11 @@ class ChatScreen {
             wake();
           }
         }
-        if (this.#interactive) {
+        if (this.#prompt !== null) {
           // The server's unfinished line (its nickname prompt) is the prompt.
-          this.#hidePrompt();
-          this.#rl.setPrompt(partial === "" ? "> " : escapeControls(partial));
-          this.#showPrompt();
+          this.#prompt.hide();
+          this.#prompt.setPrompt(partial === "" ? "> " : escapeControls(partial));
+          this.#prompt.show();
         }
       }
     } finally {
@@ -337,7 +271,7 @@ class ChatScreen {
    */
   #print(line: string): void {
     const text = this.#paint(escapeControls(line));
-    this.#hidePrompt();
+    this.#prompt?.hide();
     this.#output.write(`${text}\n`);
   }
 
@@ -358,9 +292,9 @@ class ChatScreen {
   }
 
   status(line: string): void {
-    this.#hidePrompt();
+    this.#prompt?.hide();
     this.#log(line);
-    this.#showPrompt();
+    this.#prompt?.show();
   }
 
   /** Waits `seconds` before a reconnection; true when the member left meanwhile. */
@@ -384,7 +318,7 @@ class ChatScreen {
   }
 
   close(): void {
-    this.#output.off("resize", this.#onResize);
+    this.#prompt?.dispose();
     this.#rl.close();
   }
 }

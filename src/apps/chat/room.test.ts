@@ -83,6 +83,12 @@ describe("ChatRoom", () => {
     assert.match(link.take(), /at most 24 characters/);
     say(other, "/nick Zoë");
     assert.match(link.take(), /You are Zoë\./);
+    // Renaming: a refusal is a whole line, and the nickname stays.
+    say(other, "/nick ALICE");
+    assert.equal(link.take(), "error: the nickname ALICE is taken; you are still Zoë\r\n");
+    say(other, "/nick 9lives");
+    assert.match(link.take(), /^error: a nickname is letters, .*; you are still Zoë\r\n$/);
+    assert.deepEqual([...r.nicks()].sort(), ["Zoë", "alice"].sort());
   });
 
   it("shows the last --history messages to whoever joins", () => {

@@ -241,13 +241,19 @@ export class ChatRoom {
   #setNick(member: Member, wanted: string): void {
     const nick = wanted.normalize("NFC");
     const problem = nickProblem(nick);
+    // Choosing a first nickname, the refusal asks again, on the same line; a member who
+    // has one keeps it and gets a whole line (its client's prompt comes back below it).
+    const renaming = member.nick !== null;
     if (problem !== null) {
-      this.#refuse(member, `${problem}; choose a nickname: `, "");
+      if (renaming) this.#refuse(member, `${problem}; you are still ${member.nick}`);
+      else this.#refuse(member, `${problem}; choose a nickname: `, "");
       return;
     }
     const holder = this.#byNick.get(nick.toLowerCase());
     if (holder !== undefined && holder !== member) {
-      this.#refuse(member, `the nickname ${nick} is taken; choose another: `, "");
+      if (renaming)
+        this.#refuse(member, `the nickname ${nick} is taken; you are still ${member.nick}`);
+      else this.#refuse(member, `the nickname ${nick} is taken; choose another: `, "");
       return;
     }
     const old = member.nick;

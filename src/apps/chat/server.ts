@@ -1,9 +1,10 @@
-import { createInterface } from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { LineSplitter } from "../../codec/line-splitter.ts";
 import { TelnetFilter } from "../../codec/telnet-filter.ts";
 import { formatAddress } from "../../core/address.ts";
 import { LineTooLongError } from "../../core/errors.ts";
+import { escapeControls } from "../../core/escape.ts";
 import { stderrLine } from "../../core/log-budget.ts";
 import { BaseRequestHandler } from "../../server/base-request-handler.ts";
 import { TCPServer } from "../../server/tcp-server.ts";
@@ -11,6 +12,7 @@ import type { Socket } from "../../socket/socket.ts";
 import { LineDeadline } from "../line-deadline.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Outbox } from "../outbox.ts";
+import { PromptLine } from "../prompt-line.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
 
 /** Options of {@link chatServe}. */
@@ -41,6 +43,11 @@ export interface ChatServeOptions extends ChatRoomOptions {
   input?: Readable;
   /** The operator's view of the room. @default process.stdout */
   output?: Writable;
+  /**
+   * The operator is on a terminal: a prompt, with the room's lines and the log above it.
+   * @default false
+   */
+  interactive?: boolean;
   /** Stops the server when aborted (SIGINT/SIGTERM in the CLI). */
   signal?: AbortSignal;
   /** Called with the bound address once the server accepts connections. */
@@ -67,7 +74,17 @@ export interface ChatServeOptions extends ChatRoomOptions {
  * ```
  */
 export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
-  const log = options.log ?? stderrLine;
+  const write = options.log ?? stderrLine;
+  /** The operator's terminal, when the operator takes part (their prompt stays below the log). */
+  const operator =
+    options.nick !== undefined
+      ? new OperatorConsole(
+          options.input ?? process.stdin,
+          options.output ?? process.stdout,
+          options.interactive === true,
+        )
+      : null;
+  const log = (line: string) => (operator === null ? write(line) : operator.log(line, write));
   const host = options.host ?? "127.0.0.1";
   const maxLineLength = options.maxLineLength ?? 1024;
   const outboxLimit = options.outboxLimit ?? 256 * 1024;
@@ -94,15 +111,6 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     allow: options.allow,
     deny: options.deny,
   });
-  const operator =
-    options.nick !== undefined
-      ? joinOperator(
-          room,
-          options.nick,
-          options.input ?? process.stdin,
-          options.output ?? process.stdout,
-        )
-      : null;
   const onAbort = () => {
     room.closeAll("The server is shutting down. Bye.");
     operator?.close();
@@ -115,6 +123,8 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     const address = server.serverAddress as [string, number];
     log(`listening on ${formatAddress(address)} (tcp)`);
     options.onListening?.(address);
+    // After the start-up lines, so that the operator's prompt comes below them.
+    if (options.nick !== undefined) operator?.join(room, options.nick);
     if (options.signal?.aborted) onAbort();
     await server.serveForever();
   } finally {
@@ -257,25 +267,88 @@ async function waitClosed(conn: Socket): Promise<void> {
   }
 }
 
-/** The operator's terminal as a member: typed lines in, the room's traffic out. */
-function joinOperator(
-  room: ChatRoom,
-  nick: string,
-  input: Readable,
-  output: Writable,
-): { close: () => void } {
-  const link: MemberLink = {
-    address: "the server's terminal",
-    send: (data) => {
-      output.write(data.toString("utf8").replace(/\r\n/g, "\n"));
-      return true;
-    },
-    close: () => {},
-  };
-  const member = room.join(link) as Member;
-  room.line(member, Buffer.from(`/nick ${nick}`));
-  const rl = createInterface({ input, terminal: false });
-  rl.on("line", (line) => room.line(member, Buffer.from(line)));
-  rl.on("close", () => room.leave(member, "quit"));
-  return { close: () => rl.close() };
+/**
+ * The operator's terminal as a member: typed lines in, the room's traffic out. On a
+ * terminal (`interactive`) it has a prompt, and the room's lines and the server's log
+ * lines print above it (the room's unfinished line, its nickname question, is the prompt
+ * while it is asked); Ctrl-C there stops the server as it would without a prompt.
+ * Otherwise the lines go in and out as they are.
+ */
+class OperatorConsole {
+  readonly #input: Readable;
+  readonly #output: Writable;
+  readonly #interactive: boolean;
+  /** Made when the operator joins: the input is not read before. */
+  #rl: Interface | null = null;
+  #prompt: PromptLine | null = null;
+  /** The room's text after its last line end (a question waiting for an answer). */
+  #partial = "";
+
+  constructor(input: Readable, output: Writable, interactive: boolean) {
+    this.#input = input;
+    this.#output = output;
+    this.#interactive = interactive;
+  }
+
+  /** Joins `room` under `nick`; from then on typed lines are the operator's. */
+  join(room: ChatRoom, nick: string): void {
+    const rl = createInterface({
+      input: this.#input,
+      output: this.#interactive ? this.#output : undefined,
+      terminal: this.#interactive,
+      prompt: "> ",
+    });
+    this.#rl = rl;
+    this.#prompt = this.#interactive ? new PromptLine(rl, this.#output) : null;
+    rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"));
+    const link: MemberLink = {
+      address: "the server's terminal",
+      send: (data) => {
+        this.#show(data.toString("utf8").replace(/\r\n/g, "\n"));
+        return true;
+      },
+      close: () => {},
+    };
+    const member = room.join(link) as Member;
+    if (this.#prompt !== null && this.#partial !== "") {
+      // The room's question for a nickname, answered for the operator: shown as if typed.
+      const asked = this.#partial;
+      this.#partial = "";
+      this.#show(`${asked}${nick}\n`);
+    }
+    room.line(member, Buffer.from(`/nick ${nick}`));
+    rl.on("line", (line) => {
+      room.line(member, Buffer.from(line));
+      this.#prompt?.show();
+    });
+    rl.on("close", () => room.leave(member, "quit"));
+    this.#prompt?.show();
+  }
+
+  /** A log line of the server's, above the prompt. */
+  log(line: string, write: (line: string) => void): void {
+    this.#prompt?.hide();
+    write(line);
+    this.#prompt?.show();
+  }
+
+  #show(text: string): void {
+    if (this.#prompt === null) {
+      this.#output.write(text);
+      return;
+    }
+    const lines = (this.#partial + text).split("\n");
+    this.#partial = lines.pop() as string;
+    this.#prompt.hide();
+    for (const line of lines) this.#output.write(`${line}\n`);
+    this.#prompt.setPrompt(this.#partial === "" ? "> " : escapeControls(this.#partial));
+    this.#prompt.show();
+  }
+
+  close(): void {
+    this.#prompt?.dispose();
+    // The prompt's line ends, so that what the shell prints next starts a line of its own.
+    if (this.#prompt !== null && !this.#prompt.closed) this.#output.write("\n");
+    this.#rl?.close();
+  }
 }
