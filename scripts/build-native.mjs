@@ -3,6 +3,7 @@
 // what is missing and socketkit works without the socket types that need the addon.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,6 +11,17 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 if (process.env.SOCKETKIT_SKIP_NATIVE) {
   console.error("socketkit: SOCKETKIT_SKIP_NATIVE is set: not building the native addon");
   process.exit(0);
+}
+// The package ships prebuilt binaries (prebuilds/, N-API, one for every Node.js line):
+// where one loads, there is nothing to build (`npm run build:native` passes --force).
+if (!process.argv.includes("--force") && existsSync(join(root, "prebuilds"))) {
+  try {
+    createRequire(import.meta.url)("node-gyp-build")(root);
+    console.error("socketkit: using the prebuilt native addon");
+    process.exit(0);
+  } catch {
+    // None for this system: built from source below.
+  }
 }
 // npm tells lifecycle scripts where its own node-gyp is; run outside npm, look for the
 // node-gyp that comes with npm next to this Node.js.

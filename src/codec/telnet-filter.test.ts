@@ -129,6 +129,15 @@ describe("TelnetFilter", () => {
     assert.equal(filter.isTelnet, false);
   });
 
+  it("takes a stray 0xFF before a byte that is no command for a program's byte, not for telnet", () => {
+    const filter = new TelnetFilter();
+    // Invalid UTF-8 from a program: FE FF '|' (FF 7C is no telnet command).
+    const out = filter.push(Buffer.from([0x62, 0xfe, IAC, 0x7c, 0x0a]));
+    assert.deepEqual(out, Buffer.from([0x62, 0xfe, 0x0a]), "the IAC and its byte dropped");
+    assert.equal(filter.takeReply(), undefined, "nothing sent to a peer that is not telnet");
+    assert.equal(filter.isTelnet, false);
+  });
+
   it("asks a telnet peer for BINARY once, on its first command, and answers every DO TIMING-MARK", () => {
     const filter = new TelnetFilter();
     filter.push(bytes("hi", [IAC, 253, 6]));

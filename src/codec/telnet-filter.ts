@@ -205,6 +205,9 @@ export class TelnetFilter {
             this.#utf8Need = 0;
             break;
           }
+          // No command is below EOF (236): a stray 0xFF in a program's bytes, dropped with
+          // the byte after it as before, and no sign of a telnet client (nothing is sent).
+          if (b < XEOF) break;
           this.#sawCommand();
           if (b >= WILL && b <= DONT) {
             this.#verb = b;

@@ -6,6 +6,7 @@
  * @module
  */
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { UnsupportedError } from "../core/errors.ts";
 
 /**
@@ -142,10 +143,14 @@ function load(): void {
     return;
   }
   try {
-    // From src/native/ and from dist/native/ alike, the build is two levels up.
-    loaded = createRequire(import.meta.url)("../../build/Release/socketkit.node") as NativeAddon;
+    // From src/native/ and from dist/native/ alike, the package's root is two levels up:
+    // node-gyp-build loads build/Release/socketkit.node when it was built here, else the
+    // binary for this platform shipped in prebuilds/ (N-API: one for every Node.js line).
+    const require = createRequire(import.meta.url);
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    loaded = (require("node-gyp-build") as (dir: string) => NativeAddon)(root);
   } catch (err) {
-    missing = `the native addon is not built (${(err as Error).message.split("\n")[0]})`;
+    missing = `the native addon is not built and no prebuilt one fits this system (${(err as Error).message.split("\n")[0]})`;
   }
 }
 

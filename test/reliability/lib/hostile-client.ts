@@ -363,7 +363,9 @@ export interface NonReader {
  */
 export async function nonReader(port: number, options: NonReaderOptions = {}): Promise<NonReader> {
   const total = options.bytes ?? 256 * 1024 * 1024;
-  const chunk = randomBytes(options.chunk ?? 64 * 1024);
+  // No telnet IAC: a telnet command makes the services filter each byte (80 MiB/s), so
+  // the server would still be taking bytes slowly when the client's buffers are full.
+  const chunk = garbage(options.chunk ?? 64 * 1024, { telnet: false });
   const client = await HostileClient.connect(port, { paused: true, keep: false });
   const { socket } = client;
   let written = 0;
@@ -436,8 +438,13 @@ export async function exchange(
 // ---------------------------------------------------------------- payloads
 
 /** `n` random bytes: NUL, ESC, CR, LF, 0xFF and every other value turn up in a few KiB. */
-export function garbage(n: number): Buffer {
-  return randomBytes(n);
+export function garbage(n: number, { telnet = true } = {}): Buffer {
+  const bytes = randomBytes(n);
+  // Without telnet's IAC: random bytes are then never a telnet command, whose meaning (a
+  // subnegotiation that takes the bytes after it, an interrupt that drops the line) would
+  // make what follows them unpredictable.
+  if (!telnet) for (let i = 0; i < n; i++) if (bytes[i] === 0xff) bytes[i] = 0xfe;
+  return bytes;
 }
 
 /**
@@ -483,4 +490,21 @@ export function hugeLine(bytes = 1024 * 1024): Buffer {
   const line = Buffer.alloc(bytes + 1, "x");
   line[bytes] = 0x0a;
   return line;
+}
+
+/**
+ * What a server sent, less its telnet negotiation (`IAC WILL/WONT/DO/DONT option`): a
+ * server answers in telnet a peer whose bytes held a telnet command, as random bytes may.
+ */
+export function withoutTelnet(data: Buffer): Buffer {
+  const out: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i] as number;
+    if (b === 0xff && (data[i + 1] ?? 0) >= 251) {
+      i += 2;
+      continue;
+    }
+    out.push(b);
+  }
+  return Buffer.from(out);
 }
