@@ -8,7 +8,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 // The tests' readers of /proc (a missing figure throws rather than putting NaN in a table).
-export { fdCount, rssOf } from "../test/helpers/proc.ts";
+export { acceptedConnections, fdCount, rssOf } from "../test/helpers/proc.ts";
 
 const SMOKE = process.env.BENCH_SMOKE === "1";
 const setting = (name: string, normal: number, smoke: number): number =>

@@ -11,8 +11,8 @@ import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { bench } from "../src/apps/bench.ts";
 import {
+  acceptedConnections,
   type BenchServer,
-  fdCount,
   mediansAndRatios,
   rssOf,
   SETTINGS,
@@ -133,12 +133,11 @@ export async function idleBench(): Promise<SimpleRow[]> {
       const sockets: Socket[] = [];
       try {
         // A few connections first, so what is measured is per connection, not warm-up.
-        const base = fdCount(server.pid);
         await openMany(server.port, 100, sockets);
-        await acceptedAll(server.pid, base, 100);
+        await acceptedAll(server, 100);
         const before = rssOf(server.pid);
         await openMany(server.port, IDLE, sockets);
-        await acceptedAll(server.pid, base, 100 + IDLE);
+        await acceptedAll(server, 100 + IDLE);
         rows[i]?.runs.push((rssOf(server.pid) - before) / IDLE);
       } finally {
         for (const s of sockets) s.destroy();
@@ -150,17 +149,15 @@ export async function idleBench(): Promise<SimpleRow[]> {
   return rows;
 }
 
-/**
- * Waits until the server holds `count` more descriptors than `base` (one per accepted
- * socket), so the memory read next includes every connection.
- */
-async function acceptedAll(pid: number, base: number, count: number): Promise<void> {
+/** Waits until the server holds `count` connections, so the memory read next includes each. */
+async function acceptedAll(server: BenchServer, count: number): Promise<void> {
+  const held = () => acceptedConnections(server.pid, server.port);
   for (let i = 0; i < 600; i++) {
-    if (fdCount(pid) - base >= count) return;
+    if (held() >= count) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(
-    `the server (pid ${pid}) accepted ${fdCount(pid) - base} of ${count} connections in 30 s`,
+    `the server (pid ${server.pid}) accepted ${held()} of ${count} connections in 30 s`,
   );
 }
 
