@@ -125,10 +125,15 @@ export async function connect(
         : sent.then(() =>
             Promise.race([receiving, delay(quitAfter * 1000, undefined, { ref: false })]),
           );
-    await Promise.race([receiving, ended]);
-    if (!inputDone) {
-      sent.catch(() => {}); // the copy ends with the stream we destroy
-      input.destroy();
+    try {
+      await Promise.race([receiving, ended]);
+    } finally {
+      // Also when the receiving failed (an idle timeout, a reset): the input must not keep
+      // the process alive after the connection is gone.
+      if (!inputDone) {
+        sent.catch(() => {}); // the copy ends with the stream we destroy
+        input.destroy();
+      }
     }
   } finally {
     await s.close();

@@ -90,6 +90,30 @@ describe("socketkit connect", { skip }, () => {
     }
   });
 
+  it("takes nc's -C, -N, -4, -n and -i: CRLF, shutdown at the end of input, IPv4, no lookup, idle limit", async (t) => {
+    const server = blob(["tcp-echo", "127.0.0.1", "0"]);
+    t.after(() => server.stop());
+    const port = portOf(await listening(server));
+    const crlf = cli(["connect", "-C", "-N", "-4", "localhost", port], "a\nb\n");
+    assert.equal(await crlf.exited, 0, crlf.stderr());
+    assert.equal(crlf.stdout().toString(), "a\r\nb\r\n");
+    // -n: a name is refused before anything is looked up.
+    const named = cli(["connect", "-n", "localhost", port], "");
+    assert.notEqual(await named.exited, 0);
+    assert.match(named.stderr(), /localhost/);
+    // -i 1: quiet both ways for a second (standard input left open), the command ends.
+    await using quiet = socket(AF_INET, SOCK_STREAM);
+    await quiet.bind(["127.0.0.1", 0]);
+    quiet.listen(5);
+    const idle = cli(
+      ["connect", "-i", "1", "127.0.0.1", String(portNumber(quiet.getsockname()))],
+      null,
+    );
+    const [conn] = await quiet.accept();
+    t.after(() => conn.close());
+    assert.notEqual(await within(idle, 20_000), null);
+  });
+
   it("sends CRLF line ends with --crlf", async () => {
     const server = blob(["tcp-echo", "127.0.0.1", "0"]);
     try {
