@@ -467,8 +467,10 @@ describe("socketkit chat join on a narrow terminal", { skip: noTerminal() }, () 
       await p.waitFor(shows(two, 30), "both lines, then the prompt once");
       // The screen reflows at once; the program redraws once it has the signal (SIGWINCH),
       // and only then is the next line sure to be drawn for the new width.
+      // Its redraw starts by clearing the rows below the prompt (CSI 0J): the tail of an
+      // earlier redraw still on its way cannot be taken for it.
       const redrawn = (check: (s: Screen) => boolean, since: number) => (s: Screen) =>
-        p.raw().length > since && check(s);
+        p.raw().slice(since).includes("\x1b[0J") && check(s);
       let since = p.raw().length;
       p.resize(50, 20);
       await p.waitFor(redrawn(shows(two, 50), since), "the prompt redrawn once at 50 columns");
