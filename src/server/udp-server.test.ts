@@ -59,13 +59,25 @@ describe("UDPServer memory", () => {
         await c.recvfrom(16);
       }
     };
+    /** Heap growth over 20,000 datagrams, after a full collection each side. */
+    const growth = async () => {
+      gc();
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      await rounds(20_000);
+      gc();
+      gc();
+      return process.memoryUsage().heapUsed - before;
+    };
     await rounds(2_000);
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    await rounds(20_000);
-    gc();
-    const grown = process.memoryUsage().heapUsed - before;
-    assert.ok(grown < 1_000_000, `the heap grew ${grown} bytes over 20,000 datagrams`);
+    // Three batches: what is kept per datagram shows in every one (50 bytes each is 1 MB a
+    // batch), while what the runtime keeps now and then (Node.js 26 kept 1.4 MB once
+    // in a loaded run, and nothing in the batches after) shows in one at most.
+    const grown = [await growth(), await growth(), await growth()];
+    assert.ok(
+      Math.min(...grown) < 1_000_000,
+      `the heap grew ${grown.join(", ")} bytes over three batches of 20,000 datagrams`,
+    );
     await server.shutdown();
   });
 });
