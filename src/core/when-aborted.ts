@@ -4,8 +4,14 @@
  *
  * @example
  * ```ts
- * const unwire = whenAborted(options.signal, () => void server.close());
- * try { ... } finally { unwire(); }
+ * import { whenAborted } from "./when-aborted.ts";
+ * const controller = new AbortController();
+ * const unwire = whenAborted(controller.signal, () => console.log("stopped"));
+ * try {
+ *   controller.abort(); // prints "stopped"
+ * } finally {
+ *   unwire();
+ * }
  * ```
  */
 export function whenAborted(signal: AbortSignal | undefined, fn: () => void): () => void {
