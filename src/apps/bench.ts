@@ -66,6 +66,7 @@ export interface BenchResult {
  *
  * @example
  * ```ts
+ * import { bench } from "./bench.ts";
  * const r = await bench("127.0.0.1", 7007, { conns: 50, duration: 2 });
  * console.log(r.perSecond, r.latency?.p99);
  * ```

@@ -83,7 +83,7 @@ const _CR = 0x0d;
  *
  * @example
  * ```ts
- * import { connect } from "socketkit/apps/connect";
+ * import { connect } from "./connect.ts";
  * await connect("127.0.0.1", 5000); // stdin → socket → stdout
  * ```
  */

@@ -21,8 +21,9 @@ export interface HostInfo {
  *
  * @example
  * ```ts
- * import { hostInfo } from "socketkit/apps/info";
+ * import { hostInfo } from "./info.ts";
  * const { hostname, addresses } = hostInfo();
+ * console.log(hostname, addresses.map((a) => a.address));
  * ```
  */
 export function hostInfo(): HostInfo {

@@ -9,10 +9,19 @@
  *
  * @example
  * ```ts
+ * import { createServer, LineSplitter } from "socketkit";
+ * import { LineDeadline } from "./line-deadline.ts";
+ * await using server = await createServer(["127.0.0.1", 5000]);
+ * const [conn] = await server.accept();
+ * const lines = new LineSplitter();
  * const deadline = new LineDeadline(300);
- * lines.push(chunk);
- * const ended = drainLines(lines); // how many lines the chunk completed
- * if (deadline.check(lines.midLine, ended > 0)) return closeWith("line too slow");
+ * for (let chunk = await conn.recv(4096); chunk.length > 0; chunk = await conn.recv(4096)) {
+ *   lines.push(chunk);
+ *   let ended = 0; // how many lines the chunk completed
+ *   while (lines.next() !== undefined) ended++;
+ *   if (deadline.check(lines.midLine, ended > 0)) break; // line too slow
+ * }
+ * await conn.close();
  * ```
  */
 export class LineDeadline {

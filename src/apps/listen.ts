@@ -94,7 +94,7 @@ export interface ListenOptions {
  *
  * @example
  * ```ts
- * import { listen } from "socketkit/apps/listen";
+ * import { listen } from "./listen.ts";
  * await listen(5001, { send: "test.txt", keepOpen: true });
  * ```
  */

@@ -15,6 +15,9 @@ export interface OutboxOptions {
  *
  * @example
  * ```ts
+ * import { createConnection } from "socketkit";
+ * import { Outbox } from "./outbox.ts";
+ * const conn = await createConnection(["127.0.0.1", 5000]);
  * const out = new Outbox(conn, { limit: 256 * 1024 });
  * if (!out.push(Buffer.from("hello\n"))) await conn.close(); // not reading
  * ```

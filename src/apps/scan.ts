@@ -39,6 +39,7 @@ const PORT_OR_RANGE = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/;
  *
  * @example
  * ```ts
+ * import { parsePorts } from "./scan.ts";
  * parsePorts("443,80,8000-8002,80"); // [80, 443, 8000, 8001, 8002]
  * ```
  */
@@ -92,7 +93,9 @@ export function serviceName(port: number, proto: "tcp" | "udp"): string | null {
  *
  * @example
  * ```ts
+ * import { parsePorts, scan } from "./scan.ts";
  * const open = (await scan("127.0.0.1", parsePorts("1-1024"))).filter((r) => r.state === "open");
+ * console.log(open.map((r) => r.port));
  * ```
  */
 export async function scan(

@@ -48,7 +48,7 @@ export interface ServeOptions {
  *
  * @example
  * ```ts
- * import { serve } from "socketkit/apps/serve";
+ * import { serve } from "./serve.ts";
  * await serve("echo", { port: 7007, signal: AbortSignal.timeout(60_000) });
  * ```
  */

@@ -5,6 +5,7 @@
  *
  * @example
  * ```ts
+ * import { ChunkQueue } from "./chunk-queue.ts";
  * const q = new ChunkQueue();
  * q.push(Buffer.from("hel"));
  * q.push(Buffer.from("lo\n"));

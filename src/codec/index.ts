@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { LengthPrefixCodec, LineSplitter } from "./index.ts";
+ * import { LengthPrefixCodec, LineSplitter } from "socketkit";
  * const lines = new LineSplitter();
  * lines.push(Buffer.from("hello\r\nwor"));
  * lines.next()?.toString(); // "hello"

@@ -76,7 +76,7 @@ function frame(payload: Buffer, maxFrameSize: number): Buffer {
  *
  * @example
  * ```ts
- * import { LengthPrefixCodec } from "./length-prefix-codec.ts";
+ * import { LengthPrefixCodec } from "socketkit";
  * const codec = new LengthPrefixCodec({ maxFrameSize: 1024 });
  * const wire = Buffer.concat([codec.encode(Buffer.from("hello")), codec.encode(Buffer.from("!"))]);
  * codec.push(wire.subarray(0, 6));
@@ -93,6 +93,7 @@ export class LengthPrefixCodec {
    *
    * @example
    * ```ts
+   * import { LengthPrefixCodec } from "socketkit";
    * LengthPrefixCodec.encode(Buffer.from("hi")); // <Buffer 00 00 00 02 68 69>
    * ```
    * @throws {FrameTooLargeError} When the payload is longer than `maxFrameSize` or than
@@ -108,6 +109,7 @@ export class LengthPrefixCodec {
    *
    * @example
    * ```ts
+   * import { LengthPrefixCodec } from "socketkit";
    * LengthPrefixCodec.encodeHeader(258); // <Buffer 00 00 01 02>
    * ```
    * @throws {FrameTooLargeError} When `length` exceeds `maxFrameSize` or 4294967295.

@@ -43,7 +43,7 @@ export interface LineSplitterOptions {
  *
  * @example
  * ```ts
- * import { LineSplitter } from "./line-splitter.ts";
+ * import { LineSplitter } from "socketkit";
  * const splitter = new LineSplitter({ maxLineLength: 1024 });
  * const lines: string[] = [];
  * for (const chunk of ["GET / HTTP/1.0\r", "\nHost: a\r\n\r\n", "tail"]) {

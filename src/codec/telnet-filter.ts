@@ -96,6 +96,7 @@ enum Binary {
  *
  * @example
  * ```ts
+ * import { TelnetFilter } from "./telnet-filter.ts";
  * const filter = new TelnetFilter();
  * filter.push(Buffer.from([0xff, 0xfd, 0x06, 0x68, 0x69, 0x0d, 0x0a])).toString(); // "hi\r\n"
  * filter.takeReply(); // IAC DO BINARY, IAC WILL TIMING-MARK: <Buffer ff fd 00 ff fb 06>

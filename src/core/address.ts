@@ -29,7 +29,9 @@ export type SocketAddress = InetAddress | [string, number, number, number] | Uni
 
 /** The host and port of an IP address, checked. */
 export interface HostPort {
+  /** The IP address or host name, as given. */
   host: string;
+  /** The port, 0-65535. */
   port: number;
 }
 
@@ -39,7 +41,9 @@ function invalid(message: string): SocketError {
 
 /** A checked IP address: its host and port, and an IPv6 tuple's flowinfo and scope id (else 0). */
 export interface InetParts extends HostPort {
+  /** IPv6 flow label, 0-1048575 (0 for IPv4). */
   flowinfo: number;
+  /** IPv6 scope (interface index) of a link-local address, 0 when none. */
   scopeId: number;
 }
 

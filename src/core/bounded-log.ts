@@ -28,6 +28,7 @@ export interface BoundedLogOptions {
  *
  * @example
  * ```ts
+ * import { BoundedLog } from "./bounded-log.ts";
  * const ignored = new BoundedLog({ summary: (n) => `ignored ${n} more connections` });
  * ignored.note("10.0.0.5", "ignored 10.0.0.5:51234: not a transfer peer");
  * ignored.note("10.0.0.5", "ignored 10.0.0.5:51235: not a transfer peer"); // dropped

@@ -66,6 +66,7 @@ export class SocketError extends Error {
     return "ERR_SOCKET";
   }
 
+  /** The class's name (`"ConnectionRefusedError"`, ...), as Python names its exceptions. */
   override get name(): string {
     return this.constructor.name;
   }
@@ -351,6 +352,7 @@ export function describe(code: string): string {
  *
  * @example
  * ```ts
+ * import { errorFromCode } from "socketkit";
  * const err = errorFromCode("ECONNREFUSED", "connect to 127.0.0.1:9");
  * err.message; // "Cannot connect to 127.0.0.1:9: connection refused"
  * ```
@@ -378,7 +380,14 @@ export function errorFromCode(code: string, action: string, cause?: unknown): So
  *
  * @example
  * ```ts
- * socket.on("error", (e) => { stored = toSocketError(e, "receive from 127.0.0.1:80"); });
+ * import { connect } from "node:net";
+ * import { type SocketError, toSocketError } from "socketkit";
+ * let stored: SocketError | null = null; // for the next operation to throw
+ * const conn = connect(80, "127.0.0.1");
+ * conn.on("error", (e) => {
+ *   stored = toSocketError(e, "connect to 127.0.0.1:80");
+ * });
+ * conn.on("close", () => console.log(stored?.message)); // "Cannot connect to 127.0.0.1:80: ..."
  * ```
  */
 export function toSocketError(err: unknown, action: string): SocketError {

@@ -17,6 +17,7 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066
  *
  * @example
  * ```ts
+ * import { escapeControls } from "./escape.ts";
  * escapeControls("hi \x1b[2J there"); // "hi ^[[2J there"
  * ```
  */
@@ -37,6 +38,7 @@ export function escapeControls(text: string): string {
  *
  * @example
  * ```ts
+ * import { escapeControlCodes } from "./escape.ts";
  * escapeControlCodes("rm\x1b[2J \u202eevil"); // "rm\\x1b[2J \\u202eevil"
  * ```
  */
@@ -61,6 +63,7 @@ const UNESCAPED_BY_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\
  *
  * @example
  * ```ts
+ * import { quote } from "./escape.ts";
  * quote("a\u202eb\n"); // "\"a\\u202eb\\n\""
  * quote("abcdef", 3); // "\"abc...\""
  * ```

@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import { Fifo } from "./fifo.ts";
  * const q = new Fifo<string>();
  * q.push("a");
  * q.push("b");

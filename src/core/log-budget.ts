@@ -20,6 +20,7 @@ export interface LogBudgetOptions {
  *
  * @example
  * ```ts
+ * import { LogBudget } from "./log-budget.ts";
  * const log = new LogBudget((l) => console.error(l), { summary: (n) => `${n} more resets` });
  * for (let i = 0; i < 100; i++) log.write(`reset ${i}`); // 10 lines, then "90 more resets"
  * ```

@@ -34,6 +34,7 @@ export interface AccessGateOptions {
  * ```
  */
 export class AccessGate {
+  /** The allow and deny lists this gate checks each peer against. */
   readonly access: AccessList;
   readonly #log: BoundedLog;
 

@@ -42,7 +42,9 @@ export interface BaseServerOptions {
 
 /** A request as `getRequest` returns it. */
 export interface PendingRequest<Request> {
+  /** The connection (or datagram) to hand to the handler. */
   request: Request;
+  /** The peer's address, as `accept()` or `recvfrom()` gave it. */
   clientAddress: SocketAddress;
 }
 
@@ -72,6 +74,7 @@ export abstract class BaseServer<Request> {
   /** Seconds `handleRequest()` waits before `handleTimeout()`; null waits forever. */
   timeout: number | null;
   readonly #gracePeriod: number;
+  /** Where the server writes its one-line notices (stderr unless `log` is given). */
   protected readonly log: (line: string) => void;
   readonly #stats = { accepted: 0, rejected: 0, errors: 0 };
   /** Requests being handled (each request, a socket or a datagram's array, is unique). */

@@ -1,5 +1,6 @@
 /** Collects a reply; the handler's `finish()` sends it back to the client as one datagram. */
 export class DatagramWriter {
+  /** What the handler wrote, in order: sent as one datagram when it returns. */
   readonly parts: Buffer[] = [];
 
   /** Adds bytes to the reply. */

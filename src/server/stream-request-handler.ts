@@ -9,12 +9,15 @@ import type { TCPServer } from "./tcp-server.ts";
  *
  * @example
  * ```ts
+ * import { StreamRequestHandler, TCPServer } from "socketkit/server";
  * class Echo extends StreamRequestHandler {
  *   override async handle() {
  *     const line = await this.rfile.readline();
  *     await this.wfile.write(line);
  *   }
  * }
+ * await using server = await TCPServer.create(["127.0.0.1", 9999], Echo);
+ * await server.serveForever();
  * ```
  */
 export class StreamRequestHandler extends BaseRequestHandler {

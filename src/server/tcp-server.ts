@@ -67,6 +67,7 @@ export interface TCPServerOptions extends BaseServerOptions {
 export class TCPServer extends BaseServer<Socket> {
   /** The listening socket (unused in the primary of a `workers` server). */
   readonly socket: Socket;
+  /** The options the server was made with. */
   readonly options: TCPServerOptions;
   #closed = false;
   #pool: WorkerPool | null = null;

@@ -40,7 +40,9 @@ export interface UDPServerOptions extends BaseServerOptions {
  * ```
  */
 export class UDPServer extends BaseServer<DatagramRequest> {
+  /** The bound datagram socket the server reads requests from and replies on. */
   readonly socket: Socket;
+  /** The options the server was made with. */
   readonly options: UDPServerOptions;
   #closed = false;
   #stopping = false;

@@ -13,6 +13,12 @@ import { type DatagramRequest, UDPServer, type UDPServerOptions } from "./udp-se
  *
  * @example
  * ```ts
+ * import { DatagramRequestHandler, UnixDatagramServer } from "socketkit/server";
+ * class EchoHandler extends DatagramRequestHandler {
+ *   override async handle() {
+ *     await this.wfile.write(await this.rfile.read());
+ *   }
+ * }
  * const server = await UnixDatagramServer.create("/tmp/echo.sock", EchoHandler);
  * await server.serveForever();
  * ```

@@ -35,9 +35,11 @@ const NEWLINE = Buffer.from("\n");
  *
  * @example
  * ```ts
+ * import { createConnection } from "socketkit";
+ * const conn = await createConnection(["127.0.0.1", 5000]);
  * const rfile = conn.makefile("r");
- * const line = await rfile.readline();          // Buffer ending in "\n", empty at EOF
- * const header = await rfile.readexactly(4);     // IncompleteReadError if EOF comes first
+ * const line = await rfile.readline(); // Buffer ending in "\n", empty at EOF
+ * const header = await rfile.readexactly(4); // IncompleteReadError if EOF comes first
  * for await (const l of rfile) console.log(l.toString());
  * ```
  */

@@ -13,6 +13,8 @@ const RESOLVED = Promise.resolve();
  *
  * @example
  * ```ts
+ * import { createConnection } from "socketkit";
+ * const conn = await createConnection(["127.0.0.1", 5000]);
  * const wfile = conn.makefile("w");
  * await wfile.write("HELLO\n");
  * await wfile.drain(); // everything handed to the kernel

@@ -6,6 +6,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
+/** What a published example may import: the package's entry points and Node.js. */
+export const PUBLIC = /^(socketkit|socketkit\/server|node:.+)$/;
+
 export interface Example {
   /** Where it comes from, `README.md:123` or `src/socket/socket.ts:145`. */
   where: string;
@@ -43,9 +46,11 @@ export function docExamples(source: string): { line: number; code: string }[] {
       if (!/^@example\b/.test(lines[i] ?? "")) continue;
       let end = i + 1;
       while (end < lines.length && !/^@\w/.test(lines[end] ?? "")) end++;
-      const body = lines.slice(i + 1, end).join("\n");
+      // The text after the tag on its own line (a one-line comment's), then the lines after.
+      const rest = (lines[i] ?? "").replace(/^@example\s*/, "").replace(/\s*\*\/\s*$/, "");
+      const body = [rest, ...lines.slice(i + 1, end)].join("\n");
       const fenced = /```(?:ts|typescript)?\n([\s\S]*?)```/.exec(body);
-      const code = (fenced ? (fenced[1] ?? "") : body).replace(/\s*\*?\/?\s*$/, "");
+      const code = (fenced ? (fenced[1] ?? "") : body).trim();
       found.push({ line: first + i, code });
       i = end - 1;
     }

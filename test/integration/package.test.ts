@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { describe, it } from "node:test";
+import { allExamples, importsOf, PUBLIC } from "../helpers/examples.ts";
 import { tempDir } from "../helpers/net.ts";
 import { ROOT } from "../helpers/proc.ts";
 
@@ -128,11 +129,28 @@ describe("the package", { skip }, () => {
         files: ["main.ts"],
       }),
     );
-    run(
-      process.execPath,
-      [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "."],
-      project,
+    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+    run(process.execPath, [tsc, "-p", "."], project);
+
+    // The README's and the TSDoc's examples, against the package's own types.
+    const published = allExamples(ROOT).filter((e) =>
+      importsOf(e.code).every((spec) => PUBLIC.test(spec)),
     );
+    assert.ok(published.length >= 30, `examples of the package: ${published.length}`);
+    mkdirSync(join(project, "examples"));
+    for (const e of published) {
+      writeFileSync(join(project, "examples", e.file), `// ${e.where}\n${e.code}\n`);
+    }
+    writeFileSync(
+      join(project, "tsconfig.examples.json"),
+      JSON.stringify({
+        extends: "./tsconfig.json",
+        compilerOptions: { noEmit: true, moduleDetection: "force" },
+        files: [],
+        include: ["examples"],
+      }),
+    );
+    run(process.execPath, [tsc, "-p", "tsconfig.examples.json"], project);
 
     // No compiler and no node-gyp to be found: the addon can only be the prebuilt one.
     const bare = { PATH: dirname(process.execPath), HOME: process.env.HOME ?? dir };

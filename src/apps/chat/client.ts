@@ -60,7 +60,7 @@ const MAX_SERVER_LINE = 64 * 1024;
  *
  * @example
  * ```ts
- * import { chatJoin } from "socketkit/apps/chat";
+ * import { chatJoin } from "./client.ts";
  * await chatJoin("127.0.0.1", 5000, { nick: "alice" });
  * ```
  */

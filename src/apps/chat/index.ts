@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
- * import { chatJoin, chatServe } from "socketkit/apps/chat";
+ * import { chatJoin, chatServe } from "./index.ts";
  * const stop = new AbortController();
  * void chatServe({ port: 5000, signal: stop.signal });
  * await chatJoin("127.0.0.1", 5000, { nick: "alice" });
+ * stop.abort(); // alice has left: close the room
  * ```
  * @module
  */

@@ -69,7 +69,7 @@ export interface ChatServeOptions extends ChatRoomOptions {
  *
  * @example
  * ```ts
- * import { chatServe } from "socketkit/apps/chat";
+ * import { chatServe } from "./server.ts";
  * await chatServe({ port: 5000, history: 50, signal: AbortSignal.timeout(3_600_000) });
  * ```
  */

@@ -217,6 +217,8 @@ const RECEIVED_LIST_COMPACT = 1024 * 1024;
  *
  * @example
  * ```ts
+ * import { DestDir } from "./dest-dir.ts";
+ * const data = Buffer.from("the photo's bytes");
  * const dest = await DestDir.open("downloads");
  * try {
  *   if ((await dest.prepare("photos/a.jpg")) === "new") {

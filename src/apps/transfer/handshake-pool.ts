@@ -92,6 +92,7 @@ interface Backoff {
  *
  * @example
  * ```ts
+ * import { HandshakePool } from "./handshake-pool.ts";
  * const pool = new HandshakePool<string>({ maxHandshakes: 2 });
  * const a = pool.admit("10.0.0.5", "first");
  * pool.admit("10.0.0.5", "second");

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { receive, send } from "socketkit/apps/transfer";
+ * import { receive, send } from "./index.ts";
  * const stop = new AbortController();
  * void receive({ port: 9000, dir: "incoming", signal: stop.signal });
  * await send(["photos"], ["127.0.0.1", 9000]);
