@@ -22,6 +22,9 @@ const TAIL_LENGTH = 65536;
  */
 export const STOP_GRACE_MS = 6000;
 
+/** After a process exits, how long its stderr may take to close, at most. */
+const CLOSE_WAIT_MS = 5000;
+
 /** Lines of a Node.js stack trace: `    at fn (file:line:col)`. */
 const STACK_LINE = /^\s+at \S/;
 
@@ -80,9 +83,17 @@ export class CliProcess {
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (text: string) => this.#onStderr(text));
     this.exited = new Promise((resolve) => {
+      // Judged only once its stderr is read to the end: "exit" can come before the last
+      // lines are read from the pipe ("close" comes after). A child of its own holding the
+      // pipe open is not waited for more than CLOSE_WAIT_MS.
       this.child.once("exit", (code, signal) => {
         live.delete(this.child);
-        resolve({ code, signal });
+        const done = () => resolve({ code, signal });
+        const late = setTimeout(done, CLOSE_WAIT_MS);
+        this.child.once("close", () => {
+          clearTimeout(late);
+          done();
+        });
       });
       this.child.once("error", () => {
         live.delete(this.child);
