@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <string>
@@ -852,22 +853,26 @@ class StatBeneathCall : public BeneathCall {
   bool found_ = false;
 };
 
-// `storeBeneath(dirfd, files, noReplace, listFd)`: small files received whole, stored in
-// one call on the pool (a call per file costs two thread wake-ups, which dominate the
-// time of a small file). Each of `files` is { staged, final, data, mode, note }. If
-// something is at `final` and noReplace is set (or it is not a regular file), nothing is
-// written: { exists: true } (or ELOOP, EISDIR). Else `data` goes to the staged file (made
-// anew with O_EXCL, or, if one is there, taken only when it is a regular file with one
-// link: else { refused: { nlink, isFile } } and it is left as it is), which gets `mode`;
-// its identity is appended to the received list (`note`, a JSON object's start,
-// completed with inode, size and mtime, in one write to `listFd`), then it is renamed to
-// `final` as renameBeneath does: { ino, size, mtime }. A file that fails ends the call:
-// its outcome is { error } (an Error with `code`), and the files after it are not tried.
-// Resolves with the outcomes, in order.
+// `storeBeneath(dirfd, files, noReplace, listFd, staleStaged)`: small files received whole,
+// stored in one call on the pool (a call per file costs two thread wake-ups, which
+// dominate the time of a small file). Each of `files` is { staged, final, data, mode,
+// note }. If something is at `final` and noReplace is set (or it is not a regular file),
+// nothing is written: { exists: true } (or ELOOP, EISDIR). Else `data` is written, with
+// `mode`: with noReplace, to a nameless file in the folder of `final` (O_TMPFILE), where
+// the file system can; else to the staged file (made anew with O_EXCL, or, if one is
+// there, taken only when it is a regular file with one link: else { refused: { nlink,
+// isFile } } and it is left as it is). Its identity is appended to the received list
+// (`note`, a JSON object's start, completed with inode, size and mtime, in one write to
+// `listFd` for up to kChunk files), then the file gets its name: the nameless one linked
+// to `final` (never replacing; with staleStaged, a staged file of the same name an
+// earlier run left is removed), the staged one renamed as renameBeneath does: { ino,
+// size, mtime }. A file that fails ends the call: its outcome is { error } (an Error with
+// `code`), and the files after it are not tried. Resolves with the outcomes, in order.
 class StoreBeneathCall : public BeneathCall {
  public:
   explicit StoreBeneathCall(const Napi::CallbackInfo& info)
-      : BeneathCall(info, ""), noReplace_(info[2].ToBoolean()), listFd_(info[3].As<Napi::Number>().Int32Value()) {
+      : BeneathCall(info, ""), noReplace_(info[2].ToBoolean()), listFd_(info[3].As<Napi::Number>().Int32Value()),
+        staleStaged_(info[4].ToBoolean()) {
     Napi::Array files = info[1].As<Napi::Array>();
     files_ = Napi::Persistent(files);
     for (uint32_t i = 0; i < files.Length(); i++) {
@@ -880,25 +885,35 @@ class StoreBeneathCall : public BeneathCall {
     }
   }
 
-  // In three passes, so the received list takes one write for the whole batch, made
-  // before any of its files has its name: the staged files written, the list noted, the
-  // renames. Folders are opened once a batch.
+  // In three passes a chunk, so the received list takes one write for a chunk, made before
+  // any of its files has its name: the files written, the list noted, the names given.
+  // Folders are opened once a call. Without replacing, a file is written nameless where it
+  // goes (O_TMPFILE) and linked to its name: one entry made a file, none left by a crash;
+  // where the file system cannot, through a staged file and a rename.
   void Execute() override {
-    size_t staged = 0;
-    while (staged < items_.size() && Stage(items_[staged])) staged++;
-    std::string lines;
-    for (size_t i = 0; i < staged; i++) {
-      const Item& item = items_[i];
-      if (item.exists) continue;
-      lines += item.note + ",\"ino\":\"" + std::to_string(item.st.st_ino) + "\",\"size\":" +
-               std::to_string(static_cast<long long>(item.st.st_size)) + ",\"mtime\":\"" + Mtime(item.st) +
-               "\"}\n";
-    }
-    // Nothing gets its name without its line: a failed write fails the batch at its first file.
-    bool noted = listFd_ < 0 || lines.empty() || Write(items_[0], listFd_, lines.data(), lines.size());
-    for (size_t i = 0; noted && i < staged; i++) {
-      Item& item = items_[i];
-      if (!item.exists && !Commit(item)) break;
+    for (size_t start = 0; start < items_.size(); start += kChunk) {
+      size_t end = std::min(items_.size(), start + kChunk);
+      size_t staged = start;
+      while (staged < end && Stage(items_[staged])) staged++;
+      std::string lines;
+      for (size_t i = start; i < staged; i++) {
+        const Item& item = items_[i];
+        if (item.exists) continue;
+        lines += item.note + ",\"ino\":\"" + std::to_string(item.st.st_ino) + "\",\"size\":" +
+                 std::to_string(static_cast<long long>(item.st.st_size)) + ",\"mtime\":\"" + Mtime(item.st) +
+                 "\"}\n";
+      }
+      // Nothing gets its name without its line: a failed write fails the chunk at its first file.
+      bool ok = listFd_ < 0 || lines.empty() || Write(items_[start], listFd_, lines.data(), lines.size());
+      for (size_t i = start; ok && i < staged; i++) {
+        Item& item = items_[i];
+        if (!item.exists) ok = Commit(item);
+      }
+      for (size_t i = start; i < staged; i++) {
+        if (items_[i].fd >= 0) close(items_[i].fd);
+        items_[i].fd = -1;
+      }
+      if (!ok || staged < end) break;
     }
     CloseFolders();
   }
@@ -940,6 +955,7 @@ class StoreBeneathCall : public BeneathCall {
     std::string note;
     std::string stagedLeaf, finalLeaf;
     int from = -1, to = -1;  // folders, from folders_
+    int fd = -1;             // the nameless file (O_TMPFILE) until it is linked
     struct stat st;
     int err = 0;
     const char* syscall = "";
@@ -999,6 +1015,16 @@ class StoreBeneathCall : public BeneathCall {
     } else if (errno != ENOENT) {
       return !Fail(item, -errno, "fstatat");
     }
+    if (noReplace_ && nameless_) {
+      int fd = openat(to, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, item.mode);
+      if (fd >= 0) {
+        item.fd = fd;
+        return Fill(item, fd);
+      }
+      // The file system cannot make nameless files (or links to them): staged, below.
+      if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return !Fail(item, -errno, "openat");
+      nameless_ = false;
+    }
     const int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     int fd = OpenComponent(from, item.stagedLeaf.c_str(), flags | O_CREAT | O_EXCL, item.mode);
     if (fd == -EEXIST) {
@@ -1016,14 +1042,29 @@ class StoreBeneathCall : public BeneathCall {
       }
     }
     if (Fail(item, fd, "openat")) return false;
+    bool ok = Fill(item, fd);
+    if (close(fd) < 0 && ok) ok = !Fail(item, -errno, "close");
+    return ok;
+  }
+
+  // Writes the item's bytes to `fd`, sets its mode and reads its identity into `st`.
+  bool Fill(Item& item, int fd) {
     bool ok = Write(item, fd, item.data, item.length) && !Fail(item, fstat(fd, &item.st) < 0 ? -errno : 0, "fstat");
     // Made with `mode` less the umask: set it exactly when the umask took bits away.
     if (ok && (item.st.st_mode & 07777) != item.mode) {
       ok = !Fail(item, fchmod(fd, item.mode) < 0 ? -errno : 0, "fchmod") &&
            !Fail(item, fstat(fd, &item.st) < 0 ? -errno : 0, "fstat");
     }
-    if (close(fd) < 0 && ok) ok = !Fail(item, -errno, "close");
     return ok;
+  }
+
+  // Gives the nameless file of `item` its name; never replaces. Through /proc when linking
+  // by descriptor needs a privilege (CAP_DAC_READ_SEARCH) the process does not have.
+  int LinkNameless(Item& item) {
+    if (linkat(item.fd, "", item.to, item.finalLeaf.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT && errno != EPERM) return -errno;
+    std::string proc = "/proc/self/fd/" + std::to_string(item.fd);
+    return linkat(AT_FDCWD, proc.c_str(), item.to, item.finalLeaf.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
   }
 
   // Gives a staged file its name. Without replacing, a file that appeared since Stage looked
@@ -1032,10 +1073,13 @@ class StoreBeneathCall : public BeneathCall {
   // socketkit received: the conservative side), anything else the refusal renameBeneath
   // gives.
   bool Commit(Item& item) {
-    const char* call;
-    int rc = RenameLeaf(item.from, item.stagedLeaf.c_str(), item.to, item.finalLeaf.c_str(), noReplace_, &call);
+    const char* call = "linkat";
+    int rc = item.fd >= 0 ? LinkNameless(item)
+                          : RenameLeaf(item.from, item.stagedLeaf.c_str(), item.to, item.finalLeaf.c_str(), noReplace_, &call);
+    // A staged file an earlier run left for this name is not needed any more.
+    if (item.fd >= 0 && rc == 0 && staleStaged_) unlinkat(item.from, item.stagedLeaf.c_str(), 0);
     if (rc == -EEXIST && noReplace_) {
-      unlinkat(item.from, item.stagedLeaf.c_str(), 0);
+      if (item.fd < 0) unlinkat(item.from, item.stagedLeaf.c_str(), 0);
       struct stat there;
       if (fstatat(item.to, item.finalLeaf.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(there.st_mode)) {
         item.exists = true;
@@ -1064,8 +1108,12 @@ class StoreBeneathCall : public BeneathCall {
     return true;
   }
 
+  // Files a chunk: the nameless ones stay open until they have their names.
+  static constexpr size_t kChunk = 256;
   bool noReplace_;
   int listFd_;
+  bool staleStaged_;
+  bool nameless_ = true;
   Napi::Reference<Napi::Array> files_;
   std::vector<Item> items_;
   std::map<std::string, int> folders_;

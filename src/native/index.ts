@@ -73,20 +73,24 @@ export interface NativeAddon {
    */
   statBeneath(dirfd: number, path: string): Promise<NativeStat | null>;
   /**
-   * Small files received whole, in one call on the thread pool: each `data` written to
-   * its staged file (made anew, or an earlier one taken only when it is a regular file with
-   * one link), given `mode`, noted in the received list (`note`, the start of a JSON object
-   * completed with the identity, in one write to `listFd`; -1: none) and renamed to `final`
-   * (never over anything with `noReplace`). Per file, in order: `exists` when a file is at
-   * `final` with `noReplace` (nothing written); `refused` with what the staged file is
-   * when it is not socketkit's; `error`; else the identity of the file now at `final`. The
-   * first `refused` or `error` ends the call: the outcomes stop there.
+   * Small files received whole, in one call on the thread pool: each `data` written, with
+   * `mode`, to a nameless file in its folder (O_TMPFILE) with `noReplace` where the file
+   * system can, else to its staged file (made anew, or an earlier one taken only when it is
+   * a regular file with one link); noted in the received list (`note`, the start of a JSON
+   * object completed with the identity, in one write to `listFd` for up to 256 files; -1:
+   * none); then given the name `final` (linked, or renamed; never over anything with
+   * `noReplace`; with `staleStaged`, a staged file an earlier run left for it is removed).
+   * Per file, in order: `exists` when a file is at `final` with `noReplace` (nothing
+   * written); `refused` with what the staged file is when it is not socketkit's; `error`;
+   * else the identity of the file now at `final`. The first `refused` or `error` ends the
+   * call: the outcomes stop there.
    */
   storeBeneath(
     dirfd: number,
     files: { staged: string; final: string; data: Buffer; mode: number; note: string }[],
     noReplace: boolean,
     listFd: number,
+    staleStaged: boolean,
   ): Promise<
     (
       | { exists: true }

@@ -170,6 +170,65 @@ describe("DestDir", () => {
     await assert.rejects(stat(join(root, "f")), { code: "ENOENT" });
   });
 
+  it("stores small files whole: nothing staged left, an earlier run's staged file goes, nothing replaced", async (t) => {
+    const { dest, root } = await setup(t);
+    // An earlier run's partial file of "big" (a larger file then), and a user's file "kept".
+    const earlier = await dest.openStaged("d/big", false);
+    await earlier.write([Buffer.from("an earlier run's partial bytes")]);
+    await earlier.close();
+    await mkdir(join(root, "d"), { recursive: true });
+    await writeFile(join(root, "d", "kept"), "the user's");
+    const before = await fingerprint(join(root, "d", "kept"));
+    const item = (rel: string, text: string, mode = 0o644) => ({
+      rel,
+      data: Buffer.from(text),
+      mode,
+      sha256: "0".repeat(64),
+    });
+    const out = await dest.storeWhole(
+      [item("d/big", "now small"), item("d/kept", "a peer's"), item("d/e/x", "run me", 0o755)],
+      false,
+    );
+    assert.equal(out[1], "exists");
+    assert.equal(await readFile(join(root, "d", "big"), "utf8"), "now small");
+    assert.equal(await readFile(join(root, "d", "e", "x"), "utf8"), "run me");
+    assert.equal((await stat(join(root, "d", "e", "x"))).mode & 0o777, 0o755);
+    assert.equal(await fingerprint(join(root, "d", "kept")), before);
+    // Each stored file is noted with the identity it has under its name.
+    const big = await stat(join(root, "d", "big"));
+    assert.equal(await dest.received("d/big", big.size), "0".repeat(64));
+    assert.deepEqual(
+      (await readdir(join(root, STAGING_DIR))).filter((n) => n.endsWith(".part")),
+      [],
+      "no staged file is left, the earlier run's included",
+    );
+  });
+
+  it("with the addon, writes small files nameless in their folder: a link planted at the staged path is not written", {
+    skip: beneathReason,
+  }, async (t) => {
+    const { dest, root, outside } = await setup(t);
+    await (await dest.openStaged("other", false)).close(); // the staging folder, as a run leaves it
+    const secret = join(outside, "secret");
+    await writeFile(secret, "precious bytes");
+    await link(secret, join(root, stagedPath("f")));
+    const before = await stat(secret);
+    const data = Buffer.from("small");
+    const [noted] = await dest.storeWhole(
+      [{ rel: "f", data, mode: 0o644, sha256: "1".repeat(64) }],
+      false,
+    );
+    assert.notEqual(noted, "exists");
+    assert.equal(await readFile(join(root, "f"), "utf8"), "small");
+    assert.equal(await readFile(secret, "utf8"), "precious bytes");
+    const after = await stat(secret);
+    assert.deepEqual(
+      [after.ino, after.mtimeMs, after.mode],
+      [before.ino, before.mtimeMs, before.mode],
+    );
+    assert.equal(after.nlink, 1, "the planted link is gone, the file it named is not");
+  });
+
   it("refuses a FIFO planted at the staged path without waiting for a reader", async (t) => {
     const { dest, root } = await setup(t);
     await (await dest.openStaged("other", false)).close();

@@ -246,6 +246,12 @@ export class DestDir {
   readonly #rootBytes: number;
   #stagingReady = false;
   /**
+   * Whether the staging folder may hold staged files: it was there before this DestDir
+   * made it (null: not looked yet), or a file was staged through this DestDir.
+   */
+  #stagingFound: boolean | null = null;
+  #stagedHere = false;
+  /**
    * Folders made or found on the way, beneath the folder's descriptor only: there the
    * kernel refuses a link at every later call anyway, so the walk need not be repeated
    * for each file of a folder. (By path, each call checks the way again.)
@@ -375,6 +381,7 @@ export class DestDir {
   async openStaged(rel: string, append: boolean): Promise<StagedFile> {
     this.#check(rel);
     await this.#staging(true);
+    this.#stagedHere = true;
     const path = stagedPath(rel);
     const action = `open ${partialOf(rel)}`;
     if (!append) {
@@ -503,6 +510,7 @@ export class DestDir {
       })),
       !overwrite,
       list.fd,
+      this.#stagingFound !== false || this.#stagedHere,
     );
     for (const [i, outcome] of outcomes.entries()) {
       const file = files[i] as StoreItem;
@@ -743,6 +751,7 @@ export class DestDir {
         throw toSocketError(err, `look up ${where}`);
       });
     let entry = await look();
+    this.#stagingFound ??= entry !== null;
     if (entry === null) {
       if (!create) return false;
       await this.#ops.mkdirs(STAGING_DIR, 0o700).catch((err: unknown) => {

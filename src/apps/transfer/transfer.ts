@@ -461,6 +461,8 @@ class StoreQueue {
   #bytes = 0;
   #running: Promise<void> | null = null;
   #failed: { error: unknown } | null = null;
+  /** Called when a batch is stored (or the storing stops): the reading may go on. */
+  #stored: (() => void)[] = [];
 
   constructor(into: Receiving, done: TransferredFile[]) {
     this.#into = into;
@@ -479,7 +481,11 @@ class StoreQueue {
     this.#waiting.push({ files, items });
     for (const f of files) this.#bytes += f.size;
     this.#running ??= this.#run();
-    if (this.#bytes > STORE_BEHIND) await this.settle();
+    // Waits for a batch to be stored, not for them all: the reading goes on meanwhile.
+    while (this.#bytes > STORE_BEHIND && this.#running !== null) {
+      await new Promise<void>((resolve) => this.#stored.push(resolve));
+    }
+    if (this.#failed !== null) throw this.#failed.error;
   }
 
   /** Waits until every queued file is stored and answered; throws the first failure. */
@@ -513,11 +519,13 @@ class StoreQueue {
           answers.push(encodeMessage({ t: "stored", present }));
         }
         await this.#into.channel.sendRaw(answers);
+        for (const resume of this.#stored.splice(0)) resume();
       }
     } catch (error) {
       this.#failed = { error };
     } finally {
       this.#running = null;
+      for (const resume of this.#stored.splice(0)) resume();
     }
   }
 
