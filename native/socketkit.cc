@@ -7,6 +7,7 @@
 // or throws an Error whose `code` is the errno name (EPERM, ENOENT, ...) and `errno` its
 // negative number, which socketkit maps to its typed errors.
 #include <napi.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -853,35 +854,48 @@ class StatBeneathCall : public BeneathCall {
   bool found_ = false;
 };
 
-// `storeBeneath(dirfd, files, noReplace, listFd, staleStaged)`: small files received whole,
-// stored in one call on the pool (a call per file costs two thread wake-ups, which
-// dominate the time of a small file). Each of `files` is { staged, final, data, mode,
-// note }. If something is at `final` and noReplace is set (or it is not a regular file),
-// nothing is written: { exists: true } (or ELOOP, EISDIR). Else `data` is written, with
-// `mode`: with noReplace, to a nameless file in the folder of `final` (O_TMPFILE), where
-// the file system can; else to the staged file (made anew with O_EXCL, or, if one is
-// there, taken only when it is a regular file with one link: else { refused: { nlink,
-// isFile } } and it is left as it is). Its identity is appended to the received list
-// (`note`, a JSON object's start, completed with inode, size and mtime, in one write to
-// `listFd` for up to kChunk files), then the file gets its name: the nameless one linked
-// to `final` (never replacing; with staleStaged, a staged file of the same name an
-// earlier run left is removed), the staged one renamed as renameBeneath does: { ino,
-// size, mtime }. A file that fails ends the call: its outcome is { error } (an Error with
-// `code`), and the files after it are not tried. Resolves with the outcomes, in order.
+// `storeBeneath(dirfd, { finals, data, sums, modes }, noReplace, listFd, staleStaged)`:
+// small files received whole, stored in one call on the pool (a call per file costs two
+// thread wake-ups, which dominate the time of a small file). File i is named finals[i]
+// (relative, checked by the caller), holds data[i] (a Buffer), which must have the
+// SHA-256 sums[i] (64 hex digits; if one has not, nothing of the batch is written and
+// the outcomes are [{ corrupt: "<its sum>", index }]),
+// and gets modes[i]. If something is at its name and noReplace is set (or it is not a
+// regular file), nothing is written: { exists: true } (or ELOOP, EISDIR). Else the data
+// is written: with noReplace, to a nameless file in the folder it goes to (O_TMPFILE),
+// where the file system can; else to its staged file, STAGING_DIR/<40 hex digits of
+// SHA-256("socketkit partial\n" NAME)>.part (made anew with O_EXCL, or, if one is there,
+// taken only when it is a regular file with one link: else { refused: { nlink, isFile } }
+// and it is left as it is). Its line goes to the received list (JSON: path, sha256,
+// inode, size, mtime; one write to `listFd` for up to kChunk files), then the file gets
+// its name: the nameless one linked (never replacing; with staleStaged, a staged file an
+// earlier run left for the name is removed), the staged one renamed as renameBeneath
+// does: { ino, size, mtime }. A file that fails ends the call: its outcome is { error }
+// (an Error with `code`), and the files after it are not tried. Resolves with the
+// outcomes, in order.
 class StoreBeneathCall : public BeneathCall {
  public:
   explicit StoreBeneathCall(const Napi::CallbackInfo& info)
       : BeneathCall(info, ""), noReplace_(info[2].ToBoolean()), listFd_(info[3].As<Napi::Number>().Int32Value()),
         staleStaged_(info[4].ToBoolean()) {
-    Napi::Array files = info[1].As<Napi::Array>();
-    files_ = Napi::Persistent(files);
-    for (uint32_t i = 0; i < files.Length(); i++) {
-      Napi::Object f = files.Get(i).As<Napi::Object>();
-      Napi::Buffer<char> data = f.Get("data").As<Napi::Buffer<char>>();
-      items_.push_back(Item{f.Get("staged").As<Napi::String>().Utf8Value(),
-                            f.Get("final").As<Napi::String>().Utf8Value(), data.Data(), data.Length(),
-                            static_cast<mode_t>(f.Get("mode").As<Napi::Number>().Uint32Value()),
-                            f.Get("note").As<Napi::String>().Utf8Value()});
+    Napi::Object batch = info[1].As<Napi::Object>();
+    files_ = Napi::Persistent(batch);
+    Napi::Array finals = batch.Get("finals").As<Napi::Array>();
+    Napi::Array data = batch.Get("data").As<Napi::Array>();
+    Napi::Array sums = batch.Get("sums").As<Napi::Array>();
+    Napi::Uint32Array modes = batch.Get("modes").As<Napi::Uint32Array>();
+    uint32_t n = finals.Length();
+    if (data.Length() != n || sums.Length() != n || modes.ElementLength() != n)
+      throw Napi::TypeError::New(info.Env(), "storeBeneath: finals, data, sums and modes differ in length");
+    items_.resize(n);
+    for (uint32_t i = 0; i < n; i++) {
+      Item& item = items_[i];
+      Napi::Buffer<char> bytes = data.Get(i).As<Napi::Buffer<char>>();
+      item.final = finals.Get(i).As<Napi::String>().Utf8Value();
+      item.sum = sums.Get(i).As<Napi::String>().Utf8Value();
+      item.data = bytes.Data();
+      item.length = bytes.Length();
+      item.mode = static_cast<mode_t>(modes[i]);
     }
   }
 
@@ -891,6 +905,14 @@ class StoreBeneathCall : public BeneathCall {
   // goes (O_TMPFILE) and linked to its name: one entry made a file, none left by a crash;
   // where the file system cannot, through a staged file and a rename.
   void Execute() override {
+    // Nothing is written of a batch with a file that is not what the sender hashed.
+    for (Item& item : items_) {
+      std::string ours = Sha256Hex(item.data, item.length);
+      if (ours == item.sum) continue;
+      item.sum = ours;
+      corrupt_ = &item;
+      return;
+    }
     for (size_t start = 0; start < items_.size(); start += kChunk) {
       size_t end = std::min(items_.size(), start + kChunk);
       size_t staged = start;
@@ -899,7 +921,8 @@ class StoreBeneathCall : public BeneathCall {
       for (size_t i = start; i < staged; i++) {
         const Item& item = items_[i];
         if (item.exists) continue;
-        lines += item.note + ",\"ino\":\"" + std::to_string(item.st.st_ino) + "\",\"size\":" +
+        lines += "{\"path\":" + JsonString(item.final) + ",\"sha256\":\"" + item.sum + "\",\"ino\":\"" +
+                 std::to_string(item.st.st_ino) + "\",\"size\":" +
                  std::to_string(static_cast<long long>(item.st.st_size)) + ",\"mtime\":\"" + Mtime(item.st) +
                  "\"}\n";
       }
@@ -923,6 +946,13 @@ class StoreBeneathCall : public BeneathCall {
     Napi::Env env = Env();
     Napi::Array out = Napi::Array::New(env);
     uint32_t n = 0;
+    if (corrupt_ != nullptr) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("corrupt", Napi::String::New(env, corrupt_->sum));
+      o.Set("index", Napi::Number::New(env, static_cast<double>(corrupt_ - items_.data())));
+      out.Set(n, o);
+      return out;
+    }
     for (const Item& item : items_) {
       Napi::Object o = Napi::Object::New(env);
       if (item.err != 0) {
@@ -948,11 +978,11 @@ class StoreBeneathCall : public BeneathCall {
 
  private:
   struct Item {
-    std::string staged, final;
-    const char* data;
-    size_t length;
-    mode_t mode;
-    std::string note;
+    std::string final, sum;
+    const char* data = nullptr;
+    size_t length = 0;
+    mode_t mode = 0;
+    std::string staged;  // made when needed: StagedFolder()
     std::string stagedLeaf, finalLeaf;
     int from = -1, to = -1;  // folders, from folders_
     int fd = -1;             // the nameless file (O_TMPFILE) until it is linked
@@ -997,11 +1027,8 @@ class StoreBeneathCall : public BeneathCall {
   // with the error or the refusal recorded.
   bool Stage(Item& item) {
     const char* call;
-    int from = Folder(item.staged, &item.stagedLeaf, &call);
-    if (Fail(item, from, call)) return false;
     int to = Folder(item.final, &item.finalLeaf, &call);
     if (Fail(item, to, call)) return false;
-    item.from = from;
     item.to = to;
     struct stat there;
     if (fstatat(to, item.finalLeaf.c_str(), &there, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -1019,12 +1046,15 @@ class StoreBeneathCall : public BeneathCall {
       int fd = openat(to, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, item.mode);
       if (fd >= 0) {
         item.fd = fd;
+        if (staleStaged_ && !StagedFolder(item)) return false;
         return Fill(item, fd);
       }
       // The file system cannot make nameless files (or links to them): staged, below.
       if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return !Fail(item, -errno, "openat");
       nameless_ = false;
     }
+    if (!StagedFolder(item)) return false;
+    int from = item.from;
     const int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
     int fd = OpenComponent(from, item.stagedLeaf.c_str(), flags | O_CREAT | O_EXCL, item.mode);
     if (fd == -EEXIST) {
@@ -1056,6 +1086,49 @@ class StoreBeneathCall : public BeneathCall {
            !Fail(item, fstat(fd, &item.st) < 0 ? -errno : 0, "fstat");
     }
     return ok;
+  }
+
+  // The staged name of `item` and a descriptor of its folder (item.from): false, with the
+  // error recorded, when the folder cannot be opened.
+  bool StagedFolder(Item& item) {
+    item.staged = std::string(kStagingDir) + "/" + Sha256Hex(("socketkit partial\n" + item.final).data(),
+                                                             item.final.size() + 18).substr(0, 40) + ".part";
+    const char* call;
+    int from = Folder(item.staged, &item.stagedLeaf, &call);
+    if (Fail(item, from, call)) return false;
+    item.from = from;
+    return true;
+  }
+
+  static std::string Sha256Hex(const char* data, size_t n) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr);
+    static const char* hex = "0123456789abcdef";
+    std::string out(len * 2, '0');
+    for (unsigned int i = 0; i < len; i++) {
+      out[2 * i] = hex[md[i] >> 4];
+      out[2 * i + 1] = hex[md[i] & 15];
+    }
+    return out;
+  }
+
+  // `s` (UTF-8) as a JSON string: quotes, backslashes and control characters escaped.
+  static std::string JsonString(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20 || c == 0x7f) {
+        char esc[8];
+        snprintf(esc, sizeof esc, "\\u%04x", c);
+        out += esc;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
   }
 
   // Gives the nameless file of `item` its name; never replaces. Through /proc when linking
@@ -1110,11 +1183,13 @@ class StoreBeneathCall : public BeneathCall {
 
   // Files a chunk: the nameless ones stay open until they have their names.
   static constexpr size_t kChunk = 256;
+  static constexpr const char* kStagingDir = ".socketkit-partial";
   bool noReplace_;
   int listFd_;
   bool staleStaged_;
   bool nameless_ = true;
-  Napi::Reference<Napi::Array> files_;
+  const Item* corrupt_ = nullptr;  // the first file of the batch that is not what was hashed
+  Napi::Reference<Napi::Object> files_;
   std::vector<Item> items_;
   std::map<std::string, int> folders_;
 };

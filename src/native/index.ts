@@ -73,27 +73,30 @@ export interface NativeAddon {
    */
   statBeneath(dirfd: number, path: string): Promise<NativeStat | null>;
   /**
-   * Small files received whole, in one call on the thread pool: each `data` written, with
-   * `mode`, to a nameless file in its folder (O_TMPFILE) with `noReplace` where the file
-   * system can, else to its staged file (made anew, or an earlier one taken only when it is
-   * a regular file with one link); noted in the received list (`note`, the start of a JSON
-   * object completed with the identity, in one write to `listFd` for up to 256 files; -1:
-   * none); then given the name `final` (linked, or renamed; never over anything with
+   * Small files received whole, in one call on the thread pool. File i is named
+   * `finals[i]`, holds `data[i]`, which must have the SHA-256 `sums[i]` (if one has not,
+   * nothing of the batch is written: the outcomes are its `corrupt` sum and `index`
+   * alone), and gets `modes[i]`: written to a nameless
+   * file in its folder (O_TMPFILE) with `noReplace` where the file system can, else to its
+   * staged file (made anew, or an earlier one taken only when it is a regular file with
+   * one link); noted in the received list (JSON lines, one write to `listFd` for up to 256
+   * files; -1: none); then given its name (linked, or renamed; never over anything with
    * `noReplace`; with `staleStaged`, a staged file an earlier run left for it is removed).
-   * Per file, in order: `exists` when a file is at `final` with `noReplace` (nothing
+   * Per file, in order: `exists` when a file is at the name with `noReplace` (nothing
    * written); `refused` with what the staged file is when it is not socketkit's; `error`;
-   * else the identity of the file now at `final`. The first `refused` or `error` ends the
-   * call: the outcomes stop there.
+   * else the identity of the file now at its name. The first `refused` or `error` ends
+   * the call: the outcomes stop there.
    */
   storeBeneath(
     dirfd: number,
-    files: { staged: string; final: string; data: Buffer; mode: number; note: string }[],
+    files: { finals: string[]; data: Buffer[]; sums: string[]; modes: Uint32Array },
     noReplace: boolean,
     listFd: number,
     staleStaged: boolean,
   ): Promise<
     (
       | { exists: true }
+      | { corrupt: string; index: number }
       | { refused: { nlink: number; isFile: boolean } }
       | { error: Error }
       | { ino: string; size: number; mtime: string }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { hash } from "node:crypto";
 import { close, constants, open } from "node:fs";
 import {
   chmod,
@@ -183,7 +184,7 @@ describe("DestDir", () => {
       rel,
       data: Buffer.from(text),
       mode,
-      sha256: "0".repeat(64),
+      sha256: hash("sha256", text),
     });
     const out = await dest.storeWhole(
       [item("d/big", "now small"), item("d/kept", "a peer's"), item("d/e/x", "run me", 0o755)],
@@ -196,7 +197,7 @@ describe("DestDir", () => {
     assert.equal(await fingerprint(join(root, "d", "kept")), before);
     // Each stored file is noted with the identity it has under its name.
     const big = await stat(join(root, "d", "big"));
-    assert.equal(await dest.received("d/big", big.size), "0".repeat(64));
+    assert.equal(await dest.received("d/big", big.size), hash("sha256", "now small"));
     assert.deepEqual(
       (await readdir(join(root, STAGING_DIR))).filter((n) => n.endsWith(".part")),
       [],
@@ -215,7 +216,7 @@ describe("DestDir", () => {
     const before = await stat(secret);
     const data = Buffer.from("small");
     const [noted] = await dest.storeWhole(
-      [{ rel: "f", data, mode: 0o644, sha256: "1".repeat(64) }],
+      [{ rel: "f", data, mode: 0o644, sha256: hash("sha256", data) }],
       false,
     );
     assert.notEqual(noted, "exists");

@@ -241,6 +241,13 @@ export class DestDir {
    * notes for what that leaves open).
    */
   readonly beneath: boolean;
+  /**
+   * Whether {@link DestDir.storeWhole} checks each file's SHA-256 itself (on the thread
+   * pool, with the addon): the caller then need not.
+   */
+  get checksWhole(): boolean {
+    return this.#ops.store !== undefined;
+  }
   readonly #ops: FileOps;
   /** Bytes of {@link root} in UTF-8, for the check of a path's length. */
   readonly #rootBytes: number;
@@ -501,13 +508,12 @@ export class DestDir {
     await this.#staging(true);
     const list = await this.#listFile(files[0]?.rel ?? "");
     const outcomes = await store(
-      files.map((f) => ({
-        staged: stagedPath(f.rel),
-        final: f.rel,
-        data: f.data,
-        mode: f.mode,
-        note: JSON.stringify({ path: f.rel, sha256: f.sha256 }).slice(0, -1),
-      })),
+      {
+        finals: files.map((f) => f.rel),
+        data: files.map((f) => f.data),
+        sums: files.map((f) => f.sha256),
+        modes: Uint32Array.from(files, (f) => f.mode),
+      },
       !overwrite,
       list.fd,
       this.#stagingFound !== false || this.#stagedHere,
@@ -515,7 +521,10 @@ export class DestDir {
     for (const [i, outcome] of outcomes.entries()) {
       const file = files[i] as StoreItem;
       if ("exists" in outcome) out.push("exists");
-      else if ("refused" in outcome) {
+      else if ("corrupt" in outcome) {
+        const bad = files[outcome.index] as StoreItem;
+        throw corruptError(bad.rel, outcome.corrupt, bad.sha256);
+      } else if ("refused" in outcome) {
         const { nlink, isFile } = outcome.refused;
         checkStaged(file.rel, {
           size: 0,
@@ -800,6 +809,14 @@ function beneathAddon(): NativeAddon | null {
   const io = native("files beneath a folder");
   // An addon built before these calls existed has none of them.
   return typeof io.openBeneath === "function" ? io : null;
+}
+
+/** A received file whose bytes are not what the sender hashed. */
+export function corruptError(rel: string, ours: string, theirs: string): TransferError {
+  return new TransferError(
+    `${quoteName(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${theirs}`,
+    { code: "ERR_TRANSFER_HASH" },
+  );
 }
 
 /** The refusal of a received name where a file is, without `--overwrite`. */

@@ -12,7 +12,7 @@ import { SocketError, TransferError, toSocketError } from "../../core/errors.ts"
 import { hasNative, native } from "../../native/index.ts";
 import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
-import { DestDir, existsError, type StagedFile, type StoreItem } from "./dest-dir.ts";
+import { corruptError, DestDir, existsError, type StagedFile, type StoreItem } from "./dest-dir.ts";
 import { diskError, quoteName, type SourceFile, type SourceTree } from "./files.ts";
 
 /** Bytes read from a file or the socket at a time. */
@@ -385,7 +385,7 @@ export async function runReceiver(
       names.add(rel);
     };
     for (;;) {
-      const message = await channel.expect("file", "pack", "dir", "end");
+      const message = await stores.or(channel.expect("file", "pack", "dir", "end"));
       if (message.t === "pack") {
         for (const file of message.files) once(file.path);
         await stores.add(message.files, await readPack(into, message.files));
@@ -429,13 +429,6 @@ function checkSize(options: ReceiveOptions, rel: string, size: number): void {
   }
 }
 
-function corrupt(rel: string, ours: string, theirs: string): TransferError {
-  return new TransferError(
-    `${quoteName(rel)} arrived corrupt: its SHA-256 is ${ours}, the sender's is ${theirs}`,
-    { code: "ERR_TRANSFER_HASH" },
-  );
-}
-
 /** Bytes of small files read and waiting to be stored, at most, before reading waits. */
 const STORE_BEHIND = 8 * CHUNK;
 
@@ -463,10 +456,17 @@ class StoreQueue {
   #failed: { error: unknown } | null = null;
   /** Called when a batch is stored (or the storing stops): the reading may go on. */
   #stored: (() => void)[] = [];
+  /** Rejects with the first failure (see {@link StoreQueue.or}). */
+  readonly #failure: Promise<never>;
+  #fail: (error: unknown) => void = () => {};
 
   constructor(into: Receiving, done: TransferredFile[]) {
     this.#into = into;
     this.#done = done;
+    this.#failure = new Promise<never>((_resolve, reject) => {
+      this.#fail = reject;
+    });
+    this.#failure.catch(() => {});
   }
 
   /** Queues a pack's files and their data (in order); waits while too many bytes wait already. */
@@ -486,6 +486,20 @@ class StoreQueue {
       await new Promise<void>((resolve) => this.#stored.push(resolve));
     }
     if (this.#failed !== null) throw this.#failed.error;
+  }
+
+  /**
+   * What `reading` resolves with, unless storing fails first: then its failure, at once (a
+   * sender that waits for the answers would otherwise keep the reading waiting).
+   */
+  or<T>(reading: Promise<T>): Promise<T> {
+    if (this.#failed !== null) {
+      reading.catch(() => {});
+      return Promise.reject(this.#failed.error);
+    }
+    // A read left waiting fails later, when the connection closes: nobody needs its error.
+    reading.catch(() => {});
+    return Promise.race([reading, this.#failure]);
   }
 
   /** Waits until every queued file is stored and answered; throws the first failure. */
@@ -523,6 +537,7 @@ class StoreQueue {
       }
     } catch (error) {
       this.#failed = { error };
+      this.#fail(error);
     } finally {
       this.#running = null;
       for (const resume of this.#stored.splice(0)) resume();
@@ -553,11 +568,13 @@ async function readPack(into: Receiving, files: PackedFile[]): Promise<Buffer[]>
   const all = await into.channel.readData(total);
   const out: Buffer[] = [];
   let at = 0;
+  // With the addon, the store checks each file on the thread pool, before writing it.
+  const check = !into.dest.checksWhole;
   for (const { path: rel, size, sha256 } of files) {
     const data = all.subarray(at, at + size);
     at += size;
-    const ours = hash("sha256", data);
-    if (ours !== sha256) throw corrupt(rel, ours, sha256);
+    const ours = check ? hash("sha256", data) : sha256;
+    if (ours !== sha256) throw corruptError(rel, ours, sha256);
     out.push(data);
   }
   return out;
@@ -631,7 +648,7 @@ async function receiveFile(
   if (sha256 !== ours) {
     // Our own staged file, known to be wrong.
     await dest.discard(rel).catch(() => {});
-    throw corrupt(rel, ours, sha256);
+    throw corruptError(rel, ours, sha256);
   }
   await dest.commit(rel, options.overwrite ?? false, { ...identity, sha256 });
   await channel.send({ t: "ok", present: false });
