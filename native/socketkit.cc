@@ -78,15 +78,18 @@ bool ToSockaddr(Napi::Env env, Napi::Value value, sockaddr_storage* ss, socklen_
   if (family == "unix") {
     Napi::Buffer<char> path = o.Get("path").As<Napi::Buffer<char>>();
     sockaddr_un* un = reinterpret_cast<sockaddr_un*>(ss);
-    if (path.Length() >= sizeof(un->sun_path)) {
+    // A path needs room for its NUL; an abstract name may take all of sun_path.
+    bool abstractName = path.Length() > 0 && path.Data()[0] == '\0';
+    if (path.Length() > sizeof(un->sun_path) || (!abstractName && path.Length() == sizeof(un->sun_path))) {
       ErrnoError(env, ENAMETOOLONG, "bind").ThrowAsJavaScriptException();
       return false;
     }
     un->sun_family = AF_UNIX;
     memcpy(un->sun_path, path.Data(), path.Length());
-    // Abstract names (a leading NUL) are exactly their bytes; paths end at their NUL.
+    // Abstract names (a leading NUL) are exactly their bytes; paths end at their NUL; no
+    // name at all binds to a free abstract name the kernel picks (unix(7), autobind).
     *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.Length() +
-                                  (path.Length() > 0 && path.Data()[0] == '\0' ? 0 : 1));
+                                  (path.Length() > 0 && path.Data()[0] != '\0' ? 1 : 0));
     return true;
   }
   std::string host = o.Get("host").As<Napi::String>().Utf8Value();

@@ -85,6 +85,12 @@ describe("checkUnixAddress", () => {
     assert.equal(checkUnixAddress(`/tmp/${"x".repeat(102)}`, "bind").length, 107);
   });
 
+  it("testMaxName, testNameOverflow (test_socket.TestLinuxAbstractNamespace): an abstract name takes all 108 bytes, not 109", () => {
+    const name = `\0${"h".repeat(107)}`;
+    assert.equal(checkUnixAddress(name, "bind"), name);
+    invalid(() => checkUnixAddress(`\0${"h".repeat(108)}`, "bind"));
+  });
+
   it("counts bytes, not characters", () => {
     invalid(() => checkUnixAddress(`/${"é".repeat(54)}`, "bind"));
   });

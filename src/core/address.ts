@@ -81,16 +81,21 @@ function isUint(value: unknown, max: number): value is number {
   return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= max;
 }
 
-/** Checks a Unix socket path (a non-empty string, at most 107 bytes as sun_path allows). */
+/**
+ * Checks a Unix socket address: a path of at most 107 bytes (sun_path's 108, less the NUL
+ * that ends a path), or an abstract name (starting with NUL, Linux) of at most 108.
+ */
 export function checkUnixAddress(address: unknown, action: string): string {
   if (typeof address !== "string" || address.length === 0) {
     throw invalid(
       `Cannot ${action}: AF_UNIX address must be a path, got ${JSON.stringify(address)}`,
     );
   }
-  if (Buffer.byteLength(address) > 107) {
+  const abstract = address.startsWith("\0");
+  const max = abstract ? 108 : 107;
+  if (Buffer.byteLength(address) > max) {
     throw invalid(
-      `Cannot ${action}: AF_UNIX path ${JSON.stringify(address)} is longer than 107 bytes`,
+      `Cannot ${action}: AF_UNIX ${abstract ? "abstract name" : "path"} ${JSON.stringify(address)} is longer than ${max} bytes`,
     );
   }
   return address;

@@ -249,6 +249,31 @@ for (const b of UNIX_BACKENDS) {
       assert.equal(b.make(t, AF_UNIX).getsockname(), "");
     });
 
+    it(
+      "testMaxName (test_socket.TestLinuxAbstractNamespace): an abstract name of 108 bytes",
+      T,
+      async (t) => {
+        const name = `\0${process.pid}-`.padEnd(108, "h");
+        const s = b.make(t, AF_UNIX);
+        await s.bind(name);
+        assert.equal(s.getsockname(), name);
+      },
+    );
+
+    it(
+      'testAutobind (test_socket.TestLinuxAbstractNamespace): bind("") takes a free abstract name',
+      T,
+      async (t) => {
+        const s1 = b.make(t, AF_UNIX);
+        await s1.bind("");
+        const s2 = b.make(t, AF_UNIX);
+        await s2.bind("");
+        assert.match(s1.getsockname() as string, /^\0[0-9a-f]{5}$/);
+        assert.match(s2.getsockname() as string, /^\0[0-9a-f]{5}$/);
+        assert.notEqual(s1.getsockname(), s2.getsockname());
+      },
+    );
+
     for (const [kind, where] of [
       ["a path", path],
       ["an abstract name", abstract],

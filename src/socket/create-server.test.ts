@@ -10,6 +10,7 @@ import {
   createConnection,
   createServer,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   SOL_SOCKET,
   SocketError,
   socket,
@@ -130,5 +131,9 @@ describe("createServer", () => {
     const port = portOf(first.getsockname());
     const second = closing(t, await createServer(["127.0.0.1", port], { reusePort: true }));
     assert.equal(portOf(second.getsockname()), port);
+    // testGetSockOpt-style (test_socket.GeneralModuleTests): the option reads as it was set.
+    assert.equal(first.getsockopt(SOL_SOCKET, SO_REUSEPORT), 1);
+    const plain = closing(t, await createServer(["127.0.0.1", 0]));
+    assert.equal(plain.getsockopt(SOL_SOCKET, SO_REUSEPORT), 0);
   });
 });

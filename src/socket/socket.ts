@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { Socket as NetSocket } from "node:net";
 import {
   type ConnectionOptions,
@@ -346,6 +347,7 @@ export class Socket {
       return;
     }
     const reusePort = options.reusePort || this.#reusePort === 1;
+    if (reusePort) this.#reusePort = 1;
     if (reusePort && !nodeHasReusePort() && !hasNative()) {
       throw new UnsupportedError(
         `Cannot bind ${this.#label(address)} with SO_REUSEPORT: needs Node.js >= 22.12 (this is ${process.version}) or the socketkit native addon (${nativeMissingReason()}; run \`npm run build:native\`)`,
@@ -353,6 +355,10 @@ export class Socket {
     }
     const backlog = options.backlog ?? 511;
     if (this.family === AF_UNIX) {
+      if (address === "") {
+        this.#listener = await this.#autobind(backlog, options);
+        return;
+      }
       const path = checkUnixAddress(address, "bind");
       this.#listener = await Listener.open(
         { path, backlog },
@@ -393,6 +399,27 @@ export class Socket {
     const bound = this.#listener.server.address();
     if (bound && typeof bound === "object") {
       this.#listener.label = formatAddress([bound.address, bound.port]);
+    }
+  }
+
+  /**
+   * Linux's autobind for `bind("")` on a Unix stream socket (which Node.js cannot ask the
+   * kernel for): a free abstract name of five hex digits, as the kernel picks, tried
+   * until one is free.
+   */
+  async #autobind(backlog: number, options: BindServerOptions): Promise<Listener> {
+    for (let tries = 0; ; tries++) {
+      const path = `\0${randomBytes(3).toString("hex").slice(0, 5)}`;
+      try {
+        return await Listener.open(
+          { path, backlog },
+          this.#label(path),
+          options.tls,
+          this.#admitOf(options.admit),
+        );
+      } catch (err) {
+        if (!(err instanceof SocketError) || err.code !== "EADDRINUSE" || tries >= 100) throw err;
+      }
     }
   }
 
