@@ -32,11 +32,13 @@ export class StreamRequestHandler extends BaseRequestHandler {
     this.wfile = this.request.makefile("w");
   }
 
+  /** Flushes and closes `wfile`, then closes `rfile` (Python's `finish`). */
   override async finish(): Promise<void> {
     try {
-      await this.wfile.flush();
+      await this.wfile.close();
     } catch {
       // The peer is gone; nothing left to flush to.
     }
+    await this.rfile.close();
   }
 }

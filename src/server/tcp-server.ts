@@ -11,7 +11,7 @@ import {
   SOL_SOCKET,
 } from "../core/constants.ts";
 import { hasNative } from "../native/index.ts";
-import { kBindServer, kStream } from "../socket/internal.ts";
+import { kBindServer, kCloseNow, kStream } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
@@ -209,7 +209,8 @@ export class TCPServer extends BaseServer<Socket> {
   }
 
   protected override closeRequest(request: Socket): Promise<void> {
-    return request.close();
+    // The request ends here, files made by its handler open or not.
+    return request[kCloseNow]();
   }
 
   /**
@@ -222,6 +223,6 @@ export class TCPServer extends BaseServer<Socket> {
     } catch {
       // already closed or never connected
     }
-    await request.close();
+    await request[kCloseNow]();
   }
 }

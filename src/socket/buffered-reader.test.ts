@@ -361,10 +361,16 @@ describe("a readline that is waiting", () => {
       await client.sendall("tail");
       client.shutdown(SHUT_WR);
       assert.equal((await waiting).toString(), "tail");
+      // Closing the socket leaves it open for its file (Python); closing the file ends both.
       const other = await tcpPair(t);
-      const pending = rejection(other.conn.makefile("r").readline(), SocketError, "EBADF");
+      const file = other.conn.makefile("r");
+      const late = file.readline();
       await other.conn.close();
-      await pending;
+      await other.client.sendall("late\n");
+      assert.equal((await late).toString(), "late\n");
+      await file.close();
+      assert.equal(other.conn.closed, true);
+      await rejection(file.readline(), SocketError, "EBADF");
     },
   );
 

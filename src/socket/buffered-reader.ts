@@ -1,5 +1,5 @@
 import { IncompleteReadError, LineTooLongError, SocketError } from "../core/errors.ts";
-import { kStream, kTimeoutMs } from "./internal.ts";
+import { kFileClosed, kStream, kTimeoutMs } from "./internal.ts";
 import type { Socket } from "./socket.ts";
 import type { DirectRead, StreamConnection } from "./stream-connection.ts";
 
@@ -48,6 +48,7 @@ export class BufferedReader {
   readonly #maxLineLength: number;
   /** Discarding the rest of an over-long line (after LineTooLongError). */
   #skippingTo: Buffer | null = null;
+  #closed = false;
 
   constructor(socket: Socket, options: BufferedReaderOptions = {}) {
     this.#socket = socket;
@@ -55,7 +56,28 @@ export class BufferedReader {
   }
 
   get #conn(): StreamConnection {
+    if (this.#closed) {
+      throw new SocketError("Cannot read: the file is closed (I/O operation on closed file)", {
+        code: "EBADF",
+      });
+    }
     return this.#socket[kStream]();
+  }
+
+  /** True once {@link BufferedReader.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Closes this file; reading it again raises `SocketError` (`EBADF`). What was buffered
+   * and not read stays in the socket for `recv`. As with Python, a socket closed while its
+   * files are open is closed for real when the last of them closes.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#socket[kFileClosed](this);
   }
 
   /**

@@ -7,3 +7,7 @@ export const kConnectFrom = Symbol("socketkit.connectFrom");
 export const kConnectTls = Symbol("socketkit.connectTls");
 export const kNativeBacked = Symbol("socketkit.nativeBacked");
 export const kTakeDatagram = Symbol("socketkit.takeDatagram");
+/** A file made by `makefile` is closed: the socket may close for real (Python's io refs). */
+export const kFileClosed = Symbol("socketkit.fileClosed");
+/** Closes the socket now, its files or not (a server ending a request, a transfer cut). */
+export const kCloseNow = Symbol("socketkit.closeNow");

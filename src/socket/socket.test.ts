@@ -540,7 +540,7 @@ describe("close", () => {
     thrown(() => client.shutdown(SHUT_WR), SocketError, "EBADF");
     thrown(() => client.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1), SocketError, "EBADF");
     thrown(() => client.getsockopt(SOL_SOCKET, SO_KEEPALIVE), SocketError, "EBADF");
-    await rejection(client.makefile("r").read(1), SocketError, "EBADF");
+    thrown(() => client.makefile("r"), SocketError, "EBADF");
     await server.close();
     await rejection(server.accept(), SocketError, "EBADF");
     thrown(() => server.listen(), SocketError, "EBADF");
@@ -986,5 +986,92 @@ describe("a recv that is waiting", () => {
     assert.equal((await first).toString(), "123");
     await client.sendall("456");
     assert.equal((await second).toString(), "456");
+  });
+});
+
+describe("makefile (test_socket.FileObjectClassTestCase)", () => {
+  it("testCloseAfterMakefile: the file keeps the socket open after close()", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("rb");
+    await conn.close();
+    assert.equal(conn.closed, false, "open while its file is");
+    await client.sendall("Michael Gilfix was here\n");
+    client.shutdown(SHUT_WR);
+    assert.equal((await rfile.read()).toString(), "Michael Gilfix was here\n");
+    await rfile.close();
+    assert.equal(conn.closed, true);
+  });
+
+  it("testMakefileAfterMakefileClose: what the file did not read stays for recv", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    await rfile.close();
+    await client.sendall("after the file\n");
+    assert.equal((await conn.recv(1024)).toString(), "after the file\n");
+  });
+
+  it("testClosedAttr: files say whether they are closed", T, async (t) => {
+    const { conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    const wfile = conn.makefile("w");
+    assert.equal(rfile.closed, false);
+    assert.equal(wfile.closed, false);
+    await rfile.close();
+    await wfile.close();
+    assert.equal(rfile.closed, true);
+    assert.equal(wfile.closed, true);
+  });
+
+  it(
+    "testRealClose: a closed file refuses reads; the socket then closes for real",
+    T,
+    async (t) => {
+      const { conn } = await tcpPair(t);
+      const rfile = conn.makefile("r");
+      await rfile.close();
+      await rejection(rfile.readline(), SocketError, "EBADF");
+      await conn.close();
+      thrown(() => conn.getsockname(), SocketError, "EBADF");
+    },
+  );
+
+  it("testMakefileClose: recv works until the last file closes", T, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const rfile = conn.makefile("r");
+    const wfile = conn.makefile("w");
+    await conn.close();
+    await client.sendall("still here");
+    assert.equal((await conn.recv(1024)).toString(), "still here");
+    await rfile.close();
+    assert.equal(conn.closed, false, "the writer still holds it");
+    await wfile.close();
+    await rejection(conn.recv(1024), SocketError, "EBADF");
+  });
+
+  it(
+    'makefile("rw") is one file that reads and writes (BufferedRWPair); write returns the count',
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      const file = conn.makefile("rw");
+      assert.equal(await file.write("héllo\n"), 7);
+      await file.flush();
+      assert.equal((await client.recv(1024)).toString(), "héllo\n");
+      await client.sendall("back\n");
+      assert.equal((await file.readline()).toString(), "back\n");
+      await conn.close();
+      assert.equal(conn.closed, false);
+      await file.close();
+      assert.equal(file.closed, true);
+      assert.equal(conn.closed, true);
+      thrown(() => conn.makefile("r"), SocketError, "EBADF");
+    },
+  );
+
+  it("refuses a mode that is not r, w, rw (with b)", T, async (t) => {
+    const { conn } = await tcpPair(t);
+    for (const mode of ["x", "rr", "", "b", "ra"]) {
+      thrown(() => conn.makefile(mode as "r"), SocketError, "EINVAL");
+    }
   });
 });

@@ -39,14 +39,17 @@ import { BlockingIOError, SocketError, toSocketError, UnsupportedError } from ".
 import { hasNative, nativeMissingReason } from "../native/index.ts";
 import { reusePortListener } from "../native/reuse-port.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
+import { BufferedRWPair } from "./buffered-rw-pair.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
 import {
   kAdopt,
   kBindServer,
+  kCloseNow,
   kConnectFrom,
   kConnectTls,
+  kFileClosed,
   kNativeBacked,
   kStream,
   kTakeDatagram,
@@ -165,6 +168,10 @@ export class Socket {
   #options: SocketOptions;
   #reuseAddr = 0;
   #reusePort = 0;
+  /** Files made by makefile and not closed yet (Python's `_io_refs`). */
+  #files = new Set<object>();
+  /** close() was called while files were open: closed when the last one closes. */
+  #closeWanted = false;
   /**
    * A UDP socket given SO_REUSEPORT before bind: Node's datagram sockets cannot take it,
    * so a native one (from the addon) carries this socket from then on.
@@ -855,6 +862,20 @@ export class Socket {
       this.#closed = true;
       return this.#delegate.close();
     }
+    // Files made by makefile keep the socket open until the last of them closes (Python).
+    if (this.#files.size > 0) {
+      this.#closeWanted = true;
+      return Promise.resolve();
+    }
+    return this[kCloseNow]();
+  }
+
+  /** @internal Closes now, whatever files are open (their reads then fail as closed). */
+  [kCloseNow](): Promise<void> {
+    if (this.#delegate) {
+      this.#closed = true;
+      return this.#delegate.close();
+    }
     if (this.#closing) return this.#closing;
     this.#closed = true;
     const parts: Promise<void>[] = [];
@@ -1073,19 +1094,43 @@ export class Socket {
    */
   makefile(mode?: "r" | "rb", options?: BufferedReaderOptions): BufferedReader;
   makefile(mode: "w" | "wb"): Writer;
+  makefile(mode: "rw" | "rwb" | "wr" | "wrb", options?: BufferedReaderOptions): BufferedRWPair;
   makefile(
-    mode: "r" | "rb" | "w" | "wb" = "r",
+    mode: "r" | "rb" | "w" | "wb" | "rw" | "rwb" | "wr" | "wrb" = "r",
     options: BufferedReaderOptions = {},
-  ): BufferedReader | Writer {
+  ): BufferedReader | Writer | BufferedRWPair {
     if (this.type !== SOCK_STREAM) {
       throw badState("Cannot makefile: only stream sockets have a file view", "EOPNOTSUPP");
     }
-    if (mode === "w" || mode === "wb") return new Writer(this);
-    if (mode === "r" || mode === "rb") return new BufferedReader(this, options);
-    throw badState(
-      `Cannot makefile: mode must be "r" or "w", got ${JSON.stringify(mode)}`,
-      "EINVAL",
-    );
+    const chars = new Set(mode);
+    if (
+      typeof mode !== "string" ||
+      chars.size !== mode.length ||
+      [...chars].some((c) => c !== "r" && c !== "w" && c !== "b") ||
+      !(chars.has("r") || chars.has("w"))
+    ) {
+      throw badState(
+        `Cannot makefile: mode must be "r", "w" or "rw" (and "b"), got ${JSON.stringify(mode)}`,
+        "EINVAL",
+      );
+    }
+    this.#ensureOpen("makefile");
+    const reader = chars.has("r") ? new BufferedReader(this, options) : null;
+    const writer = chars.has("w") ? new Writer(this) : null;
+    // Each side holds the socket open until it is closed (a pair: until both are).
+    if (reader !== null) this.#files.add(reader);
+    if (writer !== null) this.#files.add(writer);
+    if (reader !== null && writer !== null) return new BufferedRWPair(reader, writer);
+    return (reader ?? writer) as BufferedReader | Writer;
+  }
+
+  /**
+   * @internal A file was closed: if makefile made it, the socket no longer waits for it,
+   * and closes for real if close() was called and it was the last.
+   */
+  [kFileClosed](file: object): Promise<void> {
+    if (!this.#files.delete(file)) return Promise.resolve();
+    return this.#files.size === 0 && this.#closeWanted ? this.close() : Promise.resolve();
   }
 
   /** Datagrams dropped because the receive queue was full (datagram sockets). */

@@ -77,12 +77,23 @@ describe("Writer", () => {
     assert.equal((await recvAll(conn)).toString(), "via writer;via socket");
   });
 
-  it("write on a closed socket raises EBADF", T, async (t) => {
-    const { client } = await tcpPair(t);
-    const wfile = client.makefile("w");
-    await client.close();
-    await rejection(wfile.write("x"), SocketError, "EBADF");
-  });
+  it(
+    "write on a closed writer, or once its socket is closed for real, raises EBADF",
+    T,
+    async (t) => {
+      const { client } = await tcpPair(t);
+      const wfile = client.makefile("w");
+      await wfile.close();
+      await rejection(wfile.write("x"), SocketError, "EBADF");
+      const other = (await tcpPair(t)).client;
+      const second = other.makefile("w");
+      await other.close(); // deferred: the writer keeps the socket open
+      assert.equal(await second.write("x"), 1);
+      await second.close(); // the last file: the socket closes now
+      assert.equal(other.closed, true);
+      await rejection(second.write("x"), SocketError, "EBADF");
+    },
+  );
 
   it("write after shutdown(SHUT_WR) raises EPIPE", T, async (t) => {
     const { client } = await tcpPair(t);

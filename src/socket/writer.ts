@@ -1,9 +1,7 @@
 import { SocketError } from "../core/errors.ts";
-import { kStream, kTimeoutMs } from "./internal.ts";
+import { kFileClosed, kStream, kTimeoutMs } from "./internal.ts";
 import type { Socket } from "./socket.ts";
 import type { StreamConnection } from "./stream-connection.ts";
-
-const RESOLVED = Promise.resolve();
 
 /**
  * The writing side of `socket.makefile("w")`. The first write of a tick goes out at once;
@@ -43,11 +41,12 @@ export class Writer {
   }
 
   /**
-   * Queues bytes. When more than the send buffer size is already queued it first waits
-   * for room (with the socket's timeout), so a timed-out write queues nothing and a peer
-   * that does not read cannot make the process grow.
+   * Queues bytes; resolves with their number (as Python's `write` returns it). When more
+   * than the send buffer size is already queued it first waits for room (with the
+   * socket's timeout), so a timed-out write queues nothing and a peer that does not read
+   * cannot make the process grow.
    */
-  write(data: Buffer | Uint8Array | string): Promise<void> {
+  write(data: Buffer | Uint8Array | string): Promise<number> {
     let conn: StreamConnection;
     try {
       conn = this.#conn();
@@ -58,14 +57,15 @@ export class Writer {
       typeof data === "string" || Buffer.isBuffer(data)
         ? data
         : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (conn.socket.writableLength < conn.sendBufferSize) return this.#queue(conn, chunk);
+    const n = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+    if (conn.socket.writableLength < conn.sendBufferSize) return this.#queue(conn, chunk, n);
     this.#uncork();
     return conn
       .waitWritable(conn.sendBufferSize - 1, this.#socket[kTimeoutMs](this.#socket.deadline()))
-      .then(() => this.#queue(conn, chunk));
+      .then(() => this.#queue(conn, chunk, n));
   }
 
-  #queue(conn: StreamConnection, chunk: Buffer | string): Promise<void> {
+  #queue(conn: StreamConnection, chunk: Buffer | string, n: number): Promise<number> {
     try {
       // The first write of a tick goes straight out; later ones in the same tick are
       // corked and leave together (one writev) when the tick ends.
@@ -77,7 +77,7 @@ export class Writer {
         this.#corked = conn;
       }
       conn.write(chunk);
-      return RESOLVED;
+      return Promise.resolve(n);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -95,9 +95,15 @@ export class Writer {
     return this.drain();
   }
 
+  /** True once {@link Writer.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /**
    * Flushes and detaches. As with Python's `makefile`, the socket stays open: close or
-   * `shutdown(SHUT_WR)` it to end the stream.
+   * `shutdown(SHUT_WR)` it to end the stream (a socket closed while its files are open is
+   * closed for real when the last of them closes).
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -105,6 +111,7 @@ export class Writer {
       await this.drain();
     } finally {
       this.#closed = true;
+      await this.#socket[kFileClosed](this);
     }
   }
 }

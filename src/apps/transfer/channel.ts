@@ -18,7 +18,7 @@ import {
   TCP_NODELAY,
 } from "../../core/constants.ts";
 import { IncompleteReadError, messageOf, TimeoutError, TransferError } from "../../core/errors.ts";
-import type { BufferedReader } from "../../socket/buffered-reader.ts";
+import { BufferedReader } from "../../socket/buffered-reader.ts";
 import type { Socket } from "../../socket/socket.ts";
 import { PlainWire, SealedWire, type Wire } from "./wire.ts";
 
@@ -89,7 +89,8 @@ export class Channel {
     // Every message is written whole, often the last before a wait for the peer's answer:
     // Nagle's delay would hold it back (40 ms a file for a folder of small files).
     conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
-    this.rfile = conn.makefile("r");
+    // Not makefile: the channel reads, but closing the connection is up to its owner.
+    this.rfile = new BufferedReader(conn);
     this.wire = new PlainWire(conn, this.rfile);
     this.role = role;
     this.peerLabel = peerLabel;
