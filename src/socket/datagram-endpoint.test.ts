@@ -136,10 +136,28 @@ describe("UDP sendto and recvfrom", () => {
     await rejection(receiver.recvfrom(100), BlockingIOError, "EAGAIN");
   });
 
-  it("recvfrom on a socket never bound, connected or used raises EINVAL", T, async (t) => {
-    const s = closing(t, socket(AF_INET, SOCK_DGRAM));
-    await rejection(s.recvfrom(100), SocketError, "EINVAL");
-  });
+  it(
+    "recvfrom on a socket never bound waits as Linux does: its timeout, or a datagram once sendto binds it",
+    T,
+    async (t) => {
+      const s = closing(t, socket(AF_INET, SOCK_DGRAM));
+      s.settimeout(0.05);
+      await rejection(s.recvfrom(100), TimeoutError, "ETIMEDOUT");
+      s.settimeout(0);
+      await rejection(s.recvfrom(100), BlockingIOError, "EAGAIN");
+      s.settimeout(null);
+      const waiting = s.recvfrom(100);
+      const peer = await udp(t);
+      await s.sendto("hello", peer.getsockname() as [string, number]); // binds s
+      const [, from] = await peer.recvfrom(100);
+      await peer.sendto("back", from as [string, number]);
+      assert.equal((await waiting)[0].toString(), "back");
+      const closed = closing(t, socket(AF_INET, SOCK_DGRAM));
+      const pending = rejection(closed.recvfrom(100), SocketError, "EBADF");
+      await closed.close();
+      await pending;
+    },
+  );
 
   it("send without a destination raises EDESTADDRREQ", T, async (t) => {
     const s = await udp(t);
@@ -223,16 +241,26 @@ describe("UDP connect", () => {
     assert.equal((await client.recv(100)).toString(), "peer");
   });
 
-  it("sendto on a connected socket raises EISCONN", T, async (t) => {
-    const server = await udp(t);
-    const client = await udp(t);
-    await client.connect(server.getsockname() as [string, number]);
-    await rejection(
-      client.sendto("x", server.getsockname() as [string, number]),
-      SocketError,
-      "EISCONN",
-    );
-  });
+  it(
+    "sendto on a connected socket sends to its peer, and raises EISCONN for another address (Node.js)",
+    T,
+    async (t) => {
+      const server = await udp(t);
+      const other = await udp(t);
+      const client = await udp(t);
+      await client.connect(server.getsockname() as [string, number]);
+      assert.equal(
+        await client.sendto("to the peer", server.getsockname() as [string, number]),
+        11,
+      );
+      assert.equal((await server.recv(100)).toString(), "to the peer");
+      await rejection(
+        client.sendto("x", other.getsockname() as [string, number]),
+        SocketError,
+        "EISCONN",
+      );
+    },
+  );
 });
 
 describe("UDP receive queue", () => {

@@ -717,7 +717,13 @@ export class Socket {
     const { host, port } = await this.#resolve(address, "send to");
     const d = this.#datagram();
     if (d.connected) {
-      throw badState(`Cannot send to ${label}: socket is connected (use send)`, "EISCONN");
+      // Linux sends to any address; Node.js's connected datagram socket only to its peer.
+      const peer = this.getpeername() as [string, number];
+      if (peer[0] === host && peer[1] === port) return this.send(data);
+      throw badState(
+        `Cannot send to ${label}: the socket is connected to ${formatAddress(peer)}, and Node.js sends a connected datagram socket's datagrams only there (use an unconnected socket)`,
+        "EISCONN",
+      );
     }
     const n = await d.send(toBuffer(data), host, port, `send to ${label}`);
     this.#applyDatagramBuffers();
@@ -816,15 +822,11 @@ export class Socket {
       const err = d.takeError("receive");
       if (err) throw err;
       if (d.closed || this.#closed) throw badState("Cannot receive: socket is closed", "EBADF");
-      if (!d.bound && !d.connected) {
-        throw badState(
-          "Cannot receive: datagram socket is not bound (call bind, connect or sendto first)",
-          "EINVAL",
-        );
-      }
-      // The label (for a timeout's message) is made once: getsockname is a system call.
-      this.#receiveLabel ??= `receive on ${formatAddress(this.getsockname())}`;
-      await d.readers.wait(this.#timeoutMs(deadline), this.#receiveLabel);
+      // Not bound yet: it waits as Linux does, until its timeout, or until a sendto binds
+      // it and a datagram comes.
+      if (d.bound) this.#receiveLabel ??= `receive on ${formatAddress(this.getsockname())}`;
+      const label = d.bound ? this.#receiveLabel : "receive on an unbound datagram socket";
+      await d.readers.wait(this.#timeoutMs(deadline), label ?? "receive");
     }
   }
 
