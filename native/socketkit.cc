@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -285,6 +286,13 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// `dup(fd)`: a new descriptor of the same open socket (close-on-exec), as Python's dup().
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd = fcntl(Fd(info), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw ErrnoError(info.Env(), errno, "dup");
+  return Napi::Number::New(info.Env(), fd);
+}
+
 // A uv_poll_t on an fd: calls back with (status, events) when it is readable/writable.
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
@@ -488,6 +496,83 @@ Napi::Value StartBulkIo(const Napi::CallbackInfo& info, bool sending) {
 
 Napi::Value RecvInto(const Napi::CallbackInfo& info) { return StartBulkIo(info, false); }
 Napi::Value SendFrom(const Napi::CallbackInfo& info) { return StartBulkIo(info, true); }
+
+// `sendFile(sockfd, filefd, offset, count, ms)`: sendfile(2) from a file to a stream
+// socket on the thread pool (the kernel copies, no byte passes through JavaScript), from
+// `offset`, until `count` bytes are sent, the file ends, or `ms` pass with nothing sent:
+// bytes sent. As with sendFrom, Node.js must not write on the socket meanwhile.
+class SendFileCall : public Napi::AsyncWorker {
+ public:
+  SendFileCall(Napi::Env env, int sock, int file, int64_t offset, int64_t count, int ms)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), sock_(sock), file_(file),
+        offset_(offset), count_(count), ms_(ms) {}
+  ~SendFileCall() override {
+    close(sock_);
+    close(file_);
+  }
+
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+  void Execute() override {
+    timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (done_ < count_) {
+      off_t at = static_cast<off_t>(offset_ + done_);
+      ssize_t n = sendfile(sock_, file_, &at, static_cast<size_t>(std::min<int64_t>(count_ - done_, 1 << 30)));
+      if (n > 0) {
+        done_ += n;
+        continue;
+      }
+      if (n == 0) return;  // the file ended
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        if (done_ == 0) err_ = errno;
+        return;
+      }
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long left = ms_ - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+      if (left <= 0 || done_ > 0) return;
+      pollfd p = {sock_, POLLOUT, 0};
+      if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+        err_ = errno;
+        return;
+      }
+    }
+  }
+
+  void OnOK() override {
+    if (err_ != 0) deferred_.Reject(ErrnoError(Env(), err_, "sendfile").Value());
+    else deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(done_)));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int sock_, file_;
+  int64_t offset_, count_, done_ = 0;
+  int ms_;
+  int err_ = 0;
+};
+
+Napi::Value SendFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sock = fcntl(info[0].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (sock < 0) throw ErrnoError(env, errno, "dup");
+  int file = fcntl(info[1].As<Napi::Number>().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (file < 0) {
+    int err = errno;
+    close(sock);
+    throw ErrnoError(env, err, "dup");
+  }
+  return (new SendFileCall(env, sock, file, info[2].As<Napi::Number>().Int64Value(),
+                           info[3].As<Napi::Number>().Int64Value(), info[4].As<Napi::Number>().Int32Value()))
+      ->Start();
+}
 
 // `writeFile(fd, buffer, offset, length, slice)`: writes `buffer[offset, offset+length)`
 // at the file's position (or its end, opened to append) on the thread pool, in write()
@@ -1293,6 +1378,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getsockname", Napi::Function::New(env, GetSockName));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown));
   exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("dup", Napi::Function::New(env, Dup));
+  exports.Set("sendFile", Napi::Function::New(env, SendFile));
   exports.Set("Poller", Poller::Define(env));
   exports.Set("recvInto", Napi::Function::New(env, RecvInto));
   exports.Set("sendFrom", Napi::Function::New(env, SendFrom));

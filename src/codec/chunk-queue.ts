@@ -155,6 +155,23 @@ export class ChunkQueue {
     return out;
   }
 
+  /**
+   * Removes up to `n` bytes from the front into `target` at `at`, copying once; returns
+   * how many (fewer when the queue holds fewer).
+   */
+  takeInto(target: Uint8Array, at: number, n: number): number {
+    const count = Math.min(n, this.#length, target.byteLength - at);
+    let filled = 0;
+    while (filled < count) {
+      const c = this.#chunks[this.#head] as Buffer;
+      const step = Math.min(c.length - this.#offset, count - filled);
+      target.set(c.subarray(this.#offset, this.#offset + step), at + filled);
+      filled += step;
+      this.#advance(step);
+    }
+    return count;
+  }
+
   /** Removes `n` bytes from the front without returning them. */
   skip(n: number): void {
     let left = Math.min(n, this.#length);

@@ -34,6 +34,12 @@ export interface NativeAddon {
    * nothing came within `ms`.
    */
   recvInto(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
+  /**
+   * sendfile(2) from the file `fileFd` (from `offset`, at most `count` bytes) to the stream
+   * socket `fd` on the thread pool, for at most `ms` with nothing sent: bytes sent (0 at
+   * the file's end).
+   */
+  sendFile(fd: number, fileFd: number, offset: number, count: number, ms: number): Promise<number>;
   /** Sends `buffer[offset, offset + length)` on the thread pool, for at most `ms`: bytes sent. */
   sendFrom(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
   /**
@@ -107,6 +113,8 @@ export interface NativeAddon {
   getsockname(fd: number, peer: boolean): NativeAddress;
   shutdown(fd: number, how: number): void;
   close(fd: number): void;
+  /** A new descriptor of the same open socket (close-on-exec). */
+  dup(fd: number): number;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
   constants: { UV_READABLE: number; UV_WRITABLE: number; SO_REUSEPORT: number; SO_ERROR: number };
   /**

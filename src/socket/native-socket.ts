@@ -350,7 +350,7 @@ export class NativeSocket extends Socket {
   }
 
   /** The file descriptor (Python's `fileno()`). */
-  fileno(): number {
+  override fileno(): number {
     return this.#isClosed ? -1 : this.#fd;
   }
 

@@ -1075,3 +1075,154 @@ describe("makefile (test_socket.FileObjectClassTestCase)", () => {
     }
   });
 });
+
+describe("into a caller's buffer (test_socket.BufferIOTest)", () => {
+  it(
+    "testRecvIntoArray: recv_into fills the caller's buffer and returns the count",
+    T,
+    async (t) => {
+      const { client, conn } = await tcpPair(t);
+      await client.sendall("Michael Gilfix was here\n");
+      const buf = Buffer.alloc(1024);
+      const n = await conn.recv_into(buf);
+      assert.equal(buf.subarray(0, n).toString(), "Michael Gilfix was here\n");
+      const small = new Uint8Array(4);
+      await client.sendall("abcdefgh");
+      assert.equal(await conn.recv_into(small, 3), 3);
+      assert.equal(Buffer.from(small).toString("latin1"), "abc\0");
+      client.shutdown(SHUT_WR);
+      assert.equal(await conn.recv_into(Buffer.alloc(16)), 5, "the rest, then");
+      assert.equal(await conn.recv_into(Buffer.alloc(16)), 0, "0 at end of stream");
+    },
+  );
+
+  it(
+    "testRecvFromIntoSmallBuffer, testRecvFromIntoEmptyBuffer: nbytes beyond the buffer is refused; 0 bytes is 0",
+    T,
+    async (t) => {
+      const { conn } = await tcpPair(t);
+      await rejection(conn.recv_into(Buffer.alloc(2), 3), SocketError, "EINVAL");
+      await rejection(conn.recvfrom_into(Buffer.alloc(2), 1024), SocketError, "EINVAL");
+      await rejection(conn.recv_into(Buffer.alloc(2), -1), SocketError, "EINVAL");
+      assert.deepEqual(await conn.recvfrom_into(Buffer.alloc(0)), [0, conn.getpeername()]);
+    },
+  );
+
+  it("testRecvFromIntoArray: a datagram and its sender", T, async (t) => {
+    const a = closing(t, socket(AF_INET, SOCK_DGRAM));
+    const b = closing(t, socket(AF_INET, SOCK_DGRAM));
+    await a.bind(["127.0.0.1", 0]);
+    await b.bind(["127.0.0.1", 0]);
+    await b.sendto("a datagram too long", a.getsockname());
+    const buf = Buffer.alloc(10);
+    const [n, from] = await a.recvfrom_into(buf);
+    assert.equal(n, 10);
+    assert.equal(buf.toString(), "a datagram");
+    assert.deepEqual(from, b.getsockname());
+  });
+});
+
+describe("descriptors (test_socket.BasicTCPTest)", () => {
+  it(
+    "fileno is the descriptor, -1 once closed; getblocking follows the timeout (testSetBlocking)",
+    T,
+    async (t) => {
+      const { conn } = await tcpPair(t);
+      const fd = conn.fileno();
+      assert.ok(fd > 2, `a descriptor: ${fd}`);
+      assert.equal(conn.getblocking(), true);
+      conn.setblocking(false);
+      assert.equal(conn.getblocking(), false);
+      conn.settimeout(1.5);
+      assert.equal(conn.getblocking(), true);
+      const udp = closing(t, socket(AF_INET, SOCK_DGRAM));
+      await udp.bind(["127.0.0.1", 0]);
+      assert.ok(udp.fileno() > 2);
+      await conn.close();
+      assert.equal(conn.fileno(), -1);
+    },
+  );
+
+  it("testDup: a duplicate reads and writes the same connection", {
+    ...T,
+    skip: hasNative() ? false : "needs the native addon",
+  }, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const copy = closing(t, await conn.dup());
+    assert.notEqual(copy.fileno(), conn.fileno());
+    await client.sendall("to the copy");
+    assert.equal((await copy.recv(1024)).toString(), "to the copy");
+    await copy.sendall("from the copy");
+    assert.equal((await client.recv(1024)).toString(), "from the copy");
+    await conn.close();
+    await copy.sendall("still open");
+    assert.equal((await client.recv(1024)).toString(), "still open");
+  });
+
+  it("testDetach: the object closes, the connection stays, owned by the descriptor", {
+    ...T,
+    skip: hasNative() ? false : "needs the native addon",
+  }, async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const fd = await conn.detach();
+    assert.equal(conn.closed, true);
+    thrown(() => conn.getsockname(), SocketError, "EBADF");
+    const { writeSync, closeSync } = await import("node:fs");
+    writeSync(fd, "through the descriptor");
+    assert.equal((await client.recv(1024)).toString(), "through the descriptor");
+    closeSync(fd);
+    assert.equal((await client.recv(1024)).length, 0, "closing it ends the connection");
+  });
+});
+
+describe("sendfile (test_socket.SendfileUsingSendTest)", () => {
+  const content = randomBytes(300_000);
+  const withFile = async (t: TestContext) => {
+    const path = join(await tempDir(t), "file.bin");
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(path, content);
+    return path;
+  };
+
+  for (const [how, timeout] of [
+    ["zero-copy where the addon is", null],
+    ["read and sent, with a timeout", 10],
+  ] as const) {
+    it(`testRegularFile, testOffset, testCount, testCountWithOffset (${how})`, T, async (t) => {
+      const path = await withFile(t);
+      for (const [offset, count, expect] of [
+        [0, undefined, content],
+        [5000, undefined, content.subarray(5000)],
+        [0, 5000, content.subarray(0, 5000)],
+        [2007, 5000, content.subarray(2007, 7007)],
+      ] as const) {
+        const { client, conn } = await tcpPair(t);
+        client.settimeout(timeout);
+        const reading = recvAll(conn);
+        assert.equal(await client.sendfile(path, offset, count), expect.length);
+        client.shutdown(SHUT_WR);
+        assert.ok((await reading).equals(expect), `offset ${offset}, count ${count}`);
+      }
+    });
+  }
+
+  it(
+    "testEmptyFileSend, and a FileHandle or descriptor; datagram sockets are refused",
+    T,
+    async (t) => {
+      const dir = await tempDir(t);
+      const { writeFile, open } = await import("node:fs/promises");
+      await writeFile(join(dir, "empty"), "");
+      const { client, conn } = await tcpPair(t);
+      assert.equal(await client.sendfile(join(dir, "empty")), 0);
+      const fh = await open(await withFile(t), "r");
+      t.after(() => fh.close());
+      assert.equal(await client.sendfile(fh, 0, 10), 10);
+      assert.equal(await client.sendfile(fh.fd, 10, 10), 10);
+      client.shutdown(SHUT_WR);
+      assert.ok((await recvAll(conn)).equals(content.subarray(0, 20)));
+      const udp = closing(t, socket(AF_INET, SOCK_DGRAM));
+      await rejection(udp.sendfile(fh), SocketError, "EINVAL");
+    },
+  );
+});

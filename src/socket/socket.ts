@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { fstat, read } from "node:fs";
+import { type FileHandle, open as openFile } from "node:fs/promises";
 import { Socket as NetSocket } from "node:net";
 import {
   type ConnectionOptions,
@@ -36,10 +38,11 @@ import {
   TCP_NODELAY,
 } from "../core/constants.ts";
 import { BlockingIOError, SocketError, toSocketError, UnsupportedError } from "../core/errors.ts";
-import { hasNative, nativeMissingReason } from "../native/index.ts";
+import { hasNative, native, nativeMissingReason } from "../native/index.ts";
 import { reusePortListener } from "../native/reuse-port.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { BufferedRWPair } from "./buffered-rw-pair.ts";
+import { bulkWriter } from "./bulk.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
@@ -129,6 +132,40 @@ function checkSize(bufsize: number, action: string): void {
       },
     );
   }
+}
+
+function fstatAsync(fd: number): Promise<{ size: number }> {
+  return new Promise((resolve, reject) =>
+    fstat(fd, (err, st) => (err ? reject(err) : resolve(st))),
+  );
+}
+
+function readAt(
+  fd: number,
+  buf: Buffer,
+  length: number,
+  position: number,
+): Promise<{ bytesRead: number }> {
+  return new Promise((resolve, reject) =>
+    read(fd, buf, 0, length, position, (err, bytesRead) =>
+      err ? reject(err) : resolve({ bytesRead }),
+    ),
+  );
+}
+
+/** The byte count of a `recv_into`: `nbytes`, or all of `buffer` for 0 (Python's rules). */
+function intoSize(buffer: Uint8Array, nbytes: number, action: string): number {
+  if (!(buffer instanceof Uint8Array)) {
+    throw new SocketError(`Cannot ${action}: a Buffer or Uint8Array is needed`, { code: "EINVAL" });
+  }
+  checkSize(nbytes, action);
+  if (nbytes > buffer.byteLength) {
+    throw new SocketError(
+      `Cannot ${action}: buffer too small for requested bytes (${buffer.byteLength} < ${nbytes})`,
+      { code: "EINVAL" },
+    );
+  }
+  return nbytes === 0 ? buffer.byteLength : nbytes;
 }
 
 /** Whether this Node.js can set SO_REUSEPORT on its own (22.12+ or 23.1+). */
@@ -793,6 +830,100 @@ export class Socket {
   }
 
   /**
+   * Receives at most `nbytes` bytes (all of `buffer` when 0) into `buffer`, as soon as any
+   * are available, and returns how many: 0 means the peer closed its side. The bytes are
+   * copied once, from the socket's buffer into yours. Datagram sockets: one datagram, cut
+   * to fit, as Python does.
+   */
+  async recv_into(buffer: Uint8Array, nbytes = 0): Promise<number> {
+    const n = intoSize(buffer, nbytes, "recv_into");
+    if (this.#delegate || this.type !== SOCK_STREAM) {
+      const [data] = await this.recvfrom(n);
+      buffer.set(data);
+      return data.length;
+    }
+    if (n === 0) return 0;
+    const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
+    const deadline = deadlineFrom(this.#timeout);
+    for (;;) {
+      if (conn.queue.length > 0) {
+        const got = conn.queue.takeInto(buffer, 0, n);
+        conn.consumed();
+        return got;
+      }
+      if (conn.eof || conn.readShut) return 0;
+      conn.checkOpen("receive from");
+      if (this.#closed) {
+        throw badState(`Cannot receive from ${conn.peerLabel}: socket is closed`, "EBADF");
+      }
+      await conn.readers.wait(this.#timeoutMs(deadline), `receive from ${conn.peerLabel}`);
+    }
+  }
+
+  /**
+   * Sends a file's bytes, from `offset`, `count` of them or up to its end, and returns how
+   * many were sent (Python's `sendfile`). `file` is a path, a descriptor or a `FileHandle`
+   * of `node:fs/promises`. With the native addon and no timeout, the kernel copies them
+   * (sendfile(2), zero-copy, on the thread pool); otherwise they are read and sent in
+   * 64 KiB pieces, with the socket's timeout. Stream sockets only.
+   */
+  async sendfile(file: string | number | FileHandle, offset = 0, count?: number): Promise<number> {
+    if (this.type !== SOCK_STREAM || this.#delegate) {
+      throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
+    }
+    checkSize(offset, "sendfile");
+    if (count !== undefined) checkSize(count, "sendfile");
+    if (this.#timeout === 0) {
+      throw badState("Cannot sendfile: non-blocking sockets are not supported", "EINVAL");
+    }
+    const conn = await this.#stream("send");
+    const owned = typeof file === "string" ? await openFile(file, "r") : null;
+    try {
+      const handle = owned ?? file;
+      const fd = typeof handle === "number" ? handle : (handle as FileHandle).fd;
+      const size = (await fstatAsync(fd)).size;
+      const total = Math.max(0, Math.min(count ?? size - offset, size - offset));
+      if (total === 0) return 0;
+      const writer = this.#timeout === null ? await bulkWriter(this) : null;
+      if (writer !== null) return await writer.sendFile(fd, offset, total);
+      const piece = Buffer.allocUnsafe(Math.min(total, 64 * 1024));
+      let sent = 0;
+      while (sent < total) {
+        const { bytesRead } = await readAt(
+          fd,
+          piece,
+          Math.min(piece.length, total - sent),
+          offset + sent,
+        );
+        if (bytesRead === 0) break;
+        await conn.sendall(
+          Buffer.from(piece.subarray(0, bytesRead)),
+          this.#timeoutMs(deadlineFrom(this.#timeout)),
+        );
+        sent += bytesRead;
+      }
+      return sent;
+    } catch (err) {
+      throw toSocketError(err, `sendfile to ${conn.peerLabel}`);
+    } finally {
+      await owned?.close();
+    }
+  }
+
+  /**
+   * {@link Socket.recv_into} that also returns who sent the bytes: `[nbytes, address]`.
+   */
+  async recvfrom_into(buffer: Uint8Array, nbytes = 0): Promise<[number, SocketAddress]> {
+    const n = intoSize(buffer, nbytes, "recvfrom_into");
+    if (this.type === SOCK_STREAM && !this.#delegate) {
+      return [await this.recv_into(buffer, n), this.getpeername()];
+    }
+    const [data, from] = await this.recvfrom(n);
+    buffer.set(data);
+    return [data.length, from];
+  }
+
+  /**
    * @internal A datagram already received, without waiting (for servers that read in a
    * loop); undefined when none is queued or the socket is not a plain UDP socket.
    */
@@ -921,6 +1052,11 @@ export class Socket {
   /** The timeout in seconds, or null when blocking. */
   gettimeout(): number | null {
     return this.#timeout;
+  }
+
+  /** Whether the socket blocks: false only in non-blocking mode (timeout 0), as in Python. */
+  getblocking(): boolean {
+    return this.#timeout !== 0;
   }
 
   /** `setblocking(false)` is `settimeout(0)`, `setblocking(true)` is `settimeout(null)`. */
@@ -1133,6 +1269,88 @@ export class Socket {
   [kFileClosed](file: object): Promise<void> {
     if (!this.#files.delete(file)) return Promise.resolve();
     return this.#files.size === 0 && this.#closeWanted ? this.close() : Promise.resolve();
+  }
+
+  /**
+   * The socket's file descriptor, as Python's `fileno()`: -1 once closed, or before the
+   * descriptor exists (a socket neither bound nor connected: Node.js makes it then).
+   */
+  fileno(): number {
+    if (this.#closed) return -1;
+    const handleOf = (o: unknown): { fd?: number } | undefined =>
+      (o as { _handle?: { fd?: number } } | null)?._handle ?? undefined;
+    let fd: number | undefined;
+    if (this.#conn !== null) fd = handleOf(this.#conn.socket)?.fd;
+    else if (this.#listener !== null) fd = handleOf(this.#listener.server)?.fd;
+    else if (this.#dgram?.bound || this.#dgram?.connected) {
+      // node:dgram keeps its handle behind a symbol of its own.
+      const sock = this.#dgram.socket as unknown as Record<symbol, { handle?: { fd?: number } }>;
+      const state = Object.getOwnPropertySymbols(sock).find(
+        (s) => String(s) === "Symbol(state symbol)",
+      );
+      fd = state === undefined ? undefined : sock[state]?.handle?.fd;
+    }
+    return typeof fd === "number" && fd >= 0 ? fd : -1;
+  }
+
+  /**
+   * A new socket for the same connection (or listening socket), on a duplicate of its
+   * descriptor, as Python's `dup()`: both read and write the one kernel socket, and each
+   * is closed on its own. Connected or listening stream sockets, with the native addon.
+   */
+  async dup(): Promise<Socket> {
+    this.#ensureOpen("dup");
+    const fd = this.#dupFd("dup");
+    const copy = new Socket(this.family, this.type, this.proto, this.#options);
+    copy.#timeout = this.#timeout;
+    if (this.#conn !== null) {
+      const ns = new NetSocket({ fd, readable: true, writable: true, allowHalfOpen: true });
+      const conn = new StreamConnection(ns, this.#conn.peerLabel, {
+        highWaterMark: this.#highWaterMark,
+        paused: true,
+      });
+      return copy[kAdopt](conn, this.#unixLocal);
+    }
+    const label = (this.#listener as Listener).label;
+    copy.#listener = await Listener.open({ fd, backlog: 511 }, label);
+    copy.#listening = true;
+    return copy;
+  }
+
+  /**
+   * Closes the socket object but not the connection, and returns a descriptor of it, as
+   * Python's `detach()`: the caller owns that descriptor from then on. (It is a duplicate:
+   * Node.js cannot let go of a descriptor it made without closing it.) Connected or
+   * listening stream sockets, with the native addon.
+   */
+  async detach(): Promise<number> {
+    this.#ensureOpen("detach");
+    const fd = this.#dupFd("detach");
+    await this[kCloseNow]();
+    return fd;
+  }
+
+  #dupFd(action: string): number {
+    if (this.type !== SOCK_STREAM || (this.#conn === null && this.#listener === null)) {
+      throw new UnsupportedError(
+        `Cannot ${action}: only a connected or listening stream socket can be duplicated here`,
+      );
+    }
+    if (!hasNative()) {
+      throw new UnsupportedError(
+        `Cannot ${action}: Node.js cannot duplicate a descriptor; the socketkit native addon can (${nativeMissingReason()})`,
+      );
+    }
+    const fd = this.fileno();
+    if (fd < 0)
+      throw new UnsupportedError(
+        `Cannot ${action}: this socket has no descriptor of its own (TLS?)`,
+      );
+    try {
+      return native(action).dup(fd);
+    } catch (err) {
+      throw toSocketError(err, action);
+    }
   }
 
   /** Datagrams dropped because the receive queue was full (datagram sockets). */
