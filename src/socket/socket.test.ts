@@ -1226,3 +1226,15 @@ describe("sendfile (test_socket.SendfileUsingSendTest)", () => {
     },
   );
 });
+
+describe("connect_ex (test_socket.GeneralModuleTests)", () => {
+  it("test_connect_ex_error: an errno instead of an exception, 0 when connected", T, async (t) => {
+    const port = await closedPort();
+    const s = closing(t, socket());
+    assert.equal(await s.connect_ex(["127.0.0.1", port]), 111);
+    const { port: open } = await listener(t);
+    const ok = closing(t, socket());
+    assert.equal(await ok.connect_ex(["127.0.0.1", open]), 0);
+    await rejection(closing(t, socket()).connect_ex(["127.0.0.1", 70000]), SocketError, "EINVAL");
+  });
+});

@@ -37,7 +37,13 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../core/constants.ts";
-import { BlockingIOError, SocketError, toSocketError, UnsupportedError } from "../core/errors.ts";
+import {
+  BlockingIOError,
+  GaiError,
+  SocketError,
+  toSocketError,
+  UnsupportedError,
+} from "../core/errors.ts";
 import { hasNative, native, nativeMissingReason } from "../native/index.ts";
 import { reusePortListener } from "../native/reuse-port.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
@@ -552,6 +558,25 @@ export class Socket {
   }
 
   // ---------------------------------------------------------------- connecting
+
+  /**
+   * {@link Socket.connect} that resolves with an error number instead of raising, as
+   * Python's `connect_ex`: 0 when connected, else the errno (`ECONNREFUSED` is 111). Errors
+   * that are not a system call's (a bad address, a name that does not resolve) still raise.
+   */
+  async connect_ex(address: Address): Promise<number> {
+    // The address is checked (and resolved) first: what is wrong with it raises.
+    if (this.family === AF_UNIX) checkUnixAddress(address, "connect");
+    else await this.#resolve(address, "connect to");
+    try {
+      await this.connect(address);
+      return 0;
+    } catch (err) {
+      if (err instanceof SocketError && err.errno > 0 && !(err instanceof GaiError))
+        return err.errno;
+      throw err;
+    }
+  }
 
   /**
    * Connects to a peer. For stream sockets this is the TCP (or Unix) connection, bounded
