@@ -34,6 +34,7 @@ export {
   DEFAULT_MAX_LINE_LENGTH,
   type ReadlineOptions,
 } from "./socket/buffered-reader.ts";
+export { BufferedRWPair } from "./socket/buffered-rw-pair.ts";
 export { type CreateConnectionOptions, createConnection } from "./socket/create-connection.ts";
 export { type CreateServerOptions, createServer } from "./socket/create-server.ts";
 export {

@@ -198,6 +198,11 @@ export class TCPServer extends BaseServer<Socket> {
     return { request, clientAddress };
   }
 
+  /** The listening socket's descriptor, as Python's `TCPServer.fileno()`. */
+  fileno(): number {
+    return this.socket.fileno();
+  }
+
   protected override async stopAccepting(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

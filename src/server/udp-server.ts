@@ -42,6 +42,12 @@ export interface UDPServerOptions extends BaseServerOptions {
 export class UDPServer extends BaseServer<DatagramRequest> {
   /** The bound datagram socket the server reads requests from and replies on. */
   readonly socket: Socket;
+
+  /** The socket's descriptor, as Python's `UDPServer.fileno()`. */
+  fileno(): number {
+    return this.socket.fileno();
+  }
+
   /** The options the server was made with. */
   readonly options: UDPServerOptions;
   #closed = false;
