@@ -7,3 +7,4 @@ export const kConnectFrom = Symbol("socketkit.connectFrom");
 export const kConnectTls = Symbol("socketkit.connectTls");
 export const kNativeBacked = Symbol("socketkit.nativeBacked");
 export const kTakeDatagram = Symbol("socketkit.takeDatagram");
+export const kReadiness = Symbol("socketkit.readiness");
