@@ -39,6 +39,18 @@ export interface SelectorKey<T = unknown> {
 /**
  * The data argument of `register` and `modify`: optional when the selector's data type
  * takes `undefined` (as Python's `data=None`), required when it does not.
+ *
+ * @example
+ * ```ts
+ * import { socket } from "socketkit";
+ * import { DefaultSelector, EVENT_READ } from "socketkit/select";
+ * const sock = socket();
+ * using names = new DefaultSelector<string>();
+ * names.register(sock, EVENT_READ, "required: the type has no undefined");
+ * using anything = new DefaultSelector(); // data: unknown
+ * anything.register(sock, EVENT_READ); // data left out: undefined
+ * await sock.close();
+ * ```
  */
 export type SelectorData<T> = undefined extends T ? [data?: T] : [data: T];
 

@@ -45,6 +45,7 @@ describe("select (test_select)", () => {
     const bad = (...args: unknown[]) =>
       (select as (...a: unknown[]) => Promise<unknown>)(...args) as Promise<unknown>;
     await rejection(bad(1, 2, 3), ArgumentError, "ERR_INVALID_ARGUMENT");
+    await rejection(bad(undefined, [], []), ArgumentError, "ERR_INVALID_ARGUMENT");
     await rejection(bad([{}], [], []), ArgumentError, "ERR_INVALID_ARGUMENT");
     await rejection(
       bad([{ fileno: () => "fileno" }], [], []),

@@ -6,7 +6,11 @@ import { selectTimeoutMs, waitReady } from "./wait-ready.ts";
 
 /** The sockets of one of select's lists, checked: socketkit sockets, none of them closed. */
 function socketsOf<S extends Socket>(list: Iterable<S>, name: string): S[] {
-  if (list === null || typeof (list as Partial<Iterable<S>>)[Symbol.iterator] !== "function") {
+  if (
+    list === null ||
+    list === undefined ||
+    typeof (list as Partial<Iterable<S>>)[Symbol.iterator] !== "function"
+  ) {
     throw new ArgumentError(
       `Cannot select: ${name} must be a list of sockets, got ${String(list)}`,
     );
