@@ -293,6 +293,26 @@ Napi::Value Dup(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
+// Which of `events` (UV_READABLE | UV_WRITABLE) the fd is ready for now: poll(2) with no
+// wait, read as select(2) reads it (a hang-up or an error is ready for reading, an error for
+// writing too, since the next call then fails at once). For socketkit/select.
+Napi::Value PollNow(const Napi::CallbackInfo& info) {
+  int want = info[1].As<Napi::Number>().Int32Value();
+  pollfd p = {Fd(info), 0, 0};
+  if (want & UV_READABLE) p.events |= POLLIN;
+  if (want & UV_WRITABLE) p.events |= POLLOUT;
+  int rc;
+  do {
+    rc = poll(&p, 1, 0);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) throw ErrnoError(info.Env(), errno, "poll");
+  if (p.revents & POLLNVAL) throw ErrnoError(info.Env(), EBADF, "poll");
+  int ready = 0;
+  if (p.revents & (POLLIN | POLLHUP | POLLERR)) ready |= UV_READABLE;
+  if (p.revents & (POLLOUT | POLLERR)) ready |= UV_WRITABLE;
+  return Napi::Number::New(info.Env(), ready & want);
+}
+
 // A uv_poll_t on an fd: calls back with (status, events) when it is readable/writable.
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
@@ -1381,6 +1401,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dup", Napi::Function::New(env, Dup));
   exports.Set("sendFile", Napi::Function::New(env, SendFile));
   exports.Set("Poller", Poller::Define(env));
+  exports.Set("poll", Napi::Function::New(env, PollNow));
   exports.Set("recvInto", Napi::Function::New(env, RecvInto));
   exports.Set("sendFrom", Napi::Function::New(env, SendFrom));
   exports.Set("writeFile", Napi::Function::New(env, WriteFile));

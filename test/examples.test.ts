@@ -85,7 +85,11 @@ describe("examples", () => {
           noEmit: true,
           typeRoots: [join(ROOT, "node_modules", "@types")],
           types: ["node"],
-          paths: { socketkit: src("index.ts"), "socketkit/server": src("server/index.ts") },
+          paths: {
+            socketkit: src("index.ts"),
+            "socketkit/server": src("server/index.ts"),
+            "socketkit/select": src("select/index.ts"),
+          },
         },
         include: ["files"],
       }),

@@ -19,6 +19,7 @@ import {
   isDisconnect,
   LineTooLongError,
   PermissionError,
+  SelectorKeyError,
   SocketError,
   TimeoutError,
   toSocketError,
@@ -146,6 +147,7 @@ describe("error classes", () => {
     new UnsupportedError("x"),
     new AccessListError("x"),
     new ArgumentError("x"),
+    new SelectorKeyError("x"),
   ];
 
   it("are all SocketError and Error, named after their class", () => {
@@ -178,6 +180,7 @@ describe("error classes", () => {
       UnsupportedError: "ERR_UNSUPPORTED",
       AccessListError: "ERR_ACCESS_LIST",
       ArgumentError: "ERR_INVALID_ARGUMENT",
+      SelectorKeyError: "ERR_NOT_REGISTERED",
     });
   });
 

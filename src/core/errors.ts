@@ -248,6 +248,29 @@ export class ArgumentError extends SocketError {
   }
 }
 
+/**
+ * A selector of `socketkit/select` was asked about a socket it does not hold
+ * (`ERR_NOT_REGISTERED`), or to register one it already holds (`ERR_ALREADY_REGISTERED`):
+ * Python's `KeyError` from `selectors`.
+ *
+ * @example
+ * ```ts
+ * import { SelectorKeyError, socket } from "socketkit";
+ * import { DefaultSelector } from "socketkit/select";
+ * using selector = new DefaultSelector();
+ * try {
+ *   selector.getKey(socket());
+ * } catch (err) {
+ *   if (err instanceof SelectorKeyError) console.log(err.code); // "ERR_NOT_REGISTERED"
+ * }
+ * ```
+ */
+export class SelectorKeyError extends SocketError {
+  protected override defaultCode(): string {
+    return "ERR_NOT_REGISTERED";
+  }
+}
+
 type ErrorClass = new (message: string, options?: SocketErrorOptions) => SocketError;
 
 /** Node/libuv code → class. Codes not listed become a plain `SocketError`. */

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { Fifo } from "./fifo.ts";
 
 describe("Fifo", () => {
-  it("returns items in the order they were pushed, for any interleaving of push and shift", () => {
+  it("returns items in the order they were pushed (peek shows the next), for any interleaving of push and shift", () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.integer(), fc.constant(null))), (ops) => {
         const q = new Fifo<number>();
@@ -16,6 +16,7 @@ describe("Fifo", () => {
             model.push(op);
           }
           assert.equal(q.length, model.length);
+          assert.equal(q.peek(), model[0]);
         }
       }),
     );

@@ -115,6 +115,11 @@ export interface NativeAddon {
   close(fd: number): void;
   /** A new descriptor of the same open socket (close-on-exec). */
   dup(fd: number): number;
+  /**
+   * Which of `events` (`UV_READABLE | UV_WRITABLE`) the descriptor is ready for now,
+   * without waiting (poll(2), read as select(2) reads it: a hang-up or an error is readable).
+   */
+  poll(fd: number, events: number): number;
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
   constants: { UV_READABLE: number; UV_WRITABLE: number; SO_REUSEPORT: number; SO_ERROR: number };
   /**

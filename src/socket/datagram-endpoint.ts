@@ -2,6 +2,7 @@ import { createSocket, type Socket as DgramSocket, type RemoteInfo } from "node:
 import { formatAddress } from "../core/address.ts";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
+import { READABLE, type Readiness, WRITABLE } from "./readiness.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Options of {@link DatagramEndpoint}. */
@@ -27,7 +28,7 @@ export interface Datagram {
  * 65507 bytes) are kept whole, and what arrives while the queue is full is dropped and
  * counted, as a kernel buffer would, instead of growing the process.
  */
-export class DatagramEndpoint {
+export class DatagramEndpoint implements Readiness {
   readonly socket: DgramSocket;
   readonly readers = new Waiters();
   readonly #queue = new Fifo<Datagram>();
@@ -83,6 +84,26 @@ export class DatagramEndpoint {
     const d = this.#queue.shift();
     if (d !== undefined) this.#queuedBytes -= d.data.length;
     return d;
+  }
+
+  /**
+   * For `select`: `recvfrom` would not wait when a datagram is queued, or it would raise;
+   * sending never waits (Node.js queues what the kernel cannot take yet).
+   */
+  ready(events: number): number {
+    let ready = events & WRITABLE;
+    if (this.#queue.length > 0 || this.#error !== null || this.closed) ready |= events & READABLE;
+    return ready;
+  }
+
+  /** For `select`: wakes when a datagram or an error arrives, or the socket closes. */
+  watch(events: number, wake: () => void): () => void {
+    return (events & READABLE) !== 0 ? this.readers.watch(wake) : noChange;
+  }
+
+  /** The descriptor is not shown by Node.js's datagram sockets: -1. */
+  fileno(): number {
+    return -1;
   }
 
   /** Takes the stored error, if any, as a `SocketError` for `action`. */
@@ -177,6 +198,8 @@ export class DatagramEndpoint {
     });
   }
 }
+
+function noChange(): void {}
 
 function sendAction(host: string | undefined, port: number | undefined): string {
   return host === undefined ? "send" : `send to ${formatAddress([host, port ?? 0])}`;

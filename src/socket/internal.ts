@@ -11,3 +11,4 @@ export const kTakeDatagram = Symbol("socketkit.takeDatagram");
 export const kFileClosed = Symbol("socketkit.fileClosed");
 /** Closes the socket now, its files or not (a server ending a request, a transfer cut). */
 export const kCloseNow = Symbol("socketkit.closeNow");
+export const kReadiness = Symbol("socketkit.readiness");

@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { createServer as createTlsServer, type TlsOptions } from "node:tls";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
+import { handleFd, READABLE, type Readiness } from "./readiness.ts";
 import { Waiters } from "./waiters.ts";
 
 /** How long a TLS peer has to finish its handshake. */
@@ -20,7 +21,7 @@ export type Admit = (socket: NetSocket) => boolean;
  * not yet reading (their bytes stay in the kernel as with Python), until `accept()`
  * takes them; the wait queue is bounded.
  */
-export class Listener {
+export class Listener implements Readiness {
   readonly server: Server;
   readonly #pending = new Fifo<NetSocket>();
   readonly acceptors = new Waiters();
@@ -131,6 +132,30 @@ export class Listener {
     return undefined;
   }
 
+  /**
+   * For `select`: `accept` would not wait when a live connection is waiting, or it would
+   * raise. Never writable, as Linux reports a listening socket.
+   */
+  ready(events: number): number {
+    if ((events & READABLE) === 0) return 0;
+    // One that died while waiting is dropped now, so a ready listener has one to hand out.
+    for (let s = this.#pending.peek(); s?.destroyed; s = this.#pending.peek()) {
+      this.#pending.shift();
+      s.off("error", ignorePendingError);
+    }
+    return this.#pending.length > 0 || this.#error !== null || this.closed ? READABLE : 0;
+  }
+
+  /** For `select`: wakes when a connection arrives, an error happens or the socket closes. */
+  watch(events: number, wake: () => void): () => void {
+    return (events & READABLE) !== 0 ? this.acceptors.watch(wake) : noChange;
+  }
+
+  /** The listening descriptor, or -1. */
+  fileno(): number {
+    return handleFd(this.server);
+  }
+
   /** Takes the server error (EMFILE and the like), if one happened: it is reported once. */
   takeError(action: string): SocketError | null {
     if (this.#error === null) return null;
@@ -178,6 +203,8 @@ function unixPathError(err: Error, options: ListenOptions | { fd: number }): Err
   if (code !== "ENOENT" && code !== "ENOTDIR") return err;
   return Object.assign(new Error(`listen ${code} ${path}`), { code, cause: err });
 }
+
+function noChange(): void {}
 
 function ignorePendingError(): void {
   // A connection that fails before accept() is reported by its first operation.

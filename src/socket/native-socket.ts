@@ -27,7 +27,8 @@ import {
   native,
 } from "../native/index.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
-import { kNativeBacked } from "./internal.ts";
+import { kNativeBacked, kReadiness } from "./internal.ts";
+import { CLOSED, READABLE, type Readiness, WRITABLE } from "./readiness.ts";
 import { Socket, type SocketOptions, setNativeFactory } from "./socket.ts";
 import { timeoutError } from "./waiters.ts";
 
@@ -80,6 +81,13 @@ export class NativeSocket extends Socket {
       }
     }
   }
+
+  /** What `socketkit/select` asks: the kernel's answer (poll) and the poll handle's wake. */
+  readonly #readiness: Readiness = {
+    ready: (events) => this.#readyNow(events),
+    watch: (events, wake) => this.#watch(events, wake),
+    fileno: () => this.fileno(),
+  };
 
   /** Maps the addon's errno errors to socketkit's, with a word on raw-socket privileges. */
   #error(err: unknown, action: string): SocketError {
@@ -152,6 +160,42 @@ export class NativeSocket extends Socket {
       }
     }
     this.#repoll();
+  }
+
+  /** @internal For `socketkit/select`. */
+  override [kReadiness](): Readiness {
+    return this.#isClosed ? CLOSED : this.#readiness;
+  }
+
+  /** The events of `socketkit/select` (READABLE, WRITABLE) as libuv's poll bits. */
+  #uvEvents(events: number): number {
+    const { UV_READABLE, UV_WRITABLE } = this.#addon.constants;
+    return (
+      ((events & READABLE) !== 0 ? UV_READABLE : 0) | ((events & WRITABLE) !== 0 ? UV_WRITABLE : 0)
+    );
+  }
+
+  #readyNow(events: number): number {
+    if (this.#isClosed) return events;
+    let uv: number;
+    try {
+      uv = this.#addon.poll(this.#fd, this.#uvEvents(events));
+    } catch {
+      return events; // the next call on the socket reports what is wrong, at once
+    }
+    const { UV_READABLE, UV_WRITABLE } = this.#addon.constants;
+    return ((uv & UV_READABLE) !== 0 ? READABLE : 0) | ((uv & UV_WRITABLE) !== 0 ? WRITABLE : 0);
+  }
+
+  /** Wakes through the same poll handle the socket's own calls wait on. */
+  #watch(events: number, wake: () => void): () => void {
+    if (this.#isClosed) return () => {};
+    const waiter: Waiter = { events: this.#uvEvents(events), resolve: wake, reject: wake };
+    this.#waiters.add(waiter);
+    this.#repoll();
+    return () => {
+      if (this.#waiters.delete(waiter) && !this.#isClosed) this.#repoll();
+    };
   }
 
   /** Runs a non-blocking call until it stops saying "would block". */

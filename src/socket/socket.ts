@@ -60,11 +60,13 @@ import {
   kConnectTls,
   kFileClosed,
   kNativeBacked,
+  kReadiness,
   kStream,
   kTakeDatagram,
   kTimeoutMs,
 } from "./internal.ts";
 import { type Admit, Listener } from "./listener.ts";
+import { type Readiness, readinessOf } from "./readiness.ts";
 import { DEFAULT_HIGH_WATER_MARK, type DirectRead, StreamConnection } from "./stream-connection.ts";
 import { timeoutError } from "./waiters.ts";
 import { Writer } from "./writer.ts";
@@ -369,6 +371,13 @@ export class Socket {
   /** @internal A deadline for an operation starting now. */
   deadline(): number | null {
     return deadlineFrom(this.#timeout);
+  }
+
+  /** @internal What `socketkit/select` asks of this socket (see readiness.ts). */
+  [kReadiness](): Readiness {
+    if (this.#delegate) return this.#delegate[kReadiness]();
+    const backend = this.#conn ?? (this.#listening ? this.#listener : null) ?? this.#dgram;
+    return readinessOf(this.type, this.#closed, this.#connecting, backend);
   }
 
   // ---------------------------------------------------------------- binding

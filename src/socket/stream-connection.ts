@@ -3,6 +3,7 @@ import { ChunkQueue } from "../codec/chunk-queue.ts";
 import { SocketError, TimeoutError, toSocketError } from "../core/errors.ts";
 import { remaining } from "./deadline.ts";
 import { IdleSweeper } from "./idle-sweeper.ts";
+import { handleFd, READABLE, type Readiness, WRITABLE } from "./readiness.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Options of {@link StreamConnection}. */
@@ -27,7 +28,7 @@ type Tagged = NetSocket & { [kConnection]?: StreamConnection };
  * control, not by our memory), half-close in both directions, and no unhandled `'error'`.
  * The `Socket` class gives it Python's API; `BufferedReader` reads its queue directly.
  */
-export class StreamConnection {
+export class StreamConnection implements Readiness {
   /** The Node socket underneath. */
   readonly socket: NetSocket;
   /** Received bytes not yet read. */
@@ -80,6 +81,41 @@ export class StreamConnection {
     socket.on("error", onError);
     socket.on("close", onClose);
     if (!this.#reading) socket.pause();
+  }
+
+  /**
+   * For `select`: `recv` would not wait when bytes are buffered or it would return end of
+   * stream or raise; `send` would not wait below the send buffer size (or when it would
+   * raise).
+   */
+  ready(events: number): number {
+    let ready = 0;
+    const over = this.closed || this.#error !== null;
+    if ((events & READABLE) !== 0 && (over || this.queue.length > 0 || this.eof || this.readShut)) {
+      ready |= READABLE;
+    }
+    if (
+      (events & WRITABLE) !== 0 &&
+      (over || this.writeShut || this.socket.writableLength < this.#sendBufferSize)
+    ) {
+      ready |= WRITABLE;
+    }
+    return ready;
+  }
+
+  /** For `select`: wakes at the next change of what {@link ready} says for `events`. */
+  watch(events: number, wake: () => void): () => void {
+    const read = (events & READABLE) !== 0 ? this.readers.watch(wake) : null;
+    const write = (events & WRITABLE) !== 0 ? this.#drainWaiters.watch(wake) : null;
+    return () => {
+      read?.();
+      write?.();
+    };
+  }
+
+  /** The descriptor under the connection, or -1 (TLS, or none). */
+  fileno(): number {
+    return handleFd(this.socket);
   }
 
   /** Starts reading an accepted socket that was created paused. */

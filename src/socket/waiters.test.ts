@@ -43,6 +43,23 @@ describe("Waiters", () => {
     w.wake();
     await next;
   });
+
+  it("watch calls back once at the next wake, and not at all once cancelled", () => {
+    const w = new Waiters();
+    const calls: string[] = [];
+    w.watch(() => calls.push("kept"));
+    const cancel = w.watch(() => calls.push("cancelled"));
+    cancel();
+    w.wake();
+    w.wake();
+    assert.deepEqual(calls, ["kept"]);
+    // A cancel after the wake is harmless, and the Waiters hold nothing more.
+    cancel();
+    const next = w.watch(() => calls.push("next"));
+    w.wake();
+    next();
+    assert.deepEqual(calls, ["kept", "next"]);
+  });
 });
 
 describe("timeoutError", () => {

@@ -36,6 +36,16 @@ export class Waiters {
   }
 
   /**
+   * Calls `wake` once, at the next `wake()`, unless the returned function cancels it
+   * first: for `select`, which waits on many sockets and must let go of all but the one
+   * that woke it.
+   */
+  watch(wake: () => void): () => void {
+    this.#add(wake);
+    return () => this.#remove(wake);
+  }
+
+  /**
    * Resolves at the next `wake()`. `timeoutMs` null waits forever; 0 throws
    * `BlockingIOError` at once (Python's non-blocking mode); otherwise a `TimeoutError`
    * saying `Cannot ACTION: timed out` is thrown when the time runs out.

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
 /** What a published example may import: the package's entry points and Node.js. */
-export const PUBLIC = /^(socketkit|socketkit\/server|node:.+)$/;
+export const PUBLIC = /^(socketkit|socketkit\/server|socketkit\/select|node:.+)$/;
 
 export interface Example {
   /** Where it comes from, `README.md:123` or `src/socket/socket.ts:145`. */
