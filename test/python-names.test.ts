@@ -62,6 +62,7 @@ describe("the Python → socketkit table", () => {
     const entries = await Promise.all([
       import("../src/index.ts"),
       import("../src/server/index.ts"),
+      import("../src/select/index.ts"),
     ]);
     const exports = Object.assign({}, ...entries) as Record<string, unknown>;
     const problems: string[] = [];
