@@ -42,6 +42,16 @@ export {
   getaddrinfo,
   gethostname,
 } from "./socket/getaddrinfo.ts";
+export {
+  htonl,
+  htons,
+  inet_aton,
+  inet_ntoa,
+  inet_ntop,
+  inet_pton,
+  ntohl,
+  ntohs,
+} from "./socket/inet.ts";
 export { NativeSocket } from "./socket/native-socket.ts";
 export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
 export { Writer } from "./socket/writer.ts";

@@ -18,6 +18,7 @@ import {
   IncompleteReadError,
   isDisconnect,
   LineTooLongError,
+  OverflowError,
   PermissionError,
   SocketError,
   TimeoutError,
@@ -146,6 +147,7 @@ describe("error classes", () => {
     new UnsupportedError("x"),
     new AccessListError("x"),
     new ArgumentError("x"),
+    new OverflowError("x"),
   ];
 
   it("are all SocketError and Error, named after their class", () => {
@@ -178,6 +180,7 @@ describe("error classes", () => {
       UnsupportedError: "ERR_UNSUPPORTED",
       AccessListError: "ERR_ACCESS_LIST",
       ArgumentError: "ERR_INVALID_ARGUMENT",
+      OverflowError: "ERR_OUT_OF_RANGE",
     });
   });
 
