@@ -53,5 +53,6 @@ export {
   ntohs,
 } from "./socket/inet.ts";
 export { NativeSocket } from "./socket/native-socket.ts";
+export { type GetservOptions, getservbyname, getservbyport } from "./socket/netdb.ts";
 export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
 export { Writer } from "./socket/writer.ts";
