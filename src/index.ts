@@ -36,6 +36,7 @@ export {
 } from "./socket/buffered-reader.ts";
 export { type CreateConnectionOptions, createConnection } from "./socket/create-connection.ts";
 export { type CreateServerOptions, createServer } from "./socket/create-server.ts";
+export { getdefaulttimeout, setdefaulttimeout } from "./socket/default-timeout.ts";
 export {
   type AddrInfo,
   type GetaddrinfoOptions,
@@ -55,4 +56,5 @@ export {
 export { NativeSocket } from "./socket/native-socket.ts";
 export { type GetservOptions, getservbyname, getservbyport } from "./socket/netdb.ts";
 export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
+export { socketpair } from "./socket/socketpair.ts";
 export { Writer } from "./socket/writer.ts";

@@ -9,7 +9,10 @@ import { Socket, type SocketOptions } from "./socket.ts";
 
 /** Options of {@link createConnection}. */
 export interface CreateConnectionOptions extends SocketOptions {
-  /** Seconds for each connection attempt, and the socket's timeout afterwards. @default null (none) */
+  /**
+   * Seconds for each connection attempt, and the socket's timeout afterwards; `null`
+   * blocks. @default getdefaulttimeout() (null unless `setdefaulttimeout` was called)
+   */
   timeout?: number | null;
   /** Local `[host, port]` to connect from. @default undefined (the kernel picks) */
   sourceAddress?: [string, number];
@@ -42,8 +45,8 @@ export async function createConnection(
   if (typeof address === "string") {
     const s = new Socket(AF_UNIX, SOCK_STREAM, 0, options);
     if (options.tls) s[kConnectTls](options.tls, options.fingerprint256);
-    s.settimeout(options.timeout ?? null);
     try {
+      if (options.timeout !== undefined) s.settimeout(options.timeout);
       await s.connect(address);
     } catch (err) {
       await s.close();
@@ -57,7 +60,7 @@ export async function createConnection(
   for (const [family, , , , sockaddr] of infos) {
     const s = new Socket(family, SOCK_STREAM, 0, options);
     try {
-      s.settimeout(options.timeout ?? null);
+      if (options.timeout !== undefined) s.settimeout(options.timeout);
       if (options.sourceAddress) await s[kConnectFrom](options.sourceAddress);
       if (options.tls) {
         const servername = options.tls.servername ?? (isIP(host) ? undefined : host);

@@ -40,6 +40,7 @@ import { reusePortListener } from "../native/reuse-port.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
+import { getdefaulttimeout } from "./default-timeout.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
 import {
   kAdopt,
@@ -158,7 +159,8 @@ export class Socket {
   readonly type: number;
   /** Protocol number (0 for the default). */
   readonly proto: number;
-  #timeout: number | null = null;
+  /** Starts as `setdefaulttimeout` says, for accepted sockets too (as in Python). */
+  #timeout: number | null = getdefaulttimeout();
   #highWaterMark: number;
   #sendBufferSize = DEFAULT_HIGH_WATER_MARK;
   #options: SocketOptions;
