@@ -44,6 +44,21 @@ export {
   gethostname,
 } from "./socket/getaddrinfo.ts";
 export {
+  getnameinfo,
+  NI_DGRAM,
+  NI_NAMEREQD,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+} from "./socket/getnameinfo.ts";
+export { has_dualstack_ipv6 } from "./socket/has-dualstack-ipv6.ts";
+export {
+  getfqdn,
+  gethostbyaddr,
+  gethostbyname,
+  gethostbyname_ex,
+  type HostEntry,
+} from "./socket/host-names.ts";
+export {
   htonl,
   htons,
   inet_aton,
