@@ -37,12 +37,40 @@ export {
 export { BufferedRWPair } from "./socket/buffered-rw-pair.ts";
 export { type CreateConnectionOptions, createConnection } from "./socket/create-connection.ts";
 export { type CreateServerOptions, createServer } from "./socket/create-server.ts";
+export { getdefaulttimeout, setdefaulttimeout } from "./socket/default-timeout.ts";
 export {
   type AddrInfo,
   type GetaddrinfoOptions,
   getaddrinfo,
   gethostname,
 } from "./socket/getaddrinfo.ts";
+export {
+  getnameinfo,
+  NI_DGRAM,
+  NI_NAMEREQD,
+  NI_NUMERICHOST,
+  NI_NUMERICSERV,
+} from "./socket/getnameinfo.ts";
+export { has_dualstack_ipv6 } from "./socket/has-dualstack-ipv6.ts";
+export {
+  getfqdn,
+  gethostbyaddr,
+  gethostbyname,
+  gethostbyname_ex,
+  type HostEntry,
+} from "./socket/host-names.ts";
+export {
+  htonl,
+  htons,
+  inet_aton,
+  inet_ntoa,
+  inet_ntop,
+  inet_pton,
+  ntohl,
+  ntohs,
+} from "./socket/inet.ts";
 export { NativeSocket } from "./socket/native-socket.ts";
+export { type GetservOptions, getservbyname, getservbyport } from "./socket/netdb.ts";
 export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
+export { socketpair } from "./socket/socketpair.ts";
 export { Writer } from "./socket/writer.ts";

@@ -18,6 +18,7 @@ import {
   IncompleteReadError,
   isDisconnect,
   LineTooLongError,
+  OverflowError,
   PermissionError,
   SelectorKeyError,
   SocketError,
@@ -148,6 +149,7 @@ describe("error classes", () => {
     new AccessListError("x"),
     new ArgumentError("x"),
     new SelectorKeyError("x"),
+    new OverflowError("x"),
   ];
 
   it("are all SocketError and Error, named after their class", () => {
@@ -181,6 +183,7 @@ describe("error classes", () => {
       AccessListError: "ERR_ACCESS_LIST",
       ArgumentError: "ERR_INVALID_ARGUMENT",
       SelectorKeyError: "ERR_NOT_REGISTERED",
+      OverflowError: "ERR_OUT_OF_RANGE",
     });
   });
 

@@ -271,6 +271,26 @@ export class SelectorKeyError extends SocketError {
   }
 }
 
+/**
+ * A number outside the range an operation takes, where Python raises `OverflowError`:
+ * `htons(-1)`, `htonl(2 ** 32)`, `getservbyport(65536)`. `code` is `ERR_OUT_OF_RANGE`.
+ *
+ * @example
+ * ```ts
+ * import { htons, OverflowError } from "socketkit";
+ * try {
+ *   htons(65536);
+ * } catch (err) {
+ *   if (err instanceof OverflowError) console.log(err.code); // "ERR_OUT_OF_RANGE"
+ * }
+ * ```
+ */
+export class OverflowError extends ArgumentError {
+  protected override defaultCode(): string {
+    return "ERR_OUT_OF_RANGE";
+  }
+}
+
 type ErrorClass = new (message: string, options?: SocketErrorOptions) => SocketError;
 
 /** Node/libuv code → class. Codes not listed become a plain `SocketError`. */

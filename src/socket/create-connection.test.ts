@@ -20,9 +20,11 @@ import {
   ConnectionRefusedError,
   createConnection,
   GaiError,
+  getaddrinfo,
   SHUT_WR,
   SOCK_STREAM,
   Socket,
+  SocketError,
   socket,
   TimeoutError,
 } from "../index.ts";
@@ -92,13 +94,13 @@ describe("createConnection", () => {
   });
 
   it(
-    "raises the first attempt's error when every address fails (resolver stubbed)",
+    "test_create_connection (NetworkConnectionNoServer): raises the last attempt's error, as Python (resolver stubbed)",
     T,
     async (t) => {
       const port = await closedPort();
       stubResolver(t, [
-        { address: "127.0.0.1", family: 4 },
         { address: "::1", family: 6 },
+        { address: "127.0.0.1", family: 4 },
       ]);
       const err = await rejection(
         createConnection(["service.test", port]),
@@ -108,6 +110,78 @@ describe("createConnection", () => {
       assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
     },
   );
+
+  it(
+    "test_create_connection_all_errors (NetworkConnectionNoServer): allErrors gives every attempt's error in order (resolver stubbed)",
+    T,
+    async (t) => {
+      const port = await closedPort();
+      stubResolver(t, [
+        { address: "::1", family: 6 },
+        { address: "127.0.0.1", family: 4 },
+      ]);
+      let caught: unknown;
+      await assert.rejects(createConnection(["service.test", port], { allErrors: true }), (e) => {
+        caught = e;
+        return true;
+      });
+      assert.ok(caught instanceof AggregateError, String(caught));
+      assert.equal(caught.errors.length, 2);
+      assert.ok(caught.errors[0] instanceof SocketError);
+      assert.match(caught.errors[0].message, new RegExp(`\\[::1\\]:${port}`));
+      assert.ok(caught.errors[1] instanceof ConnectionRefusedError);
+      assert.match(caught.message, new RegExp(`service\\.test:${port}`));
+    },
+  );
+
+  it(
+    "test_create_connection_all_errors (NetworkConnectionNoServer): one error per address localhost has",
+    T,
+    async () => {
+      const port = await closedPort();
+      let caught: unknown;
+      await assert.rejects(createConnection(["localhost", port], { allErrors: true }), (e) => {
+        caught = e;
+        return true;
+      });
+      assert.ok(caught instanceof AggregateError);
+      for (const e of caught.errors) assert.ok(e instanceof SocketError);
+      const addresses = await getaddrinfo("localhost", port, { type: SOCK_STREAM });
+      assert.equal(caught.errors.length, addresses.length);
+    },
+  );
+
+  it("with allErrors, still returns the first socket that connects", T, async (t) => {
+    const { server, port } = await listener(t);
+    const s = closing(t, await createConnection(["127.0.0.1", port], { allErrors: true }));
+    assert.equal(s.family, AF_INET);
+    closing(t, (await server.accept())[0]);
+  });
+
+  it(
+    "with allErrors, a name that does not resolve is still a GaiError, as in Python",
+    T,
+    async () => {
+      await rejection(
+        createConnection(["bad host name!", 80], { allErrors: true }),
+        GaiError,
+        "EAI_NONAME",
+      );
+    },
+  );
+
+  it("with allErrors, a Unix path that fails is an AggregateError of one", T, async (t) => {
+    const path = join(await tempDir(t), "nobody.sock");
+    let caught: unknown;
+    await assert.rejects(createConnection(path, { allErrors: true }), (e) => {
+      caught = e;
+      return true;
+    });
+    assert.ok(caught instanceof AggregateError);
+    assert.equal(caught.errors.length, 1);
+    assert.ok(caught.errors[0] instanceof SocketError);
+    assert.equal(caught.errors[0].code, "ENOENT");
+  });
 
   it("applies the timeout to connecting (TimeoutError) and keeps it on the socket", {
     timeout: 30_000,

@@ -23,6 +23,9 @@ import {
   SOCK_STREAM,
 } from "../core/constants.ts";
 import { errorFromCode, GaiError, toSocketError } from "../core/errors.ts";
+import { normalizeAddress } from "./inet.ts";
+import { interfaceIndex } from "./interface-names.ts";
+import { findServicePort } from "./netdb.ts";
 
 /** Options of {@link getaddrinfo}. */
 export interface GetaddrinfoOptions {
@@ -47,26 +50,63 @@ const PROTO_OF: Record<number, number> = {
   [SOCK_RAW]: 0,
 };
 
-function parsePort(port: number | string | null): number {
-  if (port === null) return 0;
-  const n = typeof port === "number" ? port : Number(port);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new GaiError(`Cannot resolve port ${JSON.stringify(port)}: servname not supported`, {
-      code: "EAI_SERVICE",
-      errno: -8,
-    });
-  }
+/** Python's `socket.gaierror` for a port or service getaddrinfo cannot use. */
+function badService(port: unknown, why: string): GaiError {
+  return new GaiError(
+    `Cannot resolve port ${JSON.stringify(port)}: servname not supported for ai_socktype (${why})`,
+    { code: "EAI_SERVICE", errno: -8 },
+  );
+}
+
+function checkPortNumber(n: number, given: unknown): number {
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw badService(given, "not a port 0-65535");
   return n;
 }
 
 /**
+ * The port of each socket type to list, `[type, port]`: a number (or numeric string) for
+ * all of them; a service name, as glibc reads it, for the types whose protocol the
+ * services database has it for (SOCK_STREAM as tcp, SOCK_DGRAM as udp; SOCK_RAW has no
+ * services). Throws `GaiError` (`EAI_SERVICE`) when none has it.
+ */
+async function portsByType(
+  port: number | string | null,
+  types: number[],
+): Promise<Array<[type: number, port: number]>> {
+  let numeric: number | null = null;
+  if (port === null || port === "") numeric = 0;
+  else if (typeof port === "number") numeric = checkPortNumber(port, port);
+  else if (typeof port !== "string") throw badService(port, "not a number or service name");
+  else if (/^\s*\+?\d+$/.test(port)) numeric = checkPortNumber(Number(port), port);
+  if (numeric !== null) {
+    const n = numeric;
+    return types.map((type) => [type, n]);
+  }
+  const name = port as string;
+  const out: Array<[number, number]> = [];
+  let why = "raw sockets have no services";
+  for (const type of types) {
+    const proto = type === SOCK_STREAM ? "tcp" : type === SOCK_DGRAM ? "udp" : undefined;
+    if (proto === undefined) continue;
+    const found = await findServicePort(name, proto);
+    if (typeof found === "number") out.push([type, found]);
+    else why = found.reason;
+  }
+  if (out.length === 0) throw badService(name, why);
+  return out;
+}
+
+/**
  * Resolves a host and port to the addresses to try, like Python's `socket.getaddrinfo`.
- * `null` as host means the loopback addresses.
+ * `null` as host means the loopback addresses. The port is a number, a numeric string, a
+ * service name of the services database (`"http"`), or `null` (0). IPv6 addresses come
+ * back as `inet_ntop` prints them (`FF02::1` is `ff02::1`); a `%zone` stays on the host,
+ * as Node.js needs it to connect, and its interface index is the tuple's scope id.
  *
  * @example
  * ```ts
  * import { AF_INET, getaddrinfo, SOCK_STREAM } from "socketkit";
- * const infos = await getaddrinfo("localhost", 80, { family: AF_INET, type: SOCK_STREAM });
+ * const infos = await getaddrinfo("localhost", "http", { family: AF_INET, type: SOCK_STREAM });
  * // [[2, 1, 6, "", ["127.0.0.1", 80]]]
  * ```
  */
@@ -75,37 +115,64 @@ export async function getaddrinfo(
   port: number | string | null,
   options: GetaddrinfoOptions = {},
 ): Promise<AddrInfo[]> {
-  const portNumber = parsePort(port);
   const family = options.family ?? 0;
   const types = options.type ? [options.type] : [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW];
-  const name = host ?? "localhost";
-  const versions = await lookupAll(name, family);
+  const ports = await portsByType(port, types);
+  const found = await lookupAll(host ?? "localhost", family);
   const out: AddrInfo[] = [];
-  for (const { address, version } of versions) {
+  for (const { address, version, scopeId } of found) {
     const fam = version === 6 ? AF_INET6 : AF_INET;
-    for (const type of types) {
-      out.push([fam, type, PROTO_OF[type] ?? 0, "", toSocketAddress(fam, address, portNumber)]);
+    for (const [type, p] of ports) {
+      const sockaddr: SocketAddress =
+        scopeId === null ? toSocketAddress(fam, address, p) : [address, p, 0, scopeId];
+      out.push([fam, type, PROTO_OF[type] ?? 0, "", sockaddr]);
     }
   }
   return out;
 }
 
-async function lookupAll(
-  host: string,
-  family: number,
-): Promise<Array<{ address: string; version: 4 | 6 }>> {
+/** An address the host resolved to. */
+interface Found {
+  address: string;
+  version: 4 | 6;
+  /** An IPv6 literal's scope id, from its zone; null to take it from the address. */
+  scopeId: number | null;
+}
+
+async function lookupAll(host: string, family: number): Promise<Found[]> {
   const wanted = family === AF_INET ? 4 : family === AF_INET6 ? 6 : 0;
   const literal = ipVersion(host);
   if (literal !== 0) {
     if (wanted !== 0 && literal !== wanted) throw familyMismatch(host);
-    return [{ address: host, version: literal }];
+    if (literal === 4) return [{ address: host, version: 4, scopeId: null }];
+    return [{ address: normalizeAddress(host), version: 6, scopeId: await scopeOf(host) }];
   }
   try {
     const results = await lookup(host, { all: true, family: wanted, verbatim: true });
-    return results.map((r) => ({ address: r.address, version: r.family === 6 ? 6 : 4 }));
+    return results.map((r) => ({
+      address: r.address,
+      version: r.family === 6 ? 6 : 4,
+      scopeId: null,
+    }));
   } catch (err) {
     throw toSocketError(err, `resolve ${JSON.stringify(host)}`);
   }
+}
+
+/** The scope id of an IPv6 literal's `%zone` (an interface name or number), 0 without one. */
+async function scopeOf(host: string): Promise<number> {
+  const pct = host.indexOf("%");
+  if (pct < 0) return 0;
+  const zone = host.slice(pct + 1);
+  const index = await interfaceIndex(zone);
+  if (index === null) {
+    throw new GaiError(
+      `Cannot resolve ${JSON.stringify(host)}: name or service not known (no interface ${JSON.stringify(zone)})`,
+      { code: "EAI_NONAME", errno: -2 },
+    );
+  }
+  // Where interfaces cannot be listed (not Linux), the zone is left to the system.
+  return index ?? 0;
 }
 
 function familyMismatch(host: string): GaiError {

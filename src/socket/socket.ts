@@ -51,6 +51,7 @@ import { BufferedRWPair } from "./buffered-rw-pair.ts";
 import { bulkWriter } from "./bulk.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, remaining } from "./deadline.ts";
+import { getdefaulttimeout } from "./default-timeout.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
 import {
   kAdopt,
@@ -207,7 +208,8 @@ export class Socket {
   readonly type: number;
   /** Protocol number (0 for the default). */
   readonly proto: number;
-  #timeout: number | null = null;
+  /** Starts as `setdefaulttimeout` says, for accepted sockets too (as in Python). */
+  #timeout: number | null = getdefaulttimeout();
   #highWaterMark: number;
   #sendBufferSize = DEFAULT_HIGH_WATER_MARK;
   #options: SocketOptions;
