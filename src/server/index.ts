@@ -25,7 +25,9 @@ export {
 export { DatagramReader } from "./datagram-reader.ts";
 export { DatagramRequestHandler } from "./datagram-request-handler.ts";
 export { DatagramWriter } from "./datagram-writer.ts";
+export { ForkingMixIn } from "./forking-mixin.ts";
 export { ForkingTCPServer } from "./forking-tcp-server.ts";
+export { ForkingUDPServer } from "./forking-udp-server.ts";
 export { StreamRequestHandler } from "./stream-request-handler.ts";
 export { TCPServer, type TCPServerOptions } from "./tcp-server.ts";
 export { ThreadingMixIn } from "./threading-mixin.ts";
