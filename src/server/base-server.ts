@@ -11,11 +11,38 @@ import { LogBudget, stderrLine } from "../core/log-budget.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { AccessGate } from "./access-gate.ts";
 import type { BaseRequestHandler, RequestHandlerClass } from "./base-request-handler.ts";
+import { isWorkerOf, REUSEPORT_ENV, WorkerPool } from "./worker-pool.ts";
 
 /** Options every server takes. */
 export interface BaseServerOptions {
-  /** Seconds `shutdown()` lets running handlers finish before closing their requests. @default 5 */
+  /**
+   * Seconds `shutdown()` and `close()` let running handlers finish before closing their
+   * requests (when `blockOnClose`); `Infinity` waits as long as they run, as Python does.
+   * @default 5
+   */
   gracePeriod?: number;
+  /**
+   * Python's `block_on_close`: `shutdown()` and `close()` wait for the running handlers
+   * (up to `gracePeriod`, then their requests are closed and they end), and
+   * `serveForever()` resolves once they have. When false, they return as soon as the
+   * server stops taking requests: running handlers are left to finish on their own, their
+   * connections open (still counted in `activeRequests`; a UDP handler replying after
+   * `close()` finds the socket closed, which is not reported). In the primary of a
+   * `workers` server: whether `shutdown()` and `close()` wait for the workers to exit.
+   * @default true
+   */
+  blockOnClose?: boolean;
+  /**
+   * Python's `daemon_threads`: requests taken in while it is true are handled as daemon
+   * threads are, so the server neither waits for their handlers (`shutdown()`, `close()`
+   * and `serveForever()` return without them, whatever `blockOnClose` says) nor keeps the
+   * process alive for them: a stream request's connection is unref'd, with the timers of
+   * its timeouts, so once the server is closed and nothing else is pending Node.js exits
+   * and the handlers end with it. Other handles a handler opens itself (timers, sockets of
+   * its own) keep the process alive as Node.js decides.
+   * @default false
+   */
+  daemonThreads?: boolean;
   /**
    * Seconds `handleRequest()` waits for a request before calling `handleTimeout()`
    * (Python's `timeout` attribute); `serveForever()` does not use it.
@@ -73,12 +100,33 @@ export abstract class BaseServer<Request> {
   readonly RequestHandlerClass: RequestHandlerClass<Request>;
   /** Seconds `handleRequest()` waits before `handleTimeout()`; null waits forever. */
   timeout: number | null;
+  /**
+   * Python's `block_on_close`, read when the server stops (see
+   * {@link BaseServerOptions.blockOnClose}): the option's value, which a subclass may set
+   * as Python's class attribute is set.
+   */
+  blockOnClose: boolean;
+  /**
+   * Python's `daemon_threads`, read as each request is taken in (see
+   * {@link BaseServerOptions.daemonThreads}): the option's value, which a subclass may set
+   * as Python's class attribute is set.
+   */
+  daemonThreads: boolean;
   readonly #gracePeriod: number;
   /** Where the server writes its one-line notices (stderr unless `log` is given). */
   protected readonly log: (line: string) => void;
   readonly #stats = { accepted: 0, rejected: 0, errors: 0 };
   /** Requests being handled (each request, a socket or a datagram's array, is unique). */
   #active = new Set<Request>();
+  /** The active requests taken in under `daemonThreads`: nothing waits for them. */
+  readonly #daemons = new Set<Request>();
+  /**
+   * Requests still running when the server's socket was closed: one failing on a closed
+   * socket then (a UDP handler replying) failed by the server's doing, not an error.
+   */
+  readonly #orphaned = new WeakSet<object>();
+  /** The workers, in the primary of a `workers` server. */
+  #pool: WorkerPool | null = null;
   /**
    * Requests closed by `shutdown()` past the grace period: their handlers then fail on a
    * closed socket, which is the server's doing, not an error worth a line.
@@ -108,6 +156,8 @@ export abstract class BaseServer<Request> {
     this.serverAddress = serverAddress;
     this.RequestHandlerClass = RequestHandlerClass;
     this.timeout = options.timeout ?? null;
+    this.blockOnClose = options.blockOnClose ?? true;
+    this.daemonThreads = options.daemonThreads ?? false;
     this.#gracePeriod = options.gracePeriod ?? 5;
     this.log = options.log ?? stderrLine;
     this.#gate = AccessGate.create(options, { log: this.log });
@@ -154,10 +204,44 @@ export abstract class BaseServer<Request> {
   }
 
   /**
+   * Binds and activates (`bind`), or, in the primary of a `workers` server, forks the
+   * workers instead and takes the address they serve; a worker's server stops when the
+   * primary says so. For subclasses' `create()`.
+   */
+  protected async bindOrFork(
+    workers: number,
+    family: number,
+    type: number,
+    bind: () => Promise<void>,
+  ): Promise<void> {
+    if (workers > 1 && !isWorkerOf()) {
+      const { pool, address } = await WorkerPool.launch(
+        this.serverAddress,
+        family,
+        type,
+        workers,
+        this.log,
+        this.#gracePeriod,
+      );
+      this.#pool = pool;
+      this.serverAddress = address;
+      return;
+    }
+    await bind();
+    if (isWorkerOf()) {
+      WorkerPool.serveInWorker(this);
+      if (process.env[REUSEPORT_ENV]) WorkerPool.announce(this.serverAddress);
+    }
+  }
+
+  /**
    * Handles requests until `shutdown()`; resolves after the running handlers finished
-   * (or the grace period ran out and their requests were closed).
+   * (or the grace period ran out and their requests were closed), unless `blockOnClose`
+   * is false. In the primary of a `workers` server: supervises the workers, restarting any
+   * that dies, until they have all exited after `shutdown()`.
    */
   serveForever(): Promise<void> {
+    if (this.#pool !== null) return this.#pool.supervise();
     this.#serving ??= this.#loop();
     return this.#serving;
   }
@@ -172,7 +256,7 @@ export abstract class BaseServer<Request> {
         this.#start(pending.request, pending.clientAddress);
       }
     } finally {
-      await this.#drain();
+      if (this.blockOnClose) await this.#drain();
       this.#stopped();
     }
   }
@@ -208,18 +292,23 @@ export abstract class BaseServer<Request> {
       return;
     }
     if (pending === null || pending === "stop") return;
-    this.#start(pending.request, pending.clientAddress);
-    await this.#allDone();
+    await this.#start(pending.request, pending.clientAddress);
   }
 
-  #start(request: Request, clientAddress: SocketAddress): void {
+  #start(request: Request, clientAddress: SocketAddress): Promise<void> {
     this.#active.add(request);
-    void this.#handle(request, clientAddress);
+    if (this.daemonThreads) {
+      this.#daemons.add(request);
+      this.unrefRequest(request);
+    }
+    return this.#handle(request, clientAddress);
   }
 
-  /** Resolves when no request is being handled. */
+  /** Resolves when no request is being handled but daemon ones. */
   async #allDone(): Promise<void> {
-    while (this.#active.size > 0) await this.#slots.wait(null, "wait for the handlers");
+    while (this.#active.size > this.#daemons.size) {
+      await this.#slots.wait(null, "wait for the handlers");
+    }
   }
 
   /**
@@ -249,6 +338,7 @@ export abstract class BaseServer<Request> {
       await this.shutdownRequest(request).catch(() => {});
     } finally {
       this.#active.delete(request);
+      this.#daemons.delete(request);
       this.#slots.wake();
     }
   }
@@ -263,6 +353,8 @@ export abstract class BaseServer<Request> {
   /** `handleError`, guarded: an override that throws is logged, never fatal. */
   #reportError(request: Request, clientAddress: SocketAddress, err: unknown): void {
     if (this.#cut.has(request as object)) return;
+    if (this.#orphaned.has(request as object) && err instanceof SocketError && err.code === "EBADF")
+      return;
     try {
       this.handleError(request, clientAddress, err);
     } catch (secondary) {
@@ -270,8 +362,16 @@ export abstract class BaseServer<Request> {
     }
   }
 
+  /**
+   * Waits for the running handlers (daemon ones excepted) for the grace period, then
+   * closes their requests and waits for them to end.
+   */
   async #drain(): Promise<void> {
-    if (this.#active.size === 0) return;
+    if (this.#active.size === this.#daemons.size) return;
+    if (!Number.isFinite(this.#gracePeriod)) {
+      await this.#allDone();
+      return;
+    }
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.#gracePeriod * 1000);
@@ -279,17 +379,21 @@ export abstract class BaseServer<Request> {
     await Promise.race([this.#allDone(), grace]);
     clearTimeout(timer);
     // Past the grace period: close what is left so the handlers end.
-    for (const request of this.#active) this.#cut.add(request as object);
-    await Promise.allSettled([...this.#active].map((r) => this.closeRequest(r)));
+    const left = [...this.#active].filter((r) => !this.#daemons.has(r));
+    for (const request of left) this.#cut.add(request as object);
+    await Promise.allSettled(left.map((r) => this.closeRequest(r)));
     await this.#allDone();
   }
 
   /**
-   * Stops accepting, lets running handlers finish within the grace period, and resolves
-   * when `serveForever()` has returned. Safe from inside a handler: `this.server.shutdown()`
-   * there resolves once accepting has stopped, instead of waiting for itself as Python would.
+   * Stops accepting, lets running handlers finish within the grace period (when
+   * `blockOnClose`), and resolves when `serveForever()` has returned. Safe from inside a
+   * handler: `this.server.shutdown()` there resolves once accepting has stopped, instead
+   * of waiting for itself as Python would. In the primary of a `workers` server: asks
+   * every worker to shut down so, and waits for them to exit (when `blockOnClose`).
    */
   async shutdown(): Promise<void> {
+    if (this.#pool !== null) return this.#stopWorkers();
     this.#shutdownRequested = true;
     await this.stopAccepting();
     if (this.#serving === null) {
@@ -308,8 +412,8 @@ export abstract class BaseServer<Request> {
   /**
    * The server as handlers see it (`this.server`): a view that behaves as the server in
    * every respect (properties, methods, `instanceof`; only `===` tells them apart) but
-   * `shutdown()`, which there resolves once accepting has stopped instead of waiting for
-   * all handlers to finish (Python deadlocks there). A Proxy, not AsyncLocalStorage,
+   * `shutdown()` and `close()`, which there resolve once accepting has stopped instead of
+   * waiting for all handlers to finish (Python deadlocks there). A Proxy, not AsyncLocalStorage,
    * because on Node 20 the latter slows every promise in the process.
    */
   #handlerView(): this {
@@ -318,6 +422,7 @@ export abstract class BaseServer<Request> {
       this.#view = new Proxy(this, {
         get: (target, prop) => {
           if (prop === "shutdown") return this.#shutdownFromHandler;
+          if (prop === "close") return this.#closeFromHandler;
           const value = Reflect.get(target, prop, target);
           if (typeof value !== "function") return value;
           let fn = bound.get(prop);
@@ -332,14 +437,38 @@ export abstract class BaseServer<Request> {
     return this.#view;
   }
 
-  /** Releases the server's socket (Python's `server_close`). */
-  async close(): Promise<void> {
+  /** Stops the workers; waits for them to exit when `blockOnClose`. */
+  async #stopWorkers(): Promise<void> {
+    const stopping = (this.#pool as WorkerPool).stop();
+    if (this.blockOnClose) await stopping;
+  }
+
+  /**
+   * Releases the server's socket (Python's `server_close`): stops taking requests and,
+   * when `blockOnClose`, first waits for the running handlers as `shutdown()` does (within
+   * the grace period). From inside a handler it does not wait (it would wait for itself).
+   * In the primary of a `workers` server, it stops the workers as `shutdown()` does.
+   */
+  close(): Promise<void> {
+    return this.#close(true);
+  }
+
+  async #close(wait: boolean): Promise<void> {
+    if (this.#pool !== null) await this.#stopWorkers();
     this.#shutdownRequested = true;
     await this.stopAccepting();
+    if (wait && this.blockOnClose) {
+      if (this.#serving !== null) await this.#stoppedPromise;
+      await this.#drain();
+    }
+    for (const request of this.#active) this.#orphaned.add(request as object);
     await this.serverClose();
     this.#gate?.close();
     this.#routine.flush();
   }
+
+  /** `close()` as a handler calls it: it cannot wait for the handlers, itself among them. */
+  #closeFromHandler = (): Promise<void> => this.#close(false);
 
   /** `await using server = await TCPServer.create(...)` shuts down and closes. */
   async [Symbol.asyncDispose](): Promise<void> {
@@ -368,6 +497,13 @@ export abstract class BaseServer<Request> {
 
   /** Closes a request's connection at once (used past the grace period). For subclasses. */
   protected abstract closeRequest(request: Request): Promise<void>;
+
+  /**
+   * Lets the process exit while this request is handled (`daemonThreads`): a stream
+   * server unrefs the connection. Datagram requests have nothing of their own to unref.
+   * For subclasses.
+   */
+  protected unrefRequest(_request: Request): void {}
 
   /**
    * Returns false to reject the request (it is closed at once). Runs after the `allow` /

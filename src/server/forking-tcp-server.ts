@@ -1,22 +1,22 @@
-import type { Address } from "../core/address.ts";
-import type { Socket } from "../socket/socket.ts";
-import type { RequestHandlerClass } from "./base-request-handler.ts";
-import { TCPServer, type TCPServerOptions } from "./tcp-server.ts";
-import { WorkerPool } from "./worker-pool.ts";
+import { ForkingMixIn } from "./forking-mixin.ts";
+import { TCPServer } from "./tcp-server.ts";
 
 /**
- * `TCPServer` with one worker process per core by default: the name Python gives a
- * server that serves from several processes.
+ * Python's `socketserver.ForkingTCPServer`, `ForkingMixIn(TCPServer)`: a `TCPServer` whose
+ * `workers` option defaults to one process per core (see {@link ForkingMixIn}).
+ *
+ * @example
+ * ```ts
+ * import cluster from "node:cluster";
+ * import { BaseRequestHandler, ForkingTCPServer } from "socketkit/server";
+ * class Pid extends BaseRequestHandler {
+ *   override async handle() {
+ *     await this.request.sendall(`served by process ${process.pid}\n`);
+ *   }
+ * }
+ * const server = await ForkingTCPServer.create(["127.0.0.1", 9999], Pid);
+ * if (cluster.isPrimary) process.once("SIGTERM", () => void server.shutdown());
+ * await server.serveForever();
+ * ```
  */
-export class ForkingTCPServer extends TCPServer {
-  constructor(
-    serverAddress: Address,
-    RequestHandlerClass: RequestHandlerClass<Socket>,
-    options: TCPServerOptions = {},
-  ) {
-    super(serverAddress, RequestHandlerClass, {
-      workers: WorkerPool.defaultWorkers(),
-      ...options,
-    });
-  }
-}
+export class ForkingTCPServer extends ForkingMixIn(TCPServer) {}

@@ -25,9 +25,16 @@ export {
 export { DatagramReader } from "./datagram-reader.ts";
 export { DatagramRequestHandler } from "./datagram-request-handler.ts";
 export { DatagramWriter } from "./datagram-writer.ts";
+export { ForkingMixIn } from "./forking-mixin.ts";
 export { ForkingTCPServer } from "./forking-tcp-server.ts";
+export { ForkingUDPServer } from "./forking-udp-server.ts";
 export { StreamRequestHandler } from "./stream-request-handler.ts";
 export { TCPServer, type TCPServerOptions } from "./tcp-server.ts";
+export { ThreadingMixIn } from "./threading-mixin.ts";
+export { ThreadingTCPServer } from "./threading-tcp-server.ts";
+export { ThreadingUDPServer } from "./threading-udp-server.ts";
+export { ThreadingUnixDatagramServer } from "./threading-unix-datagram-server.ts";
+export { ThreadingUnixStreamServer } from "./threading-unix-stream-server.ts";
 export { type DatagramRequest, UDPServer, type UDPServerOptions } from "./udp-server.ts";
 export { UnixDatagramServer } from "./unix-datagram-server.ts";
 export { UnixStreamServer } from "./unix-stream-server.ts";

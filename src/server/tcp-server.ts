@@ -6,16 +6,14 @@ import {
   AF_INET6,
   SHUT_WR,
   SO_REUSEADDR,
-  SO_REUSEPORT,
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { hasNative } from "../native/index.ts";
 import { kBindServer, kCloseNow, kStream } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
-import { isWorkerOf, REUSEPORT_ENV, WorkerPool } from "./worker-pool.ts";
+import { isWorkerOf, REUSEPORT_ENV } from "./worker-pool.ts";
 
 /** Seconds a connection may send and receive nothing, when `idleTimeout` is not given. */
 export const DEFAULT_IDLE_TIMEOUT = 300;
@@ -42,7 +40,9 @@ export interface TCPServerOptions extends BaseServerOptions {
   /**
    * Processes serving the port together (node:cluster). The script runs once per worker:
    * in the primary, `create()` forks the workers and `serveForever()` supervises them,
-   * restarting any that dies; `shutdown()` stops them all. @default 1 (no workers)
+   * restarting any that dies; `shutdown()` stops them all. With the native addon each
+   * worker listens on a socket of its own (SO_REUSEPORT); without it they share the
+   * primary's. @default 1 (no workers; `ForkingTCPServer`: one per core)
    */
   workers?: number;
 }
@@ -70,7 +70,6 @@ export class TCPServer extends BaseServer<Socket> {
   /** The options the server was made with. */
   readonly options: TCPServerOptions;
   #closed = false;
-  #pool: WorkerPool | null = null;
 
   /** Use {@link TCPServer.create}, which binds and activates as Python's constructor does. */
   constructor(
@@ -103,51 +102,21 @@ export class TCPServer extends BaseServer<Socket> {
   ): Promise<T> {
     const server = new this(serverAddress, RequestHandlerClass, options);
     try {
-      if ((options.workers ?? 1) > 1 && !isWorkerOf()) {
-        // With the native addon, each worker listens on its own SO_REUSEPORT socket and the
-        // kernel spreads connections; without it, node:cluster shares the primary's socket.
-        const reserve = hasNative() ? await server.#reservePort() : null;
-        const env: Record<string, string> =
-          reserve === null ? {} : { [REUSEPORT_ENV]: String(reserve.port) };
-        server.#pool = new WorkerPool(
-          options.workers ?? 1,
-          server.log,
-          options.gracePeriod ?? 5,
-          env,
-        );
-        try {
-          server.serverAddress = await server.#pool.start();
-        } finally {
-          await reserve?.socket?.close();
-        }
-      } else {
-        await server.serverBind();
-        server.serverActivate();
-        if (isWorkerOf()) {
-          WorkerPool.serveInWorker(server);
-          if (process.env[REUSEPORT_ENV]) WorkerPool.announce(server.serverAddress);
-        }
-      }
+      // The server's own options: a subclass (ForkingMixIn) may have added to them.
+      await server.bindOrFork(
+        server.options.workers ?? 1,
+        server.socket.family,
+        SOCK_STREAM,
+        async () => {
+          await server.serverBind();
+          server.serverActivate();
+        },
+      );
     } catch (err) {
       await server.close();
       throw err;
     }
     return server;
-  }
-
-  /**
-   * For workers on SO_REUSEPORT: the port they all bind. A port 0 is made concrete by
-   * binding one here first, held until the workers listen.
-   */
-  async #reservePort(): Promise<{ port: number; socket: Socket | null } | null> {
-    const address = this.serverAddress;
-    if (!Array.isArray(address)) return null;
-    const [host, port] = address as [string, number];
-    if (port !== 0) return { port, socket: null };
-    const s = new Socket(this.socket.family, SOCK_STREAM);
-    s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
-    await s.bind([host, 0]);
-    return { port: (s.getsockname() as [string, number])[1], socket: s };
   }
 
   /** Binds the socket and records the real address. May be overridden. */
@@ -169,16 +138,6 @@ export class TCPServer extends BaseServer<Socket> {
   /** Starts listening. May be overridden. */
   serverActivate(): void {
     this.socket.listen(this.options.requestQueueSize ?? 5);
-  }
-
-  override serveForever(): Promise<void> {
-    if (this.#pool) return this.#pool.supervise();
-    return super.serveForever();
-  }
-
-  override async shutdown(): Promise<void> {
-    if (this.#pool) return this.#pool.stop();
-    return super.shutdown();
   }
 
   /** The idle timeout connections get, in seconds: `options.idleTimeout` or its default. */
@@ -216,6 +175,10 @@ export class TCPServer extends BaseServer<Socket> {
   protected override closeRequest(request: Socket): Promise<void> {
     // The request ends here, files made by its handler open or not.
     return request[kCloseNow]();
+  }
+
+  protected override unrefRequest(request: Socket): void {
+    request.unref();
   }
 
   /**

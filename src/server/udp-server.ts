@@ -1,10 +1,20 @@
 import type { Address, SocketAddress } from "../core/address.ts";
-import { familyOfAddress } from "../core/address.ts";
-import { AF_INET, AF_INET6, SO_REUSEADDR, SOCK_DGRAM, SOL_SOCKET } from "../core/constants.ts";
-import { kTakeDatagram } from "../socket/internal.ts";
+import { familyOfAddress, formatAddress } from "../core/address.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+} from "../core/constants.ts";
+import { UnsupportedError } from "../core/errors.ts";
+import { kBindServer, kTakeDatagram } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+import { isWorkerOf, REUSEPORT_ENV } from "./worker-pool.ts";
 
 /** A UDP request: the datagram and the server's socket, as in Python. */
 export type DatagramRequest = [data: Buffer, socket: Socket];
@@ -22,6 +32,18 @@ export interface UDPServerOptions extends BaseServerOptions {
    * queue then drops what arrives, and counts it (`socket.droppedDatagrams`). @default 1024
    */
   maxConcurrentRequests?: number;
+  /**
+   * Processes serving the port together (node:cluster), as with `TCPServer`: the script
+   * runs once per worker; in the primary, `create()` forks the workers and
+   * `serveForever()` supervises them. With the native addon each worker reads a socket of
+   * its own (SO_REUSEPORT: the kernel sends all datagrams of one client address to one
+   * worker); without it the workers read the one socket node:cluster makes in the
+   * primary, each datagram going to whichever worker reads first. Either way every
+   * datagram is handled once and its reply comes from the server's address. Not for
+   * Unix datagram sockets, which neither way can share (`UnsupportedError`).
+   * @default 1 (no workers; `ForkingUDPServer`: one per core)
+   */
+  workers?: number;
 }
 
 /**
@@ -84,7 +106,14 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   ): Promise<T> {
     const server = new this(serverAddress, RequestHandlerClass, options);
     try {
-      await server.serverBind();
+      // The server's own options: a subclass (ForkingMixIn) may have added to them.
+      const workers = server.options.workers ?? 1;
+      if (workers > 1 && server.socket.family === AF_UNIX) {
+        throw new UnsupportedError(
+          `Cannot serve ${formatAddress(server.serverAddress)} from ${workers} worker processes: a Unix datagram socket can be shared neither by node:cluster nor with SO_REUSEPORT (use workers: 1)`,
+        );
+      }
+      await server.bindOrFork(workers, server.socket.family, SOCK_DGRAM, () => server.serverBind());
     } catch (err) {
       await server.close();
       throw err;
@@ -92,10 +121,20 @@ export class UDPServer extends BaseServer<DatagramRequest> {
     return server;
   }
 
-  /** Binds the socket and records the real address. May be overridden. */
+  /**
+   * Binds the socket and records the real address (in a worker: its own SO_REUSEPORT
+   * socket, or the primary's, see `workers`). May be overridden.
+   */
   async serverBind(): Promise<void> {
+    const reusePort = isWorkerOf() ? process.env[REUSEPORT_ENV] : undefined;
+    // SO_REUSEPORT first: it hands the socket over to a native one, which takes the rest.
+    if (reusePort !== undefined) this.socket.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
     if (this.options.allowReuseAddress) this.socket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-    await this.socket.bind(this.serverAddress as Address);
+    if (reusePort !== undefined && Array.isArray(this.serverAddress)) {
+      await this.socket.bind([(this.serverAddress as [string, number])[0], Number(reusePort)]);
+    } else if (isWorkerOf() && this.socket.family !== AF_UNIX) {
+      await this.socket[kBindServer](this.serverAddress as Address, { shared: true });
+    } else await this.socket.bind(this.serverAddress as Address);
     this.serverAddress = this.socket.getsockname();
   }
 

@@ -1,8 +1,11 @@
 import cluster, { type Address as ClusterAddress, type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import { type SocketAddress, toSocketAddress } from "../core/address.ts";
-import { AF_INET, AF_INET6 } from "../core/constants.ts";
+import { AF_INET, AF_INET6, SO_REUSEPORT, SOL_SOCKET } from "../core/constants.ts";
 import { SocketError } from "../core/errors.ts";
+import { hasNative } from "../native/index.ts";
+import "../socket/native-socket.ts";
+import { Socket } from "../socket/socket.ts";
 
 /** The message the primary sends a worker to make it shut down. */
 const SHUTDOWN = "socketkit:shutdown";
@@ -27,8 +30,8 @@ interface Stoppable {
 
 /**
  * The primary's side of a `workers: N` server: forks N processes running the same
- * script (their servers share the port through node:cluster), restarts a worker that
- * dies, and stops them all on `stop()`.
+ * script (serving one port: see {@link WorkerPool.launch}), restarts a worker that dies,
+ * and stops them all on `stop()`.
  */
 export class WorkerPool {
   readonly #count: number;
@@ -60,6 +63,33 @@ export class WorkerPool {
   /** One worker per core. */
   static defaultWorkers(): number {
     return availableParallelism();
+  }
+
+  /**
+   * In the primary of a `workers` server: forks `count` workers running this script and
+   * resolves with the pool and the address the first one serves. With the native addon
+   * each worker binds a socket of its own with SO_REUSEPORT and the kernel spreads the
+   * connections (or datagrams) among them; a port 0 is made concrete by binding one here
+   * first, held until a worker has bound it. Without the addon the workers share one
+   * socket that node:cluster makes in the primary.
+   */
+  static async launch(
+    address: SocketAddress,
+    family: number,
+    type: number,
+    count: number,
+    log: (line: string) => void,
+    graceSeconds: number,
+  ): Promise<{ pool: WorkerPool; address: SocketAddress }> {
+    const reserve = hasNative() ? await reservePort(address, family, type) : null;
+    const env: Record<string, string> =
+      reserve === null ? {} : { [REUSEPORT_ENV]: String(reserve.port) };
+    const pool = new WorkerPool(count, log, graceSeconds, env);
+    try {
+      return { pool, address: await pool.start() };
+    } finally {
+      await reserve?.socket?.close();
+    }
   }
 
   /** Forks the workers; resolves with the address the first one listens on. */
@@ -135,16 +165,30 @@ export class WorkerPool {
     return this.#finished;
   }
 
-  /** Asks every worker to shut down gracefully; kills those still alive after the grace period. */
-  async stop(): Promise<void> {
+  /**
+   * Asks every worker to shut down gracefully; kills those still alive after the grace
+   * period. Resolves when all have exited; calling it again waits for the same.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  #stopped: Promise<void> | null = null;
+
+  async #stop(): Promise<void> {
     this.#stopping = true;
     if (this.#workers.size === 0) this.#done();
     for (const w of this.#workers) {
       if (w.isConnected()) w.send(SHUTDOWN);
     }
-    const timer = setTimeout(() => {
-      for (const w of this.#workers) w.process.kill("SIGKILL");
-    }, this.#graceMs + 2000);
+    // An infinite grace period (`gracePeriod: Infinity`) waits for the workers as long as
+    // they take; setTimeout would take it for 1 ms.
+    const timer = Number.isFinite(this.#graceMs)
+      ? setTimeout(() => {
+          for (const w of this.#workers) w.process.kill("SIGKILL");
+        }, this.#graceMs + 2000)
+      : undefined;
     await this.#finished;
     clearTimeout(timer);
   }
@@ -168,9 +212,33 @@ export class WorkerPool {
   }
 }
 
+/**
+ * For workers on SO_REUSEPORT: the port they all bind (null for a Unix path). A port 0 is
+ * made concrete by binding a socket here first, which the caller holds until they bind.
+ */
+async function reservePort(
+  address: SocketAddress,
+  family: number,
+  type: number,
+): Promise<{ port: number; socket: Socket | null } | null> {
+  if (!Array.isArray(address)) return null;
+  const [host, port] = address as [string, number];
+  if (port !== 0) return { port, socket: null };
+  const s = new Socket(family, type);
+  try {
+    s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+    await s.bind([host, 0]);
+    return { port: (s.getsockname() as [string, number])[1], socket: s };
+  } catch (err) {
+    await s.close();
+    throw err;
+  }
+}
+
 function fromClusterAddress(address: ClusterAddress): SocketAddress {
   if (address.addressType === -1 || typeof address.port !== "number")
     return String(address.address);
-  const family = address.addressType === 6 ? AF_INET6 : AF_INET;
+  const type: unknown = address.addressType;
+  const family = type === 6 || type === "udp6" ? AF_INET6 : AF_INET;
   return toSocketAddress(family, address.address ?? "", address.port);
 }

@@ -79,6 +79,13 @@ export class DatagramEndpoint implements Readiness {
     this.readers.wake();
   }
 
+  /** Whether the socket keeps the process alive (Node's `ref`/`unref`). */
+  setRef(ref: boolean): void {
+    if (ref) this.socket.ref();
+    else this.socket.unref();
+    this.readers.refTimers = ref;
+  }
+
   /** The oldest unread datagram, or undefined. */
   take(): Datagram | undefined {
     const d = this.#queue.shift();
@@ -114,8 +121,12 @@ export class DatagramEndpoint implements Readiness {
     return err;
   }
 
-  /** Binds; rejects with the mapped error (`AddressInUseError`...). */
-  bind(host: string, port: number, action: string): Promise<void> {
+  /**
+   * Binds; rejects with the mapped error (`AddressInUseError`...). `shared`: in a
+   * node:cluster worker, use the primary's socket for the address (every worker that
+   * binds it reads from the one socket) instead of one of the worker's own.
+   */
+  bind(host: string, port: number, action: string, shared = false): Promise<void> {
     this.#binding = true;
     return new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -130,7 +141,7 @@ export class DatagramEndpoint implements Readiness {
       this.socket.prependOnceListener("error", onError);
       this.socket.once("listening", onListening);
       try {
-        this.socket.bind({ port, address: host, exclusive: true });
+        this.socket.bind({ port, address: host, exclusive: !shared });
       } catch (err) {
         this.socket.off("error", onError);
         this.socket.off("listening", onListening);

@@ -106,6 +106,13 @@ export class Listener implements Readiness {
     });
   }
 
+  /** Whether the listening socket keeps the process alive (Node's `ref`/`unref`). */
+  setRef(ref: boolean): void {
+    if (ref) this.server.ref();
+    else this.server.unref();
+    this.acceptors.refTimers = ref;
+  }
+
   #onConnection(socket: NetSocket): void {
     if (socket.destroyed) return; // refused by `admit`
     socket.on("error", ignorePendingError);

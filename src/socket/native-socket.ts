@@ -19,6 +19,7 @@ import {
   PermissionError,
   SocketError,
   toSocketError,
+  UnsupportedError,
 } from "../core/errors.ts";
 import {
   type NativeAddon,
@@ -355,6 +356,18 @@ export class NativeSocket extends Socket {
 
   override get closed(): boolean {
     return this.#isClosed;
+  }
+
+  /** The addon's poll handle has no `unref`: a native socket cannot let the process go. */
+  override unref(): this {
+    throw new UnsupportedError(
+      `Cannot unref ${describe(this.family, this.type, this.proto)}: the native addon's sockets always keep the process alive while a call waits on them`,
+    );
+  }
+
+  /** Native sockets are always ref'd: nothing to do. */
+  override ref(): this {
+    return this;
   }
 
   override setsockopt(level: number, option: number, value: number | boolean): void {

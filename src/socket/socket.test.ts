@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { lookup } from "node:dns/promises";
+import type { Socket as NetSocket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
@@ -22,6 +23,7 @@ import {
   thrown,
   until,
 } from "../../test/helpers/net.ts";
+import { errorOutputFrom, type Program, ROOT, start } from "../../test/helpers/proc.ts";
 import {
   AddressInUseError,
   AF_INET,
@@ -1236,5 +1238,80 @@ describe("connect_ex (test_socket.GeneralModuleTests)", () => {
     const ok = closing(t, socket());
     assert.equal(await ok.connect_ex(["127.0.0.1", open]), 0);
     await rejection(closing(t, socket()).connect_ex(["127.0.0.1", 70000]), SocketError, "EINVAL");
+  });
+});
+
+describe("unref and ref", () => {
+  /**
+   * Runs a program that makes a socket, unref's it (and ref's it again when `ref`), starts
+   * a receive with a 60 s timeout on it and says "waiting". Only the socket can keep that
+   * process alive.
+   */
+  function waiter(kind: "tcp" | "udp" | "listener", port: number, ref: boolean): Program {
+    const index = JSON.stringify(join(ROOT, "src/index.ts"));
+    const code = `
+      import { AF_INET, SOCK_DGRAM, SOCK_STREAM, createConnection, socket } from ${index};
+      const [kind, port, ref] = process.argv.slice(1);
+      let s;
+      if (kind === "tcp") s = await createConnection(["127.0.0.1", Number(port)]);
+      else {
+        s = socket(AF_INET, kind === "udp" ? SOCK_DGRAM : SOCK_STREAM);
+        await s.bind(["127.0.0.1", 0]);
+        if (kind === "listener") s.listen();
+      }
+      s.settimeout(60);
+      s.unref();
+      if (ref === "ref") s.ref();
+      const wait = kind === "listener" ? s.accept() : kind === "udp" ? s.recvfrom(10) : s.recv(10);
+      wait.then(() => process.stderr.write("received\\n"));
+      process.stderr.write("waiting\\n");
+    `;
+    return start(process.execPath, [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      code,
+      kind,
+      String(port),
+      ref ? "ref" : "",
+    ]);
+  }
+
+  for (const kind of ["tcp", "udp", "listener"] as const) {
+    it(
+      `an unref'd ${kind} socket waiting to receive, with a timeout, lets the process exit`,
+      T,
+      async (t) => {
+        const { port } = await netServer(t, () => {});
+        const program = waiter(kind, port, false);
+        t.after(() => program.stop());
+        assert.equal(await program.exited, 0, program.stderr());
+        assert.equal(program.stderr(), "waiting\n");
+      },
+    );
+  }
+
+  it("ref() undoes unref(): the process waits for the socket", T, async (t) => {
+    const peers: NetSocket[] = [];
+    const { port } = await netServer(t, (peer) => peers.push(peer));
+    const program = waiter("tcp", port, true);
+    t.after(() => program.stop());
+    await errorOutputFrom(program, (err) => err.includes("waiting"));
+    await until(() => peers.length === 1, "the connection");
+    (peers[0] as NetSocket).end("x");
+    assert.equal(await program.exited, 0, program.stderr());
+    assert.equal(program.stderr(), "waiting\nreceived\n");
+  });
+
+  it("a socket of the native addon cannot be unref'd: UnsupportedError", T, (t) => {
+    if (!hasNative()) {
+      t.skip("the native addon is not built");
+      return;
+    }
+    const s = socket(AF_UNIX, SOCK_DGRAM);
+    t.after(() => s.close());
+    thrown(() => s.unref(), UnsupportedError, "ERR_UNSUPPORTED");
+    assert.equal(s.ref(), s);
   });
 });

@@ -118,6 +118,11 @@ export interface BindServerOptions {
   tls?: TlsOptions;
   /** Checks each peer as it connects, before its TLS handshake: see `createServer`. */
   admit?: (peer: SocketAddress) => boolean;
+  /**
+   * Datagram sockets in a node:cluster worker: bind the primary's socket for the address,
+   * shared by every worker that binds it, instead of one of the worker's own.
+   */
+  shared?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -237,6 +242,8 @@ export class Socket {
   #connecting: Promise<void> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
+  /** False after `unref()`: what the socket holds does not keep the process alive. */
+  #ref = true;
   /** TLS to run over the connection (createConnection's `tls`), and a pinned fingerprint. */
   #tls: ConnectionOptions | null = null;
   #pin: string | null = null;
@@ -308,6 +315,7 @@ export class Socket {
         maxQueuedDatagrams: this.#options.maxQueuedDatagrams,
         maxQueuedBytes: this.#options.maxQueuedBytes,
       });
+      if (!this.#ref) this.#dgram.setRef(false);
     }
     return this.#dgram;
   }
@@ -321,6 +329,7 @@ export class Socket {
   }
 
   #applyStreamOptions(conn: StreamConnection): void {
+    if (!this.#ref) conn.setRef(false);
     if (this.#keepAlive) conn.socket.setKeepAlive(true);
     if (this.#noDelay) conn.socket.setNoDelay(true);
     conn.sendBufferSize = this.#sendBufferSize;
@@ -403,7 +412,7 @@ export class Socket {
     }
     if (this.type === SOCK_DGRAM) {
       const { host, port } = await this.#resolve(address, "bind");
-      await this.#datagram().bind(host, port, `bind ${this.#label(address)}`);
+      await this.#datagram().bind(host, port, `bind ${this.#label(address)}`, options.shared);
       this.#applyDatagramBuffers();
       return;
     }
@@ -427,6 +436,7 @@ export class Socket {
         options.tls,
         this.#admitOf(options.admit),
       );
+      if (!this.#ref) this.#listener.setRef(false);
       return;
     }
     const { host, port } = await this.#resolve(address, "bind");
@@ -457,6 +467,7 @@ export class Socket {
       options.tls,
       this.#admitOf(options.admit),
     );
+    if (!this.#ref) this.#listener.setRef(false);
     const bound = this.#listener.server.address();
     if (bound && typeof bound === "object") {
       this.#listener.label = formatAddress([bound.address, bound.port]);
@@ -654,6 +665,7 @@ export class Socket {
             allowHalfOpen: true,
           } as unknown as ConnectionOptions);
     const conn = new StreamConnection(ns, label, { highWaterMark: this.#highWaterMark });
+    if (!this.#ref) conn.setRef(false);
     const ready = tlsOptions === null ? "connect" : "secureConnect";
     await new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -690,6 +702,7 @@ export class Socket {
           ns.destroy();
           reject(timeoutError(action));
         }, ms);
+        if (!this.#ref) timer.unref();
       }
       if (tlsOptions === null) ns.connect({ ...target, ...local });
     }).catch((err) => {
@@ -1063,6 +1076,45 @@ export class Socket {
   /** True once `close()` was called. */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Lets the process exit while this socket is open, as Node.js's `unref()` does: the
+   * socket, and the timers of its timeouts (`settimeout`), no longer keep the event loop
+   * alive, so a program whose only work left is this socket ends (the socket with it).
+   * Applies to what the socket holds now and to what it makes later (its connection,
+   * its listening or datagram socket). Sockets of the native addon (Unix datagram,
+   * SOCK_SEQPACKET, raw, UDP with SO_REUSEPORT) cannot: `UnsupportedError`. Python has
+   * no such call: there a thread, not a socket, keeps a program alive.
+   *
+   * @example
+   * ```ts
+   * import { createConnection } from "socketkit";
+   * const s = await createConnection(["127.0.0.1", 7]);
+   * s.unref(); // the program may end while this waits
+   * console.log(await s.recv(1024));
+   * ```
+   */
+  unref(): this {
+    this.#setRef(false);
+    return this;
+  }
+
+  /** Undoes {@link unref}: the socket keeps the process alive again (the default). */
+  ref(): this {
+    this.#setRef(true);
+    return this;
+  }
+
+  #setRef(ref: boolean): void {
+    if (this.#delegate) {
+      if (ref) this.#delegate.ref();
+      else this.#delegate.unref();
+    }
+    this.#ref = ref;
+    this.#conn?.setRef(ref);
+    this.#listener?.setRef(ref);
+    this.#dgram?.setRef(ref);
   }
 
   // ---------------------------------------------------------------- timeouts & options

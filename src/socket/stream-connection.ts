@@ -182,6 +182,18 @@ export class StreamConnection implements Readiness {
     });
   }
 
+  /**
+   * Whether the connection keeps the process alive (Node's `ref`/`unref`), its timeouts
+   * with it. Node defers an `unref` made before the connection is up, so this can be
+   * called at any time.
+   */
+  setRef(ref: boolean): void {
+    if (ref) this.socket.ref();
+    else this.socket.unref();
+    this.readers.refTimers = ref;
+    this.#drainWaiters.refTimers = ref;
+  }
+
   /** The receive high-water mark in bytes. */
   get highWaterMark(): number {
     return this.#highWaterMark;

@@ -9,6 +9,11 @@ export class Waiters {
   // One waiter is the common case (one reader per socket): no Set for it.
   #one: (() => void) | null = null;
   #more: Set<() => void> | null = null;
+  /**
+   * Whether a waiter's timeout keeps the process alive: false for a socket that was told
+   * not to (`Socket.unref`), whose timeouts must not hold the process either.
+   */
+  refTimers = true;
 
   /** Wakes every waiter; each re-checks the state it waits for. */
   wake(): void {
@@ -69,6 +74,7 @@ export class Waiters {
         this.#remove(done);
         reject(timeoutError(action));
       }, timeoutMs);
+      if (!this.refTimers) timer.unref();
       this.#add(done);
     });
   }
