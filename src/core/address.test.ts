@@ -24,6 +24,13 @@ function invalid(fn: () => unknown): SocketError {
 }
 
 describe("checkInetAddress", () => {
+  it("takes a pair for AF_INET, up to four items for AF_INET6 (test_socket: AF_INET address must be a pair)", () => {
+    invalid(() => checkInetAddress(AF_INET, ["127.0.0.1", 80, 0], "bind"));
+    invalid(() => checkInetAddress(AF_INET, ["127.0.0.1", 80, 0, 0], "bind"));
+    assert.equal(checkInetAddress(AF_INET6, ["::1", 80, 0, 0], "bind").port, 80);
+    assert.equal(checkInetAddress(AF_INET6, ["::1", 80, 0], "bind").port, 80);
+  });
+
   it("returns the host and port of a [host, port] tuple", () => {
     assert.deepEqual(checkInetAddress(AF_INET, ["127.0.0.1", 80], "connect"), {
       host: "127.0.0.1",

@@ -53,9 +53,11 @@ export interface InetParts extends HostPort {
  * 0-65535 or not an integer, a host that is not a string, a flowinfo outside 0-1048575.
  */
 export function checkInetAddress(family: number, address: unknown, action: string): InetParts {
-  if (!Array.isArray(address) || address.length < 2 || address.length > 4) {
+  // AF_INET takes a pair, as Python's TypeError says; AF_INET6 also flowinfo and scope id.
+  const most = family === AF_INET ? 2 : 4;
+  if (!Array.isArray(address) || address.length < 2 || address.length > most) {
     throw invalid(
-      `Cannot ${action}: ${familyName(family)} address must be [host, port], got ${JSON.stringify(address)}`,
+      `Cannot ${action}: ${familyName(family)} address must be ${most === 2 ? "a pair " : ""}[host, port], got ${JSON.stringify(address)}`,
     );
   }
   const [host, port] = address as unknown[];
