@@ -2,7 +2,7 @@ import { createSocket, type Socket as DgramSocket, type RemoteInfo } from "node:
 import { formatAddress } from "../core/address.ts";
 import { type SocketError, toSocketError } from "../core/errors.ts";
 import { Fifo } from "../core/fifo.ts";
-import { READABLE, type Readiness, WRITABLE } from "./readiness.ts";
+import { handleFd, READABLE, type Readiness, WRITABLE } from "./readiness.ts";
 import { Waiters } from "./waiters.ts";
 
 /** Options of {@link DatagramEndpoint}. */
@@ -108,9 +108,16 @@ export class DatagramEndpoint implements Readiness {
     return (events & READABLE) !== 0 ? this.readers.watch(wake) : noChange;
   }
 
-  /** The descriptor is not shown by Node.js's datagram sockets: -1. */
+  /**
+   * The descriptor, or -1 before the socket is bound or connected. node:dgram keeps its
+   * handle behind a symbol of its own, not as `_handle`.
+   */
   fileno(): number {
-    return -1;
+    const sock = this.socket as unknown as Record<symbol, { handle?: unknown } | undefined>;
+    const state = Object.getOwnPropertySymbols(sock).find(
+      (s) => String(s) === "Symbol(state symbol)",
+    );
+    return state === undefined ? -1 : handleFd({ _handle: sock[state]?.handle });
   }
 
   /** Takes the stored error, if any, as a `SocketError` for `action`. */

@@ -1365,20 +1365,7 @@ export class Socket {
    */
   fileno(): number {
     if (this.#closed) return -1;
-    const handleOf = (o: unknown): { fd?: number } | undefined =>
-      (o as { _handle?: { fd?: number } } | null)?._handle ?? undefined;
-    let fd: number | undefined;
-    if (this.#conn !== null) fd = handleOf(this.#conn.socket)?.fd;
-    else if (this.#listener !== null) fd = handleOf(this.#listener.server)?.fd;
-    else if (this.#dgram?.bound || this.#dgram?.connected) {
-      // node:dgram keeps its handle behind a symbol of its own.
-      const sock = this.#dgram.socket as unknown as Record<symbol, { handle?: { fd?: number } }>;
-      const state = Object.getOwnPropertySymbols(sock).find(
-        (s) => String(s) === "Symbol(state symbol)",
-      );
-      fd = state === undefined ? undefined : sock[state]?.handle?.fd;
-    }
-    return typeof fd === "number" && fd >= 0 ? fd : -1;
+    return (this.#conn ?? this.#listener ?? this.#dgram)?.fileno() ?? -1;
   }
 
   /**
