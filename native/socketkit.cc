@@ -461,6 +461,21 @@ class PoolCall : public Napi::AsyncWorker {
 // from recvInto, 0 from sendFrom), so no call holds a pool thread longer than that. The
 // caller owns the ordering: Node.js must neither read (recvInto) nor write (sendFrom) on
 // the socket while a call runs.
+// Waits for `events` on `fd` for what is left of `ms` since `start`: false when the time
+// is up, or when poll fails (then with `*err` set).
+bool WaitWithin(int fd, short events, const timespec& start, int ms, int* err) {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  long left = ms - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+  if (left <= 0) return false;
+  pollfd p = {fd, events, 0};
+  if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+    *err = errno;
+    return false;
+  }
+  return true;
+}
+
 class BulkIo : public PoolCall {
  public:
   BulkIo(Napi::Env env, const Args& args, bool sending, int ms)
@@ -486,15 +501,7 @@ class BulkIo : public PoolCall {
         if (done_ == 0) err_ = errno;
         return;
       }
-      timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      long left = ms_ - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-      if (left <= 0) return;
-      pollfd p = {fd_, static_cast<short>(sending_ ? POLLOUT : POLLIN), 0};
-      if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
-        err_ = errno;
-        return;
-      }
+      if (!WaitWithin(fd_, static_cast<short>(sending_ ? POLLOUT : POLLIN), start, ms_, &err_)) return;
     }
   }
 
@@ -519,8 +526,9 @@ Napi::Value SendFrom(const Napi::CallbackInfo& info) { return StartBulkIo(info, 
 
 // `sendFile(sockfd, filefd, offset, count, ms)`: sendfile(2) from a file to a stream
 // socket on the thread pool (the kernel copies, no byte passes through JavaScript), from
-// `offset`, until `count` bytes are sent, the file ends, or `ms` pass with nothing sent:
-// bytes sent. As with sendFrom, Node.js must not write on the socket meanwhile.
+// `offset`, until `count` bytes are sent, the file ends, or `ms` pass: bytes sent, 0 at
+// the file's end, -1 when `ms` passed with nothing sent. As with sendFrom, Node.js must
+// not write on the socket meanwhile.
 class SendFileCall : public Napi::AsyncWorker {
  public:
   SendFileCall(Napi::Env env, int sock, int file, int64_t offset, int64_t count, int ms)
@@ -547,27 +555,23 @@ class SendFileCall : public Napi::AsyncWorker {
         done_ += n;
         continue;
       }
-      if (n == 0) return;  // the file ended
+      if (n == 0) {  // the file ended
+        eof_ = true;
+        return;
+      }
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      if (!WouldBlock(errno)) {
         if (done_ == 0) err_ = errno;
         return;
       }
-      timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      long left = ms_ - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-      if (left <= 0 || done_ > 0) return;
-      pollfd p = {sock_, POLLOUT, 0};
-      if (poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
-        err_ = errno;
-        return;
-      }
+      // What was sent goes back at once; with nothing sent yet, wait for room.
+      if (done_ > 0 || !WaitWithin(sock_, POLLOUT, start, ms_, &err_)) return;
     }
   }
 
   void OnOK() override {
     if (err_ != 0) deferred_.Reject(ErrnoError(Env(), err_, "sendfile").Value());
-    else deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(done_)));
+    else deferred_.Resolve(Napi::Number::New(Env(), done_ == 0 && !eof_ ? -1.0 : static_cast<double>(done_)));
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
@@ -577,6 +581,7 @@ class SendFileCall : public Napi::AsyncWorker {
   int64_t offset_, count_, done_ = 0;
   int ms_;
   int err_ = 0;
+  bool eof_ = false;
 };
 
 Napi::Value SendFile(const Napi::CallbackInfo& info) {

@@ -36,8 +36,8 @@ export interface NativeAddon {
   recvInto(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
   /**
    * sendfile(2) from the file `fileFd` (from `offset`, at most `count` bytes) to the stream
-   * socket `fd` on the thread pool, for at most `ms` with nothing sent: bytes sent (0 at
-   * the file's end).
+   * socket `fd` on the thread pool, for at most `ms`: bytes sent, 0 at the file's end, -1
+   * when `ms` passed with nothing sent.
    */
   sendFile(fd: number, fileFd: number, offset: number, count: number, ms: number): Promise<number>;
   /** Sends `buffer[offset, offset + length)` on the thread pool, for at most `ms`: bytes sent. */

@@ -113,22 +113,11 @@ export class BulkWriter extends Lent {
       } catch (err) {
         throw toSocketError(err, `send to ${this.conn.peerLabel}`);
       }
-      if (n === 0) {
-        // Nothing within WAIT_MS (a slow peer), or the file's end: fstat tells which.
-        if (offset + sent >= (await fileSize(fileFd))) break;
-        continue;
-      }
-      sent += n;
+      if (n === 0) break; // the file ended (it got shorter)
+      if (n > 0) sent += n; // else nothing within WAIT_MS: a slow peer
     }
     return sent;
   }
-}
-
-async function fileSize(fd: number): Promise<number> {
-  const { fstat } = await import("node:fs");
-  return new Promise((resolve, reject) =>
-    fstat(fd, (err, st) => (err ? reject(err) : resolve(st.size))),
-  );
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   type TlsOptions,
   connect as tlsConnect,
 } from "node:tls";
+import { promisify } from "node:util";
 import {
   type Address,
   checkUnixAddress,
@@ -148,24 +149,8 @@ function checkSize(bufsize: number, action: string): void {
   }
 }
 
-function fstatAsync(fd: number): Promise<{ size: number }> {
-  return new Promise((resolve, reject) =>
-    fstat(fd, (err, st) => (err ? reject(err) : resolve(st))),
-  );
-}
-
-function readAt(
-  fd: number,
-  buf: Buffer,
-  length: number,
-  position: number,
-): Promise<{ bytesRead: number }> {
-  return new Promise((resolve, reject) =>
-    read(fd, buf, 0, length, position, (err, bytesRead) =>
-      err ? reject(err) : resolve({ bytesRead }),
-    ),
-  );
-}
+const fsFstat = promisify(fstat);
+const fsRead = promisify(read);
 
 /** The byte count of a `recv_into`: `nbytes`, or all of `buffer` for 0 (Python's rules). */
 function intoSize(buffer: Uint8Array, nbytes: number, action: string): number {
@@ -587,11 +572,16 @@ export class Socket {
    * that are not a system call's (a bad address, a name that does not resolve) still raise.
    */
   async connect_ex(address: Address): Promise<number> {
-    // The address is checked (and resolved) first: what is wrong with it raises.
+    // The address is checked (and resolved) first: what is wrong with it raises. An IP
+    // address is then connected to as resolved, so a name is looked up once.
+    let target = address;
     if (this.family === AF_UNIX) checkUnixAddress(address, "connect");
-    else await this.#resolve(address, "connect to");
+    else {
+      const { host, port } = await this.#resolve(address, "connect to");
+      target = [host, port];
+    }
     try {
-      await this.connect(address);
+      await this.connect(target);
       return 0;
     } catch (err) {
       if (err instanceof SocketError && err.errno > 0 && !(err instanceof GaiError))
@@ -854,22 +844,21 @@ export class Socket {
     checkSize(bufsize, "receive");
     if (this.type === SOCK_DGRAM) return (await this.recvfrom(bufsize))[0];
     const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
-    const queue = conn.queue;
-    // Fast path: data is already buffered.
-    if (queue.length > 0 && bufsize > 0) {
-      const out = queue.take(bufsize);
-      conn.consumed();
-      return out;
-    }
-    if (bufsize === 0) return EMPTY;
+    if (bufsize === 0 || !(await this.#dataIn(conn))) return EMPTY;
+    const out = conn.queue.take(bufsize);
+    conn.consumed();
+    return out;
+  }
+
+  /**
+   * Waits, with the timeout, until `conn` holds bytes to read (true) or its stream has
+   * ended (false); throws when it failed or the socket was closed.
+   */
+  async #dataIn(conn: StreamConnection): Promise<boolean> {
     const deadline = deadlineFrom(this.#timeout);
     for (;;) {
-      if (queue.length > 0) {
-        const out = queue.take(bufsize);
-        conn.consumed();
-        return out;
-      }
-      if (conn.eof || conn.readShut) return EMPTY;
+      if (conn.queue.length > 0) return true;
+      if (conn.eof || conn.readShut) return false;
       conn.checkOpen("receive from");
       if (this.#closed) {
         throw badState(`Cannot receive from ${conn.peerLabel}: socket is closed`, "EBADF");
@@ -893,20 +882,10 @@ export class Socket {
     }
     if (n === 0) return 0;
     const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
-    const deadline = deadlineFrom(this.#timeout);
-    for (;;) {
-      if (conn.queue.length > 0) {
-        const got = conn.queue.takeInto(buffer, 0, n);
-        conn.consumed();
-        return got;
-      }
-      if (conn.eof || conn.readShut) return 0;
-      conn.checkOpen("receive from");
-      if (this.#closed) {
-        throw badState(`Cannot receive from ${conn.peerLabel}: socket is closed`, "EBADF");
-      }
-      await conn.readers.wait(this.#timeoutMs(deadline), `receive from ${conn.peerLabel}`);
-    }
+    if (!(await this.#dataIn(conn))) return 0;
+    const got = conn.queue.takeInto(buffer, 0, n);
+    conn.consumed();
+    return got;
   }
 
   /**
@@ -930,23 +909,19 @@ export class Socket {
     try {
       const handle = owned ?? file;
       const fd = typeof handle === "number" ? handle : (handle as FileHandle).fd;
-      const size = (await fstatAsync(fd)).size;
+      const { size } = await fsFstat(fd);
       const total = Math.max(0, Math.min(count ?? size - offset, size - offset));
       if (total === 0) return 0;
       const writer = this.#timeout === null ? await bulkWriter(this) : null;
       if (writer !== null) return await writer.sendFile(fd, offset, total);
-      const piece = Buffer.allocUnsafe(Math.min(total, 64 * 1024));
       let sent = 0;
       while (sent < total) {
-        const { bytesRead } = await readAt(
-          fd,
-          piece,
-          Math.min(piece.length, total - sent),
-          offset + sent,
-        );
+        // A new piece each time: the one before may still wait in the send queue.
+        const piece = Buffer.allocUnsafe(Math.min(total - sent, 64 * 1024));
+        const { bytesRead } = await fsRead(fd, piece, 0, piece.length, offset + sent);
         if (bytesRead === 0) break;
         await conn.sendall(
-          Buffer.from(piece.subarray(0, bytesRead)),
+          piece.subarray(0, bytesRead),
           this.#timeoutMs(deadlineFrom(this.#timeout)),
         );
         sent += bytesRead;
@@ -1004,10 +979,18 @@ export class Socket {
       if (d.closed || this.#closed) throw badState("Cannot receive: socket is closed", "EBADF");
       // Not bound yet: it waits as Linux does, until its timeout, or until a sendto binds
       // it and a datagram comes.
-      if (d.bound) this.#receiveLabel ??= `receive on ${formatAddress(this.getsockname())}`;
-      const label = d.bound ? this.#receiveLabel : "receive on an unbound datagram socket";
-      await d.readers.wait(this.#timeoutMs(deadline), label ?? "receive");
+      await d.readers.wait(this.#timeoutMs(deadline), this.#receiveAction(d));
     }
+  }
+
+  /**
+   * What a datagram receive waits for, as its timeout names it (made once: getsockname is
+   * a system call).
+   */
+  #receiveAction(d: DatagramEndpoint): string {
+    if (!d.bound) return "receive on an unbound datagram socket";
+    this.#receiveLabel ??= `receive on ${formatAddress(this.getsockname())}`;
+    return this.#receiveLabel;
   }
 
   // ---------------------------------------------------------------- closing
@@ -1040,10 +1023,6 @@ export class Socket {
    * calling it again does nothing. Resolves when the handle is released.
    */
   close(): Promise<void> {
-    if (this.#delegate) {
-      this.#closed = true;
-      return this.#delegate.close();
-    }
     // Files made by makefile keep the socket open until the last of them closes (Python).
     if (this.#files.size > 0) {
       this.#closeWanted = true;
@@ -1328,9 +1307,9 @@ export class Socket {
     if (this.type !== SOCK_STREAM) {
       throw badState("Cannot makefile: only stream sockets have a file view", "EOPNOTSUPP");
     }
-    const chars = new Set(mode);
+    const chars = new Set(typeof mode === "string" ? mode : "");
     if (
-      typeof mode !== "string" ||
+      chars.size === 0 ||
       chars.size !== mode.length ||
       [...chars].some((c) => c !== "r" && c !== "w" && c !== "b") ||
       !(chars.has("r") || chars.has("w"))

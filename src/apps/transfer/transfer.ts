@@ -493,13 +493,10 @@ class StoreQueue {
    * sender that waits for the answers would otherwise keep the reading waiting).
    */
   or<T>(reading: Promise<T>): Promise<T> {
-    if (this.#failed !== null) {
-      reading.catch(() => {});
-      return Promise.reject(this.#failed.error);
-    }
     // A read left waiting fails later, when the connection closes: nobody needs its error.
     reading.catch(() => {});
-    return Promise.race([reading, this.#failure]);
+    // The failure first: once storing has failed, it wins over a read already done.
+    return Promise.race([this.#failure, reading]);
   }
 
   /** Waits until every queued file is stored and answered; throws the first failure. */
