@@ -13,10 +13,12 @@ import { describe, it } from "node:test";
 import {
   allExamples,
   anchored,
+  CONSUMER_OPTIONS,
   docExamples,
   importsOf,
   markdownBlocks,
   PUBLIC,
+  TSC,
 } from "./helpers/examples.ts";
 import { tempDir } from "./helpers/net.ts";
 import { ROOT } from "./helpers/proc.ts";
@@ -72,19 +74,12 @@ describe("examples", () => {
       join(dir, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: {
-          target: "ES2022",
-          lib: ["ES2022", "ESNext.Disposable"],
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
+          ...CONSUMER_OPTIONS,
           moduleDetection: "force",
-          strict: true,
-          noUncheckedIndexedAccess: true,
           noImplicitOverride: true,
           allowImportingTsExtensions: true,
           skipLibCheck: true,
           noEmit: true,
-          typeRoots: [join(ROOT, "node_modules", "@types")],
-          types: ["node"],
           paths: {
             socketkit: src("index.ts"),
             "socketkit/server": src("server/index.ts"),
@@ -94,8 +89,7 @@ describe("examples", () => {
         include: ["files"],
       }),
     );
-    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    const r = spawnSync(process.execPath, [tsc, "-p", "."], { cwd: dir, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [TSC, "-p", "."], { cwd: dir, encoding: "utf8" });
     // Name each failing example by where it is written, not by its temporary file.
     const byFile = new Map(examples.map((e) => [e.file, e.where]));
     const report = r.stdout.replace(/files\/([^(\s]+)\((\d+),\d+\)/g, (_m, f: string, l) => {

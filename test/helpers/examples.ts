@@ -5,6 +5,26 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { ROOT } from "./proc.ts";
+
+/** The TypeScript compiler of the checkout, run by `node` so it needs nothing on PATH. */
+export const TSC = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+
+/**
+ * The compiler options of a strict consumer of socketkit, as the examples and the package
+ * test compile: Node.js's module system, `strict` and `noUncheckedIndexedAccess`, and the
+ * checkout's `@types/node`.
+ */
+export const CONSUMER_OPTIONS = {
+  target: "ES2022",
+  lib: ["ES2022", "ESNext.Disposable"],
+  module: "NodeNext",
+  moduleResolution: "NodeNext",
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  typeRoots: [join(ROOT, "node_modules", "@types")],
+  types: ["node"],
+};
 
 /** What a published example may import: the package's entry points and Node.js. */
 export const PUBLIC = /^(socketkit|socketkit\/server|socketkit\/select|node:.+)$/;

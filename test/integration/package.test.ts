@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { allExamples, importsOf, PUBLIC } from "../helpers/examples.ts";
+import { allExamples, CONSUMER_OPTIONS, importsOf, PUBLIC, TSC } from "../helpers/examples.ts";
 import { tempDir } from "../helpers/net.ts";
 import { ROOT } from "../helpers/proc.ts";
 
@@ -114,23 +114,11 @@ describe("the package", { skip }, () => {
     writeFileSync(
       join(project, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: {
-          target: "ES2022",
-          lib: ["ES2022", "ESNext.Disposable"],
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
-          strict: true,
-          skipLibCheck: false,
-          noUncheckedIndexedAccess: true,
-          typeRoots: [join(ROOT, "node_modules", "@types")],
-          types: ["node"],
-          outDir: "out",
-        },
+        compilerOptions: { ...CONSUMER_OPTIONS, skipLibCheck: false, outDir: "out" },
         files: ["main.ts"],
       }),
     );
-    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-    run(process.execPath, [tsc, "-p", "."], project);
+    run(process.execPath, [TSC, "-p", "."], project);
 
     // The README's and the TSDoc's examples, against the package's own types.
     const published = allExamples(ROOT).filter((e) =>
@@ -150,7 +138,7 @@ describe("the package", { skip }, () => {
         include: ["examples"],
       }),
     );
-    run(process.execPath, [tsc, "-p", "tsconfig.examples.json"], project);
+    run(process.execPath, [TSC, "-p", "tsconfig.examples.json"], project);
 
     // No compiler and no node-gyp to be found: the addon can only be the prebuilt one.
     const bare = { PATH: dirname(process.execPath), HOME: process.env.HOME ?? dir };
