@@ -254,10 +254,9 @@ export class DestDir {
   #stagingReady = false;
   /**
    * Whether the staging folder may hold staged files: it was there before this DestDir
-   * made it (null: not looked yet), or a file was staged through this DestDir.
+   * made it, or a file was staged through this DestDir (null: not looked yet).
    */
-  #stagingFound: boolean | null = null;
-  #stagedHere = false;
+  #mayHoldStaged: boolean | null = null;
   /**
    * Folders made or found on the way, beneath the folder's descriptor only: there the
    * kernel refuses a link at every later call anyway, so the walk need not be repeated
@@ -388,7 +387,7 @@ export class DestDir {
   async openStaged(rel: string, append: boolean): Promise<StagedFile> {
     this.#check(rel);
     await this.#staging(true);
-    this.#stagedHere = true;
+    this.#mayHoldStaged = true;
     const path = stagedPath(rel);
     const action = `open ${partialOf(rel)}`;
     if (!append) {
@@ -516,7 +515,7 @@ export class DestDir {
       },
       !overwrite,
       list.fd,
-      this.#stagingFound !== false || this.#stagedHere,
+      this.#mayHoldStaged !== false,
     );
     for (const [i, outcome] of outcomes.entries()) {
       const file = files[i] as StoreItem;
@@ -760,7 +759,7 @@ export class DestDir {
         throw toSocketError(err, `look up ${where}`);
       });
     let entry = await look();
-    this.#stagingFound ??= entry !== null;
+    this.#mayHoldStaged ??= entry !== null;
     if (entry === null) {
       if (!create) return false;
       await this.#ops.mkdirs(STAGING_DIR, 0o700).catch((err: unknown) => {
