@@ -26,8 +26,12 @@ export {
 export * from "./core/address.ts";
 export * from "./core/constants.ts";
 export * from "./core/errors.ts";
-// Registers the socket types Node.js lacks (Unix datagram, SOCK_SEQPACKET, raw, ICMP).
 export { hasNative } from "./native/index.ts";
+
+// Gives the socket layer the native addon: the socket types Node.js lacks (Unix datagram,
+// SOCK_SEQPACKET, raw, ICMP), dup/detach, and the bulk transfers.
+import "./native/register.ts";
+
 export {
   BufferedReader,
   type BufferedReaderOptions,
@@ -69,8 +73,7 @@ export {
   ntohl,
   ntohs,
 } from "./socket/inet.ts";
-export { NativeSocket } from "./socket/native-socket.ts";
 export { type GetservOptions, getservbyname, getservbyport } from "./socket/netdb.ts";
-export { Socket, type SocketOptions, socket } from "./socket/socket.ts";
+export { type BindOptions, Socket, type SocketOptions, socket } from "./socket/socket.ts";
 export { socketpair } from "./socket/socketpair.ts";
 export { Writer } from "./socket/writer.ts";

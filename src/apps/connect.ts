@@ -8,7 +8,6 @@ import { GaiError, TimeoutError } from "../core/errors.ts";
 import { quote } from "../core/escape.ts";
 import { createConnection } from "../socket/create-connection.ts";
 import { getaddrinfo } from "../socket/getaddrinfo.ts";
-import { kStream } from "../socket/internal.ts";
 import { socket } from "../socket/socket.ts";
 import { inputToSocket, socketToSink, toCrlf } from "./pump.ts";
 import { typeLines } from "./type-lines.ts";
@@ -106,7 +105,7 @@ export async function connect(
   try {
     options.log?.(`Connected to ${formatAddress(options.unix ?? s.getpeername())}`);
     if (options.zeroIo) return;
-    if (options.idleTimeout) s[kStream]().setIdleTimeout(options.idleTimeout);
+    if (options.idleTimeout) s.setIdleTimeout(options.idleTimeout);
     const typed = options.interactive
       ? typeLines(input, options.prompts ?? process.stderr, s, options.crlf ?? false)
       : null;

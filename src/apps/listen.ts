@@ -187,7 +187,7 @@ async function listenStream(
         }
         live.add(conn);
         if (options.verbose) log(`Connection from ${who}`);
-        if (options.idleTimeout) conn[kStream]().setIdleTimeout(options.idleTimeout);
+        if (options.idleTimeout) conn.setIdleTimeout(options.idleTimeout);
         const out = labels === null ? screen : labels.sink(screen, who);
         const session = serveOne(conn, who, options, out, everyone, input)
           .catch((err: unknown) => {

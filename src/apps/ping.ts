@@ -1,7 +1,7 @@
 import { AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW } from "../core/constants.ts";
 import { PermissionError, type SocketError, UnsupportedError } from "../core/errors.ts";
 import { type Socket, socket } from "../socket/socket.ts";
-import "../socket/native-socket.ts";
+import "../native/register.ts";
 import { connectProbe, firstAddress } from "./scan.ts";
 
 /** How the pings go out. */

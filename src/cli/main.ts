@@ -8,6 +8,7 @@ import module from "node:module";
 import { Command, CommanderError } from "commander";
 import { messageOf } from "../core/errors.ts";
 import { listenForConnectL } from "./listen-alias.ts";
+import "../native/register.ts";
 
 type Register = (program: Command) => void;
 

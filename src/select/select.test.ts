@@ -29,7 +29,7 @@ import {
 } from "../core/constants.ts";
 import { ArgumentError, BlockingIOError, SocketError } from "../core/errors.ts";
 import { hasNative, nativeMissingReason } from "../native/index.ts";
-import "../socket/native-socket.ts";
+import "../native/register.ts";
 import { type Socket, socket } from "../socket/socket.ts";
 import { select } from "./select.ts";
 

@@ -14,6 +14,9 @@
  * ```
  * @module
  */
+// The native addon's sockets (Unix datagram servers, SO_REUSEPORT on older Node.js lines).
+import "../native/register.ts";
+
 export { AccessGate, type AccessGateOptions } from "./access-gate.ts";
 export { BaseRequestHandler, type RequestHandlerClass } from "./base-request-handler.ts";
 export {

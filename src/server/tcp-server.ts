@@ -9,7 +9,7 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { kBindServer, kCloseNow, kStream } from "../socket/internal.ts";
+import { kCloseNow } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
@@ -127,7 +127,7 @@ export class TCPServer extends BaseServer<Socket> {
       shared && Array.isArray(this.serverAddress)
         ? ([(this.serverAddress as [string, number])[0], Number(shared)] as Address)
         : (this.serverAddress as Address);
-    await this.socket[kBindServer](address, {
+    await this.socket.bind(address, {
       tls: this.options.tls,
       reusePort: shared !== undefined,
       admit: this.checkOnArrival(),
@@ -153,7 +153,7 @@ export class TCPServer extends BaseServer<Socket> {
       await request.close();
       return null;
     }
-    request[kStream]().setIdleTimeout(this.idleTimeout);
+    request.setIdleTimeout(this.idleTimeout);
     return { request, clientAddress };
   }
 

@@ -10,7 +10,6 @@ import {
   SOL_SOCKET,
 } from "../core/constants.ts";
 import { UnsupportedError } from "../core/errors.ts";
-import { kBindServer, kTakeDatagram } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
@@ -133,7 +132,7 @@ export class UDPServer extends BaseServer<DatagramRequest> {
     if (reusePort !== undefined && Array.isArray(this.serverAddress)) {
       await this.socket.bind([(this.serverAddress as [string, number])[0], Number(reusePort)]);
     } else if (isWorkerOf() && this.socket.family !== AF_UNIX) {
-      await this.socket[kBindServer](this.serverAddress as Address, { shared: true });
+      await this.socket.bind(this.serverAddress as Address, { shared: true });
     } else await this.socket.bind(this.serverAddress as Address);
     this.serverAddress = this.socket.getsockname();
   }
@@ -146,7 +145,7 @@ export class UDPServer extends BaseServer<DatagramRequest> {
     if (this.#stopping) return null;
     const maxPacketSize = this.options.maxPacketSize ?? 8192;
     // Under load a datagram is usually waiting: take it without a promise or a race.
-    const queued = this.socket[kTakeDatagram](maxPacketSize);
+    const queued = this.socket.recvfromNow(maxPacketSize);
     if (queued !== undefined)
       return { request: [queued[0], this.socket], clientAddress: queued[1] };
     this.socket.settimeout(timeout);

@@ -1,6 +1,6 @@
 import type { Address } from "../core/address.ts";
 import { AF_UNIX } from "../core/constants.ts";
-import "../socket/native-socket.ts";
+import "../native/register.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
 import { type DatagramRequest, UDPServer, type UDPServerOptions } from "./udp-server.ts";
 

@@ -1,7 +1,6 @@
 import { lstatSync, rmSync } from "node:fs";
 import { AF_UNIX, SOCK_STREAM } from "../core/constants.ts";
 import { AddressInUseError, ConnectionRefusedError } from "../core/errors.ts";
-import { kBindServer } from "../socket/internal.ts";
 import { Socket } from "../socket/socket.ts";
 import { TCPServer } from "./tcp-server.ts";
 import { isWorkerOf } from "./worker-pool.ts";
@@ -21,11 +20,11 @@ export class UnixStreamServer extends TCPServer {
   override async serverBind(): Promise<void> {
     const path = this.serverAddress as string;
     try {
-      await this.socket[kBindServer](path, { tls: this.options.tls });
+      await this.socket.bind(path, { tls: this.options.tls });
     } catch (err) {
       if (!(err instanceof AddressInUseError) || !(await isStaleSocket(path))) throw err;
       rmSync(path, { force: true });
-      await this.socket[kBindServer](path, { tls: this.options.tls });
+      await this.socket.bind(path, { tls: this.options.tls });
     }
     // Workers share the primary's socket file: only a server on its own removes it.
     this.#path = path.startsWith("\0") || isWorkerOf() ? null : path;

@@ -4,7 +4,7 @@ import { type SocketAddress, toSocketAddress } from "../core/address.ts";
 import { AF_INET, AF_INET6, SO_REUSEPORT, SOL_SOCKET } from "../core/constants.ts";
 import { SocketError } from "../core/errors.ts";
 import { hasNative } from "../native/index.ts";
-import "../socket/native-socket.ts";
+import "../native/register.ts";
 import { Socket } from "../socket/socket.ts";
 
 /** The message the primary sends a worker to make it shut down. */

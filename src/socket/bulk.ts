@@ -7,10 +7,10 @@
  * receives goes to disk by {@link writeInSlices}, on the pool too.
  * @module
  */
-import { toSocketError } from "../core/errors.ts";
-import { hasNative, type NativeAddon, native } from "../native/index.ts";
+import { toSocketError, UnsupportedError } from "../core/errors.ts";
 import { kStream } from "./internal.ts";
 import type { Socket } from "./socket.ts";
+import { type NativeCalls, nativeCalls, nativeMissing } from "./socket-backend.ts";
 import type { StreamConnection } from "./stream-connection.ts";
 
 /**
@@ -20,10 +20,11 @@ import type { StreamConnection } from "./stream-connection.ts";
  */
 const WAIT_MS = 100;
 
-function addon(sock: Socket): { conn: StreamConnection; io: NativeAddon } | null {
-  if (!hasNative()) return null;
+function addon(sock: Socket): { conn: StreamConnection; io: NativeCalls } | null {
+  const io = nativeCalls();
+  if (io === null) return null;
   try {
-    return { conn: sock[kStream](), io: native("bulk transfer") };
+    return { conn: sock[kStream](), io };
   } catch {
     return null;
   }
@@ -32,10 +33,10 @@ function addon(sock: Socket): { conn: StreamConnection; io: NativeAddon } | null
 /** A connection's descriptor, lent to the addon. */
 class Lent {
   protected readonly conn: StreamConnection;
-  protected readonly io: NativeAddon;
+  protected readonly io: NativeCalls;
   protected readonly fd: number;
 
-  constructor(conn: StreamConnection, io: NativeAddon, fd: number) {
+  constructor(conn: StreamConnection, io: NativeCalls, fd: number) {
     this.conn = conn;
     this.io = io;
     this.fd = fd;
@@ -126,8 +127,14 @@ export class BulkWriter extends Lent {
  */
 export async function bulkWriter(sock: Socket): Promise<BulkWriter | null> {
   const found = addon(sock);
-  const fd = (await found?.conn.lendForWriting(null)) ?? null;
-  return found === null || fd === null ? null : new BulkWriter(found.conn, found.io, fd);
+  return found === null ? null : bulkWriterOf(found.conn);
+}
+
+/** {@link bulkWriter} of a connection. */
+export async function bulkWriterOf(conn: StreamConnection): Promise<BulkWriter | null> {
+  const io = nativeCalls();
+  const fd = io === null ? null : await conn.lendForWriting(null);
+  return io === null || fd === null ? null : new BulkWriter(conn, io, fd);
 }
 
 /**
@@ -148,5 +155,9 @@ export const FILE_SLICE = 32 * 1024;
  * {@link BulkReader}, which has it.
  */
 export async function writeInSlices(fh: { readonly fd: number }, data: Buffer): Promise<void> {
-  await native("file writes on the thread pool").writeFile(fh.fd, data, 0, data.length, FILE_SLICE);
+  const io = nativeCalls();
+  if (io === null) {
+    throw new UnsupportedError(`Cannot write a file on the thread pool: ${nativeMissing()}`);
+  }
+  await io.writeFile(fh.fd, data, 0, data.length, FILE_SLICE);
 }

@@ -8,7 +8,6 @@ import {
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { kBindServer } from "./internal.ts";
 import { Socket, type SocketOptions } from "./socket.ts";
 
 /** Options of {@link createServer}. */
@@ -52,7 +51,7 @@ export async function createServer(
   const s = new Socket(family, SOCK_STREAM, 0, options);
   try {
     s.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
-    await s[kBindServer](address, {
+    await s.bind(address, {
       ipv6Only: family === AF_INET6 && !options.dualstackIpv6,
       reusePort: options.reusePort ?? false,
       backlog: options.backlog,

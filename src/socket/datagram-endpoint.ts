@@ -15,6 +15,8 @@ export interface DatagramEndpointOptions {
   reuseAddr?: boolean;
   /** IPV6_V6ONLY for udp6. @default false */
   ipv6Only?: boolean;
+  /** Set SO_REUSEPORT before binding (Node.js 22.12 and later). @default false */
+  reusePort?: boolean;
 }
 
 /** A received datagram and who sent it. */
@@ -50,6 +52,7 @@ export class DatagramEndpoint implements Readiness {
       type,
       reuseAddr: options.reuseAddr ?? false,
       ipv6Only: options.ipv6Only ?? false,
+      ...(options.reusePort ? { reusePort: true } : {}),
     });
     this.socket.on("message", (data, from) => this.#onMessage(data, from));
     this.socket.on("error", (err) => {

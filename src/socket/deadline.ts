@@ -14,3 +14,11 @@ export function deadlineFrom(seconds: number | null): number | null {
   if (seconds === null) return null;
   return performance.now() + seconds * 1000;
 }
+
+/**
+ * Milliseconds one wait of an operation may take under the socket timeout `timeout`: 0
+ * when non-blocking, else what is left until `deadline` (null: no limit).
+ */
+export function waitMs(timeout: number | null, deadline: number | null): number | null {
+  return timeout === 0 ? 0 : remaining(deadline);
+}

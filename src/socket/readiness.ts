@@ -1,12 +1,11 @@
 /**
  * What `socketkit/select` asks of a socket: which of reading and writing would not wait
  * now, and a call back when that may have changed. Each backend (StreamConnection,
- * Listener, DatagramEndpoint, NativeSocket) answers from its own state and wakes through
+ * Listener, DatagramEndpoint, the native addon's) answers from its own state and wakes through
  * its own `Waiters`, so waiting on a socket never reads from it: the data stays for the
  * next `recv()` or `accept()`.
  * @module
  */
-import { SOCK_DGRAM } from "../core/constants.ts";
 
 /** Reading (`recv`, `recvfrom`, `accept`) would not wait: Python's `EVENT_READ`. */
 export const READABLE = 1;
@@ -82,19 +81,4 @@ export function connecting(pending: Promise<void>): Readiness {
 export function handleFd(owner: unknown): number {
   const fd = (owner as { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === "number" ? fd : -1;
-}
-
-/**
- * A `Socket`'s readiness from what it holds: closed, connecting, its backend (connection,
- * listener or datagram endpoint), or nothing yet.
- */
-export function readinessOf(
-  type: number,
-  closed: boolean,
-  pendingConnect: Promise<void> | null,
-  backend: Readiness | null,
-): Readiness {
-  if (closed) return CLOSED;
-  if (pendingConnect !== null) return connecting(pendingConnect);
-  return backend ?? (type === SOCK_DGRAM ? UNBOUND_DATAGRAM : UNCONNECTED);
 }

@@ -1,21 +1,12 @@
-import { randomBytes } from "node:crypto";
-import { fstat, read } from "node:fs";
+import { fstat } from "node:fs";
 import { type FileHandle, open as openFile } from "node:fs/promises";
-import { Socket as NetSocket } from "node:net";
-import {
-  type ConnectionOptions,
-  type TLSSocket,
-  type TlsOptions,
-  connect as tlsConnect,
-} from "node:tls";
+import type { ConnectionOptions } from "node:tls";
 import { promisify } from "node:util";
 import {
   type Address,
   checkUnixAddress,
   formatAddress,
-  ipVersion,
   type SocketAddress,
-  toSocketAddress,
 } from "../core/address.ts";
 import {
   AF_INET,
@@ -28,50 +19,40 @@ import {
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
-  SO_KEEPALIVE,
-  SO_RCVBUF,
-  SO_REUSEADDR,
   SO_REUSEPORT,
-  SO_SNDBUF,
   SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
-  TCP_NODELAY,
 } from "../core/constants.ts";
-import {
-  BlockingIOError,
-  GaiError,
-  SocketError,
-  toSocketError,
-  UnsupportedError,
-} from "../core/errors.ts";
-import { hasNative, native, nativeMissingReason } from "../native/index.ts";
-import { reusePortListener } from "../native/reuse-port.ts";
+import { GaiError, SocketError, toSocketError, UnsupportedError } from "../core/errors.ts";
 import { BufferedReader, type BufferedReaderOptions } from "./buffered-reader.ts";
 import { BufferedRWPair } from "./buffered-rw-pair.ts";
-import { bulkWriter } from "./bulk.ts";
-import { DatagramEndpoint } from "./datagram-endpoint.ts";
-import { deadlineFrom, remaining } from "./deadline.ts";
+import { badState, checkSize, intoSize, toBuffer } from "./checks.ts";
+import { deadlineFrom, waitMs } from "./deadline.ts";
 import { getdefaulttimeout } from "./default-timeout.ts";
+import { DgramBackend } from "./dgram-backend.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
 import {
-  kAdopt,
-  kBindServer,
   kCloseNow,
   kConnectFrom,
   kConnectTls,
   kFileClosed,
-  kNativeBacked,
   kReadiness,
   kStream,
-  kTakeDatagram,
   kTimeoutMs,
 } from "./internal.ts";
-import { type Admit, Listener } from "./listener.ts";
-import { type Readiness, readinessOf } from "./readiness.ts";
-import { DEFAULT_HIGH_WATER_MARK, type DirectRead, StreamConnection } from "./stream-connection.ts";
-import { timeoutError } from "./waiters.ts";
+import { NetStreamBackend, nodeHasReusePort } from "./net-stream-backend.ts";
+import { CLOSED, type Readiness } from "./readiness.ts";
+import {
+  type BindOptions,
+  nativeMissing,
+  nativeSupport,
+  type SocketBackend,
+} from "./socket-backend.ts";
+import type { StreamConnection } from "./stream-connection.ts";
 import { Writer } from "./writer.ts";
+
+export type { BindOptions } from "./socket-backend.ts";
 
 /** Options of {@link socket} beyond Python's three arguments. */
 export interface SocketOptions {
@@ -85,92 +66,50 @@ export interface SocketOptions {
   maxQueuedDatagrams?: number;
   /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
   maxQueuedBytes?: number;
-  /** @internal Set by the native socket class for its own construction. */
-  [kNativeBacked]?: boolean;
 }
 
-type NativeFactory = (
+const fsFstat = promisify(fstat);
+
+/** A backend made by someone else (`accept`, `dup`), for the constructor to take. */
+let adopted: SocketBackend | null = null;
+
+/**
+ * The backend of a new socket of this kind: the native addon's for the types Node.js
+ * lacks, node:net for streams, node:dgram for UDP. Refuses what none of them has.
+ */
+function backendFor(
   family: number,
   type: number,
   proto: number,
   options: SocketOptions,
-) => Socket;
-let nativeNeeded: ((family: number, type: number, proto: number) => boolean) | null = null;
-let nativeFactory: NativeFactory | null = null;
-
-/**
- * @internal Registers the class behind the socket types Node.js lacks (`socket/native-socket.ts`
- * does, when it is loaded): `new Socket(...)` and `socket(...)` hand such types to it.
- */
-export function setNativeFactory(
-  needed: (family: number, type: number, proto: number) => boolean,
-  create: NativeFactory,
-): void {
-  nativeNeeded = needed;
-  nativeFactory = create;
-}
-
-/** Options for binding a listening socket (used by `createServer`). */
-export interface BindServerOptions {
-  ipv6Only?: boolean;
-  reusePort?: boolean;
-  backlog?: number;
-  /** Serve TLS: accepted connections are TLS sockets, handed over after the handshake. */
-  tls?: TlsOptions;
-  /** Checks each peer as it connects, before its TLS handshake: see `createServer`. */
-  admit?: (peer: SocketAddress) => boolean;
-  /**
-   * Datagram sockets in a node:cluster worker: bind the primary's socket for the address,
-   * shared by every worker that binds it, instead of one of the worker's own.
-   */
-  shared?: boolean;
-}
-
-const EMPTY = Buffer.alloc(0);
-
-function badState(message: string, code: string): SocketError {
-  return new SocketError(message, { code });
-}
-
-function toBuffer(data: Buffer | Uint8Array | string): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === "string") return Buffer.from(data, "utf8");
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function checkSize(bufsize: number, action: string): void {
-  if (!Number.isInteger(bufsize) || bufsize < 0) {
-    throw new SocketError(
-      `Cannot ${action}: buffer size must be a non-negative integer, got ${bufsize}`,
-      {
-        code: "EINVAL",
-      },
+): SocketBackend {
+  const native = nativeSupport();
+  if (native?.handles(family, type, proto)) return native.create(family, type, proto, options);
+  if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
+    throw new UnsupportedError(
+      `Cannot create socket: address family ${familyName(family)} is not supported (use AF_INET, AF_INET6 or AF_UNIX)`,
     );
   }
-}
-
-const fsFstat = promisify(fstat);
-const fsRead = promisify(read);
-
-/** The byte count of a `recv_into`: `nbytes`, or all of `buffer` for 0 (Python's rules). */
-function intoSize(buffer: Uint8Array, nbytes: number, action: string): number {
-  if (!(buffer instanceof Uint8Array)) {
-    throw new SocketError(`Cannot ${action}: a Buffer or Uint8Array is needed`, { code: "EINVAL" });
-  }
-  checkSize(nbytes, action);
-  if (nbytes > buffer.byteLength) {
-    throw new SocketError(
-      `Cannot ${action}: buffer too small for requested bytes (${buffer.byteLength} < ${nbytes})`,
-      { code: "EINVAL" },
+  if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
+    throw new UnsupportedError(
+      `Cannot create ${familyName(family)} ${kindName(type)} socket: Node.js has no such sockets and the socketkit native addon is not installed`,
     );
   }
-  return nbytes === 0 ? buffer.byteLength : nbytes;
-}
-
-/** Whether this Node.js can set SO_REUSEPORT on its own (22.12+ or 23.1+). */
-function nodeHasReusePort(): boolean {
-  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  if (family === AF_UNIX && type === SOCK_DGRAM) {
+    throw new UnsupportedError(
+      "Cannot create AF_UNIX SOCK_DGRAM socket: Node.js has no Unix datagram sockets and the socketkit native addon is not installed",
+    );
+  }
+  const allowed = type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+  if (proto !== 0 && (family === AF_UNIX || proto !== allowed)) {
+    throw new SocketError(
+      `Cannot create ${familyName(family)} ${kindName(type)} socket: protocol ${proto} not supported`,
+      { code: "EPROTONOSUPPORT" },
+    );
+  }
+  return type === SOCK_STREAM
+    ? new NetStreamBackend(family, options)
+    : new DgramBackend(family, options);
 }
 
 /**
@@ -181,6 +120,10 @@ function nodeHasReusePort(): boolean {
  * socket stops reading and TCP flow control holds the peer back, so a flood never grows
  * the process. Half-close works both ways: after `shutdown(SHUT_WR)` you can still
  * `recv`, and a peer's FIN shows as an empty Buffer while you can still `sendall`.
+ *
+ * The socket checks arguments, keeps the timeout and the files made by `makefile`, and
+ * hands the I/O to one backend chosen when it is made: node:net for streams, node:dgram
+ * for UDP, the native addon for the types Node.js lacks.
  *
  * @example
  * ```ts
@@ -200,168 +143,56 @@ export class Socket {
   readonly proto: number;
   /** Starts as `setdefaulttimeout` says, for accepted sockets too (as in Python). */
   #timeout: number | null = getdefaulttimeout();
-  #highWaterMark: number;
-  #sendBufferSize = DEFAULT_HIGH_WATER_MARK;
-  #options: SocketOptions;
-  #reuseAddr = 0;
-  #reusePort = 0;
+  #backend: SocketBackend;
+  readonly #options: SocketOptions;
   /** Files made by makefile and not closed yet (Python's `_io_refs`). */
   #files = new Set<object>();
   /** close() was called while files were open: closed when the last one closes. */
   #closeWanted = false;
-  /**
-   * A UDP socket given SO_REUSEPORT before bind: Node's datagram sockets cannot take it,
-   * so a native one (from the addon) carries this socket from then on.
-   */
-  #delegate: Socket | null = null;
-  /** A bound datagram socket's "receive on ADDRESS", made on the first wait. */
-  #receiveLabel: string | null = null;
-  #keepAlive = 0;
-  #noDelay = 0;
-  #recvBuf = 0;
-  #sendBuf = 0;
-  #conn: StreamConnection | null = null;
-  #listener: Listener | null = null;
-  #dgram: DatagramEndpoint | null = null;
-  #listening = false;
-  #connecting: Promise<void> | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
-  /** False after `unref()`: what the socket holds does not keep the process alive. */
   #ref = true;
-  /** TLS to run over the connection (createConnection's `tls`), and a pinned fingerprint. */
-  #tls: ConnectionOptions | null = null;
-  #pin: string | null = null;
-  /** Local address to connect from (createConnection's sourceAddress). */
-  #source: { localAddress: string; localPort: number } | null = null;
-  /** AF_UNIX: the path this socket connected to (the peer's name). */
-  #unixPeer = "";
-  /** AF_UNIX: the path of the listening socket an accepted socket came from. */
-  #unixLocal = "";
 
   constructor(family = AF_INET, type = SOCK_STREAM, proto = 0, options: SocketOptions = {}) {
     this.family = family;
     this.type = type;
     this.proto = proto;
     this.#options = options;
-    this.#highWaterMark = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    if (options[kNativeBacked]) return;
-    if (nativeFactory !== null && nativeNeeded?.(family, type, proto)) {
-      // biome-ignore lint/correctness/noConstructorReturn: the types Node lacks are another class
-      return nativeFactory(family, type, proto, options);
-    }
-    if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) {
-      throw new UnsupportedError(
-        `Cannot create socket: address family ${familyName(family)} is not supported (use AF_INET, AF_INET6 or AF_UNIX)`,
-      );
-    }
-    if (type !== SOCK_STREAM && type !== SOCK_DGRAM) {
-      throw new UnsupportedError(
-        `Cannot create ${familyName(family)} ${kindName(type)} socket: Node.js has no such sockets and the socketkit native addon is not installed`,
-      );
-    }
-    if (family === AF_UNIX && type === SOCK_DGRAM) {
-      throw new UnsupportedError(
-        "Cannot create AF_UNIX SOCK_DGRAM socket: Node.js has no Unix datagram sockets and the socketkit native addon is not installed",
-      );
-    }
-    const allowed = type === SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
-    if (proto !== 0 && (family === AF_UNIX || proto !== allowed)) {
-      throw new SocketError(
-        `Cannot create ${familyName(family)} ${kindName(type)} socket: protocol ${proto} not supported`,
-        { code: "EPROTONOSUPPORT" },
-      );
-    }
+    this.#backend = adopted ?? backendFor(family, type, proto, options);
+    adopted = null;
+  }
+
+  /** A socket over a backend someone else made (an accepted connection, a duplicate). */
+  #wrap(backend: SocketBackend): Socket {
+    adopted = backend;
+    return new Socket(this.family, this.type, this.proto, this.#options);
   }
 
   // ---------------------------------------------------------------- helpers
-
-  #timeoutMs(deadline: number | null): number | null {
-    return this.#timeout === 0 ? 0 : remaining(deadline);
-  }
 
   #ensureOpen(action: string): void {
     if (this.#closed) throw badState(`Cannot ${action}: socket is closed`, "EBADF");
   }
 
-  async #stream(action: string): Promise<StreamConnection> {
-    this.#ensureOpen(action);
-    if (this.#connecting) await this.#connecting;
-    if (this.#conn === null) {
-      throw badState(`Cannot ${action}: socket is not connected`, "ENOTCONN");
-    }
-    return this.#conn;
-  }
-
-  #datagram(): DatagramEndpoint {
-    if (this.#dgram === null) {
-      this.#dgram = new DatagramEndpoint(this.family === AF_INET6 ? "udp6" : "udp4", {
-        reuseAddr: this.#reuseAddr !== 0,
-        maxQueuedDatagrams: this.#options.maxQueuedDatagrams,
-        maxQueuedBytes: this.#options.maxQueuedBytes,
-      });
-      if (!this.#ref) this.#dgram.setRef(false);
-    }
-    return this.#dgram;
-  }
-
-  #label(address: Address): string {
-    return formatAddress(address);
-  }
-
-  #resolve(address: Address, action: string): Promise<{ host: string; port: number }> {
-    return resolveAddress(this.family, address, action);
-  }
-
-  #applyStreamOptions(conn: StreamConnection): void {
-    if (!this.#ref) conn.setRef(false);
-    if (this.#keepAlive) conn.socket.setKeepAlive(true);
-    if (this.#noDelay) conn.socket.setNoDelay(true);
-    conn.sendBufferSize = this.#sendBufferSize;
-  }
-
-  #applyDatagramBuffers(): void {
-    const d = this.#dgram;
-    if (d === null || !d.bound) return;
-    try {
-      if (this.#recvBuf) d.socket.setRecvBufferSize(this.#recvBuf);
-      if (this.#sendBuf) d.socket.setSendBufferSize(this.#sendBuf);
-    } catch (err) {
-      throw toSocketError(err, "set buffer size");
-    }
-  }
-
-  /** @internal Adopts an accepted connection. */
-  [kAdopt](conn: StreamConnection, unixLocal: string): this {
-    this.#conn = conn;
-    this.#unixLocal = unixLocal;
-    this.#applyStreamOptions(conn);
-    conn.start();
-    return this;
-  }
-
   /** @internal Connect from this local address, without binding (and listening) first. */
   async [kConnectFrom](address: [string, number]): Promise<void> {
-    const { host, port } = await this.#resolve(address, "bind");
-    this.#source = { localAddress: host, localPort: port };
+    await this.#backend.connectFrom(address);
   }
 
   /** @internal Run TLS over the connection `connect()` makes. */
   [kConnectTls](options: ConnectionOptions, fingerprint256?: string): void {
-    this.#tls = options;
-    this.#pin = fingerprint256?.toUpperCase() ?? null;
+    this.#backend.useTls(options, fingerprint256 ?? null);
   }
 
   /** @internal The connection under a connected stream socket (for makefile). */
   [kStream](): StreamConnection {
     this.#ensureOpen("read");
-    if (this.#conn === null) throw badState("Cannot read: socket is not connected", "ENOTCONN");
-    return this.#conn;
+    return this.#backend.connection("read");
   }
 
   /** @internal Milliseconds for one blocking step, from the socket timeout. */
   [kTimeoutMs](deadline: number | null): number | null {
-    return this.#timeoutMs(deadline);
+    return waitMs(this.#timeout, deadline);
   }
 
   /** @internal A deadline for an operation starting now. */
@@ -371,9 +202,7 @@ export class Socket {
 
   /** @internal What `socketkit/select` asks of this socket (see readiness.ts). */
   [kReadiness](): Readiness {
-    if (this.#delegate) return this.#delegate[kReadiness]();
-    const backend = this.#conn ?? (this.#listening ? this.#listener : null) ?? this.#dgram;
-    return readinessOf(this.type, this.#closed, this.#connecting, backend);
+    return this.#closed ? CLOSED : this.#backend.readiness();
   }
 
   // ---------------------------------------------------------------- binding
@@ -382,102 +211,13 @@ export class Socket {
    * Binds to a local address: `["", 0]` is every interface and a free port (read it back
    * with `getsockname()`), a path for AF_UNIX. Stream sockets start listening at once
    * (Node binds and listens together): connections made before `listen()` wait for
-   * `accept()` as the kernel's queue would hold them.
+   * `accept()` as the kernel's queue would hold them. `options` are socketkit's own
+   * (Python's `bind` takes the address alone): SO_REUSEPORT, IPv6 only, the kernel's
+   * backlog, TLS for the connections accepted, a check of each peer.
    */
-  async bind(address: Address): Promise<void> {
-    if (this.#delegate) return this.#delegate.bind(address);
-    return this[kBindServer](address, {});
-  }
-
-  /** @internal `bind` with the options `createServer` needs. */
-  async [kBindServer](address: Address, options: BindServerOptions): Promise<void> {
+  async bind(address: Address, options: BindOptions = {}): Promise<void> {
     this.#ensureOpen("bind");
-    if (this.#listener || this.#conn || this.#dgram?.bound) {
-      throw badState(`Cannot bind ${this.#label(address)}: socket is already bound`, "EINVAL");
-    }
-    if (this.type === SOCK_DGRAM) {
-      const { host, port } = await this.#resolve(address, "bind");
-      await this.#datagram().bind(host, port, `bind ${this.#label(address)}`, options.shared);
-      this.#applyDatagramBuffers();
-      return;
-    }
-    const reusePort = options.reusePort || this.#reusePort === 1;
-    if (reusePort) this.#reusePort = 1;
-    if (reusePort && !nodeHasReusePort() && !hasNative()) {
-      throw new UnsupportedError(
-        `Cannot bind ${this.#label(address)} with SO_REUSEPORT: needs Node.js >= 22.12 (this is ${process.version}) or the socketkit native addon (${nativeMissingReason()}; run \`npm run build:native\`)`,
-      );
-    }
-    const backlog = options.backlog ?? 511;
-    if (this.family === AF_UNIX) {
-      if (address === "") {
-        this.#listener = await this.#autobind(backlog, options);
-        return;
-      }
-      const path = checkUnixAddress(address, "bind");
-      this.#listener = await Listener.open(
-        { path, backlog },
-        this.#label(path),
-        options.tls,
-        this.#admitOf(options.admit),
-      );
-      if (!this.#ref) this.#listener.setRef(false);
-      return;
-    }
-    const { host, port } = await this.#resolve(address, "bind");
-    const label = formatAddress([host, port]);
-    let listenOptions: Parameters<typeof Listener.open>[0] & { reusePort?: boolean } = {
-      host,
-      port,
-      backlog,
-      ipv6Only: options.ipv6Only ?? false,
-    };
-    if (reusePort && nodeHasReusePort()) listenOptions.reusePort = true;
-    else if (reusePort) {
-      // This Node.js cannot set SO_REUSEPORT: the addon makes the listening socket.
-      const fd = reusePortListener(
-        this.family,
-        host,
-        port,
-        backlog,
-        options.ipv6Only ?? false,
-        label,
-      );
-      // exclusive: in a cluster worker, this socket is the worker's own (not the primary's).
-      listenOptions = { fd, backlog, exclusive: true } as typeof listenOptions;
-    }
-    this.#listener = await Listener.open(
-      listenOptions,
-      label,
-      options.tls,
-      this.#admitOf(options.admit),
-    );
-    if (!this.#ref) this.#listener.setRef(false);
-    const bound = this.#listener.server.address();
-    if (bound && typeof bound === "object") {
-      this.#listener.label = formatAddress([bound.address, bound.port]);
-    }
-  }
-
-  /**
-   * Linux's autobind for `bind("")` on a Unix stream socket (which Node.js cannot ask the
-   * kernel for): a free abstract name of five hex digits, as the kernel picks, tried
-   * until one is free.
-   */
-  async #autobind(backlog: number, options: BindServerOptions): Promise<Listener> {
-    for (let tries = 0; ; tries++) {
-      const path = `\0${randomBytes(3).toString("hex").slice(0, 5)}`;
-      try {
-        return await Listener.open(
-          { path, backlog },
-          this.#label(path),
-          options.tls,
-          this.#admitOf(options.admit),
-        );
-      } catch (err) {
-        if (!(err instanceof SocketError) || err.code !== "EADDRINUSE" || tries >= 100) throw err;
-      }
-    }
+    await this.#backend.bind(address, options);
   }
 
   /**
@@ -487,14 +227,10 @@ export class Socket {
    */
   listen(backlog?: number): void {
     this.#ensureOpen("listen");
-    if (this.type !== SOCK_STREAM) {
+    if (this.type === SOCK_DGRAM) {
       throw badState("Cannot listen: only stream sockets listen", "EOPNOTSUPP");
     }
-    if (this.#listener === null) {
-      throw badState("Cannot listen: bind() the socket to an address first", "EINVAL");
-    }
-    if (backlog !== undefined) this.#listener.queueLimit = Math.max(backlog, 511);
-    this.#listening = true;
+    this.#backend.listen(backlog);
   }
 
   /**
@@ -503,53 +239,8 @@ export class Socket {
    */
   async accept(): Promise<[Socket, SocketAddress]> {
     this.#ensureOpen("accept");
-    const listener = this.#listener;
-    if (listener === null || !this.#listening) {
-      throw badState("Cannot accept: socket is not listening (call bind() and listen())", "EINVAL");
-    }
-    const deadline = deadlineFrom(this.#timeout);
-    for (;;) {
-      const ns = listener.take();
-      if (ns !== undefined) return this.#adoptAccepted(ns, listener);
-      const err = listener.takeError("accept on");
-      if (err) throw err;
-      if (listener.closed || this.#closed) {
-        throw badState(`Cannot accept on ${listener.label}: socket is closed`, "EBADF");
-      }
-      await listener.acceptors.wait(this.#timeoutMs(deadline), `accept on ${listener.label}`);
-    }
-  }
-
-  /** `admit`, asked about a connection's peer address (`""` for a Unix socket's peer). */
-  #admitOf(admit: ((peer: SocketAddress) => boolean) | undefined): Admit | null {
-    if (admit === undefined) return null;
-    return (ns) =>
-      admit(
-        this.family === AF_UNIX
-          ? ""
-          : toSocketAddress(this.family, ns.remoteAddress ?? "", ns.remotePort ?? 0),
-      );
-  }
-
-  #adoptAccepted(ns: NetSocket, listener: Listener): [Socket, SocketAddress] {
-    let address: SocketAddress;
-    let peer: string;
-    if (this.family === AF_UNIX) {
-      address = "";
-      peer = `peer of ${listener.label}`;
-    } else {
-      address = toSocketAddress(this.family, ns.remoteAddress ?? "", ns.remotePort ?? 0);
-      peer = formatAddress(address);
-    }
-    const conn = new StreamConnection(ns, peer, {
-      highWaterMark: this.#highWaterMark,
-      paused: true,
-    });
-    const child = new Socket(this.family, this.type, this.proto, this.#options);
-    child.#keepAlive = this.#keepAlive;
-    child.#noDelay = this.#noDelay;
-    child.#sendBufferSize = this.#sendBufferSize;
-    return [child[kAdopt](conn, this.family === AF_UNIX ? listener.label : ""), address];
+    const [backend, address] = await this.#backend.accept(this.#timeout);
+    return [this.#wrap(backend), address];
   }
 
   /** Accepted connections as an async iterable; it ends when the socket is closed. */
@@ -577,7 +268,7 @@ export class Socket {
     let target = address;
     if (this.family === AF_UNIX) checkUnixAddress(address, "connect");
     else {
-      const { host, port } = await this.#resolve(address, "connect to");
+      const { host, port } = await resolveAddress(this.family, address, "connect to");
       target = [host, port];
     }
     try {
@@ -597,115 +288,8 @@ export class Socket {
    * connection and throws `BlockingIOError` (`EINPROGRESS`) as Python does.
    */
   async connect(address: Address): Promise<void> {
-    if (this.#delegate) return this.#delegate.connect(address);
-    const label = this.#label(address);
-    this.#ensureOpen(`connect to ${label}`);
-    if (this.type === SOCK_DGRAM) {
-      const { host, port } = await this.#resolve(address, "connect to");
-      const d = this.#datagram();
-      await d.connect(host, port, `connect to ${label}`);
-      this.#applyDatagramBuffers();
-      return;
-    }
-    if (this.#conn || this.#connecting) {
-      throw badState(`Cannot connect to ${label}: socket is already connected`, "EISCONN");
-    }
-    const pending = this.#connectStream(address, label);
-    if (this.#timeout === 0) {
-      this.#connecting = pending.finally(() => {
-        this.#connecting = null;
-      });
-      this.#connecting.catch(() => {});
-      throw new BlockingIOError(`Cannot connect to ${label}: operation now in progress`, {
-        code: "EINPROGRESS",
-      });
-    }
-    await pending;
-  }
-
-  async #connectStream(address: Address, label: string): Promise<void> {
-    const action = `connect to ${label}`;
-    const deadline = deadlineFrom(this.#timeout === 0 ? null : this.#timeout);
-    let target: { path: string } | { host: string; port: number; family: number };
-    if (this.family === AF_UNIX) {
-      target = { path: checkUnixAddress(address, "connect") };
-    } else {
-      const { host, port } = await this.#resolve(address, "connect to");
-      target = { host, port, family: this.family === AF_INET6 ? 6 : 4 };
-    }
-    // bind() before connect() chose the local address: release the listener, reuse it.
-    let local: { localAddress?: string; localPort?: number } = this.#source ?? {};
-    if (this.#listener) {
-      const bound = this.#listener.server.address();
-      if (bound && typeof bound === "object") {
-        local = { localAddress: bound.address, localPort: bound.port };
-      }
-      await this.#listener.close();
-      this.#listener = null;
-    }
-    const tlsOptions = this.#tls;
-    const ns: NetSocket =
-      tlsOptions === null
-        ? new NetSocket({ allowHalfOpen: true })
-        : // allowHalfOpen is passed on to the TLSSocket, though the typings leave it out.
-          tlsConnect({
-            ...tlsOptions,
-            ...target,
-            ...local,
-            allowHalfOpen: true,
-          } as unknown as ConnectionOptions);
-    const conn = new StreamConnection(ns, label, { highWaterMark: this.#highWaterMark });
-    if (!this.#ref) conn.setRef(false);
-    const ready = tlsOptions === null ? "connect" : "secureConnect";
-    await new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onConnect = () => {
-        ns.off("error", onError);
-        if (timer) clearTimeout(timer);
-        const pinned = this.#pin;
-        if (pinned !== null) {
-          const seen = (ns as TLSSocket).getPeerCertificate().fingerprint256?.toUpperCase();
-          if (seen !== pinned) {
-            reject(
-              new SocketError(
-                `Cannot ${action}: certificate fingerprint ${seen ?? "(none)"} is not the pinned ${pinned}`,
-                { code: "ERR_TLS_FINGERPRINT" },
-              ),
-            );
-            return;
-          }
-        }
-        resolve();
-      };
-      const onError = (err: Error) => {
-        ns.off(ready, onConnect);
-        if (timer) clearTimeout(timer);
-        reject(toSocketError(err, action));
-      };
-      ns.once(ready, onConnect);
-      ns.once("error", onError);
-      const ms = remaining(deadline);
-      if (ms !== null) {
-        timer = setTimeout(() => {
-          ns.off(ready, onConnect);
-          ns.off("error", onError);
-          ns.destroy();
-          reject(timeoutError(action));
-        }, ms);
-        if (!this.#ref) timer.unref();
-      }
-      if (tlsOptions === null) ns.connect({ ...target, ...local });
-    }).catch((err) => {
-      ns.destroy();
-      throw err;
-    });
-    if (this.#closed) {
-      ns.destroy();
-      throw badState(`Cannot ${action}: socket was closed while connecting`, "EBADF");
-    }
-    if (this.family === AF_UNIX) this.#unixPeer = (target as { path: string }).path;
-    this.#conn = conn;
-    this.#applyStreamOptions(conn);
+    this.#ensureOpen(`connect to ${formatAddress(address)}`);
+    await this.#backend.connect(address, this.#timeout);
   }
 
   // ---------------------------------------------------------------- sending
@@ -716,21 +300,8 @@ export class Socket {
    * The Buffer is kept by reference until written: do not change it afterwards.
    */
   async send(data: Buffer | Uint8Array | string): Promise<number> {
-    if (this.#delegate) return this.#delegate.send(data);
-    const buf = toBuffer(data);
-    if (this.type === SOCK_DGRAM) {
-      this.#ensureOpen("send");
-      const d = this.#dgram;
-      if (d === null || !d.connected) {
-        throw badState(
-          "Cannot send: datagram socket has no destination (use sendto or connect)",
-          "EDESTADDRREQ",
-        );
-      }
-      return d.send(buf, undefined, undefined, "send");
-    }
-    const conn = await this.#stream("send");
-    return conn.send(buf, this.#timeoutMs(deadlineFrom(this.#timeout)));
+    this.#ensureOpen("send");
+    return this.#backend.send(toBuffer(data), this.#timeout);
   }
 
   /**
@@ -738,154 +309,18 @@ export class Socket {
    * by what you pass), or throws `TimeoutError` when the timeout runs out first.
    */
   sendall(data: Buffer | Uint8Array | string): Promise<void> {
-    const conn = this.#conn;
-    // Hot path: a connected stream socket goes straight to its connection.
-    if (conn !== null && !this.#closed && this.#connecting === null) {
-      const bytes = typeof data === "string" ? data : toBuffer(data);
-      return conn.sendall(bytes, this.#timeoutMs(deadlineFrom(this.#timeout)));
-    }
-    return this.#sendallSlow(data);
-  }
-
-  async #sendallSlow(data: Buffer | Uint8Array | string): Promise<void> {
-    if (this.#delegate) return this.#delegate.sendall(data);
-    if (this.type === SOCK_DGRAM) {
-      await this.send(data);
-      return;
-    }
-    const conn = await this.#stream("send");
-    const bytes = typeof data === "string" ? data : toBuffer(data);
-    await conn.sendall(bytes, this.#timeoutMs(deadlineFrom(this.#timeout)));
+    if (this.#closed) return Promise.reject(badState("Cannot send: socket is closed", "EBADF"));
+    return this.#backend.sendall(typeof data === "string" ? data : toBuffer(data), this.#timeout);
   }
 
   /** Sends one datagram to `address`; returns its length. Datagram sockets only. */
   sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
-    if (this.#delegate) return this.#delegate.sendto(data, address);
-    // Hot path (a server replying): a bound, open, unconnected datagram socket and an IP
-    // literal of its family, sent at once without resolving or building labels.
-    const d = this.#dgram;
-    if (d?.bound && !d.connected && !this.#closed && Array.isArray(address)) {
-      const [host, port] = address as unknown[];
-      if (
-        (typeof data === "string" || data instanceof Uint8Array) &&
-        typeof host === "string" &&
-        typeof port === "number" &&
-        Number.isInteger(port) &&
-        port >= 0 &&
-        port <= 65535 &&
-        ipVersion(host) === (this.family === AF_INET6 ? 6 : 4)
-      ) {
-        return d.send(toBuffer(data), host, port);
-      }
-    }
-    return this.#sendtoChecked(data, address);
-  }
-
-  async #sendtoChecked(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
-    const label = this.#label(address);
-    this.#ensureOpen(`send to ${label}`);
-    if (this.type !== SOCK_DGRAM) {
-      throw badState(
-        `Cannot send to ${label}: sendto needs a datagram socket (use sendall)`,
-        "EISCONN",
+    if (this.#closed) {
+      return Promise.reject(
+        badState(`Cannot send to ${formatAddress(address)}: socket is closed`, "EBADF"),
       );
     }
-    const { host, port } = await this.#resolve(address, "send to");
-    const d = this.#datagram();
-    if (d.connected) {
-      // Linux sends to any address; Node.js's connected datagram socket only to its peer.
-      const peer = this.getpeername() as [string, number];
-      if (peer[0] === host && peer[1] === port) return this.send(data);
-      throw badState(
-        `Cannot send to ${label}: the socket is connected to ${formatAddress(peer)}, and Node.js sends a connected datagram socket's datagrams only there (use an unconnected socket)`,
-        "EISCONN",
-      );
-    }
-    const n = await d.send(toBuffer(data), host, port, `send to ${label}`);
-    this.#applyDatagramBuffers();
-    return n;
-  }
-
-  // ---------------------------------------------------------------- receiving
-
-  /**
-   * Receives at most `bufsize` bytes, as soon as any are available; an empty Buffer means
-   * the peer closed its side (end of stream). For datagram sockets: one datagram, cut to
-   * `bufsize` as Python does.
-   */
-  recv(bufsize: number): Promise<Buffer> {
-    const conn = this.#conn;
-    // Hot path: a connected stream socket without a timeout, and a valid size.
-    if (
-      conn === null ||
-      this.#closed ||
-      this.#connecting !== null ||
-      this.#timeout !== null ||
-      !Number.isInteger(bufsize) ||
-      bufsize <= 0
-    ) {
-      return this.#recvSlow(bufsize);
-    }
-    if (conn.queue.length > 0) {
-      const out = conn.queue.take(bufsize);
-      conn.consumed();
-      return Promise.resolve(out);
-    }
-    if (conn.eof || conn.readShut || conn.failed || conn.closed) return this.#recvSlow(bufsize);
-    this.#recvFallback ??= (read) => this.#recvSlow(read.size);
-    return conn.readDirect(bufsize, null, 0, null, this.#recvFallback) ?? this.#recvSlow(bufsize);
-  }
-
-  /** The general `recv`, for a direct read that something other than data woke. */
-  #recvFallback: ((read: DirectRead) => Promise<Buffer>) | null = null;
-
-  async #recvSlow(bufsize: number): Promise<Buffer> {
-    if (this.#delegate) return this.#delegate.recv(bufsize);
-    checkSize(bufsize, "receive");
-    if (this.type === SOCK_DGRAM) return (await this.recvfrom(bufsize))[0];
-    const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
-    if (bufsize === 0 || !(await this.#dataIn(conn))) return EMPTY;
-    const out = conn.queue.take(bufsize);
-    conn.consumed();
-    return out;
-  }
-
-  /**
-   * Waits, with the timeout, until `conn` holds bytes to read (true) or its stream has
-   * ended (false); throws when it failed or the socket was closed.
-   */
-  async #dataIn(conn: StreamConnection): Promise<boolean> {
-    const deadline = deadlineFrom(this.#timeout);
-    for (;;) {
-      if (conn.queue.length > 0) return true;
-      if (conn.eof || conn.readShut) return false;
-      conn.checkOpen("receive from");
-      if (this.#closed) {
-        throw badState(`Cannot receive from ${conn.peerLabel}: socket is closed`, "EBADF");
-      }
-      await conn.readers.wait(this.#timeoutMs(deadline), `receive from ${conn.peerLabel}`);
-    }
-  }
-
-  /**
-   * Receives at most `nbytes` bytes (all of `buffer` when 0) into `buffer`, as soon as any
-   * are available, and returns how many: 0 means the peer closed its side. The bytes are
-   * copied once, from the socket's buffer into yours. Datagram sockets: one datagram, cut
-   * to fit, as Python does.
-   */
-  async recv_into(buffer: Uint8Array, nbytes = 0): Promise<number> {
-    const n = intoSize(buffer, nbytes, "recv_into");
-    if (this.#delegate || this.type !== SOCK_STREAM) {
-      const [data] = await this.recvfrom(n);
-      buffer.set(data);
-      return data.length;
-    }
-    if (n === 0) return 0;
-    const conn = this.#conn !== null && !this.#closed ? this.#conn : await this.#stream("receive");
-    if (!(await this.#dataIn(conn))) return 0;
-    const got = conn.queue.takeInto(buffer, 0, n);
-    conn.consumed();
-    return got;
+    return this.#backend.sendto(toBuffer(data), address, this.#timeout);
   }
 
   /**
@@ -896,7 +331,7 @@ export class Socket {
    * 64 KiB pieces, with the socket's timeout. Stream sockets only.
    */
   async sendfile(file: string | number | FileHandle, offset = 0, count?: number): Promise<number> {
-    if (this.type !== SOCK_STREAM || this.#delegate) {
+    if (this.type !== SOCK_STREAM) {
       throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
     }
     checkSize(offset, "sendfile");
@@ -904,34 +339,54 @@ export class Socket {
     if (this.#timeout === 0) {
       throw badState("Cannot sendfile: non-blocking sockets are not supported", "EINVAL");
     }
-    const conn = await this.#stream("send");
+    this.#ensureOpen("send");
     const owned = typeof file === "string" ? await openFile(file, "r") : null;
     try {
       const handle = owned ?? file;
       const fd = typeof handle === "number" ? handle : (handle as FileHandle).fd;
-      const { size } = await fsFstat(fd);
+      let size: number;
+      try {
+        ({ size } = await fsFstat(fd));
+      } catch (err) {
+        throw toSocketError(err, "sendfile");
+      }
       const total = Math.max(0, Math.min(count ?? size - offset, size - offset));
       if (total === 0) return 0;
-      const writer = this.#timeout === null ? await bulkWriter(this) : null;
-      if (writer !== null) return await writer.sendFile(fd, offset, total);
-      let sent = 0;
-      while (sent < total) {
-        // A new piece each time: the one before may still wait in the send queue.
-        const piece = Buffer.allocUnsafe(Math.min(total - sent, 64 * 1024));
-        const { bytesRead } = await fsRead(fd, piece, 0, piece.length, offset + sent);
-        if (bytesRead === 0) break;
-        await conn.sendall(
-          piece.subarray(0, bytesRead),
-          this.#timeoutMs(deadlineFrom(this.#timeout)),
-        );
-        sent += bytesRead;
-      }
-      return sent;
-    } catch (err) {
-      throw toSocketError(err, `sendfile to ${conn.peerLabel}`);
+      return await this.#backend.sendfile(fd, offset, total, this.#timeout);
     } finally {
       await owned?.close();
     }
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /**
+   * Receives at most `bufsize` bytes, as soon as any are available; an empty Buffer means
+   * the peer closed its side (end of stream). For datagram sockets: one datagram, cut to
+   * `bufsize` as Python does.
+   */
+  recv(bufsize: number): Promise<Buffer> {
+    if (this.#closed || !Number.isInteger(bufsize) || bufsize < 0)
+      return this.#recvChecked(bufsize);
+    return this.#backend.recv(bufsize, this.#timeout);
+  }
+
+  async #recvChecked(bufsize: number): Promise<Buffer> {
+    checkSize(bufsize, "receive");
+    this.#ensureOpen("receive");
+    return this.#backend.recv(bufsize, this.#timeout);
+  }
+
+  /**
+   * Receives at most `nbytes` bytes (all of `buffer` when 0) into `buffer`, as soon as any
+   * are available, and returns how many: 0 means the peer closed its side. The bytes are
+   * copied once, from the socket's buffer into yours. Datagram sockets: one datagram, cut
+   * to fit, as Python does.
+   */
+  async recv_into(buffer: Uint8Array, nbytes = 0): Promise<number> {
+    const n = intoSize(buffer, nbytes, "recv_into");
+    this.#ensureOpen("receive");
+    return this.#backend.recvInto(buffer, n, this.#timeout);
   }
 
   /**
@@ -939,7 +394,7 @@ export class Socket {
    */
   async recvfrom_into(buffer: Uint8Array, nbytes = 0): Promise<[number, SocketAddress]> {
     const n = intoSize(buffer, nbytes, "recvfrom_into");
-    if (this.type === SOCK_STREAM && !this.#delegate) {
+    if (this.type === SOCK_STREAM) {
       return [await this.recv_into(buffer, n), this.getpeername()];
     }
     const [data, from] = await this.recvfrom(n);
@@ -948,16 +403,14 @@ export class Socket {
   }
 
   /**
-   * @internal A datagram already received, without waiting (for servers that read in a
-   * loop); undefined when none is queued or the socket is not a plain UDP socket.
+   * A datagram already received, without waiting (for servers that read in a loop and
+   * would rather not wait for each one): `[data, address]` as `recvfrom(bufsize)` gives
+   * it, or undefined when none is queued or the socket is not a plain UDP socket (on
+   * which `recvfrom` is the way).
    */
-  [kTakeDatagram](bufsize: number): [Buffer, SocketAddress] | undefined {
-    const d = this.#dgram;
-    if (d === null || this.#delegate || this.#closed) return undefined;
-    const dg = d.take();
-    if (dg === undefined) return undefined;
-    const data = dg.data.length > bufsize ? dg.data.subarray(0, bufsize) : dg.data;
-    return [data, toSocketAddress(this.family, dg.from.address, dg.from.port)];
+  recvfromNow(bufsize: number): [Buffer, SocketAddress] | undefined {
+    if (this.#closed) return undefined;
+    return this.#backend.takeDatagram(bufsize);
   }
 
   /**
@@ -965,32 +418,9 @@ export class Socket {
    * socket, returns `recv(bufsize)` and the peer's address.
    */
   async recvfrom(bufsize: number): Promise<[Buffer, SocketAddress]> {
-    if (this.#delegate) return this.#delegate.recvfrom(bufsize);
     checkSize(bufsize, "receive");
-    if (this.type === SOCK_STREAM) return [await this.recv(bufsize), this.getpeername()];
     this.#ensureOpen("receive");
-    const d = this.#datagram();
-    const deadline = deadlineFrom(this.#timeout);
-    for (;;) {
-      const got = this[kTakeDatagram](bufsize);
-      if (got !== undefined) return got;
-      const err = d.takeError("receive");
-      if (err) throw err;
-      if (d.closed || this.#closed) throw badState("Cannot receive: socket is closed", "EBADF");
-      // Not bound yet: it waits as Linux does, until its timeout, or until a sendto binds
-      // it and a datagram comes.
-      await d.readers.wait(this.#timeoutMs(deadline), this.#receiveAction(d));
-    }
-  }
-
-  /**
-   * What a datagram receive waits for, as its timeout names it (made once: getsockname is
-   * a system call).
-   */
-  #receiveAction(d: DatagramEndpoint): string {
-    if (!d.bound) return "receive on an unbound datagram socket";
-    this.#receiveLabel ??= `receive on ${formatAddress(this.getsockname())}`;
-    return this.#receiveLabel;
+    return this.#backend.recvfrom(bufsize, this.#timeout);
   }
 
   // ---------------------------------------------------------------- closing
@@ -1001,10 +431,6 @@ export class Socket {
    * both.
    */
   shutdown(how: number): void {
-    if (this.#delegate) {
-      this.#delegate.shutdown(how);
-      return;
-    }
     this.#ensureOpen("shutdown");
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) {
       throw badState(
@@ -1012,10 +438,7 @@ export class Socket {
         "EINVAL",
       );
     }
-    const conn = this.#conn;
-    if (conn === null) throw badState("Cannot shutdown: socket is not connected", "ENOTCONN");
-    if (how !== SHUT_WR) conn.shutdownRead();
-    if (how !== SHUT_RD) conn.shutdownWrite();
+    this.#backend.shutdown(how);
   }
 
   /**
@@ -1033,17 +456,9 @@ export class Socket {
 
   /** @internal Closes now, whatever files are open (their reads then fail as closed). */
   [kCloseNow](): Promise<void> {
-    if (this.#delegate) {
-      this.#closed = true;
-      return this.#delegate.close();
-    }
     if (this.#closing) return this.#closing;
     this.#closed = true;
-    const parts: Promise<void>[] = [];
-    if (this.#conn) parts.push(this.#conn.close());
-    if (this.#listener) parts.push(this.#listener.close());
-    if (this.#dgram) parts.push(this.#dgram.close());
-    this.#closing = Promise.all(parts).then(() => undefined);
+    this.#closing = this.#backend.close();
     return this.#closing;
   }
 
@@ -1075,25 +490,16 @@ export class Socket {
    * ```
    */
   unref(): this {
-    this.#setRef(false);
+    this.#backend.setRef(false);
+    this.#ref = false;
     return this;
   }
 
   /** Undoes {@link unref}: the socket keeps the process alive again (the default). */
   ref(): this {
-    this.#setRef(true);
+    this.#backend.setRef(true);
+    this.#ref = true;
     return this;
-  }
-
-  #setRef(ref: boolean): void {
-    if (this.#delegate) {
-      if (ref) this.#delegate.ref();
-      else this.#delegate.unref();
-    }
-    this.#ref = ref;
-    this.#conn?.setRef(ref);
-    this.#listener?.setRef(ref);
-    this.#dgram?.setRef(ref);
   }
 
   // ---------------------------------------------------------------- timeouts & options
@@ -1104,13 +510,10 @@ export class Socket {
    * anything else raises `TimeoutError` when it runs out.
    */
   settimeout(value: number | null): void {
-    this.#delegate?.settimeout(value);
     if (value !== null && (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value))) {
       throw new SocketError(
         `Cannot set timeout: ${value} is out of range (use null or seconds >= 0)`,
-        {
-          code: "EINVAL",
-        },
+        { code: "EINVAL" },
       );
     }
     this.#timeout = value;
@@ -1132,10 +535,38 @@ export class Socket {
   }
 
   /**
-   * Sets an option: `SO_REUSEADDR`, `SO_KEEPALIVE`, `SO_RCVBUF`, `SO_SNDBUF` (level
-   * `SOL_SOCKET`) or `TCP_NODELAY` (level `IPPROTO_TCP`); others raise `UnsupportedError`.
-   * On stream sockets `SO_RCVBUF` and `SO_SNDBUF` set socketkit's own receive and send
-   * buffer limits (the kernel's are auto-tuned); on datagram sockets, the kernel's.
+   * Closes a connected stream socket that has neither sent nor received anything for
+   * `seconds` (null or 0: never), as servers do with idle clients: its waiting calls
+   * then fail as if the peer had reset it. Python has no such call (a server there runs
+   * a timer per connection); socketkit's servers and `listen --idle-timeout` use it.
+   *
+   * @example
+   * ```ts
+   * import { createConnection } from "socketkit";
+   * await using s = await createConnection(["127.0.0.1", 5000]);
+   * s.setIdleTimeout(300); // five minutes of silence either way ends it
+   * ```
+   */
+  setIdleTimeout(seconds: number | null): void {
+    if (
+      seconds !== null &&
+      (typeof seconds !== "number" || !(seconds >= 0) || !Number.isFinite(seconds))
+    ) {
+      throw new SocketError(
+        `Cannot set the idle timeout: ${seconds} is out of range (use null or seconds >= 0)`,
+        { code: "EINVAL" },
+      );
+    }
+    this.#ensureOpen("set the idle timeout");
+    this.#backend.setIdleTimeout(seconds);
+  }
+
+  /**
+   * Sets an option: `SO_REUSEADDR`, `SO_REUSEPORT`, `SO_KEEPALIVE`, `SO_RCVBUF`,
+   * `SO_SNDBUF` (level `SOL_SOCKET`) or `TCP_NODELAY` (level `IPPROTO_TCP`); others raise
+   * `UnsupportedError` (the native addon's sockets take any the kernel does). On stream
+   * sockets `SO_RCVBUF` and `SO_SNDBUF` set socketkit's own receive and send buffer
+   * limits (the kernel's are auto-tuned); on datagram sockets, the kernel's.
    */
   setsockopt(level: number, option: number, value: number | boolean): void {
     this.#ensureOpen("setsockopt");
@@ -1143,151 +574,53 @@ export class Socket {
     if (!Number.isInteger(v) || v < 0) {
       throw new SocketError(
         `Cannot setsockopt: value must be a non-negative integer, got ${value}`,
-        {
-          code: "EINVAL",
-        },
+        { code: "EINVAL" },
       );
     }
-    if (this.#delegate) {
-      this.#delegate.setsockopt(level, option, value);
-      return;
-    }
-    const key = optionKey(level, option);
-    switch (key) {
-      case "SO_REUSEADDR":
-        this.#reuseAddr = v ? 1 : 0;
-        return;
-      case "SO_REUSEPORT":
-        if (this.family === AF_UNIX) break;
-        if (this.type === SOCK_DGRAM) {
-          this.#reusePortDatagram(level, option, v);
-          return;
-        }
-        this.#reusePort = v ? 1 : 0;
-        return;
-      case "SO_KEEPALIVE":
-        this.#keepAlive = v ? 1 : 0;
-        this.#conn?.socket.setKeepAlive(v !== 0);
-        return;
-      case "TCP_NODELAY":
-        if (this.type !== SOCK_STREAM || this.family === AF_UNIX) break;
-        this.#noDelay = v ? 1 : 0;
-        this.#conn?.socket.setNoDelay(v !== 0);
-        return;
-      case "SO_RCVBUF":
-        if (this.type === SOCK_STREAM) {
-          this.#highWaterMark = Math.max(1, v);
-          if (this.#conn) this.#conn.highWaterMark = this.#highWaterMark;
-        } else {
-          this.#recvBuf = v;
-          this.#applyDatagramBuffers();
-        }
-        return;
-      case "SO_SNDBUF":
-        if (this.type === SOCK_STREAM) {
-          this.#sendBufferSize = Math.max(1, v);
-          if (this.#conn) this.#conn.sendBufferSize = this.#sendBufferSize;
-        } else {
-          this.#sendBuf = v;
-          this.#applyDatagramBuffers();
-        }
-        return;
-    }
-    throw new UnsupportedError(
-      `Cannot setsockopt level ${level} option ${option} on ${familyName(this.family)} ${kindName(this.type)}: not supported (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, TCP_NODELAY are)`,
-    );
+    if (level === SOL_SOCKET && option === SO_REUSEPORT) this.#reusePortDatagram();
+    this.#backend.setsockopt(level, option, v);
   }
 
-  /** UDP with SO_REUSEPORT: hand the socket over to a native one, before it is bound. */
-  #reusePortDatagram(level: number, option: number, value: number): void {
-    if (this.#dgram?.bound) {
+  /**
+   * UDP with SO_REUSEPORT on a Node.js that cannot set it (before 22.12): the socket,
+   * not bound yet and so holding nothing, moves to the native addon's backend, which can.
+   * The one case where a socket's backend is not the one it was made with.
+   */
+  #reusePortDatagram(): void {
+    const backend = this.#backend;
+    if (!(backend instanceof DgramBackend) || nodeHasReusePort()) return;
+    if (backend.bound) {
       throw badState("Cannot setsockopt SO_REUSEPORT: set it before bind()", "EINVAL");
     }
-    if (nativeFactory === null || !hasNative()) {
+    const native = nativeSupport();
+    if (native === null || native.calls === null) {
       throw new UnsupportedError(
-        `Cannot setsockopt SO_REUSEPORT on a UDP socket: Node.js cannot set it and ${nativeMissingReason() ?? "the native addon is not loaded"}; run \`npm run build:native\``,
+        `Cannot setsockopt SO_REUSEPORT on a UDP socket: Node.js ${process.version} cannot set it (22.12 and later can) and ${nativeMissing()}; run \`npm run build:native\``,
       );
     }
-    const native = nativeFactory(this.family, SOCK_DGRAM, this.proto, { [kNativeBacked]: true });
-    native.setsockopt(level, option, value);
-    native.settimeout(this.#timeout);
-    this.#delegate = native;
+    this.#backend = native.create(this.family, SOCK_DGRAM, this.proto, this.#options);
+    void backend.close();
+    if (!this.#ref) this.#backend.setRef(false);
   }
 
   /** Reads an option set with {@link setsockopt}; the same options are supported. */
   getsockopt(level: number, option: number): number {
-    if (this.#delegate) return this.#delegate.getsockopt(level, option);
     this.#ensureOpen("getsockopt");
-    const key = optionKey(level, option);
-    const d = this.#dgram;
-    switch (key) {
-      case "SO_REUSEADDR":
-        // libuv sets SO_REUSEADDR on every TCP listening socket.
-        return this.#listener && this.family !== AF_UNIX ? 1 : this.#reuseAddr;
-      case "SO_REUSEPORT":
-        return this.#reusePort;
-      case "SO_KEEPALIVE":
-        return this.#keepAlive;
-      case "TCP_NODELAY":
-        if (this.type !== SOCK_STREAM || this.family === AF_UNIX) break;
-        return this.#noDelay;
-      case "SO_RCVBUF":
-        if (this.type === SOCK_STREAM) return this.#highWaterMark;
-        return d?.bound ? d.socket.getRecvBufferSize() : this.#recvBuf;
-      case "SO_SNDBUF":
-        if (this.type === SOCK_STREAM) return this.#sendBufferSize;
-        return d?.bound ? d.socket.getSendBufferSize() : this.#sendBuf;
-    }
-    throw new UnsupportedError(
-      `Cannot getsockopt level ${level} option ${option} on ${familyName(this.family)} ${kindName(this.type)}: not supported`,
-    );
+    return this.#backend.getsockopt(level, option);
   }
 
   // ---------------------------------------------------------------- names
 
   /** This socket's own address (`["0.0.0.0", 0]` before it is bound, as in Python). */
   getsockname(): SocketAddress {
-    if (this.#delegate) return this.#delegate.getsockname();
     this.#ensureOpen("getsockname");
-    if (this.#listener) {
-      const a = this.#listener.server.address();
-      if (typeof a === "string") return a;
-      if (a) return toSocketAddress(this.family, a.address, a.port);
-    }
-    if (this.#conn) {
-      if (this.family === AF_UNIX) return this.#unixLocal;
-      const s = this.#conn.socket;
-      return toSocketAddress(this.family, s.localAddress ?? "", s.localPort ?? 0);
-    }
-    if (this.#dgram && (this.#dgram.bound || this.#dgram.connected)) {
-      try {
-        const a = this.#dgram.socket.address();
-        return toSocketAddress(this.family, a.address, a.port);
-      } catch {
-        // not bound yet
-      }
-    }
-    if (this.family === AF_UNIX) return "";
-    return this.family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+    return this.#backend.getsockname();
   }
 
   /** The connected peer's address; `ENOTCONN` when not connected. */
   getpeername(): SocketAddress {
-    if (this.#delegate) return this.#delegate.getpeername();
     this.#ensureOpen("getpeername");
-    if (this.#conn) {
-      if (this.family === AF_UNIX) return this.#unixPeer;
-      const s = this.#conn.socket;
-      if (s.remoteAddress !== undefined) {
-        return toSocketAddress(this.family, s.remoteAddress, s.remotePort ?? 0);
-      }
-      return toSocketAddress(this.family, ...labelToHostPort(this.#conn.peerLabel));
-    }
-    if (this.#dgram?.connected) {
-      const a = this.#dgram.socket.remoteAddress();
-      return toSocketAddress(this.family, a.address, a.port);
-    }
-    throw badState("Cannot getpeername: socket is not connected", "ENOTCONN");
+    return this.#backend.getpeername();
   }
 
   // ---------------------------------------------------------------- files & stats
@@ -1343,8 +676,7 @@ export class Socket {
    * descriptor exists (a socket neither bound nor connected: Node.js makes it then).
    */
   fileno(): number {
-    if (this.#closed) return -1;
-    return (this.#conn ?? this.#listener ?? this.#dgram)?.fileno() ?? -1;
+    return this.#closed ? -1 : this.#backend.fileno();
   }
 
   /**
@@ -1354,20 +686,8 @@ export class Socket {
    */
   async dup(): Promise<Socket> {
     this.#ensureOpen("dup");
-    const fd = this.#dupFd("dup");
-    const copy = new Socket(this.family, this.type, this.proto, this.#options);
+    const copy = this.#wrap(await this.#backend.dup());
     copy.#timeout = this.#timeout;
-    if (this.#conn !== null) {
-      const ns = new NetSocket({ fd, readable: true, writable: true, allowHalfOpen: true });
-      const conn = new StreamConnection(ns, this.#conn.peerLabel, {
-        highWaterMark: this.#highWaterMark,
-        paused: true,
-      });
-      return copy[kAdopt](conn, this.#unixLocal);
-    }
-    const label = (this.#listener as Listener).label;
-    copy.#listener = await Listener.open({ fd, backlog: 511 }, label);
-    copy.#listening = true;
     return copy;
   }
 
@@ -1379,42 +699,19 @@ export class Socket {
    */
   async detach(): Promise<number> {
     this.#ensureOpen("detach");
-    const fd = this.#dupFd("detach");
+    const fd = this.#backend.dupFd("detach");
     await this[kCloseNow]();
     return fd;
   }
 
-  #dupFd(action: string): number {
-    if (this.type !== SOCK_STREAM || (this.#conn === null && this.#listener === null)) {
-      throw new UnsupportedError(
-        `Cannot ${action}: only a connected or listening stream socket can be duplicated here`,
-      );
-    }
-    if (!hasNative()) {
-      throw new UnsupportedError(
-        `Cannot ${action}: Node.js cannot duplicate a descriptor; the socketkit native addon can (${nativeMissingReason()})`,
-      );
-    }
-    const fd = this.fileno();
-    if (fd < 0)
-      throw new UnsupportedError(
-        `Cannot ${action}: this socket has no descriptor of its own (TLS?)`,
-      );
-    try {
-      return native(action).dup(fd);
-    } catch (err) {
-      throw toSocketError(err, action);
-    }
-  }
-
   /** Datagrams dropped because the receive queue was full (datagram sockets). */
   get droppedDatagrams(): number {
-    return this.#dgram?.dropped ?? 0;
+    return this.#backend.droppedDatagrams;
   }
 
   /** Connections closed because too many were waiting for `accept()` (listening sockets). */
   get droppedConnections(): number {
-    return this.#listener?.dropped ?? 0;
+    return this.#backend.droppedConnections;
   }
 
   /** Python-style description, e.g. `<socket family=AF_INET type=SOCK_STREAM laddr=...>`. */
@@ -1428,31 +725,13 @@ export class Socket {
     else {
       try {
         parts.push(`laddr=${formatAddress(this.getsockname())}`);
-        if (this.#conn) parts.push(`raddr=${formatAddress(this.getpeername())}`);
+        if (this.#backend.connected) parts.push(`raddr=${formatAddress(this.getpeername())}`);
       } catch {
         // names unavailable
       }
     }
     return `<socket ${parts.join(" ")}>`;
   }
-}
-
-function optionKey(level: number, option: number): string | undefined {
-  if (level === SOL_SOCKET) {
-    if (option === SO_REUSEADDR) return "SO_REUSEADDR";
-    if (option === SO_REUSEPORT) return "SO_REUSEPORT";
-    if (option === SO_KEEPALIVE) return "SO_KEEPALIVE";
-    if (option === SO_RCVBUF) return "SO_RCVBUF";
-    if (option === SO_SNDBUF) return "SO_SNDBUF";
-  }
-  if (level === IPPROTO_TCP && option === TCP_NODELAY) return "TCP_NODELAY";
-  return undefined;
-}
-
-function labelToHostPort(label: string): [string, number] {
-  const i = label.lastIndexOf(":");
-  const host = label.slice(0, i).replace(/^\[|\]$/g, "");
-  return [host, Number(label.slice(i + 1))];
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 } from "../../codec/transfer-codec.ts";
 import { SocketError, TransferError, toSocketError } from "../../core/errors.ts";
 import { hasNative, native } from "../../native/index.ts";
+import "../../native/register.ts";
 import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
 import type { Channel } from "./channel.ts";
 import { corruptError, DestDir, existsError, type StagedFile, type StoreItem } from "./dest-dir.ts";

@@ -17,21 +17,17 @@ import {
   BlockingIOError,
   codeOfErrno,
   PermissionError,
-  SocketError,
+  type SocketError,
   toSocketError,
   UnsupportedError,
 } from "../core/errors.ts";
-import {
-  type NativeAddon,
-  type NativeAddress,
-  type NativePoller,
-  native,
-} from "../native/index.ts";
-import { resolveAddress } from "./getaddrinfo.ts";
-import { kNativeBacked, kReadiness } from "./internal.ts";
-import { CLOSED, READABLE, type Readiness, WRITABLE } from "./readiness.ts";
-import { Socket, type SocketOptions, setNativeFactory } from "./socket.ts";
-import { timeoutError } from "./waiters.ts";
+import { badState } from "../socket/checks.ts";
+import { resolveAddress } from "../socket/getaddrinfo.ts";
+import { CLOSED, READABLE, type Readiness, WRITABLE } from "../socket/readiness.ts";
+import type { SocketBackend } from "../socket/socket-backend.ts";
+import type { StreamConnection } from "../socket/stream-connection.ts";
+import { timeoutError } from "../socket/waiters.ts";
+import { type NativeAddon, type NativeAddress, type NativePoller, native } from "./index.ts";
 
 /** Whether `socket(family, type, proto)` needs the native addon. */
 export function needsNative(family: number, type: number, proto: number): boolean {
@@ -56,31 +52,52 @@ interface Waiter {
 }
 
 /**
- * A socket of a kind Node.js cannot make (Unix datagram, SOCK_SEQPACKET, raw, ICMP ping),
- * on a file descriptor from the native addon, with the same methods as every `Socket`:
- * each call tries the system call at once and, when it would block, waits on a libuv
- * poll handle for the descriptor to be ready (with the socket's timeout), so nothing
- * blocks the event loop. Message boundaries are kept: one `send` is one datagram or
- * packet, one `recv` returns one (cut to `bufsize`, as Python does).
+ * The backend of the socket types Node.js cannot make (Unix datagram, SOCK_SEQPACKET, raw,
+ * ICMP ping, and UDP with SO_REUSEPORT on a Node.js that cannot set it), on a file
+ * descriptor from the native addon: each call tries the system call at once and, when it
+ * would block, waits on a libuv poll handle for the descriptor to be ready (with the
+ * socket's timeout), so nothing blocks the event loop. Message boundaries are kept: one
+ * `send` is one datagram or packet, one `recv` returns one (cut to `bufsize`, as Python
+ * does).
  */
-export class NativeSocket extends Socket {
+export class NativeBackend implements SocketBackend {
+  readonly #family: number;
+  readonly #type: number;
+  readonly #proto: number;
   readonly #addon: NativeAddon;
   readonly #fd: number;
   #poller: NativePoller | null = null;
   #waiters = new Set<Waiter>();
   #isClosed = false;
+  #connected = false;
 
-  constructor(family: number, type: number, proto = 0, options: SocketOptions = {}, fd?: number) {
-    super(family, type, proto, { ...options, [kNativeBacked]: true });
+  constructor(family: number, type: number, proto = 0, fd?: number) {
+    this.#family = family;
+    this.#type = type;
+    this.#proto = proto;
     this.#addon = native(describe(family, type, proto));
-    if (fd !== undefined) this.#fd = fd;
-    else {
+    if (fd !== undefined) {
+      this.#fd = fd;
+      this.#connected = true;
+    } else {
       try {
         this.#fd = this.#addon.socket(family, type, proto);
       } catch (err) {
         throw this.#error(err, `create ${describe(family, type, proto)}`);
       }
     }
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get droppedDatagrams(): number {
+    return 0;
+  }
+
+  get droppedConnections(): number {
+    return 0;
   }
 
   /** What `socketkit/select` asks: the kernel's answer (poll) and the poll handle's wake. */
@@ -93,9 +110,9 @@ export class NativeSocket extends Socket {
   /** Maps the addon's errno errors to socketkit's, with a word on raw-socket privileges. */
   #error(err: unknown, action: string): SocketError {
     const e = toSocketError(err, action);
-    if (e instanceof PermissionError && (this.type === SOCK_RAW || this.proto === IPPROTO_ICMP)) {
+    if (e instanceof PermissionError && (this.#type === SOCK_RAW || this.#proto === IPPROTO_ICMP)) {
       return new PermissionError(
-        `Cannot ${action}: ${this.type === SOCK_RAW ? "raw sockets need root or CAP_NET_RAW" : "ICMP ping sockets need net.ipv4.ping_group_range to include this group"}; \`socketkit ping\` falls back to a TCP connect ping`,
+        `Cannot ${action}: ${this.#type === SOCK_RAW ? "raw sockets need root or CAP_NET_RAW" : "ICMP ping sockets need net.ipv4.ping_group_range to include this group"}; \`socketkit ping\` falls back to a TCP connect ping`,
         { code: e.code, cause: err },
       );
     }
@@ -103,13 +120,11 @@ export class NativeSocket extends Socket {
   }
 
   #ensureOpen(action: string): void {
-    if (this.#isClosed)
-      throw new SocketError(`Cannot ${action}: socket is closed`, { code: "EBADF" });
+    if (this.#isClosed) throw badState(`Cannot ${action}: socket is closed`, "EBADF");
   }
 
   /** Waits until the descriptor is ready for `events`, with the socket's timeout. */
-  #wait(events: number, action: string): Promise<void> {
-    const timeout = this.gettimeout();
+  #wait(events: number, action: string, timeout: number | null): Promise<void> {
     if (timeout === 0) {
       return Promise.reject(
         new BlockingIOError(`Cannot ${action}: resource temporarily unavailable`),
@@ -163,8 +178,7 @@ export class NativeSocket extends Socket {
     this.#repoll();
   }
 
-  /** @internal For `socketkit/select`. */
-  override [kReadiness](): Readiness {
+  readiness(): Readiness {
     return this.#isClosed ? CLOSED : this.#readiness;
   }
 
@@ -200,7 +214,12 @@ export class NativeSocket extends Socket {
   }
 
   /** Runs a non-blocking call until it stops saying "would block". */
-  async #retry<T>(events: number, action: string, call: () => T | null): Promise<T> {
+  async #retry<T>(
+    events: number,
+    action: string,
+    timeout: number | null,
+    call: () => T | null,
+  ): Promise<T> {
     for (;;) {
       this.#ensureOpen(action);
       let result: T | null;
@@ -210,7 +229,7 @@ export class NativeSocket extends Socket {
         throw this.#error(err, action);
       }
       if (result !== null) return result;
-      await this.#wait(events, action);
+      await this.#wait(events, action, timeout);
     }
   }
 
@@ -221,21 +240,21 @@ export class NativeSocket extends Socket {
    * `action` is the one those use ("bind", "connect to", "send to").
    */
   async #toNative(address: Address, action: string): Promise<NativeAddress> {
-    if (this.family === AF_UNIX) {
+    if (this.#family === AF_UNIX) {
       // "" stays as it was (Linux gives it meaning); anything else is checked as a path.
       const path = address === "" ? "" : checkUnixAddress(address, action);
       return { family: "unix", path: Buffer.from(path, "utf8") };
     }
-    const { host, port, flowinfo, scopeId } = await resolveAddress(this.family, address, action);
-    if (this.family === AF_INET6) return { family: "inet6", host, port, flowinfo, scopeId };
+    const { host, port, flowinfo, scopeId } = await resolveAddress(this.#family, address, action);
+    if (this.#family === AF_INET6) return { family: "inet6", host, port, flowinfo, scopeId };
     return { family: "inet", host, port };
   }
 
   /** An address from the addon as Python gives it: a 4-tuple for AF_INET6. */
   #fromNative(address: NativeAddress | null): SocketAddress {
     if (address === null) {
-      if (this.family === AF_UNIX) return "";
-      return this.family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+      if (this.#family === AF_UNIX) return "";
+      return this.#family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
     }
     if (address.family === "unix") return address.path.toString("utf8");
     if (address.family === "inet6") {
@@ -244,9 +263,9 @@ export class NativeSocket extends Socket {
     return [address.host, address.port];
   }
 
-  override async bind(address: Address): Promise<void> {
-    this.#ensureOpen("bind");
+  async bind(address: Address): Promise<void> {
     const where = await this.#toNative(address, "bind");
+    this.#ensureOpen("bind");
     try {
       this.#addon.bind(this.#fd, where);
     } catch (err) {
@@ -254,8 +273,7 @@ export class NativeSocket extends Socket {
     }
   }
 
-  override listen(backlog = 128): void {
-    this.#ensureOpen("listen");
+  listen(backlog = 128): void {
     try {
       this.#addon.listen(this.#fd, backlog);
     } catch (err) {
@@ -263,16 +281,17 @@ export class NativeSocket extends Socket {
     }
   }
 
-  override async accept(): Promise<[Socket, SocketAddress]> {
+  async accept(timeout: number | null): Promise<[SocketBackend, SocketAddress]> {
     const READABLE = this.#addon.constants.UV_READABLE;
-    const [fd, address] = await this.#retry(READABLE, "accept", () => this.#addon.accept(this.#fd));
-    const conn = new NativeSocket(this.family, this.type, this.proto, {}, fd);
+    const [fd, address] = await this.#retry(READABLE, "accept", timeout, () =>
+      this.#addon.accept(this.#fd),
+    );
+    const conn = new NativeBackend(this.#family, this.#type, this.#proto, fd);
     return [conn, this.#fromNative(address)];
   }
 
-  override async connect(address: Address): Promise<void> {
+  async connect(address: Address, timeout: number | null): Promise<void> {
     const action = `connect to ${formatAddress(address)}`;
-    this.#ensureOpen(action);
     const where = await this.#toNative(address, "connect to");
     const WRITABLE = this.#addon.constants.UV_WRITABLE;
     for (;;) {
@@ -283,59 +302,87 @@ export class NativeSocket extends Socket {
       } catch (err) {
         // A Unix listener with a full queue says EAGAIN: wait for room, then try again.
         if ((err as { code?: string }).code === "EAGAIN") {
-          await this.#wait(WRITABLE, action);
+          await this.#wait(WRITABLE, action, timeout);
           continue;
         }
         throw this.#error(err, action);
       }
-      if (done) return;
-      await this.#wait(WRITABLE, action);
-      const soError = this.#addon.getsockopt(this.#fd, SOL_SOCKET, this.#addon.constants.SO_ERROR);
-      if (soError === 0) return;
-      throw this.#error({ code: codeOfErrno(soError), errno: soError }, action);
+      if (!done) {
+        await this.#wait(WRITABLE, action, timeout);
+        const soError = this.#addon.getsockopt(
+          this.#fd,
+          SOL_SOCKET,
+          this.#addon.constants.SO_ERROR,
+        );
+        if (soError !== 0) {
+          throw this.#error({ code: codeOfErrno(soError), errno: soError }, action);
+        }
+      }
+      this.#connected = true;
+      return;
     }
   }
 
-  override async send(data: Buffer | Uint8Array | string): Promise<number> {
-    const buf = toBuffer(data);
+  useTls(): void {
+    throw new UnsupportedError(
+      `Cannot use TLS on ${describe(this.#family, this.#type, this.#proto)}: only TCP sockets can`,
+    );
+  }
+
+  async connectFrom(address: [string, number]): Promise<void> {
+    await this.bind(address);
+  }
+
+  async send(data: Buffer, timeout: number | null): Promise<number> {
     const WRITABLE = this.#addon.constants.UV_WRITABLE;
-    return this.#retry(WRITABLE, "send", () => {
-      const n = this.#addon.sendto(this.#fd, buf, null);
+    return this.#retry(WRITABLE, "send", timeout, () => {
+      const n = this.#addon.sendto(this.#fd, data, null);
       return n < 0 ? null : n;
     });
   }
 
   /** One datagram or packet: a message is sent whole or not at all. */
-  override async sendall(data: Buffer | Uint8Array | string): Promise<void> {
-    await this.send(data);
+  async sendall(data: Buffer | string, timeout: number | null): Promise<void> {
+    await this.send(typeof data === "string" ? Buffer.from(data, "utf8") : data, timeout);
   }
 
-  override async sendto(data: Buffer | Uint8Array | string, address: Address): Promise<number> {
-    const buf = toBuffer(data);
+  async sendto(data: Buffer, address: Address, timeout: number | null): Promise<number> {
     const action = `send to ${formatAddress(address)}`;
-    this.#ensureOpen(action);
     const where = await this.#toNative(address, "send to");
     const WRITABLE = this.#addon.constants.UV_WRITABLE;
-    return this.#retry(WRITABLE, action, () => {
-      const n = this.#addon.sendto(this.#fd, buf, where);
+    return this.#retry(WRITABLE, action, timeout, () => {
+      const n = this.#addon.sendto(this.#fd, data, where);
       return n < 0 ? null : n;
     });
   }
 
-  override async recv(bufsize: number): Promise<Buffer> {
-    return (await this.recvfrom(bufsize))[0];
+  async sendfile(): Promise<number> {
+    throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
   }
 
-  override async recvfrom(bufsize: number): Promise<[Buffer, SocketAddress]> {
+  async recv(bufsize: number, timeout: number | null): Promise<Buffer> {
+    return (await this.recvfrom(bufsize, timeout))[0];
+  }
+
+  async recvInto(buffer: Uint8Array, nbytes: number, timeout: number | null): Promise<number> {
+    const [data] = await this.recvfrom(nbytes, timeout);
+    buffer.set(data);
+    return data.length;
+  }
+
+  async recvfrom(bufsize: number, timeout: number | null): Promise<[Buffer, SocketAddress]> {
     const READABLE = this.#addon.constants.UV_READABLE;
-    const [data, from] = await this.#retry(READABLE, "receive", () =>
+    const [data, from] = await this.#retry(READABLE, "receive", timeout, () =>
       this.#addon.recvfrom(this.#fd, bufsize),
     );
     return [data, this.#fromNative(from)];
   }
 
-  override shutdown(how: number): void {
-    this.#ensureOpen("shutdown");
+  takeDatagram(): undefined {
+    return undefined;
+  }
+
+  shutdown(how: number): void {
     try {
       this.#addon.shutdown(this.#fd, how);
     } catch (err) {
@@ -343,10 +390,10 @@ export class NativeSocket extends Socket {
     }
   }
 
-  override async close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.#isClosed) return;
     this.#isClosed = true;
-    const closed = new SocketError("Cannot wait: socket is closed", { code: "EBADF" });
+    const closed = badState("Cannot wait: socket is closed", "EBADF");
     for (const w of this.#waiters) w.reject(closed);
     this.#waiters.clear();
     this.#poller?.close();
@@ -354,33 +401,23 @@ export class NativeSocket extends Socket {
     this.#addon.close(this.#fd);
   }
 
-  override get closed(): boolean {
-    return this.#isClosed;
-  }
-
   /** The addon's poll handle has no `unref`: a native socket cannot let the process go. */
-  override unref(): this {
+  setRef(ref: boolean): void {
+    if (ref) return;
     throw new UnsupportedError(
-      `Cannot unref ${describe(this.family, this.type, this.proto)}: the native addon's sockets always keep the process alive while a call waits on them`,
+      `Cannot unref ${describe(this.#family, this.#type, this.#proto)}: the native addon's sockets always keep the process alive while a call waits on them`,
     );
   }
 
-  /** Native sockets are always ref'd: nothing to do. */
-  override ref(): this {
-    return this;
-  }
-
-  override setsockopt(level: number, option: number, value: number | boolean): void {
-    this.#ensureOpen("setsockopt");
+  setsockopt(level: number, option: number, value: number): void {
     try {
-      this.#addon.setsockopt(this.#fd, level, option, Number(value));
+      this.#addon.setsockopt(this.#fd, level, option, value);
     } catch (err) {
       throw this.#error(err, "setsockopt");
     }
   }
 
-  override getsockopt(level: number, option: number): number {
-    this.#ensureOpen("getsockopt");
+  getsockopt(level: number, option: number): number {
     try {
       return this.#addon.getsockopt(this.#fd, level, option);
     } catch (err) {
@@ -388,8 +425,7 @@ export class NativeSocket extends Socket {
     }
   }
 
-  override getsockname(): SocketAddress {
-    this.#ensureOpen("getsockname");
+  getsockname(): SocketAddress {
     try {
       return this.#fromNative(this.#addon.getsockname(this.#fd, false));
     } catch (err) {
@@ -397,8 +433,7 @@ export class NativeSocket extends Socket {
     }
   }
 
-  override getpeername(): SocketAddress {
-    this.#ensureOpen("getpeername");
+  getpeername(): SocketAddress {
     try {
       return this.#fromNative(this.#addon.getsockname(this.#fd, true));
     } catch (err) {
@@ -407,21 +442,27 @@ export class NativeSocket extends Socket {
   }
 
   /** The file descriptor (Python's `fileno()`). */
-  override fileno(): number {
+  fileno(): number {
     return this.#isClosed ? -1 : this.#fd;
   }
 
-  override toString(): string {
-    return `<NativeSocket fd=${this.fileno()}, ${describe(this.family, this.type, this.proto)}>`;
+  async dup(): Promise<SocketBackend> {
+    return this.dupFd("dup");
+  }
+
+  dupFd(action: string): never {
+    throw new UnsupportedError(
+      `Cannot ${action}: only a connected or listening stream socket can be duplicated here`,
+    );
+  }
+
+  connection(action: string): StreamConnection {
+    throw badState(`Cannot ${action}: socket is not connected`, "ENOTCONN");
+  }
+
+  setIdleTimeout(): void {
+    throw new UnsupportedError(
+      `Cannot set the idle timeout of ${describe(this.#family, this.#type, this.#proto)}: only TCP and Unix stream connections have one`,
+    );
   }
 }
-
-function toBuffer(data: Buffer | Uint8Array | string): Buffer {
-  if (typeof data === "string") return Buffer.from(data);
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-}
-
-setNativeFactory(
-  needsNative,
-  (family, type, proto, options) => new NativeSocket(family, type, proto, options),
-);

@@ -1,0 +1,36 @@
+/**
+ * Gives the socket layer the native addon's backend and calls (see
+ * `socket/socket-backend.ts`): loaded by the package's entry points (`socketkit`,
+ * `socketkit/server`, `socketkit/select`), so `socket(AF_UNIX, SOCK_DGRAM)` and the other
+ * types Node.js lacks work whichever of them a program imports. The addon itself is
+ * loaded when first used.
+ * @module
+ */
+import { type NativeCalls, registerNative } from "../socket/socket-backend.ts";
+import { hasNative, native, nativeMissingReason } from "./index.ts";
+import { NativeBackend, needsNative } from "./native-backend.ts";
+import { reusePortListener } from "./reuse-port.ts";
+
+let calls: NativeCalls | null = null;
+
+registerNative({
+  handles: needsNative,
+  create: (family, type, proto) => new NativeBackend(family, type, proto),
+  get calls(): NativeCalls | null {
+    if (calls === null && hasNative()) {
+      const addon = native("native calls");
+      calls = {
+        dup: (fd) => addon.dup(fd),
+        reusePortListener,
+        recvInto: (...args) => addon.recvInto(...args),
+        sendFrom: (...args) => addon.sendFrom(...args),
+        sendFile: (...args) => addon.sendFile(...args),
+        writeFile: (...args) => addon.writeFile(...args),
+      };
+    }
+    return calls;
+  },
+  get missing(): string | null {
+    return nativeMissingReason();
+  },
+});
