@@ -123,26 +123,26 @@ class Recorder implements ReactorHandler {
     return this.data.reduce((n, d) => n + d.length, 0);
   }
 
-  onData(data: Buffer): void {
+  onData(data: Buffer, id: number): void {
     this.data.push(data);
     this.dataBatches.push(this.#kit.now());
-    this.#then.onData?.(data);
+    this.#then.onData?.(data, id);
   }
-  onEnd(): void {
+  onEnd(id: number): void {
     this.ends.push(this.#kit.now());
-    this.#then.onEnd?.();
+    this.#then.onEnd?.(id);
   }
-  onError(err: ReactorError): void {
+  onError(err: ReactorError, id: number): void {
     this.errors.push(err);
-    this.#then.onError?.(err);
+    this.#then.onError?.(err, id);
   }
-  onWritable(): void {
+  onWritable(id: number): void {
     this.writables++;
-    this.#then.onWritable?.();
+    this.#then.onWritable?.(id);
   }
-  onConnect(err: ReactorError | null): void {
+  onConnect(err: ReactorError | null, id: number): void {
     this.connects.push(err);
-    this.#then.onConnect?.(err);
+    this.#then.onConnect?.(err, id);
   }
 }
 
@@ -184,11 +184,13 @@ const idOf = (r: Recorder | undefined): number => ids.get(r as Recorder) as numb
 /** A ping on a second connection, answered: at least one more batch has been dispatched. */
 async function roundTrip(kit: Kit, t: TestContext): Promise<void> {
   const { fd, port } = kit.listener();
-  const streams = acceptInto(kit, fd, (id) => ({
-    onData: (d) => {
-      kit.reactor.write(id(), d);
+  // One handler for every connection: each call says which.
+  const echo: ReactorHandler = {
+    onData: (d, id) => {
+      kit.reactor.write(id, d);
     },
-  }));
+  };
+  const streams = acceptInto(kit, fd, () => echo);
   const c = await client(t, port);
   c.write("ping");
   await once(c, "data");

@@ -16,9 +16,10 @@
  * `onAccept` is the handler's from then on; when the environment ends (a worker stops),
  * what is still registered is closed.
  *
- * **Ids.** The reactor picks a small integer id for each registration and reuses it only after
- * the batch under way, so a record for a socket that was unregistered earlier in the same
- * batch is dropped (and a descriptor it accepted is closed), never given to a newcomer.
+ * **Ids.** The reactor picks a small integer id for each registration (handlers get it with
+ * every call) and reuses it only after the batch under way, so a record for a socket that
+ * was unregistered earlier in the same batch is dropped (and a descriptor it accepted is
+ * closed), never given to a newcomer. A descriptor is registered once at a time.
  *
  * **Batches.** One wake-up of the event loop with anything to say is one batch: its records
  * are dispatched in the order the reactor made them, then the {@link Reactor.afterBatch}
@@ -231,29 +232,30 @@ const EXPECTED: Partial<ReactorConstants> = {
 
 /**
  * What a registered socket is told. Every method is optional; a listener without
- * `onAccept` has its connections closed.
+ * `onAccept` has its connections closed. Each gets the socket's id last, so one handler
+ * (shared functions, no closure per connection) can serve many sockets.
  */
 export interface ReactorHandler {
   /** Bytes of a stream, in order: a view of the batch's memory (see the module's contract). */
-  onData?(data: Buffer): void;
+  onData?(data: Buffer, id: number): void;
   /** The peer ended the stream: once, after its last `onData`; writing is still possible. */
-  onEnd?(): void;
+  onEnd?(id: number): void;
   /**
    * A stream or listener error (the socket is no longer read; a listener accepts again after
    * `setReading(id, true)`), or a datagram socket's report (it goes on).
    */
-  onError?(err: ReactorError): void;
+  onError?(err: ReactorError, id: number): void;
   /** The socket may take more: once per {@link Reactor.wantWritable}. */
-  onWritable?(): void;
+  onWritable?(id: number): void;
   /** The connect of a stream registered with `connecting: true` ended: null, or why it failed. */
-  onConnect?(err: ReactorError | null): void;
+  onConnect?(err: ReactorError | null, id: number): void;
   /**
    * A connection accepted by a listener: its descriptor (non-blocking, close-on-exec, now
    * the handler's) and the peer's raw sockaddr (see `decodeSockaddr`).
    */
-  onAccept?(fd: number, address: Buffer): void;
+  onAccept?(fd: number, address: Buffer, id: number): void;
   /** A datagram and its sender's raw sockaddr (give it back to `sendto` to answer). */
-  onDatagram?(data: Buffer, address: Buffer): void;
+  onDatagram?(data: Buffer, address: Buffer, id: number): void;
 }
 
 /** What {@link Reactor.register} registers. */
@@ -516,7 +518,8 @@ export class Reactor {
     let failure: unknown;
     for (let i = 0, at = 0; i < count; i++, at += STRIDE) {
       const kind = events[at] as number;
-      const handler = handlers[events[at + 1] as number];
+      const id = events[at + 1] as number;
+      const handler = handlers[id];
       try {
         if (handler === undefined) {
           // Unregistered earlier in this batch: what it accepted is nobody's, so closed.
@@ -524,41 +527,47 @@ export class Reactor {
           continue;
         }
         switch (kind) {
-          case EV_DATA: {
+          case EV_DATA:
             // Buffer.from(arrayBuffer, ...) makes a view for half what subarray costs.
-            handler.onData?.(Buffer.from(data as ArrayBuffer, events[at + 2], events[at + 3]));
+            handler.onData?.(Buffer.from(data as ArrayBuffer, events[at + 2], events[at + 3]), id);
             break;
-          }
           case EV_DATAGRAM: {
             const bytes = data as ArrayBuffer;
             handler.onDatagram?.(
               Buffer.from(bytes, events[at + 2], events[at + 3]),
               Buffer.from(bytes, events[at + 4], events[at + 5]),
+              id,
             );
             break;
           }
           case EV_ACCEPT: {
             const fd = events[at + 2] as number;
-            if (handler.onAccept === undefined) {
-              this.#addon.close(fd);
-              break;
-            }
-            handler.onAccept(fd, Buffer.from(data as ArrayBuffer, events[at + 4], events[at + 5]));
+            if (handler.onAccept === undefined) this.#addon.close(fd);
+            else
+              handler.onAccept(
+                fd,
+                Buffer.from(data as ArrayBuffer, events[at + 4], events[at + 5]),
+                id,
+              );
             break;
           }
           case EV_WRITABLE:
-            handler.onWritable?.();
+            handler.onWritable?.(id);
             break;
           case EV_END:
-            handler.onEnd?.();
+            handler.onEnd?.(id);
             break;
           case EV_ERROR:
-            handler.onError?.((errors as ReactorError[])[events[at + 2] as number] as ReactorError);
+            handler.onError?.(
+              (errors as ReactorError[])[events[at + 2] as number] as ReactorError,
+              id,
+            );
             break;
           case EV_CONNECT: {
             const index = events[at + 2] as number;
             handler.onConnect?.(
               index < 0 ? null : ((errors as ReactorError[])[index] as ReactorError),
+              id,
             );
             break;
           }
