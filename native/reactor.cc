@@ -2,7 +2,7 @@
 // instance, which one libuv poll handle watches. On each wake-up it reads every ready
 // socket into buffers it reuses, accepts what listeners have waiting, takes datagrams with
 // recvmmsg, and hands JavaScript the whole lot in one call: a table of records (an
-// Int32Array) and one new ArrayBuffer holding every byte read. Writes go straight to the kernel
+// Int32Array) and one new Buffer holding every byte read. Writes go straight to the kernel
 // from the calling JavaScript (send, sendto, sendmmsg) and say how much it took.
 //
 // JavaScript (src/native/reactor.ts) picks a small integer id for each socket and owns its
@@ -408,8 +408,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     Update(id, e);
   }
 
-  // The batch to JavaScript: the records, the bytes (copied once, into an ArrayBuffer of
-  // their own, so nothing JavaScript keeps shares memory with staging_), the errors.
+  // The batch to JavaScript: the records, the bytes (copied once, into a Buffer of their
+  // own, so nothing JavaScript keeps shares memory with staging_), the errors.
   void Deliver() {
     size_t words = records_.size();
     if (words == 0) return;
@@ -421,12 +421,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     }
     Napi::Int32Array events = events_.Value();
     memcpy(events.Data(), records_.data(), words * sizeof(int32_t));
-    Napi::Value data = env.Null();
-    if (used_ > 0) {
-      Napi::ArrayBuffer bytes = Napi::ArrayBuffer::New(env, used_);
-      memcpy(bytes.Data(), staging_.get(), used_);
-      data = bytes;
-    }
+    // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
+    Napi::Value data = used_ > 0 ? Napi::Buffer<char>::Copy(env, staging_.get(), used_).As<Napi::Value>()
+                                 : env.Null().As<Napi::Value>();
     Napi::Value errors = env.Undefined();
     if (!errors_.empty()) {
       Napi::Array list = Napi::Array::New(env, errors_.size());

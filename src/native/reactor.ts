@@ -36,8 +36,8 @@
  * fill and TCP flow control slows the peer, so a slow consumer bounds memory.
  *
  * **Buffers.** The bytes of a batch are copied once, from the reactor's reused buffers into
- * one new ArrayBuffer; `onData`, `onDatagram` and the address of `onAccept` get Buffer views
- * of it. A handler may keep a view as long as it likes (nothing writes to it again), but a
+ * one new Buffer; `onData`, `onDatagram` and the address of `onAccept` get views of its
+ * memory. A handler may keep a view as long as it likes (nothing writes to it again), but a
  * kept view holds the whole batch's memory: copy a few bytes out of a large batch when
  * keeping them long.
  *
@@ -105,7 +105,7 @@ export interface ReactorError extends Error {
 /**
  * What the addon hands JavaScript on a wake-up: `count` records of {@link STRIDE} int32 in
  * `events` (reused from batch to batch: read only during the call), the bytes they point at
- * in `data` (a new ArrayBuffer each batch; null when the records point at none) and the
+ * in `data` (a new Buffer each batch; null when the records point at none) and the
  * errors they index (undefined when there are none).
  *
  * A record is `[kind, id, a, b, c, d]`:
@@ -120,7 +120,7 @@ export interface ReactorError extends Error {
 export type BatchCallback = (
   events: Int32Array,
   count: number,
-  data: ArrayBuffer | null,
+  data: Buffer | null,
   errors: ReactorError[] | undefined,
 ) => void;
 
@@ -509,13 +509,16 @@ export class Reactor {
   #dispatch(
     events: Int32Array,
     count: number,
-    data: ArrayBuffer | null,
+    data: Buffer | null,
     errors: ReactorError[] | undefined,
   ): void {
     this.#inBatch = true;
     const handlers = this.#handlers;
     let failed = false;
     let failure: unknown;
+    // Views are made with Buffer.from(arrayBuffer, offset, length): half what subarray costs.
+    const bytes = (data?.buffer ?? null) as ArrayBuffer;
+    const base = data?.byteOffset ?? 0;
     for (let i = 0, at = 0; i < count; i++, at += STRIDE) {
       const kind = events[at] as number;
       const id = events[at + 1] as number;
@@ -528,27 +531,25 @@ export class Reactor {
         }
         switch (kind) {
           case EV_DATA:
-            // Buffer.from(arrayBuffer, ...) makes a view for half what subarray costs.
-            handler.onData?.(Buffer.from(data as ArrayBuffer, events[at + 2], events[at + 3]), id);
-            break;
-          case EV_DATAGRAM: {
-            const bytes = data as ArrayBuffer;
-            handler.onDatagram?.(
-              Buffer.from(bytes, events[at + 2], events[at + 3]),
-              Buffer.from(bytes, events[at + 4], events[at + 5]),
+            handler.onData?.(
+              Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
               id,
             );
             break;
-          }
+          case EV_DATAGRAM:
+            handler.onDatagram?.(
+              Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
+              Buffer.from(bytes, base + (events[at + 4] as number), events[at + 5]),
+              id,
+            );
+            break;
           case EV_ACCEPT: {
             const fd = events[at + 2] as number;
             if (handler.onAccept === undefined) this.#addon.close(fd);
-            else
-              handler.onAccept(
-                fd,
-                Buffer.from(data as ArrayBuffer, events[at + 4], events[at + 5]),
-                id,
-              );
+            else {
+              const address = Buffer.from(bytes, base + (events[at + 4] as number), events[at + 5]);
+              handler.onAccept(fd, address, id);
+            }
             break;
           }
           case EV_WRITABLE:
