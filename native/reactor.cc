@@ -9,8 +9,13 @@
 // descriptor: the reactor never closes one, except the accepted descriptors it hands over
 // (they are JavaScript's from the record on) and, when the Node.js environment ends (a
 // worker stops), those still registered. The order for closing a registered socket is
-// remove(id), then close(fd): epoll forgets a descriptor only when its open file goes, so a
-// descriptor closed first could keep reporting under a number the system has reused.
+// remove(id), then close(fd): epoll forgets a descriptor only when its open file goes, and
+// until remove() the reactor reads and writes the descriptor number it was given, which
+// the system may give to another file once it is closed. A registration whose descriptor was
+// closed first while a dup keeps the socket open cannot be taken out of epoll any more; the
+// first time it reports, the reactor replaces its epoll instance with one holding only what
+// it knows (each registration is tagged with a generation, so a stale one is recognised
+// even under a reused id).
 //
 // Level-triggered, not edge-triggered, for three reasons. A socket read once and left with
 // bytes (the per-socket bound) is reported again by the next epoll_wait with no list of our
@@ -101,6 +106,7 @@ struct Entry {
   bool inEpoll = false;
   uint32_t mask = 0;  // the interest epoll has
   uint32_t wake = 0;  // the wake-up that last served it
+  uint32_t gen = 0;   // which registration under this id (epoll's data holds it beside the id)
 };
 
 // The poll handle and the environment's cleanup hook, which outlive the Reactor until
@@ -146,6 +152,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                         InstanceMethod("setKeepAlive", &Reactor::SetKeepAlive),
                         InstanceMethod("write", &Reactor::Write), InstanceMethod("sendto", &Reactor::SendTo),
                         InstanceMethod("sendmmsg", &Reactor::SendMmsg), InstanceMethod("close", &Reactor::Close),
+                        InstanceMethod("stats", &Reactor::Stats),
                         StaticValue("constants", c), StaticMethod("encodeAddress", &Reactor::EncodeAddress),
                         StaticMethod("decodeAddress", &Reactor::DecodeAddress)});
   }
@@ -197,6 +204,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
 
   void Wake() {
     wake_++;
+    stats_.wakes++;
     // Sockets the last wake-up had no room for go first.
     if (!carry_.empty()) {
       carried_.swap(carry_);
@@ -211,11 +219,49 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     do {
       n = epoll_wait(epfd_, ready, kMaxEvents, 0);
     } while (n < 0 && errno == EINTR);
+    bool stale = false;
     for (int i = 0; i < n; i++) {
       uint32_t id = static_cast<uint32_t>(ready[i].data.u64);
-      if (id < entries_.size() && entries_[id].fd >= 0 && entries_[id].wake != wake_) Serve(id, ready[i].events);
+      uint32_t gen = static_cast<uint32_t>(ready[i].data.u64 >> 32);
+      if (id >= entries_.size() || !entries_[id].inEpoll || entries_[id].gen != gen) {
+        stale = true;
+        continue;
+      }
+      if (entries_[id].wake != wake_) Serve(id, ready[i].events);
     }
+    // A registration the reactor let go of still reports: its descriptor was closed before
+    // remove() while another descriptor keeps the socket open (a dup), so epoll_ctl could no
+    // longer take it out. Level-triggered, it would wake the loop for ever.
+    if (stale) Rebuild();
     Deliver();
+  }
+
+  // A new epoll instance holding just the registrations the reactor knows, in place of the
+  // old one (same descriptor number, so the poll handle only has to be started again).
+  void Rebuild() {
+    int fresh = epoll_create1(EPOLL_CLOEXEC);
+    if (fresh < 0) return;
+    for (uint32_t id = 0; id < entries_.size(); id++) {
+      Entry& e = entries_[id];
+      if (!e.inEpoll) continue;
+      epoll_event ev;
+      ev.events = e.mask;
+      ev.data.u64 = (static_cast<uint64_t>(e.gen) << 32) | id;
+      if (epoll_ctl(fresh, EPOLL_CTL_ADD, e.fd, &ev) < 0) {
+        e.inEpoll = false;
+        e.mask = 0;
+        e.failed = true;
+        Record(kEvError, id, AddError(errno, "epoll_ctl"));
+      }
+    }
+    if (dup3(fresh, epfd_, O_CLOEXEC) < 0) {
+      close(fresh);
+      return;
+    }
+    close(fresh);
+    uv_poll_stop(&handle_->poll);
+    uv_poll_start(&handle_->poll, UV_READABLE, OnPoll);
+    stats_.rebuilds++;
   }
 
   void Serve(uint32_t id, uint32_t events) {
@@ -432,6 +478,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       }
       errors = list;
     }
+    stats_.batches++;
+    stats_.records += static_cast<double>(words / kStride);
     records_.clear();
     errors_.clear();
     used_ = 0;
@@ -464,7 +512,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     if (e.inEpoll ? want == e.mask : want == 0) return 0;
     epoll_event ev;
     ev.events = want;
-    ev.data.u64 = id;
+    ev.data.u64 = (static_cast<uint64_t>(e.gen) << 32) | id;
     int op = !e.inEpoll ? EPOLL_CTL_ADD : want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
     if (epoll_ctl(epfd_, op, e.fd, &ev) < 0) {
       int err = errno;
@@ -524,6 +572,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     if (e.fd >= 0) throw ErrnoError(env, EEXIST, "reactor.add");
     e = Entry();
     e.fd = fd;
+    e.gen = ++gen_;
     e.kind = kind;
     e.reading = (flags & kFlagReading) != 0;
     e.connecting = kind == kStream && (flags & kFlagConnecting) != 0;
@@ -545,7 +594,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     uint32_t id = Id(info);
     if (id >= entries_.size() || entries_[id].fd < 0) return Napi::Boolean::New(env, false);
     Entry& e = entries_[id];
-    if (e.inEpoll) epoll_ctl(epfd_, EPOLL_CTL_DEL, e.fd, nullptr);  // EBADF when closed first: gone anyway
+    // Closed first, EBADF: gone with its socket, or, when a dup keeps the socket open, still
+    // registered; then its next report has Wake() rebuild the epoll instance without it.
+    if (e.inEpoll) epoll_ctl(epfd_, EPOLL_CTL_DEL, e.fd, nullptr);
     KeepAlive(e, false);
     e = Entry();
     return Napi::Boolean::New(env, true);
@@ -679,6 +730,16 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     return Napi::Number::New(env, static_cast<double>(sent));
   }
 
+  // stats(): wake-ups, batches delivered, records in them, epoll instances rebuilt.
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("wakes", stats_.wakes);
+    o.Set("batches", stats_.batches);
+    o.Set("records", stats_.records);
+    o.Set("rebuilds", stats_.rebuilds);
+    return o;
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Shutdown(false);
     return info.Env().Undefined();
@@ -743,6 +804,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   int epfd_ = -1;
   int refs_ = 0;
   uint32_t wake_ = 0;
+  uint32_t gen_ = 0;
+  struct {
+    double wakes = 0, batches = 0, records = 0, rebuilds = 0;
+  } stats_;
   std::vector<Entry> entries_;
   std::vector<uint32_t> carry_, carried_;
   // The batch being built.

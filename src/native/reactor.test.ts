@@ -572,6 +572,40 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     await Promise.all(orphans.map((c) => once(c, "end")));
   });
 
+  it("survives descriptors closed before their removal while dups keep the sockets open", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const echo: ReactorHandler = { onData: (d, id) => kit.reactor.write(id, d) };
+    const streams = acceptInto(kit, fd, () => echo);
+    const [a, b, live] = [await client(t, port), await client(t, port), await client(t, port)];
+    await until(() => streams.length === 3, "three connections");
+    const [sa, sb] = streams as [Recorder, Recorder];
+    for (const s of [sa, sb]) kit.own(kit.addon.dup(kit.reactor.fileno(idOf(s))));
+    // a: closed, then unregistered (the wrong order); b: closed and left registered.
+    for (const s of [sa, sb]) {
+      const fdOf = kit.reactor.fileno(idOf(s));
+      kit.addon.close(fdOf);
+      kit.fds.delete(fdOf);
+    }
+    kit.reactor.unregister(idOf(sa));
+    a.write("to a registration let go of");
+    b.write("to a closed descriptor");
+    await until(() => sb.errors.length === 1, "b's read of its closed descriptor");
+    assert.equal(sb.errors[0]?.code, "EBADF");
+    await until(() => kit.reactor.stats().rebuilds > 0, "the rebuild");
+    // Nothing reports any more: turns of the loop bring no wake-up.
+    const wakes = kit.reactor.stats().wakes;
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(kit.reactor.stats().wakes, wakes, "no wake-up without news");
+    assert.deepEqual(sa.data, []);
+    // What was registered rightly is still watched in the new epoll instance.
+    const got: Buffer[] = [];
+    live.on("data", (d: Buffer) => got.push(d));
+    live.write("still here");
+    await until(() => Buffer.concat(got).toString() === "still here", "the echo after the rebuild");
+    kit.reactor.unregister(idOf(sb));
+  });
+
   it("throws errno errors for what epoll cannot watch and for unknown ids", async (t) => {
     const kit = new Kit(t);
     const dir = await tempDir(t);

@@ -10,9 +10,11 @@
  * **Descriptors.** The caller makes the socket (non-blocking; the addon's `socket()`,
  * `accept` records and `dup()` all are) and owns its descriptor. Registering lends it to
  * the reactor, which reads from it but never closes it. To close a registered socket, call
- * {@link Reactor.close} (or {@link Reactor.unregister}, then close the descriptor): epoll
- * forgets a descriptor only when its open file goes, so one closed while registered could go
- * on reporting under a number the system has since given to another file. A descriptor in an
+ * {@link Reactor.close} (or {@link Reactor.unregister}, then close the descriptor): until
+ * then the reactor reads and writes that descriptor number, which the system gives to the
+ * next file opened once it is closed. (A registration whose descriptor was closed first
+ * while a dup kept the socket open would report for ever; the reactor notices and rebuilds
+ * its epoll instance without it, counted in {@link Reactor.stats}.) A descriptor in an
  * `onAccept` is the handler's from then on; when the environment ends (a worker stops),
  * what is still registered is closed.
  *
@@ -163,8 +165,26 @@ export interface NativeReactor {
    * when it fails (an error after the first ends the count, and the next call throws it).
    */
   sendmmsg(id: number, data: Uint8Array, spans: Int32Array, count: number): number;
+  /** Counters since the reactor was made. */
+  stats(): ReactorStats;
   /** Closes the epoll instance and the poll handle; the descriptors stay open. */
   close(): void;
+}
+
+/** What {@link NativeReactor.stats} counts. */
+export interface ReactorStats {
+  /** Times the poll handle woke the reactor. */
+  wakes: number;
+  /** Batches handed to JavaScript (wake-ups with something to say). */
+  batches: number;
+  /** Records in them. */
+  records: number;
+  /**
+   * Times the epoll instance was replaced because a registration kept reporting after its
+   * descriptor had been closed before `remove` (a dup kept the socket open): a bug of the
+   * caller's, survived.
+   */
+  rebuilds: number;
 }
 
 /** The addon's `Reactor` class. */
@@ -482,6 +502,11 @@ export class Reactor {
   /** The raw sockaddr bytes of an address, for {@link sendto}. */
   encodeAddress(address: NativeAddress): Buffer {
     return nativeReactorClass().encodeAddress(address);
+  }
+
+  /** The native reactor's counters (wake-ups, batches, records, rebuilds). */
+  stats(): ReactorStats {
+    return this.#native.stats();
   }
 
   /**
