@@ -3,7 +3,7 @@
  * servers and the C epoll echo, with socketkit's load generator: 64-byte ping-pong at 50
  * and 500 connections, and 512-byte UDP echo at 1 and 50 sockets. Runs interleaved
  * (A, B, C, A, B, C, ...), medians, ratio to the first server of each scenario. Beside the
- * round trips, the server's own CPU time per round trip (user + system, from /proc): on a
+ * round trips, the server's own CPU time per round trip (user and system, from /proc): on a
  * machine where the load generator saturates a core, that shows what the server costs when
  * the rate cannot.
  *
@@ -20,10 +20,10 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,udp").split(","));
 const TICK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
 
-/** CPU seconds (user + system) the process `pid` has used. */
-function cpuOf(pid: number): number {
+/** CPU seconds the process `pid` has used: [user, system]. */
+function cpuOf(pid: number): [number, number] {
   const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / TICK;
+  return [Number(fields[11]) / TICK, Number(fields[12]) / TICK];
 }
 
 interface Spec {
@@ -55,8 +55,9 @@ interface Row {
   runs: number[];
   median: number | null;
   ratio?: number;
-  /** Server CPU microseconds per round trip, per run. */
-  cpu: number[];
+  /** Server CPU microseconds per round trip, per run: user, system. */
+  user: number[];
+  system: number[];
 }
 
 async function scenario(title: string, specs: Spec[], conns: number, size: number, udp: boolean) {
@@ -67,7 +68,14 @@ async function scenario(title: string, specs: Spec[], conns: number, size: numbe
     (await bench("127.0.0.1", port, { conns, size, duration: seconds, udp })).perSecond;
   try {
     for (const spec of specs) {
-      const row: Row = { scenario: title, server: spec.name, runs: [], median: null, cpu: [] };
+      const row: Row = {
+        scenario: title,
+        server: spec.name,
+        runs: [],
+        median: null,
+        user: [],
+        system: [],
+      };
       rows.push(row);
       const server = await startServer(spec.command, spec.args);
       live.push({ row, ...server });
@@ -75,10 +83,12 @@ async function scenario(title: string, specs: Spec[], conns: number, size: numbe
     }
     for (let i = 0; i < SETTINGS.runs; i++) {
       for (const { row, pid, port } of live) {
-        const before = cpuOf(pid);
+        const [user, system] = cpuOf(pid);
         const rate = await run(port, SETTINGS.seconds);
+        const [user2, system2] = cpuOf(pid);
         row.runs.push(rate);
-        row.cpu.push(((cpuOf(pid) - before) * 1e6) / (rate * SETTINGS.seconds));
+        row.user.push(((user2 - user) * 1e6) / (rate * SETTINGS.seconds));
+        row.system.push(((system2 - system) * 1e6) / (rate * SETTINGS.seconds));
       }
     }
   } finally {
@@ -87,14 +97,14 @@ async function scenario(title: string, specs: Spec[], conns: number, size: numbe
   mediansAndRatios(rows);
   for (const r of rows) {
     const runs = r.runs.map((v) => Math.round(v)).join(", ");
-    const cpu = median(r.cpu).toFixed(2);
+    const cpu = `${median(r.user).toFixed(2)} + ${median(r.system).toFixed(2)}`;
     console.log(
       `${title} | ${r.server} | ${Math.round(r.median ?? 0)} | ${(r.ratio ?? 0).toFixed(2)} | ${cpu} | ${runs}`,
     );
   }
 }
 
-console.log("scenario | server | median rt/s | ratio | server CPU µs/rt | runs");
+console.log("scenario | server | median rt/s | ratio | server CPU µs/rt, user + system | runs");
 if (ONLY.has("pingpong")) {
   for (const conns of [50, 500]) {
     await scenario(`64-byte ping-pong, ${conns} connections`, TCP, conns, 64, false);

@@ -359,6 +359,50 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     assert.ok(Math.max(...perBatch.values()) <= STREAM_READ);
   });
 
+  it("serves first, on the next wake-up, the sockets a full batch had no room for", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const streams: Recorder[] = [];
+    kit.register(fd, "listener", {
+      onAccept(conn) {
+        const rec = new Recorder(kit);
+        streams.push(rec);
+        ids.set(rec, kit.register(conn, "stream", rec, { reading: false }));
+      },
+    });
+    const clients = await Promise.all(Array.from({ length: 40 }, () => client(t, port)));
+    await until(() => streams.length === 40, "40 connections");
+    // Each peer's bytes wait in the kernel (more than STREAM_READ each, 40 times over the
+    // batch bound), then every socket is resumed in the same turn of the loop.
+    for (const c of clients) c.write(randomBytes(256 * 1024));
+    for (const s of streams) kit.reactor.setReading(idOf(s), true);
+    await until(() => streams.every((s) => s.data.length >= 2), "two reads on every socket");
+    const served = (b: number) => new Set(streams.filter((s) => s.dataBatches.includes(b)));
+    const bytesIn = (b: number) =>
+      streams.reduce(
+        (n, s) =>
+          n + s.data.filter((_, i) => s.dataBatches[i] === b).reduce((m, d) => m + d.length, 0),
+        0,
+      );
+    const first = Math.min(...streams.map((s) => s.dataBatches[0] as number));
+    const s1 = served(first);
+    const s2 = served(first + 1);
+    assert.ok(s1.size < 40, `the first batch read ${s1.size} sockets: the bound cut it`);
+    assert.ok(bytesIn(first) <= BATCH_BYTES + STREAM_READ, `${bytesIn(first)} bytes in one batch`);
+    const skipped = streams.filter((s) => !s1.has(s));
+    if (skipped.length >= s2.size) {
+      assert.ok(
+        [...s2].every((s) => !s1.has(s)),
+        "the next batch served skipped sockets first",
+      );
+    } else {
+      assert.ok(
+        skipped.every((s) => s2.has(s)),
+        "the next batch served every skipped socket",
+      );
+    }
+  });
+
   it("takes part of a large write, says when it may write again, and delivers every byte", async (t) => {
     const kit = new Kit(t);
     const { fd, port } = kit.listener();
