@@ -26,8 +26,8 @@
 // too, so a wake-up that left work (bounds reached) is followed by another on the next
 // loop iteration, after timers and other handles had their turn.
 //
-// Nothing a peer does can stop the loop or crash the process: resets and errors become
-// ERROR records (the socket is then no longer watched), a hang-up or an error the kernel
+// Nothing a peer does can stop the loop or crash the process: a stream's reset or error becomes
+// an ERROR record (the socket is then no longer watched), a hang-up or an error the kernel
 // keeps reporting is never left in the interest set once it has been delivered (so it
 // cannot wake the loop forever), and a listener out of descriptors stops accepting until
 // JavaScript asks again.
@@ -86,7 +86,7 @@ constexpr int kMaxMessages = 32;
 constexpr size_t kSlot = 64 * 1024;
 constexpr int kAcceptBound = 64;
 constexpr int kMaxEvents = 256;
-constexpr uint32_t kMaxId = 1u << 20;  // ids index a table: 1M sockets, at most 24 MiB of it
+constexpr uint32_t kMaxId = 1u << 20;  // ids index a table: 1M sockets, at most 32 MiB of it
 constexpr size_t kAddrRoom = sizeof(sockaddr_storage);
 // Room for the soft bound plus the most one socket can add past it (malloc'd, so pages
 // never written to cost no memory).
@@ -567,7 +567,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     int flags = info[3].As<Napi::Number>().Int32Value();
     if (kind != kStream && kind != kListener && kind != kDatagram) throw Napi::RangeError::New(env, "unknown kind");
     if (fd < 0 || fcntl(fd, F_GETFD) < 0) throw ErrnoError(env, EBADF, "reactor.add");
-    if (id >= entries_.size()) entries_.resize(std::max<size_t>(id + 1, entries_.size() * 2));
+    if (id >= entries_.size()) {
+      entries_.resize(std::min<size_t>(kMaxId, std::max<size_t>(id + 1, entries_.size() * 2)));
+    }
     Entry& e = entries_[id];
     if (e.fd >= 0) throw ErrnoError(env, EEXIST, "reactor.add");
     e = Entry();
