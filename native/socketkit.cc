@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
+
 #ifdef __linux__
 #include <sys/syscall.h>
 #if !defined(RESOLVE_BENEATH) && __has_include(<linux/openat2.h>)
@@ -55,7 +57,7 @@ struct open_how {
 #endif
 #endif
 
-namespace {
+namespace socketkit {
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
   Napi::Error e = Napi::Error::New(env, std::string(uv_err_name(-err)) + ": " + uv_strerror(-err) + ", " + syscall);
@@ -156,6 +158,15 @@ Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss, socklen_t le
   o.Set("host", text);
   return o;
 }
+
+}  // namespace socketkit
+
+namespace {
+
+using socketkit::ErrnoError;
+using socketkit::FromSockaddr;
+using socketkit::ToSockaddr;
+using socketkit::WouldBlock;
 
 int Fd(const Napi::CallbackInfo& info, size_t i = 0) { return info[i].As<Napi::Number>().Int32Value(); }
 
@@ -422,8 +433,8 @@ class PoolCall : public Napi::AsyncWorker {
 
  protected:
   PoolCall(Napi::Env env, const Args& args, const char* syscall)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(args.fd),
-        data_(args.buffer.Data() + args.offset), length_(args.length), syscall_(syscall) {
+      : Napi::AsyncWorker(env), fd_(args.fd), data_(args.buffer.Data() + args.offset), length_(args.length),
+        deferred_(Napi::Promise::Deferred::New(env)), syscall_(syscall) {
     buffer_ = Napi::Persistent(args.buffer.As<Napi::Object>());
   }
 
@@ -1418,6 +1429,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("storeBeneath", Napi::Function::New(env, StartBeneath<StoreBeneathCall>));
   exports.Set("readFiles", Napi::Function::New(env, ReadFiles));
   exports.Set("lstatNames", Napi::Function::New(env, LstatNames));
+  Napi::Value reactor = socketkit::DefineReactor(env);
+  if (!reactor.IsUndefined()) exports.Set("Reactor", reactor);
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("UV_READABLE", static_cast<int>(UV_READABLE));
   constants.Set("UV_WRITABLE", static_cast<int>(UV_WRITABLE));
