@@ -264,6 +264,7 @@ async function serveOne(
       return;
     }
     let screen = sink;
+    let sending: Promise<void> | null = null;
     if (everyone !== null) everyone.add(conn, who);
     else if (options.outputFile === undefined && !options.keepOpen) {
       const crlf = options.crlf ?? false;
@@ -271,11 +272,15 @@ async function serveOne(
         ? typeLines(input, options.prompts ?? process.stderr, conn, crlf)
         : null;
       if (typed !== null) screen = typed.above(sink);
-      void (typed?.done ?? inputToSocket(input, conn, crlf)).catch(() => {});
+      sending = (typed?.done ?? inputToSocket(input, conn, crlf)).catch(() => {});
     }
     const receiving = socketToSink(conn, screen);
     try {
       await receiving;
+      // The client has ended its side, maybe before the input was read: what a pipe or a
+      // file still holds goes to it all the same, as nc sends it (a client that has gone
+      // makes the sending fail, which ends it). A terminal's user is done with the client.
+      if (sending !== null && !(input as { isTTY?: boolean }).isTTY) await sending;
     } finally {
       everyone?.delete(conn);
     }

@@ -6,12 +6,29 @@
  * loaded when first used.
  * @module
  */
-import { type NativeCalls, registerNative } from "../socket/socket-backend.ts";
+import type { Socket as NetSocket, Server } from "node:net";
+import { type NativeCalls, type NativeStreams, registerNative } from "../socket/socket-backend.ts";
 import { hasNative, native, nativeMissingReason } from "./index.ts";
 import { NativeBackend, needsNative } from "./native-backend.ts";
+import { hasReactor, Reactor } from "./reactor.ts";
+import { ReactorServer } from "./reactor-server.ts";
+import { ReactorSocket } from "./reactor-socket.ts";
 import { reusePortListener } from "./reuse-port.ts";
 
 let calls: NativeCalls | null = null;
+let streams: NativeStreams | null | undefined;
+
+/** The reactor's stream sockets, as the node:net look-alikes the socket layer takes. */
+function reactorStreams(): NativeStreams | null {
+  if (!hasReactor()) return null;
+  const addon = native("the native I/O path");
+  return {
+    socket: () => new ReactorSocket(Reactor.shared(), addon) as unknown as NetSocket,
+    socketOn: (fd) =>
+      new ReactorSocket(Reactor.shared(), addon, fd, { paused: true }) as unknown as NetSocket,
+    server: () => new ReactorServer(Reactor.shared(), addon) as unknown as Server,
+  };
+}
 
 registerNative({
   handles: needsNative,
@@ -32,5 +49,9 @@ registerNative({
   },
   get missing(): string | null {
     return nativeMissingReason();
+  },
+  get streams(): NativeStreams | null {
+    if (streams === undefined) streams = reactorStreams();
+    return streams;
   },
 });

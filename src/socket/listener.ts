@@ -17,7 +17,8 @@ export const DEFAULT_ACCEPT_QUEUE = 511;
 export type Admit = (socket: NetSocket) => boolean;
 
 /**
- * A listening stream socket over `net.Server`. Connections the kernel completes wait,
+ * A listening stream socket over `net.Server` (or the native I/O path's look-alike, made
+ * by `make`). Connections the kernel completes wait,
  * not yet reading (their bytes stay in the kernel as with Python), until `accept()`
  * takes them; the wait queue is bounded.
  */
@@ -75,6 +76,7 @@ export class Listener implements Readiness {
     label: string,
     tls?: TlsOptions,
     admit: Admit | null = null,
+    make?: () => Server,
   ): Promise<Listener> {
     // A TLS server hands over connections after the handshake ('secureConnection'); their
     // bytes wait in the stream, unread, until accept() as with plain connections. A peer
@@ -82,7 +84,7 @@ export class Listener implements Readiness {
     // default held a slot for two minutes), unless the caller's options say otherwise.
     const server =
       tls === undefined
-        ? createServer({ allowHalfOpen: true, pauseOnConnect: true })
+        ? (make?.() ?? createServer({ allowHalfOpen: true, pauseOnConnect: true }))
         : createTlsServer({
             handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
             ...tls,
@@ -101,8 +103,9 @@ export class Listener implements Readiness {
       };
       server.once("error", onError);
       server.once("listening", onListening);
-      if ("fd" in options && cluster.isWorker) listenOwnSocketInWorker(server, options);
-      else server.listen(options);
+      if ("fd" in options && cluster.isWorker && make === undefined) {
+        listenOwnSocketInWorker(server, options);
+      } else server.listen(options);
     });
   }
 

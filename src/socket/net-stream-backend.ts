@@ -1,6 +1,7 @@
+import cluster from "node:cluster";
 import { randomBytes } from "node:crypto";
 import { read } from "node:fs";
-import { Socket as NetSocket } from "node:net";
+import { Socket as NetSocket, type Server } from "node:net";
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from "node:tls";
 import { promisify } from "node:util";
 import {
@@ -37,8 +38,10 @@ import { connecting, type Readiness, UNCONNECTED } from "./readiness.ts";
 import {
   type BackendOptions,
   type BindOptions,
+  type NativeStreams,
   nativeCalls,
   nativeMissing,
+  nativeStreams,
   type SocketBackend,
 } from "./socket-backend.ts";
 import { DEFAULT_HIGH_WATER_MARK, type DirectRead, StreamConnection } from "./stream-connection.ts";
@@ -157,6 +160,22 @@ export class NetStreamBackend implements SocketBackend {
     return this.#conn;
   }
 
+  /**
+   * The native I/O path for this socket's connections and listening socket, or null:
+   * not without the addon's reactor, not with `nativeIO: false`, and not in a node:cluster
+   * worker (whose listening sockets node:net shares with the primary).
+   */
+  #streams(): NativeStreams | null {
+    if (this.#options.nativeIO === false || cluster.isWorker) return null;
+    return nativeStreams();
+  }
+
+  /** A server factory for `Listener.open`: the native path's, for plain (not TLS) listening. */
+  #serverMaker(tls: unknown): (() => Server) | undefined {
+    const streams = tls === undefined ? this.#streams() : null;
+    return streams === null ? undefined : () => streams.server();
+  }
+
   #applyStreamOptions(conn: StreamConnection): void {
     if (!this.#ref) conn.setRef(false);
     if (this.#keepAlive) conn.socket.setKeepAlive(true);
@@ -193,22 +212,24 @@ export class NetStreamBackend implements SocketBackend {
     const reusePort = options.reusePort || this.#reusePort === 1;
     if (reusePort) this.#reusePort = 1;
     const calls = nativeCalls();
-    if (reusePort && !nodeHasReusePort() && calls === null) {
+    if (reusePort && !nodeHasReusePort() && calls === null && this.#streams() === null) {
       throw new UnsupportedError(
         `Cannot bind ${label} with SO_REUSEPORT: needs Node.js >= 22.12 (this is ${process.version}) or the socketkit native addon (${nativeMissing()}; run \`npm run build:native\`)`,
       );
     }
     const backlog = options.backlog ?? 511;
     const admit = this.#admitOf(options.admit);
+    const make = this.#serverMaker(options.tls);
     if (this.#family === AF_UNIX) {
       this.#listener =
         address === ""
-          ? await this.#autobind(backlog, options, admit)
+          ? await this.#autobind(backlog, options, admit, make)
           : await Listener.open(
               { path: checkUnixAddress(address, "bind"), backlog },
               label,
               options.tls,
               admit,
+              make,
             );
       if (!this.#ref) this.#listener.setRef(false);
       return;
@@ -221,7 +242,8 @@ export class NetStreamBackend implements SocketBackend {
       backlog,
       ipv6Only: options.ipv6Only ?? false,
     };
-    if (reusePort && nodeHasReusePort()) listenOptions.reusePort = true;
+    // The native path and Node.js 22.12 and later set SO_REUSEPORT themselves.
+    if (reusePort && (make !== undefined || nodeHasReusePort())) listenOptions.reusePort = true;
     else if (reusePort && calls !== null) {
       // This Node.js cannot set SO_REUSEPORT: the addon makes the listening socket.
       const fd = calls.reusePortListener(
@@ -235,7 +257,7 @@ export class NetStreamBackend implements SocketBackend {
       // exclusive: in a cluster worker, this socket is the worker's own (not the primary's).
       listenOptions = { fd, backlog, exclusive: true } as typeof listenOptions;
     }
-    this.#listener = await Listener.open(listenOptions, where, options.tls, admit);
+    this.#listener = await Listener.open(listenOptions, where, options.tls, admit, make);
     if (!this.#ref) this.#listener.setRef(false);
     const bound = this.#listener.server.address();
     if (bound && typeof bound === "object") {
@@ -248,11 +270,22 @@ export class NetStreamBackend implements SocketBackend {
    * kernel for): a free abstract name of five hex digits, as the kernel picks, tried
    * until one is free.
    */
-  async #autobind(backlog: number, options: BindOptions, admit: Admit | null): Promise<Listener> {
+  async #autobind(
+    backlog: number,
+    options: BindOptions,
+    admit: Admit | null,
+    make: (() => Server) | undefined,
+  ): Promise<Listener> {
     for (let tries = 0; ; tries++) {
       const path = `\0${randomBytes(3).toString("hex").slice(0, 5)}`;
       try {
-        return await Listener.open({ path, backlog }, formatAddress(path), options.tls, admit);
+        return await Listener.open(
+          { path, backlog },
+          formatAddress(path),
+          options.tls,
+          admit,
+          make,
+        );
       } catch (err) {
         if (!(err instanceof SocketError) || err.code !== "EADDRINUSE" || tries >= 100) throw err;
       }
@@ -370,7 +403,7 @@ export class NetStreamBackend implements SocketBackend {
     const tlsOptions = this.#tls;
     const ns: NetSocket =
       tlsOptions === null
-        ? new NetSocket({ allowHalfOpen: true })
+        ? (this.#streams()?.socket() ?? new NetSocket({ allowHalfOpen: true }))
         : // allowHalfOpen is passed on to the TLSSocket, though the typings leave it out.
           tlsConnect({
             ...tlsOptions,
@@ -656,7 +689,9 @@ export class NetStreamBackend implements SocketBackend {
   async dup(): Promise<SocketBackend> {
     const fd = this.dupFd("dup");
     if (this.#conn !== null) {
-      const ns = new NetSocket({ fd, readable: true, writable: true, allowHalfOpen: true });
+      const ns =
+        this.#streams()?.socketOn(fd) ??
+        new NetSocket({ fd, readable: true, writable: true, allowHalfOpen: true });
       const conn = new StreamConnection(ns, this.#conn.peerLabel, {
         highWaterMark: this.#highWaterMark,
         paused: true,
@@ -670,7 +705,13 @@ export class NetStreamBackend implements SocketBackend {
       );
     }
     const copy = new NetStreamBackend(this.#family, this.#options);
-    copy.#listener = await Listener.open({ fd, backlog: 511 }, (this.#listener as Listener).label);
+    copy.#listener = await Listener.open(
+      { fd, backlog: 511 },
+      (this.#listener as Listener).label,
+      undefined,
+      null,
+      this.#serverMaker(undefined),
+    );
     copy.#listening = true;
     return copy;
   }

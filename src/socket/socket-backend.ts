@@ -10,6 +10,7 @@
  * when the call would wait), else seconds after which the call raises `TimeoutError`.
  * @module
  */
+import type { Socket as NetSocket, Server } from "node:net";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { Address, SocketAddress } from "../core/address.ts";
 import type { Readiness } from "./readiness.ts";
@@ -39,6 +40,8 @@ export interface BackendOptions {
   highWaterMark?: number;
   maxQueuedDatagrams?: number;
   maxQueuedBytes?: number;
+  /** Use the native I/O path when the addon has it (see `SocketOptions.nativeIO`). */
+  nativeIO?: boolean;
 }
 
 /**
@@ -123,6 +126,20 @@ export interface NativeCalls {
   ): Promise<number>;
 }
 
+/**
+ * Stream sockets on the native I/O path (the addon's reactor): objects with the part of
+ * `net.Socket` and `net.Server` that `StreamConnection` and `Listener` use, so the
+ * node:net backend runs on them unchanged.
+ */
+export interface NativeStreams {
+  /** An unconnected stream socket, for `connect({ host, port } | { path })`. */
+  socket(): NetSocket;
+  /** A connected stream socket on the descriptor `fd` (a duplicate), reading paused. */
+  socketOn(fd: number): NetSocket;
+  /** A server, for `listen(options)`; its connections come paused. */
+  server(): Server;
+}
+
 /** What the native layer gives the socket layer when it registers. */
 export interface NativeSupport {
   /** Whether `socket(family, type, proto)` is the native backend's (the types Node lacks). */
@@ -133,6 +150,8 @@ export interface NativeSupport {
   calls: NativeCalls | null;
   /** Why the addon is absent, or null when it is there. */
   missing: string | null;
+  /** The native I/O path for stream sockets, or null where the addon lacks it. */
+  streams: NativeStreams | null;
 }
 
 let support: NativeSupport | null = null;
@@ -150,6 +169,15 @@ export function nativeSupport(): NativeSupport | null {
 /** The addon's calls, or null when it is absent (or the native layer was not loaded). */
 export function nativeCalls(): NativeCalls | null {
   return support?.calls ?? null;
+}
+
+/**
+ * The native I/O path for stream sockets, when the addon has it and neither
+ * `SOCKETKIT_NO_NATIVE` nor `SOCKETKIT_NO_NATIVE_IO` is set; else null.
+ */
+export function nativeStreams(): NativeStreams | null {
+  if (process.env.SOCKETKIT_NO_NATIVE_IO) return null;
+  return support?.streams ?? null;
 }
 
 /** Why the addon's calls are not there. */

@@ -66,6 +66,14 @@ export interface SocketOptions {
   maxQueuedDatagrams?: number;
   /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
   maxQueuedBytes?: number;
+  /**
+   * Stream sockets: run on the native addon's I/O path (one epoll instance, reads of every
+   * ready socket in one call, writes straight to the kernel) when the addon has it, on
+   * Linux; false keeps them on node:net. TLS always runs on node:net.
+   * `SOCKETKIT_NO_NATIVE_IO=1` turns it off for the whole process.
+   * @default true
+   */
+  nativeIO?: boolean;
 }
 
 const fsFstat = promisify(fstat);

@@ -1,0 +1,65 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { Socket as NetSocket } from "node:net";
+import { describe, it } from "node:test";
+import { tcpPair } from "../../test/helpers/net.ts";
+import { ROOT } from "../../test/helpers/proc.ts";
+import { kStream } from "../socket/internal.ts";
+import "./register.ts";
+import { hasReactor, reactorMissingReason } from "./reactor.ts";
+import { ReactorSocket } from "./reactor-socket.ts";
+
+const skip = hasReactor() ? false : `the native I/O path is absent (${reactorMissingReason()})`;
+
+describe("stream sockets on the native I/O path", { skip }, () => {
+  it("a connection runs on the reactor by default, and on node:net with nativeIO: false", async (t) => {
+    const native = await tcpPair(t);
+    assert.ok(native.client[kStream]().socket instanceof ReactorSocket);
+    assert.ok(native.conn[kStream]().socket instanceof ReactorSocket);
+    const net = await tcpPair(t, { client: { nativeIO: false }, server: { nativeIO: false } });
+    assert.ok(net.client[kStream]().socket instanceof NetSocket);
+    assert.ok(net.conn[kStream]().socket instanceof NetSocket);
+    // The two paths talk to each other.
+    await native.client.sendall("ping");
+    assert.equal((await native.conn.recv(10)).toString(), "ping");
+  });
+
+  it("counts a write the kernel took only in part whole until it is sent, as net.Socket does", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const socket = client[kStream]().socket;
+    // The peer reads nothing: the kernel's buffers fill and a write is left in part.
+    const big = Buffer.alloc(8 * 1024 * 1024);
+    let written = 0;
+    while (socket.writableLength === 0 && written < 64 * big.length) {
+      socket.write(big);
+      written += big.length;
+    }
+    assert.equal(socket.writableLength % big.length, 0, "whole writes are counted");
+    assert.ok(socket.writableLength > 0);
+    void conn;
+  });
+
+  it("a paused or finished connection lets the process end, as with node:net", () => {
+    const code = `
+      import { createServer, createConnection } from "./src/index.ts";
+      const server = await createServer(["127.0.0.1", 0]);
+      const c = await createConnection(server.getsockname());
+      const [conn] = await server.accept();
+      await c.sendall("x"); await conn.recv(1);
+      await server.close();
+      c.unref(); conn.unref();
+      console.log("done");`;
+    const run = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", code],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 20_000,
+      },
+    );
+    assert.equal(run.signal, null, "the process ended by itself");
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), "done");
+  });
+});
