@@ -120,18 +120,20 @@ export interface BenchServer {
 /**
  * Starts `command args` and learns its port: from its `listening on HOST:PORT` line on
  * stderr, or, with `portFromUs` (a server that prints none), by giving it a free port in
- * place of `{port}` in its arguments and waiting until that port listens.
+ * place of `{port}` in its arguments and waiting until that port listens. `env` is added
+ * to this process's environment.
  */
 export async function startServer(
   command: string,
   args: readonly string[],
   portFromUs = false,
+  env: Record<string, string> = {},
 ): Promise<BenchServer> {
   const chosen = portFromUs ? await freePort() : 0;
   const child = spawn(
     command,
     args.map((a) => a.replace("{port}", String(chosen))),
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } },
   );
   let err = "";
   const port = portFromUs
