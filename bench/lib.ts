@@ -158,6 +158,18 @@ export async function startServer(
   };
 }
 
+/**
+ * CPU seconds (user and system, every thread) the process `pid` has used so far, from
+ * /proc/PID/stat: its fields after the command name, which may hold spaces, are
+ * state, ppid, ... utime (the 12th) and stime (the 13th), in clock ticks.
+ */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // In USER_HZ, which Linux fixes at 100 for user space whatever the kernel's own tick.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);

@@ -15,6 +15,8 @@ export interface Measurement {
   p99Us: number | null;
   /** UDP: datagrams without an echo in time (sent again). */
   lost: number;
+  /** The generator's CPU seconds per second measured (1: a full core), when it reports it. */
+  clientBusy: number | null;
 }
 
 /** Options of a run of {@link LoadGenerator.run}. */
@@ -44,6 +46,8 @@ interface CResult {
   lost: number;
   p50Us: number;
   p99Us: number;
+  seconds: number;
+  cpuSeconds: number;
 }
 
 /** Unmeasured seconds at the start of each C client run, for connecting and settling. */
@@ -69,7 +73,13 @@ function cClient(path: string): LoadGenerator {
         child.on("close", (code) => {
           if (code === 0) {
             const r = JSON.parse(out) as CResult;
-            resolve({ perSecond: r.perSecond, p50Us: r.p50Us, p99Us: r.p99Us, lost: r.lost });
+            resolve({
+              perSecond: r.perSecond,
+              p50Us: r.p50Us,
+              p99Us: r.p99Us,
+              lost: r.lost,
+              clientBusy: r.seconds > 0 ? r.cpuSeconds / r.seconds : null,
+            });
           } else {
             reject(
               new Error(
@@ -97,6 +107,7 @@ const nodeClient = (fallback?: string): LoadGenerator => ({
       p50Us: r.latency === null ? null : r.latency.p50 * 1000,
       p99Us: r.latency === null ? null : r.latency.p99 * 1000,
       lost: r.lost,
+      clientBusy: null,
     };
   },
 });

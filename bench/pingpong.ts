@@ -7,7 +7,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { compiledServer, median, SETTINGS, startServer } from "./lib.ts";
+import { compiledServer, cpuSecondsOf, median, SETTINGS, startServer } from "./lib.ts";
 import { type LoadGenerator, loadGenerator, type Measurement } from "./load-generator.ts";
 import { installRuntimes, type RuntimeName, runtime, runtimeEnv } from "./runtimes.ts";
 
@@ -28,6 +28,8 @@ interface ServerSpec {
   /** The server does not print `listening on`: we pick the port and wait for it. */
   portFromUs?: boolean;
   env?: Record<string, string>;
+  /** It serves in forked children, whose CPU time /proc does not give it: none is reported. */
+  forks?: boolean;
 }
 
 const node = (file: string, name: string): ServerSpec => ({
@@ -118,6 +120,7 @@ const SERVERS = {
         ? null
         : "socat is not installed (apt-get install -y socat)",
     portFromUs: true,
+    forks: true,
   },
   bun: bun("bun-echo.ts", "Bun (Bun.listen, write in data)"),
   deno: deno("deno-echo.ts", "Deno (Deno.listen, read/write loop)"),
@@ -157,6 +160,13 @@ export interface PingpongRow {
   p99Us: number | null;
   /** UDP: datagrams lost over all runs (sent again after a timeout). */
   lost: number;
+  /**
+   * Medians of the runs: the server's CPU time (every thread) per round trip in
+   * microseconds, and the server's and the generator's CPU seconds per second (1: a core).
+   */
+  serverCpuUs: number | null;
+  serverBusy: number | null;
+  clientBusy: number | null;
   skipped?: string;
   /** This server's median divided by the first server's (raw node:net or node:dgram). */
   ratio?: number;
@@ -192,8 +202,14 @@ export interface PingpongResults {
  */
 async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<PingpongRow[]> {
   const rows: PingpongRow[] = [];
-  const live: Array<{ row: PingpongRow; port: number; stop: () => Promise<void> }> = [];
-  const latencies = new Map<PingpongRow, Measurement[]>();
+  const live: Array<{
+    row: PingpongRow;
+    forks: boolean;
+    pid: number;
+    port: number;
+    stop: () => Promise<void>;
+  }> = [];
+  const measured = new Map<PingpongRow, Array<Measurement & { serverBusy: number | null }>>();
   const run = { conns: spec.conns, size: spec.size, udp: spec.udp };
   try {
     for (const key of spec.servers) {
@@ -207,6 +223,9 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
         p50Us: null,
         p99Us: null,
         lost: 0,
+        serverCpuUs: null,
+        serverBusy: null,
+        clientBusy: null,
         ratios: {},
       };
       rows.push(row);
@@ -221,16 +240,23 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
         server.portFromUs ?? false,
         server.env ?? {},
       );
-      live.push({ row, ...started });
-      latencies.set(row, []);
+      live.push({ row, forks: server.forks ?? false, ...started });
+      measured.set(row, []);
       await gen.run(started.port, { ...run, seconds: WARMUP });
     }
     for (let i = 0; i < RUNS; i++) {
-      for (const { row, port } of live) {
+      for (const { row, forks, pid, port } of live) {
+        // The server's CPU over the whole client run: its connecting and warm-up are short
+        // and loaded alike, so the share of a core is that of the measured seconds.
+        const cpu = cpuSecondsOf(pid);
+        const t = performance.now();
         const m = await gen.run(port, { ...run, seconds: SECONDS });
+        const serverBusy = forks
+          ? null
+          : (cpuSecondsOf(pid) - cpu) / ((performance.now() - t) / 1000);
         row.runs.push(m.perSecond);
         row.lost += m.lost;
-        latencies.get(row)?.push(m);
+        measured.get(row)?.push({ ...m, serverBusy });
       }
     }
   } finally {
@@ -239,11 +265,21 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
   for (const row of rows) {
     if (row.runs.length === 0) continue;
     row.median = median(row.runs);
-    const ms = latencies.get(row) ?? [];
-    const p50 = ms.flatMap((m) => (m.p50Us === null ? [] : [m.p50Us]));
-    const p99 = ms.flatMap((m) => (m.p99Us === null ? [] : [m.p99Us]));
-    if (p50.length > 0) row.p50Us = median(p50);
-    if (p99.length > 0) row.p99Us = median(p99);
+    const ms = measured.get(row) ?? [];
+    const medianOf = (f: (m: Measurement & { serverBusy: number | null }) => number | null) => {
+      const values = ms.flatMap((m) => {
+        const v = f(m);
+        return v === null || !Number.isFinite(v) ? [] : [v];
+      });
+      return values.length === 0 ? null : median(values);
+    };
+    row.p50Us = medianOf((m) => m.p50Us);
+    row.p99Us = medianOf((m) => m.p99Us);
+    row.serverBusy = medianOf((m) => m.serverBusy);
+    row.serverCpuUs = medianOf((m) =>
+      m.serverBusy !== null && m.perSecond > 0 ? (m.serverBusy / m.perSecond) * 1e6 : null,
+    );
+    row.clientBusy = medianOf((m) => m.clientBusy);
   }
   const first = rows[0]?.median;
   for (const row of rows) {
@@ -401,11 +437,14 @@ export function printPingpong(r: PingpongResults): void {
     `\nround trips per second, median of ${RUNS} runs of ${SECONDS} s; load generator: ${r.generator}`,
   );
   console.log(`Bun ${r.runtimes.bun}, Deno ${r.runtimes.deno}`);
-  console.log("ratio = server / the first (raw) server of its scenario; / X = server / X\n");
+  console.log(
+    "srv µs/rt: the server's CPU time per round trip; srv cpu, gen cpu: the server's and the generator's CPU seconds per second (1.00: a core)",
+  );
+  console.log("/ X: this server's median over X's\n");
   for (const { spec, rows } of r.scenarios) {
     const labels = Object.keys(spec.baselines);
     console.log(
-      `${spec.title.padEnd(44)} ${"median rt/s".padStart(12)} ${"p50 µs".padStart(8)} ${"p99 µs".padStart(8)} ${labels.map((l) => `/ ${l}`.padStart(12)).join("")}`,
+      `${spec.title.padEnd(44)} ${"median rt/s".padStart(12)} ${"p50 µs".padStart(8)} ${"p99 µs".padStart(8)} ${"srv µs/rt".padStart(10)} ${"srv cpu".padStart(8)} ${"gen cpu".padStart(8)}${labels.map((l) => ` ${`/ ${l}`.padStart(11)}`).join("")}`,
     );
     for (const row of rows) {
       if (row.median === null) {
@@ -413,15 +452,17 @@ export function printPingpong(r: PingpongResults): void {
         continue;
       }
       const lat = (v: number | null) => (v === null ? "-" : v.toFixed(0)).padStart(8);
+      const cpu = (v: number | null, width: number, digits: number) =>
+        (v === null ? "-" : v.toFixed(digits)).padStart(width);
       const ratios = labels
         .map((l) => {
           const v = row.ratios[l];
-          return (v === undefined ? "-" : `${v.toFixed(2)}x`).padStart(12);
+          return ` ${(v === undefined ? "-" : `${v.toFixed(2)}x`).padStart(11)}`;
         })
         .join("");
       const lost = row.lost > 0 ? `  (${row.lost} lost)` : "";
       console.log(
-        `  ${row.server.padEnd(42)} ${fmt(row.median).padStart(12)} ${lat(row.p50Us)} ${lat(row.p99Us)} ${ratios}${lost}`,
+        `  ${row.server.padEnd(42)} ${fmt(row.median).padStart(12)} ${lat(row.p50Us)} ${lat(row.p99Us)} ${cpu(row.serverCpuUs, 10, 2)} ${cpu(row.serverBusy, 8, 2)} ${cpu(row.clientBusy, 8, 2)}${ratios}${lost}`,
       );
     }
     console.log("");

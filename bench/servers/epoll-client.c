@@ -16,9 +16,10 @@
  * The result is one line of JSON on stdout:
  *
  *   {"mode":"tcp","conns":50,"size":64,"seconds":2.000,"roundTrips":...,"perSecond":...,
- *    "errors":0,"mismatches":0,"lost":0,"stale":0,"p50Us":...,"p99Us":...}
+ *    "errors":0,"mismatches":0,"lost":0,"stale":0,"p50Us":...,"p99Us":...,"cpuSeconds":...}
  *
- * errors: connections that failed (reset, closed, a read error) and were dropped;
+ * cpuSeconds: the client's own CPU time (user and system) in the measured seconds: near
+ * SECONDS, the client is the limit. errors: connections that failed (reset, closed, a read error) and were dropped;
  * mismatches: echoes whose bytes or length were wrong. Exit status 0 when both are 0 and
  * some round trip was made, 1 when not (the line is printed all the same), 2 when the run
  * could not start (stderr says why).
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +76,13 @@ static double percentile_us(uint64_t total, double p) {
     if (seen > rank) return (double)bucket_ns(i) / 1000.0;
   }
   return 0;
+}
+
+static double cpu_seconds(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 static uint64_t now_ns(void) {
@@ -291,6 +300,7 @@ int main(int argc, char **argv) {
   uint64_t loss_ns = (uint64_t)(LOSS_TIMEOUT * 1e9);
   uint64_t next_scan = start + loss_ns / 10;
   measuring = warmup == 0;
+  double cpu_from = cpu_seconds();
   for (int i = 0; i < nconns; i++) {
     conns[i].sent_at = start;
     if (udp)
@@ -306,6 +316,7 @@ int main(int argc, char **argv) {
       measuring = 1;
       lost = stale = 0;
       measure_from = now;
+      cpu_from = cpu_seconds();
       end = now + (uint64_t)(seconds * 1e9);
     }
     if (now >= end) break;
@@ -346,12 +357,13 @@ int main(int argc, char **argv) {
   }
   if (!measuring) measure_from = now; /* every connection failed during the warm-up */
   double elapsed = (double)(now - measure_from) / 1e9;
+  double cpu = cpu_seconds() - cpu_from;
   printf("{\"mode\":\"%s\",\"conns\":%d,\"size\":%zu,\"seconds\":%.4f,\"roundTrips\":%llu,"
          "\"perSecond\":%.1f,\"errors\":%llu,\"mismatches\":%llu,\"lost\":%llu,\"stale\":%llu,"
-         "\"p50Us\":%.1f,\"p99Us\":%.1f}\n",
+         "\"p50Us\":%.1f,\"p99Us\":%.1f,\"cpuSeconds\":%.3f}\n",
          udp ? "udp" : "tcp", nconns, size, elapsed, (unsigned long long)round_trips,
          elapsed > 0 ? (double)round_trips / elapsed : 0.0, (unsigned long long)errors,
          (unsigned long long)mismatches, (unsigned long long)lost, (unsigned long long)stale,
-         percentile_us(round_trips, 0.5), percentile_us(round_trips, 0.99));
+         percentile_us(round_trips, 0.5), percentile_us(round_trips, 0.99), cpu);
   return errors == 0 && mismatches == 0 && round_trips > 0 ? 0 : 1;
 }
