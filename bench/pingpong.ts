@@ -7,7 +7,14 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { compiledServer, cpuSecondsOf, median, SETTINGS, startServer } from "./lib.ts";
+import {
+  compiledServer,
+  cpuSecondsOf,
+  machineTicks,
+  median,
+  SETTINGS,
+  startServer,
+} from "./lib.ts";
 import { type LoadGenerator, loadGenerator, type Measurement } from "./load-generator.ts";
 import { installRuntimes, type RuntimeName, runtime, runtimeEnv } from "./runtimes.ts";
 
@@ -167,6 +174,12 @@ export interface PingpongRow {
   serverCpuUs: number | null;
   serverBusy: number | null;
   clientBusy: number | null;
+  /**
+   * Median share of the machine's cores idle during the runs: near 0 with the server and
+   * the generator below a core each, other work was running; the kernel's receive work for
+   * the loopback (softirq) is counted in neither process's CPU time.
+   */
+  machineIdle: number | null;
   skipped?: string;
   /** This server's median divided by the first server's (raw node:net or node:dgram). */
   ratio?: number;
@@ -209,7 +222,8 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
     port: number;
     stop: () => Promise<void>;
   }> = [];
-  const measured = new Map<PingpongRow, Array<Measurement & { serverBusy: number | null }>>();
+  type Run = Measurement & { serverBusy: number | null; machineIdle: number };
+  const measured = new Map<PingpongRow, Run[]>();
   const run = { conns: spec.conns, size: spec.size, udp: spec.udp };
   try {
     for (const key of spec.servers) {
@@ -226,6 +240,7 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
         serverCpuUs: null,
         serverBusy: null,
         clientBusy: null,
+        machineIdle: null,
         ratios: {},
       };
       rows.push(row);
@@ -249,14 +264,17 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
         // The server's CPU over the whole client run: its connecting and warm-up are short
         // and loaded alike, so the share of a core is that of the measured seconds.
         const cpu = cpuSecondsOf(pid);
+        const machine = machineTicks();
         const t = performance.now();
         const m = await gen.run(port, { ...run, seconds: SECONDS });
         const serverBusy = forks
           ? null
           : (cpuSecondsOf(pid) - cpu) / ((performance.now() - t) / 1000);
+        const after = machineTicks();
+        const machineIdle = (after.idle - machine.idle) / (after.total - machine.total || 1);
         row.runs.push(m.perSecond);
         row.lost += m.lost;
-        measured.get(row)?.push({ ...m, serverBusy });
+        measured.get(row)?.push({ ...m, serverBusy, machineIdle });
       }
     }
   } finally {
@@ -266,7 +284,7 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
     if (row.runs.length === 0) continue;
     row.median = median(row.runs);
     const ms = measured.get(row) ?? [];
-    const medianOf = (f: (m: Measurement & { serverBusy: number | null }) => number | null) => {
+    const medianOf = (f: (m: Run) => number | null) => {
       const values = ms.flatMap((m) => {
         const v = f(m);
         return v === null || !Number.isFinite(v) ? [] : [v];
@@ -280,6 +298,7 @@ async function scenario(gen: LoadGenerator, spec: ScenarioSpec): Promise<Pingpon
       m.serverBusy !== null && m.perSecond > 0 ? (m.serverBusy / m.perSecond) * 1e6 : null,
     );
     row.clientBusy = medianOf((m) => m.clientBusy);
+    row.machineIdle = medianOf((m) => m.machineIdle);
   }
   const first = rows[0]?.median;
   for (const row of rows) {
@@ -380,12 +399,16 @@ function targets(done: Array<{ spec: ScenarioSpec; rows: PingpongRow[] }>): Targ
         null,
       );
     const factor = limit?.median && fastest?.median ? limit.median / fastest.median : null;
+    // One connection has one message in flight: every round trip waits for the server's
+    // and the client's wake-ups, which on a virtual machine take as long as the work, so
+    // the C echo cannot be far ahead and the figure is shown, not checked.
+    const checked = spec.conns > 1;
     out.push({
       scenario: spec.title,
-      what: `the generator drives the C echo at ${fmt(limit?.median ?? null)} rt/s, ${factor === null ? "-" : factor.toFixed(2)} times the fastest other server (${fastest?.server ?? "none"})`,
+      what: `the generator drives the C echo at ${fmt(limit?.median ?? null)} rt/s, ${factor === null ? "-" : factor.toFixed(2)} times the fastest other server (${fastest?.server ?? "none"})${checked ? "" : "; one connection waits on wake-ups, not checked"}`,
       value: factor,
       goal: GENERATOR_MARGIN,
-      met: factor === null ? null : factor >= GENERATOR_MARGIN,
+      met: factor === null || !checked ? null : factor >= GENERATOR_MARGIN,
       generatorCheck: true,
       ...(factor === null && limit?.skipped !== undefined ? { skipped: limit.skipped } : {}),
     });
@@ -438,13 +461,13 @@ export function printPingpong(r: PingpongResults): void {
   );
   console.log(`Bun ${r.runtimes.bun}, Deno ${r.runtimes.deno}`);
   console.log(
-    "srv µs/rt: the server's CPU time per round trip; srv cpu, gen cpu: the server's and the generator's CPU seconds per second (1.00: a core)",
+    "srv µs/rt: the server's CPU time per round trip; srv cpu, gen cpu: the server's and the generator's CPU seconds per second (1.00: a core, the loopback's softirq work not counted); idle: the machine's idle share",
   );
   console.log("/ X: this server's median over X's\n");
   for (const { spec, rows } of r.scenarios) {
     const labels = Object.keys(spec.baselines);
     console.log(
-      `${spec.title.padEnd(44)} ${"median rt/s".padStart(12)} ${"p50 µs".padStart(8)} ${"p99 µs".padStart(8)} ${"srv µs/rt".padStart(10)} ${"srv cpu".padStart(8)} ${"gen cpu".padStart(8)}${labels.map((l) => ` ${`/ ${l}`.padStart(11)}`).join("")}`,
+      `${spec.title.padEnd(44)} ${"median rt/s".padStart(12)} ${"p50 µs".padStart(8)} ${"p99 µs".padStart(8)} ${"srv µs/rt".padStart(10)} ${"srv cpu".padStart(8)} ${"gen cpu".padStart(8)} ${"idle".padStart(5)}${labels.map((l) => ` ${`/ ${l}`.padStart(11)}`).join("")}`,
     );
     for (const row of rows) {
       if (row.median === null) {
@@ -462,7 +485,7 @@ export function printPingpong(r: PingpongResults): void {
         .join("");
       const lost = row.lost > 0 ? `  (${row.lost} lost)` : "";
       console.log(
-        `  ${row.server.padEnd(42)} ${fmt(row.median).padStart(12)} ${lat(row.p50Us)} ${lat(row.p99Us)} ${cpu(row.serverCpuUs, 10, 2)} ${cpu(row.serverBusy, 8, 2)} ${cpu(row.clientBusy, 8, 2)}${ratios}${lost}`,
+        `  ${row.server.padEnd(42)} ${fmt(row.median).padStart(12)} ${lat(row.p50Us)} ${lat(row.p99Us)} ${cpu(row.serverCpuUs, 10, 2)} ${cpu(row.serverBusy, 8, 2)} ${cpu(row.clientBusy, 8, 2)} ${cpu(row.machineIdle, 5, 2)}${ratios}${lost}`,
       );
     }
     console.log("");
