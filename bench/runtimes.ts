@@ -92,9 +92,17 @@ export function installRuntimes(): string | null {
   });
   found.clear();
   if (npm.error !== undefined || npm.status !== 0) {
-    const lines = `${npm.stderr ?? ""}\n${npm.error?.message ?? ""}`.trim().split("\n");
-    const last = lines.filter((l) => /error/i.test(l)).pop() ?? lines.pop() ?? "";
-    return `npm run bench:install failed (${npm.status ?? "not started"}): ${last.trim()}`;
+    // npm's first error lines say what failed ("code ECONNREFUSED", then "FetchError: request
+    // to ... failed, reason: ..."); the rest is a stack and where its log went.
+    const lines = `${npm.error?.message ?? ""}\n${npm.stderr ?? ""}`
+      .split("\n")
+      .map((l) => l.replace(/^npm error\s*/, "").trim());
+    const why =
+      lines.find((l) => /reason:|Error:|EAI_AGAIN|ENOTFOUND|E404|ETIMEDOUT/.test(l)) ??
+      lines.find((l) => l.startsWith("code ")) ??
+      lines.find((l) => l !== "") ??
+      "";
+    return `npm run bench:install failed (${npm.status ?? "not started"}): ${why}`;
   }
   return null;
 }
