@@ -120,18 +120,20 @@ export interface BenchServer {
 /**
  * Starts `command args` and learns its port: from its `listening on HOST:PORT` line on
  * stderr, or, with `portFromUs` (a server that prints none), by giving it a free port in
- * place of `{port}` in its arguments and waiting until that port listens.
+ * place of `{port}` in its arguments and waiting until that port listens. `env` is added
+ * to this process's environment.
  */
 export async function startServer(
   command: string,
   args: readonly string[],
   portFromUs = false,
+  env: Record<string, string> = {},
 ): Promise<BenchServer> {
   const chosen = portFromUs ? await freePort() : 0;
   const child = spawn(
     command,
     args.map((a) => a.replace("{port}", String(chosen))),
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } },
   );
   let err = "";
   const port = portFromUs
@@ -154,6 +156,25 @@ export async function startServer(
       await gone;
     },
   };
+}
+
+/**
+ * CPU seconds (user and system, every thread) the process `pid` has used so far, from
+ * /proc/PID/stat: its fields after the command name, which may hold spaces, are
+ * state, ppid, ... utime (the 12th) and stime (the 13th), in clock ticks.
+ */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // In USER_HZ, which Linux fixes at 100 for user space whatever the kernel's own tick.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The machine's CPU time so far, all cores, in clock ticks: idle (with I/O wait) and in all. */
+export function machineTicks(): { idle: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+  const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { idle: (t[3] ?? 0) + (t[4] ?? 0), total: t.reduce((a, b) => a + b, 0) };
 }
 
 export function median(values: number[]): number {

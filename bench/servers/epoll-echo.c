@@ -4,6 +4,7 @@
  * prints "listening on 127.0.0.1:PORT" on stderr as the other bench servers do.
  * Built by bench/lib.ts with the system C compiler.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
