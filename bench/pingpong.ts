@@ -112,6 +112,12 @@ const SERVERS = {
   "node:net": node("net-echo.ts", "raw node:net (socket.pipe)"),
   "socketkit Socket": node("socket-echo.ts", "socketkit Socket (recv/sendall)"),
   "socketkit TCPServer": node("tcpserver-echo.ts", "socketkit TCPServer (recv/sendall)"),
+  // The same server with stream sockets on node:net instead of the addon's native I/O
+  // path: what the native path adds, and what a machine without the addon gets.
+  "socketkit TCPServer on node:net": {
+    ...node("tcpserver-echo.ts", "socketkit TCPServer, node:net path (SOCKETKIT_NO_NATIVE_IO)"),
+    env: { SOCKETKIT_NO_NATIVE_IO: "1" },
+  },
   "socketkit StreamRequestHandler": node(
     "stream-handler-echo.ts",
     "socketkit TCPServer (StreamRequestHandler)",
@@ -324,6 +330,7 @@ function scenarios(parts: { pingpong: boolean; udp: boolean }): ScenarioSpec[] {
       "node:net",
       "socketkit Socket",
       "socketkit TCPServer",
+      "socketkit TCPServer on node:net",
       "socketkit StreamRequestHandler",
       "python",
       "asyncio",
