@@ -14,6 +14,8 @@ const SO_REUSEADDR = 2;
 const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
+/** How long a listener that ran out of descriptors waits before it accepts again. */
+const ACCEPT_RETRY_MS = 100;
 
 /** What {@link ReactorServer.listen} takes, as `net.Server.listen` does. */
 export type ListenTarget =
@@ -57,7 +59,7 @@ export class ReactorServer extends EventEmitter {
         "listener",
         {
           onAccept: (fd, address) => this.#onAccept(fd, address),
-          onError: (err) => this.emit("error", err),
+          onError: (err) => this.#onError(err),
         },
         { ref: this.#ref },
       );
@@ -102,6 +104,19 @@ export class ReactorServer extends EventEmitter {
       throw err;
     }
     return fd;
+  }
+
+  /**
+   * Accepting failed (out of descriptors, `EMFILE`): the reactor paused the listener. It
+   * is reported, and accepting resumes a little later, as libuv's listener goes on, so a
+   * flood that used up the descriptors does not end the server's accepting for good.
+   */
+  #onError(err: Error): void {
+    this.emit("error", err);
+    const retry = setTimeout(() => {
+      if (this.listening) this.#reactor.setReading(this.#id, true);
+    }, ACCEPT_RETRY_MS);
+    retry.unref();
   }
 
   #onAccept(fd: number, address: Buffer): void {

@@ -62,4 +62,41 @@ describe("stream sockets on the native I/O path", { skip }, () => {
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout.trim(), "done");
   });
+
+  it("a listener that ran out of descriptors (EMFILE) says so once, then accepts again once some are free", () => {
+    const code = `
+      import { createServer, createConnection } from "./src/index.ts";
+      const server = await createServer(["127.0.0.1", 0]);
+      const clients = [];
+      for (let i = 0; i < 200; i++) {
+        try { clients.push(await createConnection(server.getsockname(), { timeout: 2 })); }
+        catch { break; }
+      }
+      server.settimeout(2);
+      let emfile = 0, after = 0;
+      for (let i = 0; i < 400 && after === 0; i++) {
+        try { await server.accept(); if (emfile > 0) after++; }
+        catch (e) {
+          if (e.code !== "EMFILE") { console.log("accept failed: " + e.message); break; }
+          emfile++;
+          for (const c of clients.splice(0, 20)) await c.close();
+        }
+      }
+      console.log(JSON.stringify({ emfile, after }));
+      process.exit(0);`;
+    const run = spawnSync(
+      "bash",
+      [
+        "-c",
+        'ulimit -n 100 && exec "$0" --import tsx --input-type=module -e "$1"',
+        process.execPath,
+        code,
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const { emfile, after } = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}");
+    assert.ok(emfile >= 1, `the listener ran out of descriptors: ${run.stdout}`);
+    assert.equal(after, 1, `a connection was accepted after EMFILE: ${run.stdout}`);
+  });
 });

@@ -198,6 +198,8 @@ export class ReactorSocket extends EventEmitter {
       return;
     }
     this.emit("connect");
+    // Writes made while connecting leave now, as net.Socket sends them.
+    if (this.#pending.length > 0 && this.#corked === 0) this.#flush();
   }
 
   #setReading(): void {
