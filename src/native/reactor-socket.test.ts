@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { Socket as NetSocket } from "node:net";
 import { describe, it } from "node:test";
-import { tcpPair } from "../../test/helpers/net.ts";
+import { closing, listener, tcpPair } from "../../test/helpers/net.ts";
 import { ROOT } from "../../test/helpers/proc.ts";
+import { AF_INET, SOCK_STREAM } from "../core/constants.ts";
 import { kStream } from "../socket/internal.ts";
+import { type Socket, socket } from "../socket/socket.ts";
 import "./register.ts";
 import { hasReactor, reactorMissingReason } from "./reactor.ts";
 import { ReactorSocket } from "./reactor-socket.ts";
@@ -98,5 +100,28 @@ describe("stream sockets on the native I/O path", { skip }, () => {
     const { emfile, after } = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}");
     assert.ok(emfile >= 1, `the listener ran out of descriptors: ${run.stdout}`);
     assert.equal(after, 1, `a connection was accepted after EMFILE: ${run.stdout}`);
+  });
+
+  it("a connection keeps its own bytes, not a view that holds a whole batch of other sockets' bytes", async (t) => {
+    const server = await listener(t);
+    const pairs: [Socket, Socket][] = [];
+    for (let i = 0; i < 50; i++) {
+      const c = closing(t, socket(AF_INET, SOCK_STREAM));
+      await c.connect(["127.0.0.1", server.port]);
+      const [conn] = await server.server.accept();
+      pairs.push([c, closing(t, conn)]);
+    }
+    // Every client's bytes wait in the kernel before any server side reads: one wake-up
+    // reads them all, into one batch of about 100 KB.
+    const size = 2000;
+    for (const [c] of pairs) await c.sendall(Buffer.alloc(size, 0x61));
+    const got = await Promise.all(pairs.map(([, conn]) => conn.recv(size)));
+    for (const chunk of got) {
+      assert.ok(chunk.length > 0);
+      assert.ok(
+        chunk.buffer.byteLength < 25 * size,
+        `a ${chunk.length}-byte chunk holds ${chunk.buffer.byteLength} bytes`,
+      );
+    }
   });
 });

@@ -66,7 +66,10 @@ export class ReactorSocket extends EventEmitter {
   readonly #handler: ReactorHandler = {
     onData: (data) => {
       this.bytesRead += data.length;
-      this.emit("data", data);
+      // A view holds its whole batch (up to a megabyte of other sockets' bytes) for as
+      // long as it is kept, and StreamConnection keeps what is not read at once: a small
+      // part of a larger batch is copied out, so what a socket holds is what it counts.
+      this.emit("data", data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data);
     },
     onEnd: () => {
       this.#eof = true;
