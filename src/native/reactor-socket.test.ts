@@ -112,14 +112,16 @@ describe("stream sockets on the native I/O path", { skip }, () => {
       pairs.push([c, closing(t, conn)]);
     }
     // Every client's bytes wait in the kernel before any server side reads: one wake-up
-    // reads them all, into one batch of about 100 KB.
-    const size = 2000;
+    // reads them all, into one batch of about 200 KB.
+    const size = 4000;
     for (const [c] of pairs) await c.sendall(Buffer.alloc(size, 0x61));
     const got = await Promise.all(pairs.map(([, conn]) => conn.recv(size)));
     for (const chunk of got) {
       assert.ok(chunk.length > 0);
+      // A copy may share a slab of Node's Buffer pool (8 KiB, or 64 KiB on newer lines),
+      // as every Buffer Node.js reads does; never the batch.
       assert.ok(
-        chunk.buffer.byteLength < 25 * size,
+        chunk.buffer.byteLength <= 65536,
         `a ${chunk.length}-byte chunk holds ${chunk.buffer.byteLength} bytes`,
       );
     }
