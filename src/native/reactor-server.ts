@@ -1,17 +1,19 @@
 import { EventEmitter } from "node:events";
 import { unlinkSync } from "node:fs";
 import { isIP } from "node:net";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "../core/constants.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
 import type { Reactor } from "./reactor.ts";
 import { ReactorSocket } from "./reactor-socket.ts";
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
-const SO_REUSEPORT = 15;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
 /** How long a listener that ran out of descriptors waits before it accepts again. */

@@ -1,18 +1,19 @@
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  IPPROTO_TCP,
+  SHUT_WR,
+  SO_KEEPALIVE,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "../core/constants.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
 import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOL_SOCKET = 1;
-const SO_KEEPALIVE = 9;
-const IPPROTO_TCP = 6;
-const TCP_NODELAY = 1;
-const SHUT_WR = 1;
 
 /** Where {@link ReactorSocket.connect} goes, as `net.Socket.connect` takes it. */
 export type ConnectTarget =

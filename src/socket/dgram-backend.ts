@@ -19,14 +19,9 @@ import { badState } from "./checks.ts";
 import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, waitMs } from "./deadline.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
-import { nodeHasReusePort, unsupportedOption } from "./net-stream-backend.ts";
+import { unsupportedOption } from "./net-stream-backend.ts";
 import { type Readiness, UNBOUND_DATAGRAM } from "./readiness.ts";
-import {
-  type BackendOptions,
-  type BindOptions,
-  nativeMissing,
-  type SocketBackend,
-} from "./socket-backend.ts";
+import type { BackendOptions, BindOptions, SocketBackend } from "./socket-backend.ts";
 import type { StreamConnection } from "./stream-connection.ts";
 
 /**
@@ -257,11 +252,8 @@ export class DgramBackend implements SocketBackend {
           if (this.#dgram?.bound) {
             throw badState("Cannot setsockopt SO_REUSEPORT: set it before bind()", "EINVAL");
           }
-          if (!nodeHasReusePort()) {
-            throw new UnsupportedError(
-              `Cannot setsockopt SO_REUSEPORT on a UDP socket: Node.js ${process.version} cannot set it (22.12 and later can) and ${nativeMissing()}; run \`npm run build:native\``,
-            );
-          }
+          // Only a Node.js that can set it gets here: on older lines Socket moves the
+          // socket to the native backend first, or refuses.
           this.#reusePort = v ? 1 : 0;
           return;
         case SO_RCVBUF:
