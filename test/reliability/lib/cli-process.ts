@@ -70,14 +70,18 @@ export class CliProcess {
   #lineWaiters = new Set<(line: string) => void>();
   #port: number | null = null;
 
-  private constructor(args: readonly string[]) {
+  private constructor(args: readonly string[], nodeArgs: readonly string[]) {
     this.args = args;
     hookExit();
-    this.child = spawn(process.execPath, ["--import", "tsx", `${ROOT}src/cli/main.ts`, ...args], {
-      cwd: ROOT,
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
+    this.child = spawn(
+      process.execPath,
+      [...nodeArgs, "--import", "tsx", `${ROOT}src/cli/main.ts`, ...args],
+      {
+        cwd: ROOT,
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
     this.pid = this.child.pid as number;
     live.add(this.child);
     this.child.stderr?.setEncoding("utf8");
@@ -102,9 +106,9 @@ export class CliProcess {
     });
   }
 
-  /** Starts `socketkit ...args` from the source. */
-  static start(args: readonly string[]): CliProcess {
-    return new CliProcess(args);
+  /** Starts `socketkit ...args` from the source; `nodeArgs` go to Node.js itself. */
+  static start(args: readonly string[], nodeArgs: readonly string[] = []): CliProcess {
+    return new CliProcess(args, nodeArgs);
   }
 
   /** Still running. */
