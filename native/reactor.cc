@@ -74,6 +74,7 @@ constexpr int kEvWritable = 4;  // what wantWritable asked for (then no longer w
 constexpr int kEvConnect = 5;   // a = index in errors, or -1 when connected
 constexpr int kEvAccept = 6;    // a = new descriptor, c = address offset in data, d = its length
 constexpr int kEvDatagram = 7;  // a = offset, b = length, c = address offset, d = its length
+constexpr int kEvReadable = 8;  // what wantReadable asked for (then no longer watched): nothing is read
 constexpr int kStride = 6;
 
 // Bounds of one wake-up. A stream gives at most kStreamRead bytes, a datagram socket at
@@ -98,6 +99,7 @@ struct Entry {
   int kind = 0;
   bool reading = false;
   bool writeWanted = false;
+  bool readWanted = false;  // one EV_READABLE, the bytes left to whoever reads the descriptor
   bool connecting = false;
   bool keepAlive = false;
   bool noDelay = false;
@@ -136,6 +138,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
         {"EV_CONNECT", kEvConnect},
         {"EV_ACCEPT", kEvAccept},
         {"EV_DATAGRAM", kEvDatagram},
+        {"EV_READABLE", kEvReadable},
         {"STRIDE", kStride},
         {"STREAM_READ", static_cast<double>(kStreamRead)},
         {"BATCH_BYTES", static_cast<double>(kBatchBytes)},
@@ -149,6 +152,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                        {InstanceMethod("add", &Reactor::Add), InstanceMethod("remove", &Reactor::Remove),
                         InstanceMethod("setReading", &Reactor::SetReading),
                         InstanceMethod("wantWritable", &Reactor::WantWritable),
+                        InstanceMethod("wantReadable", &Reactor::WantReadable),
                         InstanceMethod("setKeepAlive", &Reactor::SetKeepAlive),
                         InstanceMethod("write", &Reactor::Write), InstanceMethod("sendto", &Reactor::SendTo),
                         InstanceMethod("sendmmsg", &Reactor::SendMmsg), InstanceMethod("close", &Reactor::Close),
@@ -284,6 +288,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     if (e.writeWanted && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
       e.writeWanted = false;
       Record(kEvWritable, id);
+    }
+    if (e.readWanted && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
+      e.readWanted = false;
+      Record(kEvReadable, id);
     }
     if (e.reading && !e.eof && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
       if (used_ >= kBatchBytes) {
@@ -503,6 +511,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     uint32_t m = 0;
     if (e.reading && !e.eof) m |= EPOLLIN | (e.kind == kStream ? static_cast<uint32_t>(EPOLLRDHUP) : 0u);
     if (e.writeWanted) m |= EPOLLOUT;
+    if (e.readWanted) m |= EPOLLIN | (e.kind == kStream ? static_cast<uint32_t>(EPOLLRDHUP) : 0u);
     return m;
   }
 
@@ -615,6 +624,14 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value WantWritable(const Napi::CallbackInfo& info) {
     Entry& e = Registered(info, "wantWritable");
     e.writeWanted = info.Length() < 2 || info[1].ToBoolean();
+    int err = Update(Id(info), e);
+    if (err != 0) throw ErrnoError(info.Env(), err, "epoll_ctl");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value WantReadable(const Napi::CallbackInfo& info) {
+    Entry& e = Registered(info, "wantReadable");
+    e.readWanted = info.Length() < 2 || info[1].ToBoolean();
     int err = Update(Id(info), e);
     if (err != 0) throw ErrnoError(info.Env(), err, "epoll_ctl");
     return info.Env().Undefined();

@@ -469,7 +469,9 @@ class PoolCall : public Napi::AsyncWorker {
 // only hashes and schedules: `recvInto(fd, buffer, offset, length, ms)` and
 // `sendFrom(...)` move bytes between the socket and `buffer[offset, offset+length)` until
 // it is full (all sent), the peer ends the stream, or `ms` pass (with nothing moved: -1
-// from recvInto, 0 from sendFrom), so no call holds a pool thread longer than that. The
+// from recvInto, 0 from sendFrom), so no call holds a pool thread longer than that. With
+// `ms` 0 a call returns at EAGAIN with what it moved, and the caller waits for the peer on
+// the event loop (the reactor's whenReady), which is what socketkit does where it can. The
 // caller owns the ordering: Node.js must neither read (recvInto) nor write (sendFrom) on
 // the socket while a call runs.
 // Waits for `events` on `fd` for what is left of `ms` since `start`: false when the time

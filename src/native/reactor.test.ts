@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createSocket, type Socket as DgramSocket } from "node:dgram";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { readSync, writeFileSync } from "node:fs";
 import { connect, type Socket as NetSocket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -140,6 +140,9 @@ class Recorder implements ReactorHandler {
     this.writables++;
     this.#then.onWritable?.(id);
   }
+  onReadable(id: number): void {
+    this.#then.onReadable?.(id);
+  }
   onConnect(err: ReactorError | null, id: number): void {
     this.connects.push(err);
     this.#then.onConnect?.(err, id);
@@ -162,6 +165,7 @@ function acceptInto(
   kit: Kit,
   listenerFd: number,
   make: (id: () => number) => ReactorHandler = () => ({}),
+  options?: RegisterOptions,
 ): Recorder[] {
   const streams: Recorder[] = [];
   kit.register(listenerFd, "listener", {
@@ -172,7 +176,7 @@ function acceptInto(
         make(() => id),
       );
       streams.push(rec);
-      id = kit.register(fd, "stream", rec);
+      id = kit.register(fd, "stream", rec, options);
       ids.set(rec, id);
     },
   });
@@ -357,6 +361,70 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
       perBatch.set(b, (perBatch.get(b) ?? 0) + (s.data[i] as Buffer).length);
     }
     assert.ok(Math.max(...perBatch.values()) <= STREAM_READ);
+  });
+
+  it("says once when a stream it does not read has bytes, and leaves them to be read", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    let readable = 0;
+    const streams = acceptInto(
+      kit,
+      fd,
+      () => ({
+        onReadable() {
+          readable++;
+        },
+      }),
+      { reading: false },
+    );
+    const c = await client(t, port);
+    await until(() => streams.length === 1, "the connection");
+    const s = streams[0] as Recorder;
+    kit.reactor.wantReadable(idOf(s), true);
+    c.write("left for the reader\n");
+    await until(() => readable === 1, "onReadable");
+    await roundTrip(kit, t);
+    await roundTrip(kit, t);
+    assert.equal(readable, 1, "once per wantReadable, though the bytes are still there");
+    assert.equal(s.bytes, 0, "nothing was read");
+    const conn = kit.reactor.fileno(idOf(s));
+    const bytes = Buffer.alloc(64);
+    const n = readSync(conn, bytes);
+    assert.equal(bytes.subarray(0, n).toString(), "left for the reader\n");
+  });
+
+  it("whenReady: waits on the event loop for a descriptor, registered or not, or for the time", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const accepted: number[] = [];
+    kit.register(fd, "listener", { onAccept: (conn) => accepted.push(kit.own(conn)) });
+    const c = await client(t, port);
+    await until(() => accepted.length === 1, "the connection");
+    const conn = accepted[0] as number;
+    // Not registered: watched for the wait, then given back.
+    let ready = false;
+    const waiting = kit.reactor.whenReady(conn, false, 60_000).then(() => {
+      ready = true;
+    });
+    await roundTrip(kit, t);
+    assert.equal(ready, false, "nothing to read yet");
+    c.write("x");
+    await waiting;
+    assert.equal(kit.reactor.register(conn, "stream", {}, { reading: false }) >= 0, true);
+    // Registered: through its id; unregistering it ends the wait at once.
+    const id = kit.reactor.register(kit.own(kit.addon.dup(conn)), "stream", {}, { reading: false });
+    const dupFd = kit.reactor.fileno(id);
+    const second = kit.reactor.whenReady(dupFd, false, 60_000);
+    kit.reactor.unregister(id);
+    await second;
+    // Writable: at once for an empty send buffer. And the time alone ends a wait.
+    await kit.reactor.whenReady(conn, true, 60_000);
+    const other = await client(t, port);
+    await until(() => accepted.length === 2, "the second connection");
+    const started = performance.now();
+    await kit.reactor.whenReady(accepted[1] as number, false, 50);
+    assert.ok(performance.now() - started >= 45, "the silent one waited for its time");
+    other.destroy();
   });
 
   it("serves first, on the next wake-up, the sockets a full batch had no room for", async (t) => {

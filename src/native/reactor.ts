@@ -85,6 +85,7 @@ export interface ReactorConstants {
   EV_CONNECT: number;
   EV_ACCEPT: number;
   EV_DATAGRAM: number;
+  EV_READABLE: number;
   STRIDE: number;
   STREAM_READ: number;
   BATCH_BYTES: number;
@@ -117,7 +118,8 @@ export interface ReactorError extends Error {
  * - `EV_WRITABLE`: what `wantWritable` asked for;
  * - `EV_CONNECT`: `errors[a]`, or `a` = -1 when connected;
  * - `EV_ACCEPT`: new descriptor `a`, the peer's raw sockaddr at `data[c, c + d)`;
- * - `EV_DATAGRAM`: `data[a, a + b)` from the raw sockaddr at `data[c, c + d)`.
+ * - `EV_DATAGRAM`: `data[a, a + b)` from the raw sockaddr at `data[c, c + d)`;
+ * - `EV_READABLE`: what `wantReadable` asked for (nothing was read).
  */
 export type BatchCallback = (
   events: Int32Array,
@@ -146,6 +148,8 @@ export interface NativeReactor {
   setReading(id: number, on: boolean): void;
   /** One EV_WRITABLE when `id` may be written to (`on` false: no longer asked). */
   wantWritable(id: number, on?: boolean): void;
+  /** One EV_READABLE when `id` has bytes, an end or an error to read; reads nothing. */
+  wantReadable(id: number, on?: boolean): void;
   /** Whether `id` keeps the event loop alive. */
   setKeepAlive(id: number, on: boolean): void;
   /** send(2) of `data[offset, offset + length)` now: bytes taken, or -1 (would block). */
@@ -214,6 +218,7 @@ const EV_WRITABLE = 4;
 const EV_CONNECT = 5;
 const EV_ACCEPT = 6;
 const EV_DATAGRAM = 7;
+const EV_READABLE = 8;
 /** Int32 values a record takes. */
 export const STRIDE = 6;
 /** Most bytes one stream gives in one batch. */
@@ -242,6 +247,7 @@ const EXPECTED: Partial<ReactorConstants> = {
   EV_CONNECT,
   EV_ACCEPT,
   EV_DATAGRAM,
+  EV_READABLE,
   STRIDE,
   STREAM_READ,
   BATCH_BYTES,
@@ -267,6 +273,8 @@ export interface ReactorHandler {
   onError?(err: ReactorError, id: number): void;
   /** The socket may take more: once per {@link Reactor.wantWritable}. */
   onWritable?(id: number): void;
+  /** The socket has something to read: once per {@link Reactor.wantReadable}. */
+  onReadable?(id: number): void;
   /** The connect of a stream registered with `connecting: true` ended: null, or why it failed. */
   onConnect?(err: ReactorError | null, id: number): void;
   /**
@@ -339,6 +347,13 @@ export function nativeReactorClass(): NativeReactorClass {
 
 let shared: Reactor | null = null;
 
+/** One {@link Reactor.whenReady} under way. */
+interface Waiter {
+  writable: boolean;
+  timer: ReturnType<typeof setTimeout>;
+  done(): void;
+}
+
 /**
  * A dispatcher over one native reactor: registers sockets under ids it picks, hands each
  * batch's records to the handlers, and writes. See the module's documentation for the
@@ -380,6 +395,10 @@ export class Reactor {
   #inBatch = false;
   #after: (() => void)[] = [];
   #closed = false;
+  /** The id each registered descriptor has. */
+  readonly #ids = new Map<number, number>();
+  /** What {@link whenReady} waits for, by id. */
+  readonly #waiters = new Map<number, Set<Waiter>>();
 
   /** A reactor of its own (its own epoll instance and poll handle); see {@link shared}. */
   constructor() {
@@ -426,6 +445,7 @@ export class Reactor {
     }
     this.#handlers[id] = handler;
     this.#fds[id] = fd;
+    this.#ids.set(fd, id);
     return id;
   }
 
@@ -437,7 +457,11 @@ export class Reactor {
     if (this.#handlers[id] === undefined) return;
     this.#native.remove(id);
     this.#handlers[id] = undefined;
+    const fd = this.#fds[id] as number;
+    if (this.#ids.get(fd) === id) this.#ids.delete(fd);
     this.#fds[id] = -1;
+    // Who waited for it to be ready looks again, and finds it closed or given back.
+    this.#wake(id, true, true);
     if (this.#inBatch) this.#quarantined.push(id);
     else this.#free.push(id);
   }
@@ -463,6 +487,78 @@ export class Reactor {
   /** Asks for one `onWritable` when `id` may take more (after a write returned less). */
   wantWritable(id: number, on = true): void {
     this.#native.wantWritable(id, on);
+  }
+
+  /** Asks for one `onReadable` when `id` has something to read (nothing is read for it). */
+  wantReadable(id: number, on = true): void {
+    this.#native.wantReadable(id, on);
+  }
+
+  /**
+   * Resolves once the non-blocking socket `fd` is ready to be read (or, with `writable`,
+   * written), has hung up or failed, or after `ms`, whichever comes first; it says nothing
+   * of which, so the caller tries its system call again. Nothing is read or written: for
+   * whoever does that outside the event loop (a thread-pool call that gave up at EAGAIN),
+   * so that no thread waits for a peer. A descriptor that is not registered is watched for
+   * the while (without being read), one that is (a reactor socket) through its id.
+   */
+  whenReady(fd: number, writable: boolean, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let id = this.#ids.get(fd);
+      let own = false;
+      if (id === undefined) {
+        try {
+          id = this.register(fd, "stream", {}, { reading: false });
+          own = true;
+        } catch {
+          // Not something epoll watches: the time alone says when to try again.
+          setTimeout(resolve, ms);
+          return;
+        }
+      }
+      const watched = id;
+      const waiter: Waiter = {
+        writable,
+        timer: setTimeout(() => this.#settle(watched, waiter), ms),
+        done: () => {
+          if (own) this.unregister(watched);
+          resolve();
+        },
+      };
+      let set = this.#waiters.get(watched);
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(watched, set);
+      }
+      set.add(waiter);
+      try {
+        if (writable) this.#native.wantWritable(watched, true);
+        else this.#native.wantReadable(watched, true);
+      } catch {
+        // Failed or gone: the timer still ends the wait.
+      }
+    });
+  }
+
+  /** Ends `waiter`'s wait on `id`, and stops asking for what no other waiter wants. */
+  #settle(id: number, waiter: Waiter): void {
+    const set = this.#waiters.get(id);
+    if (set === undefined || !set.delete(waiter)) return;
+    clearTimeout(waiter.timer);
+    if (set.size === 0) this.#waiters.delete(id);
+    if (this.#handlers[id] !== undefined && !waiter.writable) {
+      let reader = false;
+      for (const w of set) reader ||= !w.writable;
+      if (!reader) this.#native.wantReadable(id, false);
+    }
+    waiter.done();
+  }
+
+  /** Ends the waits on `id` for reading, writing, or both. */
+  #wake(id: number, readers: boolean, writers: boolean): void {
+    const set = this.#waiters.get(id);
+    if (set === undefined) return;
+    for (const w of [...set]) if (w.writable ? writers : readers) this.#settle(id, w);
   }
 
   /** Whether `id` keeps the event loop alive (Node's `ref()` / `unref()`). */
@@ -579,6 +675,11 @@ export class Reactor {
           }
           case EV_WRITABLE:
             handler.onWritable?.(id);
+            this.#wake(id, false, true);
+            break;
+          case EV_READABLE:
+            handler.onReadable?.(id);
+            this.#wake(id, true, false);
             break;
           case EV_END:
             handler.onEnd?.(id);

@@ -44,6 +44,9 @@ registerNative({
         sendFile: (...args) => addon.sendFile(...args),
         writeFile: (...args) => addon.writeFile(...args),
       };
+      if (hasReactor()) {
+        calls.whenReady = (fd, writable, ms) => Reactor.shared().whenReady(fd, writable, ms);
+      }
     }
     return calls;
   },

@@ -14,6 +14,7 @@ import { hasNative, nativeMissingReason } from "../native/index.ts";
 import { bulkReader, bulkWriter, FILE_SLICE, writeInSlices } from "./bulk.ts";
 import { kStream } from "./internal.ts";
 import type { Socket } from "./socket.ts";
+import { nativeCalls } from "./socket-backend.ts";
 
 const MiB = 1024 * 1024;
 const noAddon = hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`;
@@ -93,6 +94,45 @@ describe("bulk transfer", { skip: noAddon, timeout: 30_000 }, () => {
     let got = 0;
     while (got < 10) got += await reader.recvInto(buf, got, buf.length - got);
     assert.equal(buf.subarray(0, got).toString(), "ten bytes!");
+  });
+
+  it("waits for a silent peer on the event loop: no pool thread sits in a call meanwhile", async (t) => {
+    const io = nativeCalls();
+    if (io?.whenReady === undefined) {
+      t.skip("no reactor here: the calls wait in their pool thread (up to 100 ms each)");
+      return;
+    }
+    // Counts the calls made and under way (each still made by the addon).
+    const recvInto = io.recvInto;
+    let calls = 0;
+    let inFlight = 0;
+    io.recvInto = async (...args) => {
+      calls++;
+      inFlight++;
+      try {
+        return await recvInto(...args);
+      } finally {
+        inFlight--;
+      }
+    };
+    t.after(() => {
+      io.recvInto = recvInto;
+    });
+    // On both paths: a reactor socket's own registration, and node:net's descriptor.
+    const pairs = await Promise.all([
+      ...Array.from({ length: 4 }, () => tcpPair(t)),
+      ...Array.from({ length: 4 }, () => tcpPair(t, { server: { nativeIO: false } })),
+    ]);
+    const reads = pairs.map(({ conn }) => {
+      const reader = bulkReader(conn);
+      assert.ok(reader);
+      return reader.recvInto(Buffer.alloc(16), 0, 16);
+    });
+    // A call that waited for the peer would hold its thread: every one has returned.
+    await until(() => calls >= pairs.length && inFlight === 0, "every call back from the pool");
+    for (const { client } of pairs) await client.sendall("hello");
+    assert.deepEqual(await Promise.all(reads), new Array(pairs.length).fill(5));
+    assert.ok(calls <= 2 * pairs.length, `${calls} calls for ${pairs.length} reads`);
   });
 
   it("is not to be had for a socket that is lent already", async (t) => {

@@ -1,7 +1,10 @@
 /**
  * Bulk data on a connected stream socket, for file transfers: reads and writes run in the
  * native addon on the libuv thread pool, in megabyte pieces, so the event loop is left
- * with hashing and scheduling (and the two CPU cores of a small machine both work). With
+ * with hashing and scheduling (and the two CPU cores of a small machine both work). A pool
+ * call moves what the kernel has and returns at EAGAIN; the wait for the peer is on the
+ * event loop (the reactor's epoll), so no pool thread sits in poll(2) for a slow or silent
+ * peer while the file system's work queues behind it. With
  * TLS, without the addon or without a descriptor, {@link bulkReader} and
  * {@link bulkWriter} return null and the caller uses `recv`/`sendall`. What a bulk reader
  * receives goes to disk by {@link writeInSlices}, on the pool too.
@@ -14,11 +17,16 @@ import { type NativeCalls, nativeCalls, nativeMissing } from "./socket-backend.t
 import type { StreamConnection } from "./stream-connection.ts";
 
 /**
- * The longest one native call waits for the peer. A call holds a pool thread; a silent
- * peer holds it this long at most, and the loop that calls again sees a connection
- * closed meanwhile (a watchdog's cut) within this time.
+ * The longest one wait for the peer: the loop that waits sees a connection closed meanwhile
+ * (a watchdog's cut) within this time. Where there is no reactor, the wait is in the
+ * native call, on its pool thread, which it holds this long at most.
  */
 const WAIT_MS = 100;
+
+/** How long a native call itself waits for the peer: not at all where the loop can. */
+function callWait(io: NativeCalls): number {
+  return io.whenReady === undefined ? WAIT_MS : 0;
+}
 
 function addon(sock: Socket): { conn: StreamConnection; io: NativeCalls } | null {
   const io = nativeCalls();
@@ -35,11 +43,18 @@ class Lent {
   protected readonly conn: StreamConnection;
   protected readonly io: NativeCalls;
   protected readonly fd: number;
+  protected readonly callMs: number;
 
   constructor(conn: StreamConnection, io: NativeCalls, fd: number) {
     this.conn = conn;
     this.io = io;
     this.fd = fd;
+    this.callMs = callWait(io);
+  }
+
+  /** After a call that moved nothing: waits until the socket may move more (or a while). */
+  protected async waitReady(writable: boolean): Promise<void> {
+    await this.io.whenReady?.(this.fd, writable, WAIT_MS);
   }
 }
 
@@ -62,11 +77,12 @@ export class BulkReader extends Lent {
       this.conn.checkOpen("receive from");
       let n: number;
       try {
-        n = await this.io.recvInto(this.fd, buf, offset, length, WAIT_MS);
+        n = await this.io.recvInto(this.fd, buf, offset, length, this.callMs);
       } catch (err) {
         throw toSocketError(err, `receive from ${this.conn.peerLabel}`);
       }
       if (n >= 0) return n;
+      await this.waitReady(false);
     }
   }
 
@@ -92,11 +108,14 @@ export class BulkWriter extends Lent {
   async sendall(data: Buffer): Promise<void> {
     for (let sent = 0; sent < data.length; ) {
       this.conn.checkOpen("send to");
+      let n: number;
       try {
-        sent += await this.io.sendFrom(this.fd, data, sent, data.length - sent, WAIT_MS);
+        n = await this.io.sendFrom(this.fd, data, sent, data.length - sent, this.callMs);
       } catch (err) {
         throw toSocketError(err, `send to ${this.conn.peerLabel}`);
       }
+      sent += n;
+      if (n === 0) await this.waitReady(true);
     }
   }
 
@@ -110,12 +129,13 @@ export class BulkWriter extends Lent {
       this.conn.checkOpen("send to");
       let n: number;
       try {
-        n = await this.io.sendFile(this.fd, fileFd, offset + sent, count - sent, WAIT_MS);
+        n = await this.io.sendFile(this.fd, fileFd, offset + sent, count - sent, this.callMs);
       } catch (err) {
         throw toSocketError(err, `send to ${this.conn.peerLabel}`);
       }
       if (n === 0) break; // the file ended (it got shorter)
-      if (n > 0) sent += n; // else nothing within WAIT_MS: a slow peer
+      if (n > 0) sent += n;
+      else await this.waitReady(true); // no room: a slow peer
     }
     return sent;
   }

@@ -114,9 +114,19 @@ export interface NativeCalls {
     ipv6Only: boolean,
     label: string,
   ): number;
+  /**
+   * Bulk reads and writes on the thread pool: each moves what it can, and waits for the
+   * peer at most `ms` (0: not at all, it returns at EAGAIN; see {@link NativeCalls.whenReady}).
+   */
   recvInto(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
   sendFrom(fd: number, buffer: Buffer, offset: number, length: number, ms: number): Promise<number>;
   sendFile(fd: number, fileFd: number, offset: number, count: number, ms: number): Promise<number>;
+  /**
+   * Resolves when `fd` may be read (`writable`: written), or after `ms`, waiting on the
+   * event loop (the reactor's epoll): absent where there is no reactor, and then the bulk
+   * calls wait in their thread instead.
+   */
+  whenReady?(fd: number, writable: boolean, ms: number): Promise<void>;
   writeFile(
     fd: number,
     buffer: Buffer,
