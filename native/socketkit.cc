@@ -258,10 +258,21 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// setsockopt(fd, level, option, value): an int, or a Buffer's bytes (a struct such as
+// SO_LINGER's, as Python's setsockopt takes bytes).
 Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
-  int value = info[3].As<Napi::Number>().Int32Value();
-  if (setsockopt(Fd(info), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(), &value,
-                 sizeof(value)) < 0) {
+  int value = 0;
+  const void* data = &value;
+  socklen_t size = sizeof(value);
+  if (info[3].IsBuffer()) {
+    Napi::Buffer<char> bytes = info[3].As<Napi::Buffer<char>>();
+    data = bytes.Data();
+    size = static_cast<socklen_t>(bytes.Length());
+  } else {
+    value = info[3].As<Napi::Number>().Int32Value();
+  }
+  if (setsockopt(Fd(info), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value(), data,
+                 size) < 0) {
     throw ErrnoError(info.Env(), errno, "setsockopt");
   }
   return info.Env().Undefined();

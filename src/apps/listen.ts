@@ -7,13 +7,20 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
 import { formatAddress, hostOf, ipVersion, unbracket } from "../core/address.ts";
 import { BoundedLog } from "../core/bounded-log.ts";
-import { AF_INET, AF_INET6, AF_UNIX, SHUT_WR, SOCK_DGRAM } from "../core/constants.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  SHUT_WR,
+  SO_LINGER,
+  SOCK_DGRAM,
+  SOL_SOCKET,
+} from "../core/constants.ts";
 import { AccessListError, messageOf, TimeoutError } from "../core/errors.ts";
 import { stderrLine } from "../core/log-budget.ts";
 import { whenAborted } from "../core/when-aborted.ts";
 import { AccessGate } from "../server/access-gate.ts";
 import { createServer } from "../socket/create-server.ts";
-import { kStream } from "../socket/internal.ts";
 import { type Socket, socket } from "../socket/socket.ts";
 import { Outbox } from "./outbox.ts";
 import { type ByteTarget, inputToSocket, socketToSink } from "./pump.ts";
@@ -295,12 +302,15 @@ async function serveOne(
  */
 function abort(conn: Socket): void {
   try {
-    if (!conn.closed) conn[kStream]().socket.destroy();
+    if (!conn.closed) conn.setsockopt(SOL_SOCKET, SO_LINGER, LINGER_RESET);
   } catch {
-    // Not a stream connection of node:net: its close() is all there is.
+    // Closed meanwhile: nothing to reset.
   }
   void conn.close();
 }
+
+/** SO_LINGER on with 0 seconds (Python's `struct.pack("ii", 1, 0)`): close() resets. */
+const LINGER_RESET = Buffer.from(new Int32Array([1, 0]).buffer);
 
 /**
  * With `--keep-open -v`: a `from HOST:PORT` line on the log before the bytes of a client

@@ -20,6 +20,7 @@ const NAMES = [
   "SO_SNDBUF",
   "SO_RCVBUF",
   "SO_REUSEPORT",
+  "SO_LINGER",
   "IPPROTO_ICMP",
   "IPPROTO_TCP",
   "IPPROTO_UDP",

@@ -45,6 +45,12 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 /** Bind several sockets to one port (needs Node.js >= 22.12 or the native addon). */
 export const SO_REUSEPORT = 15;
+/**
+ * What `close()` does with bytes not yet sent: its value is Python's `struct.pack("ii",
+ * l_onoff, l_linger)`, 8 bytes. On, with 0 seconds, `close()` drops them and resets the
+ * connection (RST) at once.
+ */
+export const SO_LINGER = 13;
 
 /** Protocol number of ICMP. */
 export const IPPROTO_ICMP = 1;

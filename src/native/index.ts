@@ -108,7 +108,8 @@ export interface NativeAddon {
       | { ino: string; size: number; mtime: string }
     )[]
   >;
-  setsockopt(fd: number, level: number, name: number, value: number): void;
+  /** An int option, or a struct's bytes (SO_LINGER's). */
+  setsockopt(fd: number, level: number, name: number, value: number | Buffer): void;
   getsockopt(fd: number, level: number, name: number): number;
   getsockname(fd: number, peer: boolean): NativeAddress;
   shutdown(fd: number, how: number): void;

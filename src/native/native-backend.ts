@@ -409,7 +409,7 @@ export class NativeBackend implements SocketBackend {
     );
   }
 
-  setsockopt(level: number, option: number, value: number): void {
+  setsockopt(level: number, option: number, value: number | Buffer): void {
     try {
       this.#addon.setsockopt(this.#fd, level, option, value);
     } catch (err) {

@@ -7,6 +7,7 @@ import {
   IPPROTO_TCP,
   SHUT_WR,
   SO_KEEPALIVE,
+  SO_LINGER,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_NODELAY,
@@ -14,6 +15,9 @@ import {
 import type { NativeAddon, NativeAddress } from "./index.ts";
 import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
+
+/** SO_LINGER on with 0 seconds: `struct linger { 1, 0 }`, so close() sends a reset. */
+const LINGER_RESET = Buffer.from(new Int32Array([1, 0]).buffer);
 
 /** Where {@link ReactorSocket.connect} goes, as `net.Socket.connect` takes it. */
 export type ConnectTarget =
@@ -404,8 +408,15 @@ export class ReactorSocket extends EventEmitter {
     return this;
   }
 
-  /** net.Socket's `resetAndDestroy`: closes at once (what is queued is dropped). */
+  /** net.Socket's `resetAndDestroy`: closes at once with a reset (what is queued is dropped). */
   resetAndDestroy(): this {
+    if (this.#fd >= 0 && !this.destroyed) {
+      try {
+        this.#addon.setsockopt(this.#fd, SOL_SOCKET, SO_LINGER, LINGER_RESET);
+      } catch {
+        // A Unix socket has no reset: closed all the same.
+      }
+    }
     return this.destroy();
   }
 

@@ -20,6 +20,7 @@ import {
   SHUT_RD,
   SHUT_WR,
   SO_KEEPALIVE,
+  SO_LINGER,
   SO_RCVBUF,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -77,6 +78,8 @@ export class NetStreamBackend implements SocketBackend {
   #reuseAddr = 0;
   #reusePort = 0;
   #keepAlive = 0;
+  /** SO_LINGER on with 0 seconds: `close()` resets the connection. */
+  #resetOnClose = false;
   #noDelay = 0;
   #conn: StreamConnection | null = null;
   #listener: Listener | null = null;
@@ -596,7 +599,7 @@ export class NetStreamBackend implements SocketBackend {
     if (this.#closing) return this.#closing;
     this.#closed = true;
     const parts: Promise<void>[] = [];
-    if (this.#conn) parts.push(this.#conn.close());
+    if (this.#conn) parts.push(this.#resetOnClose ? this.#conn.reset() : this.#conn.close());
     if (this.#listener) parts.push(this.#listener.close());
     this.#closing = Promise.all(parts).then(() => undefined);
     return this.#closing;
@@ -604,7 +607,12 @@ export class NetStreamBackend implements SocketBackend {
 
   // ---------------------------------------------------------------- options & names
 
-  setsockopt(level: number, option: number, v: number): void {
+  setsockopt(level: number, option: number, value: number | Buffer): void {
+    if (level === SOL_SOCKET && option === SO_LINGER) {
+      this.#setLinger(value);
+      return;
+    }
+    const v = value as number;
     if (level === SOL_SOCKET) {
       switch (option) {
         case SO_REUSEADDR:
@@ -636,7 +644,30 @@ export class NetStreamBackend implements SocketBackend {
     throw unsupportedOption("setsockopt", level, option, this.#family);
   }
 
+  /** SO_LINGER: on with 0 seconds, `close()` resets; off, it closes as Python's does. */
+  #setLinger(value: number | Buffer): void {
+    if (typeof value === "number") {
+      throw new SocketError(
+        `Cannot setsockopt SO_LINGER: its value is 8 bytes (struct.pack("ii", onoff, seconds)), got the number ${value}`,
+        { code: "EINVAL" },
+      );
+    }
+    const [on, seconds] = new Int32Array(new Uint8Array(value).buffer) as unknown as [
+      number,
+      number,
+    ];
+    if (on !== 0 && seconds !== 0) {
+      throw new UnsupportedError(
+        `Cannot setsockopt SO_LINGER with ${seconds} seconds on a node:net stream: only 0 (close() resets the connection) or off; close() already sends what is queued in the background`,
+      );
+    }
+    this.#resetOnClose = on !== 0;
+  }
+
   getsockopt(level: number, option: number): number {
+    if (level === SOL_SOCKET && option === SO_LINGER) {
+      return this.#resetOnClose ? 1 : 0;
+    }
     if (level === SOL_SOCKET) {
       switch (option) {
         case SO_REUSEADDR:

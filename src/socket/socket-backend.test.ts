@@ -3,17 +3,18 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { thrown } from "../../test/helpers/net.ts";
+import { recvAll, rejection, tcpPair, thrown } from "../../test/helpers/net.ts";
 import { ROOT } from "../../test/helpers/proc.ts";
 import {
   AF_INET,
   AF_UNIX,
+  SO_LINGER,
   SO_REUSEPORT,
   SOCK_DGRAM,
   SOCK_STREAM,
   SOL_SOCKET,
 } from "../core/constants.ts";
-import { SocketError, TimeoutError } from "../core/errors.ts";
+import { SocketError, TimeoutError, UnsupportedError } from "../core/errors.ts";
 import { hasNative, nativeMissingReason } from "../native/index.ts";
 import "../native/register.ts";
 import { select } from "../select/select.ts";
@@ -40,10 +41,10 @@ describe("SocketBackend: one facade over the backends", () => {
     assert.deepEqual(offenders, []);
   });
 
-  it("the servers and apps use public calls, not the socket's internal symbols, to bind, read datagrams and set idle timeouts", () => {
+  it("the servers and apps use public calls, not the socket's internal symbols, to bind, read datagrams, set idle timeouts and reset", () => {
     const offenders = ["server", "apps"]
       .flatMap(sources)
-      .filter(([, text]) => /kBindServer|kTakeDatagram|\[kStream\]\(\)\.setIdleTimeout/.test(text))
+      .filter(([, text]) => /kBindServer|kTakeDatagram|kStream/.test(text))
       .map(([file]) => file);
     assert.deepEqual(offenders, []);
   });
@@ -108,6 +109,38 @@ describe("SocketBackend: one facade over the backends", () => {
 });
 
 describe("Socket's own calls for servers", () => {
+  for (const nativeIO of [true, false]) {
+    it(`SO_LINGER on with 0 seconds: close() resets the connection at once (${nativeIO ? "native I/O path" : "node:net"})`, async (t) => {
+      const { client, conn } = await tcpPair(t, { server: { nativeIO } });
+      conn.setsockopt(SOL_SOCKET, SO_LINGER, Buffer.from(new Int32Array([1, 0]).buffer));
+      assert.equal(conn.getsockopt(SOL_SOCKET, SO_LINGER), 1);
+      await conn.sendall("sent before the reset\n");
+      assert.equal((await client.recv(64)).toString(), "sent before the reset\n");
+      await conn.close();
+      await rejection(client.recv(64), SocketError, "ECONNRESET");
+    });
+  }
+
+  it("SO_LINGER takes Python's 8 bytes, and off closes as before; other values are refused", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const linger = (on: number, seconds: number) =>
+      Buffer.from(new Int32Array([on, seconds]).buffer);
+    thrown(() => conn.setsockopt(SOL_SOCKET, SO_LINGER, 1), SocketError, "EINVAL");
+    thrown(() => conn.setsockopt(SOL_SOCKET, SO_LINGER, Buffer.alloc(4)), SocketError, "EINVAL");
+    thrown(() => conn.setsockopt(SOL_SOCKET, SO_REUSEPORT, linger(1, 0)), SocketError, "EINVAL");
+    assert.throws(() => conn.setsockopt(SOL_SOCKET, SO_LINGER, linger(1, 5)), UnsupportedError);
+    conn.setsockopt(SOL_SOCKET, SO_LINGER, linger(1, 0));
+    conn.setsockopt(SOL_SOCKET, SO_LINGER, linger(0, 0));
+    assert.equal(conn.getsockopt(SOL_SOCKET, SO_LINGER), 0);
+    await conn.sendall("bye\n");
+    await conn.close();
+    assert.equal(
+      (await recvAll(client)).toString(),
+      "bye\n",
+      "an orderly close: the bytes, then the end",
+    );
+  });
+
   it("setIdleTimeout closes a connection silent that long: its recv fails with TimeoutError", async () => {
     await using server = await createServer(["127.0.0.1", 0]);
     await using c = await createConnection(server.getsockname() as [string, number]);

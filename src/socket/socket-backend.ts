@@ -75,7 +75,8 @@ export interface SocketBackend {
   /** Whether what the socket holds keeps the process alive (now and what it makes later). */
   setRef(ref: boolean): void;
   /** `value` is a non-negative integer. */
-  setsockopt(level: number, option: number, value: number): void;
+  /** An int option, or SO_LINGER's 8 bytes (`l_onoff`, `l_linger`), checked by the facade. */
+  setsockopt(level: number, option: number, value: number | Buffer): void;
   getsockopt(level: number, option: number): number;
   getsockname(): SocketAddress;
   getpeername(): SocketAddress;

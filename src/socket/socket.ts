@@ -19,6 +19,7 @@ import {
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
+  SO_LINGER,
   SO_REUSEPORT,
   SOCK_DGRAM,
   SOCK_STREAM,
@@ -571,13 +572,21 @@ export class Socket {
 
   /**
    * Sets an option: `SO_REUSEADDR`, `SO_REUSEPORT`, `SO_KEEPALIVE`, `SO_RCVBUF`,
-   * `SO_SNDBUF` (level `SOL_SOCKET`) or `TCP_NODELAY` (level `IPPROTO_TCP`); others raise
+   * `SO_SNDBUF`, `SO_LINGER` (level `SOL_SOCKET`) or `TCP_NODELAY` (level `IPPROTO_TCP`).
+   * `SO_LINGER` takes bytes, as in Python: `struct.pack("ii", 1, 0)` is
+   * `Buffer.from(new Int32Array([1, 0]).buffer)`, and makes `close()` reset the connection
+   * at once, dropping what was not sent (stream sockets; a linger time above 0 is refused
+   * on node:net's). Others raise
    * `UnsupportedError` (the native addon's sockets take any the kernel does). On stream
    * sockets `SO_RCVBUF` and `SO_SNDBUF` set socketkit's own receive and send buffer
    * limits (the kernel's are auto-tuned); on datagram sockets, the kernel's.
    */
-  setsockopt(level: number, option: number, value: number | boolean): void {
+  setsockopt(level: number, option: number, value: number | boolean | Uint8Array): void {
     this.#ensureOpen("setsockopt");
+    if (value instanceof Uint8Array) {
+      this.#backend.setsockopt(level, option, lingerBytes(level, option, value));
+      return;
+    }
     const v = typeof value === "boolean" ? Number(value) : value;
     if (!Number.isInteger(v) || v < 0) {
       throw new SocketError(
@@ -760,4 +769,24 @@ export function socket(
   options: SocketOptions = {},
 ): Socket {
   return new Socket(family, type, proto, options);
+}
+
+/**
+ * The 8 bytes of SO_LINGER (`struct linger`: two native-endian int32), checked: the one
+ * option whose value is bytes.
+ */
+function lingerBytes(level: number, option: number, value: Uint8Array): Buffer {
+  if (level !== SOL_SOCKET || option !== SO_LINGER) {
+    throw new SocketError(
+      `Cannot setsockopt ${level}/${option} with bytes: only SO_LINGER takes them (struct.pack("ii", onoff, seconds))`,
+      { code: "EINVAL" },
+    );
+  }
+  if (value.byteLength !== 8) {
+    throw new SocketError(
+      `Cannot setsockopt SO_LINGER: its value is 8 bytes (struct.pack("ii", onoff, seconds)), got ${value.byteLength}`,
+      { code: "EINVAL" },
+    );
+  }
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }

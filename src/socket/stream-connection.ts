@@ -506,6 +506,27 @@ export class StreamConnection implements Readiness {
     return this.#whenClosed();
   }
 
+  /**
+   * Closes at once with a reset (RST), dropping what is queued either way: SO_LINGER on
+   * with 0 seconds, for a peer that must not hold the close up or must see it failed.
+   */
+  reset(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.queue.clear();
+      this.#releaseDirect();
+      this.readers.wake();
+      this.#drainWaiters.wake();
+      try {
+        this.socket.resetAndDestroy();
+      } catch {
+        // Not a TCP handle (TLS): closed, without the reset.
+        this.socket.destroy();
+      }
+    }
+    return this.#whenClosed();
+  }
+
   #whenClosed(): Promise<void> {
     if (this.#released) return RESOLVED;
     this.#closedPromise ??= new Promise((resolve) => {
