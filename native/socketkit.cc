@@ -366,7 +366,13 @@ class Poller : public Napi::ObjectWrap<Poller> {
     if (self == nullptr) return;
     Napi::Env env = self->callback_.Env();
     Napi::HandleScope scope(env);
-    self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
+    try {
+      self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)});
+    } catch (const Napi::Error& e) {
+      // Thrown by the callback: to 'uncaughtException', as from any I/O callback, instead of
+      // a C++ exception out of libuv's callback (which would abort the process).
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {

@@ -889,4 +889,28 @@ console.log("port " + port);`,
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /uncaught boom after 2/);
   });
+
+  it("sends an exception of a native socket's poll callback to uncaughtException, not abort()", async (t) => {
+    const r = await run(
+      t,
+      `process.on("uncaughtException", (err) => {
+  console.log("uncaught " + err.message);
+  process.exit(0);
+});
+const poller = new addon.Poller(fd, () => {
+  poller.stop();
+  throw new Error("thrown in a poll callback");
+});
+poller.start(1);
+console.log("port " + port);`,
+      {
+        withPort: async (port) => {
+          const c = connect({ port, host: "127.0.0.1" }).on("error", () => {});
+          t.after(() => c.destroy());
+        },
+      },
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /uncaught thrown in a poll callback/);
+  });
 });
