@@ -1,6 +1,6 @@
 /**
  * The native reactor's raw echo (bench/servers/reactor-echo.ts) against the plain Node.js
- * servers and the C epoll echo, with socketkit's load generator: 64-byte ping-pong at 50
+ * servers and the C epoll echo, driven by the C epoll client (load-generator.ts): 64-byte ping-pong at 50
  * and 500 connections, and 512-byte UDP echo at 1 and 50 sockets. Runs interleaved
  * (A, B, C, A, B, C, ...), medians, ratio to the first server of each scenario. Beside the
  * round trips, the server's own CPU time per round trip (user and system, from /proc): on a
@@ -13,8 +13,8 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bench } from "../src/apps/bench.ts";
 import { compiledServer, median, mediansAndRatios, SETTINGS, startServer } from "./lib.ts";
+import { loadGenerator } from "./load-generator.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ONLY = new Set((process.env.BENCH_ONLY ?? "pingpong,udp").split(","));
@@ -65,7 +65,7 @@ async function scenario(title: string, specs: Spec[], conns: number, size: numbe
   const rows: Row[] = [];
   const live: Array<{ row: Row; pid: number; port: number; stop: () => Promise<void> }> = [];
   const run = async (port: number, seconds: number) =>
-    (await bench("127.0.0.1", port, { conns, size, duration: seconds, udp })).perSecond;
+    (await generator.run(port, { conns, size, seconds, udp })).perSecond;
   try {
     for (const spec of specs) {
       const row: Row = {
@@ -104,6 +104,10 @@ async function scenario(title: string, specs: Spec[], conns: number, size: numbe
   }
 }
 
+const generator = loadGenerator();
+console.log(
+  `load generator: ${generator.name}${generator.fallback ? ` (${generator.fallback})` : ""}`,
+);
 console.log("scenario | server | median rt/s | ratio | server CPU µs/rt, user + system | runs");
 if (ONLY.has("pingpong")) {
   for (const conns of [50, 500]) {
