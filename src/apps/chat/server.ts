@@ -89,6 +89,13 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
   const maxLineLength = options.maxLineLength ?? 1024;
   const outboxLimit = options.outboxLimit ?? 256 * 1024;
   const room = new ChatRoom({ ...options, log });
+  // The first room open (and, with a shared bus, its state reached) before anyone comes.
+  try {
+    await room.ready;
+  } catch (err) {
+    await room.stop();
+    throw err;
+  }
   const idleTimeout = options.idleTimeout === undefined ? 3600 : options.idleTimeout;
 
   class ChatHandler extends BaseRequestHandler {
@@ -101,16 +108,22 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     }
   }
 
-  const server = await TCPServer.create([host, options.port ?? 5000], ChatHandler, {
-    log,
-    gracePeriod: 2,
-    requestQueueSize: 1024,
-    // The room tells members over its limit that it is full; this is the hard cap.
-    maxConnections: (options.maxMembers ?? 10_000) + 100,
-    idleTimeout,
-    allow: options.allow,
-    deny: options.deny,
-  });
+  let server: TCPServer;
+  try {
+    server = await TCPServer.create([host, options.port ?? 5000], ChatHandler, {
+      log,
+      gracePeriod: 2,
+      requestQueueSize: 1024,
+      // The room tells members over its limit that it is full; this is the hard cap.
+      maxConnections: (options.maxMembers ?? 10_000) + 100,
+      idleTimeout,
+      allow: options.allow,
+      deny: options.deny,
+    });
+  } catch (err) {
+    await room.stop();
+    throw err;
+  }
   const onAbort = () => {
     room.closeAll("The server is shutting down. Bye.");
     operator?.close();
@@ -130,6 +143,7 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await server.close();
+    await room.stop();
   }
 }
 
