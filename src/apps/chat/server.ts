@@ -13,6 +13,7 @@ import { LineDeadline } from "../line-deadline.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Outbox } from "../outbox.ts";
 import { PromptLine } from "../prompt-line.ts";
+import { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
 
 /** Options of {@link chatServe}. */
@@ -60,6 +61,14 @@ export interface ChatServeOptions extends ChatRoomOptions {
   allow?: readonly string[];
   /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
   deny?: readonly string[];
+  /**
+   * Share the rooms with every other server on this Redis (`redis://[:PASSWORD@]HOST:PORT[/DB]`,
+   * `rediss://` for TLS): a {@link RedisChatBus}, unless `bus` is given. Fails at start,
+   * with a one-line message, when Redis cannot be reached. @default undefined (this process only)
+   */
+  redis?: string;
+  /** Settings of the Redis bus (lease, catch-up window, stream length). @default {} */
+  redisOptions?: RedisChatBusOptions;
 }
 
 /**
@@ -88,7 +97,16 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
   const host = options.host ?? "127.0.0.1";
   const maxLineLength = options.maxLineLength ?? 1024;
   const outboxLimit = options.outboxLimit ?? 256 * 1024;
-  const room = new ChatRoom({ ...options, log });
+  const bus =
+    options.bus ??
+    (options.redis === undefined
+      ? undefined
+      : new RedisChatBus(options.redis, {
+          quietAbove: options.quietAbove,
+          log,
+          ...options.redisOptions,
+        }));
+  const room = new ChatRoom({ ...options, bus, log });
   // The first room open (and, with a shared bus, its state reached) before anyone comes.
   try {
     await room.ready;
