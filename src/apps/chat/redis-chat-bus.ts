@@ -625,18 +625,14 @@ export class RedisChatBus implements ChatBus {
     if (this.#stopped || this.#downSince === null) return;
     const wasLost = this.#lost;
     this.#downSince = null;
+    this.#lost = false;
     if (this.#lostTimer !== null) clearTimeout(this.#lostTimer);
     this.#lostTimer = null;
     this.#log(`reconnected to Redis at ${redactUrl(this.#url)}`);
-    void this.#renew()
-      .then(() => {
-        if (wasLost) {
-          this.#lost = false;
-          this.#wake();
-          this.#handlers?.shared?.(true, "The other servers are back: everyone hears you again.");
-        }
-      })
-      .catch(() => {});
+    if (!wasLost) return;
+    this.#wake();
+    this.#handlers?.shared?.(true, "The other servers are back: everyone hears you again.");
+    void this.#renew().catch(() => {});
   }
 
   /**
