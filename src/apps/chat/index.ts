@@ -23,6 +23,7 @@ export type {
 } from "./chat-bus.ts";
 export { type ChatJoinOptions, chatJoin } from "./client.ts";
 export { LocalChatBus, type LocalChatBusOptions } from "./local-chat-bus.ts";
+export { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
 export { ChatRoom, type ChatRoomOptions, Member, type MemberLink } from "./room.ts";
 export { type ChatServeOptions, chatServe } from "./server.ts";
 export {

@@ -132,14 +132,16 @@ return 1
 `;
 
 /**
- * KEYS: servers, this server's members, then nickname keys. ARGV: server, lease. Returns
+ * KEYS: servers, this server's members, then nickname keys. ARGV: server, lease, retention
+ * (the list of servers and each one's members outlive them that long, so that a server
+ * started after every other one died still reaps them). Returns
  * whether the server had been taken for lost (it was not among the servers), and the
  * positions (from 1) of the nicknames now held by another server.
  */
 const RENEW = `${LUA_NOW}local lease = tonumber(ARGV[2])
 local fresh = redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], lease * 6)
-redis.call('PEXPIRE', KEYS[2], lease * 6)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 local lost = {}
 for i = 3, #KEYS do
   local v = redis.call('GET', KEYS[i])
@@ -656,6 +658,7 @@ export class RedisChatBus implements ChatBus {
         ...keys,
         this.server,
         this.#lease,
+        this.#retention,
       )) as [number, number[]];
       if (added === 1) fresh = true;
       for (const position of lost) await this.#retake(batch[position - 1] as LocalClaim);
@@ -703,6 +706,8 @@ export class RedisChatBus implements ChatBus {
           server: this.server,
           member: claim.member,
           time: Date.now(),
+          // Its own server's members did not see it leave: they are not told it is back.
+          text: "back",
         },
         this.#quietAbove + 1,
       );

@@ -663,6 +663,9 @@ export class ChatRoom {
         return;
       }
       case "join":
+        // A member of this server put back in the roster after Redis was lost: the others
+        // here never saw it leave.
+        if (own && event.text === "back") return;
         this.#broadcast(
           here,
           from ?? null,
