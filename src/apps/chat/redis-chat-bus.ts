@@ -35,7 +35,7 @@ export interface RedisChatBusOptions {
   maxPending?: number;
   /**
    * Joins, leaves and renames are announced while a room has at most this many members,
-   * as {@link ChatRoomOptions.quietAbove}: the bus announces the members of a lost server.
+   * as the room's `quietAbove`: the bus announces the members of a lost server.
    * @default 200
    */
   quietAbove?: number;
