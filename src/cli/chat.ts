@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { chatJoin } from "../apps/chat/client.ts";
 import { chatServe } from "../apps/chat/server.ts";
-import { nickProblem } from "../apps/chat/text.ts";
+import { nickProblem, roomProblem } from "../apps/chat/text.ts";
 import { formatAddress } from "../core/address.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parseCount, parseCountOrZero, parseHost, parsePort, parseSeconds } from "./parsers.ts";
@@ -13,7 +13,23 @@ function parseNick(value: string): string {
   return value;
 }
 
+function parseRoom(value: string): string {
+  const problem = roomProblem(value);
+  if (problem !== null) throw new InvalidArgumentError(problem);
+  return value;
+}
+
+function parseRedisUrl(value: string): string {
+  if (!/^rediss?:\/\/./.test(value)) {
+    throw new InvalidArgumentError(
+      `expected redis://HOST:PORT or rediss://HOST:PORT, got "${value}"`,
+    );
+  }
+  return value;
+}
+
 interface ServeFlags extends AccessFlags {
+  redis?: string;
   port: number;
   host: string;
   history: number;
@@ -50,7 +66,12 @@ export function registerChat(program: Command): void {
     .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--history <n>", "messages shown to whoever joins", parseCountOrZero, 20)
     .option("--nick <name>", "take part from this terminal under NAME", parseNick)
-    .option("--name <room>", "the room's name, shown in the welcome", "lobby")
+    .option("--name <room>", "the first room, where every member starts", parseRoom, "lobby")
+    .option(
+      "--redis <url>",
+      "share the rooms with every chat server on this Redis (redis://HOST:PORT)",
+      parseRedisUrl,
+    )
     .option("--max-clients <n>", "members at once", parseCount, 10_000)
     .option("--max-line <bytes>", "longest line a member may send", parseCount, 1024)
     .option("--rate <n>", "messages (renames too) a second a member may send", parseCount, 5)
@@ -68,7 +89,7 @@ export function registerChat(program: Command): void {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part",
+      "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part\n  $ socketkit chat serve --port 5001 --redis redis://127.0.0.1:6379   # rooms shared by many servers",
     )
     .action(async (flags: ServeFlags) => {
       const access = accessFromFlags(serve, flags);
@@ -87,6 +108,7 @@ export function registerChat(program: Command): void {
           burst: flags.rate * 2,
           idleTimeout: flags.idleTimeout === 0 ? null : flags.idleTimeout,
           quietAbove: flags.quietAbove,
+          redis: flags.redis,
           ...access,
           signal,
           onListening: ([host, port]) => {

@@ -12,7 +12,25 @@
  * ```
  * @module
  */
+export type {
+  ChatBus,
+  ChatBusHandlers,
+  ChatEvent,
+  ChatEventKind,
+  MaybePromise,
+  RoomCount,
+  Roster,
+} from "./chat-bus.ts";
 export { type ChatJoinOptions, chatJoin } from "./client.ts";
+export { LocalChatBus, type LocalChatBusOptions } from "./local-chat-bus.ts";
+export { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
 export { ChatRoom, type ChatRoomOptions, Member, type MemberLink } from "./room.ts";
 export { type ChatServeOptions, chatServe } from "./server.ts";
-export { clock, escapeControls, MAX_NICK_LENGTH, nickProblem } from "./text.ts";
+export {
+  clock,
+  escapeControls,
+  MAX_NICK_LENGTH,
+  MAX_ROOM_LENGTH,
+  nickProblem,
+  roomProblem,
+} from "./text.ts";

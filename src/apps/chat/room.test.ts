@@ -264,6 +264,77 @@ describe("ChatRoom", () => {
   });
 });
 
+describe("ChatRoom rooms", () => {
+  it("moves a member with /join and /part, one room at a time, each with its own members", () => {
+    const { say, join } = room({ name: "lobby" });
+    const alice = join("alice");
+    const bob = join("bob");
+    const carol = join("carol");
+    for (const m of [alice, bob, carol]) m.link.take();
+
+    say(bob.member, "/join games");
+    assert.equal(
+      bob.link.take(),
+      "*** You are in room games.\r\n*** Online (1): bob\r\n",
+      "shown the room it arrives in",
+    );
+    assert.equal(alice.link.take(), "[12:00:05] *** bob left (gone to games)\r\n");
+    say(carol.member, "/join games");
+    assert.match(carol.link.take(), /\*\*\* Online \(2\): bob, carol\r\n$/);
+    assert.equal(bob.link.take(), "[12:00:05] *** carol joined\r\n");
+    assert.equal(alice.link.take(), "[12:00:05] *** carol left (gone to games)\r\n");
+
+    say(bob.member, "in games");
+    assert.equal(carol.link.take(), "[12:00:05] <bob> in games\r\n");
+    assert.equal(alice.link.take(), "", "another room's message reaches no one in the lobby");
+    say(alice.member, "in the lobby");
+    assert.equal(bob.link.take(), "");
+    say(alice.member, "/who");
+    assert.equal(alice.link.take(), "*** Online (1): alice\r\n");
+    say(alice.member, "/msg bob hi");
+    assert.equal(alice.link.take(), "error: no one called bob is online\r\n", "not in the room");
+
+    say(bob.member, "/rooms");
+    assert.equal(bob.link.take(), "*** Rooms (2): games (2), lobby (1)\r\n");
+    say(bob.member, "/join games");
+    assert.equal(bob.link.take(), "error: you are in games already\r\n");
+    say(bob.member, "/join no room");
+    assert.match(bob.link.take(), /^error: a room's name is letters/);
+
+    say(bob.member, "/part");
+    assert.match(
+      bob.link.take(),
+      /^\*\*\* You are in room lobby\.\r\n\*\*\* Online \(2\): alice, bob\r\n\*\*\* The last message:\r\n\[12:00:05\] <alice> in the lobby\r\n$/,
+    );
+    assert.equal(carol.link.take(), "[12:00:05] *** bob left (gone to lobby)\r\n");
+    assert.equal(alice.link.take(), "[12:00:05] *** bob joined\r\n");
+    say(bob.member, "/part");
+    assert.match(bob.link.take(), /^error: you are in lobby, the first room/);
+  });
+
+  it("keeps each room's history, and nicknames unique over every room", () => {
+    const { r, say, join } = room({ history: 5 });
+    const alice = join("alice");
+    say(alice.member, "/join games");
+    say(alice.member, "gg");
+    say(alice.member, "/part");
+    alice.link.take();
+    const bob = join("bob");
+    say(bob.member, "/join games");
+    assert.match(bob.link.take(), /The last message:\r\n\[12:00:05\] <alice> gg\r\n$/);
+    const link = new FakeLink();
+    const other = r.join(link) as Member;
+    link.take();
+    say(other, "Bob");
+    assert.equal(link.take(), "error: the nickname Bob is taken; choose another: ");
+    say(bob.member, "/quit");
+    say(other, "Bob");
+    assert.match(link.take(), /You are Bob\./, "free once its holder has quit");
+    say(other, "/rooms");
+    assert.equal(link.take(), "*** Rooms (1): lobby (2)\r\n", "an empty room is not listed");
+  });
+});
+
 describe("nickProblem", () => {
   it("accepts letters of any script, digits after the first, and IRC's punctuation", () => {
     for (const ok of ["alice", "Zoë", "Вася", "a_b-c", "[away]", "x9"])

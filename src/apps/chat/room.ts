@@ -1,8 +1,17 @@
-import { clock, decodeLine, escapeControls, nickProblem } from "./text.ts";
+import {
+  type ChatBus,
+  type ChatEvent,
+  type ChatEventKind,
+  type MaybePromise,
+  type Roster,
+  whenReady,
+} from "./chat-bus.ts";
+import { LocalChatBus } from "./local-chat-bus.ts";
+import { clock, decodeLine, escapeControls, nickProblem, roomProblem } from "./text.ts";
 
 /** Options of {@link ChatRoom}. */
 export interface ChatRoomOptions {
-  /** The room's name, shown in the welcome. @default "lobby" */
+  /** The first room's name: every member starts there. @default "lobby" */
   name?: string;
   /** Messages kept and shown to whoever joins. @default 20 */
   history?: number;
@@ -27,6 +36,16 @@ export interface ChatRoomOptions {
   now?: () => Date;
   /** Where the room's events go (joins, leaves, disconnections). @default nothing */
   log?: (line: string) => void;
+  /**
+   * What the rooms share with other servers: nicknames, rosters, the order of events and
+   * the history. @default a {@link LocalChatBus} (this process only)
+   */
+  bus?: ChatBus;
+  /**
+   * Lines a member may send while its nickname or room is being settled with a bus over the
+   * network; more are refused. @default 100
+   */
+  maxPending?: number;
 }
 
 /** The way out to one member: its bounded outgoing queue, and closing it. */
@@ -42,15 +61,24 @@ export interface MemberLink {
 /** One connection in the room, with or without a nickname yet. */
 export class Member {
   readonly link: MemberLink;
+  /** The member's number on this server. */
+  readonly id: number;
   nick: string | null = null;
+  /** The room the member is in (the first room until it goes elsewhere). */
+  room: string;
   /** Set once the member has left; lines after it are ignored. */
   gone = false;
+  /** Its nickname or room is being settled: its lines wait in `pending`. */
+  busy = false;
+  readonly pending: Buffer[] = [];
   #tokens: number;
   #refilled: number;
   #strikes = 0;
 
-  constructor(link: MemberLink, burst: number) {
+  constructor(link: MemberLink, burst: number, id = 0, room = "lobby") {
     this.link = link;
+    this.id = id;
+    this.room = room;
     this.#tokens = burst;
     this.#refilled = performance.now();
   }
@@ -76,23 +104,52 @@ export class Member {
   }
 }
 
+/** The members of this server in one room, and the room's history as they are shown it. */
+class RoomHere {
+  readonly name: string;
+  /** Named members of this server in the room, by lower-cased nickname. */
+  readonly members = new Map<string, Member>();
+  /** The last messages, stamped, as whoever joins is shown them. */
+  readonly history: Buffer[] = [];
+  /** Settled once the bus delivers the room's events (at once in the process). */
+  opened: MaybePromise<void> = undefined;
+  /** Members on their way in, waiting for it to open. */
+  arriving = 0;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
 const CRLF = "\r\n";
+
+/** Most nicknames `/who` and the welcome list; the rest are counted. */
+const WHO_LIMIT = 200;
+
+/** Most rooms `/rooms` lists. */
+const ROOMS_LIMIT = 50;
 
 const HELP = [
   "*** Commands:",
   "***   /nick NAME       change your nickname",
-  "***   /who             who is online",
+  "***   /who             who is in the room",
   "***   /me ACTION       say what you are doing (* alice waves)",
-  "***   /msg NICK TEXT   a private message",
+  "***   /msg NICK TEXT   a private message to someone in the room",
+  "***   /join ROOM       go to another room (one at a time)",
+  "***   /part            go back to the first room",
+  "***   /rooms           the rooms that have someone in them",
   "***   /quit [REASON]   leave",
   "***   /help            this list",
   "*** Anything else is a message to everyone (start it with // to send a line beginning with /).",
 ];
 
 /**
- * A chat room: members, nicknames, history, commands and limits, over links that carry
- * bytes (a TCP connection, the operator's terminal). It does no I/O itself: the server
- * feeds it lines and it writes to links, so its rules can be tested alone.
+ * A chat server's members and the rules of its rooms: nicknames, history, commands and
+ * limits, over links that carry bytes (a TCP connection, the operator's terminal). It does
+ * no I/O itself: the server feeds it lines and it writes to links, so its rules can be
+ * tested alone. What the rooms share (nicknames, rosters, the order of events, history)
+ * goes through a {@link ChatBus}: in this process by default, or shared with other
+ * servers.
  *
  * Every relayed line is `[HH:MM:SS] <nick> text`, with the text's control characters
  * shown rather than acting. Each message is encoded once and the same bytes are queued
@@ -100,20 +157,27 @@ const HELP = [
  * reading never slows the others.
  */
 export class ChatRoom {
+  /** The first room: every member starts there. */
   readonly name: string;
+  /** Settled once the bus has started and the first room is open. */
+  readonly ready: Promise<void>;
+  readonly #bus: ChatBus;
   readonly #historySize: number;
-  readonly #history: Buffer[] = [];
   readonly #maxMembers: number;
   readonly #rate: number;
   readonly #burst: number;
   readonly #maxStrikes: number;
   readonly #quietAbove: number;
+  readonly #maxPending: number;
   readonly #now: () => Date;
   readonly #log: (line: string) => void;
-  /** Every connection, named or not. */
-  readonly #all = new Set<Member>();
-  /** Named members by lower-cased nickname. */
+  /** Every connection, named or not, by its number. */
+  readonly #all = new Map<number, Member>();
+  /** Named members of this server by lower-cased nickname, in whichever room. */
   readonly #byNick = new Map<string, Member>();
+  /** The rooms that members of this server are in (the first one always). */
+  readonly #rooms = new Map<string, RoomHere>();
+  #nextId = 1;
 
   constructor(options: ChatRoomOptions = {}) {
     this.name = options.name ?? "lobby";
@@ -123,16 +187,38 @@ export class ChatRoom {
     this.#burst = options.burst ?? 10;
     this.#maxStrikes = options.maxStrikes ?? 20;
     this.#quietAbove = options.quietAbove ?? 200;
+    this.#maxPending = options.maxPending ?? 100;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log ?? (() => {});
+    this.#bus = options.bus ?? new LocalChatBus({ history: this.#historySize });
+    let started: () => void = () => {};
+    let failed: (err: unknown) => void = () => {};
+    this.ready = new Promise<void>((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    // Nothing waits on it when it fails: whoever starts the room does (`chatServe`).
+    this.ready.catch(() => {});
+    whenReady(
+      this.#bus.start({
+        deliver: (event) => this.#deliver(event),
+        shared: (_shared, message) => this.#tellEveryone(message),
+        renamed: (old, nick) => this.#renamedElsewhere(old, nick),
+      }),
+      () => {
+        const first = this.#open(this.name);
+        whenReady(first.opened, started, failed);
+      },
+      failed,
+    );
   }
 
-  /** Members with a nickname. */
+  /** Members with a nickname, on this server. */
   get size(): number {
     return this.#byNick.size;
   }
 
-  /** The nicknames online, sorted. */
+  /** The nicknames of this server's members, sorted. */
   nicks(): string[] {
     return [...this.#byNick.values()].map((m) => m.nick as string).sort();
   }
@@ -147,53 +233,32 @@ export class ChatRoom {
       link.close(true);
       return null;
     }
-    const member = new Member(link, this.#burst);
-    this.#all.add(member);
-    const lines = [`*** Welcome to socketkit chat, room ${this.name}.`, this.#whoLine()];
-    if (this.#history.length > 0) {
-      lines.push(
-        this.#history.length === 1
-          ? "*** The last message:"
-          : `*** The last ${this.#history.length} messages:`,
+    const member = new Member(link, this.#burst, this.#nextId++, this.name);
+    this.#all.set(member.id, member);
+    const here = this.#rooms.get(this.name) as RoomHere;
+    this.#busyWhile(member, this.#bus.roster(this.name, WHO_LIMIT), (roster) => {
+      const welcome = `*** Welcome to socketkit chat, room ${escapeControls(this.name)}.`;
+      this.#send(
+        member,
+        Buffer.concat([
+          Buffer.from(welcome + CRLF),
+          this.#roomView(roster, here.history),
+          Buffer.from("*** Choose a nickname: "),
+        ]),
       );
-    }
-    const history = Buffer.concat(this.#history);
-    this.#send(
-      member,
-      Buffer.concat([
-        Buffer.from(lines.join(CRLF) + CRLF),
-        history,
-        Buffer.from("*** Choose a nickname: "),
-      ]),
-    );
+    });
     return member;
   }
 
   /** A line from a member (without its line end). */
   line(member: Member, raw: Buffer): void {
     if (member.gone) return;
-    const text = decodeLine(raw).trim();
-    if (text === "") return;
-    if (member.nick === null) {
-      const nick = text.startsWith("/nick ") ? text.slice(6).trim() : text;
-      if (text.startsWith("/") && !text.startsWith("/nick ")) {
-        if (text === "/quit" || text.startsWith("/quit ")) {
-          this.leave(member, "quit", true);
-          return;
-        }
-        this.#refuse(member, "choose a nickname first: type it, or /nick NAME");
-        return;
-      }
-      this.#setNick(member, nick);
+    if (member.busy) {
+      if (member.pending.length < this.#maxPending) member.pending.push(raw);
+      else this.#refuse(member, "too many lines at once, not sent");
       return;
     }
-    if (text.startsWith("/") && !text.startsWith("//")) {
-      this.#command(member, text);
-      return;
-    }
-    if (!this.#allowed(member)) return;
-    const body = text.startsWith("//") ? text.slice(1) : text;
-    this.#relay(member, `<${member.nick}> ${escapeControls(body)}`);
+    this.#line(member, raw);
   }
 
   /** A line was over the length limit (the server dropped it): say so, and count it. */
@@ -215,27 +280,102 @@ export class ChatRoom {
   leave(member: Member, reason: string, flush = false): void {
     if (member.gone) return;
     member.gone = true;
-    this.#all.delete(member);
+    member.pending.length = 0;
+    this.#all.delete(member.id);
     if (flush) this.#send(member, Buffer.from(`*** Bye.${CRLF}`));
     member.link.close(flush);
     if (member.nick === null) return;
     this.#byNick.delete(member.nick.toLowerCase());
     this.#log(`${member.nick} left (${reason}) from ${member.link.address}`);
-    if (this.#byNick.size < this.#quietAbove) {
-      this.#broadcast(null, this.#stamp(`*** ${member.nick} left (${reason})`));
-    }
+    this.#part(member, reason);
+    this.#bus.release(member.nick);
   }
 
-  /** Disconnects everyone (the server is stopping), after a last notice. */
+  /**
+   * Disconnects everyone (the server is stopping), after a last notice; the members of
+   * other servers are told they left.
+   */
   closeAll(reason: string): void {
     const notice = Buffer.from(`*** ${reason}${CRLF}`);
-    for (const member of [...this.#all]) {
+    const named: Member[] = [];
+    for (const member of this.#all.values()) {
       member.link.send(notice);
       member.gone = true;
       member.link.close(true);
+      if (member.nick !== null) named.push(member);
     }
     this.#all.clear();
     this.#byNick.clear();
+    for (const here of this.#rooms.values()) here.members.clear();
+    for (const member of named) {
+      this.#publish(member, "leave", { text: "server stopped" }, this.#quietAbove);
+      this.#bus.release(member.nick as string);
+    }
+  }
+
+  /** Stops the bus: call after {@link closeAll}. */
+  async stop(): Promise<void> {
+    await this.#bus.stop();
+  }
+
+  #line(member: Member, raw: Buffer): void {
+    const text = decodeLine(raw).trim();
+    if (text === "") return;
+    if (member.nick === null) {
+      const nick = text.startsWith("/nick ") ? text.slice(6).trim() : text;
+      if (text.startsWith("/") && !text.startsWith("/nick ")) {
+        if (text === "/quit" || text.startsWith("/quit ")) {
+          this.leave(member, "quit", true);
+          return;
+        }
+        this.#refuse(member, "choose a nickname first: type it, or /nick NAME");
+        return;
+      }
+      this.#setNick(member, nick);
+      return;
+    }
+    if (text.startsWith("/") && !text.startsWith("//")) {
+      this.#command(member, text);
+      return;
+    }
+    if (!this.#allowed(member)) return;
+    const body = text.startsWith("//") ? text.slice(1) : text;
+    this.#publish(member, "say", { text: body });
+  }
+
+  /**
+   * Runs `then` with the value, at once when it is there; otherwise the member's lines
+   * wait until it is (so that they are taken in order), and a failure is told to it.
+   */
+  #busyWhile<T>(
+    member: Member,
+    value: MaybePromise<T>,
+    then: (value: T) => void,
+    failed?: () => void,
+  ): void {
+    if (!(value instanceof Promise)) {
+      then(value);
+      return;
+    }
+    member.busy = true;
+    const done = () => {
+      member.busy = false;
+      while (!member.busy && !member.gone && member.pending.length > 0) {
+        this.#line(member, member.pending.shift() as Buffer);
+      }
+    };
+    value.then(
+      (v) => {
+        then(v);
+        done();
+      },
+      (err: unknown) => {
+        this.#log(`the shared state failed: ${err instanceof Error ? err.message : String(err)}`);
+        if (!member.gone) this.#refuse(member, "the shared room cannot be reached, try again");
+        failed?.();
+        done();
+      },
+    );
   }
 
   #setNick(member: Member, wanted: string): void {
@@ -244,6 +384,11 @@ export class ChatRoom {
     // Choosing a first nickname, the refusal asks again, on the same line; a member who
     // has one keeps it and gets a whole line (its client's prompt comes back below it).
     const renaming = member.nick !== null;
+    const taken = () => {
+      if (renaming)
+        this.#refuse(member, `the nickname ${nick} is taken; you are still ${member.nick}`);
+      else this.#refuse(member, `the nickname ${nick} is taken; choose another: `, "");
+    };
     if (problem !== null) {
       if (renaming) this.#refuse(member, `${problem}; you are still ${member.nick}`);
       else this.#refuse(member, `${problem}; choose a nickname: `, "");
@@ -251,29 +396,69 @@ export class ChatRoom {
     }
     const holder = this.#byNick.get(nick.toLowerCase());
     if (holder !== undefined && holder !== member) {
-      if (renaming)
-        this.#refuse(member, `the nickname ${nick} is taken; you are still ${member.nick}`);
-      else this.#refuse(member, `the nickname ${nick} is taken; choose another: `, "");
+      taken();
       return;
     }
+    if (holder === member) {
+      // The same nickname in another case: it is the member's already.
+      this.#named(member, nick);
+      return;
+    }
+    this.#busyWhile(member, this.#bus.claim(nick), (ok) => {
+      if (member.gone || this.#byNick.has(nick.toLowerCase())) {
+        if (ok) this.#bus.release(nick);
+        if (!member.gone) taken();
+        return;
+      }
+      if (!ok) taken();
+      else this.#named(member, nick);
+    });
+  }
+
+  /** The member has `nick` (claimed): announce it, or the rename. */
+  #named(member: Member, nick: string): void {
     const old = member.nick;
-    if (old !== null) this.#byNick.delete(old.toLowerCase());
+    const here = this.#rooms.get(member.room) as RoomHere;
+    if (old !== null) {
+      this.#byNick.delete(old.toLowerCase());
+      here.members.delete(old.toLowerCase());
+    }
     member.nick = nick;
     this.#byNick.set(nick.toLowerCase(), member);
+    here.members.set(nick.toLowerCase(), member);
     if (old === null) {
       member.clearStrikes();
       this.#log(`${nick} joined from ${member.link.address}`);
       this.#send(member, Buffer.from(`*** You are ${nick}. Type a message, or /help.${CRLF}`));
-      if (this.#byNick.size <= this.#quietAbove) {
-        this.#broadcast(member, this.#stamp(`*** ${nick} joined`));
-      }
+      this.#publish(member, "join", {}, this.#quietAbove + 1);
     } else if (old !== nick) {
       // A rename goes to every member as a join does, so it keeps quiet in a big room as
       // joins do; the member itself is always told (`chat join` learns its name from it).
-      const notice = this.#stamp(`*** ${old} is now known as ${nick}`);
-      if (this.#byNick.size <= this.#quietAbove) this.#broadcast(null, notice);
-      else this.#send(member, notice);
+      const event = this.#event(member, "rename", { nick: old, text: nick });
+      whenReady(
+        this.#bus.publish(event, this.#quietAbove + 1),
+        (announced) => {
+          if (!announced) this.#send(member, this.#stamp(`*** ${old} is now known as ${nick}`));
+        },
+        () => {},
+      );
+      if (old.toLowerCase() !== nick.toLowerCase()) this.#bus.release(old);
     }
+  }
+
+  /** Its nickname was taken elsewhere while the shared state was out of reach. */
+  #renamedElsewhere(old: string, nick: string): void {
+    const member = this.#byNick.get(old.toLowerCase());
+    if (member === undefined) return;
+    const here = this.#rooms.get(member.room);
+    this.#byNick.delete(old.toLowerCase());
+    member.nick = nick;
+    this.#byNick.set(nick.toLowerCase(), member);
+    if (here?.members.delete(old.toLowerCase())) here.members.set(nick.toLowerCase(), member);
+    this.#send(
+      member,
+      Buffer.from(`*** Someone took ${old} while this server was away: you are ${nick}.${CRLF}`),
+    );
   }
 
   #command(member: Member, text: string): void {
@@ -293,7 +478,9 @@ export class ChatRoom {
         return;
       case "/who":
         member.clearStrikes();
-        this.#send(member, Buffer.from(this.#whoLine() + CRLF));
+        this.#busyWhile(member, this.#bus.roster(member.room, WHO_LIMIT), (roster) => {
+          this.#send(member, Buffer.from(whoLine(roster) + CRLF));
+        });
         return;
       case "/me":
         if (arg === "") {
@@ -301,26 +488,31 @@ export class ChatRoom {
           return;
         }
         if (!this.#allowed(member)) return;
-        this.#relay(member, `* ${member.nick} ${escapeControls(arg)}`);
+        this.#publish(member, "me", { text: arg });
         return;
-      case "/msg": {
-        const cut = arg.indexOf(" ");
-        if (cut === -1) {
-          this.#refuse(member, "usage: /msg NICK TEXT");
+      case "/msg":
+        this.#private(member, arg);
+        return;
+      case "/join":
+        this.#join(member, arg);
+        return;
+      case "/part":
+        if (member.room === this.name) {
+          this.#refuse(
+            member,
+            `you are in ${escapeControls(this.name)}, the first room (/join ROOM to go elsewhere)`,
+          );
           return;
         }
-        const to = this.#byNick.get(arg.slice(0, cut).toLowerCase());
-        if (to === undefined) {
-          this.#refuse(member, `no one called ${escapeControls(arg.slice(0, cut))} is online`);
-          return;
-        }
-        if (!this.#allowed(member)) return;
-        const body = escapeControls(arg.slice(cut + 1).trim());
-        this.#send(to, this.#stamp(`(private) <${member.nick}> ${body}`));
-        if (to !== member)
-          this.#send(member, this.#stamp(`(private to ${to.nick}) <${member.nick}> ${body}`));
+        this.#join(member, this.name);
         return;
-      }
+      case "/rooms":
+        member.clearStrikes();
+        this.#busyWhile(member, this.#bus.rooms(ROOMS_LIMIT), (rooms) => {
+          const list = rooms.map((r) => `${escapeControls(r.name)} (${r.members})`);
+          this.#send(member, Buffer.from(`*** Rooms (${rooms.length}): ${list.join(", ")}${CRLF}`));
+        });
+        return;
       case "/help":
         member.clearStrikes();
         this.#send(member, Buffer.from(HELP.join(CRLF) + CRLF));
@@ -332,6 +524,226 @@ export class ChatRoom {
         this.#refuse(member, `unknown command ${escapeControls(name)} (try /help)`);
         return;
     }
+  }
+
+  #private(member: Member, arg: string): void {
+    const cut = arg.indexOf(" ");
+    if (cut === -1) {
+      this.#refuse(member, "usage: /msg NICK TEXT");
+      return;
+    }
+    const to = arg.slice(0, cut);
+    const noOne = () => this.#refuse(member, `no one called ${escapeControls(to)} is online`);
+    // In the process, the room's members are all here: no need to ask the bus.
+    const here = this.#rooms.get(member.room) as RoomHere;
+    if (!this.#bus.shared && !here.members.has(to.toLowerCase())) {
+      noOne();
+      return;
+    }
+    if (!this.#allowed(member)) return;
+    const event = this.#event(member, "private", { text: arg.slice(cut + 1).trim(), to });
+    whenReady(
+      this.#bus.publish(event),
+      (found) => {
+        if (!found && !member.gone) noOne();
+      },
+      () => {},
+    );
+  }
+
+  /** `/join ROOM`: the member leaves its room for `name` and is shown who and the history. */
+  #join(member: Member, wanted: string): void {
+    const name = wanted.normalize("NFC");
+    const problem = roomProblem(name);
+    if (problem !== null) {
+      this.#refuse(member, problem);
+      return;
+    }
+    if (name === member.room) {
+      this.#refuse(member, `you are in ${escapeControls(name)} already`);
+      return;
+    }
+    if (!this.#allowed(member, false)) return;
+    this.#part(member, `gone to ${name}`);
+    const here = this.#open(name);
+    member.room = name;
+    here.arriving++;
+    this.#busyWhile(
+      member,
+      here.opened,
+      () => {
+        here.arriving--;
+        if (member.gone) this.#closeIfEmpty(here);
+        else this.#arrive(member, here);
+      },
+      () => {
+        // The room could not be opened: back to the first one, which is always open.
+        here.arriving--;
+        this.#closeIfEmpty(here);
+        member.room = this.name;
+        if (!member.gone) this.#arrive(member, this.#rooms.get(this.name) as RoomHere);
+      },
+    );
+  }
+
+  /** The member is in the room `here` (open): the others are told, and it is shown the room. */
+  #arrive(member: Member, here: RoomHere): void {
+    here.members.set((member.nick as string).toLowerCase(), member);
+    this.#publish(member, "join", {}, this.#quietAbove + 1);
+    this.#busyWhile(member, this.#bus.roster(here.name, WHO_LIMIT), (roster) => {
+      const lines = Buffer.from(`*** You are in room ${escapeControls(here.name)}.${CRLF}`);
+      this.#send(member, Buffer.concat([lines, this.#roomView(roster, here.history)]));
+    });
+  }
+
+  /** The member leaves its room (for another, or for good): the others are told. */
+  #part(member: Member, reason: string): void {
+    const here = this.#rooms.get(member.room);
+    if (here === undefined || !here.members.delete((member.nick as string).toLowerCase())) return;
+    this.#publish(member, "leave", { text: reason }, this.#quietAbove);
+    this.#closeIfEmpty(here);
+  }
+
+  /** A room other than the first that no member of this server is in, or on the way to. */
+  #closeIfEmpty(here: RoomHere): void {
+    if (here.members.size > 0 || here.arriving > 0 || here.name === this.name) return;
+    if (this.#rooms.get(here.name) === here) this.#rooms.delete(here.name);
+    this.#bus.close(here.name);
+  }
+
+  /** The room `name` as this server has it, opened on the bus if it was not. */
+  #open(name: string): RoomHere {
+    let here = this.#rooms.get(name);
+    if (here !== undefined) return here;
+    const room = new RoomHere(name);
+    here = room;
+    this.#rooms.set(name, room);
+    const history = this.#bus.open(name, this.#historySize);
+    const keep = (events: ChatEvent[]) => {
+      const lines = events.map((e) => this.#render(e)).filter((b) => b !== null);
+      room.history.unshift(...lines);
+      room.history.splice(0, Math.max(0, room.history.length - this.#historySize));
+    };
+    if (history instanceof Promise) {
+      room.opened = history.then(keep, (err: unknown) => {
+        // A later /join asks again.
+        if (this.#rooms.get(name) === room) this.#rooms.delete(name);
+        throw err;
+      });
+    } else keep(history);
+    return room;
+  }
+
+  /** An event of a room, in the room's order: shown to this server's members in it. */
+  #deliver(event: ChatEvent): void {
+    const here = this.#rooms.get(event.room);
+    if (here === undefined) return;
+    const own = event.server === this.#bus.server;
+    const from = own ? this.#all.get(event.member) : undefined;
+    switch (event.kind) {
+      case "say":
+      case "me": {
+        const data = this.#render(event) as Buffer;
+        if (this.#historySize > 0) {
+          here.history.push(data);
+          if (here.history.length > this.#historySize) here.history.shift();
+        }
+        this.#broadcast(here, from ?? null, data);
+        return;
+      }
+      case "private": {
+        const nick = escapeControls(event.nick);
+        const body = escapeControls(event.text ?? "");
+        const to = here.members.get((event.to ?? "").toLowerCase());
+        if (to !== undefined) this.#send(to, this.#stamp(`(private) <${nick}> ${body}`, event));
+        if (from !== undefined && from !== to && !from.gone) {
+          const whom = escapeControls(event.to ?? "");
+          this.#send(from, this.#stamp(`(private to ${whom}) <${nick}> ${body}`, event));
+        }
+        return;
+      }
+      case "join":
+        // A member of this server put back in the roster after Redis was lost: the others
+        // here never saw it leave.
+        if (own && event.text === "back") return;
+        this.#broadcast(
+          here,
+          from ?? null,
+          this.#stamp(`*** ${escapeControls(event.nick)} joined`, event),
+        );
+        return;
+      case "leave":
+        // This server's members, taken for lost while it was out of reach, are still here.
+        if (own && event.member < 0) return;
+        this.#broadcast(
+          here,
+          null,
+          this.#stamp(
+            `*** ${escapeControls(event.nick)} left (${escapeControls(event.text ?? "")})`,
+            event,
+          ),
+        );
+        return;
+      case "rename":
+        this.#broadcast(
+          here,
+          null,
+          this.#stamp(
+            `*** ${escapeControls(event.nick)} is now known as ${escapeControls(event.text ?? "")}`,
+            event,
+          ),
+        );
+        return;
+    }
+  }
+
+  /** A message or action as it is shown (null for other events). */
+  #render(event: ChatEvent): Buffer | null {
+    const nick = escapeControls(event.nick);
+    const text = escapeControls(event.text ?? "");
+    if (event.kind === "say") return this.#stamp(`<${nick}> ${text}`, event);
+    if (event.kind === "me") return this.#stamp(`* ${nick} ${text}`, event);
+    return null;
+  }
+
+  #event(
+    member: Member,
+    kind: ChatEventKind,
+    fields: { nick?: string; text?: string; to?: string },
+  ): ChatEvent {
+    return {
+      kind,
+      room: member.room,
+      nick: fields.nick ?? (member.nick as string),
+      server: this.#bus.server,
+      member: member.id,
+      time: this.#now().getTime(),
+      ...(fields.text === undefined ? {} : { text: fields.text }),
+      ...(fields.to === undefined ? {} : { to: fields.to }),
+    };
+  }
+
+  #publish(
+    member: Member,
+    kind: ChatEventKind,
+    fields: { text?: string },
+    quietBelow?: number,
+  ): void {
+    const done = this.#bus.publish(this.#event(member, kind, fields), quietBelow);
+    if (done instanceof Promise) {
+      done.catch((err: unknown) => {
+        this.#log(`an event was not shared: ${err instanceof Error ? err.message : String(err)}`);
+        if (!member.gone && (kind === "say" || kind === "me")) {
+          this.#refuse(member, "the shared room cannot be reached: not sent");
+        }
+      });
+    }
+  }
+
+  /** A line to every member of this server (the shared state was lost, or is back). */
+  #tellEveryone(message: string): void {
+    const data = Buffer.from(`*** ${message}${CRLF}`);
+    for (const here of this.#rooms.values()) this.#broadcast(here, null, data);
   }
 
   /**
@@ -347,18 +759,10 @@ export class ChatRoom {
     return true;
   }
 
-  /** A message or action from `from`: stamped, kept in the history, sent to the others. */
-  #relay(from: Member, line: string): void {
-    const data = this.#stamp(line);
-    this.#history.push(data);
-    if (this.#history.length > this.#historySize) this.#history.shift();
-    this.#broadcast(from, data);
-  }
-
-  /** Queues `data` for every named member but `except`; disconnects those that are full. */
-  #broadcast(except: Member | null, data: Buffer): void {
+  /** Queues `data` for every named member of the room but `except`; disconnects those that are full. */
+  #broadcast(here: RoomHere, except: Member | null, data: Buffer): void {
     let full: Member[] | null = null;
-    for (const member of this.#byNick.values()) {
+    for (const member of here.members.values()) {
       if (member === except) continue;
       if (!member.link.send(data)) {
         full ??= [];
@@ -387,14 +791,27 @@ export class ChatRoom {
     }
   }
 
-  #whoLine(): string {
-    const nicks = this.nicks();
-    return nicks.length === 0
-      ? "*** No one else is here yet."
-      : `*** Online (${nicks.length}): ${nicks.join(", ")}`;
+  /** Who is in the room and its last messages, as a member arriving in it is shown. */
+  #roomView(roster: Roster, history: Buffer[]): Buffer {
+    const lines = [whoLine(roster)];
+    if (history.length > 0) {
+      lines.push(
+        history.length === 1 ? "*** The last message:" : `*** The last ${history.length} messages:`,
+      );
+    }
+    return Buffer.concat([Buffer.from(lines.join(CRLF) + CRLF), ...history]);
   }
 
-  #stamp(line: string): Buffer {
-    return Buffer.from(`[${clock(this.#now())}] ${line}${CRLF}`);
+  #stamp(line: string, event?: ChatEvent): Buffer {
+    const when = event === undefined ? this.#now() : new Date(event.time);
+    return Buffer.from(`[${clock(when)}] ${line}${CRLF}`);
   }
+}
+
+/** `*** Online (N): a, b, ...`, the names past those listed counted. */
+function whoLine(roster: Roster): string {
+  if (roster.count === 0) return "*** No one else is here yet.";
+  const names = roster.nicks.map(escapeControls).join(", ");
+  const more = roster.count - roster.nicks.length;
+  return `*** Online (${roster.count}): ${names}${more > 0 ? `, and ${more} more` : ""}`;
 }

@@ -13,6 +13,7 @@ import { LineDeadline } from "../line-deadline.ts";
 import { allInterfacesWarning } from "../listen.ts";
 import { Outbox } from "../outbox.ts";
 import { PromptLine } from "../prompt-line.ts";
+import { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
 
 /** Options of {@link chatServe}. */
@@ -60,6 +61,14 @@ export interface ChatServeOptions extends ChatRoomOptions {
   allow?: readonly string[];
   /** Addresses and CIDR ranges of peers refused, whatever `allow` says. @default undefined */
   deny?: readonly string[];
+  /**
+   * Share the rooms with every other server on this Redis (`redis://[:PASSWORD@]HOST:PORT[/DB]`,
+   * `rediss://` for TLS): a {@link RedisChatBus}, unless `bus` is given. Fails at start,
+   * with a one-line message, when Redis cannot be reached. @default undefined (this process only)
+   */
+  redis?: string;
+  /** Settings of the Redis bus (lease, catch-up window, stream length). @default {} */
+  redisOptions?: RedisChatBusOptions;
 }
 
 /**
@@ -88,7 +97,23 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
   const host = options.host ?? "127.0.0.1";
   const maxLineLength = options.maxLineLength ?? 1024;
   const outboxLimit = options.outboxLimit ?? 256 * 1024;
-  const room = new ChatRoom({ ...options, log });
+  const bus =
+    options.bus ??
+    (options.redis === undefined
+      ? undefined
+      : new RedisChatBus(options.redis, {
+          quietAbove: options.quietAbove,
+          log,
+          ...options.redisOptions,
+        }));
+  const room = new ChatRoom({ ...options, bus, log });
+  // The first room open (and, with a shared bus, its state reached) before anyone comes.
+  try {
+    await room.ready;
+  } catch (err) {
+    await room.stop();
+    throw err;
+  }
   const idleTimeout = options.idleTimeout === undefined ? 3600 : options.idleTimeout;
 
   class ChatHandler extends BaseRequestHandler {
@@ -101,16 +126,22 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     }
   }
 
-  const server = await TCPServer.create([host, options.port ?? 5000], ChatHandler, {
-    log,
-    gracePeriod: 2,
-    requestQueueSize: 1024,
-    // The room tells members over its limit that it is full; this is the hard cap.
-    maxConnections: (options.maxMembers ?? 10_000) + 100,
-    idleTimeout,
-    allow: options.allow,
-    deny: options.deny,
-  });
+  let server: TCPServer;
+  try {
+    server = await TCPServer.create([host, options.port ?? 5000], ChatHandler, {
+      log,
+      gracePeriod: 2,
+      requestQueueSize: 1024,
+      // The room tells members over its limit that it is full; this is the hard cap.
+      maxConnections: (options.maxMembers ?? 10_000) + 100,
+      idleTimeout,
+      allow: options.allow,
+      deny: options.deny,
+    });
+  } catch (err) {
+    await room.stop();
+    throw err;
+  }
   const onAbort = () => {
     room.closeAll("The server is shutting down. Bye.");
     operator?.close();
@@ -130,6 +161,7 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await server.close();
+    await room.stop();
   }
 }
 

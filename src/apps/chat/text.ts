@@ -37,3 +37,19 @@ export function clock(date: Date): string {
   const two = (n: number) => String(n).padStart(2, "0");
   return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
+
+/** Longest room name, in characters. */
+export const MAX_ROOM_LENGTH = 32;
+
+/**
+ * Why `name` cannot be a room's name, or null when it can: 1 to {@link MAX_ROOM_LENGTH}
+ * letters (any script), digits, and `_ - . #`.
+ */
+export function roomProblem(name: string): string | null {
+  if (name.length === 0) return "usage: /join ROOM";
+  if ([...name].length > MAX_ROOM_LENGTH) {
+    return `a room's name has at most ${MAX_ROOM_LENGTH} characters`;
+  }
+  if (!/^[\p{L}\p{N}_.#-]+$/u.test(name)) return "a room's name is letters, digits and _ - . #";
+  return null;
+}

@@ -1,0 +1,309 @@
+/**
+ * Chat rooms shared by many servers through a real redis-server (started by each test on a
+ * free port, in a temporary folder, stopped by pid): the room's rules over one server in
+ * the process and over two on Redis; one order for every member; nicknames unique over the
+ * servers; a server killed; a connection to Redis cut; Redis gone and back. Skipped, saying
+ * why, where there is no redis-server.
+ */
+import assert from "node:assert/strict";
+import { describe, it, type TestContext } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import type { ChatServeOptions } from "../../src/apps/chat/server.ts";
+import { chatRoom, RawMember } from "../helpers/chat.ts";
+import { closedPort } from "../helpers/net.ts";
+import { listening, portOf, socketkit, within } from "../helpers/proc.ts";
+import { redisSkip, startRedis } from "../helpers/redis.ts";
+import { FaultProxy } from "../reliability/lib/fault-proxy.ts";
+
+const SKIP = redisSkip();
+const T = { timeout: 60_000, skip: SKIP };
+const STAMP = "\\[\\d\\d:\\d\\d:\\d\\d\\]";
+
+if (SKIP !== undefined) console.log(`# chat on Redis skipped: ${SKIP}`);
+
+/** `count` chat servers in the process sharing one Redis. */
+async function servers(t: TestContext, count: number, options: ChatServeOptions = {}) {
+  const redis = await startRedis(t);
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) {
+    ports.push((await chatRoom(t, { ...options, redis: redis.url })).port);
+  }
+  return { redis, ports };
+}
+
+/**
+ * The room's rules as members see them, with members spread over the servers `ports`
+ * (member i on server i mod n): the same test for one server without Redis and for two
+ * on Redis. The servers keep a history of 2.
+ */
+async function roomRules(t: TestContext, ports: number[]): Promise<void> {
+  const at = (i: number) => ports[i % ports.length] as number;
+  const alice = await RawMember.join(t, at(0), "alice");
+  const bob = await RawMember.join(t, at(1), "bob");
+  await alice.waitFor("*** bob joined");
+  alice.send("hello bob\r\n");
+  await bob.waitFor(new RegExp(`${STAMP} <alice> hello bob\\r\\n$`));
+  bob.send("/me waves\n/msg ALICE just you\n");
+  await alice.waitFor(/\* bob waves\r\n.*\(private\) <bob> just you\r\n/s);
+  await bob.waitFor("(private to alice) <bob> just you");
+
+  // Joining on the first server while bob is on the other: history, roster, nicknames.
+  const carol = await RawMember.connect(t, at(0));
+  await carol.waitFor("*** Choose a nickname: ");
+  assert.match(carol.text, /Online \(2\): alice, bob/);
+  assert.match(
+    carol.text,
+    new RegExp(
+      `The last 2 messages:\\r\\n${STAMP} <alice> hello bob\\r\\n${STAMP} \\* bob waves\\r\\n`,
+    ),
+  );
+  carol.send("BOB\n");
+  await carol.waitFor("error: the nickname BOB is taken; choose another: ");
+  carol.send("carol\n/who\n");
+  await carol.waitFor("*** Online (3): alice, bob, carol");
+  carol.take();
+  assert.equal(alice.text.includes("just you") && !carol.text.includes("just you"), true);
+
+  // Rooms.
+  bob.take();
+  bob.send("/join games\n");
+  await bob.waitFor("*** You are in room games.\r\n*** Online (1): bob\r\n");
+  await alice.waitFor("*** bob left (gone to games)");
+  carol.send("/join games\n");
+  await bob.waitFor("*** carol joined");
+  carol.send("gg\n");
+  await bob.waitFor("<carol> gg");
+  alice.take();
+  alice.send("/rooms\n");
+  await alice.waitFor("*** Rooms (2): games (2), lobby (1)\r\n");
+  alice.send("/msg bob psst\n");
+  await alice.waitFor("error: no one called bob is online");
+  bob.send("/part\n");
+  await bob.waitFor(/\*\*\* You are in room lobby\.\r\n\*\*\* Online \(2\): alice, bob\r\n/);
+  await alice.waitFor("*** bob joined");
+  assert.doesNotMatch(alice.text, /gg/, "another room's message reaches no one in the lobby");
+  bob.send("/quit\n");
+  await alice.waitFor("*** bob left (quit)");
+}
+
+/** The room's lines a member read, by who caused them, without `except`'s. */
+function linesOf(member: RawMember, except: string[]): string[] {
+  const author = new RegExp(`^${STAMP} (?:<(\\S+)>|\\* (\\S+)|\\*\\*\\* (\\S+))`);
+  return member.text
+    .split("\r\n")
+    .filter((line) => {
+      const m = author.exec(line);
+      if (m === null) return false;
+      return !except.includes((m[1] ?? m[2] ?? m[3]) as string);
+    })
+    .map((line) => line.slice(11));
+}
+
+/** Every pair of members read the lines neither of them caused in the same order. */
+function assertOneOrder(members: Map<string, RawMember>): void {
+  const names = [...members.keys()];
+  for (const a of names) {
+    for (const b of names) {
+      if (a >= b) continue;
+      const seenByA = linesOf(members.get(a) as RawMember, [a, b]);
+      const seenByB = linesOf(members.get(b) as RawMember, [a, b]);
+      assert.deepEqual(seenByA, seenByB, `${a} and ${b} read the room in the same order`);
+    }
+  }
+}
+
+describe("chat room rules, the same with and without Redis", () => {
+  it("on one server, in the process", { timeout: 30_000 }, async (t) => {
+    const { port } = await chatRoom(t, { history: 2 });
+    await roomRules(t, [port]);
+  });
+
+  it("on two servers sharing a Redis", T, async (t) => {
+    const { ports } = await servers(t, 2, { history: 2 });
+    await roomRules(t, ports);
+  });
+});
+
+describe("chat rooms on Redis", () => {
+  it(
+    "gives every member on every server the messages, actions, joins and leaves in one order",
+    T,
+    async (t) => {
+      const { ports } = await servers(t, 2);
+      const names = ["alice", "bob", "carol", "dave"];
+      const members = new Map<string, RawMember>();
+      for (const [i, name] of names.entries()) {
+        members.set(name, await RawMember.join(t, ports[i % 2] as number, name));
+      }
+      for (const name of ["alice", "bob", "carol"]) {
+        await members.get(name)?.waitFor("*** dave joined");
+      }
+      for (const m of members.values()) m.take();
+      // Everyone at once, interleaved: each server appends as its members send.
+      for (let round = 0; round < 8; round++) {
+        for (const [name, m] of members)
+          m.send(round % 3 === 0 ? `/me ${name} ${round}\n` : `${name} says ${round}\n`);
+      }
+      const eve = await RawMember.join(t, ports[1] as number, "eve");
+      eve.send("/quit\n");
+      for (const [name, m] of members) {
+        for (const other of names) {
+          if (other !== name) await m.waitFor(other === "dave" ? "dave 6" : `${other} says 7`);
+        }
+        await m.waitFor("*** eve left (quit)");
+      }
+      assertOneOrder(members);
+      const alice = linesOf(members.get("alice") as RawMember, ["alice"]);
+      assert.equal(
+        alice.length,
+        3 * 8 + 2,
+        "every line of the others, once: 24 and eve's join and leave",
+      );
+    },
+  );
+
+  it(
+    "keeps nicknames unique over the servers, whatever their case, and frees them on quit",
+    T,
+    async (t) => {
+      const { ports } = await servers(t, 2);
+      const alice = await RawMember.join(t, ports[0] as number, "alice");
+      const other = await RawMember.connect(t, ports[1] as number);
+      await other.waitFor("Choose a nickname: ");
+      other.send("ALICE\n");
+      await other.waitFor("error: the nickname ALICE is taken; choose another: ");
+      other.send("bob\n/nick Alice\n");
+      await other.waitFor("error: the nickname Alice is taken; you are still bob");
+      alice.send("/quit\n");
+      await other.waitFor("*** alice left (quit)");
+      other.send("/nick Alice\n");
+      await other.waitFor("*** bob is now known as Alice");
+    },
+  );
+
+  it(
+    "shows a killed server's members as left (server lost) within the lease, and frees their nicknames",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const start = async () => {
+        const p = socketkit(["chat", "serve", "--port", "0", "--redis", redis.url]);
+        t.after(() => p.stop());
+        return { p, port: Number(portOf(await listening(p))) };
+      };
+      const a = await start();
+      const b = await start();
+      const c = await start();
+      const alice = await RawMember.join(t, a.port, "alice");
+      const bob = await RawMember.join(t, b.port, "bob");
+      const carol = await RawMember.join(t, c.port, "carol");
+      await alice.waitFor("*** carol joined");
+      bob.send("before the end\n");
+      await carol.waitFor("<bob> before the end");
+      const killed = performance.now();
+      b.p.child.kill("SIGKILL");
+      await alice.waitFor("*** bob left (server lost)", 16_000);
+      await carol.waitFor("*** bob left (server lost)", 1_000);
+      assert.ok(performance.now() - killed < 15_000, "within 15 s: the lease (10 s) and a check");
+      alice.send("still here\n");
+      await carol.waitFor("<alice> still here");
+      const again = await RawMember.join(t, c.port, "Bob");
+      again.send("/who\n");
+      await again.waitFor("*** Online (3): Bob, alice, carol");
+    },
+  );
+
+  it(
+    "catches up after its connection to Redis is cut: nothing sent meanwhile is missed, and the order is one",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
+      t.after(() => proxy.close());
+      const a = await chatRoom(t, { redis: redis.url });
+      const b = await chatRoom(t, { redis: `redis://127.0.0.1:${proxy.port}` });
+      const members = new Map<string, RawMember>();
+      for (const [name, port] of [
+        ["alice", a.port],
+        ["bob", b.port],
+        ["carol", a.port],
+        ["dave", b.port],
+      ] as const) {
+        members.set(name, await RawMember.join(t, port, name));
+      }
+      const alice = members.get("alice") as RawMember;
+      for (const name of ["alice", "bob", "carol"]) {
+        await members.get(name)?.waitFor("*** dave joined");
+      }
+      for (const m of members.values()) m.take();
+      // The server b's link to Redis stops moving, then is cut; it is back 2 s later.
+      proxy.set("upstream", { stall: true });
+      proxy.set("downstream", { stall: true });
+      for (let i = 0; i < 5; i++) {
+        for (const [name, m] of members) m.send(`${name} ${i}\n`);
+      }
+      await members.get("carol")?.waitFor("alice 4");
+      proxy.resetAll();
+      await delay(2000);
+      assert.doesNotMatch(alice.text, /bob 0/, "nothing came from b during the outage");
+      proxy.clear();
+      for (const [name, m] of members) {
+        for (const other of members.keys())
+          if (other !== name) await m.waitFor(`<${other}> ${other} 4`);
+      }
+      assertOneOrder(members);
+      for (const [name, m] of members) {
+        assert.equal(
+          linesOf(m, [name]).length,
+          15,
+          `${name} read each of the others' 5 lines once`,
+        );
+      }
+      assert.doesNotMatch(alice.text, /left/, "no one was taken for lost");
+    },
+  );
+
+  it(
+    "tells its members once when Redis is lost for long, keeps the room here, and rejoins when it is back",
+    T,
+    async (t) => {
+      const { redis, ports } = await servers(t, 2, { redisOptions: { catchUp: 1000 } });
+      const alice = await RawMember.join(t, ports[0] as number, "alice");
+      const carol = await RawMember.join(t, ports[0] as number, "carol");
+      const bob = await RawMember.join(t, ports[1] as number, "bob");
+      await alice.waitFor("*** bob joined");
+      alice.take();
+      carol.take();
+      await redis.stop();
+      const lost = "*** The other servers cannot be reached";
+      await alice.waitFor(lost);
+      await bob.waitFor(lost);
+      alice.send("just us\n");
+      await carol.waitFor("<alice> just us");
+      await redis.restart();
+      await alice.waitFor("*** The other servers are back", 15_000);
+      await bob.waitFor("*** The other servers are back", 15_000);
+      assert.equal(alice.text.split(lost).length - 1, 1, "told once");
+      const dave = await RawMember.join(t, ports[1] as number, "dave");
+      dave.send("/who\n");
+      await dave.waitFor("*** Online (4): alice, bob, carol, dave");
+      dave.send("hi all\n");
+      await alice.waitFor("<dave> hi all");
+      await carol.waitFor("<dave> hi all");
+    },
+  );
+
+  it("exits 1 with one line when Redis cannot be reached at start", {
+    timeout: 30_000,
+  }, async () => {
+    const port = await closedPort();
+    const p = socketkit(["chat", "serve", "--port", "0", "--redis", `redis://127.0.0.1:${port}`]);
+    assert.equal(await within(p, 20_000), 1);
+    const lines = p.stderr().trim().split("\n");
+    assert.equal(lines.length, 1, p.stderr());
+    assert.match(
+      lines[0] as string,
+      /^socketkit: Cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/,
+    );
+  });
+});
