@@ -41,7 +41,7 @@ interface Pending {
  * counters and addresses, and a `_handle` with the descriptor. Half-open like a
  * `net.Socket` made with `allowHalfOpen`: the peer's FIN is `'end'`, and writing goes on.
  */
-export class ReactorSocket extends EventEmitter {
+export class ReactorSocket extends EventEmitter implements ReactorHandler {
   readonly #reactor: Reactor;
   readonly #addon: NativeAddon;
   #id = -1;
@@ -68,23 +68,7 @@ export class ReactorSocket extends EventEmitter {
   bytesWritten = 0;
   readonly readableLength = 0;
   readonly encrypted = undefined;
-  readonly #handler: ReactorHandler = {
-    onData: (data) => {
-      this.bytesRead += data.length;
-      // A view holds its whole batch (up to a megabyte of other sockets' bytes) for as
-      // long as it is kept, and StreamConnection keeps what is not read at once: a small
-      // part of a larger batch is copied out, so what a socket holds is what it counts.
-      this.emit("data", data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data);
-    },
-    onEnd: () => {
-      this.#eof = true;
-      this.#keepAlive();
-      this.emit("end");
-    },
-    onError: (err) => this.destroy(err),
-    onWritable: () => this.#flush(),
-    onConnect: (err) => this.#onConnect(err),
-  };
+  #handle: ReactorHandle | null = null;
 
   /** A socket on `fd` (an accepted connection: `remote` is its peer), or one to connect. */
   constructor(
@@ -106,7 +90,7 @@ export class ReactorSocket extends EventEmitter {
           // an address of another family: none to show
         }
       }
-      this.#id = reactor.register(fd, "stream", this.#handler, {
+      this.#id = reactor.register(fd, "stream", this, {
         reading: !this.#paused,
         ref: false,
       });
@@ -129,35 +113,67 @@ export class ReactorSocket extends EventEmitter {
     this.#reactor.ref(this.#id, alive);
   }
 
-  /** What `StreamConnection` and the bulk transfers ask of libuv's handle. */
-  readonly _handle = this.#makeHandle();
+  // The reactor's calls (this socket is its own ReactorHandler: no closure per connection).
 
-  #makeHandle() {
-    const self = this;
-    return {
-      get fd(): number {
-        return self.destroyed ? -1 : self.#fd;
-      },
-      reading: true,
-      readStop: (): number => {
-        self.#lent = true;
-        self.#setReading();
-        return 0;
-      },
-      readStart: (): number => {
-        self.#lent = false;
-        self.#setReading();
-        return 0;
-      },
-      getpeername: (): number => {
-        try {
-          self.#addon.getsockname(self.#fd, true);
-          return 0;
-        } catch (err) {
-          return (err as { errno?: number }).errno ?? -1;
-        }
-      },
-    };
+  /** @internal Bytes read by the reactor. */
+  onData(data: Buffer): void {
+    this.bytesRead += data.length;
+    // A view holds its whole batch (up to a megabyte of other sockets' bytes) for as long
+    // as it is kept, and StreamConnection keeps what is not read at once: a small part of
+    // a larger batch is copied out, so what a socket holds is what it counts.
+    this.emit("data", data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data);
+  }
+
+  /** @internal The peer's FIN. */
+  onEnd(): void {
+    this.#eof = true;
+    this.#keepAlive();
+    this.emit("end");
+  }
+
+  /** @internal A fatal error of the stream. */
+  onError(err: ReactorError): void {
+    this.destroy(err);
+  }
+
+  /** @internal Room to write again. */
+  onWritable(): void {
+    this.#flush();
+  }
+
+  /** @internal The end of a connect. */
+  onConnect(err: ReactorError | null): void {
+    this.#onConnect(err);
+  }
+
+  /**
+   * What `StreamConnection` and the bulk transfers ask of libuv's handle: made when first
+   * asked for (most connections never are).
+   */
+  get _handle(): ReactorHandle {
+    this.#handle ??= new ReactorHandle(this);
+    return this.#handle;
+  }
+
+  /** @internal The descriptor, or -1 once destroyed (the handle's `fd`). */
+  handleFd(): number {
+    return this.destroyed ? -1 : this.#fd;
+  }
+
+  /** @internal Reading stopped (`lent`) or given back by a loan of the descriptor. */
+  lendReading(lent: boolean): void {
+    this.#lent = lent;
+    this.#setReading();
+  }
+
+  /** @internal 0 while the peer is connected, else a negative errno (the handle's `getpeername`). */
+  peerErrno(): number {
+    try {
+      this.#addon.getsockname(this.#fd, true);
+      return 0;
+    } catch (err) {
+      return (err as { errno?: number }).errno ?? -1;
+    }
   }
 
   /** Connects (as `net.Socket.connect`): `'connect'` when done, `'error'` then `'close'` if not. */
@@ -186,7 +202,7 @@ export class ReactorSocket extends EventEmitter {
         );
       }
       this.#addon.connect(this.#fd, where);
-      this.#id = this.#reactor.register(this.#fd, "stream", this.#handler, {
+      this.#id = this.#reactor.register(this.#fd, "stream", this, {
         reading: !this.#paused,
         connecting: true,
         ref: false,
@@ -455,5 +471,34 @@ export class ReactorSocket extends EventEmitter {
   get localPort(): number | undefined {
     const a = this.#address(false);
     return a === null || a.family === "unix" ? undefined : a.port;
+  }
+}
+
+/** The part of libuv's stream handle that `StreamConnection` and the bulk transfers use. */
+class ReactorHandle {
+  readonly #socket: ReactorSocket;
+  /** net.Socket's flag (a loan sets it so that net.Socket does not restart reading). */
+  reading = true;
+
+  constructor(socket: ReactorSocket) {
+    this.#socket = socket;
+  }
+
+  get fd(): number {
+    return this.#socket.handleFd();
+  }
+
+  readStop(): number {
+    this.#socket.lendReading(true);
+    return 0;
+  }
+
+  readStart(): number {
+    this.#socket.lendReading(false);
+    return 0;
+  }
+
+  getpeername(): number {
+    return this.#socket.peerErrno();
   }
 }
