@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { fstat } from "node:fs";
 import { type FileHandle, open as openFile } from "node:fs/promises";
 import type { ConnectionOptions } from "node:tls";
@@ -45,6 +46,7 @@ import { NetStreamBackend, nodeHasReusePort } from "./net-stream-backend.ts";
 import { CLOSED, type Readiness } from "./readiness.ts";
 import {
   type BindOptions,
+  nativeDatagrams,
   nativeMissing,
   nativeSupport,
   type SocketBackend,
@@ -67,10 +69,12 @@ export interface SocketOptions {
   /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
   maxQueuedBytes?: number;
   /**
-   * Stream sockets: run on the native addon's I/O path (one epoll instance, reads of every
-   * ready socket in one call, writes straight to the kernel) when the addon has it, on
-   * Linux; false keeps them on node:net. TLS always runs on node:net.
-   * `SOCKETKIT_NO_NATIVE_IO=1` turns it off for the whole process.
+   * TCP, Unix stream and UDP sockets: run on the native addon's I/O path (one epoll
+   * instance, reads of every ready socket in one call, datagrams in batches with
+   * recvmmsg, writes straight to the kernel) when the addon has it, on Linux; false keeps
+   * them on node:net and node:dgram. TLS always runs on node:net, and sockets of a
+   * node:cluster worker on node:net and node:dgram. `SOCKETKIT_NO_NATIVE_IO=1` turns it
+   * off for the whole process.
    * @default true
    */
   nativeIO?: boolean;
@@ -115,9 +119,11 @@ function backendFor(
       { code: "EPROTONOSUPPORT" },
     );
   }
-  return type === SOCK_STREAM
-    ? new NetStreamBackend(family, options)
-    : new DgramBackend(family, options);
+  if (type === SOCK_STREAM) return new NetStreamBackend(family, options);
+  // UDP on the native I/O path, as streams (not in a node:cluster worker, whose sockets
+  // may be the primary's: `bind(address, { shared: true })`).
+  const datagrams = options.nativeIO === false || cluster.isWorker ? null : nativeDatagrams();
+  return datagrams?.create(family, options) ?? new DgramBackend(family, options);
 }
 
 /**
