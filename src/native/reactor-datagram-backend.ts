@@ -17,6 +17,7 @@ import { READABLE, type Readiness, UNBOUND_DATAGRAM, WRITABLE } from "../socket/
 import type { BackendOptions, BindOptions, SocketBackend } from "../socket/socket-backend.ts";
 import type { StreamConnection } from "../socket/stream-connection.ts";
 import { Waiters } from "../socket/waiters.ts";
+import { DatagramBatch } from "./datagram-batch.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
 import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
 import { SockaddrCache } from "./sockaddr-cache.ts";
@@ -59,11 +60,28 @@ export class ReactorDatagramBackend implements SocketBackend {
   readonly #readers = new Waiters();
   readonly #writers = new Waiters();
   #sink: DatagramSink | null = null;
+  /**
+   * Datagrams `sendto` staged, sent together in one sendmmsg once the JavaScript of this
+   * turn of the event loop has run (see {@link #stage}); the promise of each, in order.
+   */
+  readonly #outbox = new DatagramBatch();
+  #outboxSent: ((n: number) => void)[] = [];
+  #outboxFailed: ((err: unknown) => void)[] = [];
+  #outboxTo: Address[] = [];
+  #outboxLength: number[] = [];
+  #outboxHead = 0;
+  /** A sendto went at once this turn: the next ones are staged until the turn's end. */
+  #turn = false;
+  readonly #flushOutbox = () => {
+    this.#turn = false;
+    this.#flush();
+  };
   /** A bound socket's "receive on ADDRESS", made on the first wait. */
   #receiveLabel: string | null = null;
 
   readonly #handler: ReactorHandler = {
-    onDatagram: (data, from) => this.#onDatagram(data, from),
+    onDatagramIn: (batch, at, length, addressAt, addressLength) =>
+      this.#onDatagram(batch, at, length, addressAt, addressLength),
     onError: (err) => {
       // An ICMP error on a connected socket: the next receive raises it; the socket goes on.
       this.#error ??= err;
@@ -156,11 +174,22 @@ export class ReactorDatagramBackend implements SocketBackend {
     if (this.#ref) this.#reactor.ref(this.#id, true);
   }
 
-  #onDatagram(data: Buffer, raw: Buffer): void {
-    const from = this.#addresses.decode(raw);
-    // A view holds its whole batch (other sockets' datagrams too) for as long as it is
-    // kept: a small part of a larger batch is copied out.
-    const own = data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data;
+  #onDatagram(
+    batch: Buffer,
+    at: number,
+    length: number,
+    addressAt: number,
+    addressLength: number,
+  ): void {
+    const from = this.#addresses.decode(batch, addressAt, addressLength);
+    // A view would hold the whole batch (other sockets' datagrams too) for as long as it
+    // is kept: a datagram that is a small part of it is copied out.
+    let own: Buffer;
+    if (length * 2 >= batch.length) own = batch.subarray(at, at + length);
+    else {
+      own = Buffer.allocUnsafe(length);
+      batch.copy(own, 0, at, at + length);
+    }
     const sink = this.#sink;
     if (sink !== null) {
       sink(own, from);
@@ -279,20 +308,102 @@ export class ReactorDatagramBackend implements SocketBackend {
   }
 
   sendto(data: Buffer, address: Address, timeout: number | null): Promise<number> {
-    // Hot path (a server replying): a bound, unconnected socket and an IP literal of its
-    // family, sent at once without resolving or building labels.
-    if (this.#bound && !this.#connected && !this.#closed && Array.isArray(address)) {
-      const raw = this.#addresses.encode(address);
+    // Hot path (a server replying): a bound, unconnected, blocking socket and an IP literal
+    // of its family, sent without resolving or building labels.
+    if (this.#bound && !this.#connected && !this.#closed && timeout === null) {
+      const raw = Array.isArray(address) ? this.#addresses.encode(address) : null;
       if (raw !== null) {
+        if (this.#turn || this.#outbox.length > 0) return this.#stage(data, raw, address);
+        let n: number;
         try {
-          const n = this.#reactor.sendto(this.#id, data, raw);
-          if (n >= 0) return Promise.resolve(n);
+          n = this.#reactor.sendto(this.#id, data, raw);
         } catch (err) {
           return Promise.reject(toSocketError(err, `send to ${formatAddress(address)}`));
+        }
+        if (n >= 0) {
+          // The first of this turn went at once; the next ones are staged (see #stage).
+          this.#turn = true;
+          process.nextTick(this.#flushOutbox);
+          return Promise.resolve(n);
         }
       }
     }
     return this.#sendtoChecked(data, address, timeout);
+  }
+
+  /**
+   * Stages a datagram for the sendmmsg that runs once the promises and `nextTick`
+   * callbacks of this turn of the event loop are done: a server whose handlers reply to a
+   * batch of datagrams sends the first reply at once and the others together in one system
+   * call (and its peers are woken once for them, not once each). The promise settles as
+   * sendto's would: with the length once the kernel took it, or with its error.
+   */
+  #stage(data: Buffer, raw: Uint8Array, to: Address): Promise<number> {
+    if (!this.#outbox.add(data, raw)) {
+      this.#flush();
+      if (!this.#outbox.add(data, raw)) return this.#sendtoChecked(data, to, null);
+    }
+    if (!this.#turn) {
+      this.#turn = true;
+      process.nextTick(this.#flushOutbox);
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.#outboxSent.push(resolve);
+      this.#outboxFailed.push(reject);
+      this.#outboxTo.push(to);
+      this.#outboxLength.push(data.length);
+    });
+  }
+
+  /** Sends what is staged, in as few sendmmsg calls as the kernel takes it in. */
+  #flush(): void {
+    while (this.#outbox.length > 0) {
+      if (this.#closed) {
+        this.#outbox.clear();
+        this.#settle(this.#outboxSent.length - this.#outboxHead, new Error("closed"));
+        return;
+      }
+      let sent: number;
+      try {
+        sent = this.#outbox.flush(this.#reactor, this.#id);
+      } catch (err) {
+        this.#settle(1, err); // that datagram is dropped; the rest go on
+        continue;
+      }
+      if (sent < 0) {
+        // The kernel's buffer is full: the rest wait for room, as node:dgram's sends do.
+        this.#reactor.wantWritable(this.#id);
+        this.#writers.watch(this.#flushOutbox);
+        return;
+      }
+      this.#settle(sent, null);
+    }
+  }
+
+  /** Settles the first `n` staged sends: sent, or failed with `err`. */
+  #settle(n: number, err: unknown): void {
+    const head = this.#outboxHead;
+    for (let i = head; i < head + n; i++) {
+      const to = this.#outboxTo[i] as Address;
+      if (err === null)
+        (this.#outboxSent[i] as (n: number) => void)(this.#outboxLength[i] as number);
+      else {
+        const action = `send to ${formatAddress(to)}`;
+        (this.#outboxFailed[i] as (e: unknown) => void)(
+          this.#closed
+            ? badState(`Cannot ${action}: socket is closed`, "EBADF")
+            : toSocketError(err, action),
+        );
+      }
+    }
+    this.#outboxHead = head + n;
+    if (this.#outboxHead >= this.#outboxSent.length) {
+      this.#outboxSent = [];
+      this.#outboxFailed = [];
+      this.#outboxTo = [];
+      this.#outboxLength = [];
+      this.#outboxHead = 0;
+    }
   }
 
   async #sendtoChecked(data: Buffer, address: Address, timeout: number | null): Promise<number> {
@@ -326,8 +437,14 @@ export class ReactorDatagramBackend implements SocketBackend {
     action: string,
   ): Promise<number> {
     const deadline = deadlineFrom(timeout);
+    // What is staged goes first: datagrams leave in the order they were sent.
+    if (this.#outbox.length > 0) this.#flush();
     for (;;) {
       if (this.#closed) throw badState(`Cannot ${action}: socket is closed`, "EBADF");
+      if (this.#outbox.length > 0) {
+        await this.#writers.wait(waitMs(timeout, deadline), action);
+        continue;
+      }
       let n: number;
       try {
         n = this.#reactor.sendto(this.#id, data, where);
@@ -398,6 +515,8 @@ export class ReactorDatagramBackend implements SocketBackend {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // What was staged leaves first, as a datagram node:dgram was sending would.
+    if (this.#outbox.length > 0) this.#flush();
     this.#closed = true;
     this.#sink = null;
     this.#queue = new Array(16);
@@ -407,6 +526,7 @@ export class ReactorDatagramBackend implements SocketBackend {
     if (this.#id >= 0) this.#reactor.close(this.#id);
     this.#readers.wake();
     this.#writers.wake();
+    this.#flush(); // what could not leave fails as closed
   }
 
   setsockopt(level: number, option: number, v: number): void {

@@ -34,30 +34,44 @@ export class SockaddrCache {
     this.#scratch = Buffer.alloc(this.#v6 ? 28 : 16);
   }
 
-  /** The tuple of a sender's raw sockaddr: `[host, port]`, or `[host, port, flowinfo, scopeId]`. */
-  decode(raw: Uint8Array): SocketAddress {
-    const port = ((raw[2] as number) << 8) | (raw[3] as number);
+  /**
+   * The tuple of a sender's raw sockaddr, `raw[at, at + length)`: `[host, port]`, or
+   * `[host, port, flowinfo, scopeId]`.
+   */
+  decode(raw: Buffer, at = 0, length = raw.length - at): SocketAddress {
+    const family = LITTLE ? raw[at] : raw[at + 1];
+    const port = ((raw[at + 2] as number) << 8) | (raw[at + 3] as number);
     if (!this.#v6) {
-      if (raw.length < 16 || raw[0] !== (LITTLE ? 2 : 0)) return generic(raw);
+      if (length < 16 || family !== 2 || raw[LITTLE ? at + 1 : at] !== 0) {
+        return generic(raw.subarray(at, at + length));
+      }
       const key =
-        (raw[4] as number) * 16777216 +
-        (((raw[5] as number) << 16) | ((raw[6] as number) << 8) | (raw[7] as number));
+        (raw[at + 4] as number) * 16777216 +
+        (((raw[at + 5] as number) << 16) |
+          ((raw[at + 6] as number) << 8) |
+          (raw[at + 7] as number));
       let host = this.#hosts.get(key);
       if (host === undefined) {
-        host = `${raw[4]}.${raw[5]}.${raw[6]}.${raw[7]}`;
+        host = `${raw[at + 4]}.${raw[at + 5]}.${raw[at + 6]}.${raw[at + 7]}`;
         this.#remember(this.#hosts, key, host);
       }
       return [host, port];
     }
-    if (raw.length < 28 || raw[0] !== (LITTLE ? 10 : 0)) return generic(raw);
-    const key = Buffer.from(raw.buffer, raw.byteOffset + 8, 16).toString("latin1");
+    if (length < 28 || family !== 10 || raw[LITTLE ? at + 1 : at] !== 0) {
+      return generic(raw.subarray(at, at + length));
+    }
+    const key = raw.toString("latin1", at + 8, at + 24);
     let host = this.#hosts.get(key);
     if (host === undefined) {
-      host = (decodeSockaddr(raw) as { host: string }).host;
+      host = (decodeSockaddr(raw.subarray(at, at + length)) as { host: string }).host;
       this.#remember(this.#hosts, key, host);
     }
-    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    return [host, port, view.getUint32(4), view.getUint32(24, LITTLE)];
+    return [
+      host,
+      port,
+      raw.readUInt32BE(at + 4),
+      LITTLE ? raw.readUInt32LE(at + 24) : raw.readUInt32BE(at + 24),
+    ];
   }
 
   /**
@@ -103,9 +117,17 @@ function isU32(n: unknown): n is number {
   return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 }
 
-/** An address of another family than expected (never on an IP socket), decoded anyway. */
+/**
+ * An address of another family than expected, or none (never on an IP socket): decoded
+ * as it is, or the unspecified address.
+ */
 function generic(raw: Uint8Array): SocketAddress {
-  const a = decodeSockaddr(raw);
+  let a: ReturnType<typeof decodeSockaddr>;
+  try {
+    a = decodeSockaddr(raw);
+  } catch {
+    return ["0.0.0.0", 0];
+  }
   if (a.family === "unix") return a.path.toString("utf8");
   if (a.family === "inet6") return [a.host, a.port, a.flowinfo ?? 0, a.scopeId ?? 0];
   return [a.host, a.port];

@@ -10,7 +10,7 @@ import {
 import { LogBudget, stderrLine } from "../core/log-budget.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { AccessGate } from "./access-gate.ts";
-import type { BaseRequestHandler, RequestHandlerClass } from "./base-request-handler.ts";
+import { BaseRequestHandler, type RequestHandlerClass } from "./base-request-handler.ts";
 import { isWorkerOf, REUSEPORT_ENV, WorkerPool } from "./worker-pool.ts";
 
 /** Options every server takes. */
@@ -66,6 +66,12 @@ export interface BaseServerOptions {
    */
   deny?: readonly string[];
 }
+
+/**
+ * What `shutdownRequest` returns when a request has nothing to end (a datagram): the
+ * serve loop then does not wait for it. For subclasses.
+ */
+export const NOTHING_TO_SHUT_DOWN: Promise<void> = Promise.resolve();
 
 /** A request as `getRequest` returns it. */
 export interface PendingRequest<Request> {
@@ -254,6 +260,14 @@ export abstract class BaseServer<Request> {
         if (pending === null) continue;
         this.serviceActions();
         this.#start(pending.request, pending.clientAddress);
+        // Requests already waiting (a batch of datagrams) start now, without a wait each.
+        for (;;) {
+          const more = this.#shutdownRequested ? null : this.getRequestNow();
+          if (more === null) break;
+          this.#stats.accepted++;
+          this.serviceActions();
+          this.#start(more.request, more.clientAddress);
+        }
       }
     } finally {
       if (this.blockOnClose) await this.#drain();
@@ -328,7 +342,9 @@ export abstract class BaseServer<Request> {
     try {
       const admitted = this.#admitted(request, clientAddress);
       if (admitted === true || (admitted !== false && (await admitted))) {
-        await this.processRequest(request, clientAddress);
+        if (this.processRequest === BaseServer.prototype.processRequest) {
+          await this.#process(request, clientAddress);
+        } else await this.processRequest(request, clientAddress);
         return;
       }
       this.#stats.rejected++;
@@ -486,6 +502,15 @@ export abstract class BaseServer<Request> {
   abstract getRequest(timeout: number | null): Promise<PendingRequest<Request> | null>;
 
   /**
+   * A request that is already waiting, taken without waiting, or null (the default: the
+   * serve loop then calls `getRequest`). A server whose requests come in batches (UDP)
+   * starts a whole batch at once this way. For subclasses.
+   */
+  protected getRequestNow(): PendingRequest<Request> | null {
+    return null;
+  }
+
+  /**
    * Makes `getRequest` stop taking requests, without touching running handlers (a TCP
    * server closes its listening socket; a UDP server, which replies through its socket,
    * only stops reading). For subclasses.
@@ -514,17 +539,39 @@ export abstract class BaseServer<Request> {
   }
 
   /** Handles one request: `finishRequest` then `shutdownRequest`. May be overridden. */
-  async processRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
+  processRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
+    return this.#process(request, clientAddress);
+  }
+
+  /**
+   * The default `processRequest`, which `#handle` calls directly when it is not
+   * overridden. Async frames count for UDP (a request per datagram): the default
+   * `finishRequest` and the handler's `run` (unless a subclass overrides them) run inline
+   * here, and a `shutdownRequest` with nothing to do (it returns
+   * {@link NOTHING_TO_SHUT_DOWN}) is not awaited.
+   */
+  async #process(request: Request, clientAddress: SocketAddress): Promise<void> {
     try {
-      // The default finishRequest runs here directly: an async frame less per request,
-      // which counts for UDP (a request per datagram).
-      if (this.finishRequest === BaseServer.prototype.finishRequest) {
-        await this.#handler(request, clientAddress).run();
-      } else await this.finishRequest(request, clientAddress);
+      if (this.finishRequest !== BaseServer.prototype.finishRequest) {
+        await this.finishRequest(request, clientAddress);
+      } else {
+        const h = this.#handler(request, clientAddress);
+        if (h.run !== BaseRequestHandler.prototype.run) await h.run();
+        else {
+          // BaseRequestHandler.run, inline.
+          if (h.setup !== BaseRequestHandler.prototype.setup) await h.setup();
+          try {
+            await h.handle();
+          } finally {
+            if (h.finish !== BaseRequestHandler.prototype.finish) await h.finish();
+          }
+        }
+      }
     } catch (err) {
       this.#reportError(request, clientAddress, err);
     } finally {
-      await this.shutdownRequest(request).catch(() => {});
+      const done = this.shutdownRequest(request);
+      if (done !== NOTHING_TO_SHUT_DOWN) await done.catch(() => {});
     }
   }
 
