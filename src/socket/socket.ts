@@ -136,8 +136,9 @@ function backendFor(
  * `recv`, and a peer's FIN shows as an empty Buffer while you can still `sendall`.
  *
  * The socket checks arguments, keeps the timeout and the files made by `makefile`, and
- * hands the I/O to one backend chosen when it is made: node:net for streams, node:dgram
- * for UDP, the native addon for the types Node.js lacks.
+ * hands the I/O to one backend chosen when it is made: for streams and UDP, the native
+ * addon's I/O path where it is (see {@link SocketOptions.nativeIO}), else node:net and
+ * node:dgram; the native addon for the types Node.js lacks.
  *
  * @example
  * ```ts
@@ -491,8 +492,9 @@ export class Socket {
    * socket, and the timers of its timeouts (`settimeout`), no longer keep the event loop
    * alive, so a program whose only work left is this socket ends (the socket with it).
    * Applies to what the socket holds now and to what it makes later (its connection,
-   * its listening or datagram socket). Sockets of the native addon (Unix datagram,
-   * SOCK_SEQPACKET, raw, UDP with SO_REUSEPORT) cannot: `UnsupportedError`. Python has
+   * its listening or datagram socket). Sockets of the native addon's poll-based backend
+   * (Unix datagram, SOCK_SEQPACKET, raw, and UDP with SO_REUSEPORT on a Node.js before
+   * 22.12 with the native I/O path off) cannot: `UnsupportedError`. Python has
    * no such call: there a thread, not a socket, keeps a program alive.
    *
    * @example
@@ -612,7 +614,12 @@ export class Socket {
         `Cannot setsockopt SO_REUSEPORT on a UDP socket: Node.js ${process.version} cannot set it (22.12 and later can) and ${nativeMissing()}; run \`npm run build:native\``,
       );
     }
-    this.#backend = native.create(this.family, SOCK_DGRAM, this.proto, this.#options);
+    // The native I/O path's UDP backend where it may be used (a worker's own SO_REUSEPORT
+    // socket too), else the addon's poll-based one.
+    const datagrams = this.#options.nativeIO === false ? null : nativeDatagrams();
+    this.#backend =
+      datagrams?.create(this.family, this.#options) ??
+      native.create(this.family, SOCK_DGRAM, this.proto, this.#options);
     void backend.close();
     if (!this.#ref) this.#backend.setRef(false);
   }
