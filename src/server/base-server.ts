@@ -315,7 +315,25 @@ export abstract class BaseServer<Request> {
       this.#daemons.add(request);
       this.unrefRequest(request);
     }
-    return this.#handle(request, clientAddress);
+    let admitted: boolean | Promise<boolean>;
+    try {
+      admitted = this.#admitted(request, clientAddress);
+    } catch (err) {
+      admitted = Promise.reject(err);
+    }
+    // The common case, a request let in and the default processRequest, in one async
+    // frame: frames count for UDP (a request per datagram).
+    if (admitted === true && this.processRequest === BaseServer.prototype.processRequest) {
+      return this.#process(request, clientAddress, true);
+    }
+    return this.#handle(request, clientAddress, admitted);
+  }
+
+  /** A request has ended: it no longer counts as active. */
+  #ended(request: Request): void {
+    this.#active.delete(request);
+    this.#daemons.delete(request);
+    this.#slots.wake();
   }
 
   /** Resolves when no request is being handled but daemon ones. */
@@ -338,9 +356,12 @@ export abstract class BaseServer<Request> {
    * Runs one request to the end and takes it off the active set; never rejects, whatever
    * the hooks throw.
    */
-  async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
+  async #handle(
+    request: Request,
+    clientAddress: SocketAddress,
+    admitted: boolean | Promise<boolean>,
+  ): Promise<void> {
     try {
-      const admitted = this.#admitted(request, clientAddress);
       if (admitted === true || (admitted !== false && (await admitted))) {
         if (this.processRequest === BaseServer.prototype.processRequest) {
           await this.#process(request, clientAddress);
@@ -353,9 +374,7 @@ export abstract class BaseServer<Request> {
       this.#reportError(request, clientAddress, err);
       await this.shutdownRequest(request).catch(() => {});
     } finally {
-      this.#active.delete(request);
-      this.#daemons.delete(request);
-      this.#slots.wake();
+      this.#ended(request);
     }
   }
 
@@ -548,9 +567,10 @@ export abstract class BaseServer<Request> {
    * overridden. Async frames count for UDP (a request per datagram): the default
    * `finishRequest` and the handler's `run` (unless a subclass overrides them) run inline
    * here, and a `shutdownRequest` with nothing to do (it returns
-   * {@link NOTHING_TO_SHUT_DOWN}) is not awaited.
+   * {@link NOTHING_TO_SHUT_DOWN}) is not awaited. `tracked`: `#start` called it for an
+   * active request, which it ends. Never rejects.
    */
-  async #process(request: Request, clientAddress: SocketAddress): Promise<void> {
+  async #process(request: Request, clientAddress: SocketAddress, tracked = false): Promise<void> {
     try {
       if (this.finishRequest !== BaseServer.prototype.finishRequest) {
         await this.finishRequest(request, clientAddress);
@@ -570,8 +590,13 @@ export abstract class BaseServer<Request> {
     } catch (err) {
       this.#reportError(request, clientAddress, err);
     } finally {
-      const done = this.shutdownRequest(request);
-      if (done !== NOTHING_TO_SHUT_DOWN) await done.catch(() => {});
+      try {
+        const done = this.shutdownRequest(request);
+        if (done !== NOTHING_TO_SHUT_DOWN) await done.catch(() => {});
+      } catch (err) {
+        this.#reportError(request, clientAddress, err); // it threw instead of rejecting
+      }
+      if (tracked) this.#ended(request);
     }
   }
 
