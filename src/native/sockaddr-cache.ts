@@ -80,7 +80,8 @@ export class SockaddrCache {
    * a number is out of range (the caller then checks and resolves it the long way).
    */
   encode(address: readonly unknown[]): Uint8Array | null {
-    const [host, port] = address;
+    const host = address[0];
+    const port = address[1];
     if (typeof host !== "string" || typeof port !== "number") return null;
     if (!(port >= 0 && port <= 65535 && Number.isInteger(port))) return null;
     let raw = this.#raw.get(host);
