@@ -55,7 +55,7 @@ describe("UDP sockets on the native I/O path", { skip }, () => {
   });
 
   it(
-    "sends the first datagram of a turn at once and the others together once the turn's callbacks have run, in order",
+    "sends a datagram at once, and the ones sent right after it together in a microtask, in order",
     T,
     async (t) => {
       const receiver = rawReceiver(t);
@@ -63,11 +63,11 @@ describe("UDP sockets on the native I/O path", { skip }, () => {
       const to: [string, number] = ["127.0.0.1", receiver.port];
       const sends = ["one", "two", "three"].map((word) => s.sendto(word, to));
       assert.equal(receiver.take(), "one", "the first went at once");
-      assert.equal(receiver.take(), null, "the others wait for the end of the turn");
+      assert.equal(receiver.take(), null, "the others wait for the microtask");
       assert.deepEqual(await Promise.all(sends), [3, 3, 5]);
       assert.equal(receiver.take(), "two");
       assert.equal(receiver.take(), "three");
-      // A new turn: the first goes at once again.
+      // After it, the next goes at once again.
       const next = s.sendto("four", to);
       assert.equal(receiver.take(), "four");
       assert.equal(await next, 4);

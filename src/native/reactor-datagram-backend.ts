@@ -22,9 +22,6 @@ import type { NativeAddon, NativeAddress } from "./index.ts";
 import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
 import { SockaddrCache } from "./sockaddr-cache.ts";
 
-/** Who takes each datagram as it arrives, instead of the queue (see {@link ReactorDatagramBackend.setSink}). */
-export type DatagramSink = (data: Buffer, from: SocketAddress) => void;
-
 /**
  * A UDP socket (AF_INET, AF_INET6) on the native reactor: datagrams come in batches
  * (recvmmsg) into a bounded queue, and `send`/`sendto` go straight to the kernel
@@ -59,10 +56,9 @@ export class ReactorDatagramBackend implements SocketBackend {
   #error: ReactorError | null = null;
   readonly #readers = new Waiters();
   readonly #writers = new Waiters();
-  #sink: DatagramSink | null = null;
   /**
-   * Datagrams `sendto` staged, sent together in one sendmmsg once the JavaScript of this
-   * turn of the event loop has run (see {@link #stage}); the promise of each, in order.
+   * Datagrams `sendto` staged, sent together in one sendmmsg by a microtask (see
+   * {@link #stage}); the promise of each, in order.
    */
   readonly #outbox = new DatagramBatch();
   #outboxSent: ((n: number) => void)[] = [];
@@ -70,10 +66,13 @@ export class ReactorDatagramBackend implements SocketBackend {
   #outboxTo: Address[] = [];
   #outboxLength: number[] = [];
   #outboxHead = 0;
-  /** A sendto went at once this turn: the next ones are staged until the turn's end. */
-  #turn = false;
+  /**
+   * A sendto went at once, and the microtask that sends what is staged after it is
+   * queued: until it runs, sendto stages.
+   */
+  #wave = false;
   readonly #flushOutbox = () => {
-    this.#turn = false;
+    this.#wave = false;
     this.#flush();
   };
   /** A bound socket's "receive on ADDRESS", made on the first wait. */
@@ -132,17 +131,6 @@ export class ReactorDatagramBackend implements SocketBackend {
     return this.#bound;
   }
 
-  /**
-   * Hands each datagram to `sink` as it arrives, in the reactor's batch, instead of
-   * queueing it (what is queued already goes first); null queues again. For a server
-   * that handles a batch of datagrams at once.
-   */
-  setSink(sink: DatagramSink | null): void {
-    this.#sink = sink;
-    if (sink === null) return;
-    for (let got = this.#shift(); got !== undefined; got = this.#shift()) sink(got[0], got[1]);
-  }
-
   /** The descriptor, made and registered (reading, not yet keeping the loop alive) on first use. */
   #open(action: string): number {
     if (this.#closed) throw badState(`Cannot ${action}: socket is closed`, "EBADF");
@@ -189,11 +177,6 @@ export class ReactorDatagramBackend implements SocketBackend {
     else {
       own = Buffer.allocUnsafe(length);
       batch.copy(own, 0, at, at + length);
-    }
-    const sink = this.#sink;
-    if (sink !== null) {
-      sink(own, from);
-      return;
     }
     if (this.#length >= this.#maxDatagrams || this.#queuedBytes + own.length > this.#maxBytes) {
       this.#dropped++;
@@ -313,7 +296,7 @@ export class ReactorDatagramBackend implements SocketBackend {
     if (this.#bound && !this.#connected && !this.#closed && timeout === null) {
       const raw = Array.isArray(address) ? this.#addresses.encode(address) : null;
       if (raw !== null) {
-        if (this.#turn || this.#outbox.length > 0) return this.#stage(data, raw, address);
+        if (this.#wave || this.#outbox.length > 0) return this.#stage(data, raw, address);
         let n: number;
         try {
           n = this.#reactor.sendto(this.#id, data, raw);
@@ -321,9 +304,9 @@ export class ReactorDatagramBackend implements SocketBackend {
           return Promise.reject(toSocketError(err, `send to ${formatAddress(address)}`));
         }
         if (n >= 0) {
-          // The first of this turn went at once; the next ones are staged (see #stage).
-          this.#turn = true;
-          process.nextTick(this.#flushOutbox);
+          // It went at once; the next ones of this wave are staged (see #stage).
+          this.#wave = true;
+          queueMicrotask(this.#flushOutbox);
           return Promise.resolve(n);
         }
       }
@@ -332,20 +315,22 @@ export class ReactorDatagramBackend implements SocketBackend {
   }
 
   /**
-   * Stages a datagram for the sendmmsg that runs once the promises and `nextTick`
-   * callbacks of this turn of the event loop are done: a server whose handlers reply to a
-   * batch of datagrams sends the first reply at once and the others together in one system
-   * call (and its peers are woken once for them, not once each). The promise settles as
-   * sendto's would: with the length once the kernel took it, or with its error.
+   * Stages a datagram for the sendmmsg of a microtask queued after the first datagram of
+   * the wave went at once: the handlers of a server answering a batch of datagrams run in
+   * step (one microtask each per await), so their replies come between that first one
+   * and the microtask, and leave in one system call (their peers woken once for them, not
+   * once each); a loop that awaits each sendto before the next sends each at once. The
+   * promise settles as sendto's would: with the length once the kernel took it, or with
+   * its error.
    */
   #stage(data: Buffer, raw: Uint8Array, to: Address): Promise<number> {
     if (!this.#outbox.add(data, raw)) {
       this.#flush();
       if (!this.#outbox.add(data, raw)) return this.#sendtoChecked(data, to, null);
     }
-    if (!this.#turn) {
-      this.#turn = true;
-      process.nextTick(this.#flushOutbox);
+    if (!this.#wave) {
+      this.#wave = true;
+      queueMicrotask(this.#flushOutbox);
     }
     return new Promise<number>((resolve, reject) => {
       this.#outboxSent.push(resolve);
@@ -518,7 +503,6 @@ export class ReactorDatagramBackend implements SocketBackend {
     // What was staged leaves first, as a datagram node:dgram was sending would.
     if (this.#outbox.length > 0) this.#flush();
     this.#closed = true;
-    this.#sink = null;
     this.#queue = new Array(16);
     this.#head = 0;
     this.#length = 0;
