@@ -169,6 +169,10 @@ export class ReactorDatagramBackend implements SocketBackend {
     addressAt: number,
     addressLength: number,
   ): void {
+    if (this.#length >= this.#maxDatagrams || this.#queuedBytes + length > this.#maxBytes) {
+      this.#dropped++;
+      return;
+    }
     const from = this.#addresses.decode(batch, addressAt, addressLength);
     // A view would hold the whole batch (other sockets' datagrams too) for as long as it
     // is kept: a datagram that is a small part of it is copied out.
@@ -177,10 +181,6 @@ export class ReactorDatagramBackend implements SocketBackend {
     else {
       own = Buffer.allocUnsafe(length);
       batch.copy(own, 0, at, at + length);
-    }
-    if (this.#length >= this.#maxDatagrams || this.#queuedBytes + own.length > this.#maxBytes) {
-      this.#dropped++;
-      return;
     }
     let queue = this.#queue;
     if (this.#length === queue.length) {
