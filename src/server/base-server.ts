@@ -68,8 +68,8 @@ export interface BaseServerOptions {
 }
 
 /**
- * What `shutdownRequest` returns when a request has nothing to end (a datagram): the
- * serve loop then does not wait for it. For subclasses.
+ * What `shutdownRequest` returns when a request has nothing to end (UDPServer's, for a
+ * datagram): the serve loop then does not wait for it.
  */
 export const NOTHING_TO_SHUT_DOWN: Promise<void> = Promise.resolve();
 
