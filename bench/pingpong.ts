@@ -141,6 +141,11 @@ const SERVERS = {
   "node:dgram": node("dgram-echo.ts", "raw node:dgram"),
   "socketkit UDP Socket": node("socket-udp-echo.ts", "socketkit Socket (recvfrom/sendto)"),
   "socketkit UDPServer": node("udpserver-echo.ts", "socketkit UDPServer"),
+  // The same server with datagram sockets on node:dgram instead of the native I/O path.
+  "socketkit UDPServer on node:dgram": {
+    ...node("udpserver-echo.ts", "socketkit UDPServer, node:dgram path (SOCKETKIT_NO_NATIVE_IO)"),
+    env: { SOCKETKIT_NO_NATIVE_IO: "1" },
+  },
   "python udp": python("python_udp_echo.py", "Python UDPServer"),
   "bun udp": bun("bun-udp-echo.ts", "Bun (Bun.udpSocket)"),
   "deno udp": deno("deno-udp-echo.ts", "Deno (Deno.listenDatagram)", ["--unstable-net"]),
@@ -351,6 +356,7 @@ function scenarios(parts: { pingpong: boolean; udp: boolean }): ScenarioSpec[] {
       "node:dgram",
       "socketkit UDP Socket",
       "socketkit UDPServer",
+      "socketkit UDPServer on node:dgram",
       "python udp",
       "bun udp",
       "deno udp",

@@ -11,7 +11,10 @@ import "./register.ts";
 import { hasReactor, reactorMissingReason } from "./reactor.ts";
 import { ReactorSocket } from "./reactor-socket.ts";
 
-const skip = hasReactor() ? false : `the native I/O path is absent (${reactorMissingReason()})`;
+const skip =
+  !hasReactor() || process.env.SOCKETKIT_NO_NATIVE_IO
+    ? `the native I/O path is off (${reactorMissingReason() ?? "SOCKETKIT_NO_NATIVE_IO is set"})`
+    : false;
 
 describe("stream sockets on the native I/O path", { skip }, () => {
   it("a connection runs on the reactor by default, and on node:net with nativeIO: false", async (t) => {

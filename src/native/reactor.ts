@@ -284,6 +284,20 @@ export interface ReactorHandler {
   onAccept?(fd: number, address: Buffer, id: number): void;
   /** A datagram and its sender's raw sockaddr (give it back to `sendto` to answer). */
   onDatagram?(data: Buffer, address: Buffer, id: number): void;
+  /**
+   * A datagram as where it lies in the batch's Buffer: `batch[offset, offset + length)`,
+   * its sender's raw sockaddr at `batch[addressOffset, addressOffset + addressLength)`.
+   * Called instead of `onDatagram` when given: a handler that copies the datagram out
+   * anyway and decodes the address itself makes no views.
+   */
+  onDatagramIn?(
+    batch: Buffer,
+    offset: number,
+    length: number,
+    addressOffset: number,
+    addressLength: number,
+    id: number,
+  ): void;
 }
 
 /** What {@link Reactor.register} registers. */
@@ -658,6 +672,17 @@ export class Reactor {
             );
             break;
           case EV_DATAGRAM:
+            if (handler.onDatagramIn !== undefined) {
+              handler.onDatagramIn(
+                data as Buffer,
+                events[at + 2] as number,
+                events[at + 3] as number,
+                events[at + 4] as number,
+                events[at + 5] as number,
+                id,
+              );
+              break;
+            }
             handler.onDatagram?.(
               Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
               Buffer.from(bytes, base + (events[at + 4] as number), events[at + 5]),

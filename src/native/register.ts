@@ -7,16 +7,23 @@
  * @module
  */
 import type { Socket as NetSocket, Server } from "node:net";
-import { type NativeCalls, type NativeStreams, registerNative } from "../socket/socket-backend.ts";
+import {
+  type NativeCalls,
+  type NativeDatagrams,
+  type NativeStreams,
+  registerNative,
+} from "../socket/socket-backend.ts";
 import { hasNative, native, nativeMissingReason } from "./index.ts";
 import { NativeBackend, needsNative } from "./native-backend.ts";
 import { hasReactor, Reactor } from "./reactor.ts";
+import { ReactorDatagramBackend } from "./reactor-datagram-backend.ts";
 import { ReactorServer } from "./reactor-server.ts";
 import { ReactorSocket } from "./reactor-socket.ts";
 import { reusePortListener } from "./reuse-port.ts";
 
 let calls: NativeCalls | null = null;
 let streams: NativeStreams | null | undefined;
+let datagrams: NativeDatagrams | null | undefined;
 
 /** The reactor's stream sockets, as the node:net look-alikes the socket layer takes. */
 function reactorStreams(): NativeStreams | null {
@@ -27,6 +34,16 @@ function reactorStreams(): NativeStreams | null {
     socketOn: (fd) =>
       new ReactorSocket(Reactor.shared(), addon, fd, { paused: true }) as unknown as NetSocket,
     server: () => new ReactorServer(Reactor.shared(), addon) as unknown as Server,
+  };
+}
+
+/** The reactor's UDP sockets. */
+function reactorDatagrams(): NativeDatagrams | null {
+  if (!hasReactor()) return null;
+  const addon = native("the native I/O path");
+  return {
+    create: (family, options) =>
+      new ReactorDatagramBackend(family, Reactor.shared(), addon, options),
   };
 }
 
@@ -56,5 +73,9 @@ registerNative({
   get streams(): NativeStreams | null {
     if (streams === undefined) streams = reactorStreams();
     return streams;
+  },
+  get datagrams(): NativeDatagrams | null {
+    if (datagrams === undefined) datagrams = reactorDatagrams();
+    return datagrams;
   },
 });

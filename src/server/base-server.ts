@@ -10,7 +10,7 @@ import {
 import { LogBudget, stderrLine } from "../core/log-budget.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { AccessGate } from "./access-gate.ts";
-import type { BaseRequestHandler, RequestHandlerClass } from "./base-request-handler.ts";
+import { BaseRequestHandler, type RequestHandlerClass } from "./base-request-handler.ts";
 import { isWorkerOf, REUSEPORT_ENV, WorkerPool } from "./worker-pool.ts";
 
 /** Options every server takes. */
@@ -66,6 +66,12 @@ export interface BaseServerOptions {
    */
   deny?: readonly string[];
 }
+
+/**
+ * What `shutdownRequest` returns when a request has nothing to end (UDPServer's, for a
+ * datagram): the serve loop then does not wait for it.
+ */
+export const NOTHING_TO_SHUT_DOWN: Promise<void> = Promise.resolve();
 
 /** A request as `getRequest` returns it. */
 export interface PendingRequest<Request> {
@@ -254,6 +260,14 @@ export abstract class BaseServer<Request> {
         if (pending === null) continue;
         this.serviceActions();
         this.#start(pending.request, pending.clientAddress);
+        // Requests already waiting (a batch of datagrams) start now, without a wait each.
+        for (;;) {
+          const more = this.#shutdownRequested ? null : this.getRequestNow();
+          if (more === null) break;
+          this.#stats.accepted++;
+          this.serviceActions();
+          this.#start(more.request, more.clientAddress);
+        }
       }
     } finally {
       if (this.blockOnClose) await this.#drain();
@@ -301,7 +315,25 @@ export abstract class BaseServer<Request> {
       this.#daemons.add(request);
       this.unrefRequest(request);
     }
-    return this.#handle(request, clientAddress);
+    let admitted: boolean | Promise<boolean>;
+    try {
+      admitted = this.#admitted(request, clientAddress);
+    } catch (err) {
+      admitted = Promise.reject(err);
+    }
+    // The common case, a request let in and the default processRequest, in one async
+    // frame: frames count for UDP (a request per datagram).
+    if (admitted === true && this.processRequest === BaseServer.prototype.processRequest) {
+      return this.#process(request, clientAddress, true);
+    }
+    return this.#handle(request, clientAddress, admitted);
+  }
+
+  /** A request has ended: it no longer counts as active. */
+  #ended(request: Request): void {
+    this.#active.delete(request);
+    this.#daemons.delete(request);
+    this.#slots.wake();
   }
 
   /** Resolves when no request is being handled but daemon ones. */
@@ -324,11 +356,16 @@ export abstract class BaseServer<Request> {
    * Runs one request to the end and takes it off the active set; never rejects, whatever
    * the hooks throw.
    */
-  async #handle(request: Request, clientAddress: SocketAddress): Promise<void> {
+  async #handle(
+    request: Request,
+    clientAddress: SocketAddress,
+    admitted: boolean | Promise<boolean>,
+  ): Promise<void> {
     try {
-      const admitted = this.#admitted(request, clientAddress);
       if (admitted === true || (admitted !== false && (await admitted))) {
-        await this.processRequest(request, clientAddress);
+        if (this.processRequest === BaseServer.prototype.processRequest) {
+          await this.#process(request, clientAddress);
+        } else await this.processRequest(request, clientAddress);
         return;
       }
       this.#stats.rejected++;
@@ -337,9 +374,7 @@ export abstract class BaseServer<Request> {
       this.#reportError(request, clientAddress, err);
       await this.shutdownRequest(request).catch(() => {});
     } finally {
-      this.#active.delete(request);
-      this.#daemons.delete(request);
-      this.#slots.wake();
+      this.#ended(request);
     }
   }
 
@@ -486,6 +521,15 @@ export abstract class BaseServer<Request> {
   abstract getRequest(timeout: number | null): Promise<PendingRequest<Request> | null>;
 
   /**
+   * A request that is already waiting, taken without waiting, or null (the default: the
+   * serve loop then calls `getRequest`). A server whose requests come in batches (UDP)
+   * starts a whole batch at once this way. For subclasses.
+   */
+  protected getRequestNow(): PendingRequest<Request> | null {
+    return null;
+  }
+
+  /**
    * Makes `getRequest` stop taking requests, without touching running handlers (a TCP
    * server closes its listening socket; a UDP server, which replies through its socket,
    * only stops reading). For subclasses.
@@ -514,17 +558,45 @@ export abstract class BaseServer<Request> {
   }
 
   /** Handles one request: `finishRequest` then `shutdownRequest`. May be overridden. */
-  async processRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
+  processRequest(request: Request, clientAddress: SocketAddress): Promise<void> {
+    return this.#process(request, clientAddress);
+  }
+
+  /**
+   * The default `processRequest`, which `#handle` calls directly when it is not
+   * overridden. Async frames count for UDP (a request per datagram): the default
+   * `finishRequest` and the handler's `run` (unless a subclass overrides them) run inline
+   * here, and a `shutdownRequest` with nothing to do (it returns
+   * {@link NOTHING_TO_SHUT_DOWN}) is not awaited. `tracked`: `#start` called it for an
+   * active request, which it ends. Never rejects.
+   */
+  async #process(request: Request, clientAddress: SocketAddress, tracked = false): Promise<void> {
     try {
-      // The default finishRequest runs here directly: an async frame less per request,
-      // which counts for UDP (a request per datagram).
-      if (this.finishRequest === BaseServer.prototype.finishRequest) {
-        await this.#handler(request, clientAddress).run();
-      } else await this.finishRequest(request, clientAddress);
+      if (this.finishRequest !== BaseServer.prototype.finishRequest) {
+        await this.finishRequest(request, clientAddress);
+      } else {
+        const h = this.#handler(request, clientAddress);
+        if (h.run !== BaseRequestHandler.prototype.run) await h.run();
+        else {
+          // BaseRequestHandler.run, inline.
+          if (h.setup !== BaseRequestHandler.prototype.setup) await h.setup();
+          try {
+            await h.handle();
+          } finally {
+            if (h.finish !== BaseRequestHandler.prototype.finish) await h.finish();
+          }
+        }
+      }
     } catch (err) {
       this.#reportError(request, clientAddress, err);
     } finally {
-      await this.shutdownRequest(request).catch(() => {});
+      try {
+        const done = this.shutdownRequest(request);
+        if (done !== NOTHING_TO_SHUT_DOWN) await done.catch(() => {});
+      } catch (err) {
+        this.#reportError(request, clientAddress, err); // it threw instead of rejecting
+      }
+      if (tracked) this.#ended(request);
     }
   }
 

@@ -8,11 +8,13 @@ export class DatagramReader {
   }
 
   /** Up to `n` bytes, or the rest of the datagram when `n` is left out. */
-  async read(n = -1): Promise<Buffer> {
-    const end = n < 0 ? this.#data.length : Math.min(this.#data.length, this.#pos + n);
-    const out = this.#data.subarray(this.#pos, end);
+  read(n = -1): Promise<Buffer> {
+    const data = this.#data;
+    const end = n < 0 ? data.length : Math.min(data.length, this.#pos + n);
+    // The whole datagram (the usual read) is the datagram itself, not a view of it.
+    const out = this.#pos === 0 && end === data.length ? data : data.subarray(this.#pos, end);
     this.#pos = end;
-    return out;
+    return Promise.resolve(out);
   }
 
   /** The next line, with its `"\n"`; empty at the end. */

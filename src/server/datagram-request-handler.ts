@@ -1,4 +1,6 @@
+import type { SocketAddress } from "../core/address.ts";
 import { BaseRequestHandler } from "./base-request-handler.ts";
+import type { BaseServer } from "./base-server.ts";
 import { DatagramReader } from "./datagram-reader.ts";
 import { DatagramWriter } from "./datagram-writer.ts";
 import type { DatagramRequest } from "./udp-server.ts";
@@ -13,9 +15,13 @@ export class DatagramRequestHandler extends BaseRequestHandler<DatagramRequest> 
   /** The reply. */
   wfile: DatagramWriter;
 
-  constructor(...args: ConstructorParameters<typeof BaseRequestHandler<DatagramRequest>>) {
-    super(...args);
-    this.rfile = new DatagramReader(this.request[0]);
+  constructor(
+    request: DatagramRequest,
+    clientAddress: SocketAddress,
+    server: BaseServer<DatagramRequest>,
+  ) {
+    super(request, clientAddress, server);
+    this.rfile = new DatagramReader(request[0]);
     this.wfile = new DatagramWriter();
   }
 

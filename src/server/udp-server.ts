@@ -12,7 +12,12 @@ import {
 import { UnsupportedError } from "../core/errors.ts";
 import { Socket } from "../socket/socket.ts";
 import type { RequestHandlerClass } from "./base-request-handler.ts";
-import { BaseServer, type BaseServerOptions, type PendingRequest } from "./base-server.ts";
+import {
+  BaseServer,
+  type BaseServerOptions,
+  NOTHING_TO_SHUT_DOWN,
+  type PendingRequest,
+} from "./base-server.ts";
 import { isWorkerOf, REUSEPORT_ENV } from "./worker-pool.ts";
 
 /** A UDP request: the datagram and the server's socket, as in Python. */
@@ -164,6 +169,16 @@ export class UDPServer extends BaseServer<DatagramRequest> {
     return { request: [data, this.socket], clientAddress };
   }
 
+  /** A datagram already received, when a handler is free for it (see `maxConcurrentRequests`). */
+  protected override getRequestNow(): PendingRequest<DatagramRequest> | null {
+    if (this.#stopping || this.activeRequests >= (this.options.maxConcurrentRequests ?? 1024))
+      return null;
+    const queued = this.socket.recvfromNow(this.options.maxPacketSize ?? 8192);
+    return queued === undefined
+      ? null
+      : { request: [queued[0], this.socket], clientAddress: queued[1] };
+  }
+
   protected override async stopAccepting(): Promise<void> {
     this.#stopping = true;
     this.#wakeStop?.();
@@ -178,5 +193,7 @@ export class UDPServer extends BaseServer<DatagramRequest> {
   protected override async closeRequest(): Promise<void> {}
 
   /** Nothing to close per datagram. */
-  override async shutdownRequest(): Promise<void> {}
+  override shutdownRequest(): Promise<void> {
+    return NOTHING_TO_SHUT_DOWN;
+  }
 }

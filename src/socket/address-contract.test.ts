@@ -29,9 +29,14 @@ import {
   socket,
 } from "../index.ts";
 import { hasNative, nativeMissingReason } from "../native/index.ts";
+import { hasReactor, reactorMissingReason } from "../native/reactor.ts";
 
 const T = { timeout: 15_000 };
 const noAddon = hasNative() ? false : `the native addon is absent (${nativeMissingReason()})`;
+const noReactor =
+  hasReactor() && !process.env.SOCKETKIT_NO_NATIVE_IO
+    ? false
+    : `the native I/O path is off (${reactorMissingReason() ?? "SOCKETKIT_NO_NATIVE_IO is set"})`;
 const noIpv6 = (await ipv6LoopbackWorks()) ? false : "::1 cannot be bound here (no IPv6 loopback)";
 
 /** One way a Socket is carried, and how to make a peer it can connect to. */
@@ -63,14 +68,20 @@ const IP_BACKENDS: Backend[] = [
     name: "node:dgram (UDP)",
     skip: false,
     datagram: true,
+    make: (t, family) => closing(t, socket(family, SOCK_DGRAM, 0, { nativeIO: false })),
+  },
+  {
+    name: "native I/O path (UDP)",
+    skip: noReactor,
+    datagram: true,
     make: (t, family) => closing(t, socket(family, SOCK_DGRAM)),
   },
   {
-    name: "native (UDP with SO_REUSEPORT)",
+    name: "native (UDP with SO_REUSEPORT, native I/O path off)",
     skip: noAddon,
     datagram: true,
     make: (t, family) => {
-      const s = closing(t, socket(family, SOCK_DGRAM));
+      const s = closing(t, socket(family, SOCK_DGRAM, 0, { nativeIO: false }));
       s.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
       return s;
     },

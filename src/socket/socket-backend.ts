@@ -151,6 +151,12 @@ export interface NativeStreams {
   server(): Server;
 }
 
+/** UDP sockets on the native I/O path (the addon's reactor). */
+export interface NativeDatagrams {
+  /** A UDP socket of `family` (AF_INET or AF_INET6), its descriptor made when first needed. */
+  create(family: number, options: BackendOptions): SocketBackend;
+}
+
 /** What the native layer gives the socket layer when it registers. */
 export interface NativeSupport {
   /** Whether `socket(family, type, proto)` is the native backend's (the types Node lacks). */
@@ -163,6 +169,8 @@ export interface NativeSupport {
   missing: string | null;
   /** The native I/O path for stream sockets, or null where the addon lacks it. */
   streams: NativeStreams | null;
+  /** The native I/O path for UDP sockets, or null where the addon lacks it. */
+  datagrams: NativeDatagrams | null;
 }
 
 let support: NativeSupport | null = null;
@@ -189,6 +197,15 @@ export function nativeCalls(): NativeCalls | null {
 export function nativeStreams(): NativeStreams | null {
   if (process.env.SOCKETKIT_NO_NATIVE_IO) return null;
   return support?.streams ?? null;
+}
+
+/**
+ * The native I/O path for UDP sockets, when the addon has it and neither
+ * `SOCKETKIT_NO_NATIVE` nor `SOCKETKIT_NO_NATIVE_IO` is set; else null.
+ */
+export function nativeDatagrams(): NativeDatagrams | null {
+  if (process.env.SOCKETKIT_NO_NATIVE_IO) return null;
+  return support?.datagrams ?? null;
 }
 
 /** Why the addon's calls are not there. */

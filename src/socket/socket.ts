@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { fstat } from "node:fs";
 import { type FileHandle, open as openFile } from "node:fs/promises";
 import type { ConnectionOptions } from "node:tls";
@@ -46,6 +47,7 @@ import { NetStreamBackend, nodeHasReusePort } from "./net-stream-backend.ts";
 import { CLOSED, type Readiness } from "./readiness.ts";
 import {
   type BindOptions,
+  nativeDatagrams,
   nativeMissing,
   nativeSupport,
   type SocketBackend,
@@ -68,10 +70,12 @@ export interface SocketOptions {
   /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
   maxQueuedBytes?: number;
   /**
-   * Stream sockets: run on the native addon's I/O path (one epoll instance, reads of every
-   * ready socket in one call, writes straight to the kernel) when the addon has it, on
-   * Linux; false keeps them on node:net. TLS always runs on node:net.
-   * `SOCKETKIT_NO_NATIVE_IO=1` turns it off for the whole process.
+   * TCP, Unix stream and UDP sockets: run on the native addon's I/O path (one epoll
+   * instance, reads of every ready socket in one call, datagrams in batches with
+   * recvmmsg, writes straight to the kernel) when the addon has it, on Linux; false keeps
+   * them on node:net and node:dgram. TLS always runs on node:net, and sockets of a
+   * node:cluster worker on node:net and node:dgram. `SOCKETKIT_NO_NATIVE_IO=1` turns it
+   * off for the whole process.
    * @default true
    */
   nativeIO?: boolean;
@@ -116,9 +120,11 @@ function backendFor(
       { code: "EPROTONOSUPPORT" },
     );
   }
-  return type === SOCK_STREAM
-    ? new NetStreamBackend(family, options)
-    : new DgramBackend(family, options);
+  if (type === SOCK_STREAM) return new NetStreamBackend(family, options);
+  // UDP on the native I/O path, as streams (not in a node:cluster worker, whose sockets
+  // may be the primary's: `bind(address, { shared: true })`).
+  const datagrams = options.nativeIO === false || cluster.isWorker ? null : nativeDatagrams();
+  return datagrams?.create(family, options) ?? new DgramBackend(family, options);
 }
 
 /**
@@ -131,8 +137,9 @@ function backendFor(
  * `recv`, and a peer's FIN shows as an empty Buffer while you can still `sendall`.
  *
  * The socket checks arguments, keeps the timeout and the files made by `makefile`, and
- * hands the I/O to one backend chosen when it is made: node:net for streams, node:dgram
- * for UDP, the native addon for the types Node.js lacks.
+ * hands the I/O to one backend chosen when it is made: for streams and UDP, the native
+ * addon's I/O path where it is (see {@link SocketOptions.nativeIO}), else node:net and
+ * node:dgram; the native addon for the types Node.js lacks.
  *
  * @example
  * ```ts
@@ -486,8 +493,9 @@ export class Socket {
    * socket, and the timers of its timeouts (`settimeout`), no longer keep the event loop
    * alive, so a program whose only work left is this socket ends (the socket with it).
    * Applies to what the socket holds now and to what it makes later (its connection,
-   * its listening or datagram socket). Sockets of the native addon (Unix datagram,
-   * SOCK_SEQPACKET, raw, UDP with SO_REUSEPORT) cannot: `UnsupportedError`. Python has
+   * its listening or datagram socket). Sockets of the native addon's poll-based backend
+   * (Unix datagram, SOCK_SEQPACKET, raw, and UDP with SO_REUSEPORT on a Node.js before
+   * 22.12 with the native I/O path off) cannot: `UnsupportedError`. Python has
    * no such call: there a thread, not a socket, keeps a program alive.
    *
    * @example
@@ -615,7 +623,12 @@ export class Socket {
         `Cannot setsockopt SO_REUSEPORT on a UDP socket: Node.js ${process.version} cannot set it (22.12 and later can) and ${nativeMissing()}; run \`npm run build:native\``,
       );
     }
-    this.#backend = native.create(this.family, SOCK_DGRAM, this.proto, this.#options);
+    // The native I/O path's UDP backend where it may be used (a worker's own SO_REUSEPORT
+    // socket too), else the addon's poll-based one.
+    const datagrams = this.#options.nativeIO === false ? null : nativeDatagrams();
+    this.#backend =
+      datagrams?.create(this.family, this.#options) ??
+      native.create(this.family, SOCK_DGRAM, this.proto, this.#options);
     void backend.close();
     if (!this.#ref) this.#backend.setRef(false);
   }

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { describe, it, type TestContext } from "node:test";
+import { closing, portOf, rejection, until } from "../../test/helpers/net.ts";
+import { AF_INET, SOCK_DGRAM } from "../core/constants.ts";
+import { SocketError } from "../core/errors.ts";
+import { type Socket, type SocketOptions, socket } from "../socket/socket.ts";
+import "./register.ts";
+import { native } from "./index.ts";
+import { hasReactor, Reactor, reactorMissingReason } from "./reactor.ts";
+
+const skip =
+  !hasReactor() || process.env.SOCKETKIT_NO_NATIVE_IO
+    ? `the native I/O path is off (${reactorMissingReason() ?? "SOCKETKIT_NO_NATIVE_IO is set"})`
+    : false;
+const T = { timeout: 10_000 };
+
+async function udp(t: TestContext, options: SocketOptions = {}): Promise<Socket> {
+  const s = closing(t, socket(AF_INET, SOCK_DGRAM, 0, options));
+  await s.bind(["127.0.0.1", 0]);
+  return s;
+}
+
+/** A bare non-blocking UDP socket of the addon, read synchronously (nothing in between). */
+function rawReceiver(t: TestContext): { fd: number; port: number; take: () => string | null } {
+  const addon = native("a test receiver");
+  const fd = addon.socket(AF_INET, SOCK_DGRAM, 0);
+  t.after(() => addon.close(fd));
+  addon.bind(fd, { family: "inet", host: "127.0.0.1", port: 0 });
+  const { port } = addon.getsockname(fd, false) as { port: number };
+  return {
+    fd,
+    port,
+    take: () => {
+      const got = addon.recvfrom(fd, 100000);
+      return got === null ? null : got[0].toString();
+    },
+  };
+}
+
+describe("UDP sockets on the native I/O path", { skip }, () => {
+  it("run on the reactor by default, and on node:dgram with nativeIO: false", T, async (t) => {
+    for (const [options, onReactor] of [
+      [{}, true],
+      [{ nativeIO: false }, false],
+    ] as const) {
+      const receiver = await udp(t, options);
+      const sender = await udp(t, options);
+      const before = Reactor.shared().stats().records;
+      await sender.sendto("hello", receiver.getsockname());
+      const [data, from] = await receiver.recvfrom(100);
+      assert.equal(data.toString(), "hello");
+      assert.deepEqual(from, sender.getsockname());
+      assert.equal(Reactor.shared().stats().records > before, onReactor);
+    }
+  });
+
+  it(
+    "sends a datagram at once, and the ones sent right after it together in a microtask, in order",
+    T,
+    async (t) => {
+      const receiver = rawReceiver(t);
+      const s = await udp(t);
+      const to: [string, number] = ["127.0.0.1", receiver.port];
+      const sends = ["one", "two", "three"].map((word) => s.sendto(word, to));
+      assert.equal(receiver.take(), "one", "the first went at once");
+      assert.equal(receiver.take(), null, "the others wait for the microtask");
+      assert.deepEqual(await Promise.all(sends), [3, 3, 5]);
+      assert.equal(receiver.take(), "two");
+      assert.equal(receiver.take(), "three");
+      // After it, the next goes at once again.
+      const next = s.sendto("four", to);
+      assert.equal(receiver.take(), "four");
+      assert.equal(await next, 4);
+    },
+  );
+
+  it(
+    "a staged datagram the kernel refuses fails alone; the ones after it are sent",
+    T,
+    async (t) => {
+      const receiver = rawReceiver(t);
+      const s = await udp(t);
+      const to: [string, number] = ["127.0.0.1", receiver.port];
+      const first = s.sendto("first", to);
+      const tooBig = s.sendto(Buffer.alloc(65508), to);
+      const last = s.sendto("last", to);
+      assert.equal(await first, 5);
+      await rejection(tooBig, SocketError, "EMSGSIZE");
+      assert.equal(await last, 4);
+      assert.equal(receiver.take(), "first");
+      assert.equal(receiver.take(), "last");
+    },
+  );
+
+  it("close sends what is staged first", T, async (t) => {
+    const receiver = rawReceiver(t);
+    const s = await udp(t);
+    const to: [string, number] = ["127.0.0.1", receiver.port];
+    const sends = [s.sendto("a", to), s.sendto("b", to), s.sendto("c", to)];
+    await s.close();
+    assert.deepEqual(await Promise.all(sends), [1, 1, 1]);
+    assert.deepEqual([receiver.take(), receiver.take(), receiver.take()], ["a", "b", "c"]);
+  });
+
+  it("a small datagram does not hold the batch it came in", T, async (t) => {
+    const receiver = await udp(t);
+    const sender = await udp(t);
+    const to = receiver.getsockname();
+    // Sent before the receiver's next wake-up: they come in batches of many.
+    await Promise.all(
+      Array.from({ length: 32 }, (_, i) => sender.sendto(Buffer.alloc(1000, i), to)),
+    );
+    for (let i = 0; i < 32; i++) {
+      const [data] = await receiver.recvfrom(2000);
+      assert.equal(data[0], i);
+      // Its own memory: a slice of Node's Buffer pool, or its batch when it is most of it.
+      assert.ok(data.buffer.byteLength <= Buffer.poolSize, `holds ${data.buffer.byteLength} bytes`);
+    }
+  });
+
+  it("counts what the bounded queue drops, and queues again once read", T, async (t) => {
+    const receiver = await udp(t, { maxQueuedDatagrams: 3 });
+    const sender = await udp(t);
+    const to = receiver.getsockname();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => sender.sendto(`d${i}`, to)));
+    await until(() => receiver.droppedDatagrams === 7, "7 datagrams dropped");
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await receiver.recvfrom(10))[0].toString());
+    assert.deepEqual(got, ["d0", "d1", "d2"]);
+    await sender.sendto("again", to);
+    assert.equal((await receiver.recvfrom(10))[0].toString(), "again");
+    assert.equal(receiver.droppedDatagrams, 7);
+  });
+
+  it("the fileno is the descriptor once the socket exists, -1 before and after", T, async (t) => {
+    const s = closing(t, socket(AF_INET, SOCK_DGRAM));
+    assert.equal(s.fileno(), -1);
+    await s.bind(["127.0.0.1", 0]);
+    assert.ok(s.fileno() > 2);
+    assert.ok(portOf(s.getsockname()) > 0);
+    await s.close();
+    assert.equal(s.fileno(), -1);
+  });
+});
