@@ -176,6 +176,7 @@ function received(line) {
   if (m !== null && !joined) {
     nick = m[1] ?? nick;
     joined = true;
+    setStatus("Connected");
     showWhere();
     showForm(sayForm, lineInput);
     show(line);

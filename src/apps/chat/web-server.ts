@@ -284,6 +284,12 @@ export class ChatWebServer {
       return;
     }
     const asset = this.#assets.get(path);
+    if (path === "/favicon.ico") {
+      // No icon, and no error in the browser's console for it.
+      res.writeHead(204, SECURITY_HEADERS);
+      res.end();
+      return;
+    }
     if (asset === undefined) {
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8", ...SECURITY_HEADERS });
       res.end("Not found\n");
