@@ -341,7 +341,7 @@ describe("the page's text rules", () => {
 
 describe("socketkit chat serve --web-port", () => {
   it(
-    "serves the page and says where; --web-tls without --web-port is a usage error",
+    "serves the page and says where, over https with --tls-self-signed; --web-tls without --web-port is a usage error",
     T,
     async (t) => {
       const server = socketkit(["chat", "serve", "--port", "0", "--web-port", "0"]);
@@ -354,6 +354,22 @@ describe("socketkit chat serve --web-port", () => {
       const member = await WsMember.join(t, url, "cli");
       member.send("/who");
       await member.waitFor("*** Online (1): cli");
+      const tls = socketkit([
+        "chat",
+        "serve",
+        "--port",
+        "0",
+        "--web-port",
+        "0",
+        "--tls-self-signed",
+      ]);
+      t.after(() => tls.stop());
+      await errorOutputFrom(tls, (err) => /or in a browser: https:\/\//.test(err));
+      assert.match(tls.stderr(), /tls certificate SHA-256 fingerprint [0-9A-F:]{95}\n/);
+      const secureUrl = /or in a browser: (\S+)/.exec(tls.stderr())?.[1] as string;
+      const secure = await WsMember.join(t, secureUrl, "sec", { rejectUnauthorized: false });
+      secure.send("/who");
+      await secure.waitFor("*** Online (1): sec");
       const usage = socketkit(["chat", "serve", "--port", "0", "--web-tls"]);
       assert.equal(await usage.exited, 2);
       assert.match(usage.stderr(), /go with --web-port/);
