@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { chatJoin } from "../apps/chat/client.ts";
 import { chatServe } from "../apps/chat/server.ts";
 import { nickProblem, roomProblem } from "../apps/chat/text.ts";
+import { serverTls } from "../apps/tls-setup.ts";
 import { formatAddress } from "../core/address.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
 import { parseCount, parseCountOrZero, parseHost, parsePort, parseSeconds } from "./parsers.ts";
@@ -28,7 +29,40 @@ function parseRedisUrl(value: string): string {
   return value;
 }
 
+/** One `--web-origin` value (comma-separated origins) added to those given before. */
+function collectOrigins(value: string, previous: string[] | undefined): string[] {
+  const origins = value
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  for (const origin of origins) {
+    let url: URL | null = null;
+    try {
+      url = new URL(origin);
+    } catch {
+      // Reported below.
+    }
+    if (
+      url === null ||
+      !/^https?:$/.test(url.protocol) ||
+      url.origin !== origin.replace(/\/$/, "")
+    ) {
+      throw new InvalidArgumentError(
+        `expected origins such as https://chat.example.org or http://localhost:3000, got "${origin}"`,
+      );
+    }
+  }
+  return [...(previous ?? []), ...origins];
+}
+
 interface ServeFlags extends AccessFlags {
+  webPort?: number;
+  webOrigin?: string[];
+  webMaxPerAddress: number;
+  webTls?: boolean;
+  cert?: string;
+  key?: string;
+  tlsSelfSigned?: boolean;
   redis?: string;
   port: number;
   host: string;
@@ -87,12 +121,48 @@ export function registerChat(program: Command): void {
       parseCountOrZero,
       200,
     )
+    .option(
+      "--web-port <port>",
+      "also serve the chat's web page at / and its WebSocket at /ws on this port",
+      parsePort,
+    )
+    .option(
+      "--web-origin <list>",
+      "other origins whose pages may use the WebSocket (comma-separated, repeatable; default: the page's own only)",
+      collectOrigins,
+    )
+    .option(
+      "--web-max-per-address <n>",
+      "web connections at once from one IP address",
+      parseCount,
+      16,
+    )
+    .option("--web-tls", "serve the web page over https (wss) with --cert and --key")
+    .option("--cert <file>", "PEM certificate for --web-tls")
+    .option("--key <file>", "PEM private key for --web-tls")
+    .option("--tls-self-signed", "serve the web page over https with a throwaway certificate")
     .addHelpText(
       "after",
-      "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part\n  $ socketkit chat serve --port 5001 --redis redis://127.0.0.1:6379   # rooms shared by many servers",
+      "\nExamples:\n  $ socketkit chat serve --port 5000 --history 50\n  $ socketkit chat serve --nick host     # the server's terminal takes part\n  $ socketkit chat serve --port 5001 --redis redis://127.0.0.1:6379   # rooms shared by many servers\n  $ socketkit chat serve --web-port 8080   # and a web page: http://127.0.0.1:8080/",
     )
     .action(async (flags: ServeFlags) => {
       const access = accessFromFlags(serve, flags);
+      const wantsTls = flags.webTls === true || flags.tlsSelfSigned === true;
+      if (flags.webPort === undefined && (wantsTls || flags.webOrigin !== undefined)) {
+        serve.error("error: --web-tls, --tls-self-signed and --web-origin go with --web-port", {
+          exitCode: 2,
+          code: "socketkit.usage",
+        });
+      }
+      let webTls: Awaited<ReturnType<typeof serverTls>> | undefined;
+      if (wantsTls) {
+        webTls = await serverTls({
+          cert: flags.cert,
+          key: flags.key,
+          selfSigned: flags.tlsSelfSigned,
+        });
+        process.stderr.write(`tls certificate SHA-256 fingerprint ${webTls.fingerprint256}\n`);
+      }
       await untilStopped((signal) =>
         chatServe({
           port: flags.port,
@@ -109,6 +179,10 @@ export function registerChat(program: Command): void {
           idleTimeout: flags.idleTimeout === 0 ? null : flags.idleTimeout,
           quietAbove: flags.quietAbove,
           redis: flags.redis,
+          webPort: flags.webPort,
+          webTls: webTls?.options,
+          webOrigins: flags.webOrigin,
+          webMaxPerAddress: flags.webMaxPerAddress,
           ...access,
           signal,
           onListening: ([host, port]) => {
@@ -117,6 +191,7 @@ export function registerChat(program: Command): void {
               `join with: npx socketkit chat join ${where} ${port}   (or: telnet ${where} ${port}, nc ${where} ${port})\n`,
             );
           },
+          onWebListening: (url) => process.stderr.write(`or in a browser: ${url}\n`),
         }),
       );
     });

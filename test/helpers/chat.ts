@@ -5,6 +5,7 @@
 import { once } from "node:events";
 import { connect, type Socket as NetSocket } from "node:net";
 import type { TestContext } from "node:test";
+import { type ClientOptions, WebSocket } from "ws";
 import { type ChatServeOptions, chatServe } from "../../src/apps/chat/server.ts";
 import { deferred } from "./deferred.ts";
 
@@ -12,15 +13,19 @@ import { deferred } from "./deferred.ts";
 export async function chatRoom(
   t: TestContext,
   options: ChatServeOptions = {},
-): Promise<{ port: number; logs: string[]; stop: () => Promise<void> }> {
+): Promise<{ port: number; web: string; logs: string[]; stop: () => Promise<void> }> {
   const logs: string[] = [];
   const stopper = new AbortController();
   const ready = deferred<number>();
+  let web = "";
   const running = chatServe({
     ...options,
     port: options.port ?? 0,
     log: (line) => logs.push(line),
     signal: stopper.signal,
+    onWebListening: (url) => {
+      web = url;
+    },
     onListening: ([, port]) => ready.resolve(port),
   });
   const stop = async () => {
@@ -30,7 +35,7 @@ export async function chatRoom(
   t.after(stop);
   const port = await Promise.race([ready.promise, running.then(() => -1)]);
   if (port < 0) throw new Error("The chat server ended before listening");
-  return { port, logs, stop };
+  return { port, web, logs, stop };
 }
 
 /** A member over a plain socket: everything it reads is kept as text. */
@@ -104,4 +109,104 @@ export class RawMember {
       this.#waiters.add(check);
     });
   }
+}
+
+/** A member over the chat's WebSocket (as the web page is): every text message is a line. */
+export class WsMember {
+  readonly ws: WebSocket;
+  /** Every message received, in order. */
+  readonly frames: string[] = [];
+  /** The lines received since the last `take`, joined by newlines. */
+  text = "";
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #waiters = new Set<() => void>();
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
+    ws.on("message", (data, isBinary) => {
+      const line = isBinary ? `(binary) ${String(data)}` : String(data);
+      this.frames.push(line);
+      this.text += `${line}\n`;
+      for (const check of [...this.#waiters]) check();
+    });
+    ws.on("error", () => {});
+    this.closed = new Promise((resolve) =>
+      ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })),
+    );
+    void this.closed.then(() => {
+      for (const check of [...this.#waiters]) check();
+    });
+  }
+
+  /** Opens the WebSocket at `url` (the page's address or ws://.../ws). */
+  static async connect(
+    t: TestContext,
+    url: string,
+    options: ClientOptions = {},
+  ): Promise<WsMember> {
+    const ws = new WebSocket(wsUrl(url), options);
+    t.after(() => ws.terminate());
+    const member = new WsMember(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_req, res) =>
+        reject(new Error(`Refused with HTTP ${res.statusCode}`)),
+      );
+    });
+    return member;
+  }
+
+  /** Connects and joins as `nick`; what was read so far is cleared. */
+  static async join(
+    t: TestContext,
+    url: string,
+    nick: string,
+    options: ClientOptions = {},
+  ): Promise<WsMember> {
+    const member = await WsMember.connect(t, url, options);
+    await member.waitFor("Choose a nickname: ");
+    member.send(nick);
+    await member.waitFor(`You are ${nick}.`);
+    member.take();
+    return member;
+  }
+
+  send(line: string | Buffer): void {
+    this.ws.send(line);
+  }
+
+  take(): string {
+    const out = this.text;
+    this.text = "";
+    return out;
+  }
+
+  /** Waits until the text read (since the last `take`) contains `what`; fails after `ms`. */
+  async waitFor(what: string | RegExp, ms = 10_000): Promise<void> {
+    const found = () =>
+      typeof what === "string" ? this.text.includes(what) : what.test(this.text);
+    if (found()) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(
+          new Error(`Waited ${ms} ms for ${String(what)}; read: ${JSON.stringify(this.text)}`),
+        );
+      }, ms);
+      const check = () => {
+        if (!found()) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      this.#waiters.add(check);
+    });
+  }
+}
+
+/** The WebSocket's address from the page's (`http://h:p/` -> `ws://h:p/ws`). */
+export function wsUrl(url: string): string {
+  if (url.startsWith("ws")) return url;
+  return `${url.replace(/^http/, "ws").replace(/\/$/, "")}/ws`;
 }

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import type { ChatServeOptions } from "../../src/apps/chat/server.ts";
-import { chatRoom, RawMember } from "../helpers/chat.ts";
+import { chatRoom, RawMember, WsMember } from "../helpers/chat.ts";
 import { closedPort } from "../helpers/net.ts";
 import { listening, portOf, socketkit, within } from "../helpers/proc.ts";
 import { redisSkip, startRedis } from "../helpers/redis.ts";
@@ -125,6 +125,23 @@ describe("chat room rules, the same with and without Redis", () => {
 });
 
 describe("chat rooms on Redis", () => {
+  it("a browser member on one server and TCP members on another talk both ways", T, async (t) => {
+    const redis = await startRedis(t);
+    const a = await chatRoom(t, { redis: redis.url, webPort: 0 });
+    const b = await chatRoom(t, { redis: redis.url });
+    const tcp = await RawMember.join(t, b.port, "far");
+    const browser = await WsMember.join(t, a.web, "webby");
+    await tcp.waitFor("*** webby joined");
+    browser.send("hello over redis");
+    await tcp.waitFor("<webby> hello over redis");
+    tcp.send("hello browser\n");
+    await browser.waitFor("<far> hello browser");
+    browser.send("/who");
+    await browser.waitFor("*** Online (2): far, webby");
+    tcp.send("/msg webby psst\n");
+    await browser.waitFor("(private) <far> psst");
+  });
+
   it(
     "gives every member on every server the messages, actions, joins and leaves in one order",
     T,

@@ -9,7 +9,7 @@
  * line `npm run test:node-lines` tests.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { describe, it } from "node:test";
@@ -98,6 +98,9 @@ describe("the package", { skip }, () => {
     const listing = run("tar", ["-tzf", join(dir, tarball)], dir);
     assert.match(listing, /package\/prebuilds\/linux-x64\/[^\n]*\.node/);
     assert.match(listing, /package\/dist\/index\.d\.ts/);
+    for (const file of ["index.html", "chat.css", "chat.js", "text.js"]) {
+      assert.match(listing, new RegExp(`package/web/chat/${file.replace(".", "\\.")}\n`), file);
+    }
 
     const project = join(dir, "consumer");
     mkdirSync(project);
@@ -157,5 +160,29 @@ describe("the package", { skip }, () => {
     assert.match(version, /^\d+\.\d+\.\d+\n$/);
     const npx = run("npx", ["--no-install", "socketkit", "--version"], project);
     assert.equal(npx, version);
+
+    // The chat's web page, found by the installed dist/ in the package's web/.
+    const chat = spawn(
+      process.execPath,
+      [
+        join(project, "node_modules", "socketkit", "dist", "cli", "main.js"),
+        ...["chat", "serve", "--port", "0", "--web-port", "0"],
+      ],
+      { cwd: project, env: bare, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    t.after(() => chat.kill());
+    let said = "";
+    const url = await new Promise<string>((resolve, reject) => {
+      chat.stderr.on("data", (chunk: Buffer) => {
+        said += chunk.toString();
+        const m = /or in a browser: (\S+)/.exec(said);
+        if (m !== null) resolve(m[1] as string);
+      });
+      chat.once("exit", () => reject(new Error(`chat serve exited: ${said}`)));
+    });
+    const page = await fetch(url);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /role="log"/);
+    chat.kill();
   });
 });

@@ -34,3 +34,4 @@ export {
   nickProblem,
   roomProblem,
 } from "./text.ts";
+export { ChatWebServer, type ChatWebServerOptions } from "./web-server.ts";

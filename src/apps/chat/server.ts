@@ -1,5 +1,6 @@
 import { createInterface, type Interface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import type { TlsOptions } from "node:tls";
 import { LineSplitter } from "../../codec/line-splitter.ts";
 import { TelnetFilter } from "../../codec/telnet-filter.ts";
 import { formatAddress } from "../../core/address.ts";
@@ -15,6 +16,7 @@ import { Outbox } from "../outbox.ts";
 import { PromptLine } from "../prompt-line.ts";
 import { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
+import { ChatWebServer } from "./web-server.ts";
 
 /** Options of {@link chatServe}. */
 export interface ChatServeOptions extends ChatRoomOptions {
@@ -69,6 +71,19 @@ export interface ChatServeOptions extends ChatRoomOptions {
   redis?: string;
   /** Settings of the Redis bus (lease, catch-up window, stream length). @default {} */
   redisOptions?: RedisChatBusOptions;
+  /**
+   * Also serve the chat's web page and its WebSocket on this port (0 picks a free one), on
+   * `host`: browser members are members like any other. @default undefined (no web page)
+   */
+  webPort?: number;
+  /** Serve the page over https (and the WebSocket over wss) with these options. @default undefined */
+  webTls?: TlsOptions;
+  /** Origins besides the page's own whose pages may open the WebSocket. @default [] */
+  webOrigins?: readonly string[];
+  /** Web connections at once from one IP address. @default 16 */
+  webMaxPerAddress?: number;
+  /** Called with the page's address once the web server listens. */
+  onWebListening?: (url: string) => void;
 }
 
 /**
@@ -142,6 +157,29 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     await room.stop();
     throw err;
   }
+  let web: ChatWebServer | null = null;
+  if (options.webPort !== undefined) {
+    try {
+      web = await ChatWebServer.create(room, {
+        host,
+        port: options.webPort,
+        tls: options.webTls,
+        origins: options.webOrigins,
+        maxPerAddress: options.webMaxPerAddress,
+        maxConnections: (options.maxMembers ?? 10_000) + 100,
+        allow: options.allow,
+        deny: options.deny,
+        maxLineLength,
+        outboxLimit,
+        idleTimeout,
+        log,
+      });
+    } catch (err) {
+      await server.close();
+      await room.stop();
+      throw err;
+    }
+  }
   const onAbort = () => {
     room.closeAll("The server is shutting down. Bye.");
     operator?.close();
@@ -153,14 +191,16 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
     if (warning !== null) log(warning);
     const address = server.serverAddress as [string, number];
     log(`listening on ${formatAddress(address)} (tcp)`);
+    if (web !== null) log(`listening on ${web.url} (web page, WebSocket at /ws)`);
     options.onListening?.(address);
+    if (web !== null) options.onWebListening?.(web.url);
     // After the start-up lines, so that the operator's prompt comes below them.
     if (options.nick !== undefined) operator?.join(room, options.nick);
     if (options.signal?.aborted) onAbort();
     await server.serveForever();
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
-    await server.close();
+    await Promise.all([server.close(), web?.close()]);
     await room.stop();
   }
 }
