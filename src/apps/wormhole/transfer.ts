@@ -102,6 +102,7 @@ export async function wormholeSend(
     onMotd: (motd) => say(`Server says: ${motd}`),
   });
   let mood: "happy" | "errory" | "scary" = "errory";
+  let transit: Transit | null = null;
   try {
     let code: string;
     if (options.code !== undefined) {
@@ -111,7 +112,6 @@ export async function wormholeSend(
     options.onCode?.(code);
     await w.establish();
     const started = performance.now();
-    let transit: Transit | null = null;
     if (file !== null) {
       transit = transitFor(true, options);
       w.send({ transit: await transit.hints() });
@@ -185,6 +185,7 @@ export async function wormholeSend(
     if (err instanceof WormholeError && err.code === "ERR_WORMHOLE_KEY") mood = "scary";
     throw err;
   } finally {
+    await transit?.close();
     await w.close(mood);
   }
 }
