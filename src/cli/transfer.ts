@@ -229,7 +229,7 @@ export function registerTransfer(program: Command): void {
           await sendWithCode(paths, flags);
           return;
         }
-        if (paths.length === 0) throw new InvalidArgumentError("send --to needs paths to send");
+        if (paths.length === 0) throw new Error("send --to needs paths to send");
         const secret = await secretFrom(flags);
         const summary = await withProgress((progress, log) =>
           send(paths, flags.to as [string, number], {
@@ -422,7 +422,7 @@ async function sendWithCode(
   flags: Common & WormholeFlags & { text?: string; code?: string; codeLength: number },
 ): Promise<void> {
   if (flags.text === undefined && paths.length !== 1)
-    throw new InvalidArgumentError(
+    throw new Error(
       "send with a code takes one file, or --text (or use --to HOST:PORT for several)",
     );
   const what = flags.text !== undefined ? { text: flags.text } : { path: paths[0] as string };
