@@ -49,6 +49,7 @@ describe("socketkit command", () => {
       "listen",
       "ping",
       "receive",
+      "relay",
       "scan",
       "send",
       "serve",

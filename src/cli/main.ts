@@ -32,6 +32,7 @@ const MODULES = {
   ping: () => import("./ping.ts").then((m) => m.registerPing),
   bench: () => import("./bench.ts").then((m) => m.registerBench),
   info: () => import("./info.ts").then((m) => m.registerInfo),
+  relay: () => import("./relay.ts").then((m) => m.registerRelay),
 } satisfies Record<string, () => Promise<Register>>;
 
 /** Commands registered by a module of another name. */

@@ -9,6 +9,13 @@ import {
   type TransferProgress,
   type TransferSummary,
 } from "../apps/transfer/index.ts";
+import {
+  DEFAULT_RELAY_URL,
+  DEFAULT_TRANSIT_HELPER,
+  type WormholeSummary,
+  wormholeReceive,
+  wormholeSend,
+} from "../apps/wormhole/transfer.ts";
 import { escapeControls } from "../core/escape.ts";
 import { stderrLine } from "../core/log-budget.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
@@ -171,7 +178,7 @@ export function summaryLine(verb: string, s: TransferSummary): string {
 }
 
 /** Runs a transfer with a progress bar, giving it the bar and the log to write lines with. */
-async function withProgress<T extends TransferSummary | null>(
+async function withProgress<T>(
   run: (progress: TransferProgress | undefined, log: (line: string) => void) => Promise<T>,
 ): Promise<T> {
   const bar = await progressBar();
@@ -193,31 +200,56 @@ export function registerTransfer(program: Command): void {
       .option("--timeout <seconds>", "give up on a peer silent this long", parseSeconds, 30);
 
   const sendCommand = program.command("send");
-  common(addClientTlsFlags(sendCommand))
-    .description("send files and folders to a waiting `socketkit receive`")
-    .argument("<paths...>", "files and folders to send")
-    .requiredOption("--to <host:port>", "where `socketkit receive` listens", parseHostPort)
+  wormholeFlags(common(addClientTlsFlags(sendCommand)))
+    .description(
+      "send files and folders to a waiting `socketkit receive` (--to), or a file or text with a Magic Wormhole code",
+    )
+    .argument("[paths...]", "files and folders to send")
+    .option("--to <host:port>", "where `socketkit receive` listens", parseHostPort)
+    .option("--text <text>", "send a text message with a code instead of a file")
+    .option("--code <code>", "use this code instead of one allocated (as `wormhole send --code`)")
+    .option("--code-length <words>", "words in an allocated code", parseWords, 2)
     .addHelpText(
       "after",
-      "\nExamples:\n  $ socketkit send report.pdf photos/ --to 192.168.1.20:9000\n  $ SOCKETKIT_SECRET=hunter2 socketkit send big.iso --to host:9000 --secret",
+      "\nExamples:\n  $ socketkit send report.pdf                   # prints: Wormhole code is: 7-crossover-clockwork\n  $ socketkit send --text 'the wifi password is ...'\n  $ socketkit send report.pdf photos/ --to 192.168.1.20:9000\n  $ SOCKETKIT_SECRET=hunter2 socketkit send big.iso --to host:9000 --secret",
     )
-    .action(async (paths: string[], flags: Common & ClientTlsFlags & { to: [string, number] }) => {
-      const secret = await secretFrom(flags);
-      const summary = await withProgress((progress, log) =>
-        send(paths, flags.to, {
-          ...clientTlsFromFlags(flags),
-          secret,
-          timeout: flags.timeout,
-          progress,
-          log,
-        }),
-      );
-      process.stderr.write(`${summaryLine("sent", summary)}\n`);
-    });
+    .action(
+      async (
+        paths: string[],
+        flags: Common &
+          ClientTlsFlags &
+          WormholeFlags & {
+            to?: [string, number];
+            text?: string;
+            code?: string;
+            codeLength: number;
+          },
+      ) => {
+        if (flags.to === undefined) {
+          await sendWithCode(paths, flags);
+          return;
+        }
+        if (paths.length === 0) throw new Error("send --to needs paths to send");
+        const secret = await secretFrom(flags);
+        const summary = await withProgress((progress, log) =>
+          send(paths, flags.to as [string, number], {
+            ...clientTlsFromFlags(flags),
+            secret,
+            timeout: flags.timeout,
+            progress,
+            log,
+          }),
+        );
+        process.stderr.write(`${summaryLine("sent", summary)}\n`);
+      },
+    );
 
   const receiveCommand = program.command("receive");
-  common(addServerTlsFlags(receiveCommand))
-    .description("wait for one `socketkit send` and write what it sends into --dir")
+  wormholeFlags(common(addServerTlsFlags(receiveCommand)))
+    .description(
+      "wait for one `socketkit send` and write what it sends into --dir, or receive with a Magic Wormhole code",
+    )
+    .argument("[code]", "a Magic Wormhole code (from `socketkit send` or `wormhole send`)")
     .option("--port <port>", "port (0 picks a free one)", parsePort, 0)
     .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--dir <dir>", "folder the files go to", ".")
@@ -225,32 +257,41 @@ export function registerTransfer(program: Command): void {
     .option("--max-size <bytes>", "refuse files larger than this (500M, 2G, ...)", parseSize)
     .addHelpText(
       "after",
-      "\nExamples:\n  $ socketkit receive --port 9000 --dir incoming\n  $ socketkit receive --host 0.0.0.0 --port 9000 --secret",
+      "\nExamples:\n  $ socketkit receive 7-crossover-clockwork\n  $ socketkit receive --port 9000 --dir incoming\n  $ socketkit receive --host 0.0.0.0 --port 9000 --secret",
     )
-    .action(async (flags: Common & ServerTlsFlags & AccessFlags & ReceiveFlags) => {
-      const access = accessFromFlags(receiveCommand, flags);
-      const secret = await secretFrom(flags);
-      const tls = await serverTlsFromFlags(receiveCommand, flags);
-      const summary = await untilStopped((signal) =>
-        withProgress((progress, log) =>
-          receive({
-            host: flags.host,
-            port: flags.port,
-            dir: flags.dir,
-            overwrite: flags.overwrite,
-            maxSize: flags.maxSize,
-            secret,
-            timeout: flags.timeout,
-            tls: tls?.options,
-            ...access,
-            signal,
-            progress,
-            log,
-          }),
-        ),
-      );
-      if (summary !== null) process.stderr.write(`${summaryLine("received", summary)}\n`);
-    });
+    .action(
+      async (
+        code: string | undefined,
+        flags: Common & ServerTlsFlags & AccessFlags & ReceiveFlags & WormholeFlags,
+      ) => {
+        if (code !== undefined) {
+          await receiveWithCode(code, flags);
+          return;
+        }
+        const access = accessFromFlags(receiveCommand, flags);
+        const secret = await secretFrom(flags);
+        const tls = await serverTlsFromFlags(receiveCommand, flags);
+        const summary = await untilStopped((signal) =>
+          withProgress((progress, log) =>
+            receive({
+              host: flags.host,
+              port: flags.port,
+              dir: flags.dir,
+              overwrite: flags.overwrite,
+              maxSize: flags.maxSize,
+              secret,
+              timeout: flags.timeout,
+              tls: tls?.options,
+              ...access,
+              signal,
+              progress,
+              log,
+            }),
+          ),
+        );
+        if (summary !== null) process.stderr.write(`${summaryLine("received", summary)}\n`);
+      },
+    );
 
   const shareCommand = program.command("share");
   common(addServerTlsFlags(shareCommand))
@@ -335,4 +376,95 @@ interface ReceiveFlags {
   dir: string;
   overwrite?: boolean;
   maxSize?: number;
+}
+
+function parseWords(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 8)
+    throw new InvalidArgumentError(`expected 1 to 8 words, got "${value}"`);
+  return n;
+}
+
+interface WormholeFlags {
+  relayUrl?: string;
+  transitHelper?: string;
+  listenOn?: string[];
+  listen: boolean;
+}
+
+/** The flags of sending and receiving with a code. */
+function wormholeFlags(command: Command): Command {
+  return command
+    .option("--relay-url <url>", `the rendezvous server (default ${DEFAULT_RELAY_URL})`)
+    .option(
+      "--transit-helper <tcp:host:port>",
+      `the transit relay (default ${DEFAULT_TRANSIT_HELPER})`,
+    )
+    .option(
+      "--listen-on <addresses>",
+      "addresses given to the peer for a direct connection (default 127.0.0.1)",
+      (v: string) => v.split(",").map((a) => parseHost(a.trim())),
+    )
+    .option("--no-listen", "no direct connection: everything through the transit relay");
+}
+
+function codeOptions(flags: Common & WormholeFlags) {
+  return {
+    relayUrl: flags.relayUrl,
+    transitHelper: flags.transitHelper,
+    listen: flags.listen ? (flags.listenOn ?? ["127.0.0.1"]) : [],
+    timeout: flags.timeout,
+  };
+}
+
+async function sendWithCode(
+  paths: string[],
+  flags: Common & WormholeFlags & { text?: string; code?: string; codeLength: number },
+): Promise<void> {
+  if (flags.text === undefined && paths.length !== 1)
+    throw new Error(
+      "send with a code takes one file, or --text (or use --to HOST:PORT for several)",
+    );
+  const what = flags.text !== undefined ? { text: flags.text } : { path: paths[0] as string };
+  const summary = await withProgress((progress, log) =>
+    wormholeSend(what, {
+      ...codeOptions(flags),
+      code: flags.code,
+      codeLength: flags.codeLength,
+      progress,
+      log,
+      onCode: (code) => {
+        log(`Wormhole code is: ${code}`);
+        log(
+          `On the other computer, run: socketkit receive ${code}  (or: wormhole receive ${code})`,
+        );
+      },
+    }),
+  );
+  process.stderr.write(`${wormholeLine("sent", summary)}\n`);
+}
+
+async function receiveWithCode(
+  code: string,
+  flags: Common & ReceiveFlags & WormholeFlags,
+): Promise<void> {
+  const summary = await withProgress((progress, log) =>
+    wormholeReceive(code, {
+      ...codeOptions(flags),
+      dir: flags.dir,
+      overwrite: flags.overwrite,
+      maxSize: flags.maxSize,
+      progress,
+      log,
+      onText: (text) => process.stdout.write(`${text}\n`),
+    }),
+  );
+  process.stderr.write(`${wormholeLine("received", summary)}\n`);
+}
+
+/** The summary line of a transfer with a code. */
+export function wormholeLine(verb: string, s: WormholeSummary): string {
+  if (s.kind === "text") return `${verb} a text of ${s.bytes} bytes`;
+  const mbps = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
+  return `${verb} ${escapeControls(s.name ?? "")}, ${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s, ${s.via}), sha256 ${s.sha256}`;
 }

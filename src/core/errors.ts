@@ -456,3 +456,16 @@ export function isDisconnect(err: unknown): boolean {
     err instanceof ConnectionAbortedError
   );
 }
+
+/**
+ * A Magic Wormhole exchange failed: the rendezvous server refused or broke a request,
+ * the code was wrong on one side (`ERR_WORMHOLE_KEY`, the key confirmation failed), the
+ * peer sent what the protocol does not allow, or no transit connection could be made.
+ * `code` says which (`ERR_WORMHOLE_SERVER`, `ERR_WORMHOLE_KEY`, `ERR_WORMHOLE_PEER`,
+ * `ERR_WORMHOLE_TRANSIT`, `ERR_WORMHOLE_REFUSED`).
+ */
+export class WormholeError extends SocketError {
+  protected override defaultCode(): string {
+    return "ERR_WORMHOLE";
+  }
+}
