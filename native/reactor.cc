@@ -81,7 +81,7 @@ constexpr int kStride = 6;
 // most kMaxMessages datagrams (each up to kSlot bytes; longer ones, which only Unix datagram
 // sockets can carry, are cut), a listener at most kAcceptBound connections. Once a batch
 // holds kBatchBytes, the sockets still to read are served first on the next wake-up.
-constexpr size_t kStreamRead = 256 * 1024;
+constexpr size_t kStreamRead = 64 * 1024;
 constexpr size_t kBatchBytes = 1024 * 1024;
 constexpr int kMaxMessages = 32;
 constexpr size_t kSlot = 64 * 1024;

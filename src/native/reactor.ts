@@ -222,7 +222,7 @@ const EV_READABLE = 8;
 /** Int32 values a record takes. */
 export const STRIDE = 6;
 /** Most bytes one stream gives in one batch. */
-export const STREAM_READ = 262144;
+export const STREAM_READ = 65536;
 /** Bytes after which a batch reads no more sockets (one socket may add its bound past it). */
 export const BATCH_BYTES = 1048576;
 /** Most datagrams one socket gives in one batch. */
