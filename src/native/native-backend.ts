@@ -23,9 +23,9 @@ import {
 } from "../core/errors.ts";
 import { badState } from "../socket/checks.ts";
 import { resolveAddress } from "../socket/getaddrinfo.ts";
+import { NotAStreamBackend } from "../socket/not-a-stream.ts";
 import { CLOSED, READABLE, type Readiness, WRITABLE } from "../socket/readiness.ts";
 import type { SocketBackend } from "../socket/socket-backend.ts";
-import type { StreamConnection } from "../socket/stream-connection.ts";
 import { timeoutError } from "../socket/waiters.ts";
 import { type NativeAddon, type NativeAddress, type NativePoller, native } from "./index.ts";
 
@@ -60,7 +60,7 @@ interface Waiter {
  * `send` is one datagram or packet, one `recv` returns one (cut to `bufsize`, as Python
  * does).
  */
-export class NativeBackend implements SocketBackend {
+export class NativeBackend extends NotAStreamBackend implements SocketBackend {
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -72,6 +72,7 @@ export class NativeBackend implements SocketBackend {
   #connected = false;
 
   constructor(family: number, type: number, proto = 0, fd?: number) {
+    super();
     this.#family = family;
     this.#type = type;
     this.#proto = proto;
@@ -446,21 +447,7 @@ export class NativeBackend implements SocketBackend {
     return this.#isClosed ? -1 : this.#fd;
   }
 
-  async dup(): Promise<SocketBackend> {
-    return this.dupFd("dup");
-  }
-
-  dupFd(action: string): never {
-    throw new UnsupportedError(
-      `Cannot ${action}: only a connected or listening stream socket can be duplicated here`,
-    );
-  }
-
-  connection(action: string): StreamConnection {
-    throw badState(`Cannot ${action}: socket is not connected`, "ENOTCONN");
-  }
-
-  setIdleTimeout(): void {
+  override setIdleTimeout(): void {
     throw new UnsupportedError(
       `Cannot set the idle timeout of ${describe(this.#family, this.#type, this.#proto)}: only TCP and Unix stream connections have one`,
     );

@@ -13,9 +13,9 @@ import { badState } from "../socket/checks.ts";
 import { deadlineFrom, waitMs } from "../socket/deadline.ts";
 import { resolveAddress } from "../socket/getaddrinfo.ts";
 import { unsupportedOption } from "../socket/net-stream-backend.ts";
+import { NotAStreamBackend } from "../socket/not-a-stream.ts";
 import { READABLE, type Readiness, UNBOUND_DATAGRAM, WRITABLE } from "../socket/readiness.ts";
 import type { BackendOptions, BindOptions, SocketBackend } from "../socket/socket-backend.ts";
-import type { StreamConnection } from "../socket/stream-connection.ts";
 import { Waiters } from "../socket/waiters.ts";
 import { DatagramBatch } from "./datagram-batch.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
@@ -30,7 +30,7 @@ import { SockaddrCache } from "./sockaddr-cache.ts";
  * receive that must wait), with the options set before; what arrives while the queue is
  * full is dropped and counted; a connected socket sends only to its peer.
  */
-export class ReactorDatagramBackend implements SocketBackend {
+export class ReactorDatagramBackend extends NotAStreamBackend implements SocketBackend {
   readonly #family: number;
   readonly #reactor: Reactor;
   readonly #addon: NativeAddon;
@@ -100,6 +100,7 @@ export class ReactorDatagramBackend implements SocketBackend {
   };
 
   constructor(family: number, reactor: Reactor, addon: NativeAddon, options: BackendOptions = {}) {
+    super();
     this.#family = family;
     this.#reactor = reactor;
     this.#addon = addon;
@@ -590,24 +591,6 @@ export class ReactorDatagramBackend implements SocketBackend {
       }
     }
     throw badState("Cannot getpeername: socket is not connected", "ENOTCONN");
-  }
-
-  async dup(): Promise<SocketBackend> {
-    return this.dupFd("dup");
-  }
-
-  dupFd(action: string): never {
-    throw new UnsupportedError(
-      `Cannot ${action}: only a connected or listening stream socket can be duplicated here`,
-    );
-  }
-
-  connection(action: string): StreamConnection {
-    throw badState(`Cannot ${action}: socket is not connected`, "ENOTCONN");
-  }
-
-  setIdleTimeout(): void {
-    throw badState("Cannot set the idle timeout: socket is not connected", "ENOTCONN");
   }
 }
 

@@ -20,15 +20,15 @@ import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, waitMs } from "./deadline.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
 import { unsupportedOption } from "./net-stream-backend.ts";
+import { NotAStreamBackend } from "./not-a-stream.ts";
 import { type Readiness, UNBOUND_DATAGRAM } from "./readiness.ts";
 import type { BackendOptions, BindOptions, SocketBackend } from "./socket-backend.ts";
-import type { StreamConnection } from "./stream-connection.ts";
 
 /**
  * A UDP socket on node:dgram. The dgram socket is made when first needed (bind, connect,
  * sendto, or a receive that must wait), with the options set before.
  */
-export class DgramBackend implements SocketBackend {
+export class DgramBackend extends NotAStreamBackend implements SocketBackend {
   readonly #family: number;
   readonly #options: BackendOptions;
   #dgram: DatagramEndpoint | null = null;
@@ -42,6 +42,7 @@ export class DgramBackend implements SocketBackend {
   #receiveLabel: string | null = null;
 
   constructor(family: number, options: BackendOptions = {}) {
+    super();
     this.#family = family;
     this.#options = options;
   }
@@ -305,23 +306,5 @@ export class DgramBackend implements SocketBackend {
       return toSocketAddress(this.#family, a.address, a.port);
     }
     throw badState("Cannot getpeername: socket is not connected", "ENOTCONN");
-  }
-
-  async dup(): Promise<SocketBackend> {
-    return this.dupFd("dup");
-  }
-
-  dupFd(action: string): never {
-    throw new UnsupportedError(
-      `Cannot ${action}: only a connected or listening stream socket can be duplicated here`,
-    );
-  }
-
-  connection(action: string): StreamConnection {
-    throw badState(`Cannot ${action}: socket is not connected`, "ENOTCONN");
-  }
-
-  setIdleTimeout(): void {
-    throw badState("Cannot set the idle timeout: socket is not connected", "ENOTCONN");
   }
 }

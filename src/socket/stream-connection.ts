@@ -488,12 +488,7 @@ export class StreamConnection implements Readiness {
    * Resolves when the handle is released, or at once when bytes are still draining.
    */
   close(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      this.queue.clear();
-      this.#releaseDirect();
-      this.readers.wake();
-      this.#drainWaiters.wake();
+    if (this.#markClosed()) {
       if (this.socket.writableLength > 0 && !this.socket.destroyed) {
         this.socket.destroySoon();
         const linger = setTimeout(() => this.socket.destroy(), LINGER_MS);
@@ -511,12 +506,7 @@ export class StreamConnection implements Readiness {
    * with 0 seconds, for a peer that must not hold the close up or must see it failed.
    */
   reset(): Promise<void> {
-    if (!this.closed) {
-      this.closed = true;
-      this.queue.clear();
-      this.#releaseDirect();
-      this.readers.wake();
-      this.#drainWaiters.wake();
+    if (this.#markClosed()) {
       try {
         this.socket.resetAndDestroy();
       } catch {
@@ -525,6 +515,17 @@ export class StreamConnection implements Readiness {
       }
     }
     return this.#whenClosed();
+  }
+
+  /** Marks the connection closed (once: false after), dropping what was unread and waking every waiter. */
+  #markClosed(): boolean {
+    if (this.closed) return false;
+    this.closed = true;
+    this.queue.clear();
+    this.#releaseDirect();
+    this.readers.wake();
+    this.#drainWaiters.wake();
+    return true;
   }
 
   #whenClosed(): Promise<void> {
