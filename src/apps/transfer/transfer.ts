@@ -157,18 +157,28 @@ class Pack {
     this.#header += entryBound(file);
   }
 
-  /** The files read, with their entries for the message, and their bytes. */
-  read(): { entries: PackedFile[]; data: Buffer } {
-    const data = readAll(this.files, this.bytes);
-    const entries: PackedFile[] = [];
-    let at = 0;
-    for (const file of this.files) {
-      const sha256 = hash("sha256", data.subarray(at, at + file.size));
-      at += file.size;
-      entries.push({ path: file.rel, size: file.size, exec: file.exec, sha256 });
-    }
+  /**
+   * The files read (with the addon, on the thread pool), with their entries for the
+   * message, and their bytes.
+   */
+  async read(): Promise<PackRead> {
+    const { data, sums } = await readAll(this.files, this.bytes);
+    const entries = this.files.map(
+      (file, i): PackedFile => ({
+        path: file.rel,
+        size: file.size,
+        exec: file.exec,
+        sha256: sums[i] as string,
+      }),
+    );
     return { entries, data };
   }
+}
+
+/** A pack's files read: their entries for the `pack` message, and their bytes. */
+interface PackRead {
+  entries: PackedFile[];
+  data: Buffer;
 }
 
 /** Sends `tree` over an open, authenticated channel (we have the files). */
@@ -185,11 +195,31 @@ export async function runSender(
   const stored: Promise<unknown>[] = [];
   /** The receiver's answer to the big file being sent, read while its data goes out. */
   let reply: Promise<unknown> | null = null;
-  /** Sends the pack gathered, if any; waits while too many are unanswered. */
-  const sendPack = async () => {
+  /**
+   * The pack being read (on the thread pool, with the addon) while the one before it is
+   * sent: the reading of one pack and the sending of the last go on at once.
+   */
+  let ahead: Promise<PackRead> | null = null;
+  /** Starts reading the pack gathered, if any, and sends the one read before it. */
+  const flushPack = async () => {
     if (pack.files.length === 0) return;
-    const sent = pack.read();
+    const reading = pack.read();
+    // Awaited in turn, below or at the next flush; a failure meanwhile waits for that.
+    reading.catch(() => {});
     pack = new Pack();
+    const before = ahead;
+    ahead = reading;
+    if (before !== null) await sendPack(await before);
+  };
+  /** Sends every pack gathered and read. */
+  const sendPacks = async () => {
+    await flushPack();
+    const last = ahead;
+    ahead = null;
+    if (last !== null) await sendPack(await last);
+  };
+  /** Sends a pack read; waits while too many are unanswered. */
+  const sendPack = async (sent: PackRead) => {
     await channel.sendRaw([encodeMessage({ t: "pack", files: sent.entries }), sent.data]);
     const entries = sent.entries.map((e) => transferred(e.path, e.size, e.sha256, "sent"));
     done.push(...entries);
@@ -226,11 +256,11 @@ export async function runSender(
       // The receiver has stopped and said why: sending more is in vain.
       answers.check();
       if (file.size <= MAX_BLOB_SIZE) {
-        if (!pack.fits(file)) await sendPack();
+        if (!pack.fits(file)) await flushPack();
         pack.add(file);
         continue;
       }
-      await sendPack();
+      await sendPacks();
       await channel.send({ t: "file", path: file.rel, size: file.size, exec: file.exec });
       const offer = await answers.expect("offer");
       stored.length = 0;
@@ -265,7 +295,7 @@ export async function runSender(
         await fh.close();
       }
     }
-    await sendPack();
+    await sendPacks();
     const bytes = done.reduce((n, f) => n + f.sent, 0);
     await channel.send({ t: "end", files: done.length, bytes });
     await Promise.all(stored);
@@ -300,17 +330,18 @@ function transferred(
 }
 
 /**
- * Small files read whole, one after another into one buffer of `bytes` bytes; each must
- * still have the size it was listed with. Read at once, on the event loop: for files of at
- * most 64 KiB that is a few microseconds each, while a trip through the thread pool costs
- * two thread wake-ups, which made a folder of small files go at half the speed
- * (bench/README.md, small files). With the addon, in one call for them all.
+ * Small files read whole, one after another into one buffer of `bytes` bytes, and each
+ * one's SHA-256; each must still have the size it was listed with. With the addon, in one
+ * call on the thread pool for them all (a trip through the pool a file would cost more in
+ * thread wake-ups than the file: bench/README.md, small files); without, on the event loop.
  */
-function readAll(files: readonly SourceFile[], bytes: number): Buffer {
-  const io = hasNative() ? native("reading small files") : null;
-  if (io !== null && typeof io.readFiles === "function") {
+async function readAll(
+  files: readonly SourceFile[],
+  bytes: number,
+): Promise<{ data: Buffer; sums: string[] }> {
+  if (hasNative()) {
     try {
-      return io.readFiles(
+      return await native("reading small files").readFiles(
         files.map((f) => f.abs),
         files.map((f) => f.size),
       );
@@ -321,12 +352,15 @@ function readAll(files: readonly SourceFile[], bytes: number): Buffer {
     }
   }
   const data = Buffer.allocUnsafe(bytes);
+  const sums: string[] = [];
   let at = 0;
   for (const file of files) {
-    readInto(file, data.subarray(at, at + file.size));
+    const bytes = data.subarray(at, at + file.size);
+    readInto(file, bytes);
+    sums.push(hash("sha256", bytes));
     at += file.size;
   }
-  return data;
+  return { data, sums };
 }
 
 function shorter(file: SourceFile): TransferError {
