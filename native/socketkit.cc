@@ -30,7 +30,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -1017,6 +1019,15 @@ std::string Sha256Hex(const char* data, size_t n) {
 // does: { ino, size, mtime }. A file that fails ends the call: its outcome is { error }
 // (an Error with `code`), and the files after it are not tried. Resolves with the
 // outcomes, in order.
+//
+// `order`, an optional Int32Array of 3 shared by the calls of one receiver, makes its
+// calls run one at a time in the order they were made, so that a call can be queued while
+// the one before it runs (the thread pool never waits for the event loop between
+// batches, and two batches never contend for the same folder): [0] is set once a call
+// failed, and the calls after it then try nothing (their outcomes are empty); [1] is
+// the turn, the number of the call that may run; [2] the number the next call gets.
+// A call waits on its thread until its turn: it was queued after the one before it, so
+// that one has a thread already, and nothing waits forever.
 class StoreBeneathCall : public BeneathCall {
  public:
   explicit StoreBeneathCall(const Napi::CallbackInfo& info)
@@ -1041,6 +1052,14 @@ class StoreBeneathCall : public BeneathCall {
       item.length = bytes.Length();
       item.mode = static_cast<mode_t>(modes[i]);
     }
+    if (info.Length() > 5 && info[5].IsTypedArray()) {
+      Napi::Int32Array order = info[5].As<Napi::Int32Array>();
+      if (order.ElementLength() < 3) throw Napi::TypeError::New(info.Env(), "storeBeneath: order needs 3 numbers");
+      order_ = Napi::Persistent(order);
+      state_ = order.Data();
+      // Numbered last, once nothing can throw: every number given is a call queued.
+      ticket_ = state_[2]++;
+    }
   }
 
   // In three passes a chunk, so the received list takes one write for a chunk, made before
@@ -1049,6 +1068,35 @@ class StoreBeneathCall : public BeneathCall {
   // goes (O_TMPFILE) and linked to its name: one entry made a file, none left by a crash;
   // where the file system cannot, through a staged file and a rename.
   void Execute() override {
+    if (state_ == nullptr) {
+      Store();
+      return;
+    }
+    {
+      std::unique_lock<std::mutex> lock(turnMutex);
+      turnChanged.wait(lock, [this] { return state_[1] == ticket_; });
+    }
+    // After a failure, the later calls try nothing: a failed file stops the files after it.
+    bool stopped = state_[0] != 0;
+    if (!stopped) Store();
+    {
+      std::lock_guard<std::mutex> lock(turnMutex);
+      if (!stopped && Failed()) state_[0] = 1;
+      state_[1] = ticket_ + 1;
+    }
+    turnChanged.notify_all();
+  }
+
+ private:
+  // Whether this call failed: a file refused, in error, or not what the sender hashed.
+  bool Failed() const {
+    if (corrupt_ != nullptr) return true;
+    for (const Item& item : items_)
+      if (item.err != 0 || item.refused) return true;
+    return false;
+  }
+
+  void Store() {
     // Nothing is written of a batch with a file that is not what the sender hashed.
     for (Item& item : items_) {
       std::string ours = Sha256Hex(item.data, item.length);
@@ -1321,9 +1369,17 @@ class StoreBeneathCall : public BeneathCall {
   bool nameless_ = true;
   const Item* corrupt_ = nullptr;  // the first file of the batch that is not what was hashed
   Napi::Reference<Napi::Object> files_;
+  Napi::Reference<Napi::Int32Array> order_;
+  int32_t* state_ = nullptr;  // order_'s numbers: stopped, turn, next number
+  int32_t ticket_ = 0;
+  static std::mutex turnMutex;
+  static std::condition_variable turnChanged;
   std::vector<Item> items_;
   std::map<std::string, int> folders_;
 };
+
+std::mutex StoreBeneathCall::turnMutex;
+std::condition_variable StoreBeneathCall::turnChanged;
 
 // Files read whole and hashed for a sender of many small files, a pack at a time on the
 // thread pool: the event loop sends the last pack meanwhile. Paths are absolute and

@@ -91,7 +91,9 @@ export interface NativeAddon {
    * Per file, in order: `exists` when a file is at the name with `noReplace` (nothing
    * written); `refused` with what the staged file is when it is not socketkit's; `error`;
    * else the identity of the file now at its name. The first `refused` or `error` ends
-   * the call: the outcomes stop there.
+   * the call: the outcomes stop there. With `order` (an `Int32Array` of 3, zeros at first,
+   * shared by one receiver's calls), the calls run one at a time in the order they were
+   * made, and once one has failed the later ones try nothing (their outcomes are empty).
    */
   storeBeneath(
     dirfd: number,
@@ -99,6 +101,7 @@ export interface NativeAddon {
     noReplace: boolean,
     listFd: number,
     staleStaged: boolean,
+    order?: Int32Array,
   ): Promise<
     (
       | { exists: true }

@@ -230,6 +230,45 @@ describe("DestDir", () => {
     assert.equal(after.nlink, 1, "the planted link is gone, the file it named is not");
   });
 
+  it("stores batches given at once in the order given; a corrupt file stops the batches after it", {
+    skip: beneathReason,
+  }, async (t) => {
+    const { dest, root } = await setup(t);
+    const item = (rel: string, text: string, sum = hash("sha256", text)) => ({
+      rel,
+      data: Buffer.from(text),
+      mode: 0o644,
+      sha256: sum,
+    });
+    // Three batches in flight at once (a receiver keeps one queued behind the one that runs).
+    const batches = [0, 1, 2].map((b) =>
+      dest.storeWhole(
+        Array.from({ length: 50 }, (_, i) => item(`b${b}/f${i}`, `batch ${b} file ${i}`)),
+        false,
+      ),
+    );
+    for (const out of await Promise.all(batches)) assert.equal(out.length, 50);
+    const lines = (await readFile(join(root, STAGING_DIR, "received"), "utf8")).trim().split("\n");
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).path),
+      [0, 1, 2].flatMap((b) => Array.from({ length: 50 }, (_, i) => `b${b}/f${i}`)),
+      "noted in the order the batches were given",
+    );
+    // The second of three is corrupt: it writes nothing, nor does the third, queued behind it.
+    const failing = [
+      dest.storeWhole([item("c0/ok", "fine")], false),
+      dest.storeWhole([item("c1/ok", "fine"), item("c1/bad", "bytes", "0".repeat(64))], false),
+      dest.storeWhole([item("c2/after", "later")], false),
+    ];
+    for (const p of failing) p.catch(() => {});
+    await failing[0];
+    await rejection(failing[1] as Promise<unknown>, TransferError, "ERR_TRANSFER_HASH");
+    await rejection(failing[2] as Promise<unknown>, TransferError, "ERR_TRANSFER_STOPPED");
+    assert.equal(await readFile(join(root, "c0", "ok"), "utf8"), "fine");
+    assert.deepEqual(await readdir(join(root, "c1")), []);
+    assert.deepEqual(await readdir(join(root, "c2")), []);
+  });
+
   it("refuses a FIFO planted at the staged path without waiting for a reader", async (t) => {
     const { dest, root } = await setup(t);
     await (await dest.openStaged("other", false)).close();

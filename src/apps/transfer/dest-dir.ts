@@ -257,6 +257,10 @@ export class DestDir {
    * made it, or a file was staged through this DestDir (null: not looked yet).
    */
   #mayHoldStaged: boolean | null = null;
+  /** Settles once the last {@link DestDir.storeWhole} call has been made (or failed before). */
+  #storeMade: Promise<void> = Promise.resolve();
+  /** The addon's numbers that run this folder's store calls in turn (see `storeBeneath`). */
+  readonly #storeOrder = new Int32Array(3);
   /**
    * Folders made or found on the way, beneath the folder's descriptor only: there the
    * kernel refuses a link at every later call anyway, so the walk need not be repeated
@@ -500,23 +504,40 @@ export class DestDir {
       for (const file of files) out.push(await this.#storeByParts(file, overwrite));
       return out;
     }
-    for (const file of files) {
-      this.#check(file.rel);
-      await this.#madeParent(file.rel);
+    // Calls are made in the order of storeWhole's calls: one is made ready (its folders
+    // made) only once the one before it is with the addon, which runs them in turn.
+    const before = this.#storeMade;
+    let made = () => {};
+    this.#storeMade = new Promise<void>((resolve) => {
+      made = resolve;
+    });
+    let stored: ReturnType<typeof store>;
+    try {
+      await before;
+      for (const file of files) {
+        this.#check(file.rel);
+        const slash = file.rel.lastIndexOf("/");
+        if (slash > 0 && !this.#madeDirs.has(file.rel.slice(0, slash)))
+          await this.#madeParent(file.rel);
+      }
+      await this.#staging(true);
+      const list = await this.#listFile(files[0]?.rel ?? "");
+      stored = store(
+        {
+          finals: files.map((f) => f.rel),
+          data: files.map((f) => f.data),
+          sums: files.map((f) => f.sha256),
+          modes: Uint32Array.from(files, (f) => f.mode),
+        },
+        !overwrite,
+        list.fd,
+        this.#mayHoldStaged !== false,
+        this.#storeOrder,
+      );
+    } finally {
+      made();
     }
-    await this.#staging(true);
-    const list = await this.#listFile(files[0]?.rel ?? "");
-    const outcomes = await store(
-      {
-        finals: files.map((f) => f.rel),
-        data: files.map((f) => f.data),
-        sums: files.map((f) => f.sha256),
-        modes: Uint32Array.from(files, (f) => f.mode),
-      },
-      !overwrite,
-      list.fd,
-      this.#mayHoldStaged !== false,
-    );
+    const outcomes = await stored;
     for (const [i, outcome] of outcomes.entries()) {
       const file = files[i] as StoreItem;
       if ("exists" in outcome) out.push("exists");
@@ -546,6 +567,15 @@ export class DestDir {
         this.#received?.set(file.rel, noted);
         out.push(noted);
       }
+    }
+    if (out.length < files.length) {
+      // Not tried: a call made before this one failed (its failure is thrown first).
+      throw new TransferError(
+        `Cannot store ${quoteName(files[out.length]?.rel ?? "")}: an earlier file failed`,
+        {
+          code: "ERR_TRANSFER_STOPPED",
+        },
+      );
     }
     return out;
   }
