@@ -445,7 +445,29 @@ describe("DestDir", () => {
     const err = await rejection(dest.prepare(name), TransferError, "ERR_TRANSFER_NAME");
     assert.match(err.message, /its path would be \d+ bytes, over the system's limit/);
     await rejection(dest.mkdirs(name), TransferError, "ERR_TRANSFER_NAME");
+    // Made ready ahead of a store: nothing, when a name of the pack is refused.
+    dest.prepareStore([{ path: "ok/a" }, { path: name }]);
+    const data = Buffer.from("x");
+    const item = { rel: name, data, mode: 0o644, sha256: hash("sha256", data) };
+    await rejection(dest.storeWhole([item], false), TransferError, "ERR_TRANSFER_NAME");
     assert.deepEqual(await readdir(root), []);
+  });
+
+  it("makes a pack's folders and the staging folder ready ahead of the store", {
+    skip: beneathReason,
+  }, async (t) => {
+    const { dest, root } = await setup(t);
+    dest.prepareStore([{ path: "a/b/c" }, { path: "a/d" }, { path: "top" }]);
+    const data = Buffer.from("late");
+    const [noted] = await dest.storeWhole(
+      [{ rel: "a/b/c", data, mode: 0o644, sha256: hash("sha256", data) }],
+      false,
+    );
+    assert.notEqual(noted, "exists");
+    assert.equal(await readFile(join(root, "a", "b", "c"), "utf8"), "late");
+    // a/ was made for a/d, which has not come yet.
+    assert.deepEqual((await readdir(join(root, "a"))).sort(), ["b"]);
+    assert.ok((await readdir(root)).includes(STAGING_DIR));
   });
 
   it("makes a sender's empty folders, and refuses a file on the way", async (t) => {

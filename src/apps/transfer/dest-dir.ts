@@ -257,6 +257,10 @@ export class DestDir {
    * made it, or a file was staged through this DestDir (null: not looked yet).
    */
   #mayHoldStaged: boolean | null = null;
+  /** Folders being made for {@link DestDir.storeWhole}, by folder. */
+  readonly #makingDirs = new Map<string, Promise<void>>();
+  /** The staging folder's check under way, shared by the callers meanwhile. */
+  #stagingLook: Promise<boolean> | null = null;
   /** Settles once the last {@link DestDir.storeWhole} call has been made (or failed before). */
   #storeMade: Promise<void> = Promise.resolve();
   /** The addon's numbers that run this folder's store calls in turn (see `storeBeneath`). */
@@ -514,14 +518,7 @@ export class DestDir {
     let stored: ReturnType<typeof store>;
     try {
       await before;
-      for (const file of files) {
-        this.#check(file.rel);
-        const slash = file.rel.lastIndexOf("/");
-        if (slash > 0 && !this.#madeDirs.has(file.rel.slice(0, slash)))
-          await this.#madeParent(file.rel);
-      }
-      await this.#staging(true);
-      const list = await this.#listFile(files[0]?.rel ?? "");
+      const list = await this.#storeReady(files);
       stored = store(
         {
           finals: files.map((f) => f.rel),
@@ -578,6 +575,53 @@ export class DestDir {
       );
     }
     return out;
+  }
+
+  /**
+   * Makes ready what {@link DestDir.storeWhole} will need to store `files` (the staging
+   * folder, the received list, the files' folders) without waiting: a receiver calls it
+   * as a pack's entries arrive, so that this is done while the pack's bytes come in. A
+   * failure here is the store's to report: it tries again and throws.
+   */
+  prepareStore(files: readonly { path: string }[]): void {
+    if (this.#ops.store === undefined) return;
+    const ready = (rel: string) => {
+      const slash = rel.lastIndexOf("/");
+      return slash <= 0 || this.#madeDirs.has(rel.slice(0, slash));
+    };
+    // Most packs find all made already.
+    if (this.#list !== null && files.every((f) => ready(f.path))) return;
+    this.#storeReady(files.map((f) => ({ rel: f.path }))).catch(() => {});
+  }
+
+  /**
+   * The received list, open, once the names of `files` are checked, the staging folder
+   * is there (looked at again by each caller but those that come while a look is under
+   * way) and their folders are made; with the addon. Each folder is made once however
+   * many callers ask at once.
+   */
+  async #storeReady(files: readonly { rel: string }[]): Promise<StagedFile> {
+    // Every name is checked before any folder is made.
+    for (const { rel } of files) this.#check(rel);
+    const made: Promise<void>[] = [];
+    for (const { rel } of files) {
+      const slash = rel.lastIndexOf("/");
+      if (slash <= 0) continue;
+      const dir = rel.slice(0, slash);
+      if (this.#madeDirs.has(dir)) continue;
+      let making = this.#makingDirs.get(dir);
+      if (making === undefined) {
+        making = this.#madeParent(rel).finally(() => this.#makingDirs.delete(dir));
+        this.#makingDirs.set(dir, making);
+      }
+      made.push(making);
+    }
+    this.#stagingLook ??= this.#staging(true).finally(() => {
+      this.#stagingLook = null;
+    });
+    // The list is in the staging folder: opened once that is there.
+    await Promise.all([this.#stagingLook, ...made]);
+    return this.#listFile(files[0]?.rel ?? "");
   }
 
   /** A file of {@link DestDir.storeWhole} call by call (without the addon). */

@@ -423,6 +423,8 @@ export async function runReceiver(
       const message = await stores.or(channel.expect("file", "pack", "dir", "end"));
       if (message.t === "pack") {
         for (const file of message.files) once(file.path);
+        // The folders the store needs are made while the pack's bytes come in.
+        dest.prepareStore(message.files);
         await stores.add(message.files, await readPack(into, message.files));
         continue;
       }
