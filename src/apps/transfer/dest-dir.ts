@@ -257,6 +257,10 @@ export class DestDir {
    * made it, or a file was staged through this DestDir (null: not looked yet).
    */
   #mayHoldStaged: boolean | null = null;
+  /** The addon's store calls under way. */
+  readonly #storeCalls = new Set<Promise<unknown>>();
+  /** Set by {@link DestDir.close}: a store asked for from then on is refused. */
+  #closing = false;
   /** Folders being made for {@link DestDir.storeWhole}, by folder. */
   readonly #makingDirs = new Map<string, Promise<void>>();
   /** The staging folder's check under way, shared by the callers meanwhile. */
@@ -324,6 +328,11 @@ export class DestDir {
 
   /** Lets the folder go (its descriptor, with the addon). Again is a no-op. */
   async close(): Promise<void> {
+    // A store asked for before this writes to the received list and beneath the folder:
+    // both stay open until it ends (a descriptor closed under it could be reused).
+    this.#closing = true;
+    await this.#storeMade;
+    await Promise.allSettled(this.#storeCalls);
     const list = this.#list;
     this.#list = null;
     await (await list?.catch(() => null))?.close();
@@ -517,6 +526,13 @@ export class DestDir {
     });
     let stored: ReturnType<typeof store>;
     try {
+      // Asked for after close(): refused. Asked for before, it is made and close waits.
+      if (this.#closing) {
+        throw new TransferError(
+          `Cannot store ${quoteName(files[0]?.rel ?? "")}: the folder is closed`,
+          { code: "ERR_TRANSFER_STOPPED" },
+        );
+      }
       await before;
       const list = await this.#storeReady(files);
       stored = store(
@@ -534,7 +550,9 @@ export class DestDir {
     } finally {
       made();
     }
-    const outcomes = await stored;
+    const call = stored;
+    this.#storeCalls.add(call);
+    const outcomes = await call.finally(() => this.#storeCalls.delete(call));
     for (const [i, outcome] of outcomes.entries()) {
       const file = files[i] as StoreItem;
       if ("exists" in outcome) out.push("exists");
