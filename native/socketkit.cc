@@ -33,6 +33,8 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <system_error>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -1504,6 +1506,9 @@ bool ValidUtf8(const unsigned char* s, size_t n) {
   return true;
 }
 
+// Folders of at least this many names are looked up by two threads.
+constexpr size_t kListSplit = 2048;
+
 // `listFolder(dir)`: the names in the folder `dir` (not "." and ".."), sorted by their
 // bytes (code point order), and for each, not following a link there, its st_mode and
 // st_size (two numbers a name, in a Float64Array `stats`). A name that cannot be looked
@@ -1541,17 +1546,35 @@ Napi::Value ListFolder(const Napi::CallbackInfo& info) {
     entries.push_back({name, 0, 0});
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
-  for (Entry& entry : entries) {
-    struct stat st;
-    if (!ValidUtf8(reinterpret_cast<const unsigned char*>(entry.name.data()), entry.name.size())) {
-      entry.mode = -static_cast<double>(EILSEQ);
-    } else if (fstatat(dirfd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      entry.mode = static_cast<double>(st.st_mode);
-      entry.size = static_cast<double>(st.st_size);
-    } else {
-      entry.mode = -static_cast<double>(errno);
+  auto look = [dirfd, &entries](size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+      Entry& entry = entries[i];
+      struct stat st;
+      if (!ValidUtf8(reinterpret_cast<const unsigned char*>(entry.name.data()), entry.name.size())) {
+        entry.mode = -static_cast<double>(EILSEQ);
+      } else if (fstatat(dirfd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        entry.mode = static_cast<double>(st.st_mode);
+        entry.size = static_cast<double>(st.st_size);
+      } else {
+        entry.mode = -static_cast<double>(errno);
+      }
     }
+  };
+  // A big folder's names are looked up by two threads, half each: a sender lists before
+  // it connects, when nothing else runs (10,000 lookups take 12 ms of a core).
+  size_t half = entries.size() / 2;
+  std::thread other;
+  if (entries.size() >= kListSplit) {
+    try {
+      other = std::thread(look, half, entries.size());
+    } catch (const std::system_error&) {
+      half = entries.size();  // no thread to be had: all on this one
+    }
+  } else {
+    half = entries.size();
   }
+  look(0, half);
+  if (other.joinable()) other.join();
   closedir(d);
   Napi::Array names = Napi::Array::New(env, entries.size());
   Napi::Float64Array stats = Napi::Float64Array::New(env, entries.size() * 2);

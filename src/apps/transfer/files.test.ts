@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { constants as osConstants } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { describe, it } from "node:test";
 import { rejection, tempDir } from "../../../test/helpers/net.ts";
 import { SocketError, TransferError } from "../../core/errors.ts";
@@ -162,6 +162,34 @@ describe("the addon's reading for a sender of small files", { skip: noAddon }, (
     assert.deepEqual(native("test").listFolder(join(dir, "d")).names, []);
     assert.throws(() => native("test").listFolder(join(dir, "missing")), { code: "ENOENT" });
     assert.throws(() => native("test").listFolder(join(dir, "f")), { code: "ENOTDIR" });
+  });
+});
+
+describe("the addon's listing of a big folder", { skip: noAddon }, () => {
+  it("looks up every name of a folder of thousands (split between two threads) alike", async (t) => {
+    const dir = await tempDir(t);
+    const names = Array.from({ length: 3000 }, (_, i) => `f${String(i).padStart(4, "0")}`);
+    for (const [i, name] of names.entries()) writeFileSync(join(dir, name), "x".repeat(i % 7));
+    // At the end of the order, in the half the second thread looks up.
+    mkdirSync(join(dir, "zz-dir"));
+    symlinkSync("f0001", join(dir, "zz-link"));
+    writeFileSync(Buffer.concat([Buffer.from(`${dir}/zz-`), Buffer.from([0xff])]), "x");
+    const { names: got, stats } = native("test").listFolder(dir);
+    assert.deepEqual(got, [...names, "zz-dir", "zz-link", "zz-\ufffd"]);
+    for (let i = 0; i < 3000; i++) {
+      assert.equal((stats[2 * i] as number) & 0o170000, 0o100000, got[i]);
+      assert.equal(stats[2 * i + 1], i % 7, got[i]);
+    }
+    assert.equal((stats[6000] as number) & 0o170000, 0o040000);
+    assert.equal((stats[6002] as number) & 0o170000, 0o120000);
+    assert.equal(stats[6004], -(osConstants.errno.EILSEQ as number));
+    // The name that is not UTF-8 fails the listing; without it, all is listed.
+    await assert.rejects(listSources([dir]), { code: "ENOENT" });
+    rmSync(Buffer.concat([Buffer.from(`${dir}/zz-`), Buffer.from([0xff])]));
+    const tree = await listSources([dir]);
+    assert.equal(tree.files.length, 3000);
+    assert.deepEqual(tree.skipped, [join(dir, "zz-link")]);
+    assert.deepEqual(tree.emptyDirs, [`${basename(dir)}/zz-dir`]);
   });
 });
 
