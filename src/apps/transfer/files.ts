@@ -52,7 +52,9 @@ interface Listing {
  * no object a name); without, `readdirSync` and an `lstatSync` a name.
  */
 function listingOf(abs: string): Listing {
-  if (hasNative()) return native("a folder's listing").listFolder(abs);
+  const io = hasNative() ? native("a folder's listing") : null;
+  // An addon built from older sources lacks the call.
+  if (io !== null && typeof io.listFolder === "function") return io.listFolder(abs);
   const names = readdirSync(abs).sort();
   const stats = new Float64Array(2 * names.length);
   for (const [i, name] of names.entries()) {

@@ -339,9 +339,11 @@ async function readAll(
   files: readonly SourceFile[],
   bytes: number,
 ): Promise<{ data: Buffer; sums: string[] }> {
-  if (hasNative()) {
+  const io = hasNative() ? native("reading small files") : null;
+  // An addon built from older sources has neither call (listFolder came with this readFiles).
+  if (io !== null && typeof io.listFolder === "function") {
     try {
-      return await native("reading small files").readFiles(
+      return await io.readFiles(
         files.map((f) => f.abs),
         files.map((f) => f.size),
       );
@@ -355,9 +357,9 @@ async function readAll(
   const sums: string[] = [];
   let at = 0;
   for (const file of files) {
-    const bytes = data.subarray(at, at + file.size);
-    readInto(file, bytes);
-    sums.push(hash("sha256", bytes));
+    const part = data.subarray(at, at + file.size);
+    readInto(file, part);
+    sums.push(hash("sha256", part));
     at += file.size;
   }
   return { data, sums };
