@@ -10,7 +10,10 @@
  *
  *   npx tsx bench/transfer-small.ts   # BENCH_SMALL_FILES (10000), BENCH_SMALL_SIZE (1024),
  *                                     # BENCH_SMALL_RUNS (5), BENCH_SMALL_TIMEOUT (120 s),
- *                                     # BENCH_SMALL_DIR (the system's temporary folder)
+ *                                     # BENCH_SMALL_DIR (the system's temporary folder),
+ *                                     # BENCH_SMALL_BASELINE (another build's cli/main.js,
+ *                                     # run as one more tool: a change measured against
+ *                                     # the code before it, interleaved)
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -105,6 +108,24 @@ const TOOLS: TransferTool[] = [
     ],
   },
 ];
+
+// Another build of socketkit, as a baseline: `git archive` of the commit before a change,
+// built, and its dist/cli/main.js given here.
+const baseline = process.env.BENCH_SMALL_BASELINE;
+if (baseline) {
+  TOOLS.push({
+    name: "socketkit, baseline build",
+    missing: () => (existsSync(baseline) ? null : `${baseline} does not exist`),
+    receiver: (port, out) => [
+      process.execPath,
+      [baseline, "receive", "--port", String(port), "--dir", out],
+    ],
+    sender: (port, base) => [
+      process.execPath,
+      [baseline, "send", join(base, FOLDER), "--to", `127.0.0.1:${port}`],
+    ],
+  });
+}
 
 /** The source files' names: f00000, f00001, ... */
 const names = Array.from({ length: COUNT }, (_, i) => `f${String(i).padStart(5, "0")}`);

@@ -26,9 +26,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <system_error>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -997,6 +1003,24 @@ class StatBeneathCall : public BeneathCall {
   bool found_ = false;
 };
 
+// The SHA-256 of [data, data + n) as 64 lowercase hex digits, written to `out`.
+void Sha256HexInto(const char* data, size_t n, char* out) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  for (unsigned int i = 0; i < len; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+}
+
+std::string Sha256Hex(const char* data, size_t n) {
+  std::string out(64, '0');
+  Sha256HexInto(data, n, out.data());
+  return out;
+}
+
 // `storeBeneath(dirfd, { finals, data, sums, modes }, noReplace, listFd, staleStaged)`:
 // small files received whole, stored in one call on the pool (a call per file costs two
 // thread wake-ups, which dominate the time of a small file). File i is named finals[i]
@@ -1016,6 +1040,15 @@ class StatBeneathCall : public BeneathCall {
 // does: { ino, size, mtime }. A file that fails ends the call: its outcome is { error }
 // (an Error with `code`), and the files after it are not tried. Resolves with the
 // outcomes, in order.
+//
+// `order`, an optional Int32Array of 3 shared by the calls of one receiver, makes its
+// calls run one at a time in the order they were made, so that a call can be queued while
+// the one before it runs (the thread pool never waits for the event loop between
+// batches, and two batches never contend for the same folder): [0] is set once a call
+// failed, and the calls after it then try nothing (their outcomes are empty); [1] is
+// the turn, the number of the call that may run; [2] the number the next call gets.
+// A call waits on its thread until its turn: it was queued after the one before it, so
+// that one has a thread already, and nothing waits forever.
 class StoreBeneathCall : public BeneathCall {
  public:
   explicit StoreBeneathCall(const Napi::CallbackInfo& info)
@@ -1040,6 +1073,14 @@ class StoreBeneathCall : public BeneathCall {
       item.length = bytes.Length();
       item.mode = static_cast<mode_t>(modes[i]);
     }
+    if (info.Length() > 5 && info[5].IsTypedArray()) {
+      Napi::Int32Array order = info[5].As<Napi::Int32Array>();
+      if (order.ElementLength() < 3) throw Napi::TypeError::New(info.Env(), "storeBeneath: order needs 3 numbers");
+      order_ = Napi::Persistent(order);
+      state_ = order.Data();
+      // Numbered last, once nothing can throw: every number given is a call queued.
+      ticket_ = state_[2]++;
+    }
   }
 
   // In three passes a chunk, so the received list takes one write for a chunk, made before
@@ -1048,6 +1089,35 @@ class StoreBeneathCall : public BeneathCall {
   // goes (O_TMPFILE) and linked to its name: one entry made a file, none left by a crash;
   // where the file system cannot, through a staged file and a rename.
   void Execute() override {
+    if (state_ == nullptr) {
+      Store();
+      return;
+    }
+    {
+      std::unique_lock<std::mutex> lock(turnMutex);
+      turnChanged.wait(lock, [this] { return state_[1] == ticket_; });
+    }
+    // After a failure, the later calls try nothing: a failed file stops the files after it.
+    bool stopped = state_[0] != 0;
+    if (!stopped) Store();
+    {
+      std::lock_guard<std::mutex> lock(turnMutex);
+      if (!stopped && Failed()) state_[0] = 1;
+      state_[1] = ticket_ + 1;
+    }
+    turnChanged.notify_all();
+  }
+
+ private:
+  // Whether this call failed: a file refused, in error, or not what the sender hashed.
+  bool Failed() const {
+    if (corrupt_ != nullptr) return true;
+    for (const Item& item : items_)
+      if (item.err != 0 || item.refused) return true;
+    return false;
+  }
+
+  void Store() {
     // Nothing is written of a batch with a file that is not what the sender hashed.
     for (Item& item : items_) {
       std::string ours = Sha256Hex(item.data, item.length);
@@ -1243,19 +1313,6 @@ class StoreBeneathCall : public BeneathCall {
     return true;
   }
 
-  static std::string Sha256Hex(const char* data, size_t n) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr);
-    static const char* hex = "0123456789abcdef";
-    std::string out(len * 2, '0');
-    for (unsigned int i = 0; i < len; i++) {
-      out[2 * i] = hex[md[i] >> 4];
-      out[2 * i + 1] = hex[md[i] & 15];
-    }
-    return out;
-  }
-
   // `s` (UTF-8) as a JSON string: quotes, backslashes and control characters escaped.
   static std::string JsonString(const std::string& s) {
     std::string out = "\"";
@@ -1333,85 +1390,221 @@ class StoreBeneathCall : public BeneathCall {
   bool nameless_ = true;
   const Item* corrupt_ = nullptr;  // the first file of the batch that is not what was hashed
   Napi::Reference<Napi::Object> files_;
+  Napi::Reference<Napi::Int32Array> order_;
+  int32_t* state_ = nullptr;  // order_'s numbers: stopped, turn, next number
+  int32_t ticket_ = 0;
+  static std::mutex turnMutex;
+  static std::condition_variable turnChanged;
   std::vector<Item> items_;
   std::map<std::string, int> folders_;
 };
 
-// Files read whole for a sender of many small files, on the calling thread (for files of
-// a few KiB, a trip through the thread pool costs more than the reading). Paths are
-// absolute and followed as open(2) follows them, as fs.openSync does.
+std::mutex StoreBeneathCall::turnMutex;
+std::condition_variable StoreBeneathCall::turnChanged;
 
-// `readFiles(paths, sizes)`: the files' bytes, one after another, in one Buffer; each
-// file must still have the size it was listed with. A file that cannot be read throws an
-// errno Error with `index` (its place in `paths`); one that ended early, the code
-// "ESHORT".
-Napi::Value ReadFiles(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Array paths = info[0].As<Napi::Array>();
-  Napi::Array sizes = info[1].As<Napi::Array>();
-  uint32_t n = paths.Length();
-  std::vector<size_t> lengths(n);
-  size_t total = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    lengths[i] = static_cast<size_t>(sizes.Get(i).As<Napi::Number>().Int64Value());
-    total += lengths[i];
+// Files read whole and hashed for a sender of many small files, a pack at a time on the
+// thread pool: the event loop sends the last pack meanwhile. Paths are absolute and
+// followed as open(2) follows them, as fs.openSync does.
+
+// `readFiles(paths, sizes)`: resolves with { data, sums }: the files' bytes one after
+// another in one Buffer, and each file's SHA-256 (64 hex digits); each file must still
+// have the size it was listed with. A file that cannot be read rejects with an errno
+// Error with `index` (its place in `paths`) and `path`; one that ended early, with the
+// code "ESHORT". A file is opened without blocking (a FIFO put where a file was listed
+// fails with EAGAIN instead of waiting for a writer).
+class ReadFilesCall : public Napi::AsyncWorker {
+ public:
+  explicit ReadFilesCall(const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(info.Env()), deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    Napi::Array paths = info[0].As<Napi::Array>();
+    Napi::Array sizes = info[1].As<Napi::Array>();
+    uint32_t n = paths.Length();
+    if (sizes.Length() != n) throw Napi::TypeError::New(info.Env(), "readFiles: paths and sizes differ in length");
+    paths_.reserve(n);
+    sizes_.reserve(n);
+    for (uint32_t i = 0; i < n; i++) {
+      paths_.push_back(paths.Get(i).As<Napi::String>().Utf8Value());
+      int64_t size = sizes.Get(i).As<Napi::Number>().Int64Value();
+      if (size < 0) throw Napi::TypeError::New(info.Env(), "readFiles: a size is negative");
+      sizes_.push_back(static_cast<size_t>(size));
+      total_ += static_cast<size_t>(size);
+    }
   }
-  Napi::Buffer<char> out = Napi::Buffer<char>::New(env, total);
-  char* at = out.Data();
-  for (uint32_t i = 0; i < n; i++) {
-    std::string path = paths.Get(i).As<Napi::String>().Utf8Value();
-    const char* call = "open";
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    int err = fd < 0 ? errno : 0;
-    size_t got = 0;
-    while (err == 0 && got < lengths[i]) {
-      ssize_t r = read(fd, at + got, lengths[i] - got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        err = errno;
-        call = "read";
-      } else if (r == 0) {
-        break;
-      } else {
-        got += static_cast<size_t>(r);
+
+  Napi::Promise Start() {
+    Napi::Promise promise = deferred_.Promise();
+    Queue();
+    return promise;
+  }
+
+  void Execute() override {
+    data_.resize(total_);
+    sums_.resize(64 * paths_.size());
+    char* at = data_.data();
+    for (size_t i = 0; i < paths_.size(); i++) {
+      size_t want = sizes_[i];
+      int fd = open(paths_[i].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      int err = fd < 0 ? errno : 0;
+      call_ = "open";
+      size_t got = 0;
+      while (err == 0 && got < want) {
+        ssize_t r = read(fd, at + got, want - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+          err = errno;
+          call_ = "read";
+        } else if (r == 0) {
+          break;
+        } else {
+          got += static_cast<size_t>(r);
+        }
       }
+      if (fd >= 0) close(fd);
+      if (err != 0 || got < want) {
+        err_ = err;
+        failed_ = static_cast<int64_t>(i);
+        return;
+      }
+      Sha256HexInto(at, want, sums_.data() + 64 * i);
+      at += want;
     }
-    if (fd >= 0) close(fd);
-    if (err != 0 || got < lengths[i]) {
-      Napi::Error e = err != 0 ? ErrnoError(env, err, call) : Napi::Error::New(env, "the file got shorter");
-      if (err == 0) e.Set("code", Napi::String::New(env, "ESHORT"));
-      e.Set("index", Napi::Number::New(env, i));
-      e.Set("path", Napi::String::New(env, path));
-      throw e;
-    }
-    at += lengths[i];
   }
-  return out;
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failed_ >= 0) {
+      Napi::Error e = err_ != 0 ? ErrnoError(env, err_, call_) : Napi::Error::New(env, "the file got shorter");
+      if (err_ == 0) e.Set("code", Napi::String::New(env, "ESHORT"));
+      e.Set("index", Napi::Number::New(env, static_cast<double>(failed_)));
+      e.Set("path", Napi::String::New(env, paths_[static_cast<size_t>(failed_)]));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("data", Napi::Buffer<char>::Copy(env, data_.data(), data_.size()));
+    Napi::Array sums = Napi::Array::New(env, paths_.size());
+    for (size_t i = 0; i < paths_.size(); i++)
+      sums.Set(static_cast<uint32_t>(i), Napi::String::New(env, sums_.data() + 64 * i, 64));
+    out.Set("sums", sums);
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<std::string> paths_;
+  std::vector<size_t> sizes_;
+  size_t total_ = 0;
+  std::vector<char> data_;
+  std::string sums_;
+  int err_ = 0;
+  const char* call_ = "open";
+  int64_t failed_ = -1;
+};
+
+// Whether [s, s + n) is valid UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF): what a JavaScript string can carry back to the same bytes.
+bool ValidUtf8(const unsigned char* s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    for (size_t k = 1; k < len; k++)
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+    unsigned char d = s[i + 1];
+    if ((c == 0xe0 && d < 0xa0) || (c == 0xed && d > 0x9f) || (c == 0xf0 && d < 0x90) || (c == 0xf4 && d > 0x8f))
+      return false;
+    i += len;
+  }
+  return true;
 }
 
-// `lstatNames(dir, names)`: for each name in the folder `dir`, not following a link
-// there, its st_mode and st_size (two numbers a name, in a Float64Array); a name that
-// cannot be looked up gets -errno as its mode. A folder that cannot be opened throws.
-Napi::Value LstatNames(const Napi::CallbackInfo& info) {
+// Folders of at least this many names are looked up by two threads.
+constexpr size_t kListSplit = 2048;
+
+// `listFolder(dir)`: the names in the folder `dir` (not "." and ".."), sorted by their
+// bytes (code point order), and for each, not following a link there, its st_mode and
+// st_size (two numbers a name, in a Float64Array `stats`). A name that cannot be looked
+// up gets -errno as its mode; one that is not valid UTF-8 (a JavaScript string would not
+// give its bytes back) gets -EILSEQ. A folder that cannot be opened or read throws.
+Napi::Value ListFolder(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
-  Napi::Array names = info[1].As<Napi::Array>();
-  uint32_t n = names.Length();
   int dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) throw ErrnoError(env, errno, "open");
-  Napi::Float64Array out = Napi::Float64Array::New(env, static_cast<size_t>(n) * 2);
-  for (uint32_t i = 0; i < n; i++) {
-    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-    struct stat st;
-    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      out[2 * i] = static_cast<double>(st.st_mode);
-      out[2 * i + 1] = static_cast<double>(st.st_size);
-    } else {
-      out[2 * i] = -static_cast<double>(errno);
-      out[2 * i + 1] = 0;
-    }
+  DIR* d = fdopendir(dirfd);
+  if (d == nullptr) {
+    int err = errno;
+    close(dirfd);
+    throw ErrnoError(env, err, "fdopendir");
   }
-  close(dirfd);
+  struct Entry {
+    std::string name;
+    double mode, size;
+  };
+  std::vector<Entry> entries;
+  for (;;) {
+    errno = 0;
+    struct dirent* e = readdir(d);
+    if (e == nullptr) {
+      if (errno != 0) {
+        int err = errno;
+        closedir(d);
+        throw ErrnoError(env, err, "readdir");
+      }
+      break;
+    }
+    const char* name = e->d_name;
+    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+    entries.push_back({name, 0, 0});
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  auto look = [dirfd, &entries](size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+      Entry& entry = entries[i];
+      struct stat st;
+      if (!ValidUtf8(reinterpret_cast<const unsigned char*>(entry.name.data()), entry.name.size())) {
+        entry.mode = -static_cast<double>(EILSEQ);
+      } else if (fstatat(dirfd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        entry.mode = static_cast<double>(st.st_mode);
+        entry.size = static_cast<double>(st.st_size);
+      } else {
+        entry.mode = -static_cast<double>(errno);
+      }
+    }
+  };
+  // A big folder's names are looked up by two threads, half each: a sender lists before
+  // it connects, when nothing else runs (10,000 lookups take 12 ms of a core).
+  size_t half = entries.size() / 2;
+  std::thread other;
+  if (entries.size() >= kListSplit) {
+    try {
+      other = std::thread(look, half, entries.size());
+    } catch (const std::system_error&) {
+      half = entries.size();  // no thread to be had: all on this one
+    }
+  } else {
+    half = entries.size();
+  }
+  look(0, half);
+  if (other.joinable()) other.join();
+  closedir(d);
+  Napi::Array names = Napi::Array::New(env, entries.size());
+  Napi::Float64Array stats = Napi::Float64Array::New(env, entries.size() * 2);
+  for (size_t i = 0; i < entries.size(); i++) {
+    names.Set(static_cast<uint32_t>(i), Napi::String::New(env, entries[i].name));
+    stats[2 * i] = entries[i].mode;
+    stats[2 * i + 1] = entries[i].size;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("names", names);
+  out.Set("stats", stats);
   return out;
 }
 
@@ -1446,8 +1639,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unlinkBeneath", Napi::Function::New(env, StartBeneath<UnlinkBeneathCall>));
   exports.Set("statBeneath", Napi::Function::New(env, StartBeneath<StatBeneathCall>));
   exports.Set("storeBeneath", Napi::Function::New(env, StartBeneath<StoreBeneathCall>));
-  exports.Set("readFiles", Napi::Function::New(env, ReadFiles));
-  exports.Set("lstatNames", Napi::Function::New(env, LstatNames));
+  exports.Set("readFiles", Napi::Function::New(env, StartBeneath<ReadFilesCall>));
+  exports.Set("listFolder", Napi::Function::New(env, ListFolder));
   Napi::Value reactor = socketkit::DefineReactor(env);
   if (!reactor.IsUndefined()) exports.Set("Reactor", reactor);
   Napi::Object constants = Napi::Object::New(env);

@@ -5,8 +5,9 @@ import { PassThrough } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
 import { deferred } from "../../test/helpers/deferred.ts";
 import { closing, recvAll, until } from "../../test/helpers/net.ts";
+import { allInterfacesWarning } from "../core/address.ts";
 import { createConnection } from "../socket/create-connection.ts";
-import { allInterfacesWarning, type ListenOptions, listen } from "./listen.ts";
+import { type ListenOptions, listen } from "./listen.ts";
 
 const T = { timeout: 20_000 };
 

@@ -1,11 +1,10 @@
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { isIP } from "node:net";
 import { type Readable, Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import type { TlsOptions } from "node:tls";
-import { formatAddress, hostOf, ipVersion, unbracket } from "../core/address.ts";
+import { allInterfacesWarning, formatAddress, hostOf, ipVersion } from "../core/address.ts";
 import { BoundedLog } from "../core/bounded-log.ts";
 import {
   AF_INET,
@@ -228,19 +227,6 @@ async function listenStream(
 
 /** Clients of `--keep-open` served at once, unless told otherwise. */
 const MAX_CONNS = 100;
-
-/** The warning to print when `host` means every interface, else null. */
-export function allInterfacesWarning(host: string, unix?: string): string | null {
-  if (unix !== undefined || !isAllInterfaces(host)) return null;
-  return "warning: listening on all interfaces: other machines can connect";
-}
-
-/** `""`, `0.0.0.0`, and every spelling of `::` (`::0`, `0:0:0:0:0:0:0:0`, `[::]`). */
-function isAllInterfaces(host: string): boolean {
-  const ip = unbracket(host);
-  if (ip === "" || ip === "0.0.0.0") return true;
-  return isIP(ip) === 6 && /^[0:]+$/.test(ip);
-}
 
 function warnIfAllInterfaces(
   host: string,

@@ -1,12 +1,11 @@
 import type { TlsOptions } from "node:tls";
-import { formatAddress } from "../core/address.ts";
+import { allInterfacesWarning, formatAddress } from "../core/address.ts";
 import { stderrLine } from "../core/log-budget.ts";
 import type { BaseServer } from "../server/base-server.ts";
 import { TCPServer } from "../server/tcp-server.ts";
 import { UDPServer } from "../server/udp-server.ts";
 import { UnixStreamServer } from "../server/unix-stream-server.ts";
 import { isWorkerOf } from "../server/worker-pool.ts";
-import { allInterfacesWarning } from "./listen.ts";
 import { SERVICES } from "./services/index.ts";
 
 /** Options of {@link serve}. */

@@ -1,4 +1,3 @@
-import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
 import { type Command, InvalidArgumentError } from "commander";
 import {
@@ -59,6 +58,8 @@ async function secretFrom(flags: Common): Promise<string | null> {
   }
   process.stderr.write("secret: ");
   const muted = new Writable({ write: (_chunk, _enc, done) => done() });
+  // Loaded only here: most runs never ask (a command's start-up loads only what it uses).
+  const { createInterface } = await import("node:readline");
   const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
   try {
     const answer = await new Promise<string>((resolve) => rl.question("", resolve));

@@ -179,6 +179,9 @@ describe("checkRelativePath", () => {
       ".hidden",
       "..x",
       "x..",
+      "a/.../b",
+      "x".repeat(255),
+      `a/${"y".repeat(255)}/b`,
     ]) {
       assert.equal(checkRelativePath(ok), ok);
     }
@@ -191,6 +194,11 @@ describe("checkRelativePath", () => {
       "../etc/passwd",
       "a/../../b",
       "a/./b",
+      ".",
+      "./a",
+      "a/.",
+      "a/..",
+      "/",
       "/etc/passwd",
       "C:\\Windows",
       "c:evil",
@@ -203,6 +211,7 @@ describe("checkRelativePath", () => {
       "del\x7f",
       "c1\x9b",
       "x".repeat(256),
+      `a/${"y".repeat(256)}/b`,
       `${"d/".repeat(2100)}f`,
       "bad\uFFFDutf8",
       "lone\uD800surrogate",

@@ -159,3 +159,16 @@ export function familyOfAddress(address: Address): number {
   if (address.length === 4 || ipVersion(address[0]) === 6) return AF_INET6;
   return AF_INET;
 }
+
+/** The warning to print when `host` means every interface, else null. */
+export function allInterfacesWarning(host: string, unix?: string): string | null {
+  if (unix !== undefined || !isAllInterfaces(host)) return null;
+  return "warning: listening on all interfaces: other machines can connect";
+}
+
+/** `""`, `0.0.0.0`, and every spelling of `::` (`::0`, `0:0:0:0:0:0:0:0`, `[::]`). */
+function isAllInterfaces(host: string): boolean {
+  const ip = unbracket(host);
+  if (ip === "" || ip === "0.0.0.0") return true;
+  return isIP(ip) === 6 && /^[0:]+$/.test(ip);
+}

@@ -91,7 +91,9 @@ export interface NativeAddon {
    * Per file, in order: `exists` when a file is at the name with `noReplace` (nothing
    * written); `refused` with what the staged file is when it is not socketkit's; `error`;
    * else the identity of the file now at its name. The first `refused` or `error` ends
-   * the call: the outcomes stop there.
+   * the call: the outcomes stop there. With `order` (an `Int32Array` of 3, zeros at first,
+   * shared by one receiver's calls), the calls run one at a time in the order they were
+   * made, and once one has failed the later ones try nothing (their outcomes are empty).
    */
   storeBeneath(
     dirfd: number,
@@ -99,6 +101,7 @@ export interface NativeAddon {
     noReplace: boolean,
     listFd: number,
     staleStaged: boolean,
+    order?: Int32Array,
   ): Promise<
     (
       | { exists: true }
@@ -124,16 +127,19 @@ export interface NativeAddon {
   Poller: new (fd: number, callback: (status: number, events: number) => void) => NativePoller;
   constants: { UV_READABLE: number; UV_WRITABLE: number; SO_REUSEPORT: number; SO_ERROR: number };
   /**
-   * Reads the files at the absolute `paths` whole, on the calling thread, each of the
-   * size in `sizes`: their bytes one after another. A file that cannot be read throws an
-   * errno error with `index` and `path`; one that ended early has the code `ESHORT`.
+   * Reads the files at the absolute `paths` whole, on the thread pool, each of the size
+   * in `sizes`, and hashes each: their bytes one after another, and each one's SHA-256 (64
+   * hex digits). A file that cannot be read rejects with an errno error with `index` and
+   * `path`; one that ended early has the code `ESHORT`.
    */
-  readFiles(paths: string[], sizes: number[]): Buffer;
+  readFiles(paths: string[], sizes: number[]): Promise<{ data: Buffer; sums: string[] }>;
   /**
-   * `lstat` of each of `names` in the folder `dir`, on the calling thread: st_mode and
-   * st_size, two numbers a name; a name that cannot be looked up has -errno as its mode.
+   * The names in the folder `dir`, sorted by code point, and for each, on the calling
+   * thread and not following a link, its st_mode and st_size in `stats` (two numbers a
+   * name); a name that cannot be looked up has -errno as its mode (-EILSEQ for a name
+   * that is not valid UTF-8).
    */
-  lstatNames(dir: string, names: string[]): Float64Array;
+  listFolder(dir: string): { names: string[]; stats: Float64Array };
 }
 
 /** What {@link NativeAddon.statBeneath} tells of a file (`mode` is `st_mode`, type bits too). */

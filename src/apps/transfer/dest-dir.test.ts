@@ -230,6 +230,45 @@ describe("DestDir", () => {
     assert.equal(after.nlink, 1, "the planted link is gone, the file it named is not");
   });
 
+  it("stores batches given at once in the order given; a corrupt file stops the batches after it", {
+    skip: beneathReason,
+  }, async (t) => {
+    const { dest, root } = await setup(t);
+    const item = (rel: string, text: string, sum = hash("sha256", text)) => ({
+      rel,
+      data: Buffer.from(text),
+      mode: 0o644,
+      sha256: sum,
+    });
+    // Three batches in flight at once (a receiver keeps one queued behind the one that runs).
+    const batches = [0, 1, 2].map((b) =>
+      dest.storeWhole(
+        Array.from({ length: 50 }, (_, i) => item(`b${b}/f${i}`, `batch ${b} file ${i}`)),
+        false,
+      ),
+    );
+    for (const out of await Promise.all(batches)) assert.equal(out.length, 50);
+    const lines = (await readFile(join(root, STAGING_DIR, "received"), "utf8")).trim().split("\n");
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).path),
+      [0, 1, 2].flatMap((b) => Array.from({ length: 50 }, (_, i) => `b${b}/f${i}`)),
+      "noted in the order the batches were given",
+    );
+    // The second of three is corrupt: it writes nothing, nor does the third, queued behind it.
+    const failing = [
+      dest.storeWhole([item("c0/ok", "fine")], false),
+      dest.storeWhole([item("c1/ok", "fine"), item("c1/bad", "bytes", "0".repeat(64))], false),
+      dest.storeWhole([item("c2/after", "later")], false),
+    ];
+    for (const p of failing) p.catch(() => {});
+    await failing[0];
+    await rejection(failing[1] as Promise<unknown>, TransferError, "ERR_TRANSFER_HASH");
+    await rejection(failing[2] as Promise<unknown>, TransferError, "ERR_TRANSFER_STOPPED");
+    assert.equal(await readFile(join(root, "c0", "ok"), "utf8"), "fine");
+    assert.deepEqual(await readdir(join(root, "c1")), []);
+    assert.deepEqual(await readdir(join(root, "c2")), []);
+  });
+
   it("refuses a FIFO planted at the staged path without waiting for a reader", async (t) => {
     const { dest, root } = await setup(t);
     await (await dest.openStaged("other", false)).close();
@@ -406,7 +445,55 @@ describe("DestDir", () => {
     const err = await rejection(dest.prepare(name), TransferError, "ERR_TRANSFER_NAME");
     assert.match(err.message, /its path would be \d+ bytes, over the system's limit/);
     await rejection(dest.mkdirs(name), TransferError, "ERR_TRANSFER_NAME");
+    // Made ready ahead of a store: nothing, when a name of the pack is refused.
+    dest.prepareStore([{ path: "ok/a" }, { path: name }]);
+    const data = Buffer.from("x");
+    const item = { rel: name, data, mode: 0o644, sha256: hash("sha256", data) };
+    await rejection(dest.storeWhole([item], false), TransferError, "ERR_TRANSFER_NAME");
     assert.deepEqual(await readdir(root), []);
+  });
+
+  it("closes only once the store calls under way have ended, their files noted", {
+    skip: beneathReason,
+  }, async (t) => {
+    const { dest, root } = await setup(t);
+    const batch = (b: number) =>
+      Array.from({ length: 1000 }, (_, i) => {
+        const data = Buffer.from(`batch ${b} file ${i}`);
+        return { rel: `d${b}/f${i}`, data, mode: 0o644, sha256: hash("sha256", data) };
+      });
+    const stores = [dest.storeWhole(batch(0), false), dest.storeWhole(batch(1), false)];
+    await dest.close();
+    // Both calls ended before the close: each file stored and noted in the received list.
+    for (const out of await Promise.all(stores)) assert.equal(out.length, 1000);
+    const lines = (await readFile(join(root, STAGING_DIR, "received"), "utf8")).trim().split("\n");
+    assert.equal(lines.length, 2000);
+    assert.equal((await readdir(join(root, "d1"))).length, 1000);
+    // A store asked for after the close is refused, and makes nothing.
+    const data = Buffer.from("late");
+    await rejection(
+      dest.storeWhole([{ rel: "d2/late", data, mode: 0o644, sha256: hash("sha256", data) }], false),
+      TransferError,
+      "ERR_TRANSFER_STOPPED",
+    );
+    assert.ok(!(await readdir(root)).includes("d2"));
+  });
+
+  it("makes a pack's folders and the staging folder ready ahead of the store", {
+    skip: beneathReason,
+  }, async (t) => {
+    const { dest, root } = await setup(t);
+    dest.prepareStore([{ path: "a/b/c" }, { path: "a/d" }, { path: "top" }]);
+    const data = Buffer.from("late");
+    const [noted] = await dest.storeWhole(
+      [{ rel: "a/b/c", data, mode: 0o644, sha256: hash("sha256", data) }],
+      false,
+    );
+    assert.notEqual(noted, "exists");
+    assert.equal(await readFile(join(root, "a", "b", "c"), "utf8"), "late");
+    // a/ was made for a/d, which has not come yet.
+    assert.deepEqual((await readdir(join(root, "a"))).sort(), ["b"]);
+    assert.ok((await readdir(root)).includes(STAGING_DIR));
   });
 
   it("makes a sender's empty folders, and refuses a file on the way", async (t) => {

@@ -257,6 +257,18 @@ export class DestDir {
    * made it, or a file was staged through this DestDir (null: not looked yet).
    */
   #mayHoldStaged: boolean | null = null;
+  /** The addon's store calls under way. */
+  readonly #storeCalls = new Set<Promise<unknown>>();
+  /** Set by {@link DestDir.close}: a store asked for from then on is refused. */
+  #closing = false;
+  /** Folders being made for {@link DestDir.storeWhole}, by folder. */
+  readonly #makingDirs = new Map<string, Promise<void>>();
+  /** The staging folder's check under way, shared by the callers meanwhile. */
+  #stagingLook: Promise<boolean> | null = null;
+  /** Settles once the last {@link DestDir.storeWhole} call has been made (or failed before). */
+  #storeMade: Promise<void> = Promise.resolve();
+  /** The addon's numbers that run this folder's store calls in turn (see `storeBeneath`). */
+  readonly #storeOrder = new Int32Array(3);
   /**
    * Folders made or found on the way, beneath the folder's descriptor only: there the
    * kernel refuses a link at every later call anyway, so the walk need not be repeated
@@ -316,6 +328,11 @@ export class DestDir {
 
   /** Lets the folder go (its descriptor, with the addon). Again is a no-op. */
   async close(): Promise<void> {
+    // A store asked for before this writes to the received list and beneath the folder:
+    // both stay open until it ends (a descriptor closed under it could be reused).
+    this.#closing = true;
+    await this.#storeMade;
+    await Promise.allSettled(this.#storeCalls);
     const list = this.#list;
     this.#list = null;
     await (await list?.catch(() => null))?.close();
@@ -500,23 +517,42 @@ export class DestDir {
       for (const file of files) out.push(await this.#storeByParts(file, overwrite));
       return out;
     }
-    for (const file of files) {
-      this.#check(file.rel);
-      await this.#madeParent(file.rel);
+    // Calls are made in the order of storeWhole's calls: one is made ready (its folders
+    // made) only once the one before it is with the addon, which runs them in turn.
+    const before = this.#storeMade;
+    let made = () => {};
+    this.#storeMade = new Promise<void>((resolve) => {
+      made = resolve;
+    });
+    let stored: ReturnType<typeof store>;
+    try {
+      // Asked for after close(): refused. Asked for before, it is made and close waits.
+      if (this.#closing) {
+        throw new TransferError(
+          `Cannot store ${quoteName(files[0]?.rel ?? "")}: the folder is closed`,
+          { code: "ERR_TRANSFER_STOPPED" },
+        );
+      }
+      await before;
+      const list = await this.#storeReady(files);
+      stored = store(
+        {
+          finals: files.map((f) => f.rel),
+          data: files.map((f) => f.data),
+          sums: files.map((f) => f.sha256),
+          modes: Uint32Array.from(files, (f) => f.mode),
+        },
+        !overwrite,
+        list.fd,
+        this.#mayHoldStaged !== false,
+        this.#storeOrder,
+      );
+    } finally {
+      made();
     }
-    await this.#staging(true);
-    const list = await this.#listFile(files[0]?.rel ?? "");
-    const outcomes = await store(
-      {
-        finals: files.map((f) => f.rel),
-        data: files.map((f) => f.data),
-        sums: files.map((f) => f.sha256),
-        modes: Uint32Array.from(files, (f) => f.mode),
-      },
-      !overwrite,
-      list.fd,
-      this.#mayHoldStaged !== false,
-    );
+    const call = stored;
+    this.#storeCalls.add(call);
+    const outcomes = await call.finally(() => this.#storeCalls.delete(call));
     for (const [i, outcome] of outcomes.entries()) {
       const file = files[i] as StoreItem;
       if ("exists" in outcome) out.push("exists");
@@ -547,7 +583,63 @@ export class DestDir {
         out.push(noted);
       }
     }
+    if (out.length < files.length) {
+      // Not tried: a call made before this one failed (its failure is thrown first).
+      throw new TransferError(
+        `Cannot store ${quoteName(files[out.length]?.rel ?? "")}: an earlier file failed`,
+        {
+          code: "ERR_TRANSFER_STOPPED",
+        },
+      );
+    }
     return out;
+  }
+
+  /**
+   * Makes ready what {@link DestDir.storeWhole} will need to store `files` (the staging
+   * folder, the received list, the files' folders) without waiting: a receiver calls it
+   * as a pack's entries arrive, so that this is done while the pack's bytes come in. A
+   * failure here is the store's to report: it tries again and throws.
+   */
+  prepareStore(files: readonly { path: string }[]): void {
+    if (this.#ops.store === undefined) return;
+    const ready = (rel: string) => {
+      const slash = rel.lastIndexOf("/");
+      return slash <= 0 || this.#madeDirs.has(rel.slice(0, slash));
+    };
+    // Most packs find all made already.
+    if (this.#list !== null && files.every((f) => ready(f.path))) return;
+    this.#storeReady(files.map((f) => ({ rel: f.path }))).catch(() => {});
+  }
+
+  /**
+   * The received list, open, once the names of `files` are checked, the staging folder
+   * is there (looked at again by each caller but those that come while a look is under
+   * way) and their folders are made; with the addon. Each folder is made once however
+   * many callers ask at once.
+   */
+  async #storeReady(files: readonly { rel: string }[]): Promise<StagedFile> {
+    // Every name is checked before any folder is made.
+    for (const { rel } of files) this.#check(rel);
+    const made: Promise<void>[] = [];
+    for (const { rel } of files) {
+      const slash = rel.lastIndexOf("/");
+      if (slash <= 0) continue;
+      const dir = rel.slice(0, slash);
+      if (this.#madeDirs.has(dir)) continue;
+      let making = this.#makingDirs.get(dir);
+      if (making === undefined) {
+        making = this.#madeParent(rel).finally(() => this.#makingDirs.delete(dir));
+        this.#makingDirs.set(dir, making);
+      }
+      made.push(making);
+    }
+    this.#stagingLook ??= this.#staging(true).finally(() => {
+      this.#stagingLook = null;
+    });
+    // The list is in the staging folder: opened once that is there.
+    await Promise.all([this.#stagingLook, ...made]);
+    return this.#listFile(files[0]?.rel ?? "");
   }
 
   /** A file of {@link DestDir.storeWhole} call by call (without the addon). */

@@ -15,7 +15,13 @@
  */
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import type { Role } from "../../codec/transfer-codec.ts";
-import { formatAddress, hostOf, ipVersion, type SocketAddress } from "../../core/address.ts";
+import {
+  allInterfacesWarning,
+  formatAddress,
+  hostOf,
+  ipVersion,
+  type SocketAddress,
+} from "../../core/address.ts";
 import { BoundedLog } from "../../core/bounded-log.ts";
 import { AF_INET, AF_INET6 } from "../../core/constants.ts";
 import { messageOf, TransferError } from "../../core/errors.ts";
@@ -25,7 +31,6 @@ import { AccessGate } from "../../server/access-gate.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
-import { allInterfacesWarning } from "../listen.ts";
 import { Channel } from "./channel.ts";
 import { DestDir, STAGING_DIR } from "./dest-dir.ts";
 import { listSources, type SourceTree } from "./files.ts";

@@ -157,18 +157,28 @@ class Pack {
     this.#header += entryBound(file);
   }
 
-  /** The files read, with their entries for the message, and their bytes. */
-  read(): { entries: PackedFile[]; data: Buffer } {
-    const data = readAll(this.files, this.bytes);
-    const entries: PackedFile[] = [];
-    let at = 0;
-    for (const file of this.files) {
-      const sha256 = hash("sha256", data.subarray(at, at + file.size));
-      at += file.size;
-      entries.push({ path: file.rel, size: file.size, exec: file.exec, sha256 });
-    }
+  /**
+   * The files read (with the addon, on the thread pool), with their entries for the
+   * message, and their bytes.
+   */
+  async read(): Promise<PackRead> {
+    const { data, sums } = await readAll(this.files, this.bytes);
+    const entries = this.files.map(
+      (file, i): PackedFile => ({
+        path: file.rel,
+        size: file.size,
+        exec: file.exec,
+        sha256: sums[i] as string,
+      }),
+    );
     return { entries, data };
   }
+}
+
+/** A pack's files read: their entries for the `pack` message, and their bytes. */
+interface PackRead {
+  entries: PackedFile[];
+  data: Buffer;
 }
 
 /** Sends `tree` over an open, authenticated channel (we have the files). */
@@ -185,11 +195,31 @@ export async function runSender(
   const stored: Promise<unknown>[] = [];
   /** The receiver's answer to the big file being sent, read while its data goes out. */
   let reply: Promise<unknown> | null = null;
-  /** Sends the pack gathered, if any; waits while too many are unanswered. */
-  const sendPack = async () => {
+  /**
+   * The pack being read (on the thread pool, with the addon) while the one before it is
+   * sent: the reading of one pack and the sending of the last go on at once.
+   */
+  let ahead: Promise<PackRead> | null = null;
+  /** Starts reading the pack gathered, if any, and sends the one read before it. */
+  const flushPack = async () => {
     if (pack.files.length === 0) return;
-    const sent = pack.read();
+    const reading = pack.read();
+    // Awaited in turn, below or at the next flush; a failure meanwhile waits for that.
+    reading.catch(() => {});
     pack = new Pack();
+    const before = ahead;
+    ahead = reading;
+    if (before !== null) await sendPack(await before);
+  };
+  /** Sends every pack gathered and read. */
+  const sendPacks = async () => {
+    await flushPack();
+    const last = ahead;
+    ahead = null;
+    if (last !== null) await sendPack(await last);
+  };
+  /** Sends a pack read; waits while too many are unanswered. */
+  const sendPack = async (sent: PackRead) => {
     await channel.sendRaw([encodeMessage({ t: "pack", files: sent.entries }), sent.data]);
     const entries = sent.entries.map((e) => transferred(e.path, e.size, e.sha256, "sent"));
     done.push(...entries);
@@ -226,11 +256,11 @@ export async function runSender(
       // The receiver has stopped and said why: sending more is in vain.
       answers.check();
       if (file.size <= MAX_BLOB_SIZE) {
-        if (!pack.fits(file)) await sendPack();
+        if (!pack.fits(file)) await flushPack();
         pack.add(file);
         continue;
       }
-      await sendPack();
+      await sendPacks();
       await channel.send({ t: "file", path: file.rel, size: file.size, exec: file.exec });
       const offer = await answers.expect("offer");
       stored.length = 0;
@@ -265,7 +295,7 @@ export async function runSender(
         await fh.close();
       }
     }
-    await sendPack();
+    await sendPacks();
     const bytes = done.reduce((n, f) => n + f.sent, 0);
     await channel.send({ t: "end", files: done.length, bytes });
     await Promise.all(stored);
@@ -300,17 +330,20 @@ function transferred(
 }
 
 /**
- * Small files read whole, one after another into one buffer of `bytes` bytes; each must
- * still have the size it was listed with. Read at once, on the event loop: for files of at
- * most 64 KiB that is a few microseconds each, while a trip through the thread pool costs
- * two thread wake-ups, which made a folder of small files go at half the speed
- * (bench/README.md, small files). With the addon, in one call for them all.
+ * Small files read whole, one after another into one buffer of `bytes` bytes, and each
+ * one's SHA-256; each must still have the size it was listed with. With the addon, in one
+ * call on the thread pool for them all (a trip through the pool a file would cost more in
+ * thread wake-ups than the file: bench/README.md, small files); without, on the event loop.
  */
-function readAll(files: readonly SourceFile[], bytes: number): Buffer {
+async function readAll(
+  files: readonly SourceFile[],
+  bytes: number,
+): Promise<{ data: Buffer; sums: string[] }> {
   const io = hasNative() ? native("reading small files") : null;
-  if (io !== null && typeof io.readFiles === "function") {
+  // An addon built from older sources has neither call (listFolder came with this readFiles).
+  if (io !== null && typeof io.listFolder === "function") {
     try {
-      return io.readFiles(
+      return await io.readFiles(
         files.map((f) => f.abs),
         files.map((f) => f.size),
       );
@@ -321,12 +354,15 @@ function readAll(files: readonly SourceFile[], bytes: number): Buffer {
     }
   }
   const data = Buffer.allocUnsafe(bytes);
+  const sums: string[] = [];
   let at = 0;
   for (const file of files) {
-    readInto(file, data.subarray(at, at + file.size));
+    const part = data.subarray(at, at + file.size);
+    readInto(file, part);
+    sums.push(hash("sha256", part));
     at += file.size;
   }
-  return data;
+  return { data, sums };
 }
 
 function shorter(file: SourceFile): TransferError {
@@ -389,6 +425,8 @@ export async function runReceiver(
       const message = await stores.or(channel.expect("file", "pack", "dir", "end"));
       if (message.t === "pack") {
         for (const file of message.files) once(file.path);
+        // The folders the store needs are made while the pack's bytes come in.
+        dest.prepareStore(message.files);
         await stores.add(message.files, await readPack(into, message.files));
         continue;
       }
@@ -441,17 +479,30 @@ const STORE_BEHIND = 8 * CHUNK;
 const STORE_BATCH = 4;
 
 /**
+ * Batches given to the store at once, at most. With the addon they run in turn, and the
+ * next one waits queued while one runs: the thread pool goes from one batch to the next
+ * without waiting for the event loop to take the last one's outcomes and make the next
+ * (18% of the storing time of 10,000 small files went in those gaps).
+ */
+const STORES_AHEAD = 2;
+
+/**
  * Small files stored in order behind the reading, in batches: the packs that came
  * while the last batch was being stored go to the disk together (one call on the thread
  * pool with the addon: a call per file would cost more in thread wake-ups than the file
- * itself). Each pack's `stored` goes out once its files have their names. A file that
- * fails stops the rest; its error is thrown by the next {@link StoreQueue.add} or by
- * {@link StoreQueue.settle}.
+ * itself). Each pack's `stored` goes out once its files have their names, in order. A
+ * file that fails stops the rest; its error is thrown by the next {@link StoreQueue.add}
+ * or by {@link StoreQueue.settle}.
  */
 class StoreQueue {
   readonly #into: Receiving;
   readonly #done: TransferredFile[];
   #waiting: { files: PackedFile[]; items: StoreItem[] }[] = [];
+  /** Batches given to the store, oldest first, with their outcomes to come. */
+  #storing: {
+    packs: { files: PackedFile[]; items: StoreItem[] }[];
+    outcomes: Promise<("exists" | unknown)[]>;
+  }[] = [];
   #bytes = 0;
   #running: Promise<void> | null = null;
   #failed: { error: unknown } | null = null;
@@ -481,6 +532,7 @@ class StoreQueue {
     }));
     this.#waiting.push({ files, items });
     for (const f of files) this.#bytes += f.size;
+    this.#start();
     this.#running ??= this.#run();
     // Waits for a batch to be stored, not for them all: the reading goes on meanwhile.
     while (this.#bytes > STORE_BEHIND && this.#running !== null) {
@@ -506,15 +558,31 @@ class StoreQueue {
     if (this.#failed !== null) throw this.#failed.error;
   }
 
+  /** Gives the store the packs waiting, as batches, while fewer than STORES_AHEAD run. */
+  #start(): void {
+    const { dest, options } = this.#into;
+    const ahead = dest.checksWhole ? STORES_AHEAD : 1;
+    while (this.#failed === null && this.#waiting.length > 0 && this.#storing.length < ahead) {
+      const packs = this.#waiting.splice(0, STORE_BATCH);
+      const outcomes = dest.storeWhole(
+        packs.flatMap((p) => p.items),
+        options.overwrite ?? false,
+      );
+      // Awaited in turn by #run; a failure meanwhile waits for that.
+      outcomes.catch(() => {});
+      this.#storing.push({ packs, outcomes });
+    }
+  }
+
   async #run(): Promise<void> {
     try {
-      while (this.#waiting.length > 0) {
-        const packs = this.#waiting.splice(0, STORE_BATCH);
-        const { dest, options } = this.#into;
-        const outcomes = await dest.storeWhole(
-          packs.flatMap((p) => p.items),
-          options.overwrite ?? false,
-        );
+      for (let batch = this.#storing[0]; batch !== undefined; batch = this.#storing[0]) {
+        const { packs } = batch;
+        const outcomes = await batch.outcomes;
+        this.#storing.shift();
+        // The next batch goes while this one's answers are made.
+        this.#start();
+        const { dest } = this.#into;
         const answers: Buffer[] = [];
         let at = 0;
         for (const { files } of packs) {
