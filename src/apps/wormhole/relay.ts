@@ -1,4 +1,4 @@
-import { allInterfacesWarning } from "../listen.ts";
+import { allInterfacesWarning } from "../../core/address.ts";
 import { RendezvousServer, type RendezvousServerOptions } from "./rendezvous-server.ts";
 import { TransitRelay, type TransitRelayOptions } from "./transit-relay.ts";
 
