@@ -154,6 +154,12 @@ export function registerChat(program: Command): void {
           code: "socketkit.usage",
         });
       }
+      if (!wantsTls && (flags.cert !== undefined || flags.key !== undefined)) {
+        serve.error("error: --cert and --key go with --web-tls", {
+          exitCode: 2,
+          code: "socketkit.usage",
+        });
+      }
       let webTls: Awaited<ReturnType<typeof serverTls>> | undefined;
       if (wantsTls) {
         webTls = await serverTls({

@@ -373,6 +373,9 @@ describe("socketkit chat serve --web-port", () => {
       const usage = socketkit(["chat", "serve", "--port", "0", "--web-tls"]);
       assert.equal(await usage.exited, 2);
       assert.match(usage.stderr(), /go with --web-port/);
+      const certAlone = socketkit(["chat", "serve", "--port", "0", "--cert", "c.pem"]);
+      assert.equal(await certAlone.exited, 2);
+      assert.match(certAlone.stderr(), /--cert and --key go with --web-tls/);
       const origin = socketkit([
         "chat",
         "serve",
