@@ -115,7 +115,11 @@ for (const path of ["direct", "relay"] as const) {
     assert.equal(await receiver.exited, 0, receiver.stderr());
     assert.equal(await sender.exited, 0, sender.stderr());
     assert.ok((await readFile(join(dir, "out", "data.bin"))).equals(data));
-    assert.deepEqual(await readdir(join(dir, "out")), ["data.bin"]);
+    // Besides the file, only socketkit's own staging folder (as send --to's receiver leaves it).
+    assert.deepEqual(
+      (await readdir(join(dir, "out"))).filter((n) => n !== ".socketkit-partial"),
+      ["data.bin"],
+    );
     assert.match(
       receiver.stderr(),
       new RegExp(`received data.bin, ${data.length} bytes .*sha256 ${sha(data)}`),
@@ -125,13 +129,15 @@ for (const path of ["direct", "relay"] as const) {
   });
 }
 
-test("socketkit send FILE to socketkit receive through the relay only", {
+test("socketkit send FILE to socketkit receive through the relay only; a file of the user's named like a partial stays", {
   timeout: 60_000,
 }, async (t) => {
   const dir = await folder(t);
   const data = randomBytes(1024 * 1024 + 7);
   await writeFile(join(dir, "data.bin"), data);
   await mkdir(join(dir, "out"));
+  // The user's own file: neither truncated, replaced nor deleted by a receive of data.bin.
+  await writeFile(join(dir, "out", "data.bin.part"), "mine\n");
   const relay = await localRelay(t);
   const sender = sk(relay, ["send", join(dir, "data.bin"), "--no-listen"]);
   t.after(sender.stop);
@@ -141,6 +147,7 @@ test("socketkit send FILE to socketkit receive through the relay only", {
   assert.equal(await receiver.exited, 0, receiver.stderr());
   assert.equal(await sender.exited, 0, sender.stderr());
   assert.ok((await readFile(join(dir, "out", "data.bin"))).equals(data));
+  assert.equal(await readFile(join(dir, "out", "data.bin.part"), "utf8"), "mine\n");
   assert.equal(relay.transit.pairs, 1);
 });
 

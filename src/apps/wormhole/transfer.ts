@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { open as openFile, rename, rm, stat, statfs } from "node:fs/promises";
+import { open as openFile, stat, statfs } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { WormholeError } from "../../core/errors.ts";
+import { DestDir, existsError } from "../transfer/dest-dir.ts";
 import type { TransferProgress } from "../transfer/transfer.ts";
 import { parseTcpHint, type RecordPipe, Transit } from "./transit.ts";
 import { TRANSFER_APPID, Wormhole } from "./wormhole.ts";
@@ -249,7 +250,8 @@ function unsafeName(name: string): string | null {
 
 /**
  * Receives what the sender of `code` sends: a text (given to `onText`), or a file, written
- * into `dir` as NAME.part and renamed once all its bytes are in; its SHA-256 goes back to
+ * into `dir` (staged in its `.socketkit-partial/`, then moved into place once all its bytes
+ * are in, never over a file of the user's without `overwrite`); its SHA-256 goes back to
  * the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
  * `maxSize` or over the free space is refused: the sender is told why, and so is the user.
  */
@@ -324,7 +326,14 @@ export async function wormholeReceive(
       w.send({ answer: { file_ack: "ok" } });
       const pipe = await transit.connect();
       try {
-        const sha256 = await receiveFile(pipe, dest, bytes, options.progress, name);
+        const sha256 = await receiveFile(
+          pipe,
+          dir,
+          name,
+          bytes,
+          options.overwrite === true,
+          options.progress,
+        );
         await pipe.send(Buffer.from(JSON.stringify({ ack: "ok", sha256 })));
         mood = "happy";
         return {
@@ -349,42 +358,54 @@ export async function wormholeReceive(
   }
 }
 
-/** Writes `size` bytes of records to DEST.part, then renames it; returns their SHA-256. */
+/**
+ * Writes `size` bytes of records as `name` in `dir`, staged as `send --to`'s receiver
+ * stages (in `dir`'s `.socketkit-partial/`, never at a name of the user's, a file made
+ * anew, beneath `dir` with the addon), then moves it into place, never over a file that
+ * appeared meanwhile unless `overwrite`; returns the bytes' SHA-256. A cut transfer
+ * leaves nothing.
+ */
 async function receiveFile(
   pipe: RecordPipe,
-  dest: string,
-  size: number,
-  progress: TransferProgress | undefined,
+  dir: string,
   name: string,
+  size: number,
+  overwrite: boolean,
+  progress: TransferProgress | undefined,
 ): Promise<string> {
-  const part = `${dest}.part`;
   const hash = createHash("sha256");
-  const fh = await openFile(part, "w");
-  progress?.file(name, size, 0);
-  let done = false;
+  const dest = await DestDir.open(dir);
+  let placed = false;
   try {
-    let got = 0;
-    while (got < size) {
-      const record = await pipe.receive();
-      if (record === null)
-        throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
-          code: "ERR_WORMHOLE_TRANSIT",
-        });
-      if (got + record.length > size)
-        throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
-          code: "ERR_WORMHOLE_PEER",
-        });
-      hash.update(record);
-      await fh.write(record);
-      got += record.length;
-      progress?.advance(record.length);
+    if ((await dest.prepare(name, { overwrite })) === "exists") throw existsError(name);
+    const staged = await dest.openStaged(name, false);
+    progress?.file(name, size, 0);
+    try {
+      let got = 0;
+      while (got < size) {
+        const record = await pipe.receive();
+        if (record === null)
+          throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
+            code: "ERR_WORMHOLE_TRANSIT",
+          });
+        if (got + record.length > size)
+          throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
+            code: "ERR_WORMHOLE_PEER",
+          });
+        hash.update(record);
+        await staged.write([record]);
+        got += record.length;
+        progress?.advance(record.length);
+      }
+      await staged.sync();
+    } finally {
+      await staged.close();
     }
-    await fh.sync();
-    done = true;
+    await dest.commit(name, overwrite);
+    placed = true;
   } finally {
-    await fh.close();
-    if (!done) await rm(part, { force: true });
+    if (!placed) await dest.discard(name).catch(() => {});
+    await dest.close();
   }
-  await rename(part, dest);
   return hash.digest("hex");
 }
