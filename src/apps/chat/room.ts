@@ -6,6 +6,7 @@ import {
   type Roster,
   whenReady,
 } from "./chat-bus.ts";
+import { HostLimit } from "./host-limit.ts";
 import { LocalChatBus } from "./local-chat-bus.ts";
 import { clock, decodeLine, escapeControls, nickProblem, roomProblem } from "./text.ts";
 
@@ -17,6 +18,16 @@ export interface ChatRoomOptions {
   history?: number;
   /** Most members at once; more are told the room is full. @default 10000 */
   maxMembers?: number;
+  /**
+   * Connections at once from one address (an IPv6 /64), named or not yet: more are told so
+   * in one line and closed, and logged once per address. @default 20
+   */
+  maxPerHost?: number;
+  /**
+   * Seconds a connection has to choose a nickname before it is closed (null: no limit).
+   * @default 60
+   */
+  nickTimeout?: number | null;
   /** Messages (renames included) a second a member may send, on average. @default 5 */
   rate?: number;
   /** Messages a member may send at once before the rate applies. @default 10 */
@@ -56,6 +67,11 @@ export interface MemberLink {
   close(flush: boolean): void;
   /** The member's address, for the log. */
   readonly address: string;
+  /**
+   * The peer's IP address (no port), counted for `maxPerHost`; none for the server's own
+   * terminal, which is not counted. @default undefined
+   */
+  readonly host?: string;
 }
 
 /** One connection in the room, with or without a nickname yet. */
@@ -71,6 +87,10 @@ export class Member {
   /** Its nickname or room is being settled: its lines wait in `pending`. */
   busy = false;
   readonly pending: Buffer[] = [];
+  /** The address group it counts in for `maxPerHost` (null: not counted). */
+  hostGroup: string | null = null;
+  /** Closes it if it has not chosen a nickname in time. */
+  nickTimer: NodeJS.Timeout | null = null;
   #tokens: number;
   #refilled: number;
   #strikes = 0;
@@ -164,6 +184,8 @@ export class ChatRoom {
   readonly #bus: ChatBus;
   readonly #historySize: number;
   readonly #maxMembers: number;
+  readonly #perHost: HostLimit;
+  readonly #nickTimeout: number | null;
   readonly #rate: number;
   readonly #burst: number;
   readonly #maxStrikes: number;
@@ -183,6 +205,7 @@ export class ChatRoom {
     this.name = options.name ?? "lobby";
     this.#historySize = options.history ?? 20;
     this.#maxMembers = options.maxMembers ?? 10_000;
+    this.#nickTimeout = options.nickTimeout === undefined ? 60 : options.nickTimeout;
     this.#rate = options.rate ?? 5;
     this.#burst = options.burst ?? 10;
     this.#maxStrikes = options.maxStrikes ?? 20;
@@ -190,6 +213,7 @@ export class ChatRoom {
     this.#maxPending = options.maxPending ?? 100;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log ?? (() => {});
+    this.#perHost = new HostLimit({ max: options.maxPerHost, log: this.#log });
     this.#bus = options.bus ?? new LocalChatBus({ history: this.#historySize });
     let started: () => void = () => {};
     let failed: (err: unknown) => void = () => {};
@@ -225,7 +249,8 @@ export class ChatRoom {
 
   /**
    * A new connection: the welcome, who is online, the history and the nickname prompt.
-   * Returns null (and closes the link, after saying why) when the room is full.
+   * Returns null (and closes the link, after saying why) when the room is full or its
+   * address has `maxPerHost` connections already.
    */
   join(link: MemberLink): Member | null {
     if (this.#all.size >= this.#maxMembers) {
@@ -233,8 +258,28 @@ export class ChatRoom {
       link.close(true);
       return null;
     }
+    const group = link.host === undefined ? null : this.#perHost.take(link.host, link.address);
+    if (link.host !== undefined && group === null) {
+      link.send(
+        Buffer.from(
+          `error: too many connections from your address (at most ${this.#perHost.max})${CRLF}`,
+        ),
+      );
+      link.close(true);
+      return null;
+    }
     const member = new Member(link, this.#burst, this.#nextId++, this.name);
+    member.hostGroup = group;
     this.#all.set(member.id, member);
+    const seconds = this.#nickTimeout;
+    if (seconds !== null) {
+      member.nickTimer = setTimeout(() => {
+        if (member.gone || member.nick !== null) return;
+        this.#send(member, Buffer.from(`error: no nickname chosen within ${seconds} s${CRLF}`));
+        this.leave(member, "no nickname", true);
+      }, seconds * 1000);
+      member.nickTimer.unref();
+    }
     const here = this.#rooms.get(this.name) as RoomHere;
     this.#busyWhile(member, this.#bus.roster(this.name, WHO_LIMIT), (roster) => {
       const welcome = `*** Welcome to socketkit chat, room ${escapeControls(this.name)}.`;
@@ -282,6 +327,7 @@ export class ChatRoom {
     member.gone = true;
     member.pending.length = 0;
     this.#all.delete(member.id);
+    this.#forget(member);
     if (flush) this.#send(member, Buffer.from(`*** Bye.${CRLF}`));
     member.link.close(flush);
     if (member.nick === null) return;
@@ -301,6 +347,7 @@ export class ChatRoom {
     for (const member of this.#all.values()) {
       member.link.send(notice);
       member.gone = true;
+      this.#forget(member);
       member.link.close(true);
       if (member.nick !== null) named.push(member);
     }
@@ -315,7 +362,16 @@ export class ChatRoom {
 
   /** Stops the bus: call after {@link closeAll}. */
   async stop(): Promise<void> {
+    this.#perHost.clear();
     await this.#bus.stop();
+  }
+
+  /** A member that has left: its address's count and its nickname deadline go. */
+  #forget(member: Member): void {
+    if (member.hostGroup !== null) this.#perHost.give(member.hostGroup);
+    member.hostGroup = null;
+    if (member.nickTimer !== null) clearTimeout(member.nickTimer);
+    member.nickTimer = null;
   }
 
   #line(member: Member, raw: Buffer): void {
@@ -427,6 +483,8 @@ export class ChatRoom {
     this.#byNick.set(nick.toLowerCase(), member);
     here.members.set(nick.toLowerCase(), member);
     if (old === null) {
+      if (member.nickTimer !== null) clearTimeout(member.nickTimer);
+      member.nickTimer = null;
       member.clearStrikes();
       this.#log(`${nick} joined from ${member.link.address}`);
       this.#send(member, Buffer.from(`*** You are ${nick}. Type a message, or /help.${CRLF}`));

@@ -133,7 +133,8 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
 
   class ChatHandler extends BaseRequestHandler {
     override async handle(): Promise<void> {
-      await serveMember(room, this.request, formatAddress(this.clientAddress), {
+      const [host] = this.clientAddress as [string, number];
+      await serveMember(room, this.request, formatAddress(this.clientAddress), host, {
         maxLineLength,
         outboxLimit,
         lineSeconds: idleTimeout,
@@ -224,11 +225,13 @@ async function serveMember(
   room: ChatRoom,
   conn: Socket,
   address: string,
+  host: string,
   limits: MemberLimits,
 ): Promise<void> {
   const outbox = new Outbox(conn, { limit: limits.outboxLimit });
   const link: MemberLink = {
     address,
+    host,
     send: (data) => outbox.push(data),
     close: (flush) => {
       if (!flush) void conn.close();

@@ -1,0 +1,82 @@
+/**
+ * The chat room against a hostile peer: one address holding many connections that never
+ * choose a nickname, and connections left unnamed.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { chatRoom, RawMember, WsMember } from "../helpers/chat.ts";
+
+const T = { timeout: 30_000 };
+
+describe("chat room under hostile load", () => {
+  it(
+    "one address cannot fill the room: unnamed connections count, the next is refused in one line, logged once",
+    T,
+    async (t) => {
+      const { port, logs } = await chatRoom(t, { maxMembers: 100 });
+      const held: RawMember[] = [];
+      for (let i = 0; i < 20; i++) {
+        const conn = await RawMember.connect(t, port);
+        await conn.waitFor("Choose a nickname: ");
+        held.push(conn);
+      }
+      const refused: RawMember[] = [];
+      for (let i = 0; i < 5; i++) refused.push(await RawMember.connect(t, port));
+      for (const conn of refused) {
+        await conn.closed;
+        assert.equal(
+          conn.text,
+          "error: too many connections from your address (at most 20)\r\n",
+          "refused in one line, with no welcome",
+        );
+      }
+      // Another address still gets in, and the flooding one is logged once.
+      const alice = await RawMember.join(t, port, "alice", "127.0.0.2");
+      alice.send("/who\r\n");
+      await alice.waitFor("*** Online (1): alice");
+      const refusals = logs.filter((line) => line.includes("connections from one address"));
+      assert.equal(refusals.length, 1, logs.join("\n"));
+      assert.match(
+        refusals[0] ?? "",
+        /^refused 127\.0\.0\.1:\d+ \(over 20 connections from one address\)$/,
+      );
+      // A slot freed is a slot to take again.
+      held[0]?.socket.destroy();
+      await held[0]?.closed;
+      let again: RawMember | undefined;
+      for (;;) {
+        again = await RawMember.connect(t, port);
+        await Promise.race([again.waitFor("Choose a nickname: "), again.closed]);
+        if (again.text.includes("Choose a nickname: ")) break;
+      }
+      assert.ok(again.text.includes("Welcome"));
+    },
+  );
+
+  it("members count per address over TCP and the WebSocket alike", T, async (t) => {
+    const { port, web } = await chatRoom(t, { maxPerHost: 3, webPort: 0 });
+    await RawMember.join(t, port, "alice");
+    await WsMember.join(t, web, "bob");
+    const third = await RawMember.connect(t, port);
+    await third.waitFor("Choose a nickname: ");
+    const ws = await WsMember.connect(t, web);
+    await ws.closed;
+    assert.equal(ws.text, "error: too many connections from your address (at most 3)\n");
+    const tcp = await RawMember.connect(t, port);
+    await tcp.closed;
+    assert.equal(tcp.text, "error: too many connections from your address (at most 3)\r\n");
+    await WsMember.join(t, web, "carol", { localAddress: "127.0.0.2" });
+  });
+
+  it("closes a connection that does not choose a nickname in time", T, async (t) => {
+    const { port } = await chatRoom(t, { nickTimeout: 0.3 });
+    const quick = await RawMember.join(t, port, "alice");
+    const idle = await RawMember.connect(t, port);
+    await idle.waitFor("Choose a nickname: ");
+    await idle.closed;
+    assert.match(idle.text, /error: no nickname chosen within 0\.3 s\r\n/);
+    // The named member stays: it is still answered after the idle one was closed.
+    quick.send("/who\r\n");
+    await quick.waitFor("*** Online (1): alice");
+  });
+});
