@@ -80,3 +80,64 @@ describe("chat room under hostile load", () => {
     await quick.waitFor("*** Online (1): alice");
   });
 });
+
+describe("chat nicknames against look-alikes", () => {
+  it("refuses as taken what looks like a member's nickname", T, async (t) => {
+    const { port } = await chatRoom(t);
+    await RawMember.join(t, port, "alice");
+    const mallory = await RawMember.connect(t, port);
+    await mallory.waitFor("Choose a nickname: ");
+    const lookAlikes = [
+      "\u0430lice", // Cyrillic а
+      "\uff41\uff4c\uff49\uff43\uff45", // fullwidth
+      "\u{1d41a}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}", // mathematical bold
+      "ALICE",
+      "\u0430l\u0456c\u0435", // Cyrillic а, і, е
+    ];
+    for (const nick of lookAlikes) {
+      mallory.take();
+      mallory.send(`${nick}\r\n`);
+      await mallory.waitFor(`error: the nickname ${nick} is taken; choose another: `);
+    }
+    mallory.take();
+    mallory.send("bob\r\n");
+    await mallory.waitFor("You are bob.");
+  });
+
+  it(
+    "refuses invisible and filler characters, bidirectional controls and marks without a base, saying why",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t);
+      await RawMember.join(t, port, "alice");
+      const mallory = await RawMember.connect(t, port);
+      await mallory.waitFor("Choose a nickname: ");
+      const cases: [string, string][] = [
+        ["alice\u3164", "invisible or filler characters (U+3164)"],
+        ["\u3164", "invisible or filler characters (U+3164)"],
+        ["\u115f\u1160", "invisible or filler characters (U+115F)"],
+        ["al\u200bice", "invisible or filler characters (U+200B)"],
+        ["al\u200dice", "invisible or filler characters (U+200D)"],
+        ["al\u200cice", "invisible or filler characters (U+200C)"],
+        ["al\u2062ice", "invisible or filler characters (U+2062)"],
+        ["al\ufeffice", "invisible or filler characters (U+FEFF)"],
+        ["al\u00adice", "invisible or filler characters (U+00AD)"],
+        ["eve\u202e", "bidirectional controls (U+202E)"],
+        ["eve\u2067x", "bidirectional controls (U+2067)"],
+        ["eve\u200f", "bidirectional controls (U+200F)"],
+        ["eve\u061c", "bidirectional controls (U+061C)"],
+        ["\u0301eve", "cannot start with a combining mark"],
+      ];
+      for (const [nick, why] of cases) {
+        mallory.take();
+        mallory.send(`${nick}\r\n`);
+        await mallory.waitFor(why);
+        assert.match(mallory.text, /^error: a nickname .*; choose a nickname: $/);
+      }
+      // Marks on a letter are letters of their script.
+      mallory.take();
+      mallory.send("\u0928\u092e\u0938\u094d\u0924\u0947\r\n");
+      await mallory.waitFor("You are \u0928\u092e\u0938\u094d\u0924\u0947.");
+    },
+  );
+});

@@ -8,6 +8,7 @@ import {
 } from "./chat-bus.ts";
 import { HostLimit } from "./host-limit.ts";
 import { LocalChatBus } from "./local-chat-bus.ts";
+import { nickKey } from "./nick-key.ts";
 import { clock, decodeLine, escapeControls, nickProblem, roomProblem } from "./text.ts";
 
 /** Options of {@link ChatRoom}. */
@@ -127,7 +128,7 @@ export class Member {
 /** The members of this server in one room, and the room's history as they are shown it. */
 class RoomHere {
   readonly name: string;
-  /** Named members of this server in the room, by lower-cased nickname. */
+  /** Named members of this server in the room, by nickname key (`nickKey`: case, look-alikes and invisible characters folded). */
   readonly members = new Map<string, Member>();
   /** The last messages, stamped, as whoever joins is shown them. */
   readonly history: Buffer[] = [];
@@ -195,7 +196,7 @@ export class ChatRoom {
   readonly #log: (line: string) => void;
   /** Every connection, named or not, by its number. */
   readonly #all = new Map<number, Member>();
-  /** Named members of this server by lower-cased nickname, in whichever room. */
+  /** Named members of this server by nickname key (`nickKey`: case, look-alikes and invisible characters folded), in whichever room. */
   readonly #byNick = new Map<string, Member>();
   /** The rooms that members of this server are in (the first one always). */
   readonly #rooms = new Map<string, RoomHere>();
@@ -331,7 +332,7 @@ export class ChatRoom {
     if (flush) this.#send(member, Buffer.from(`*** Bye.${CRLF}`));
     member.link.close(flush);
     if (member.nick === null) return;
-    this.#byNick.delete(member.nick.toLowerCase());
+    this.#byNick.delete(nickKey(member.nick));
     this.#log(`${member.nick} left (${reason}) from ${member.link.address}`);
     this.#part(member, reason);
     this.#bus.release(member.nick);
@@ -450,7 +451,7 @@ export class ChatRoom {
       else this.#refuse(member, `${problem}; choose a nickname: `, "");
       return;
     }
-    const holder = this.#byNick.get(nick.toLowerCase());
+    const holder = this.#byNick.get(nickKey(nick));
     if (holder !== undefined && holder !== member) {
       taken();
       return;
@@ -461,7 +462,7 @@ export class ChatRoom {
       return;
     }
     this.#busyWhile(member, this.#bus.claim(nick), (ok) => {
-      if (member.gone || this.#byNick.has(nick.toLowerCase())) {
+      if (member.gone || this.#byNick.has(nickKey(nick))) {
         if (ok) this.#bus.release(nick);
         if (!member.gone) taken();
         return;
@@ -476,12 +477,12 @@ export class ChatRoom {
     const old = member.nick;
     const here = this.#rooms.get(member.room) as RoomHere;
     if (old !== null) {
-      this.#byNick.delete(old.toLowerCase());
-      here.members.delete(old.toLowerCase());
+      this.#byNick.delete(nickKey(old));
+      here.members.delete(nickKey(old));
     }
     member.nick = nick;
-    this.#byNick.set(nick.toLowerCase(), member);
-    here.members.set(nick.toLowerCase(), member);
+    this.#byNick.set(nickKey(nick), member);
+    here.members.set(nickKey(nick), member);
     if (old === null) {
       if (member.nickTimer !== null) clearTimeout(member.nickTimer);
       member.nickTimer = null;
@@ -500,19 +501,19 @@ export class ChatRoom {
         },
         () => {},
       );
-      if (old.toLowerCase() !== nick.toLowerCase()) this.#bus.release(old);
+      if (nickKey(old) !== nickKey(nick)) this.#bus.release(old);
     }
   }
 
   /** Its nickname was taken elsewhere while the shared state was out of reach. */
   #renamedElsewhere(old: string, nick: string): void {
-    const member = this.#byNick.get(old.toLowerCase());
+    const member = this.#byNick.get(nickKey(old));
     if (member === undefined) return;
     const here = this.#rooms.get(member.room);
-    this.#byNick.delete(old.toLowerCase());
+    this.#byNick.delete(nickKey(old));
     member.nick = nick;
-    this.#byNick.set(nick.toLowerCase(), member);
-    if (here?.members.delete(old.toLowerCase())) here.members.set(nick.toLowerCase(), member);
+    this.#byNick.set(nickKey(nick), member);
+    if (here?.members.delete(nickKey(old))) here.members.set(nickKey(nick), member);
     this.#send(
       member,
       Buffer.from(`*** Someone took ${old} while this server was away: you are ${nick}.${CRLF}`),
@@ -594,7 +595,7 @@ export class ChatRoom {
     const noOne = () => this.#refuse(member, `no one called ${escapeControls(to)} is online`);
     // In the process, the room's members are all here: no need to ask the bus.
     const here = this.#rooms.get(member.room) as RoomHere;
-    if (!this.#bus.shared && !here.members.has(to.toLowerCase())) {
+    if (!this.#bus.shared && !here.members.has(nickKey(to))) {
       noOne();
       return;
     }
@@ -646,7 +647,7 @@ export class ChatRoom {
 
   /** The member is in the room `here` (open): the others are told, and it is shown the room. */
   #arrive(member: Member, here: RoomHere): void {
-    here.members.set((member.nick as string).toLowerCase(), member);
+    here.members.set(nickKey(member.nick as string), member);
     this.#publish(member, "join", {}, this.#quietAbove + 1);
     this.#busyWhile(member, this.#bus.roster(here.name, WHO_LIMIT), (roster) => {
       const lines = Buffer.from(`*** You are in room ${escapeControls(here.name)}.${CRLF}`);
@@ -657,7 +658,7 @@ export class ChatRoom {
   /** The member leaves its room (for another, or for good): the others are told. */
   #part(member: Member, reason: string): void {
     const here = this.#rooms.get(member.room);
-    if (here === undefined || !here.members.delete((member.nick as string).toLowerCase())) return;
+    if (here === undefined || !here.members.delete(nickKey(member.nick as string))) return;
     this.#publish(member, "leave", { text: reason }, this.#quietAbove);
     this.#closeIfEmpty(here);
   }
@@ -712,7 +713,7 @@ export class ChatRoom {
       case "private": {
         const nick = escapeControls(event.nick);
         const body = escapeControls(event.text ?? "");
-        const to = here.members.get((event.to ?? "").toLowerCase());
+        const to = here.members.get(nickKey(event.to ?? ""));
         if (to !== undefined) this.#send(to, this.#stamp(`(private) <${nick}> ${body}`, event));
         if (from !== undefined && from !== to && !from.gone) {
           const whom = escapeControls(event.to ?? "");
