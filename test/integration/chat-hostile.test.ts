@@ -3,6 +3,7 @@
  * choose a nickname, and connections left unnamed.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import { chatRoom, RawMember, WsMember } from "../helpers/chat.ts";
 
@@ -138,6 +139,57 @@ describe("chat nicknames against look-alikes", () => {
       mallory.take();
       mallory.send("\u0928\u092e\u0938\u094d\u0924\u0947\r\n");
       await mallory.waitFor("You are \u0928\u092e\u0938\u094d\u0924\u0947.");
+    },
+  );
+});
+
+/** A member in a process of its own, so that the server's stall does not stall it: it joins, sends `count` lines `everyMs` apart, and prints what it reads. */
+const PACED_MEMBER = `
+const net = require("node:net");
+const [port, count, everyMs] = process.argv.slice(1).map(Number);
+const s = net.connect({ host: "127.0.0.1", port });
+let text = "";
+s.on("data", (d) => {
+  process.stdout.write(d);
+  if (text === null) return;
+  text += d;
+  if (!text.includes("You are probe.")) return;
+  text = null;
+  let i = 0;
+  const timer = setInterval(() => {
+    s.write("line " + i + "\\r\\n");
+    if (++i === count) clearInterval(timer);
+  }, everyMs);
+});
+s.write("probe\\r\\n");
+`;
+
+describe("chat rate limit under the server's own delay", () => {
+  it(
+    "counts a member's rate by when its lines arrived, not when a stalled server read them",
+    T,
+    async (t) => {
+      const { port } = await chatRoom(t, { rate: 5, burst: 10 });
+      const watcher = await RawMember.join(t, port, "watcher");
+      const child = spawn(process.execPath, ["-e", PACED_MEMBER, String(port), "16", "250"], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      t.after(() => child.kill());
+      let out = "";
+      const refused = new Promise<void>((resolve) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("too many messages")) resolve();
+        });
+      });
+      await watcher.waitFor("<probe> line 0");
+      // The server stalls 3.5 s (as under a burst from everyone): the member's next 14 lines,
+      // sent 4 a second, all wait in the kernel and are read at once.
+      const until = performance.now() + 3500;
+      while (performance.now() < until) {}
+      await Promise.race([watcher.waitFor("<probe> line 15"), refused]);
+      assert.doesNotMatch(out, /too many messages/);
+      assert.match(watcher.text, /<probe> line 15\r\n/);
     },
   );
 });

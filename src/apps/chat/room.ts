@@ -92,6 +92,8 @@ export class Member {
   hostGroup: string | null = null;
   /** Closes it if it has not chosen a nickname in time. */
   nickTimer: NodeJS.Timeout | null = null;
+  /** When the line being taken arrived (`performance.now()`), when the server knows it. */
+  arrivedAt: number | null = null;
   #tokens: number;
   #refilled: number;
   #strikes = 0;
@@ -106,7 +108,9 @@ export class Member {
 
   /** Takes one message's worth from the member's allowance (a token bucket). */
   allow(rate: number, burst: number): boolean {
-    const now = performance.now();
+    // By arrival time: a line that waited while the server was busy is not counted as
+    // sent when it was read. Never before the last refill, so the bucket only moves on.
+    const now = Math.max(this.arrivedAt ?? performance.now(), this.#refilled);
     this.#tokens = Math.min(burst, this.#tokens + ((now - this.#refilled) / 1000) * rate);
     this.#refilled = now;
     if (this.#tokens < 1) return false;
@@ -296,15 +300,23 @@ export class ChatRoom {
     return member;
   }
 
-  /** A line from a member (without its line end). */
-  line(member: Member, raw: Buffer): void {
+  /**
+   * A line from a member (without its line end); `arrivedAt` (`performance.now()`) is when
+   * its bytes came in, if known, for the rate limit: the server's own delay is not the member's.
+   */
+  line(member: Member, raw: Buffer, arrivedAt?: number): void {
     if (member.gone) return;
     if (member.busy) {
       if (member.pending.length < this.#maxPending) member.pending.push(raw);
       else this.#refuse(member, "too many lines at once, not sent");
       return;
     }
-    this.#line(member, raw);
+    member.arrivedAt = arrivedAt ?? null;
+    try {
+      this.#line(member, raw);
+    } finally {
+      member.arrivedAt = null;
+    }
   }
 
   /** A line was over the length limit (the server dropped it): say so, and count it. */
