@@ -42,6 +42,8 @@ export async function chatFanout(members: number, rounds = ROUNDS): Promise<Fano
     "100000",
     "--max-clients",
     String(members + 10),
+    "--max-per-host",
+    String(members + 10), // every member is on 127.0.0.1
   ]);
   const port = server.port;
   const sockets: Socket[] = [];

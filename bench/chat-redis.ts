@@ -76,6 +76,7 @@ function chatServer(members: number, redis: string | null): Promise<BenchServer>
   const args = ["--import", "tsx", `${ROOT}src/cli/main.ts`, "chat", "serve", "--port", "0"];
   args.push("--history", "0", "--rate", "100000", "--quiet-above", "0");
   args.push("--max-clients", String(members + 10));
+  args.push("--max-per-host", String(members + 10)); // every member is on 127.0.0.1
   if (redis !== null) args.push("--redis", redis);
   return startServer(process.execPath, args);
 }

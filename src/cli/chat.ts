@@ -70,6 +70,8 @@ interface ServeFlags extends AccessFlags {
   nick?: string;
   name: string;
   maxClients: number;
+  maxPerHost: number;
+  nickTimeout: number;
   maxLine: number;
   rate: number;
   idleTimeout: number;
@@ -107,6 +109,18 @@ export function registerChat(program: Command): void {
       parseRedisUrl,
     )
     .option("--max-clients <n>", "members at once", parseCount, 10_000)
+    .option(
+      "--max-per-host <n>",
+      "connections at once from one address (an IPv6 /64), with or without a nickname",
+      parseCount,
+      20,
+    )
+    .option(
+      "--nick-timeout <seconds>",
+      "close a connection that has not chosen a nickname this long after connecting (0: never)",
+      parseSeconds,
+      60,
+    )
     .option("--max-line <bytes>", "longest line a member may send", parseCount, 1024)
     .option("--rate <n>", "messages (renames too) a second a member may send", parseCount, 5)
     .option(
@@ -179,6 +193,8 @@ export function registerChat(program: Command): void {
           interactive: process.stdin.isTTY === true && process.stdout.isTTY === true,
           name: flags.name,
           maxMembers: flags.maxClients,
+          maxPerHost: flags.maxPerHost,
+          nickTimeout: flags.nickTimeout === 0 ? null : flags.nickTimeout,
           maxLineLength: flags.maxLine,
           rate: flags.rate,
           burst: flags.rate * 2,

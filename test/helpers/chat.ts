@@ -60,16 +60,22 @@ export class RawMember {
     });
   }
 
-  static async connect(t: TestContext, port: number): Promise<RawMember> {
-    const socket = connect({ host: "127.0.0.1", port });
+  /** Connects to 127.0.0.1:`port`, from `localAddress` (another loopback address) if given. */
+  static async connect(t: TestContext, port: number, localAddress?: string): Promise<RawMember> {
+    const socket = connect({ host: "127.0.0.1", port, localAddress });
     await once(socket, "connect");
     t.after(() => socket.destroy());
     return new RawMember(socket);
   }
 
   /** Connects and joins as `nick`; what was read so far is cleared. */
-  static async join(t: TestContext, port: number, nick: string): Promise<RawMember> {
-    const member = await RawMember.connect(t, port);
+  static async join(
+    t: TestContext,
+    port: number,
+    nick: string,
+    localAddress?: string,
+  ): Promise<RawMember> {
+    const member = await RawMember.connect(t, port, localAddress);
     await member.waitFor("Choose a nickname: ");
     member.send(`${nick}\r\n`);
     await member.waitFor(`You are ${nick}.`);

@@ -179,7 +179,12 @@ async function main(): Promise<number> {
 
   const servers = await Promise.all([
     startServer("echo", ["serve", "echo", "--port", "0"], random, SCALES.echo as RouteScale),
-    startServer("chat", ["chat", "serve", "--port", "0"], random, SCALES.chat as RouteScale),
+    startServer(
+      "chat",
+      ["chat", "serve", "--port", "0", "--max-per-host", "100000"],
+      random,
+      SCALES.chat as RouteScale,
+    ),
     startServer("share", ["share", shareSource.path, "--port", "0", "--timeout", timeout], random, {
       ...(SCALES.transfer as RouteScale),
       maxOffset: shareSource.data.length,

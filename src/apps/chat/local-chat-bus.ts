@@ -1,4 +1,5 @@
 import type { ChatBus, ChatBusHandlers, ChatEvent, RoomCount, Roster } from "./chat-bus.ts";
+import { nickKey } from "./nick-key.ts";
 
 /** Options of {@link LocalChatBus}. */
 export interface LocalChatBusOptions {
@@ -63,14 +64,14 @@ export class LocalChatBus implements ChatBus {
   }
 
   claim(nick: string): boolean {
-    const key = nick.toLowerCase();
+    const key = nickKey(nick);
     if (this.#nicks.has(key)) return false;
     this.#nicks.add(key);
     return true;
   }
 
   release(nick: string): void {
-    this.#nicks.delete(nick.toLowerCase());
+    this.#nicks.delete(nickKey(nick));
   }
 
   publish(event: ChatEvent, quietBelow = Number.POSITIVE_INFINITY): boolean {
@@ -78,17 +79,17 @@ export class LocalChatBus implements ChatBus {
     const members = room.members;
     switch (event.kind) {
       case "join":
-        members.set(event.nick.toLowerCase(), event.nick);
+        members.set(nickKey(event.nick), event.nick);
         break;
       case "leave":
-        members.delete(event.nick.toLowerCase());
+        members.delete(nickKey(event.nick));
         break;
       case "rename":
-        members.delete(event.nick.toLowerCase());
-        members.set((event.text as string).toLowerCase(), event.text as string);
+        members.delete(nickKey(event.nick));
+        members.set(nickKey(event.text as string), event.text as string);
         break;
       case "private": {
-        const to = members.get((event.to as string).toLowerCase());
+        const to = members.get(nickKey(event.to as string));
         if (to === undefined) return false;
         event.to = to;
         break;

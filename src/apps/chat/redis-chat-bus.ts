@@ -9,6 +9,7 @@ import type {
   RoomCount,
   Roster,
 } from "./chat-bus.ts";
+import { nickKey } from "./nick-key.ts";
 
 /** Options of {@link RedisChatBus}. */
 export interface RedisChatBusOptions {
@@ -71,10 +72,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: stream, roster, rooms, this server's members. ARGV: kind, event (JSON), lower-cased
- * nickname, nickname, server, room, quietBelow, maxLength, retention, the event's sequence
- * number, then for a rename the new nickname lower-cased and as is, for a private message
- * the recipient lower-cased. An event whose number is not above the last one of its server
+ * KEYS: stream, roster, rooms, this server's members. ARGV: kind, event (JSON), the
+ * nickname's key (`nickKey`), nickname, server, room, quietBelow, maxLength, retention, the event's sequence
+ * number, then for a rename the new nickname as its key (`nickKey`) and as is, for a private message
+ * the recipient's key. An event whose number is not above the last one of its server
  * was written already (the command was sent again after a reconnection): -1.
  */
 const PUBLISH = `local kind = ARGV[1]
@@ -125,7 +126,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
 return 0
 `;
 
-/** KEYS: the nickname's key, this server's members. ARGV: server, lower-cased nickname. */
+/** KEYS: the nickname's key, this server's members. ARGV: server, nickname key (`nickKey`). */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('HDEL', KEYS[2], ARGV[2])
 return 1
@@ -247,7 +248,7 @@ export class RedisChatBus implements ChatBus {
   #handlers: ChatBusHandlers | null = null;
   /** The last entry delivered of each open room's stream. */
   readonly #cursors = new Map<string, string>();
-  /** This server's members with a nickname, by lower-cased nickname. */
+  /** This server's members with a nickname, by nickname key (`nickKey`: case, look-alikes and invisible characters folded). */
   readonly #claims = new Map<string, LocalClaim>();
   /** Events written and not yet confirmed by Redis, by sequence number. */
   readonly #unconfirmed = new Map<number, ChatEvent>();
@@ -353,7 +354,7 @@ export class RedisChatBus implements ChatBus {
   }
 
   async claim(nick: string): Promise<boolean> {
-    const low = nick.toLowerCase();
+    const low = nickKey(nick);
     if (this.#claims.has(low)) return false;
     if (this.#lost) {
       this.#claims.set(low, { nick, room: null, member: 0 });
@@ -367,7 +368,7 @@ export class RedisChatBus implements ChatBus {
   }
 
   release(nick: string): void {
-    const low = nick.toLowerCase();
+    const low = nickKey(nick);
     this.#claims.delete(low);
     if (this.#lost || this.#cmd === null) return;
     void this.#script(
@@ -385,7 +386,7 @@ export class RedisChatBus implements ChatBus {
     }
     const seq = ++this.#seq;
     this.#unconfirmed.set(seq, event);
-    const low = event.nick.toLowerCase();
+    const low = nickKey(event.nick);
     const args: (string | number)[] = [
       event.kind,
       JSON.stringify({ ...event, seq }),
@@ -400,8 +401,8 @@ export class RedisChatBus implements ChatBus {
     ];
     if (event.kind === "rename") {
       const nick = event.text as string;
-      args.push(nick.toLowerCase(), nick);
-    } else if (event.kind === "private") args.push((event.to as string).toLowerCase());
+      args.push(nickKey(nick), nick);
+    } else if (event.kind === "private") args.push(nickKey(event.to as string));
     const keys = [
       this.#key(`room:${event.room}:log`),
       this.#key(`room:${event.room}:members`),
@@ -548,7 +549,7 @@ export class RedisChatBus implements ChatBus {
 
   /** The bus's record of this server's members, kept from what they publish. */
   #track(event: ChatEvent): void {
-    const low = event.nick.toLowerCase();
+    const low = nickKey(event.nick);
     const claim = this.#claims.get(low);
     if (event.kind === "join") {
       this.#claims.set(low, { nick: event.nick, room: event.room, member: event.member });
@@ -557,14 +558,14 @@ export class RedisChatBus implements ChatBus {
     } else if (event.kind === "rename") {
       const nick = event.text as string;
       this.#claims.delete(low);
-      this.#claims.set(nick.toLowerCase(), { nick, room: event.room, member: event.member });
+      this.#claims.set(nickKey(nick), { nick, room: event.room, member: event.member });
     }
   }
 
   /** While Redis is lost: the event goes to this server's members only. */
   #here(event: ChatEvent, quietBelow: number): boolean {
     if (event.kind === "private") {
-      const to = this.#claims.get((event.to as string).toLowerCase());
+      const to = this.#claims.get(nickKey(event.to as string));
       if (to === undefined || to.room !== event.room) return false;
       event.to = to.nick;
     }
@@ -650,7 +651,7 @@ export class RedisChatBus implements ChatBus {
     let fresh = false;
     for (let at = 0; at === 0 || at < claims.length; at += RENEW_BATCH) {
       const batch = claims.slice(at, at + RENEW_BATCH);
-      const keys = batch.map((c) => this.#key(`nick:${c.nick.toLowerCase()}`));
+      const keys = batch.map((c) => this.#key(`nick:${nickKey(c.nick)}`));
       const [added, lost] = (await cmd.eval(
         RENEW,
         head.length + keys.length,
@@ -677,17 +678,17 @@ export class RedisChatBus implements ChatBus {
     const old = claim.nick;
     for (let tries = 0; tries < 20; tries++) {
       const nick = `${old.slice(0, 19)}_${randomBytes(2).toString("hex")}`;
-      if (this.#claims.has(nick.toLowerCase())) continue;
+      if (this.#claims.has(nickKey(nick))) continue;
       const ok = await this.#script(
         "chatClaim",
-        [this.#key(`nick:${nick.toLowerCase()}`)],
+        [this.#key(`nick:${nickKey(nick)}`)],
         [this.server, this.#lease],
       );
       if (ok !== 1) continue;
-      if (this.#claims.get(old.toLowerCase()) !== claim) return; // gone meanwhile
-      this.#claims.delete(old.toLowerCase());
+      if (this.#claims.get(nickKey(old)) !== claim) return; // gone meanwhile
+      this.#claims.delete(nickKey(old));
       claim.nick = nick;
-      this.#claims.set(nick.toLowerCase(), claim);
+      this.#claims.set(nickKey(nick), claim);
       this.#handlers?.renamed?.(old, nick);
       return;
     }

@@ -6,7 +6,9 @@ import {
   type Roster,
   whenReady,
 } from "./chat-bus.ts";
+import { HostLimit } from "./host-limit.ts";
 import { LocalChatBus } from "./local-chat-bus.ts";
+import { nickKey } from "./nick-key.ts";
 import { clock, decodeLine, escapeControls, nickProblem, roomProblem } from "./text.ts";
 
 /** Options of {@link ChatRoom}. */
@@ -17,6 +19,16 @@ export interface ChatRoomOptions {
   history?: number;
   /** Most members at once; more are told the room is full. @default 10000 */
   maxMembers?: number;
+  /**
+   * Connections at once from one address (an IPv6 /64), named or not yet: more are told so
+   * in one line and closed, and logged once per address. @default 20
+   */
+  maxPerHost?: number;
+  /**
+   * Seconds a connection has to choose a nickname before it is closed (null: no limit).
+   * @default 60
+   */
+  nickTimeout?: number | null;
   /** Messages (renames included) a second a member may send, on average. @default 5 */
   rate?: number;
   /** Messages a member may send at once before the rate applies. @default 10 */
@@ -56,6 +68,11 @@ export interface MemberLink {
   close(flush: boolean): void;
   /** The member's address, for the log. */
   readonly address: string;
+  /**
+   * The peer's IP address (no port), counted for `maxPerHost`; none for the server's own
+   * terminal, which is not counted. @default undefined
+   */
+  readonly host?: string;
 }
 
 /** One connection in the room, with or without a nickname yet. */
@@ -71,6 +88,12 @@ export class Member {
   /** Its nickname or room is being settled: its lines wait in `pending`. */
   busy = false;
   readonly pending: Buffer[] = [];
+  /** The address group it counts in for `maxPerHost` (null: not counted). */
+  hostGroup: string | null = null;
+  /** Closes it if it has not chosen a nickname in time. */
+  nickTimer: NodeJS.Timeout | null = null;
+  /** When the line being taken arrived (`performance.now()`), when the server knows it. */
+  arrivedAt: number | null = null;
   #tokens: number;
   #refilled: number;
   #strikes = 0;
@@ -85,7 +108,9 @@ export class Member {
 
   /** Takes one message's worth from the member's allowance (a token bucket). */
   allow(rate: number, burst: number): boolean {
-    const now = performance.now();
+    // By arrival time: a line that waited while the server was busy is not counted as
+    // sent when it was read. Never before the last refill, so the bucket only moves on.
+    const now = Math.max(this.arrivedAt ?? performance.now(), this.#refilled);
     this.#tokens = Math.min(burst, this.#tokens + ((now - this.#refilled) / 1000) * rate);
     this.#refilled = now;
     if (this.#tokens < 1) return false;
@@ -107,7 +132,7 @@ export class Member {
 /** The members of this server in one room, and the room's history as they are shown it. */
 class RoomHere {
   readonly name: string;
-  /** Named members of this server in the room, by lower-cased nickname. */
+  /** Named members of this server in the room, by nickname key (`nickKey`: case, look-alikes and invisible characters folded). */
   readonly members = new Map<string, Member>();
   /** The last messages, stamped, as whoever joins is shown them. */
   readonly history: Buffer[] = [];
@@ -164,6 +189,8 @@ export class ChatRoom {
   readonly #bus: ChatBus;
   readonly #historySize: number;
   readonly #maxMembers: number;
+  readonly #perHost: HostLimit;
+  readonly #nickTimeout: number | null;
   readonly #rate: number;
   readonly #burst: number;
   readonly #maxStrikes: number;
@@ -173,7 +200,7 @@ export class ChatRoom {
   readonly #log: (line: string) => void;
   /** Every connection, named or not, by its number. */
   readonly #all = new Map<number, Member>();
-  /** Named members of this server by lower-cased nickname, in whichever room. */
+  /** Named members of this server by nickname key (`nickKey`: case, look-alikes and invisible characters folded), in whichever room. */
   readonly #byNick = new Map<string, Member>();
   /** The rooms that members of this server are in (the first one always). */
   readonly #rooms = new Map<string, RoomHere>();
@@ -183,6 +210,7 @@ export class ChatRoom {
     this.name = options.name ?? "lobby";
     this.#historySize = options.history ?? 20;
     this.#maxMembers = options.maxMembers ?? 10_000;
+    this.#nickTimeout = options.nickTimeout === undefined ? 60 : options.nickTimeout;
     this.#rate = options.rate ?? 5;
     this.#burst = options.burst ?? 10;
     this.#maxStrikes = options.maxStrikes ?? 20;
@@ -190,6 +218,7 @@ export class ChatRoom {
     this.#maxPending = options.maxPending ?? 100;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log ?? (() => {});
+    this.#perHost = new HostLimit({ max: options.maxPerHost, log: this.#log });
     this.#bus = options.bus ?? new LocalChatBus({ history: this.#historySize });
     let started: () => void = () => {};
     let failed: (err: unknown) => void = () => {};
@@ -225,7 +254,8 @@ export class ChatRoom {
 
   /**
    * A new connection: the welcome, who is online, the history and the nickname prompt.
-   * Returns null (and closes the link, after saying why) when the room is full.
+   * Returns null (and closes the link, after saying why) when the room is full or its
+   * address has `maxPerHost` connections already.
    */
   join(link: MemberLink): Member | null {
     if (this.#all.size >= this.#maxMembers) {
@@ -233,8 +263,28 @@ export class ChatRoom {
       link.close(true);
       return null;
     }
+    const group = link.host === undefined ? null : this.#perHost.take(link.host, link.address);
+    if (link.host !== undefined && group === null) {
+      link.send(
+        Buffer.from(
+          `error: too many connections from your address (at most ${this.#perHost.max})${CRLF}`,
+        ),
+      );
+      link.close(true);
+      return null;
+    }
     const member = new Member(link, this.#burst, this.#nextId++, this.name);
+    member.hostGroup = group;
     this.#all.set(member.id, member);
+    const seconds = this.#nickTimeout;
+    if (seconds !== null) {
+      member.nickTimer = setTimeout(() => {
+        if (member.gone || member.nick !== null) return;
+        this.#send(member, Buffer.from(`error: no nickname chosen within ${seconds} s${CRLF}`));
+        this.leave(member, "no nickname", true);
+      }, seconds * 1000);
+      member.nickTimer.unref();
+    }
     const here = this.#rooms.get(this.name) as RoomHere;
     this.#busyWhile(member, this.#bus.roster(this.name, WHO_LIMIT), (roster) => {
       const welcome = `*** Welcome to socketkit chat, room ${escapeControls(this.name)}.`;
@@ -250,15 +300,23 @@ export class ChatRoom {
     return member;
   }
 
-  /** A line from a member (without its line end). */
-  line(member: Member, raw: Buffer): void {
+  /**
+   * A line from a member (without its line end); `arrivedAt` (`performance.now()`) is when
+   * its bytes came in, if known, for the rate limit: the server's own delay is not the member's.
+   */
+  line(member: Member, raw: Buffer, arrivedAt?: number): void {
     if (member.gone) return;
     if (member.busy) {
       if (member.pending.length < this.#maxPending) member.pending.push(raw);
       else this.#refuse(member, "too many lines at once, not sent");
       return;
     }
-    this.#line(member, raw);
+    member.arrivedAt = arrivedAt ?? null;
+    try {
+      this.#line(member, raw);
+    } finally {
+      member.arrivedAt = null;
+    }
   }
 
   /** A line was over the length limit (the server dropped it): say so, and count it. */
@@ -282,10 +340,11 @@ export class ChatRoom {
     member.gone = true;
     member.pending.length = 0;
     this.#all.delete(member.id);
+    this.#forget(member);
     if (flush) this.#send(member, Buffer.from(`*** Bye.${CRLF}`));
     member.link.close(flush);
     if (member.nick === null) return;
-    this.#byNick.delete(member.nick.toLowerCase());
+    this.#byNick.delete(nickKey(member.nick));
     this.#log(`${member.nick} left (${reason}) from ${member.link.address}`);
     this.#part(member, reason);
     this.#bus.release(member.nick);
@@ -301,6 +360,7 @@ export class ChatRoom {
     for (const member of this.#all.values()) {
       member.link.send(notice);
       member.gone = true;
+      this.#forget(member);
       member.link.close(true);
       if (member.nick !== null) named.push(member);
     }
@@ -315,7 +375,16 @@ export class ChatRoom {
 
   /** Stops the bus: call after {@link closeAll}. */
   async stop(): Promise<void> {
+    this.#perHost.clear();
     await this.#bus.stop();
+  }
+
+  /** A member that has left: its address's count and its nickname deadline go. */
+  #forget(member: Member): void {
+    if (member.hostGroup !== null) this.#perHost.give(member.hostGroup);
+    member.hostGroup = null;
+    if (member.nickTimer !== null) clearTimeout(member.nickTimer);
+    member.nickTimer = null;
   }
 
   #line(member: Member, raw: Buffer): void {
@@ -394,7 +463,7 @@ export class ChatRoom {
       else this.#refuse(member, `${problem}; choose a nickname: `, "");
       return;
     }
-    const holder = this.#byNick.get(nick.toLowerCase());
+    const holder = this.#byNick.get(nickKey(nick));
     if (holder !== undefined && holder !== member) {
       taken();
       return;
@@ -405,7 +474,7 @@ export class ChatRoom {
       return;
     }
     this.#busyWhile(member, this.#bus.claim(nick), (ok) => {
-      if (member.gone || this.#byNick.has(nick.toLowerCase())) {
+      if (member.gone || this.#byNick.has(nickKey(nick))) {
         if (ok) this.#bus.release(nick);
         if (!member.gone) taken();
         return;
@@ -420,13 +489,15 @@ export class ChatRoom {
     const old = member.nick;
     const here = this.#rooms.get(member.room) as RoomHere;
     if (old !== null) {
-      this.#byNick.delete(old.toLowerCase());
-      here.members.delete(old.toLowerCase());
+      this.#byNick.delete(nickKey(old));
+      here.members.delete(nickKey(old));
     }
     member.nick = nick;
-    this.#byNick.set(nick.toLowerCase(), member);
-    here.members.set(nick.toLowerCase(), member);
+    this.#byNick.set(nickKey(nick), member);
+    here.members.set(nickKey(nick), member);
     if (old === null) {
+      if (member.nickTimer !== null) clearTimeout(member.nickTimer);
+      member.nickTimer = null;
       member.clearStrikes();
       this.#log(`${nick} joined from ${member.link.address}`);
       this.#send(member, Buffer.from(`*** You are ${nick}. Type a message, or /help.${CRLF}`));
@@ -442,19 +513,19 @@ export class ChatRoom {
         },
         () => {},
       );
-      if (old.toLowerCase() !== nick.toLowerCase()) this.#bus.release(old);
+      if (nickKey(old) !== nickKey(nick)) this.#bus.release(old);
     }
   }
 
   /** Its nickname was taken elsewhere while the shared state was out of reach. */
   #renamedElsewhere(old: string, nick: string): void {
-    const member = this.#byNick.get(old.toLowerCase());
+    const member = this.#byNick.get(nickKey(old));
     if (member === undefined) return;
     const here = this.#rooms.get(member.room);
-    this.#byNick.delete(old.toLowerCase());
+    this.#byNick.delete(nickKey(old));
     member.nick = nick;
-    this.#byNick.set(nick.toLowerCase(), member);
-    if (here?.members.delete(old.toLowerCase())) here.members.set(nick.toLowerCase(), member);
+    this.#byNick.set(nickKey(nick), member);
+    if (here?.members.delete(nickKey(old))) here.members.set(nickKey(nick), member);
     this.#send(
       member,
       Buffer.from(`*** Someone took ${old} while this server was away: you are ${nick}.${CRLF}`),
@@ -536,7 +607,7 @@ export class ChatRoom {
     const noOne = () => this.#refuse(member, `no one called ${escapeControls(to)} is online`);
     // In the process, the room's members are all here: no need to ask the bus.
     const here = this.#rooms.get(member.room) as RoomHere;
-    if (!this.#bus.shared && !here.members.has(to.toLowerCase())) {
+    if (!this.#bus.shared && !here.members.has(nickKey(to))) {
       noOne();
       return;
     }
@@ -588,7 +659,7 @@ export class ChatRoom {
 
   /** The member is in the room `here` (open): the others are told, and it is shown the room. */
   #arrive(member: Member, here: RoomHere): void {
-    here.members.set((member.nick as string).toLowerCase(), member);
+    here.members.set(nickKey(member.nick as string), member);
     this.#publish(member, "join", {}, this.#quietAbove + 1);
     this.#busyWhile(member, this.#bus.roster(here.name, WHO_LIMIT), (roster) => {
       const lines = Buffer.from(`*** You are in room ${escapeControls(here.name)}.${CRLF}`);
@@ -599,7 +670,7 @@ export class ChatRoom {
   /** The member leaves its room (for another, or for good): the others are told. */
   #part(member: Member, reason: string): void {
     const here = this.#rooms.get(member.room);
-    if (here === undefined || !here.members.delete((member.nick as string).toLowerCase())) return;
+    if (here === undefined || !here.members.delete(nickKey(member.nick as string))) return;
     this.#publish(member, "leave", { text: reason }, this.#quietAbove);
     this.#closeIfEmpty(here);
   }
@@ -654,7 +725,7 @@ export class ChatRoom {
       case "private": {
         const nick = escapeControls(event.nick);
         const body = escapeControls(event.text ?? "");
-        const to = here.members.get((event.to ?? "").toLowerCase());
+        const to = here.members.get(nickKey(event.to ?? ""));
         if (to !== undefined) this.#send(to, this.#stamp(`(private) <${nick}> ${body}`, event));
         if (from !== undefined && from !== to && !from.gone) {
           const whom = escapeControls(event.to ?? "");

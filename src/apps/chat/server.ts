@@ -13,6 +13,7 @@ import type { Socket } from "../../socket/socket.ts";
 import { LineDeadline } from "../line-deadline.ts";
 import { Outbox } from "../outbox.ts";
 import { PromptLine } from "../prompt-line.ts";
+import { loopLastFree } from "./loop-clock.ts";
 import { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
 import { ChatWebServer } from "./web-server.ts";
@@ -132,7 +133,8 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
 
   class ChatHandler extends BaseRequestHandler {
     override async handle(): Promise<void> {
-      await serveMember(room, this.request, formatAddress(this.clientAddress), {
+      const [host] = this.clientAddress as [string, number];
+      await serveMember(room, this.request, formatAddress(this.clientAddress), host, {
         maxLineLength,
         outboxLimit,
         lineSeconds: idleTimeout,
@@ -223,11 +225,13 @@ async function serveMember(
   room: ChatRoom,
   conn: Socket,
   address: string,
+  host: string,
   limits: MemberLimits,
 ): Promise<void> {
   const outbox = new Outbox(conn, { limit: limits.outboxLimit });
   const link: MemberLink = {
     address,
+    host,
     send: (data) => outbox.push(data),
     close: (flush) => {
       if (!flush) void conn.close();
@@ -263,10 +267,18 @@ async function serveMember(
     if (rest !== undefined && rest.length > 0 && !member.gone) room.line(member, rest);
   };
   let reason = "connection closed";
+  /** When the previous read returned: this read's bytes came in after it. */
+  let lastRead = performance.now();
   try {
     for (;;) {
       const data = await conn.recv(65536);
       if (data.length === 0) break;
+      const now = performance.now();
+      // The bytes came in between the later of the previous read and the last time the
+      // server was free to read, and now: a server busy for seconds does not make lines
+      // sent over those seconds look like one burst.
+      const since = Math.min(now, Math.max(lastRead, loopLastFree()));
+      lastRead = now;
       if (member.gone) {
         // Leaving: what the peer still sends is drained until it closes, for a while.
         await waitClosed(conn);
@@ -278,7 +290,7 @@ async function serveMember(
       if (reply !== undefined) outbox.push(reply);
       if (telnet.cancelledLine) lines.discardPartial();
       lines.push(text);
-      const ended = drain(room, member, lines, limits.maxLineLength);
+      const ended = drain(room, member, lines, limits.maxLineLength, since, now);
       if (pause !== null) clearTimeout(pause);
       pause = lines.bufferedLength > 0 ? setTimeout(flushPartial, PAUSE_MS) : null;
       if (deadline.check(lines.midLine || telnet.midCommand, ended > 0)) {
@@ -305,9 +317,19 @@ const PAUSE_MS = 500;
  */
 const LEAVING_MS = 5000;
 
-/** Hands every complete line to the room; returns how many there were. */
-function drain(room: ChatRoom, member: Member, lines: LineSplitter, max: number): number {
-  let ended = 0;
+/**
+ * Hands every complete line to the room, their arrival spread evenly over `since` to
+ * `now` (when they may have come in); returns how many there were.
+ */
+function drain(
+  room: ChatRoom,
+  member: Member,
+  lines: LineSplitter,
+  max: number,
+  since: number,
+  now: number,
+): number {
+  const complete: Buffer[] = [];
   for (;;) {
     let line: Buffer | undefined;
     try {
@@ -317,10 +339,14 @@ function drain(room: ChatRoom, member: Member, lines: LineSplitter, max: number)
       room.tooLong(member, max);
       continue;
     }
-    if (line === undefined || member.gone) return ended;
-    ended++;
-    room.line(member, line);
+    if (line === undefined) break;
+    complete.push(line);
   }
+  const step = (now - since) / Math.max(1, complete.length);
+  for (let i = 0; i < complete.length && !member.gone; i++) {
+    room.line(member, complete[i] as Buffer, since + step * (i + 1));
+  }
+  return complete.length;
 }
 
 /**

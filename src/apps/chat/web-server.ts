@@ -325,7 +325,8 @@ export class ChatWebServer {
       return;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      this.#member(ws, formatAddress([socket.remoteAddress ?? "", socket.remotePort ?? 0]));
+      const host = socket.remoteAddress ?? "";
+      this.#member(ws, formatAddress([host, socket.remotePort ?? 0]), host);
     });
   }
 
@@ -350,7 +351,7 @@ export class ChatWebServer {
   }
 
   /** A WebSocket member: joined to the room as a TCP connection is, and left however it ends. */
-  #member(ws: WebSocket, address: string): void {
+  #member(ws: WebSocket, address: string, host: string): void {
     this.#members.add(ws);
     let reason = "connection closed";
     let idle: NodeJS.Timeout | null = null;
@@ -364,6 +365,7 @@ export class ChatWebServer {
     const outboxLimit = this.#outboxLimit;
     const link: MemberLink = {
       address,
+      host,
       send: (data) => {
         if (ws.readyState !== WebSocket.OPEN) return true;
         sendLines(ws, data);
