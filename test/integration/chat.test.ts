@@ -8,7 +8,7 @@ import { PassThrough } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
 import { chatJoin } from "../../src/apps/chat/client.ts";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
-import { netServer } from "../helpers/net.ts";
+import { netServer, until } from "../helpers/net.ts";
 import {
   errorOutputFrom,
   listening,
@@ -161,12 +161,22 @@ describe("chat room", () => {
     const line = "y".repeat(8000);
     let sent = 0;
     // Send until the stuck member is dropped (its queue and the kernel's buffers full),
-    // then a little more.
+    // then a little more. Every 10 lines (80 KB, under the reader's 128 KiB queue) wait
+    // until the reader has them: on a busy machine a reader whose own process is slow to
+    // read would be dropped as not reading too, which is the rule, not what is tested.
     for (let extra = 0; extra < 20 && sent < 20_000; sent++) {
       if (!sender.socket.write(`${sent} ${line}\n`))
         await new Promise((r) => sender.socket.once("drain", r));
       if (sender.text.includes("stuck left") || reader.text.includes("stuck left")) extra++;
-      if (sent % 50 === 49) await new Promise((r) => setImmediate(r));
+      if (sent % 10 === 9) {
+        // Looked for at the end of what the reader has (the whole text grows to megabytes).
+        const mark = `<sender> ${sent} `;
+        await until(
+          () => reader.text.includes(mark, Math.max(0, reader.text.length - 32_768)),
+          `the reader to have line ${sent}`,
+          30_000,
+        );
+      }
     }
     await reader.waitFor(`<sender> ${sent - 1} `, 30_000);
     assert.match(reader.text, /\*\*\* stuck left \(disconnected: not reading\)/);
