@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
-import { chatRoom, RawMember, WsMember } from "../helpers/chat.ts";
+import { chatRoom, RawMember, WsMember, wsUrl } from "../helpers/chat.ts";
+import { ROOT } from "../helpers/proc.ts";
 
 const T = { timeout: 30_000 };
 
@@ -164,6 +165,26 @@ s.on("data", (d) => {
 s.write("probe\\r\\n");
 `;
 
+/** {@link PACED_MEMBER} over the web page's WebSocket. */
+const PACED_WS_MEMBER = `
+const { WebSocket } = require("ws");
+const [url, origin] = process.argv.slice(1, 3);
+const [count, everyMs] = process.argv.slice(3).map(Number);
+const ws = new WebSocket(url, { origin });
+let joined = false;
+ws.on("open", () => ws.send("probe"));
+ws.on("message", (d) => {
+  process.stdout.write(String(d) + "\\n");
+  if (joined || !String(d).includes("You are probe.")) return;
+  joined = true;
+  let i = 0;
+  const timer = setInterval(() => {
+    ws.send("line " + i);
+    if (++i === count) clearInterval(timer);
+  }, everyMs);
+});
+`;
+
 describe("chat rate limit under the server's own delay", () => {
   it(
     "counts a member's rate by when its lines arrived, not when a stalled server read them",
@@ -192,4 +213,28 @@ describe("chat rate limit under the server's own delay", () => {
       assert.match(watcher.text, /<probe> line 15\r\n/);
     },
   );
+
+  it("counts a web member's rate by when its lines arrived, as a TCP member's", T, async (t) => {
+    const { port, web } = await chatRoom(t, { webPort: 0, rate: 5, burst: 10 });
+    const watcher = await RawMember.join(t, port, "watcher");
+    const child = spawn(
+      process.execPath,
+      ["-e", PACED_WS_MEMBER, wsUrl(web), web.replace(/\/$/, ""), "16", "250"],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    t.after(() => child.kill());
+    let out = "";
+    const refused = new Promise<void>((resolve) => {
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("too many messages")) resolve();
+      });
+    });
+    await watcher.waitFor("<probe> line 0");
+    const until = performance.now() + 3500;
+    while (performance.now() < until) {}
+    await Promise.race([watcher.waitFor("<probe> line 15"), refused]);
+    assert.doesNotMatch(out, /too many messages/);
+    assert.match(watcher.text, /<probe> line 15\r\n/);
+  });
 });

@@ -13,6 +13,7 @@ import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { formatAddress } from "../../core/address.ts";
 import { BoundedLog } from "../../core/bounded-log.ts";
 import { AccessGate } from "../../server/access-gate.ts";
+import { loopLastFree } from "./loop-clock.ts";
 import type { ChatRoom, Member, MemberLink } from "./room.ts";
 
 /** Options of {@link ChatWebServer}. */
@@ -396,13 +397,28 @@ export class ChatWebServer {
       if (member !== null) this.#room.leave(member, reason);
     });
     if (member === null) return;
+    // Lines are counted against the rate by when they may have arrived, as a TCP member's
+    // are: the messages read in one turn of the event loop are handed over together,
+    // spread from the later of the previous turn and the last time the server was free to
+    // read (a server busy for seconds does not make them one burst), to now.
+    let pending: Buffer[] = [];
+    let lastTurn = performance.now();
+    const handOver = (): void => {
+      const lines = pending;
+      pending = [];
+      const now = performance.now();
+      const since = Math.min(now, Math.max(lastTurn, loopLastFree()));
+      lastTurn = now;
+      const step = (now - since) / Math.max(1, lines.length);
+      for (let i = 0; i < lines.length && !member.gone; i++) {
+        this.#room.line(member, lines[i] as Buffer, since + step * (i + 1));
+      }
+    };
     ws.on("message", (data: RawData) => {
       idle?.refresh();
       if (member.gone) return;
-      for (const line of splitLines(toBuffer(data))) {
-        if (member.gone) return;
-        this.#room.line(member, line);
-      }
+      if (pending.length === 0) setImmediate(handOver);
+      for (const line of splitLines(toBuffer(data))) pending.push(line);
     });
   }
 }
