@@ -18,10 +18,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { type BenchServer, freePort, rssOf, startServer } from "./lib.ts";
+import { type BenchServer, freePort, rssOf, SETTINGS, startServer } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const ROUNDS = 50;
+const ROUNDS = SETTINGS.fanoutRounds;
 
 /** What one room of members spread over servers measured. */
 export interface SpreadResult {

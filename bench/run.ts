@@ -8,9 +8,12 @@
  *   BENCH_RUNS=3 BENCH_SECONDS=1 npm run bench
  *   BENCH_CLIENT=node npm run bench   # ping-pong with socketkit's Node.js client, not the C one
  */
+
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
+import { chatOnRedis, type SpreadResult } from "./chat-redis.ts";
 import { SETTINGS } from "./lib.ts";
 import { pingpongBench, printPingpong } from "./pingpong.ts";
 import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
@@ -20,11 +23,11 @@ import { printSmallFiles, smallFilesBench, socketkitFailed } from "./transfer-sm
 const RUNS = SETTINGS.runs;
 const SECONDS = SETTINGS.seconds;
 /**
- * BENCH_ONLY=pingpong,udp,stream,idle,fanout,transfer,small runs only those parts (all by
+ * BENCH_ONLY=pingpong,udp,stream,idle,fanout,redis,transfer,small runs only those parts (all by
  * default).
  */
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,transfer,small").split(","),
+  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,redis,transfer,small").split(","),
 );
 
 // The echo scenarios: TCP ping-pong and UDP echo, with the C epoll client as generator.
@@ -71,6 +74,28 @@ for (const f of fanout) {
   );
 }
 
+// Chat on many servers: the members of one room over 3 `chat serve --redis` processes.
+let chatRedis: SpreadResult | { skipped: string } | null = null;
+if (ONLY.has("redis")) {
+  const members = SETTINGS.redisMembers;
+  process.stderr.write(`running: chat on 3 servers on Redis, ${members} members\n`);
+  const missing = spawnSync("redis-server", ["--version"]).error;
+  chatRedis =
+    missing === undefined
+      ? await chatOnRedis(members, 3)
+      : { skipped: "redis-server is not installed (apt-get install -y redis-server)" };
+  console.log(
+    `\nchat on 3 servers on Redis, ${members} members: from one send until the last member on every server has it (target: p99 < 250 ms at 30,000)\n`,
+  );
+  if ("skipped" in chatRedis) console.log(`  skipped: ${chatRedis.skipped}`);
+  else {
+    const kib = chatRedis.bytesPerMember.map((b) => (b / 1024).toFixed(1)).join(" / ");
+    console.log(
+      `  p50 ${chatRedis.p50.toFixed(1)} ms, p99 ${chatRedis.p99.toFixed(1)} ms, max ${chatRedis.max.toFixed(1)} ms; server KiB per idle member ${kib}; Redis ${(chatRedis.redisBytes / 1048576).toFixed(1)} MiB`,
+    );
+  }
+}
+
 // File transfer: 1 GiB over loopback against nc, socat and a raw node:net pipe.
 const transfer = ONLY.has("transfer") ? await transferBench() : [];
 if (transfer.length > 0) printTransfer(transfer);
@@ -85,5 +110,5 @@ if (socketkitFailed(smallFiles)) process.exitCode = 1;
 mkdirSync(dirname(SETTINGS.resultsFile), { recursive: true });
 writeFileSync(
   SETTINGS.resultsFile,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, generator: echo.generator, runtimes: echo.runtimes, rows: all, targets: echo.targets, stream, idle, chatFanout: fanout, transfer, smallFiles }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, generator: echo.generator, runtimes: echo.runtimes, rows: all, targets: echo.targets, stream, idle, chatFanout: fanout, chatRedis, transfer, smallFiles }, null, 2)}\n`,
 );

@@ -31,6 +31,7 @@ test("the benchmark suite runs every part and writes its results", async (t) => 
     stream: Array<Measured & { name: string }>;
     idle: Array<Measured & { name: string }>;
     chatFanout: Array<{ members: number; p99: number }>;
+    chatRedis: { p99: number; redisBytes: number } | { skipped: string } | null;
     transfer: Array<{ tool: string; mbps: number | null }>;
   };
   const measured = (rows: Array<Measured & { name?: string; server?: string }>, name: string) => {
@@ -53,6 +54,10 @@ test("the benchmark suite runs every part and writes its results", async (t) => 
   measured(r.stream, "socketkit Socket");
   measured(r.idle, "socketkit TCPServer");
   assert.ok((r.chatFanout[0]?.p99 ?? 0) > 0);
+  // Chat on three servers sharing a room through Redis: measured, or skipped saying how to install.
+  assert.ok(r.chatRedis !== null, "the Redis part did not run");
+  if ("skipped" in r.chatRedis) assert.match(r.chatRedis.skipped, /install/);
+  else assert.ok(r.chatRedis.p99 > 0 && r.chatRedis.redisBytes > 0, JSON.stringify(r.chatRedis));
   const sk = r.transfer.find((x) => x.tool.startsWith("socketkit"));
   assert.ok(sk?.mbps !== null && (sk?.mbps ?? 0) > 0, JSON.stringify(r.transfer));
   // A baseline that is not installed is reported with how to install it, not left out.

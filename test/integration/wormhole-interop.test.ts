@@ -250,3 +250,32 @@ test("a file that exists on the receiving side is refused, and the sender told w
   assert.match(sender.stderr(), /The receiver refused: .*it exists/);
   assert.equal(await readFile(join(dir, "out", "data.bin"), "utf8"), "old");
 });
+
+test("a file over the receiver's --max-size is refused before any byte moves, and the sender told why", {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = await folder(t);
+  await writeFile(join(dir, "big.bin"), randomBytes(64 * 1024));
+  await mkdir(join(dir, "out"));
+  const relay = await localRelay(t);
+  const sender = sk(relay, ["send", join(dir, "big.bin")]);
+  t.after(sender.stop);
+  const receiver = sk(relay, [
+    "receive",
+    await codeOf(sender),
+    "--dir",
+    join(dir, "out"),
+    "--max-size",
+    "1000",
+  ]);
+  t.after(receiver.stop);
+  assert.equal(await receiver.exited, 1);
+  assert.equal(await sender.exited, 1);
+  assert.match(receiver.stderr(), /65536 bytes is over the receiver's --max-size 1000/);
+  assert.match(sender.stderr(), /The receiver refused: .*--max-size/);
+  assert.equal(relay.transit.pairs, 0, "no transit connection was made");
+  assert.deepEqual(
+    (await readdir(join(dir, "out"))).filter((n) => n !== ".socketkit-partial"),
+    [],
+  );
+});
