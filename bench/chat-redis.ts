@@ -6,10 +6,12 @@
  * same room on one server with `--redis` and without, interleaved (A, B, A, B), for the
  * cost of the stream.
  *
- *   npx tsx bench/chat-redis.ts [MEMBERS] [SERVERS]     # default: 15000 3
+ *   npx tsx bench/chat-redis.ts [MEMBERS] [SERVERS]     # default: 30000 3
  *
- * One process holds every member's socket here, so N is bounded by its descriptor limit
- * (`ulimit -n`, 20,000 on the machine of the figures in bench/README.md).
+ * The members' sockets are held by this process and, past BENCH_PER_PROCESS (12,000) of
+ * them, by child processes of its own (a process's descriptors are bounded by `ulimit -n`,
+ * 20,000 on the machine of the figures in bench/README.md); each says when all of its
+ * members have a message, on one clock, and the last of them ends the round.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -81,9 +83,82 @@ function chatServer(members: number, redis: string | null): Promise<BenchServer>
   return startServer(process.execPath, args);
 }
 
+/** Members one process holds at most (its descriptor limit is 20,000 on the figures' machine). */
+const PER_PROCESS = Number(process.env.BENCH_PER_PROCESS ?? 12_000) || 12_000;
+
+/** The fan-out line of round `r`, as members see it. */
+const lineOf = (r: number) => `fan-${String(r).padStart(6, "0")}`;
+
+/** The clock every process of a run reads: milliseconds, comparable across processes. */
+const clock = () => performance.timeOrigin + performance.now();
+
 /**
- * Joins `members` members over `ports` (member i on port i mod n), then member 0 sends
- * `rounds` messages, each once the last member has the one before; returns the times.
+ * Members `first` to `first + count - 1` of a room (member i on port i mod n), joined in
+ * batches; `roundDone(r, at)` once every one of them has round `r`'s line (no notices, no
+ * history: once named, every byte a member gets is a fan-out line). Resolves once all are
+ * named, with their sockets.
+ */
+async function holdMembers(
+  ports: number[],
+  first: number,
+  count: number,
+  tag: string,
+  roundDone: (round: number, at: number) => void,
+): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  const bytes = new Array<number>(count).fill(0);
+  const named = new Array<boolean>(count).fill(false);
+  const lineLength = `[00:00:00] <${tag}0> ${lineOf(0)}\r\n`.length;
+  let round = 0;
+  let scheduled = false;
+  // Every member's bytes, checked once a turn: a round is done when each has its line.
+  const check = () => {
+    scheduled = false;
+    const want = (round + 1) * lineLength;
+    // Member 0 is the sender: a member is not sent its own lines.
+    for (let k = first === 0 ? 1 : 0; k < count; k++) if ((bytes[k] as number) < want) return;
+    roundDone(round++, clock());
+    check();
+  };
+  for (let at = 0; at < count; at += 200) {
+    const batch = Array.from({ length: Math.min(200, count - at) }, (_, k) => at + k);
+    await Promise.all(
+      batch.map(
+        (k) =>
+          new Promise<void>((resolve, reject) => {
+            const i = first + k;
+            const port = ports[i % ports.length] as number;
+            const s = connect({ port, host: "127.0.0.1" }, () => s.write(`${tag}${i}\n`));
+            sockets[k] = s;
+            let text = "";
+            s.on("error", reject);
+            s.on("data", (chunk: Buffer) => {
+              if (!named[k]) {
+                text += chunk.toString();
+                if (text.includes(`You are ${tag}${i}.`)) {
+                  named[k] = true;
+                  resolve();
+                }
+                return;
+              }
+              bytes[k] = (bytes[k] as number) + chunk.length;
+              if (!scheduled) {
+                scheduled = true;
+                setImmediate(check);
+              }
+            });
+          }),
+      ),
+    );
+  }
+  return sockets;
+}
+
+/**
+ * Joins `members` members over `ports`, this process holding up to {@link PER_PROCESS}
+ * (the sender, member 0, among them) and child processes the rest; then member 0 sends
+ * `rounds` messages, each once every member has the one before. Returns the times from
+ * each send until the last member anywhere had it, sorted.
  */
 async function fanOut(
   ports: number[],
@@ -92,80 +167,65 @@ async function fanOut(
   joined: () => void,
   tag = "m",
 ): Promise<number[]> {
-  const sockets: Socket[] = [];
+  const children: ChildProcess[] = [];
+  const done = new Map<number, number[]>(); // round -> the time each holder had it
+  let notify: (() => void) | null = null;
+  const report = (round: number, at: number) => {
+    done.set(round, [...(done.get(round) ?? []), at]);
+    notify?.();
+  };
+  let sockets: Socket[] = [];
   try {
-    // No notices (--quiet-above 0) and no history: once named, every byte a member gets
-    // belongs to the fan-out messages.
-    const bytes = new Array<number>(members).fill(0);
-    const named = new Array<boolean>(members).fill(false);
-    let onByte: (() => void) | null = null;
-    for (let first = 0; first < members; first += 200) {
-      const batch = Array.from({ length: Math.min(200, members - first) }, (_, k) => first + k);
-      await Promise.all(
-        batch.map(
-          (i) =>
-            new Promise<void>((resolve, reject) => {
-              const port = ports[i % ports.length] as number;
-              const s = connect({ port, host: "127.0.0.1" }, () => s.write(`${tag}${i}\n`));
-              sockets[i] = s;
-              let text = "";
-              s.on("error", reject);
-              s.on("data", (chunk: Buffer) => {
-                if (!named[i]) {
-                  text += chunk.toString();
-                  if (text.includes(`You are ${tag}${i}.`)) {
-                    named[i] = true;
-                    resolve();
-                  }
-                  return;
-                }
-                bytes[i] = (bytes[i] as number) + chunk.length;
-                onByte?.();
-              });
-            }),
-        ),
+    const ready: Promise<void>[] = [];
+    for (let first = PER_PROCESS; first < members; first += PER_PROCESS) {
+      const count = Math.min(PER_PROCESS, members - first);
+      const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+        env: { ...process.env, SOCKETKIT_BENCH_FARM: JSON.stringify({ ports, first, count, tag }) },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      children.push(child);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          let out = "";
+          child.stdout?.on("data", (c: Buffer) => {
+            out += c.toString();
+            for (let nl = out.indexOf("\n"); nl !== -1; nl = out.indexOf("\n")) {
+              const m = JSON.parse(out.slice(0, nl)) as {
+                joined?: true;
+                round?: number;
+                at?: number;
+              };
+              out = out.slice(nl + 1);
+              if (m.joined) resolve();
+              else report(m.round as number, m.at as number);
+            }
+          });
+          child.once("exit", (code) => reject(new Error(`a member farm exited (${code})`)));
+        }),
       );
     }
+    sockets = await holdMembers(ports, 0, Math.min(PER_PROCESS, members), tag, report);
+    await Promise.all(ready);
     joined();
-    const line = (r: number) => `fan-${String(r).padStart(6, "0")}`;
-    const lineLength = `[00:00:00] <${tag}0> ${line(0)}\r\n`.length;
-    const base = bytes.slice();
+    const holders = 1 + children.length;
     const times: number[] = [];
     const sender = sockets[0] as Socket;
     for (let r = 0; r < rounds; r++) {
-      const want = (r + 1) * lineLength;
-      const start = performance.now();
+      const start = clock();
       await new Promise<void>((resolve) => {
-        let pending = members - 1;
-        const done = new Array<boolean>(members).fill(false);
-        const check = () => {
-          for (let i = 1; i < members; i++) {
-            if (!done[i] && (bytes[i] as number) - (base[i] as number) >= want) {
-              done[i] = true;
-              pending--;
-            }
-          }
-          if (pending === 0) {
-            onByte = null;
-            resolve();
-          }
+        notify = () => {
+          if ((done.get(r)?.length ?? 0) < holders) return;
+          notify = null;
+          resolve();
         };
-        let scheduled = false;
-        onByte = () => {
-          if (scheduled) return;
-          scheduled = true;
-          setImmediate(() => {
-            scheduled = false;
-            check();
-          });
-        };
-        sender.write(`${line(r)}\n`);
+        sender.write(`${lineOf(r)}\n`);
       });
-      times.push(performance.now() - start);
+      times.push(Math.max(...(done.get(r) as number[])) - start);
     }
     return times.sort((a, b) => a - b);
   } finally {
     for (const s of sockets) s?.destroy();
+    for (const c of children) if (c.exitCode === null) c.kill();
   }
 }
 
@@ -242,8 +302,19 @@ export async function oneServerWithAndWithout(
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const members = Number(process.argv[2] ?? 15_000);
+if (process.env.SOCKETKIT_BENCH_FARM !== undefined) {
+  // A member farm of fanOut: holds its members, says when they are in, then each round.
+  const { ports, first, count, tag } = JSON.parse(process.env.SOCKETKIT_BENCH_FARM) as {
+    ports: number[];
+    first: number;
+    count: number;
+    tag: string;
+  };
+  const say = (m: object) => process.stdout.write(`${JSON.stringify(m)}\n`);
+  await holdMembers(ports, first, count, tag, (round, at) => say({ round, at }));
+  say({ joined: true });
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  const members = Number(process.argv[2] ?? 30_000);
   const servers = Number(process.argv[3] ?? 3);
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const part = process.env.BENCH_PART ?? "spread,single";

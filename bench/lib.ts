@@ -68,7 +68,7 @@ export const SETTINGS = {
   fanoutMembers: SMOKE ? [50] : [1000, 5000],
   fanoutRounds: setting("BENCH_FANOUT_ROUNDS", 50, 3),
   /** Chat on many servers: members over 3 `--redis` servers (`BENCH_REDIS_MEMBERS`). */
-  redisMembers: setting("BENCH_REDIS_MEMBERS", 15_000, 60),
+  redisMembers: setting("BENCH_REDIS_MEMBERS", 30_000, 60),
   /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
   transferMb: setting("BENCH_TRANSFER_MB", 1024, 8),
   transferRuns: setting("BENCH_TRANSFER_RUNS", 5, 1),
