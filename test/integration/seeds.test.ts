@@ -145,8 +145,10 @@ const scenarios: Scenario[] = [
       stdin: "do cliente-1\ncomo vai\n",
     },
     serverExits: false,
-    // The client connects once more for the end of its input and closes at once.
-    serverDone: (out) => out.split(" wrote:").length > 3,
+    // The client connects once more for the end of its input and closes at once; the
+    // server prints what it got, then its prompt: done once that prompt is out (the
+    // " wrote:" line alone comes before the rest of its block).
+    serverDone: (out) => (out.split(" wrote:")[3] ?? "").includes("enter text .. "),
     compareServer: true,
     compareClient: true,
   },
