@@ -38,53 +38,21 @@ export async function chatRoom(
   return { port, web, logs, stop };
 }
 
-/** A member over a plain socket: everything it reads is kept as text. */
-export class RawMember {
-  readonly socket: NetSocket;
+/** What a member has read, as text, and waits for it. */
+class TextReader {
+  /** The text read since the last `take`. */
   text = "";
-  bytes: Buffer[] = [];
-  readonly closed: Promise<void>;
-  #waiters = new Set<() => void>();
+  readonly #waiters = new Set<() => void>();
 
-  private constructor(socket: NetSocket) {
-    this.socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      this.bytes.push(chunk);
-      this.text += chunk.toString("utf8");
-      for (const check of [...this.#waiters]) check();
-    });
-    socket.on("error", () => {});
-    this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
-    void this.closed.then(() => {
-      for (const check of [...this.#waiters]) check();
-    });
+  /** Adds what was read, and lets every wait look again. */
+  protected received(text: string): void {
+    this.text += text;
+    this.recheck();
   }
 
-  /** Connects to 127.0.0.1:`port`, from `localAddress` (another loopback address) if given. */
-  static async connect(t: TestContext, port: number, localAddress?: string): Promise<RawMember> {
-    const socket = connect({ host: "127.0.0.1", port, localAddress });
-    await once(socket, "connect");
-    t.after(() => socket.destroy());
-    return new RawMember(socket);
-  }
-
-  /** Connects and joins as `nick`; what was read so far is cleared. */
-  static async join(
-    t: TestContext,
-    port: number,
-    nick: string,
-    localAddress?: string,
-  ): Promise<RawMember> {
-    const member = await RawMember.connect(t, port, localAddress);
-    await member.waitFor("Choose a nickname: ");
-    member.send(`${nick}\r\n`);
-    await member.waitFor(`You are ${nick}.`);
-    member.take();
-    return member;
-  }
-
-  send(data: string | Buffer): void {
-    this.socket.write(data);
+  /** Lets every wait look again (the connection closed). */
+  protected recheck(): void {
+    for (const check of [...this.#waiters]) check();
   }
 
   /** What was read since the last call. */
@@ -117,31 +85,72 @@ export class RawMember {
   }
 }
 
+/** A member over a plain socket: everything it reads is kept as text. */
+export class RawMember extends TextReader {
+  readonly socket: NetSocket;
+  bytes: Buffer[] = [];
+  readonly closed: Promise<void>;
+
+  private constructor(socket: NetSocket) {
+    super();
+    this.socket = socket;
+    socket.on("data", (chunk: Buffer) => {
+      this.bytes.push(chunk);
+      this.received(chunk.toString("utf8"));
+    });
+    socket.on("error", () => {});
+    this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
+    void this.closed.then(() => this.recheck());
+  }
+
+  /** Connects to 127.0.0.1:`port`, from `localAddress` (another loopback address) if given. */
+  static async connect(t: TestContext, port: number, localAddress?: string): Promise<RawMember> {
+    const socket = connect({ host: "127.0.0.1", port, localAddress });
+    await once(socket, "connect");
+    t.after(() => socket.destroy());
+    return new RawMember(socket);
+  }
+
+  /** Connects and joins as `nick`; what was read so far is cleared. */
+  static async join(
+    t: TestContext,
+    port: number,
+    nick: string,
+    localAddress?: string,
+  ): Promise<RawMember> {
+    const member = await RawMember.connect(t, port, localAddress);
+    await member.waitFor("Choose a nickname: ");
+    member.send(`${nick}\r\n`);
+    await member.waitFor(`You are ${nick}.`);
+    member.take();
+    return member;
+  }
+
+  send(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+}
+
 /** A member over the chat's WebSocket (as the web page is): every text message is a line. */
-export class WsMember {
+export class WsMember extends TextReader {
   readonly ws: WebSocket;
-  /** Every message received, in order. */
+  /** Every message received, in order (`text` has the lines since the last `take`). */
   readonly frames: string[] = [];
-  /** The lines received since the last `take`, joined by newlines. */
-  text = "";
   readonly closed: Promise<{ code: number; reason: string }>;
-  #waiters = new Set<() => void>();
 
   private constructor(ws: WebSocket) {
+    super();
     this.ws = ws;
     ws.on("message", (data, isBinary) => {
       const line = isBinary ? `(binary) ${String(data)}` : String(data);
       this.frames.push(line);
-      this.text += `${line}\n`;
-      for (const check of [...this.#waiters]) check();
+      this.received(`${line}\n`);
     });
     ws.on("error", () => {});
     this.closed = new Promise((resolve) =>
       ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })),
     );
-    void this.closed.then(() => {
-      for (const check of [...this.#waiters]) check();
-    });
+    void this.closed.then(() => this.recheck());
   }
 
   /** Opens the WebSocket at `url` (the page's address or ws://.../ws). */
@@ -180,34 +189,6 @@ export class WsMember {
 
   send(line: string | Buffer): void {
     this.ws.send(line);
-  }
-
-  take(): string {
-    const out = this.text;
-    this.text = "";
-    return out;
-  }
-
-  /** Waits until the text read (since the last `take`) contains `what`; fails after `ms`. */
-  async waitFor(what: string | RegExp, ms = 10_000): Promise<void> {
-    const found = () =>
-      typeof what === "string" ? this.text.includes(what) : what.test(this.text);
-    if (found()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(
-          new Error(`Waited ${ms} ms for ${String(what)}; read: ${JSON.stringify(this.text)}`),
-        );
-      }, ms);
-      const check = () => {
-        if (!found()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      this.#waiters.add(check);
-    });
   }
 }
 
