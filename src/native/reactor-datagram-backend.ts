@@ -13,7 +13,7 @@ import { badState } from "../socket/checks.ts";
 import { deadlineFrom, waitMs } from "../socket/deadline.ts";
 import { resolveAddress } from "../socket/getaddrinfo.ts";
 import { unsupportedOption } from "../socket/net-stream-backend.ts";
-import { NotAStreamBackend } from "../socket/not-a-stream.ts";
+import { DatagramBackendBase } from "../socket/not-a-stream.ts";
 import { READABLE, type Readiness, UNBOUND_DATAGRAM, WRITABLE } from "../socket/readiness.ts";
 import type { BackendOptions, BindOptions, SocketBackend } from "../socket/socket-backend.ts";
 import { Waiters } from "../socket/waiters.ts";
@@ -30,7 +30,7 @@ import { SockaddrCache } from "./sockaddr-cache.ts";
  * receive that must wait), with the options set before; what arrives while the queue is
  * full is dropped and counted; a connected socket sends only to its peer.
  */
-export class ReactorDatagramBackend extends NotAStreamBackend implements SocketBackend {
+export class ReactorDatagramBackend extends DatagramBackendBase implements SocketBackend {
   readonly #family: number;
   readonly #reactor: Reactor;
   readonly #addon: NativeAddon;
@@ -441,20 +441,6 @@ export class ReactorDatagramBackend extends NotAStreamBackend implements SocketB
       this.#reactor.wantWritable(this.#id);
       await this.#writers.wait(waitMs(timeout, deadline), action);
     }
-  }
-
-  async sendfile(): Promise<number> {
-    throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
-  }
-
-  async recv(bufsize: number, timeout: number | null): Promise<Buffer> {
-    return (await this.recvfrom(bufsize, timeout))[0];
-  }
-
-  async recvInto(buffer: Uint8Array, nbytes: number, timeout: number | null): Promise<number> {
-    const [data] = await this.recvfrom(nbytes, timeout);
-    buffer.set(data);
-    return data.length;
   }
 
   takeDatagram(bufsize: number): [Buffer, SocketAddress] | undefined {

@@ -20,7 +20,7 @@ import { DatagramEndpoint } from "./datagram-endpoint.ts";
 import { deadlineFrom, waitMs } from "./deadline.ts";
 import { resolveAddress } from "./getaddrinfo.ts";
 import { unsupportedOption } from "./net-stream-backend.ts";
-import { NotAStreamBackend } from "./not-a-stream.ts";
+import { DatagramBackendBase } from "./not-a-stream.ts";
 import { type Readiness, UNBOUND_DATAGRAM } from "./readiness.ts";
 import type { BackendOptions, BindOptions, SocketBackend } from "./socket-backend.ts";
 
@@ -28,7 +28,7 @@ import type { BackendOptions, BindOptions, SocketBackend } from "./socket-backen
  * A UDP socket on node:dgram. The dgram socket is made when first needed (bind, connect,
  * sendto, or a receive that must wait), with the options set before.
  */
-export class DgramBackend extends NotAStreamBackend implements SocketBackend {
+export class DgramBackend extends DatagramBackendBase implements SocketBackend {
   readonly #family: number;
   readonly #options: BackendOptions;
   #dgram: DatagramEndpoint | null = null;
@@ -184,20 +184,6 @@ export class DgramBackend extends NotAStreamBackend implements SocketBackend {
     const n = await d.send(data, host, port, `send to ${label}`);
     this.#applyBuffers();
     return n;
-  }
-
-  async sendfile(): Promise<number> {
-    throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
-  }
-
-  async recv(bufsize: number, timeout: number | null): Promise<Buffer> {
-    return (await this.recvfrom(bufsize, timeout))[0];
-  }
-
-  async recvInto(buffer: Uint8Array, nbytes: number, timeout: number | null): Promise<number> {
-    const [data] = await this.recvfrom(nbytes, timeout);
-    buffer.set(data);
-    return data.length;
   }
 
   takeDatagram(bufsize: number): [Buffer, SocketAddress] | undefined {

@@ -4,6 +4,7 @@
  * refusals, written once.
  * @module
  */
+import type { SocketAddress } from "../core/address.ts";
 import { UnsupportedError } from "../core/errors.ts";
 import { badState } from "./checks.ts";
 import type { SocketBackend } from "./socket-backend.ts";
@@ -27,5 +28,27 @@ export abstract class NotAStreamBackend {
 
   setIdleTimeout(): void {
     throw badState("Cannot set the idle timeout: socket is not connected", "ENOTCONN");
+  }
+}
+
+/**
+ * A datagram socket's backend: `recv` and `recvInto` are `recvfrom` without the address,
+ * and `sendfile` is refused, as for every datagram socket.
+ */
+export abstract class DatagramBackendBase extends NotAStreamBackend {
+  abstract recvfrom(bufsize: number, timeout: number | null): Promise<[Buffer, SocketAddress]>;
+
+  async sendfile(): Promise<number> {
+    throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
+  }
+
+  async recv(bufsize: number, timeout: number | null): Promise<Buffer> {
+    return (await this.recvfrom(bufsize, timeout))[0];
+  }
+
+  async recvInto(buffer: Uint8Array, nbytes: number, timeout: number | null): Promise<number> {
+    const [data] = await this.recvfrom(nbytes, timeout);
+    buffer.set(data);
+    return data.length;
   }
 }
