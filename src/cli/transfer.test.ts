@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import type { TransferredFile, TransferSummary } from "../apps/transfer/index.ts";
 import { summaryLine } from "./transfer.ts";
@@ -59,5 +60,25 @@ describe("summaryLine", () => {
       summaryLine("sent", summary([file("\u001b[2Jx", 1, 1, "sent")])),
       /^sent \^\[\[2Jx, 1 bytes/,
     );
+  });
+});
+
+describe("the transfer commands' start-up", () => {
+  it("loads the Magic Wormhole side (ws, its crypto) only when a code is used", () => {
+    // `send --to` and `receive --port` start a new process per transfer: what they load is
+    // start-up time (a folder of small files pays it once on each side).
+    const script = `
+      import { createRequire } from "node:module";
+      await import(${JSON.stringify(new URL("./transfer.ts", import.meta.url).href)});
+      const cache = Object.keys(createRequire(import.meta.url).cache);
+      process.stdout.write(JSON.stringify(cache.filter((k) => /[\\\\/]node_modules[\\\\/]ws[\\\\/]/.test(k))));
+    `;
+    const run = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), []);
   });
 });

@@ -8,13 +8,8 @@ import {
   type TransferProgress,
   type TransferSummary,
 } from "../apps/transfer/index.ts";
-import {
-  DEFAULT_RELAY_URL,
-  DEFAULT_TRANSIT_HELPER,
-  type WormholeSummary,
-  wormholeReceive,
-  wormholeSend,
-} from "../apps/wormhole/transfer.ts";
+import { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "../apps/wormhole/defaults.ts";
+import type { WormholeSummary } from "../apps/wormhole/transfer.ts";
 import { escapeControls } from "../core/escape.ts";
 import { stderrLine } from "../core/log-budget.ts";
 import { type AccessFlags, accessFromFlags, addAccessFlags } from "./access-flags.ts";
@@ -418,6 +413,12 @@ function codeOptions(flags: Common & WormholeFlags) {
   };
 }
 
+/**
+ * The Magic Wormhole side, loaded only when a code is used: `send --to` and `receive --port`
+ * start without its WebSocket and crypto modules.
+ */
+const wormholeModule = () => import("../apps/wormhole/transfer.ts");
+
 async function sendWithCode(
   paths: string[],
   flags: Common & WormholeFlags & { text?: string; code?: string; codeLength: number },
@@ -427,6 +428,7 @@ async function sendWithCode(
       "send with a code takes one file, or --text (or use --to HOST:PORT for several)",
     );
   const what = flags.text !== undefined ? { text: flags.text } : { path: paths[0] as string };
+  const { wormholeSend } = await wormholeModule();
   const summary = await withProgress((progress, log) =>
     wormholeSend(what, {
       ...codeOptions(flags),
@@ -449,6 +451,7 @@ async function receiveWithCode(
   code: string,
   flags: Common & ReceiveFlags & WormholeFlags,
 ): Promise<void> {
+  const { wormholeReceive } = await wormholeModule();
   const summary = await withProgress((progress, log) =>
     wormholeReceive(code, {
       ...codeOptions(flags),

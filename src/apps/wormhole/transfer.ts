@@ -4,6 +4,7 @@ import { basename, join, resolve } from "node:path";
 import { WormholeError } from "../../core/errors.ts";
 import { DestDir, existsError } from "../transfer/dest-dir.ts";
 import type { TransferProgress } from "../transfer/transfer.ts";
+import { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "./defaults.ts";
 import { parseTcpHint, type RecordPipe, Transit } from "./transit.ts";
 import { TRANSFER_APPID, Wormhole } from "./wormhole.ts";
 
@@ -15,10 +16,7 @@ import { TRANSFER_APPID, Wormhole } from "./wormhole.ts";
  * @module
  */
 
-/** The servers of the `wormhole` program, used when none are given. */
-export const DEFAULT_RELAY_URL = "ws://relay.magic-wormhole.io:4000/v1";
-/** The transit relay of the `wormhole` program. */
-export const DEFAULT_TRANSIT_HELPER = "tcp:transit.magic-wormhole.io:4001";
+export { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "./defaults.ts";
 
 /** Options common to sending and receiving with a code. */
 export interface WormholeTransferOptions {
