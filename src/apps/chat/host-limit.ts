@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { BoundedLog } from "../../core/bounded-log.ts";
+import type { MaybePromise } from "./chat-bus.ts";
 
 /**
  * The group a peer's address counts in for a per-address limit: an IPv4 address alone
@@ -32,72 +32,22 @@ export function hostGroup(host: string): string {
     .join(":")}::/64`;
 }
 
-/** Options of {@link HostLimit}. */
-export interface HostLimitOptions {
-  /** Connections at once from one address (an IPv6 /64). @default 20 */
-  max?: number;
-  /** Where refusals go, once per address group in a while. @default nothing */
-  log?: (line: string) => void;
-}
-
 /**
  * Counts the connections of each address group ({@link hostGroup}) and refuses those over
- * the limit, logging a refusal once per group (bounded), never once per connection.
- *
- * @example
- * ```ts
- * import { HostLimit } from "./host-limit.ts";
- * const limit = new HostLimit({ max: 1 });
- * limit.take("127.0.0.1", "127.0.0.1:50000"); // "127.0.0.1"
- * limit.take("127.0.0.1", "127.0.0.1:50001"); // null: refused
- * limit.give("127.0.0.1");
- * ```
+ * the limit: `LocalHostLimit` counts this server's, `RedisHostLimit` every
+ * server's sharing a Redis.
  */
-export class HostLimit {
+export interface HostLimit {
   /** Connections at once from one address group. */
   readonly max: number;
-  readonly #counts = new Map<string, number>();
-  readonly #refusals: BoundedLog;
-
-  constructor(options: HostLimitOptions = {}) {
-    this.max = options.max ?? 20;
-    const log = options.log ?? (() => {});
-    this.#refusals = new BoundedLog({
-      log,
-      quietMs: 60_000,
-      summary: (n) =>
-        `refused ${n} more connections over the limit per address (not logged one by one)`,
-    });
-  }
-
   /**
-   * Counts a connection from `host` (`address`, with its port, for the log): its group,
-   * to give back when it ends, or null when the group is at the limit (logged).
+   * Counts a connection from `host` (`address`, with its port, for the log): its group, to
+   * give back when it ends, or null when the group is at the limit (logged). Now, or later
+   * when the count is shared; never rejects.
    */
-  take(host: string, address: string): string | null {
-    const group = hostGroup(host);
-    const count = this.#counts.get(group) ?? 0;
-    if (count >= this.max) {
-      this.#refusals.note(
-        group,
-        `refused ${address} (over ${this.max} connections from one address)`,
-      );
-      return null;
-    }
-    this.#counts.set(group, count + 1);
-    return group;
-  }
-
+  take(host: string, address: string): MaybePromise<string | null>;
   /** A connection counted by {@link take} has ended. */
-  give(group: string): void {
-    const left = (this.#counts.get(group) ?? 1) - 1;
-    if (left <= 0) this.#counts.delete(group);
-    else this.#counts.set(group, left);
-  }
-
+  give(group: string): void;
   /** Forgets every count (everyone was disconnected) and writes the summary still owed. */
-  clear(): void {
-    this.#counts.clear();
-    this.#refusals.close();
-  }
+  stop(): MaybePromise<void>;
 }

@@ -6,8 +6,9 @@ import {
   type Roster,
   whenReady,
 } from "./chat-bus.ts";
-import { HostLimit } from "./host-limit.ts";
+import type { HostLimit } from "./host-limit.ts";
 import { LocalChatBus } from "./local-chat-bus.ts";
+import { LocalHostLimit } from "./local-host-limit.ts";
 import { nickKey } from "./nick-key.ts";
 import { clock, decodeLine, escapeControls, nickProblem, roomProblem } from "./text.ts";
 
@@ -24,6 +25,11 @@ export interface ChatRoomOptions {
    * in one line and closed, and logged once per address. @default 20
    */
   maxPerHost?: number;
+  /**
+   * Where connections are counted per address: shared with other servers, or not.
+   * @default a `LocalHostLimit` of `maxPerHost` (this server only)
+   */
+  hostLimit?: HostLimit;
   /**
    * Seconds a connection has to choose a nickname before it is closed (null: no limit).
    * @default 60
@@ -218,7 +224,8 @@ export class ChatRoom {
     this.#maxPending = options.maxPending ?? 100;
     this.#now = options.now ?? (() => new Date());
     this.#log = options.log ?? (() => {});
-    this.#perHost = new HostLimit({ max: options.maxPerHost, log: this.#log });
+    this.#perHost =
+      options.hostLimit ?? new LocalHostLimit({ max: options.maxPerHost, log: this.#log });
     this.#bus = options.bus ?? new LocalChatBus({ history: this.#historySize });
     let started: () => void = () => {};
     let failed: (err: unknown) => void = () => {};
@@ -255,7 +262,8 @@ export class ChatRoom {
   /**
    * A new connection: the welcome, who is online, the history and the nickname prompt.
    * Returns null (and closes the link, after saying why) when the room is full or its
-   * address has `maxPerHost` connections already.
+   * address has `maxPerHost` connections already; counted with other servers, the member
+   * waits for the count, and is told and closed (`gone`) when it is over.
    */
   join(link: MemberLink): Member | null {
     if (this.#all.size >= this.#maxMembers) {
@@ -265,17 +273,12 @@ export class ChatRoom {
     }
     const group = link.host === undefined ? null : this.#perHost.take(link.host, link.address);
     if (link.host !== undefined && group === null) {
-      link.send(
-        Buffer.from(
-          `error: too many connections from your address (at most ${this.#perHost.max})${CRLF}`,
-        ),
-      );
-      link.close(true);
+      this.#tooMany(link);
       return null;
     }
     const member = new Member(link, this.#burst, this.#nextId++, this.name);
-    member.hostGroup = group;
     this.#all.set(member.id, member);
+    const counted = this.#counted(member, group);
     const seconds = this.#nickTimeout;
     if (seconds !== null) {
       member.nickTimer = setTimeout(() => {
@@ -286,7 +289,10 @@ export class ChatRoom {
       member.nickTimer.unref();
     }
     const here = this.#rooms.get(this.name) as RoomHere;
-    this.#busyWhile(member, this.#bus.roster(this.name, WHO_LIMIT), (roster) => {
+    const roster = this.#bus.roster(this.name, WHO_LIMIT);
+    const both = counted instanceof Promise ? Promise.all([counted, roster]) : null;
+    this.#busyWhile(member, both === null ? roster : both.then(([, r]) => r), (roster) => {
+      if (member.gone) return;
       const welcome = `*** Welcome to socketkit chat, room ${escapeControls(this.name)}.`;
       this.#send(
         member,
@@ -375,8 +381,39 @@ export class ChatRoom {
 
   /** Stops the bus: call after {@link closeAll}. */
   async stop(): Promise<void> {
-    this.#perHost.clear();
-    await this.#bus.stop();
+    await Promise.all([this.#perHost.stop(), this.#bus.stop()]);
+  }
+
+  /**
+   * The member counted for its address (`group`, or a count shared with other servers
+   * that answers later): false when the shared count refuses it, and it is told so.
+   */
+  #counted(member: Member, group: MaybePromise<string | null>): MaybePromise<boolean> {
+    if (!(group instanceof Promise)) {
+      member.hostGroup = group;
+      return true;
+    }
+    return group.then((taken) => {
+      if (taken !== null && !member.gone) {
+        member.hostGroup = taken;
+        return true;
+      }
+      if (taken !== null) this.#perHost.give(taken);
+      else if (!member.gone) {
+        member.gone = true;
+        this.#all.delete(member.id);
+        this.#forget(member);
+        this.#tooMany(member.link);
+      }
+      return false;
+    });
+  }
+
+  /** A connection over `maxPerHost`: told so in one line, and closed. */
+  #tooMany(link: MemberLink): void {
+    const max = this.#perHost.max;
+    link.send(Buffer.from(`error: too many connections from your address (at most ${max})${CRLF}`));
+    link.close(true);
   }
 
   /** A member that has left: its address's count and its nickname deadline go. */

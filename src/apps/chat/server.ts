@@ -15,6 +15,7 @@ import { Outbox } from "../outbox.ts";
 import { PromptLine } from "../prompt-line.ts";
 import { loopLastFree } from "./loop-clock.ts";
 import { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
+import { RedisHostLimit } from "./redis-host-limit.ts";
 import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "./room.ts";
 import { ChatWebServer } from "./web-server.ts";
 
@@ -65,8 +66,10 @@ export interface ChatServeOptions extends ChatRoomOptions {
   deny?: readonly string[];
   /**
    * Share the rooms with every other server on this Redis (`redis://[:PASSWORD@]HOST:PORT[/DB]`,
-   * `rediss://` for TLS): a {@link RedisChatBus}, unless `bus` is given. Fails at start,
-   * with a one-line message, when Redis cannot be reached. @default undefined (this process only)
+   * `rediss://` for TLS): a {@link RedisChatBus}, unless `bus` is given, and `maxPerHost`
+   * counted over every server (a {@link RedisHostLimit}), unless `hostLimit` is given.
+   * Fails at start, with a one-line message, when Redis cannot be reached.
+   * @default undefined (this process only)
    */
   redis?: string;
   /** Settings of the Redis bus (lease, catch-up window, stream length). @default {} */
@@ -121,10 +124,26 @@ export async function chatServe(options: ChatServeOptions = {}): Promise<void> {
           log,
           ...options.redisOptions,
         }));
-  const room = new ChatRoom({ ...options, bus, log });
+  const shared =
+    options.hostLimit !== undefined || options.redis === undefined
+      ? null
+      : new RedisHostLimit(options.redis, {
+          max: options.maxPerHost,
+          prefix: options.redisOptions?.prefix,
+          lease: options.redisOptions?.lease,
+          log,
+        });
+  const room = new ChatRoom({
+    ...options,
+    bus,
+    hostLimit: options.hostLimit ?? shared ?? undefined,
+    log,
+  });
   // The first room open (and, with a shared bus, its state reached) before anyone comes.
   try {
     await room.ready;
+    // Redis answers (the bus reached it): the count is shared from the first connection.
+    await shared?.start();
   } catch (err) {
     await room.stop();
     throw err;
