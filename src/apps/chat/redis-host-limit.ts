@@ -28,29 +28,41 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: servers, this server's counts. ARGV: group, max, server, prefix. Counts one more
- * connection of the group here when the live servers' counts together are under `max`:
- * 1, or 0 when they are not; -1 when this server's counts are not in Redis (their lease
- * lapsed), so that it writes them again.
+ * KEYS: servers, this server's counts. ARGV: max, server, prefix, then a group per
+ * connection. For each in turn, counts one more connection of its group here when the live
+ * servers' counts together are under `max`: 1, or 0 when they are not. -1 (for all) when
+ * this server's counts are not in Redis (their lease lapsed), so that it writes them again.
  */
 const TAKE = `${LUA_NOW}if redis.call('HEXISTS', KEYS[2], '#') == 0 then return -1 end
-local group, max = ARGV[1], tonumber(ARGV[2])
-local total = tonumber(redis.call('HGET', KEYS[2], group) or '0')
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
-for i = 1, #live do
-  if total >= max then break end
-  if live[i] ~= ARGV[3] then
-    total = total + tonumber(redis.call('HGET', ARGV[4] .. 'hosts:' .. live[i], group) or '0')
+local max, prefix = tonumber(ARGV[1]), ARGV[3]
+local others = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
+  if id ~= ARGV[2] then table.insert(others, prefix .. 'hosts:' .. id) end
+end
+local elsewhere, out = {}, {}
+for i = 4, #ARGV do
+  local group = ARGV[i]
+  local total = elsewhere[group]
+  if total == nil then
+    total = 0
+    for _, key in ipairs(others) do total = total + tonumber(redis.call('HGET', key, group) or '0') end
+    elsewhere[group] = total
+  end
+  if total + tonumber(redis.call('HGET', KEYS[2], group) or '0') < max then
+    redis.call('HINCRBY', KEYS[2], group, 1)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
   end
 end
-if total >= max then return 0 end
-redis.call('HINCRBY', KEYS[2], group, 1)
-return 1
+return out
 `;
 
-/** KEYS: this server's counts. ARGV: group. One connection of the group less (-1: no counts). */
+/** KEYS: this server's counts. ARGV: a group per connection ended. -1 when there are no counts. */
 const GIVE = `if redis.call('HEXISTS', KEYS[1], '#') == 0 then return -1 end
-if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+for i = 1, #ARGV do
+  if redis.call('HINCRBY', KEYS[1], ARGV[i], -1) <= 0 then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
 return 1
 `;
 
@@ -84,6 +96,16 @@ return 1
 
 /** Groups written by one script call; the rest follow in the same transaction. */
 const WRITE_BATCH = 1000;
+/** Connections asked about in one script call. */
+const TAKE_BATCH = 1000;
+
+/** A connection waiting to be counted. */
+interface Asked {
+  group: string;
+  host: string;
+  address: string;
+  answer: (group: string | null) => void;
+}
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -94,9 +116,9 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  *
  * Each server keeps its counts in a hash of its own (group → connections) that lives for a
  * lease it renews, and its id in a sorted set of servers scored by when its lease ends. A
- * connection costs one script call as it is accepted (it adds up the live servers' counts
- * for its group and counts it here when they are under the limit) and one, not waited
- * for, as it ends. A server that dies stops renewing: its counts are ignored, and expire,
+ * connection costs a script call as it is accepted (it adds up the live servers' counts for
+ * its group and counts it here when they are under the limit) and one, not waited for, as
+ * it ends; those of one turn of the event loop go in one call. A server that dies stops renewing: its counts are ignored, and expire,
  * within the lease. While Redis cannot be reached (or does not answer within `timeout`)
  * the server counts its own connections only, as `LocalHostLimit` does, saying so once in
  * its log; when Redis answers again it writes its counts anew, whatever was lost meanwhile.
@@ -137,6 +159,10 @@ export class RedisHostLimit implements HostLimit {
   #alone = false;
   #stopped = false;
   #timer: NodeJS.Timeout | null = null;
+  /** Connections to count, and groups to give back, at the end of this turn. */
+  #takes: Asked[] = [];
+  #gives: string[] = [];
+  #flushing: NodeJS.Immediate | null = null;
 
   constructor(url: string, options: RedisHostLimitOptions = {}) {
     this.#url = url;
@@ -191,52 +217,20 @@ export class RedisHostLimit implements HostLimit {
   }
 
   take(host: string, address: string): string | null | Promise<string | null> {
-    const group = hostGroup(host);
-    const redis = this.#redis;
-    if (redis?.status !== "ready") this.#lost();
+    if (this.#redis?.status !== "ready") this.#lost();
     if (!this.#shared) return this.#takeHere(host, address);
-    this.#asking.set(group, (this.#asking.get(group) ?? 0) + 1);
-    const rewrites = this.#rewrites;
-    const answered = () => {
-      const left = (this.#asking.get(group) ?? 1) - 1;
-      if (left <= 0) this.#asking.delete(group);
-      else this.#asking.set(group, left);
-    };
-    return this.#script(
-      "hostsTake",
-      [this.#key("hosts"), this.#mine()],
-      [group, this.max, this.server, this.#prefix],
-    ).then(
-      (answer) => {
-        answered();
-        if (answer === 1) {
-          this.#here.add(group);
-          return group;
-        }
-        if (answer === 0) {
-          // A rewrite sent after this take counted it as on its way: taken off again.
-          if (this.#rewrites !== rewrites) this.#giveShared(group);
-          this.#here.refused(group, address);
-          return null;
-        }
-        // This server's counts had lapsed in Redis: decided here, and written anew.
-        this.#stale = true;
-        const taken = this.#here.take(host, address);
-        void this.#rewrite();
-        return taken;
-      },
-      () => {
-        answered();
-        this.#lost();
-        return this.#takeHere(host, address);
-      },
-    );
+    return new Promise((answer) => {
+      this.#takes.push({ group: hostGroup(host), host, address, answer });
+      this.#soon();
+    });
   }
 
   give(group: string): void {
     this.#here.give(group);
-    if (this.#shared && this.#redis?.status === "ready") this.#giveShared(group);
-    else this.#stale = true;
+    if (this.#shared && this.#redis?.status === "ready") {
+      this.#gives.push(group);
+      this.#soon();
+    } else this.#stale = true;
   }
 
   /** Stops counting: this server's counts leave Redis at once (nothing to wait out). */
@@ -244,6 +238,8 @@ export class RedisHostLimit implements HostLimit {
     if (this.#stopped) return;
     this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    if (this.#flushing !== null) clearImmediate(this.#flushing);
+    for (const asked of this.#takes.splice(0)) asked.answer(null);
     this.#here.stop();
     const redis = this.#redis;
     if (redis === null) return;
@@ -280,8 +276,79 @@ export class RedisHostLimit implements HostLimit {
     return group;
   }
 
-  #giveShared(group: string): void {
-    this.#script("hostsGive", [this.#mine()], [group]).then(
+  /** Sends what this turn asked for at its end, in as few calls as it can. */
+  #soon(): void {
+    this.#flushing ??= setImmediate(() => {
+      this.#flushing = null;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    const gives = this.#gives.splice(0);
+    const takes = this.#takes.splice(0);
+    if (!this.#shared || this.#redis?.status !== "ready") {
+      if (this.#redis?.status !== "ready") this.#lost();
+      if (gives.length > 0) this.#stale = true;
+      for (const asked of takes) asked.answer(this.#takeHere(asked.host, asked.address));
+      return;
+    }
+    // Slots freed first: they were freed before the others asked.
+    for (let at = 0; at < gives.length; at += TAKE_BATCH) {
+      this.#giveShared(gives.slice(at, at + TAKE_BATCH));
+    }
+    for (let at = 0; at < takes.length; at += TAKE_BATCH) {
+      this.#takeShared(takes.slice(at, at + TAKE_BATCH));
+    }
+  }
+
+  #takeShared(takes: Asked[]): void {
+    for (const { group } of takes) this.#asking.set(group, (this.#asking.get(group) ?? 0) + 1);
+    const rewrites = this.#rewrites;
+    const answered = (group: string) => {
+      const left = (this.#asking.get(group) ?? 1) - 1;
+      if (left <= 0) this.#asking.delete(group);
+      else this.#asking.set(group, left);
+    };
+    const groups = takes.map((asked) => asked.group);
+    this.#script(
+      "hostsTake",
+      [this.#key("hosts"), this.#mine()],
+      [this.max, this.server, this.#prefix, ...groups],
+    ).then(
+      (answers) => {
+        for (const { group } of takes) answered(group);
+        if (!Array.isArray(answers)) {
+          // This server's counts had lapsed in Redis: decided here, and written anew.
+          this.#stale = true;
+          for (const asked of takes) asked.answer(this.#here.take(asked.host, asked.address));
+          void this.#rewrite();
+          return;
+        }
+        const back: string[] = [];
+        for (const [i, { group, address, answer }] of takes.entries()) {
+          if (answers[i] === 1) {
+            this.#here.add(group);
+            answer(group);
+            continue;
+          }
+          // A rewrite sent after this take counted it as on its way: taken off again.
+          if (this.#rewrites !== rewrites) back.push(group);
+          this.#here.refused(group, address);
+          answer(null);
+        }
+        if (back.length > 0) this.#giveShared(back);
+      },
+      () => {
+        for (const { group } of takes) answered(group);
+        this.#lost();
+        for (const asked of takes) asked.answer(this.#takeHere(asked.host, asked.address));
+      },
+    );
+  }
+
+  #giveShared(groups: string[]): void {
+    this.#script("hostsGive", [this.#mine()], groups).then(
       (answer) => {
         if (answer === 1) return;
         this.#stale = true;
@@ -317,6 +384,8 @@ export class RedisHostLimit implements HostLimit {
       // From here on what changes is sent after the rewrite, in order on the connection.
       this.#stale = false;
       this.#rewrites++;
+      // Gives not sent yet are in the counts written: not to be taken off twice.
+      this.#gives.length = 0;
       const counts = new Map(this.#here.entries());
       for (const [group, n] of this.#asking) counts.set(group, (counts.get(group) ?? 0) + n);
       const flat = [...counts].flat();
