@@ -118,11 +118,15 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * lease it renews, and its id in a sorted set of servers scored by when its lease ends. A
  * connection costs a script call as it is accepted (it adds up the live servers' counts for
  * its group and counts it here when they are under the limit) and one, not waited for, as
- * it ends; those of one turn of the event loop go in one call. A server that dies stops renewing: its counts are ignored, and expire,
- * within the lease. While Redis cannot be reached (or does not answer within `timeout`)
- * the server counts its own connections only, as `LocalHostLimit` does, saying so once in
- * its log; when Redis answers again it writes its counts anew, whatever was lost meanwhile.
- * Every key expires.
+ * it ends; those of one turn of the event loop go in one call. A server that dies stops
+ * renewing: its counts are ignored, and expire, within the lease. While Redis cannot be
+ * reached (or does not answer within `timeout`) the server counts its own connections
+ * only, as `LocalHostLimit` does, saying so once in its log; when Redis answers again it
+ * writes its counts anew, whatever was lost meanwhile. Every key expires.
+ *
+ * Its commands go in order on a connection of its own that neither queues them while it
+ * is down nor sends them twice, so a rewrite replaces whatever the commands before it did,
+ * and those after it apply to what it wrote.
  *
  * @example
  * ```ts
