@@ -247,14 +247,20 @@ function unsafeName(name: string): string | null {
 }
 
 /**
- * Receives what the sender of `code` sends: a text (given to `onText`), or a file, written
- * into `dir` (staged in its `.socketkit-partial/`, then moved into place once all its bytes
- * are in, never over a file of the user's without `overwrite`); its SHA-256 goes back to
- * the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
+ * Where the code comes from when it is not given: a function (a prompt) called once the
+ * server is reached, with a way to list the nameplates in use there (for completion).
+ */
+export type CodeInput = (nameplates: () => Promise<string[]>) => Promise<string>;
+
+/**
+ * Receives what the sender of `code` sends (a {@link CodeInput} is asked for it once the
+ * server is reached): a text (given to `onText`), or a file, written into `dir` (staged in
+ * its `.socketkit-partial/`, then moved into place once all its bytes are in, never over a
+ * file of the user's without `overwrite`); its SHA-256 goes back to the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
  * `maxSize` or over the free space is refused: the sender is told why, and so is the user.
  */
 export async function wormholeReceive(
-  code: string,
+  code: string | CodeInput,
   options: WormholeReceiveOptions = {},
 ): Promise<WormholeSummary> {
   const say = log(options);
@@ -266,7 +272,7 @@ export async function wormholeReceive(
   let mood: "happy" | "errory" | "scary" = "errory";
   let transit: Transit | null = null;
   try {
-    await w.setCode(code);
+    await w.setCode(typeof code === "string" ? code : await code(() => w.listNameplates()));
     await w.establish();
     const started = performance.now();
     for (;;) {

@@ -158,6 +158,19 @@ export class Wormhole {
   #code = "";
 
   /**
+   * The nameplates in use on the server for this application id (its answer to `list`),
+   * to complete a code being typed.
+   */
+  async listNameplates(): Promise<string[]> {
+    this.#tx({ type: "list" });
+    const { nameplates } = await this.#next("nameplates");
+    if (!Array.isArray(nameplates)) return [];
+    return nameplates
+      .map((n) => (typeof n === "object" && n !== null ? (n as Message).id : undefined))
+      .filter((id): id is string => typeof id === "string" && /^\d{1,9}$/.test(id));
+  }
+
+  /**
    * Runs the key exchange and confirms the key: sends the PAKE message, waits for the
    * peer's (as long as it takes the peer to come), derives the key, sends the version
    * message and opens the peer's. A version that does not open means the codes differ
