@@ -99,6 +99,7 @@ export async function wormholeSend(
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
+    onNotice: say,
   });
   let mood: "happy" | "errory" | "scary" = "errory";
   let transit: Transit | null = null;
@@ -268,6 +269,7 @@ export async function wormholeReceive(
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
+    onNotice: say,
   });
   let mood: "happy" | "errory" | "scary" = "errory";
   let transit: Transit | null = null;
