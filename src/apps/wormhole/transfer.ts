@@ -151,6 +151,8 @@ export async function wormholeSend(
           code: "ERR_WORMHOLE_REFUSED",
         });
       const pipe = await (transit as Transit).connect();
+      // The rate is of the bytes moving: not of the wait for the receiver to say yes.
+      const moving = performance.now();
       try {
         const sha256 = await sendFile(pipe, file.path, file.size, options.progress, file.name);
         const ack = await pipe.receive();
@@ -173,7 +175,7 @@ export async function wormholeSend(
           name: file.name,
           path: file.path,
           bytes: file.size,
-          seconds: (performance.now() - started) / 1000,
+          seconds: (performance.now() - moving) / 1000,
           sha256,
           via: pipe.description,
         };
@@ -266,6 +268,9 @@ export async function wormholeReceive(
 ): Promise<WormholeSummary> {
   const say = log(options);
   const dir = options.dir ?? ".";
+  // Made (with its parents) before the server is reached, as `receive --port` makes it:
+  // a --dir that cannot be is said at once, and its free space can be known.
+  await DestDir.prepare(dir);
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
@@ -327,10 +332,13 @@ export async function wormholeReceive(
         );
       const fs = await statfs(dir).catch(() => null);
       if (fs !== null && fs.bavail * fs.bsize < bytes)
-        refuse(`Cannot take ${JSON.stringify(name)}: ${bytes} bytes, ${fs.bavail * fs.bsize} free`);
+        refuse(
+          `Cannot take ${JSON.stringify(name)}: ${bytes} bytes and only ${fs.bavail * fs.bsize} free on the disk`,
+        );
       if (transit === null) return refuse("Cannot take a file without transit hints");
       w.send({ answer: { file_ack: "ok" } });
       const pipe = await transit.connect();
+      const moving = performance.now();
       try {
         const sha256 = await receiveFile(
           pipe,
@@ -347,7 +355,7 @@ export async function wormholeReceive(
           name,
           path: dest,
           bytes,
-          seconds: (performance.now() - started) / 1000,
+          seconds: (performance.now() - moving) / 1000,
           sha256,
           via: pipe.description,
         };
