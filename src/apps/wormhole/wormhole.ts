@@ -243,7 +243,8 @@ export class Wormhole {
       this.#fail(err);
       return;
     }
-    this.#options.onNotice?.(`Lost the rendezvous server (${err.message}); connecting again`);
+    const why = err.cause instanceof Error ? err.cause.message : "the connection closed";
+    this.#options.onNotice?.(`Lost the rendezvous server (${why}); connecting again`);
     void this.#reconnect();
   }
 
@@ -277,7 +278,7 @@ export class Wormhole {
         if (refusals.has(err as Error) || Date.now() >= deadline) {
           this.#fail(
             new WormholeError(
-              `Lost the rendezvous server and cannot connect again within ${seconds} s: ${(err as Error).message}`,
+              `Lost the rendezvous server and cannot connect again within ${seconds} s: ${reasonOf(err as Error)}`,
               { code: "ERR_WORMHOLE_SERVER", cause: err },
             ),
           );
@@ -629,4 +630,9 @@ function serverError(err: Error): WormholeError {
     code: "ERR_WORMHOLE_SERVER",
     cause: err,
   });
+}
+
+/** What went wrong, without the "Cannot talk to the rendezvous server" of {@link serverError}. */
+function reasonOf(err: Error): string {
+  return err.cause instanceof Error ? err.cause.message : err.message;
 }
