@@ -245,7 +245,10 @@ export function registerTransfer(program: Command): void {
     .description(
       "wait for one `socketkit send` and write what it sends into --dir, or receive with a Magic Wormhole code",
     )
-    .argument("[code]", "a Magic Wormhole code (from `socketkit send` or `wormhole send`)")
+    .argument(
+      "[code]",
+      "a Magic Wormhole code (from `socketkit send` or `wormhole send`); with neither it nor --port, it is asked for",
+    )
     .option("--port <port>", "port (0 picks a free one)", parsePort, 0)
     .option("--host <host>", "address to bind", parseHost, "127.0.0.1")
     .option("--dir <dir>", "folder the files go to", ".")
@@ -253,14 +256,22 @@ export function registerTransfer(program: Command): void {
     .option("--max-size <bytes>", "refuse files larger than this (500M, 2G, ...)", parseSize)
     .addHelpText(
       "after",
-      "\nExamples:\n  $ socketkit receive 7-crossover-clockwork\n  $ socketkit receive --port 9000 --dir incoming\n  $ socketkit receive --host 0.0.0.0 --port 9000 --secret",
+      "\nExamples:\n  $ socketkit receive 7-crossover-clockwork\n  $ socketkit receive                    # asks for the code (Tab completes it)\n  $ socketkit receive --port 9000 --dir incoming\n  $ socketkit receive --host 0.0.0.0 --port 9000 --secret",
     )
     .action(
       async (
         code: string | undefined,
         flags: Common & ServerTlsFlags & AccessFlags & ReceiveFlags & WormholeFlags,
       ) => {
-        if (code !== undefined) {
+        // The flags of receiving from `send --to` choose that form; without them (and
+        // without a code) the code is asked for, as `wormhole receive` asks.
+        const listening = listeningFlags(receiveCommand);
+        if (code !== undefined || listening.length === 0) {
+          if (code !== undefined && listening.length > 0)
+            receiveCommand.error(
+              `error: ${listening.join(", ")} ${listening.length > 1 ? "are" : "is"} for receiving from \`send --to\`, not with a code`,
+              { exitCode: 2, code: "socketkit.usage" },
+            );
           await receiveWithCode(code, flags);
           return;
         }
@@ -447,13 +458,24 @@ async function sendWithCode(
   process.stderr.write(`${wormholeLine("sent", summary)}\n`);
 }
 
+/** The flags of `receive` that only receiving from `send --to` takes, as given. */
+function listeningFlags(command: Command): string[] {
+  const names = ["port", "host", "allow", "deny", "tls", "cert", "key", "tlsSelfSigned", "secret"];
+  return command.options
+    .filter((o) => names.includes(o.attributeName()))
+    .filter((o) => command.getOptionValueSource(o.attributeName()) === "cli")
+    .map((o) => o.long as string);
+}
+
 async function receiveWithCode(
-  code: string,
+  code: string | undefined,
   flags: Common & ReceiveFlags & WormholeFlags,
 ): Promise<void> {
   const { wormholeReceive } = await wormholeModule();
+  const ask = async (nameplates: () => Promise<string[]>) =>
+    (await import("./code-prompt.ts")).askCode({ nameplates });
   const summary = await withProgress((progress, log) =>
-    wormholeReceive(code, {
+    wormholeReceive(code ?? ask, {
       ...codeOptions(flags),
       dir: flags.dir,
       overwrite: flags.overwrite,

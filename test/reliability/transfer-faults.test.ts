@@ -8,24 +8,21 @@
  * next run resumes from it and ends with the file's SHA-256.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import {
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statfsSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { STAGING_DIR, stagedPath } from "../../src/apps/transfer/dest-dir.ts";
 import { receive } from "../../src/apps/transfer/index.ts";
 import { deferred } from "../helpers/deferred.ts";
+import { tinyDisk } from "../helpers/disk.ts";
 import { tempDir, until } from "../helpers/net.ts";
 import { type Program, socketkit } from "../helpers/proc.ts";
 import { FaultProxy, type FaultProxyOptions, type Faults } from "./lib/fault-proxy.ts";
@@ -277,29 +274,6 @@ describe("transfer through a faulty network", () => {
     },
   );
 });
-
-/**
- * A tmpfs of `size` mounted on a fresh directory, unmounted when the test ends; or why
- * there cannot be one here (the test then skips, saying so).
- */
-function tinyDisk(t: TestContext, size: string): string | { skip: string } {
-  if (process.platform !== "linux") return { skip: "tmpfs mounts are Linux only" };
-  if (process.getuid?.() !== 0) return { skip: "mounting a small tmpfs needs root" };
-  const dir = mkdtempSync(join(tmpdir(), "socketkit-tiny-disk-"));
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], {
-    encoding: "utf8",
-  });
-  if (mounted.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return { skip: `cannot mount a tmpfs: ${(mounted.stderr || mounted.error?.message) ?? ""}` };
-  }
-  t.after(() => {
-    // A process still holding a file there would make a plain unmount fail: detach then.
-    if (spawnSync("umount", [dir]).status !== 0) spawnSync("umount", ["-l", dir]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
 
 /** Fills the file system holding `dir` but for `leave` bytes. */
 function fill(dir: string, leave: number): void {

@@ -99,6 +99,7 @@ export async function wormholeSend(
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
+    onNotice: say,
   });
   let mood: "happy" | "errory" | "scary" = "errory";
   let transit: Transit | null = null;
@@ -150,6 +151,8 @@ export async function wormholeSend(
           code: "ERR_WORMHOLE_REFUSED",
         });
       const pipe = await (transit as Transit).connect();
+      // The rate is of the bytes moving: not of the wait for the receiver to say yes.
+      const moving = performance.now();
       try {
         const sha256 = await sendFile(pipe, file.path, file.size, options.progress, file.name);
         const ack = await pipe.receive();
@@ -172,7 +175,7 @@ export async function wormholeSend(
           name: file.name,
           path: file.path,
           bytes: file.size,
-          seconds: (performance.now() - started) / 1000,
+          seconds: (performance.now() - moving) / 1000,
           sha256,
           via: pipe.description,
         };
@@ -247,26 +250,36 @@ function unsafeName(name: string): string | null {
 }
 
 /**
- * Receives what the sender of `code` sends: a text (given to `onText`), or a file, written
- * into `dir` (staged in its `.socketkit-partial/`, then moved into place once all its bytes
- * are in, never over a file of the user's without `overwrite`); its SHA-256 goes back to
- * the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
+ * Where the code comes from when it is not given: a function (a prompt) called once the
+ * server is reached, with a way to list the nameplates in use there (for completion).
+ */
+export type CodeInput = (nameplates: () => Promise<string[]>) => Promise<string>;
+
+/**
+ * Receives what the sender of `code` sends (a {@link CodeInput} is asked for it once the
+ * server is reached): a text (given to `onText`), or a file, written into `dir` (staged in
+ * its `.socketkit-partial/`, then moved into place once all its bytes are in, never over a
+ * file of the user's without `overwrite`); its SHA-256 goes back to the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
  * `maxSize` or over the free space is refused: the sender is told why, and so is the user.
  */
 export async function wormholeReceive(
-  code: string,
+  code: string | CodeInput,
   options: WormholeReceiveOptions = {},
 ): Promise<WormholeSummary> {
   const say = log(options);
   const dir = options.dir ?? ".";
+  // Made (with its parents) before the server is reached, as `receive --port` makes it:
+  // a --dir that cannot be is said at once, and its free space can be known.
+  await DestDir.prepare(dir);
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
+    onNotice: say,
   });
   let mood: "happy" | "errory" | "scary" = "errory";
   let transit: Transit | null = null;
   try {
-    await w.setCode(code);
+    await w.setCode(typeof code === "string" ? code : await code(() => w.listNameplates()));
     await w.establish();
     const started = performance.now();
     for (;;) {
@@ -319,10 +332,13 @@ export async function wormholeReceive(
         );
       const fs = await statfs(dir).catch(() => null);
       if (fs !== null && fs.bavail * fs.bsize < bytes)
-        refuse(`Cannot take ${JSON.stringify(name)}: ${bytes} bytes, ${fs.bavail * fs.bsize} free`);
+        refuse(
+          `Cannot take ${JSON.stringify(name)}: ${bytes} bytes and only ${fs.bavail * fs.bsize} free on the disk`,
+        );
       if (transit === null) return refuse("Cannot take a file without transit hints");
       w.send({ answer: { file_ack: "ok" } });
       const pipe = await transit.connect();
+      const moving = performance.now();
       try {
         const sha256 = await receiveFile(
           pipe,
@@ -339,7 +355,7 @@ export async function wormholeReceive(
           name,
           path: dest,
           bytes,
-          seconds: (performance.now() - started) / 1000,
+          seconds: (performance.now() - moving) / 1000,
           sha256,
           via: pipe.description,
         };

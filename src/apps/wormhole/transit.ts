@@ -104,7 +104,10 @@ export class RecordPipe {
   readonly #receiveKey: Buffer;
   #sendNonce = 0n;
   #receiveNonce = 0n;
-  /** How the connection was made: `direct 127.0.0.1:4000`, `relay 127.0.0.1:4001`. */
+  /**
+   * How the connection was made: `direct 127.0.0.1:4000` (dialled), `direct from
+   * 127.0.0.1:51000` (accepted), `relay 127.0.0.1:4001`.
+   */
   readonly description: string;
 
   constructor(conn: Conn, sendKey: Buffer, receiveKey: Buffer, description: string) {
@@ -391,7 +394,7 @@ export class Transit {
             continue;
           }
           const [h, p] = address as [string, number];
-          void negotiate(new Conn(sock, `direct <-${h}:${p}`), false, `direct <-${h}:${p}`);
+          void negotiate(new Conn(sock, `direct from ${h}:${p}`), false, `direct from ${h}:${p}`);
         }
       })();
     }

@@ -10,8 +10,11 @@ import { chooseWords } from "./wordlist.ts";
  * WebSocket to the rendezvous server, a nameplate allocated or claimed, its mailbox
  * opened, SPAKE2 (symmetric, bound to the application id) run over the mailbox with the
  * code as the password, the key confirmed by the `version` messages, then numbered
- * phases, each a JSON object sealed under its own key. No reconnection: a lost
- * connection to the server fails the exchange.
+ * phases, each a JSON object sealed under its own key. A connection to the server lost
+ * after the first is made again (with backoff, for `reconnectTimeout` seconds), and the
+ * exchange resumes as magic-wormhole's client resumes it: bound again with the same side,
+ * the mailbox opened again (the server sends its messages again: the phases already seen
+ * are dropped), the messages the server has not echoed back sent again.
  * @module
  */
 
@@ -28,12 +31,28 @@ export interface WormholeOptions {
   appVersions?: Record<string, unknown>;
   /** Called with the server's message of the day, if it sends one. */
   onMotd?: (motd: string) => void;
+  /**
+   * Seconds to keep trying to connect again once the connection to the server is lost
+   * (it is not tried again if the first connection fails). @default timeout
+   */
+  reconnectTimeout?: number;
+  /** Called with a one-line notice: the connection lost, and made again. */
+  onNotice?: (line: string) => void;
 }
 
 type Message = Record<string, unknown>;
 
 /** Bytes of a phase message body this client accepts from the server. */
 const MAX_BODY = 1024 * 1024;
+
+/** Seconds between WebSocket pings; a connection that misses two answers is dropped. */
+const PING_INTERVAL = 30;
+
+/** Milliseconds before the first try to connect again, then doubled up to the second. */
+const BACKOFF = [250, 5000] as const;
+
+/** Errors after which connecting again is of no use: the server said no. */
+const refusals = new WeakSet<Error>();
 
 function peerError(message: string): WormholeError {
   return new WormholeError(message, { code: "ERR_WORMHOLE_PEER" });
@@ -56,9 +75,25 @@ function peerError(message: string): WormholeError {
 export class Wormhole {
   readonly side = randomBytes(5).toString("hex");
   readonly appid: string;
-  readonly #ws: WebSocket;
+  readonly #url: string;
+  readonly #options: WormholeOptions;
+  /** The connection now; a new one replaces a lost one. */
+  #ws: WebSocket | null = null;
+  /** Counts connections: events of one replaced are ignored. */
+  #generation = 0;
+  #pinger: NodeJS.Timeout | null = null;
+  /** Ends the wait before the next try to connect again. */
+  #stopWaiting: (() => void) | null = null;
   readonly #timeout: number;
   readonly #appVersions: Record<string, unknown>;
+  /** Our `add`s (phase to hex body): a few short messages. */
+  readonly #added = new Map<string, string>();
+  /** The phases of ours the server has not echoed back yet: sent again on a new connection. */
+  readonly #unechoed = new Set<string>();
+  /** Requests sent and not yet answered: sent again on a new connection. */
+  #allocating = false;
+  #claimed = false;
+  #releaseAnswered = false;
   /** Server responses not yet taken, by type. */
   readonly #responses: Message[] = [];
   /** The peer's phase messages, by phase, not yet taken. */
@@ -75,48 +110,183 @@ export class Wormhole {
   /** The peer's `app_versions`, once its version message is in. */
   peerVersions: Record<string, unknown> = {};
 
-  private constructor(ws: WebSocket, appid: string, options: WormholeOptions) {
-    this.#ws = ws;
+  private constructor(url: string, appid: string, options: WormholeOptions) {
+    this.#url = url;
+    this.#options = options;
     this.appid = appid;
     this.#timeout = options.timeout ?? 30;
     this.#appVersions = options.appVersions ?? {};
-    ws.on("message", (data) => this.#onMessage(data as Buffer));
-    ws.on("close", () =>
-      this.#fail(
-        new WormholeError("The rendezvous server closed the connection", {
-          code: "ERR_WORMHOLE_SERVER",
-        }),
-      ),
-    );
-    ws.on("error", (err) =>
-      this.#fail(
-        new WormholeError(`Cannot talk to the rendezvous server: ${err.message}`, {
-          code: "ERR_WORMHOLE_SERVER",
-          cause: err,
-        }),
-      ),
-    );
   }
 
   /** Connects to the rendezvous server at `url` and binds; fails if its welcome says so. */
   static async connect(url: string, options: WormholeOptions = {}): Promise<Wormhole> {
-    const ws = new WebSocket(url, {
+    const w = new Wormhole(url, options.appid ?? TRANSFER_APPID, options);
+    const { ws, motd } = await w.#dial();
+    if (motd !== undefined) options.onMotd?.(motd);
+    w.#attach(ws);
+    return w;
+  }
+
+  /** A new connection, once the server has welcomed it (or why not). */
+  async #dial(): Promise<{ ws: WebSocket; motd?: string }> {
+    const ws = new WebSocket(this.#url, {
       perMessageDeflate: false,
       maxPayload: 4 * MAX_BODY,
-      handshakeTimeout: (options.timeout ?? 30) * 1000,
+      handshakeTimeout: this.#timeout * 1000,
     });
-    const w = new Wormhole(ws, options.appid ?? TRANSFER_APPID, options);
-    const welcome = await w.#next("welcome");
-    const body = (welcome.welcome ?? {}) as Message;
-    if (typeof body.error === "string") {
-      w.#ws.terminate();
-      throw new WormholeError(`The rendezvous server refuses: ${body.error}`, {
-        code: "ERR_WORMHOLE_SERVER",
+    return await new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        ws.removeAllListeners("message");
+        ws.removeAllListeners("close");
+        ws.on("error", () => {});
+        ws.terminate();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () =>
+          fail(
+            new WormholeError(
+              `The rendezvous server did not answer (welcome) within ${this.#timeout} s`,
+              { code: "ERR_WORMHOLE_SERVER" },
+            ),
+          ),
+        this.#timeout * 1000,
+      );
+      ws.on("error", (err) => fail(serverError(err)));
+      ws.on("close", () => fail(closedError()));
+      ws.once("message", (data) => {
+        let welcome: Message = {};
+        try {
+          welcome = JSON.parse(String(data)) as Message;
+        } catch {}
+        const body = (welcome.welcome ?? {}) as Message;
+        if (welcome.type !== "welcome" || typeof body.error === "string") {
+          const err = new WormholeError(
+            `The rendezvous server refuses: ${typeof body.error === "string" ? body.error : "no welcome"}`,
+            { code: "ERR_WORMHOLE_SERVER" },
+          );
+          refusals.add(err);
+          fail(err);
+          return;
+        }
+        clearTimeout(timer);
+        ws.removeAllListeners();
+        ws.on("error", () => {}); // until #attach listens
+        resolve({ ws, motd: typeof body.motd === "string" ? body.motd : undefined });
       });
+    });
+  }
+
+  /**
+   * Makes `ws` the connection: binds, and (on a connection made again) resumes where the
+   * last one was: the requests not answered, the mailbox opened again, the messages not
+   * echoed sent again.
+   */
+  #attach(ws: WebSocket): void {
+    const generation = ++this.#generation;
+    this.#ws = ws;
+    ws.on("message", (data) => {
+      if (generation === this.#generation) this.#onMessage(data as Buffer);
+    });
+    ws.on("close", () => this.#lost(generation, closedError()));
+    ws.on("error", (err) => this.#lost(generation, serverError(err)));
+    let answered = true;
+    ws.on("pong", () => {
+      answered = true;
+    });
+    if (this.#pinger !== null) clearInterval(this.#pinger);
+    this.#pinger = setInterval(() => {
+      // Two pings unanswered: a connection gone silently (no FIN), dropped to make anew.
+      if (!answered) ws.terminate();
+      else {
+        answered = false;
+        ws.ping();
+      }
+    }, PING_INTERVAL * 1000);
+    this.#pinger.unref();
+    this.#tx({
+      type: "bind",
+      appid: this.appid,
+      side: this.side,
+      client_version: ["socketkit", "1"],
+    });
+    if (this.#allocating) this.#tx({ type: "allocate" });
+    // The nameplate, while held, is claimed again, and the mailbox opened once the answer
+    // says which: a server that restarted and forgot them (socketkit's keeps them in
+    // memory) gives another, and the exchange moves there before the peer comes.
+    if (this.#nameplate !== null && !this.#released)
+      this.#tx({ type: "claim", nameplate: this.#nameplate });
+    else if (this.#mailbox !== null) this.#reopen(false);
+    if (this.#released && !this.#releaseAnswered && this.#nameplate !== null)
+      this.#tx({ type: "release", nameplate: this.#nameplate });
+  }
+
+  /**
+   * Opens the mailbox on a new connection (open is also a subscription: the server sends
+   * what it holds) and sends our messages it has not echoed, or all of them when `all`.
+   */
+  #reopen(all: boolean): void {
+    this.#tx({ type: "open", mailbox: this.#mailbox });
+    for (const [phase, body] of this.#added)
+      if (all || this.#unechoed.has(phase)) this.#tx({ type: "add", phase, body });
+  }
+
+  /** The connection of `generation` is gone: connect again, unless closing or it was the server's will. */
+  #lost(generation: number, err: Error): void {
+    if (generation !== this.#generation || this.#failure !== null) return;
+    this.#generation++;
+    this.#ws = null;
+    if (this.#pinger !== null) clearInterval(this.#pinger);
+    this.#pinger = null;
+    if (this.#closed) {
+      this.#fail(err);
+      return;
     }
-    if (typeof body.motd === "string") options.onMotd?.(body.motd);
-    w.#tx({ type: "bind", appid: w.appid, side: w.side, client_version: ["socketkit", "1"] });
-    return w;
+    const why = err.cause instanceof Error ? err.cause.message : "the connection closed";
+    this.#options.onNotice?.(`Lost the rendezvous server (${why}); connecting again`);
+    void this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    const seconds = this.#options.reconnectTimeout ?? this.#timeout;
+    const deadline = Date.now() + seconds * 1000;
+    let delay: number = BACKOFF[0];
+    for (;;) {
+      // A little jitter, so that the clients of a server that restarts do not come back as one.
+      const wait = Math.min(delay * (1 + Math.random() / 4), Math.max(0, deadline - Date.now()));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        // close() ends the wait at once.
+        this.#stopWaiting = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#stopWaiting = null;
+      if (this.#closed) return;
+      try {
+        const { ws } = await this.#dial();
+        if (this.#closed) {
+          ws.terminate();
+          return;
+        }
+        this.#attach(ws);
+        this.#options.onNotice?.("Connected to the rendezvous server again");
+        return;
+      } catch (err) {
+        if (refusals.has(err as Error) || Date.now() >= deadline) {
+          this.#fail(
+            new WormholeError(
+              `Lost the rendezvous server and cannot connect again within ${seconds} s: ${reasonOf(err as Error)}`,
+              { code: "ERR_WORMHOLE_SERVER", cause: err },
+            ),
+          );
+          return;
+        }
+        delay = Math.min(delay * 2, BACKOFF[1]);
+      }
+    }
   }
 
   /**
@@ -124,6 +294,7 @@ export class Wormhole {
    * list (a CSPRNG's choice), then claims it and opens its mailbox.
    */
   async allocateCode(words = 2): Promise<string> {
+    this.#allocating = true;
     this.#tx({ type: "allocate" });
     const { nameplate } = await this.#next("allocated");
     if (typeof nameplate !== "string" || !/^\d+$/.test(nameplate))
@@ -156,6 +327,19 @@ export class Wormhole {
   }
 
   #code = "";
+
+  /**
+   * The nameplates in use on the server for this application id (its answer to `list`),
+   * to complete a code being typed.
+   */
+  async listNameplates(): Promise<string[]> {
+    this.#tx({ type: "list" });
+    const { nameplates } = await this.#next("nameplates");
+    if (!Array.isArray(nameplates)) return [];
+    return nameplates
+      .map((n) => (typeof n === "object" && n !== null ? (n as Message).id : undefined))
+      .filter((id): id is string => typeof id === "string" && /^\d{1,9}$/.test(id));
+  }
 
   /**
    * Runs the key exchange and confirms the key: sends the PAKE message, waits for the
@@ -237,7 +421,8 @@ export class Wormhole {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if (this.#failure === null) {
+      // Not connected (connecting again): what the server holds is pruned in time.
+      if (this.#failure === null && this.#ws !== null) {
         if (this.#nameplate !== null && !this.#released) {
           this.#released = true;
           this.#tx({ type: "release", nameplate: this.#nameplate });
@@ -251,8 +436,13 @@ export class Wormhole {
     } catch {
       // A server gone or slow changes nothing for this side: the exchange is over.
     } finally {
-      this.#ws.close();
-      setTimeout(() => this.#ws.terminate(), 1000).unref();
+      this.#stopWaiting?.();
+      if (this.#pinger !== null) clearInterval(this.#pinger);
+      const ws = this.#ws;
+      if (ws !== null) {
+        ws.close();
+        setTimeout(() => ws.terminate(), 1000).unref();
+      }
     }
   }
 
@@ -286,11 +476,19 @@ export class Wormhole {
   #peerSide: string | null = null;
 
   #add(phase: string, body: Buffer): void {
-    this.#tx({ type: "add", phase, body: body.toString("hex") });
+    const hex = body.toString("hex");
+    this.#added.set(phase, hex);
+    this.#unechoed.add(phase);
+    this.#tx({ type: "add", phase, body: hex });
   }
 
+  /**
+   * Sends a request. Between connections it goes nowhere: what is still due is sent again
+   * on the next ({@link #attach}).
+   */
   #tx(message: Message): void {
     if (this.#failure !== null) throw this.#failure;
+    if (this.#ws === null || this.#ws.readyState !== WebSocket.OPEN) return;
     this.#ws.send(JSON.stringify({ ...message, id: randomBytes(2).toString("hex") }));
   }
 
@@ -312,8 +510,13 @@ export class Wormhole {
       case "pong":
         return;
       case "message": {
-        if (m.side === this.side || typeof m.side !== "string") return; // our own echo
-        if (typeof m.phase !== "string" || typeof m.body !== "string") return;
+        if (typeof m.side !== "string" || typeof m.phase !== "string") return;
+        if (m.side === this.side) {
+          // Our own, echoed: the server has it.
+          this.#unechoed.delete(m.phase);
+          return;
+        }
+        if (typeof m.body !== "string") return;
         if (m.body.length > 2 * MAX_BODY || !/^(?:[0-9a-f]{2})*$/i.test(m.body)) return;
         if (this.#peerSide === null) this.#peerSide = m.side;
         // A third side's messages (an attacker's, or a crowd) never count.
@@ -338,6 +541,26 @@ export class Wormhole {
         );
         return;
       }
+      case "allocated":
+        this.#allocating = false;
+        this.#responses.push(m);
+        break;
+      case "claimed":
+        if (!this.#claimed) {
+          this.#claimed = true;
+          this.#responses.push(m);
+        } else if (typeof m.mailbox === "string" && this.#mailbox !== null) {
+          // Claimed again on a new connection: a mailbox other than ours means the server
+          // forgot it, and all our messages go to the new one.
+          const moved = m.mailbox !== this.#mailbox;
+          this.#mailbox = m.mailbox;
+          this.#reopen(moved);
+        }
+        break;
+      case "released":
+        this.#releaseAnswered = true;
+        this.#responses.push(m);
+        break;
       default:
         this.#responses.push(m);
     }
@@ -394,4 +617,22 @@ export class Wormhole {
       });
     }
   }
+}
+
+function closedError(): WormholeError {
+  return new WormholeError("The rendezvous server closed the connection", {
+    code: "ERR_WORMHOLE_SERVER",
+  });
+}
+
+function serverError(err: Error): WormholeError {
+  return new WormholeError(`Cannot talk to the rendezvous server: ${err.message}`, {
+    code: "ERR_WORMHOLE_SERVER",
+    cause: err,
+  });
+}
+
+/** What went wrong, without the "Cannot talk to the rendezvous server" of {@link serverError}. */
+function reasonOf(err: Error): string {
+  return err.cause instanceof Error ? err.cause.message : err.message;
 }
