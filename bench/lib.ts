@@ -67,6 +67,9 @@ export const SETTINGS = {
   /** Chat fan-out: room sizes, messages per room (`BENCH_FANOUT_ROUNDS`). */
   fanoutMembers: SMOKE ? [50] : [1000, 5000],
   fanoutRounds: setting("BENCH_FANOUT_ROUNDS", 50, 3),
+  /** Chat burst: members that all send at once (`BENCH_BURST_MEMBERS`), bursts (`BENCH_BURST_ROUNDS`). */
+  burstMembers: setting("BENCH_BURST_MEMBERS", 1000, 30),
+  burstRounds: setting("BENCH_BURST_ROUNDS", 5, 2),
   /** Chat on many servers: members over 3 `--redis` servers (`BENCH_REDIS_MEMBERS`). */
   redisMembers: setting("BENCH_REDIS_MEMBERS", 30_000, 60),
   /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
