@@ -13,7 +13,6 @@
  * BENCH_CPU_PROF=DIR runs the server under `node --cpu-prof` and writes its profile there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { cpuSecondsOf, SETTINGS, socketkitCli, startServer } from "./lib.ts";
@@ -30,6 +29,8 @@ export interface BurstResult {
   burstMs: number;
   /** The server's CPU time (user and system) per delivery, median of bursts: µs. */
   cpuPerDelivery: number;
+  /** The members' side (this process) likewise: what the machine's two cores also do. */
+  clientCpuPerDelivery: number;
   probe: ProbeResult;
 }
 
@@ -221,10 +222,7 @@ export async function chatBurst(
   members: number,
   bursts = SETTINGS.burstRounds,
 ): Promise<BurstResult> {
-  const profileDir = process.env.BENCH_CPU_PROF;
-  const nodeArgs = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
   const server = await startServer(process.execPath, [
-    ...nodeArgs,
     ...socketkitCli,
     "chat",
     "serve",
@@ -305,6 +303,7 @@ export async function chatBurst(
     const latencies: number[] = [];
     const burstTimes: number[] = [];
     const cpu: number[] = [];
+    const clientCpu: number[] = [];
     const sentAt = new Float64Array(members);
     for (let b = 0; b < bursts; b++) {
       got = new Int32Array(members);
@@ -321,12 +320,16 @@ export async function chatBurst(
         };
       });
       const cpuBefore = cpuSecondsOf(server.pid);
+      const clientBefore = process.cpuUsage();
       for (let i = 0; i < members; i++) {
         sentAt[i] = performance.now();
         (sockets[i] as Socket).write(`burst ${b}\r\n`);
       }
       await all;
-      cpu.push(((cpuSecondsOf(server.pid) - cpuBefore) * 1e6) / (members * (members - 1)));
+      const deliveries = members * (members - 1);
+      cpu.push(((cpuSecondsOf(server.pid) - cpuBefore) * 1e6) / deliveries);
+      const client = process.cpuUsage(clientBefore);
+      clientCpu.push((client.user + client.system) / deliveries);
       let last = 0;
       for (let j = 0; j < members; j++) {
         latencies.push((doneAt[j] as number) - (sentAt[j] as number));
@@ -351,18 +354,12 @@ export async function chatBurst(
       max: latencies[latencies.length - 1] as number,
       burstMs: med(burstTimes),
       cpuPerDelivery: med(cpu),
+      clientCpuPerDelivery: med(clientCpu),
       probe: probeResult,
     };
   } finally {
     for (const s of sockets) s?.destroy();
     if (probe !== null && probe.child.exitCode === null) probe.child.kill();
-    if (profileDir) {
-      // A clean exit writes the profile.
-      process.kill(server.pid, "SIGTERM");
-      for (let i = 0; i < 200 && existsSync(`/proc/${server.pid}`); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
     await server.stop();
   }
 }
@@ -370,7 +367,7 @@ export async function chatBurst(
 /** One line of figures. */
 export function describeBurst(r: BurstResult): string {
   const p = r.probe;
-  return `${r.members} members, ${r.bursts} bursts: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; a burst everywhere in ${r.burstMs.toFixed(0)} ms, server CPU ${r.cpuPerDelivery.toFixed(2)} µs per delivery; probe round trip p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms, max ${p.max.toFixed(1)} ms, ${p.refused} of ${p.sent} refused, ${p.lost} lost`;
+  return `${r.members} members, ${r.bursts} bursts: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; a burst everywhere in ${r.burstMs.toFixed(0)} ms, CPU per delivery ${r.cpuPerDelivery.toFixed(2)} µs in the server, ${r.clientCpuPerDelivery.toFixed(2)} µs in the members' process; probe round trip p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms, max ${p.max.toFixed(1)} ms, ${p.refused} of ${p.sent} refused, ${p.lost} lost`;
 }
 
 if (process.env.SOCKETKIT_BENCH_PROBE !== undefined) {
