@@ -10,16 +10,22 @@
  *
  *   npx tsx bench/chat-burst.ts [MEMBERS] [BURSTS]     # default: 1000 5
  *
+ * BENCH_BURST_WEB=1 joins the members through the chat's WebSocket (`--web-port`) instead
+ * of TCP, one text message per line each way (the probe stays on TCP).
+ *
  * BENCH_CPU_PROF=DIR runs the server under `node --cpu-prof` and writes its profile there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { cpuSecondsOf, SETTINGS, socketkitCli, startServer } from "./lib.ts";
+import { WebSocket } from "ws";
+import { cpuSecondsOf, freePort, SETTINGS, socketkitCli, startServer } from "./lib.ts";
 
 /** What a run of bursts measured. */
 export interface BurstResult {
   members: number;
+  /** The members' way in: TCP, or the web page's WebSocket. */
+  over: "tcp" | "websocket";
   bursts: number;
   /** From a line's send until the last other member had it, over every line: ms. */
   p50: number;
@@ -221,7 +227,9 @@ async function startProbe(port: number): Promise<{
 export async function chatBurst(
   members: number,
   bursts = SETTINGS.burstRounds,
+  web = process.env.BENCH_BURST_WEB === "1",
 ): Promise<BurstResult> {
+  const webPort = web ? await freePort() : 0;
   const server = await startServer(process.execPath, [
     ...socketkitCli,
     "chat",
@@ -230,11 +238,15 @@ export async function chatBurst(
     "0",
     "--max-clients",
     String(members + 10),
+    // every member is on 127.0.0.1
     "--max-per-host",
-    String(members + 10), // every member is on 127.0.0.1
+    String(members + 10),
+    ...(web ? ["--web-port", String(webPort), "--web-max-per-address", String(members + 10)] : []),
   ]);
   const port = server.port;
-  const sockets: Socket[] = [];
+  /** Each member's way to send a line. */
+  const send: ((line: string) => void)[] = [];
+  const closers: (() => void)[] = [];
   let probe: Awaited<ReturnType<typeof startProbe>> | null = null;
   try {
     // Per burst: how many members have each line, and when the last one had it.
@@ -242,6 +254,16 @@ export async function chatBurst(
     let doneAt = new Float64Array(members);
     let left = members;
     let onDone: (() => void) | null = null;
+    /** A line (bytes `start` to `end` of `buf`) that member i has been sent. */
+    const count = (i: number, buf: Buffer, start: number, end: number, now: number) => {
+      const j = senderOf(buf, start, end);
+      if (j < 0 || j >= members || j === i) return;
+      const n = ++(got[j] as number);
+      if (n === members - 1) {
+        doneAt[j] = now;
+        if (--left === 0) onDone?.();
+      }
+    };
     const carry: (Buffer | null)[] = new Array(members).fill(null);
     const receive = (i: number, chunk: Buffer) => {
       const now = performance.now();
@@ -253,48 +275,58 @@ export async function chatBurst(
       }
       let start = 0;
       for (let nl = buf.indexOf(LF, start); nl !== -1; nl = buf.indexOf(LF, start)) {
-        const j = senderOf(buf, start, nl);
+        count(i, buf, start, nl, now);
         start = nl + 1;
-        if (j < 0 || j >= members || j === i) continue;
-        const n = ++(got[j] as number);
-        if (n === members - 1) {
-          doneAt[j] = now;
-          if (--left === 0) onDone?.();
-        }
       }
       if (start < buf.length) carry[i] = Buffer.from(buf.subarray(start));
     };
+    const joinTcp = (i: number) =>
+      new Promise<void>((resolve, reject) => {
+        const nick = nickOf(i);
+        const s = connect({ port, host: "127.0.0.1" }, () => s.write(`${nick}\r\n`));
+        send[i] = (line) => s.write(`${line}\r\n`);
+        closers.push(() => s.destroy());
+        let text = "";
+        let named = false;
+        s.on("error", reject);
+        s.on("data", (chunk: Buffer) => {
+          if (named) {
+            receive(i, chunk);
+            return;
+          }
+          text += chunk.toString("latin1");
+          const at = text.indexOf(`You are ${nick}.`);
+          if (at === -1) return;
+          named = true;
+          // What follows the nickname's line, if anything, is the start of the traffic.
+          const nl = text.indexOf("\n", at);
+          if (nl !== -1 && nl + 1 < text.length) {
+            carry[i] = Buffer.from(text.slice(nl + 1), "latin1");
+          }
+          resolve();
+        });
+      });
+    const joinWeb = (i: number) =>
+      new Promise<void>((resolve, reject) => {
+        const nick = nickOf(i);
+        const ws = new WebSocket(`ws://127.0.0.1:${webPort}/ws`);
+        send[i] = (line) => ws.send(line);
+        closers.push(() => ws.terminate());
+        let named = false;
+        ws.on("error", reject);
+        ws.on("open", () => ws.send(nick));
+        // One message per line, without its line end.
+        ws.on("message", (data: Buffer) => {
+          if (named) count(i, data, 0, data.length, performance.now());
+          else if (data.includes(`You are ${nick}.`)) {
+            named = true;
+            resolve();
+          }
+        });
+      });
     for (let first = 0; first < members; first += 200) {
       const batch = Array.from({ length: Math.min(200, members - first) }, (_, k) => first + k);
-      await Promise.all(
-        batch.map(
-          (i) =>
-            new Promise<void>((resolve, reject) => {
-              const nick = nickOf(i);
-              const s = connect({ port, host: "127.0.0.1" }, () => s.write(`${nick}\r\n`));
-              sockets[i] = s;
-              let text = "";
-              let named = false;
-              s.on("error", reject);
-              s.on("data", (chunk: Buffer) => {
-                if (named) {
-                  receive(i, chunk);
-                  return;
-                }
-                text += chunk.toString("latin1");
-                const at = text.indexOf(`You are ${nick}.`);
-                if (at === -1) return;
-                named = true;
-                // What follows the nickname's line, if anything, is the start of the traffic.
-                const nl = text.indexOf("\n", at);
-                if (nl !== -1 && nl + 1 < text.length) {
-                  carry[i] = Buffer.from(text.slice(nl + 1), "latin1");
-                }
-                resolve();
-              });
-            }),
-        ),
-      );
+      await Promise.all(batch.map(web ? joinWeb : joinTcp));
     }
     probe = await startProbe(port);
     probe.go();
@@ -323,7 +355,7 @@ export async function chatBurst(
       const clientBefore = process.cpuUsage();
       for (let i = 0; i < members; i++) {
         sentAt[i] = performance.now();
-        (sockets[i] as Socket).write(`burst ${b}\r\n`);
+        (send[i] as (line: string) => void)(`burst ${b}`);
       }
       await all;
       const deliveries = members * (members - 1);
@@ -348,6 +380,7 @@ export async function chatBurst(
       );
     return {
       members,
+      over: web ? "websocket" : "tcp",
       bursts,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
@@ -358,7 +391,7 @@ export async function chatBurst(
       probe: probeResult,
     };
   } finally {
-    for (const s of sockets) s?.destroy();
+    for (const close of closers) close();
     if (probe !== null && probe.child.exitCode === null) probe.child.kill();
     await server.stop();
   }
@@ -367,7 +400,7 @@ export async function chatBurst(
 /** One line of figures. */
 export function describeBurst(r: BurstResult): string {
   const p = r.probe;
-  return `${r.members} members, ${r.bursts} bursts: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; a burst everywhere in ${r.burstMs.toFixed(0)} ms, CPU per delivery ${r.cpuPerDelivery.toFixed(2)} µs in the server, ${r.clientCpuPerDelivery.toFixed(2)} µs in the members' process; probe round trip p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms, max ${p.max.toFixed(1)} ms, ${p.refused} of ${p.sent} refused, ${p.lost} lost`;
+  return `${r.members} members (${r.over}), ${r.bursts} bursts: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; a burst everywhere in ${r.burstMs.toFixed(0)} ms, CPU per delivery ${r.cpuPerDelivery.toFixed(2)} µs in the server, ${r.clientCpuPerDelivery.toFixed(2)} µs in the members' process; probe round trip p50 ${p.p50.toFixed(1)} ms, p99 ${p.p99.toFixed(1)} ms, max ${p.max.toFixed(1)} ms, ${p.refused} of ${p.sent} refused, ${p.lost} lost`;
 }
 
 if (process.env.SOCKETKIT_BENCH_PROBE !== undefined) {
