@@ -53,6 +53,29 @@ describe("Outbox", () => {
     }
   });
 
+  it("never refuses a peer that reads because one turn had more than its limit for it", async () => {
+    // A peer whose every send is taken at once, as the kernel takes a reading peer's.
+    const sent: Buffer[] = [];
+    const socket = {
+      sendall: (data: Buffer) => {
+        sent.push(Buffer.from(data));
+        return Promise.resolve();
+      },
+    } as unknown as Socket;
+    const out = new Outbox(socket, { limit: 100 });
+    // Ten reads in one turn, 30 bytes each for this peer: three times its limit.
+    for (let i = 0; i < 10; i++) {
+      assert.equal(out.push(b(`${i}`.repeat(30))), true, `push ${i}`);
+      await Promise.resolve();
+    }
+    await new Promise(setImmediate);
+    assert.equal(
+      Buffer.concat(sent).toString(),
+      Array.from({ length: 10 }, (_, i) => `${i}`.repeat(30)).join(""),
+    );
+    assert.ok(sent.length > 1 && sent.length < 10, `${sent.length} sends`);
+  });
+
   it("refuses what would take it over its limit, and takes more once the peer reads", async () => {
     const { socket, pending } = fakeSocket();
     const out = new Outbox(socket, { limit: 10 });

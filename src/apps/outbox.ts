@@ -6,12 +6,16 @@ export interface OutboxOptions {
   limit?: number;
 }
 
+/** What a turn may queue for a peer before its send starts without waiting for the turn's end. */
+const EAGER_BYTES = 64 * 1024;
+
 /**
  * A peer's outgoing bytes when one sender feeds many peers (broadcast): `push` queues
  * without waiting, and once the current turn of the event loop is over everything queued
  * leaves in one `sendall` (one system call per peer per turn, however many messages the
  * turn had for it: a room where everyone speaks at once costs a write per member, not
- * one per message); what comes while a send waits for the peer leaves after it, in order.
+ * one per message), or at once when the turn has queued 64 KiB (half the limit, if less);
+ * what comes while a send waits for the peer leaves after it, in order.
  * The queue is bounded, so a peer that stops reading costs at most `limit` bytes and
  * never holds up the others. What to do with such a peer (drop it) is the caller's
  * decision.
@@ -32,6 +36,8 @@ export class Outbox {
 
   readonly socket: Socket;
   readonly limit: number;
+  /** Bytes past which a send starts at once rather than at the end of the turn. */
+  readonly #eager: number;
   #chunks: Buffer[] = [];
   #queued = 0;
   #sending = false;
@@ -45,6 +51,7 @@ export class Outbox {
   constructor(socket: Socket, options: OutboxOptions = {}) {
     this.socket = socket;
     this.limit = options.limit ?? 1024 * 1024;
+    this.#eager = Math.min(EAGER_BYTES, this.limit / 2);
   }
 
   /** Bytes queued and not yet handed to the kernel. */
@@ -74,7 +81,12 @@ export class Outbox {
     if (this.#queued === 0) this.#progress = performance.now();
     this.#chunks.push(data);
     this.#queued += data.length;
-    if (!this.#sending && !this.#listed) this.#list();
+    if (!this.#sending) {
+      // A turn with much for the peer sends as it goes, so that a peer that reads is never
+      // taken for one that does not because one turn had more than its limit for it.
+      if (this.#queued >= this.#eager) void this.#send();
+      else if (!this.#listed) this.#list();
+    }
     return true;
   }
 
@@ -132,7 +144,9 @@ export class Outbox {
     this.#queued -= batch.length;
     this.#progress = performance.now();
     this.#wake();
-    if (this.#chunks.length > 0 && !this.#listed) this.#list();
+    if (this.#chunks.length === 0) return;
+    if (this.#queued >= this.#eager) void this.#send();
+    else if (!this.#listed) this.#list();
   }
 
   #wake(): void {

@@ -368,6 +368,7 @@ export class ChatWebServer {
     // one text message a line, as ever, each line framed once for every member it goes to.
     let queued: Buffer[] = [];
     let queuedBytes = 0;
+    const eager = Math.min(EAGER_BYTES, outboxLimit / 2);
     const sendQueued = (): void => {
       const out = queued;
       queued = [];
@@ -386,6 +387,9 @@ export class ChatWebServer {
         if (queued.length === 0) atTurnEnd(sendQueued);
         queued.push(data);
         queuedBytes += data.length;
+        // A turn with much for the member writes as it goes: one that reads is never taken
+        // for one that does not because one turn had more than the limit for it.
+        if (queuedBytes >= eager) sendQueued();
         idle?.refresh();
         return true;
       },
@@ -440,6 +444,9 @@ export class ChatWebServer {
     });
   }
 }
+
+/** What a turn may queue for a member before it is written without waiting for the turn's end. */
+const EAGER_BYTES = 64 * 1024;
 
 /** Members' sends waiting for the end of the turn, and whether that is scheduled. */
 let turnEnd: (() => void)[] = [];
