@@ -67,6 +67,9 @@ export const SETTINGS = {
   /** Chat fan-out: room sizes, messages per room (`BENCH_FANOUT_ROUNDS`). */
   fanoutMembers: SMOKE ? [50] : [1000, 5000],
   fanoutRounds: setting("BENCH_FANOUT_ROUNDS", 50, 3),
+  /** Chat burst: members that all send at once (`BENCH_BURST_MEMBERS`), bursts (`BENCH_BURST_ROUNDS`). */
+  burstMembers: setting("BENCH_BURST_MEMBERS", 1000, 30),
+  burstRounds: setting("BENCH_BURST_ROUNDS", 5, 2),
   /** Chat on many servers: members over 3 `--redis` servers (`BENCH_REDIS_MEMBERS`). */
   redisMembers: setting("BENCH_REDIS_MEMBERS", 30_000, 60),
   /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
@@ -123,7 +126,8 @@ export interface BenchServer {
  * Starts `command args` and learns its port: from its `listening on HOST:PORT` line on
  * stderr, or, with `portFromUs` (a server that prints none), by giving it a free port in
  * place of `{port}` in its arguments and waiting until that port listens. `env` is added
- * to this process's environment.
+ * to this process's environment. With `BENCH_CPU_PROF=DIR` in the environment, a Node.js
+ * server runs under `--cpu-prof` and writes its profile to DIR when stopped.
  */
 export async function startServer(
   command: string,
@@ -132,9 +136,14 @@ export async function startServer(
   env: Record<string, string> = {},
 ): Promise<BenchServer> {
   const chosen = portFromUs ? await freePort() : 0;
+  const profile = process.env.BENCH_CPU_PROF;
+  const profiled = profile !== undefined && command === process.execPath;
   const child = spawn(
     command,
-    args.map((a) => a.replace("{port}", String(chosen))),
+    [
+      ...(profiled ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+      ...args.map((a) => a.replace("{port}", String(chosen))),
+    ],
     { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } },
   );
   let err = "";
@@ -154,6 +163,14 @@ export async function startServer(
     stop: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once("exit", r));
+      if (profiled) {
+        // A clean exit writes the profile: SIGTERM, and SIGKILL only if that takes long.
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+        await gone;
+        clearTimeout(timer);
+        return;
+      }
       child.kill("SIGKILL");
       await gone;
     },

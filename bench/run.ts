@@ -12,6 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { type BurstResult, chatBurst, describeBurst } from "./chat-burst.ts";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
 import { chatOnRedis, type SpreadResult } from "./chat-redis.ts";
 import { SETTINGS } from "./lib.ts";
@@ -23,11 +24,13 @@ import { printSmallFiles, smallFilesBench, socketkitFailed } from "./transfer-sm
 const RUNS = SETTINGS.runs;
 const SECONDS = SETTINGS.seconds;
 /**
- * BENCH_ONLY=pingpong,udp,stream,idle,fanout,redis,transfer,small runs only those parts (all by
- * default).
+ * BENCH_ONLY=pingpong,udp,stream,idle,fanout,burst,redis,transfer,small runs only those parts
+ * (all by default).
  */
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,redis,transfer,small").split(","),
+  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,burst,redis,transfer,small").split(
+    ",",
+  ),
 );
 
 // The echo scenarios: TCP ping-pong and UDP echo, with the C epoll client as generator.
@@ -74,6 +77,18 @@ for (const f of fanout) {
   );
 }
 
+// Chat burst: every member of a room sends one line at once.
+let burst: BurstResult | null = null;
+if (ONLY.has("burst")) {
+  const members = SETTINGS.burstMembers;
+  process.stderr.write(`running: chat burst, ${members} members\n`);
+  burst = await chatBurst(members);
+  console.log(
+    "\nchat burst: every member sends one line at once, each timed until the last member has it (target: p99 < 1 s at 1,000)\n",
+  );
+  console.log(`  ${describeBurst(burst)}`);
+}
+
 // Chat on many servers: the members of one room over 3 `chat serve --redis` processes.
 let chatRedis: SpreadResult | { skipped: string } | null = null;
 if (ONLY.has("redis")) {
@@ -110,5 +125,5 @@ if (socketkitFailed(smallFiles)) process.exitCode = 1;
 mkdirSync(dirname(SETTINGS.resultsFile), { recursive: true });
 writeFileSync(
   SETTINGS.resultsFile,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, generator: echo.generator, runtimes: echo.runtimes, rows: all, targets: echo.targets, stream, idle, chatFanout: fanout, chatRedis, transfer, smallFiles }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, generator: echo.generator, runtimes: echo.runtimes, rows: all, targets: echo.targets, stream, idle, chatFanout: fanout, chatBurst: burst, chatRedis, transfer, smallFiles }, null, 2)}\n`,
 );

@@ -20,19 +20,60 @@ function fakeSocket() {
 const b = (s: string) => Buffer.from(s);
 
 describe("Outbox", () => {
-  it("sends in order, and what queued during a send leaves in one batch", async () => {
+  it("sends what a turn queued in one batch, and what queued during a send after it", async () => {
     const { socket, sent, pending } = fakeSocket();
     const out = new Outbox(socket);
     out.push(b("one "));
     out.push(b("two "));
-    out.push(b("three"));
-    assert.deepEqual(sent.map(String), ["one "], "the first send starts at once");
+    assert.deepEqual(sent.map(String), [], "nothing leaves before the turn is over");
+    await new Promise(setImmediate);
+    assert.deepEqual(sent.map(String), ["one two "], "the turn's messages in one send");
+    out.push(b("three "));
+    out.push(b("four"));
+    await new Promise(setImmediate);
+    assert.deepEqual(sent.map(String), ["one two "], "one send at a time");
     pending.shift()?.resolve();
-    await out.below(9);
-    assert.deepEqual(sent.map(String), ["one ", "two three"]);
+    await out.below(10);
+    await new Promise(setImmediate);
+    assert.deepEqual(sent.map(String), ["one two ", "three four"]);
     pending.shift()?.resolve();
     await out.below(0);
     assert.equal(out.queued, 0);
+  });
+
+  it("makes one send per peer per turn, however many messages the turn has for it", async () => {
+    const peers = Array.from({ length: 3 }, () => fakeSocket());
+    const outs = peers.map((p) => new Outbox(p.socket));
+    const line = b("a shared line\n");
+    for (let i = 0; i < 100; i++) for (const out of outs) out.push(line);
+    await new Promise(setImmediate);
+    for (const p of peers) {
+      assert.equal(p.sent.length, 1);
+      assert.equal(p.sent[0]?.length, 100 * line.length);
+    }
+  });
+
+  it("never refuses a peer that reads because one turn had more than its limit for it", async () => {
+    // A peer whose every send is taken at once, as the kernel takes a reading peer's.
+    const sent: Buffer[] = [];
+    const socket = {
+      sendall: (data: Buffer) => {
+        sent.push(Buffer.from(data));
+        return Promise.resolve();
+      },
+    } as unknown as Socket;
+    const out = new Outbox(socket, { limit: 100 });
+    // Ten reads in one turn, 30 bytes each for this peer: three times its limit.
+    for (let i = 0; i < 10; i++) {
+      assert.equal(out.push(b(`${i}`.repeat(30))), true, `push ${i}`);
+      await Promise.resolve();
+    }
+    await new Promise(setImmediate);
+    assert.equal(
+      Buffer.concat(sent).toString(),
+      Array.from({ length: 10 }, (_, i) => `${i}`.repeat(30)).join(""),
+    );
+    assert.ok(sent.length > 1 && sent.length < 10, `${sent.length} sends`);
   });
 
   it("refuses what would take it over its limit, and takes more once the peer reads", async () => {
@@ -42,6 +83,7 @@ describe("Outbox", () => {
     assert.equal(out.push(b("x")), false, "over the limit: refused");
     assert.equal(out.queued, 10, "nothing of the refused chunk was queued");
     assert.ok(out.stalledFor >= 0);
+    await new Promise(setImmediate);
     pending.shift()?.resolve();
     await out.below(0);
     assert.equal(out.push(b("x")), true);
@@ -51,6 +93,7 @@ describe("Outbox", () => {
     const { socket, pending } = fakeSocket();
     const out = new Outbox(socket);
     out.push(b("lost"));
+    await new Promise(setImmediate);
     pending.shift()?.reject(new Error("reset"));
     await out.below(0);
     assert.equal(out.failed, true);

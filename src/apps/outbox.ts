@@ -6,12 +6,19 @@ export interface OutboxOptions {
   limit?: number;
 }
 
+/** What a turn may queue for a peer before its send starts without waiting for the turn's end. */
+const EAGER_BYTES = 64 * 1024;
+
 /**
  * A peer's outgoing bytes when one sender feeds many peers (broadcast): `push` queues
- * without waiting, a pump sends in order, everything queued since the last send leaves
- * in one `sendall` (one system call for a burst of small messages), and the queue is
- * bounded, so a peer that stops reading costs at most `limit` bytes and never holds up
- * the others. What to do with such a peer (drop it) is the caller's decision.
+ * without waiting, and once the current turn of the event loop is over everything queued
+ * leaves in one `sendall` (one system call per peer per turn, however many messages the
+ * turn had for it: a room where everyone speaks at once costs a write per member, not
+ * one per message), or at once when the turn has queued 64 KiB (half the limit, if less);
+ * what comes while a send waits for the peer leaves after it, in order.
+ * The queue is bounded, so a peer that stops reading costs at most `limit` bytes and
+ * never holds up the others. What to do with such a peer (drop it) is the caller's
+ * decision.
  *
  * @example
  * ```ts
@@ -23,11 +30,19 @@ export interface OutboxOptions {
  * ```
  */
 export class Outbox {
+  /** Outboxes with bytes to send once the turn is over, and whether that is scheduled. */
+  static #due: Outbox[] = [];
+  static #scheduled = false;
+
   readonly socket: Socket;
   readonly limit: number;
+  /** Bytes past which a send starts at once rather than at the end of the turn. */
+  readonly #eager: number;
   #chunks: Buffer[] = [];
   #queued = 0;
   #sending = false;
+  /** In {@link Outbox.#due}: its send starts at the end of the turn. */
+  #listed = false;
   #failed = false;
   /** performance.now() of the last time bytes left (or the queue was empty). */
   #progress = performance.now();
@@ -36,6 +51,7 @@ export class Outbox {
   constructor(socket: Socket, options: OutboxOptions = {}) {
     this.socket = socket;
     this.limit = options.limit ?? 1024 * 1024;
+    this.#eager = Math.min(EAGER_BYTES, this.limit / 2);
   }
 
   /** Bytes queued and not yet handed to the kernel. */
@@ -54,7 +70,8 @@ export class Outbox {
   }
 
   /**
-   * Queues `data` for the peer. Returns false, queuing nothing, when that would take the
+   * Queues `data` for the peer (by reference: the same Buffer may be queued for many
+   * peers, and must not change). Returns false, queuing nothing, when that would take the
    * queue over its limit (the peer is not keeping up). After a failed send it drops the
    * data and returns true: the reader side sees the error.
    */
@@ -64,7 +81,12 @@ export class Outbox {
     if (this.#queued === 0) this.#progress = performance.now();
     this.#chunks.push(data);
     this.#queued += data.length;
-    if (!this.#sending) void this.#pump();
+    if (!this.#sending) {
+      // A turn with much for the peer sends as it goes, so that a peer that reads is never
+      // taken for one that does not because one turn had more than its limit for it.
+      if (this.#queued >= this.#eager) void this.#send();
+      else if (!this.#listed) this.#list();
+    }
     return true;
   }
 
@@ -82,28 +104,53 @@ export class Outbox {
     });
   }
 
-  async #pump(): Promise<void> {
+  /** Sends at the end of the turn, with whatever else the turn queues. */
+  #list(): void {
+    this.#listed = true;
+    Outbox.#due.push(this);
+    if (Outbox.#scheduled) return;
+    Outbox.#scheduled = true;
+    // After the poll phase: every read of this turn has queued what it had to.
+    setImmediate(Outbox.#sendDue);
+  }
+
+  static #sendDue(): void {
+    Outbox.#scheduled = false;
+    const due = Outbox.#due;
+    Outbox.#due = [];
+    for (const out of due) {
+      out.#listed = false;
+      if (!out.#sending && out.#chunks.length > 0) void out.#send();
+    }
+  }
+
+  /** Sends everything queued in one `sendall`; what comes meanwhile is listed after it. */
+  async #send(): Promise<void> {
     this.#sending = true;
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#queued);
     try {
-      while (this.#chunks.length > 0) {
-        const chunks = this.#chunks;
-        this.#chunks = [];
-        const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-        try {
-          await this.socket.sendall(batch);
-        } catch {
-          this.#failed = true;
-          this.#chunks = [];
-          this.#queued = 0;
-          return;
-        }
-        this.#queued -= batch.length;
-        this.#progress = performance.now();
-        for (const check of [...this.#waiters]) check();
-      }
+      await this.socket.sendall(batch);
+    } catch {
+      this.#failed = true;
+      this.#chunks = [];
+      this.#queued = 0;
+      this.#wake();
+      return;
     } finally {
       this.#sending = false;
-      for (const check of [...this.#waiters]) check();
     }
+    this.#queued -= batch.length;
+    this.#progress = performance.now();
+    this.#wake();
+    if (this.#chunks.length === 0) return;
+    if (this.#queued >= this.#eager) void this.#send();
+    else if (!this.#listed) this.#list();
+  }
+
+  #wake(): void {
+    if (this.#waiters.size === 0) return;
+    for (const check of [...this.#waiters]) check();
   }
 }

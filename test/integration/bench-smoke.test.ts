@@ -31,6 +31,11 @@ test("the benchmark suite runs every part and writes its results", async (t) => 
     stream: Array<Measured & { name: string }>;
     idle: Array<Measured & { name: string }>;
     chatFanout: Array<{ members: number; p99: number }>;
+    chatBurst: {
+      members: number;
+      p99: number;
+      probe: { sent: number; p99: number; refused: number; lost: number };
+    } | null;
     chatRedis: { p99: number; redisBytes: number } | { skipped: string } | null;
     transfer: Array<{ tool: string; mbps: number | null }>;
   };
@@ -54,6 +59,13 @@ test("the benchmark suite runs every part and writes its results", async (t) => 
   measured(r.stream, "socketkit Socket");
   measured(r.idle, "socketkit TCPServer");
   assert.ok((r.chatFanout[0]?.p99 ?? 0) > 0);
+  // Every member sends at once: every line reached every member, and the probe member, under
+  // the rate limit, had its lines back and none refused.
+  const burst = r.chatBurst;
+  assert.ok(burst !== null && burst.members > 0 && burst.p99 > 0, JSON.stringify(burst));
+  assert.ok(burst.probe.sent > 0 && burst.probe.p99 > 0, JSON.stringify(burst.probe));
+  assert.equal(burst.probe.refused, 0, JSON.stringify(burst.probe));
+  assert.equal(burst.probe.lost, 0, JSON.stringify(burst.probe));
   // Chat on three servers sharing a room through Redis: measured, or skipped saying how to install.
   assert.ok(r.chatRedis !== null, "the Redis part did not run");
   if ("skipped" in r.chatRedis) assert.match(r.chatRedis.skipped, /install/);

@@ -184,6 +184,39 @@ describe("chat web page", () => {
     assert.doesNotMatch(tcp.text, /<webby> m5/);
   });
 
+  it(
+    "gives a browser member the lines of many members sent at once, one message a line, in the room's order",
+    T,
+    async (t) => {
+      const { port, web } = await chatRoom(t, { webPort: 0, maxLineLength: 300 });
+      const browser = await WsMember.join(t, web, "webby");
+      const watcher = await RawMember.join(t, port, "watcher");
+      const senders = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => RawMember.join(t, port, `s${i}`)),
+      );
+      await browser.waitFor("*** s11 joined");
+      browser.take();
+      watcher.take();
+      // Lines on both sides of 125 bytes, where a frame's length goes from 7 bits to 16, all
+      // read by the server at once and framed together at the end of its turn.
+      for (const [i, s] of senders.entries()) s.send(`${"x".repeat(100 + i * 4)} ${i}\n`);
+      await browser.waitFor(/<s11> x+ 11\n/);
+      const got = browser.frames.filter((f) => /<s\d+> x+ \d+$/.test(f));
+      assert.equal(got.length, 12, JSON.stringify(browser.frames));
+      for (const f of got) {
+        const m = /<s(\d+)> (x+) \d+$/.exec(f) as RegExpExecArray;
+        assert.equal(m[2]?.length, 100 + Number(m[1]) * 4);
+      }
+      // The same order as a TCP member sees.
+      await watcher.waitFor(/<s11> x+ 11\r\n/);
+      const tcpOrder = [...watcher.text.matchAll(/<s(\d+)> x+/g)].map((m) => m[1]);
+      assert.deepEqual(
+        got.map((f) => /<s(\d+)>/.exec(f)?.[1]),
+        tcpOrder,
+      );
+    },
+  );
+
   it("disconnects a browser member that stops reading (bufferedAmount), the others get every message", {
     timeout: 60_000,
   }, async (t) => {

@@ -327,7 +327,7 @@ export class ChatWebServer {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const host = socket.remoteAddress ?? "";
-      this.#member(ws, formatAddress([host, socket.remotePort ?? 0]), host);
+      this.#member(ws, socket, formatAddress([host, socket.remotePort ?? 0]), host);
     });
   }
 
@@ -352,7 +352,7 @@ export class ChatWebServer {
   }
 
   /** A WebSocket member: joined to the room as a TCP connection is, and left however it ends. */
-  #member(ws: WebSocket, address: string, host: string): void {
+  #member(ws: WebSocket, socket: NetSocket, address: string, host: string): void {
     this.#members.add(ws);
     let reason = "connection closed";
     let idle: NodeJS.Timeout | null = null;
@@ -364,22 +364,44 @@ export class ChatWebServer {
       }, seconds * 1000);
     }
     const outboxLimit = this.#outboxLimit;
+    // What the room sends in one turn of the event loop leaves at its end in one write:
+    // one text message a line, as ever, each line framed once for every member it goes to.
+    let queued: Buffer[] = [];
+    let queuedBytes = 0;
+    const eager = Math.min(EAGER_BYTES, outboxLimit / 2);
+    const sendQueued = (): void => {
+      const out = queued;
+      queued = [];
+      queuedBytes = 0;
+      if (out.length === 0 || ws.readyState !== WebSocket.OPEN || socket.destroyed) return;
+      socket.write(
+        out.length === 1 ? textFrames(out[0] as Buffer) : Buffer.concat(out.map(textFrames)),
+      );
+    };
     const link: MemberLink = {
       address,
       host,
       send: (data) => {
         if (ws.readyState !== WebSocket.OPEN) return true;
-        sendLines(ws, data);
+        if (ws.bufferedAmount + queuedBytes + data.length > outboxLimit) return false;
+        if (queued.length === 0) atTurnEnd(sendQueued);
+        queued.push(data);
+        queuedBytes += data.length;
+        // A turn with much for the member writes as it goes: one that reads is never taken
+        // for one that does not because one turn had more than the limit for it.
+        if (queuedBytes >= eager) sendQueued();
         idle?.refresh();
-        return ws.bufferedAmount <= outboxLimit;
+        return true;
       },
       close: (flush) => {
         if (!flush) {
+          queued = [];
           ws.terminate();
           return;
         }
         // The close frame goes after what is queued (the goodbye); a peer that does not
         // take it within a few seconds is cut.
+        sendQueued();
         ws.close(1000);
         setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
       },
@@ -423,16 +445,69 @@ export class ChatWebServer {
   }
 }
 
-/** Sends each line of `data` (CRLF-ended, maybe with an unfinished prompt after) as a text message. */
-function sendLines(ws: WebSocket, data: Buffer): void {
+/** What a turn may queue for a member before it is written without waiting for the turn's end. */
+const EAGER_BYTES = 64 * 1024;
+
+/** Members' sends waiting for the end of the turn, and whether that is scheduled. */
+let turnEnd: (() => void)[] = [];
+let turnEndScheduled = false;
+
+/** Runs `fn` once the current turn of the event loop is over (after its reads). */
+function atTurnEnd(fn: () => void): void {
+  turnEnd.push(fn);
+  if (turnEndScheduled) return;
+  turnEndScheduled = true;
+  setImmediate(() => {
+    turnEndScheduled = false;
+    const due = turnEnd;
+    turnEnd = [];
+    for (const f of due) f();
+  });
+}
+
+/** The frames of each Buffer the room sends, made once however many members it goes to. */
+const framed = new WeakMap<Buffer, Buffer>();
+
+/**
+ * The lines of `data` (CRLF-ended, maybe with an unfinished prompt after) as WebSocket text
+ * messages, one a line: unmasked frames (RFC 6455, server to client, no extensions), written
+ * straight to the socket, after which ws's own frames (ping, close) still come in order.
+ */
+function textFrames(data: Buffer): Buffer {
+  let frames = framed.get(data);
+  if (frames !== undefined) return frames;
+  const lines: [number, number][] = [];
+  let size = 0;
+  const add = (start: number, end: number) => {
+    const n = end - start;
+    lines.push([start, end]);
+    size += n + (n < 126 ? 2 : n < 65536 ? 4 : 10);
+  };
   let start = 0;
-  for (;;) {
-    const end = data.indexOf("\r\n", start);
-    if (end === -1) break;
-    ws.send(data.subarray(start, end), { binary: false });
+  for (let end = data.indexOf("\r\n", start); end !== -1; end = data.indexOf("\r\n", start)) {
+    add(start, end);
     start = end + 2;
   }
-  if (start < data.length) ws.send(data.subarray(start), { binary: false });
+  if (start < data.length) add(start, data.length);
+  frames = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const [from, to] of lines) {
+    const n = to - from;
+    frames[at++] = 0x81; // FIN, text
+    if (n < 126) frames[at++] = n;
+    else if (n < 65536) {
+      frames[at++] = 126;
+      frames.writeUInt16BE(n, at);
+      at += 2;
+    } else {
+      frames[at++] = 127;
+      frames.writeBigUInt64BE(BigInt(n), at);
+      at += 8;
+    }
+    at += data.copy(frames, at, from, to);
+  }
+  framed.set(data, frames);
+  return frames;
 }
 
 /** The lines of a message: one, unless it holds line ends (LF, CRLF or CR). */
