@@ -1,18 +1,22 @@
 import { createHash } from "node:crypto";
 import { open as openFile, stat, statfs } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import type { Readable } from "node:stream";
 import { WormholeError } from "../../core/errors.ts";
 import { DestDir, existsError } from "../transfer/dest-dir.ts";
 import type { TransferProgress } from "../transfer/transfer.ts";
 import { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "./defaults.ts";
 import { parseTcpHint, type RecordPipe, Transit } from "./transit.ts";
+import { unzipFolder } from "./unzip-folder.ts";
 import { TRANSFER_APPID, Wormhole } from "./wormhole.ts";
+import { type FolderZip, zipFolder } from "./zip-folder.ts";
 
 /**
  * `socketkit send` and `receive` with a code: wormhole's file-transfer app (the
  * `offer` / `answer` / `transit` messages of file-transfer-protocol.md) over a
  * {@link Wormhole}, the file's bytes over {@link Transit}, the receiver's ack carrying
- * the SHA-256 the sender checks.
+ * the SHA-256 the sender checks. A folder goes as the protocol sends one: a zip
+ * ({@link zipFolder} on the way out, {@link unzipFolder} on the way in).
  * @module
  */
 
@@ -37,12 +41,12 @@ export interface WormholeTransferOptions {
   log?: (line: string) => void;
 }
 
-/** What {@link wormholeSend} sends: a text or a file. */
+/** What {@link wormholeSend} sends: a text, or a file or folder by its path. */
 export type WormholeOffer = { text: string } | { path: string };
 
 /** The outcome of a send or a receive with a code. */
 export interface WormholeSummary {
-  kind: "text" | "file";
+  kind: "text" | "file" | "folder";
   /** The text, when it was one. */
   text?: string;
   /** The file's name (as sent) and where it went on the receiving side. */
@@ -50,7 +54,10 @@ export interface WormholeSummary {
   path?: string;
   bytes: number;
   seconds: number;
-  /** The SHA-256 of the file, as both sides computed it. */
+  /** A folder's files: how many, and their bytes (`bytes` is then the zip's size). */
+  files?: number;
+  fileBytes?: number;
+  /** The SHA-256 of the file (of a folder's zip), as both sides computed it. */
   sha256?: string;
   /** How the bytes went: `direct ...` or `relay ...`. */
   via?: string;
@@ -84,18 +91,7 @@ export async function wormholeSend(
   } = {},
 ): Promise<WormholeSummary> {
   const say = log(options);
-  const file =
-    "path" in what
-      ? await (async () => {
-          const info = await stat(what.path).catch(() => null);
-          if (info === null || !info.isFile())
-            throw new WormholeError(
-              `Cannot send ${JSON.stringify(what.path)}: not a file (folders are not sent yet)`,
-              { code: "ERR_WORMHOLE_SEND" },
-            );
-          return { path: what.path, name: basename(resolve(what.path)), size: info.size };
-        })()
-      : null;
+  const file = "path" in what ? await sourceOf(what.path) : null;
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
@@ -115,7 +111,20 @@ export async function wormholeSend(
       transit = transitFor(true, options);
       w.send({ transit: await transit.hints() });
       transit.setKey(w.deriveKey(`${TRANSFER_APPID}/transit-key`));
-      w.send({ offer: { file: { filename: file.name, filesize: file.size } } });
+      w.send({
+        offer:
+          file.zip === null
+            ? { file: { filename: file.name, filesize: file.size } }
+            : {
+                directory: {
+                  mode: "zipfile/deflated",
+                  dirname: file.name,
+                  zipsize: file.zip.zipsize,
+                  numbytes: file.zip.numbytes,
+                  numfiles: file.zip.numfiles,
+                },
+              },
+      });
     } else {
       w.send({ offer: { message: (what as { text: string }).text } });
     }
@@ -151,7 +160,10 @@ export async function wormholeSend(
         });
       const pipe = await (transit as Transit).connect();
       try {
-        const sha256 = await sendFile(pipe, file.path, file.size, options.progress, file.name);
+        const sha256 =
+          file.zip === null
+            ? await sendFile(pipe, file.path, file.size, options.progress, file.name)
+            : await sendStream(pipe, file.zip.stream, file.size, options.progress, file.name);
         const ack = await pipe.receive();
         let parsed: Record<string, unknown> = {};
         try {
@@ -168,10 +180,11 @@ export async function wormholeSend(
           );
         mood = "happy";
         return {
-          kind: "file",
+          kind: file.zip === null ? "file" : "folder",
           name: file.name,
           path: file.path,
           bytes: file.size,
+          ...(file.zip === null ? {} : { files: file.zip.numfiles, fileBytes: file.zip.numbytes }),
           seconds: (performance.now() - started) / 1000,
           sha256,
           via: pipe.description,
@@ -184,9 +197,84 @@ export async function wormholeSend(
     if (err instanceof WormholeError && err.code === "ERR_WORMHOLE_KEY") mood = "scary";
     throw err;
   } finally {
+    file?.zip?.stream.destroy();
     await transit?.close();
     await w.close(mood);
   }
+}
+
+/** What a path to send is: a file, or a folder and its zip (its size as the size). */
+interface Source {
+  path: string;
+  name: string;
+  size: number;
+  zip: FolderZip | null;
+}
+
+async function sourceOf(path: string): Promise<Source> {
+  const info = await stat(path).catch(() => null);
+  const name = basename(resolve(path));
+  if (info?.isFile()) return { path, name, size: info.size, zip: null };
+  if (info?.isDirectory()) {
+    const zip = await zipFolder(path, name);
+    return { path, name, size: zip.zipsize, zip };
+  }
+  throw new WormholeError(
+    `Cannot send ${JSON.stringify(path)}: ${info === null ? "no such file or folder" : "not a file nor a folder"}`,
+    { code: "ERR_WORMHOLE_SEND" },
+  );
+}
+
+/**
+ * Sends `size` bytes of `stream` (a folder's zip) in records of {@link RECORD} bytes;
+ * returns their SHA-256 (hex). More or fewer bytes than `size` fail the send.
+ */
+async function sendStream(
+  pipe: RecordPipe,
+  stream: Readable,
+  size: number,
+  progress: TransferProgress | undefined,
+  name: string,
+): Promise<string> {
+  const hash = createHash("sha256");
+  progress?.file(name, size, 0);
+  let sent = 0;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const flush = async (all: boolean) => {
+    if (heldBytes === 0) return;
+    const batch = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
+    const whole = all ? batch.length : batch.length - (batch.length % RECORD);
+    const records: Buffer[] = [];
+    for (let at = 0; at < whole; at += RECORD)
+      records.push(batch.subarray(at, Math.min(whole, at + RECORD)));
+    held = whole < batch.length ? [batch.subarray(whole)] : [];
+    heldBytes = batch.length - whole;
+    if (records.length === 0) return;
+    await pipe.sendMany(records);
+    progress?.advance(whole);
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    sent += chunk.length;
+    if (sent > size)
+      throw new WormholeError(
+        `Cannot send ${JSON.stringify(name)}: its zip grew past ${size} bytes`,
+        {
+          code: "ERR_WORMHOLE_SEND",
+        },
+      );
+    hash.update(chunk);
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= 4 * RECORD) await flush(false);
+  }
+  await flush(true);
+  if (sent !== size)
+    throw new WormholeError(
+      `Cannot send ${JSON.stringify(name)}: its zip is ${sent} bytes, not the ${size} offered`,
+      { code: "ERR_WORMHOLE_SEND" },
+    );
+  return hash.digest("hex");
 }
 
 /** Reads the file and sends it in records; returns its SHA-256 (hex). */
@@ -298,7 +386,68 @@ export async function wormholeReceive(
         w.send({ error: why });
         throw new WormholeError(why, { code: "ERR_WORMHOLE_REFUSED" });
       };
-      if (offer.directory !== undefined) refuse("Cannot take a folder yet (socketkit receive)");
+      if (offer.directory !== undefined) {
+        const d = (offer.directory ?? {}) as Record<string, unknown>;
+        const { mode, dirname, zipsize, numbytes, numfiles } = d;
+        if (typeof mode !== "string" || !mode.startsWith("zipfile"))
+          return refuse(
+            `Cannot take a folder sent as ${JSON.stringify(mode)}: only zipfile is known`,
+          );
+        if (
+          typeof dirname !== "string" ||
+          ![zipsize, numbytes, numfiles].every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
+        )
+          return refuse("Cannot take the folder: the offer has no valid name and sizes");
+        const bad = unsafeName(dirname);
+        if (bad !== null) refuse(`Cannot take the folder ${JSON.stringify(dirname)}: ${bad}`);
+        const zipBytes = zipsize as number;
+        const fileBytes = numbytes as number;
+        const max = options.maxSize;
+        if (max !== undefined && (fileBytes > max || zipBytes > max + ZIP_ROOM + max / 16))
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: ${fileBytes} bytes (a zip of ${zipBytes}) is over the receiver's --max-size ${max}`,
+          );
+        const there = await stat(join(dir, dirname)).catch(() => null);
+        if (there !== null && !options.overwrite)
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: it exists on the receiving side (--overwrite adds to it)`,
+          );
+        if (there !== null && !there.isDirectory())
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: something that is not a folder has its name`,
+          );
+        const fs = await statfs(dir).catch(() => null);
+        if (fs !== null && fs.bavail * fs.bsize < zipBytes + fileBytes)
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: ${zipBytes} bytes of zip and ${fileBytes} of files, ${fs.bavail * fs.bsize} free`,
+          );
+        if (transit === null) return refuse("Cannot take a folder without transit hints");
+        w.send({ answer: { file_ack: "ok" } });
+        const pipe = await transit.connect();
+        try {
+          const got = await receiveFolder(pipe, dir, dirname, {
+            zipsize: zipBytes,
+            maxBytes: Math.min(fileBytes, max ?? Number.POSITIVE_INFINITY),
+            overwrite: options.overwrite === true,
+            progress: options.progress,
+          });
+          await pipe.send(Buffer.from(JSON.stringify({ ack: "ok", sha256: got.sha256 })));
+          mood = "happy";
+          return {
+            kind: "folder",
+            name: dirname,
+            path: join(dir, dirname),
+            bytes: zipBytes,
+            files: got.files,
+            fileBytes: got.bytes,
+            seconds: (performance.now() - started) / 1000,
+            sha256: got.sha256,
+            via: pipe.description,
+          };
+        } finally {
+          await pipe.close();
+        }
+      }
       const f = (offer.file ?? null) as Record<string, unknown> | null;
       if (f === null) return refuse("unknown offer type");
       const name = f.filename;
@@ -353,6 +502,69 @@ export async function wormholeReceive(
   } finally {
     await transit?.close();
     await w.close(mood);
+  }
+}
+
+/** Bytes a folder's zip may have over `--max-size` for its headers, besides a 16th. */
+const ZIP_ROOM = 1024 * 1024;
+
+/**
+ * Receives a folder's zip (`zipsize` bytes of records) into its spool in `dir`'s
+ * `.socketkit-partial/`, unpacks it into a staged folder there ({@link unzipFolder}:
+ * unsafe names, links, CRC-32 mismatches and more than `maxBytes` refused), then gives
+ * that folder its name (`overwrite`: adds its files to a folder there). Nothing is left
+ * but the complete folder: a cut or a refusal deletes the spool and the staged folder.
+ */
+async function receiveFolder(
+  pipe: RecordPipe,
+  dir: string,
+  name: string,
+  options: {
+    zipsize: number;
+    maxBytes: number;
+    overwrite: boolean;
+    progress: TransferProgress | undefined;
+  },
+): Promise<{ sha256: string; files: number; bytes: number }> {
+  const { zipsize, progress } = options;
+  const hash = createHash("sha256");
+  const dest = await DestDir.open(dir);
+  try {
+    const spool = await dest.openSpool(name);
+    let unpacked: { files: number; bytes: number };
+    try {
+      progress?.file(name, zipsize, 0);
+      let got = 0;
+      while (got < zipsize) {
+        const record = await pipe.receive();
+        if (record === null)
+          throw new WormholeError(`The sender stopped after ${got} of ${zipsize} bytes`, {
+            code: "ERR_WORMHOLE_TRANSIT",
+          });
+        if (got + record.length > zipsize)
+          throw new WormholeError(`The sender sent more than the ${zipsize} bytes it offered`, {
+            code: "ERR_WORMHOLE_PEER",
+          });
+        hash.update(record);
+        await spool.write([record]);
+        got += record.length;
+        progress?.advance(record.length);
+      }
+    } finally {
+      await spool.close();
+    }
+    const staged = await dest.openStagedFolder(name);
+    try {
+      const zip = await dest.openSpoolForRead(name);
+      unpacked = await unzipFolder(zip, staged, { name, maxBytes: options.maxBytes });
+    } finally {
+      await staged.close();
+    }
+    await dest.commitFolder(name, options.overwrite);
+    return { sha256: hash.digest("hex"), ...unpacked };
+  } finally {
+    await dest.discardFolder(name).catch(() => {});
+    await dest.close();
   }
 }
 
