@@ -242,6 +242,7 @@ async function sendRawFolder(
   zip: Buffer,
   numbytes: number,
   onCode: (code: string) => void,
+  cut = false,
 ): Promise<string | null> {
   const w = await Wormhole.connect(relay.url);
   const transit = new Transit({
@@ -275,8 +276,11 @@ async function sendRawFolder(
     const pipe = await transit.connect();
     try {
       const records: Buffer[] = [];
-      for (let at = 0; at < zip.length; at += 65536) records.push(zip.subarray(at, at + 65536));
+      const end = cut ? zip.length >> 1 : zip.length;
+      for (let at = 0; at < end; at += 65536)
+        records.push(zip.subarray(at, Math.min(end, at + 65536)));
       await pipe.sendMany(records);
+      if (cut) return null;
       const ack = await pipe.receive().catch(() => null);
       return ack === null ? null : ack.toString();
     } finally {
@@ -289,49 +293,61 @@ async function sendRawFolder(
 }
 
 const bomb = Buffer.alloc(8 * 1024 * 1024);
-const hostile: { what: string; zip: Buffer; numbytes?: number; extra?: string[]; error: RegExp }[] =
-  [
-    {
-      what: "a ../ name (zip slip)",
-      zip: makeZip([
-        { name: "ok.txt", data: Buffer.from("ok") },
-        { name: "../evil", data: Buffer.from("x") },
-      ]),
-      error: /invalid relative path: \.\.\/evil/,
-    },
-    {
-      what: "an absolute path",
-      zip: makeZip([{ name: "/tmp/evil-abs", data: Buffer.from("x") }]),
-      error: /absolute path: \/tmp\/evil-abs/,
-    },
-    {
-      what: "a symbolic link",
-      zip: makeZip([{ name: "link", data: Buffer.from("/etc/passwd"), mode: 0o120777 }]),
-      error: /"link".*symbolic link/,
-    },
-    {
-      what: "a CRC-32 mismatch",
-      zip: makeZip([{ name: "f.txt", data: Buffer.from("hello"), crc: 12345 }]),
-      error: /"f\.txt" is corrupt \(its CRC-32/,
-    },
-    {
-      what: "a bomb declared over --max-size",
-      zip: makeZip([{ name: "zeros", data: bomb, deflate: true }]),
-      numbytes: 1000,
-      extra: ["--max-size", "100000"],
-      error: /more than the 1000 bytes allowed/,
-    },
-    {
-      what: "a bomb whose sizes lie",
-      zip: makeZip([{ name: "zeros", data: bomb, deflate: true, size: 100 }]),
-      numbytes: 100,
-      extra: ["--max-size", "100000"],
-      error: /zeros.*too many bytes|inflate to more than/,
-    },
-  ];
+const hostile: {
+  what: string;
+  zip: Buffer;
+  numbytes?: number;
+  extra?: string[];
+  cut?: boolean;
+  error: RegExp;
+}[] = [
+  {
+    what: "a cut halfway",
+    zip: makeZip([{ name: "a.bin", data: Buffer.alloc(400_000, 1) }]),
+    cut: true,
+    error: /The sender stopped after 200\d+ of 400\d+ bytes/,
+  },
+  {
+    what: "a ../ name (zip slip)",
+    zip: makeZip([
+      { name: "ok.txt", data: Buffer.from("ok") },
+      { name: "../evil", data: Buffer.from("x") },
+    ]),
+    error: /invalid relative path: \.\.\/evil/,
+  },
+  {
+    what: "an absolute path",
+    zip: makeZip([{ name: "/tmp/evil-abs", data: Buffer.from("x") }]),
+    error: /absolute path: \/tmp\/evil-abs/,
+  },
+  {
+    what: "a symbolic link",
+    zip: makeZip([{ name: "link", data: Buffer.from("/etc/passwd"), mode: 0o120777 }]),
+    error: /"link".*symbolic link/,
+  },
+  {
+    what: "a CRC-32 mismatch",
+    zip: makeZip([{ name: "f.txt", data: Buffer.from("hello"), crc: 12345 }]),
+    error: /"f\.txt" is corrupt \(its CRC-32/,
+  },
+  {
+    what: "a bomb declared over --max-size",
+    zip: makeZip([{ name: "zeros", data: bomb, deflate: true }]),
+    numbytes: 1000,
+    extra: ["--max-size", "100000"],
+    error: /more than the 1000 bytes allowed/,
+  },
+  {
+    what: "a bomb whose sizes lie",
+    zip: makeZip([{ name: "zeros", data: bomb, deflate: true, size: 100 }]),
+    numbytes: 100,
+    extra: ["--max-size", "100000"],
+    error: /zeros.*too many bytes|inflate to more than/,
+  },
+];
 
 for (const h of hostile) {
-  test(`a hostile zip with ${h.what} is refused in one line and leaves nothing`, {
+  test(`a hostile zip (${h.what}) is refused in one line and leaves nothing`, {
     timeout: 60_000,
   }, async (t) => {
     const dir = await folder(t);
@@ -339,10 +355,16 @@ for (const h of hostile) {
     await mkdir(out, { recursive: true });
     const relay = await localRelay(t);
     let receiver: Program | null = null;
-    const ack = await sendRawFolder(relay, h.zip, h.numbytes ?? 1_000_000, (code) => {
-      receiver = sk(relay, ["receive", code, "--dir", out, ...(h.extra ?? [])]);
-      t.after((receiver as Program).stop);
-    });
+    const ack = await sendRawFolder(
+      relay,
+      h.zip,
+      h.numbytes ?? 1_000_000,
+      (code) => {
+        receiver = sk(relay, ["receive", code, "--dir", out, ...(h.extra ?? [])]);
+        t.after((receiver as Program).stop);
+      },
+      h.cut,
+    );
     const r = receiver as unknown as Program;
     assert.equal(await r.exited, 1);
     assert.equal(ack, null);
