@@ -64,6 +64,8 @@ export interface WormholeSummary {
 }
 
 const RECORD = 256 * 1024;
+/** Bytes of a file read at a time (and sent in one write, as records). */
+const CHUNK = 16 * RECORD;
 
 function log(options: WormholeTransferOptions): (line: string) => void {
   return options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -288,25 +290,52 @@ async function sendFile(
   const hash = createHash("sha256");
   const fh = await openFile(path, "r");
   progress?.file(name, size, 0);
+  let writing: Promise<void> | null = null;
   try {
-    let sent = 0;
-    const buffer = Buffer.allocUnsafe(4 * RECORD);
-    while (sent < size) {
-      const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, size - sent), sent);
-      if (bytesRead === 0)
-        throw new WormholeError(`Cannot send ${JSON.stringify(path)}: it shrank while being sent`, {
-          code: "ERR_WORMHOLE_SEND",
-        });
-      const records: Buffer[] = [];
-      for (let at = 0; at < bytesRead; at += RECORD) {
-        records.push(buffer.subarray(at, Math.min(bytesRead, at + RECORD)));
+    // Two buffers: the next chunk is read while this one is sealed and sent.
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    const readAt = async (which: number, at: number): Promise<Buffer> => {
+      const buffer = buffers[which] as Buffer;
+      const want = Math.min(CHUNK, size - at);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buffer, got, want - got, at + got);
+        if (bytesRead === 0)
+          throw new WormholeError(
+            `Cannot send ${JSON.stringify(path)}: it shrank while being sent`,
+            {
+              code: "ERR_WORMHOLE_SEND",
+            },
+          );
+        got += bytesRead;
       }
-      hash.update(buffer.subarray(0, bytesRead));
-      await pipe.sendMany(records);
-      sent += bytesRead;
-      progress?.advance(bytesRead);
+      return buffer.subarray(0, got);
+    };
+    let which = 0;
+    let sent = 0;
+    let next: Promise<Buffer> | null = size > 0 ? readAt(0, 0) : null;
+    while (next !== null) {
+      const chunk = await next;
+      const after = sent + chunk.length;
+      which ^= 1;
+      next = after < size ? readAt(which, after) : null;
+      // A read that fails while this chunk is sent is reported when it is awaited.
+      next?.catch(() => {});
+      const records: Buffer[] = [];
+      for (let at = 0; at < chunk.length; at += RECORD)
+        records.push(chunk.subarray(at, Math.min(chunk.length, at + RECORD)));
+      hash.update(chunk);
+      // Sealed while the chunk before is being written; then written in its turn.
+      const sealed = pipe.seal(records);
+      await writing;
+      writing = pipe.write(sealed);
+      writing.catch(() => {});
+      sent = after;
+      progress?.advance(chunk.length);
     }
+    await writing;
   } finally {
+    await writing?.catch(() => {});
     await fh.close();
   }
   return hash.digest("hex");
@@ -590,8 +619,12 @@ async function receiveFile(
     if ((await dest.prepare(name, { overwrite })) === "exists") throw existsError(name);
     const staged = await dest.openStaged(name, false);
     progress?.file(name, size, 0);
+    // One write in flight while the next records come in, each of up to CHUNK bytes.
+    let writing: Promise<void> | null = null;
     try {
       let got = 0;
+      let batch: Buffer[] = [];
+      let batched = 0;
       while (got < size) {
         const record = await pipe.receive();
         if (record === null)
@@ -603,12 +636,23 @@ async function receiveFile(
             code: "ERR_WORMHOLE_PEER",
           });
         hash.update(record);
-        await staged.write([record]);
+        batch.push(record);
+        batched += record.length;
         got += record.length;
-        progress?.advance(record.length);
+        if (batched >= CHUNK || got === size) {
+          await writing;
+          writing = staged.write(batch);
+          // Its failure is reported when it is awaited (above, or below).
+          writing.catch(() => {});
+          progress?.advance(batched);
+          batch = [];
+          batched = 0;
+        }
       }
+      await writing;
       await staged.sync();
     } finally {
+      await writing?.catch(() => {});
       await staged.close();
     }
     await dest.commit(name, overwrite);

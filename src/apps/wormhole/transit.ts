@@ -5,7 +5,7 @@ import { WormholeError } from "../../core/errors.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
-import { deriveKey, NONCE_SIZE, open, seal, TAG_SIZE } from "./crypto.ts";
+import { deriveKey, NONCE_SIZE, open, sealInto, TAG_SIZE } from "./crypto.ts";
 
 /**
  * Magic Wormhole's transit (transit.md): each side listens and gives the other its
@@ -58,7 +58,9 @@ const MAX_RECORD = 64 * 1024 * 1024;
 class Conn {
   readonly sock: Socket;
   readonly label: string;
-  #buffer: Buffer = Buffer.alloc(0);
+  /** What came and was not read yet, in the order it came: joined once, when read. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
 
   constructor(sock: Socket, label: string) {
     this.sock = sock;
@@ -66,10 +68,11 @@ class Conn {
   }
 
   async #fill(min: number): Promise<boolean> {
-    while (this.#buffer.length < min) {
-      const data = await this.sock.recv(256 * 1024);
+    while (this.#buffered < min) {
+      const data = await this.sock.recv(Math.max(256 * 1024, min - this.#buffered));
       if (data.length === 0) return false;
-      this.#buffer = this.#buffer.length === 0 ? data : Buffer.concat([this.#buffer, data]);
+      this.#chunks.push(data);
+      this.#buffered += data.length;
     }
     return true;
   }
@@ -77,8 +80,17 @@ class Conn {
   /** Exactly `n` bytes, or null at end of stream. */
   async read(n: number): Promise<Buffer | null> {
     if (!(await this.#fill(n))) return null;
-    const out = this.#buffer.subarray(0, n);
-    this.#buffer = this.#buffer.subarray(n);
+    let head = this.#chunks[0] as Buffer;
+    if (head.length < n) {
+      // A record spans chunks: one copy, of what it needs.
+      const whole = Buffer.concat(this.#chunks, this.#buffered);
+      this.#chunks = [whole];
+      head = whole;
+    }
+    const out = head.subarray(0, n);
+    if (head.length === n) this.#chunks.shift();
+    else this.#chunks[0] = head.subarray(n);
+    this.#buffered -= n;
     return out;
   }
 
@@ -116,29 +128,43 @@ export class RecordPipe {
 
   /** Seals `record` under the next nonce and writes it, length first. */
   async send(record: Uint8Array): Promise<void> {
-    const box = this.#seal(record);
-    const head = Buffer.allocUnsafe(4);
-    head.writeUInt32BE(box.length);
-    await this.#conn.sock.sendall(Buffer.concat([head, box]));
+    await this.sendMany([record]);
   }
 
-  /** Seals each record and writes them all at once. */
+  /**
+   * Seals each record under the next nonce, each after its length, into one buffer (in
+   * place, with libsodium), and writes them all at once. The records may be reused as
+   * soon as this is called: they are sealed before it first waits.
+   */
   async sendMany(records: readonly Uint8Array[]): Promise<void> {
-    const parts: Buffer[] = [];
-    for (const record of records) {
-      const box = this.#seal(record);
-      const head = Buffer.allocUnsafe(4);
-      head.writeUInt32BE(box.length);
-      parts.push(head, box);
-    }
-    await this.#conn.sock.sendall(Buffer.concat(parts));
+    await this.write(this.seal(records));
   }
 
-  #seal(record: Uint8Array): Buffer {
+  /**
+   * The records sealed under the next nonces, each after its length, in one buffer (in
+   * place, with libsodium), for {@link RecordPipe.write}: a sender seals the next batch
+   * while the last one is being written.
+   */
+  seal(records: readonly Uint8Array[]): Buffer {
+    let total = 0;
+    for (const record of records) total += 4 + NONCE_SIZE + TAG_SIZE + record.length;
+    const out = Buffer.allocUnsafe(total);
     const nonce = Buffer.alloc(NONCE_SIZE);
-    nonce.writeBigUInt64BE(this.#sendNonce, NONCE_SIZE - 8);
-    this.#sendNonce++;
-    return seal(this.#sendKey, record, nonce);
+    let at = 0;
+    for (const record of records) {
+      const length = NONCE_SIZE + TAG_SIZE + record.length;
+      out.writeUInt32BE(length, at);
+      nonce.writeBigUInt64BE(this.#sendNonce, NONCE_SIZE - 8);
+      this.#sendNonce++;
+      sealInto(this.#sendKey, record, nonce, out.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    return out;
+  }
+
+  /** Writes what {@link RecordPipe.seal} made; one write at a time. */
+  async write(sealed: Buffer): Promise<void> {
+    await this.#conn.sock.sendall(sealed);
   }
 
   /** The next record, opened; null at a clean end of stream. */
