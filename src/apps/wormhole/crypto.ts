@@ -95,6 +95,25 @@ export function sealInto(
   out.set(seal(key, plaintext, nonce), 0);
 }
 
+/**
+ * Opens nonce ‖ secretbox into `out` (which must hold the plaintext: the sealed bytes
+ * less {@link NONCE_SIZE} and {@link TAG_SIZE}); false when it does not open under `key`.
+ */
+export function openInto(key: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean {
+  if (sealed.length < NONCE_SIZE + TAG_SIZE) return false;
+  if (sodium !== null)
+    return sodium.crypto_secretbox_open_easy(
+      out.subarray(0, sealed.length - NONCE_SIZE - TAG_SIZE),
+      sealed.subarray(NONCE_SIZE),
+      sealed.subarray(0, NONCE_SIZE),
+      key,
+    );
+  const plain = open(key, sealed);
+  if (plain === null) return false;
+  out.set(plain, 0);
+  return true;
+}
+
 /** The plaintext of nonce ‖ secretbox, or null when it does not open under `key`. */
 export function open(key: Uint8Array, sealed: Uint8Array): Buffer | null {
   if (sealed.length < NONCE_SIZE + TAG_SIZE) return null;

@@ -369,6 +369,9 @@ function unsafeName(name: string): string | null {
  * are in, never over a file of the user's without `overwrite`); its SHA-256 goes back to
  * the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
  * `maxSize` or over the free space is refused: the sender is told why, and so is the user.
+ * A folder (a zip) is unpacked into a staged folder and moved into place whole (with
+ * `overwrite`, its files are added to a folder of that name); `maxSize` bounds its files'
+ * total, and a zip that breaks a rule leaves nothing (see `receiveFolder`).
  */
 export async function wormholeReceive(
   code: string,
@@ -619,40 +622,49 @@ async function receiveFile(
     if ((await dest.prepare(name, { overwrite })) === "exists") throw existsError(name);
     const staged = await dest.openStaged(name, false);
     progress?.file(name, size, 0);
-    // One write in flight while the next records come in, each of up to CHUNK bytes.
+    // Records are opened into one of two buffers of CHUNK bytes; a full one is written
+    // while the other fills (one write in flight): no buffer for each record.
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let which = 0;
+    let filled = 0;
     let writing: Promise<void> | null = null;
+    const flush = async () => {
+      await writing;
+      if (filled === 0) return;
+      writing = staged.write([(buffers[which] as Buffer).subarray(0, filled)]);
+      // Its failure is reported when it is awaited (at the next flush, or the end).
+      writing.catch(() => {});
+      progress?.advance(filled);
+      which ^= 1;
+      filled = 0;
+    };
     try {
       let got = 0;
-      let batch: Buffer[] = [];
-      let batched = 0;
       while (got < size) {
-        const record = await pipe.receive();
-        if (record === null)
+        const length = await pipe.receiveInto(async (length) => {
+          if (got + length > size)
+            throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
+              code: "ERR_WORMHOLE_PEER",
+            });
+          if (filled + length > (buffers[which] as Buffer).length) await flush();
+          // A record larger than a buffer (no sender makes one) gets a buffer its size.
+          if (length > (buffers[which] as Buffer).length)
+            buffers[which] = Buffer.allocUnsafe(length);
+          return [buffers[which] as Buffer, filled];
+        });
+        if (length === null)
           throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
             code: "ERR_WORMHOLE_TRANSIT",
           });
-        if (got + record.length > size)
-          throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
-            code: "ERR_WORMHOLE_PEER",
-          });
-        hash.update(record);
-        batch.push(record);
-        batched += record.length;
-        got += record.length;
-        if (batched >= CHUNK || got === size) {
-          await writing;
-          writing = staged.write(batch);
-          // Its failure is reported when it is awaited (above, or below).
-          writing.catch(() => {});
-          progress?.advance(batched);
-          batch = [];
-          batched = 0;
-        }
+        hash.update((buffers[which] as Buffer).subarray(filled, filled + length));
+        filled += length;
+        got += length;
       }
+      await flush();
       await writing;
       await staged.sync();
     } finally {
-      await writing?.catch(() => {});
+      await (writing as Promise<void> | null)?.catch(() => {});
       await staged.close();
     }
     await dest.commit(name, overwrite);

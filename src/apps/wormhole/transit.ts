@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import { AF_INET, AF_INET6 } from "../../core/constants.ts";
+import { AF_INET, AF_INET6, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
 import { WormholeError } from "../../core/errors.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
-import { deriveKey, NONCE_SIZE, open, sealInto, TAG_SIZE } from "./crypto.ts";
+import { deriveKey, NONCE_SIZE, openInto, sealInto, TAG_SIZE } from "./crypto.ts";
 
 /**
  * Magic Wormhole's transit (transit.md): each side listens and gives the other its
@@ -51,6 +51,9 @@ export interface TransitOptions {
   relayDelay?: number;
 }
 
+/** Receive and send buffer of the chosen connection (socketkit's own, in user space). */
+const BULK_BUFFER = 4 * 1024 * 1024;
+
 /** Largest record accepted from the peer (wormhole's are 16 KiB; socketkit's 256 KiB). */
 const MAX_RECORD = 64 * 1024 * 1024;
 
@@ -61,6 +64,8 @@ class Conn {
   /** What came and was not read yet, in the order it came: joined once, when read. */
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** Where a read that spans chunks is joined: reused, so a read is valid until the next. */
+  #span: Buffer = Buffer.alloc(0);
 
   constructor(sock: Socket, label: string) {
     this.sock = sock;
@@ -77,21 +82,28 @@ class Conn {
     return true;
   }
 
-  /** Exactly `n` bytes, or null at end of stream. */
+  /** Exactly `n` bytes, or null at end of stream; valid until the next read. */
   async read(n: number): Promise<Buffer | null> {
     if (!(await this.#fill(n))) return null;
-    let head = this.#chunks[0] as Buffer;
-    if (head.length < n) {
-      // A record spans chunks: one copy, of what it needs.
-      const whole = Buffer.concat(this.#chunks, this.#buffered);
-      this.#chunks = [whole];
-      head = whole;
-    }
-    const out = head.subarray(0, n);
-    if (head.length === n) this.#chunks.shift();
-    else this.#chunks[0] = head.subarray(n);
     this.#buffered -= n;
-    return out;
+    const head = this.#chunks[0] as Buffer;
+    if (head.length >= n) {
+      if (head.length === n) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(n);
+      return head.subarray(0, n);
+    }
+    // A record spans chunks: copied once, into a buffer kept for the next such record.
+    if (this.#span.length < n) this.#span = Buffer.allocUnsafe(Math.max(n, 2 * this.#span.length));
+    let at = 0;
+    while (at < n) {
+      const chunk = this.#chunks[0] as Buffer;
+      const take = Math.min(chunk.length, n - at);
+      chunk.copy(this.#span, at, 0, take);
+      at += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    return this.#span.subarray(0, n);
   }
 
   /** Reads `expected` and throws unless that is what came. */
@@ -120,6 +132,9 @@ export class RecordPipe {
   readonly description: string;
 
   constructor(conn: Conn, sendKey: Buffer, receiveKey: Buffer, description: string) {
+    // Bulk data: room for a few megabytes each way keeps the pipe full (as send --to does).
+    conn.sock.setsockopt(SOL_SOCKET, SO_RCVBUF, BULK_BUFFER);
+    conn.sock.setsockopt(SOL_SOCKET, SO_SNDBUF, BULK_BUFFER);
     this.#conn = conn;
     this.#sendKey = sendKey;
     this.#receiveKey = receiveKey;
@@ -169,6 +184,22 @@ export class RecordPipe {
 
   /** The next record, opened; null at a clean end of stream. */
   async receive(): Promise<Buffer | null> {
+    let plain: Buffer | null = null;
+    const got = await this.receiveInto((length) => {
+      plain = Buffer.allocUnsafe(length);
+      return [plain, 0];
+    });
+    return got === null ? null : (plain as unknown as Buffer);
+  }
+
+  /**
+   * Opens the next record where `place` says, given its plaintext's length (a receiver
+   * fills reused buffers this way, without a buffer for each record); resolves with the
+   * length, or null at a clean end of stream.
+   */
+  async receiveInto(
+    place: (length: number) => [Buffer, number] | Promise<[Buffer, number]>,
+  ): Promise<number | null> {
     const head = await this.#conn.read(4);
     if (head === null) return null;
     const length = head.readUInt32BE(0);
@@ -190,12 +221,14 @@ export class RecordPipe {
         code: "ERR_WORMHOLE_TRANSIT",
       });
     this.#receiveNonce++;
-    const plain = open(this.#receiveKey, box);
-    if (plain === null)
+    const plainLength = length - NONCE_SIZE - TAG_SIZE;
+    // The box stays valid meanwhile: nothing reads the connection until this returns.
+    const [out, at] = await place(plainLength);
+    if (!openInto(this.#receiveKey, box, out.subarray(at, at + plainLength)))
       throw new WormholeError("A transit record does not open under the transit key", {
         code: "ERR_WORMHOLE_TRANSIT",
       });
-    return plain;
+    return plainLength;
   }
 
   /** Closes the connection. */
