@@ -102,6 +102,9 @@ test("wormhole send DIR to socketkit receive: the same tree", {
   // wormhole 0.12 sends no empty folder.
   const want = (await treeOf(join(dir, "my folder"))).filter((e) => !e.startsWith("empty folder/"));
   assert.deepEqual(await treeOf(join(dir, "out", "my folder")), want);
+  // Made as any folder of the user's is (not with the staging folder's private mode).
+  const modeOf = async (path: string) => (await lstat(path)).mode & 0o777;
+  assert.equal(await modeOf(join(dir, "out", "my folder")), await modeOf(join(dir, "out")));
   assert.deepEqual(await leftIn(join(dir, "out")), ["my folder"]);
   assert.match(receiver.stderr(), /received the folder my folder \(5 files, 700035 bytes\)/);
   assert.match(sender.stderr(), /Confirmation received/);

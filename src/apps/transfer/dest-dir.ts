@@ -715,7 +715,8 @@ export class DestDir {
     this.#mayHoldStaged = true;
     const path = stagedPath(rel, "dir");
     await rm(join(this.root, path), { recursive: true, force: true });
-    await this.#ops.mkdirs(path, 0o700).catch((err: unknown) => {
+    // The folder's own mode once it has its name (the staging folder keeps it private now).
+    await this.#ops.mkdirs(path, 0o777).catch((err: unknown) => {
       throw fail(err, rel, `create ${partialOf(rel)}`);
     });
     return DestDir.open(join(this.root, path));
