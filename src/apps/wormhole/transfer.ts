@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { open as openFile, stat, statfs } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { WormholeError } from "../../core/errors.ts";
-import { DestDir, existsError } from "../transfer/dest-dir.ts";
+import { DestDir, existsError, type StagedFile } from "../transfer/dest-dir.ts";
 import type { TransferProgress } from "../transfer/transfer.ts";
 import { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "./defaults.ts";
 import { parseTcpHint, type RecordPipe, Transit } from "./transit.ts";
@@ -566,22 +566,7 @@ async function receiveFolder(
     let unpacked: { files: number; bytes: number };
     try {
       progress?.file(name, zipsize, 0);
-      let got = 0;
-      while (got < zipsize) {
-        const record = await pipe.receive();
-        if (record === null)
-          throw new WormholeError(`The sender stopped after ${got} of ${zipsize} bytes`, {
-            code: "ERR_WORMHOLE_TRANSIT",
-          });
-        if (got + record.length > zipsize)
-          throw new WormholeError(`The sender sent more than the ${zipsize} bytes it offered`, {
-            code: "ERR_WORMHOLE_PEER",
-          });
-        hash.update(record);
-        await spool.write([record]);
-        got += record.length;
-        progress?.advance(record.length);
-      }
+      await receiveRecords(pipe, zipsize, spool, hash, progress);
     } finally {
       await spool.close();
     }
@@ -597,6 +582,62 @@ async function receiveFolder(
   } finally {
     await dest.discardFolder(name).catch(() => {});
     await dest.close();
+  }
+}
+
+/**
+ * Writes `size` bytes of records to `file` at its position, hashing them. Records are
+ * opened into one of two buffers of {@link CHUNK} bytes; a full one is written while the
+ * other fills (one write in flight): no buffer for each record. Fewer bytes (the sender
+ * gone) or more than `size` fail.
+ */
+async function receiveRecords(
+  pipe: RecordPipe,
+  size: number,
+  file: StagedFile,
+  hash: Hash,
+  progress: TransferProgress | undefined,
+): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let which = 0;
+  let filled = 0;
+  let writing: Promise<void> | null = null;
+  const flush = async () => {
+    await writing;
+    if (filled === 0) return;
+    writing = file.write([(buffers[which] as Buffer).subarray(0, filled)]);
+    // Its failure is reported when it is awaited (at the next flush, or the end).
+    writing.catch(() => {});
+    progress?.advance(filled);
+    which ^= 1;
+    filled = 0;
+  };
+  try {
+    let got = 0;
+    while (got < size) {
+      const length = await pipe.receiveInto(async (length) => {
+        if (got + length > size)
+          throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
+            code: "ERR_WORMHOLE_PEER",
+          });
+        if (filled + length > (buffers[which] as Buffer).length) await flush();
+        // A record larger than a buffer (no sender makes one) gets a buffer its size.
+        if (length > (buffers[which] as Buffer).length) buffers[which] = Buffer.allocUnsafe(length);
+        return [buffers[which] as Buffer, filled];
+      });
+      if (length === null)
+        throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
+          code: "ERR_WORMHOLE_TRANSIT",
+        });
+      hash.update((buffers[which] as Buffer).subarray(filled, filled + length));
+      filled += length;
+      got += length;
+    }
+    await flush();
+    await writing;
+  } finally {
+    // A file is closed only once no write of it is under way.
+    await (writing as Promise<void> | null)?.catch(() => {});
   }
 }
 
@@ -621,50 +662,11 @@ async function receiveFile(
   try {
     if ((await dest.prepare(name, { overwrite })) === "exists") throw existsError(name);
     const staged = await dest.openStaged(name, false);
-    progress?.file(name, size, 0);
-    // Records are opened into one of two buffers of CHUNK bytes; a full one is written
-    // while the other fills (one write in flight): no buffer for each record.
-    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let which = 0;
-    let filled = 0;
-    let writing: Promise<void> | null = null;
-    const flush = async () => {
-      await writing;
-      if (filled === 0) return;
-      writing = staged.write([(buffers[which] as Buffer).subarray(0, filled)]);
-      // Its failure is reported when it is awaited (at the next flush, or the end).
-      writing.catch(() => {});
-      progress?.advance(filled);
-      which ^= 1;
-      filled = 0;
-    };
     try {
-      let got = 0;
-      while (got < size) {
-        const length = await pipe.receiveInto(async (length) => {
-          if (got + length > size)
-            throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
-              code: "ERR_WORMHOLE_PEER",
-            });
-          if (filled + length > (buffers[which] as Buffer).length) await flush();
-          // A record larger than a buffer (no sender makes one) gets a buffer its size.
-          if (length > (buffers[which] as Buffer).length)
-            buffers[which] = Buffer.allocUnsafe(length);
-          return [buffers[which] as Buffer, filled];
-        });
-        if (length === null)
-          throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
-            code: "ERR_WORMHOLE_TRANSIT",
-          });
-        hash.update((buffers[which] as Buffer).subarray(filled, filled + length));
-        filled += length;
-        got += length;
-      }
-      await flush();
-      await writing;
+      progress?.file(name, size, 0);
+      await receiveRecords(pipe, size, staged, hash, progress);
       await staged.sync();
     } finally {
-      await (writing as Promise<void> | null)?.catch(() => {});
       await staged.close();
     }
     await dest.commit(name, overwrite);
