@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { open as openFile, stat, statfs } from "node:fs/promises";
+import { lstat, open as openFile, stat, statfs } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { WormholeError } from "../../core/errors.ts";
@@ -439,7 +439,7 @@ export async function wormholeReceive(
           refuse(
             `Cannot take the folder ${JSON.stringify(dirname)}: ${fileBytes} bytes (a zip of ${zipBytes}) is over the receiver's --max-size ${max}`,
           );
-        const there = await stat(join(dir, dirname)).catch(() => null);
+        const there = await lstat(join(dir, dirname)).catch(() => null);
         if (there !== null && !options.overwrite)
           refuse(
             `Cannot take the folder ${JSON.stringify(dirname)}: it exists on the receiving side (--overwrite adds to it)`,
