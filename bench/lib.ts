@@ -75,6 +75,9 @@ export const SETTINGS = {
   /** File transfer: MiB (`BENCH_TRANSFER_MB`) and runs (`BENCH_TRANSFER_RUNS`). */
   transferMb: setting("BENCH_TRANSFER_MB", 1024, 8),
   transferRuns: setting("BENCH_TRANSFER_RUNS", 5, 1),
+  /** Magic Wormhole: MiB of the file (`BENCH_WORMHOLE_MB`) and runs (`BENCH_WORMHOLE_RUNS`). */
+  wormholeMb: setting("BENCH_WORMHOLE_MB", 1024, 4),
+  wormholeRuns: setting("BENCH_WORMHOLE_RUNS", 5, 1),
   /**
    * Small files: how many (`BENCH_SMALL_FILES`), bytes each (`BENCH_SMALL_SIZE`), runs
    * (`BENCH_SMALL_RUNS`), and seconds before a run is killed and counted failed

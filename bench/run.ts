@@ -20,17 +20,18 @@ import { pingpongBench, printPingpong } from "./pingpong.ts";
 import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
 import { printTransfer, transferBench } from "./transfer.ts";
 import { printSmallFiles, smallFilesBench, socketkitFailed } from "./transfer-small.ts";
+import { printWormhole, type WormholeResult, wormholeBench } from "./wormhole.ts";
 
 const RUNS = SETTINGS.runs;
 const SECONDS = SETTINGS.seconds;
 /**
- * BENCH_ONLY=pingpong,udp,stream,idle,fanout,burst,redis,transfer,small runs only those parts
- * (all by default).
+ * BENCH_ONLY=pingpong,udp,stream,idle,fanout,burst,redis,transfer,small,wormhole runs only
+ * those parts (all by default).
  */
 const ONLY = new Set(
-  (process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,burst,redis,transfer,small").split(
-    ",",
-  ),
+  (
+    process.env.BENCH_ONLY ?? "pingpong,udp,stream,idle,fanout,burst,redis,transfer,small,wormhole"
+  ).split(","),
 );
 
 // The echo scenarios: TCP ping-pong and UDP echo, with the C epoll client as generator.
@@ -122,8 +123,16 @@ if (smallFiles.length > 0) printSmallFiles(smallFiles);
 // A socketkit run that lost or changed a file (or hung) fails the suite, not just its row.
 if (socketkitFailed(smallFiles)) process.exitCode = 1;
 
+// A file through a Magic Wormhole code: socketkit against the wormhole program.
+let wormhole: WormholeResult | { skipped: string } | null = null;
+if (ONLY.has("wormhole")) {
+  process.stderr.write("running: Magic Wormhole\n");
+  wormhole = await wormholeBench();
+  printWormhole(wormhole);
+}
+
 mkdirSync(dirname(SETTINGS.resultsFile), { recursive: true });
 writeFileSync(
   SETTINGS.resultsFile,
-  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, generator: echo.generator, runtimes: echo.runtimes, rows: all, targets: echo.targets, stream, idle, chatFanout: fanout, chatBurst: burst, chatRedis, transfer, smallFiles }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), node: process.version, runs: RUNS, seconds: SECONDS, generator: echo.generator, runtimes: echo.runtimes, rows: all, targets: echo.targets, stream, idle, chatFanout: fanout, chatBurst: burst, chatRedis, transfer, smallFiles, wormhole }, null, 2)}\n`,
 );

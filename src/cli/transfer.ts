@@ -198,7 +198,7 @@ export function registerTransfer(program: Command): void {
   const sendCommand = program.command("send");
   wormholeFlags(common(addClientTlsFlags(sendCommand)))
     .description(
-      "send files and folders to a waiting `socketkit receive` (--to), or a file or text with a Magic Wormhole code",
+      "send files and folders to a waiting `socketkit receive` (--to), or a file, folder or text with a Magic Wormhole code",
     )
     .argument("[paths...]", "files and folders to send")
     .option("--to <host:port>", "where `socketkit receive` listens", parseHostPort)
@@ -436,7 +436,7 @@ async function sendWithCode(
 ): Promise<void> {
   if (flags.text === undefined && paths.length !== 1)
     throw new Error(
-      "send with a code takes one file, or --text (or use --to HOST:PORT for several)",
+      "send with a code takes one file or folder, or --text (or use --to HOST:PORT for several)",
     );
   const what = flags.text !== undefined ? { text: flags.text } : { path: paths[0] as string };
   const { wormholeSend } = await wormholeModule();
@@ -492,5 +492,7 @@ async function receiveWithCode(
 export function wormholeLine(verb: string, s: WormholeSummary): string {
   if (s.kind === "text") return `${verb} a text of ${s.bytes} bytes`;
   const mbps = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
+  if (s.kind === "folder")
+    return `${verb} the folder ${escapeControls(s.name ?? "")} (${s.files} files, ${s.fileBytes} bytes), a zip of ${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s, ${s.via}), sha256 ${s.sha256}`;
   return `${verb} ${escapeControls(s.name ?? "")}, ${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s, ${s.via}), sha256 ${s.sha256}`;
 }

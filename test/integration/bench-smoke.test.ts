@@ -38,6 +38,7 @@ test("the benchmark suite runs every part and writes its results", async (t) => 
     } | null;
     chatRedis: { p99: number; redisBytes: number } | { skipped: string } | null;
     transfer: Array<{ tool: string; mbps: number | null }>;
+    wormhole: { rows: Array<{ tool: string; mbps: number | null }> } | { skipped: string } | null;
   };
   const measured = (rows: Array<Measured & { name?: string; server?: string }>, name: string) => {
     const row = rows.find((x) => (x.server ?? x.name ?? "").startsWith(name));
@@ -72,6 +73,14 @@ test("the benchmark suite runs every part and writes its results", async (t) => 
   else assert.ok(r.chatRedis.p99 > 0 && r.chatRedis.redisBytes > 0, JSON.stringify(r.chatRedis));
   const sk = r.transfer.find((x) => x.tool.startsWith("socketkit"));
   assert.ok(sk?.mbps !== null && (sk?.mbps ?? 0) > 0, JSON.stringify(r.transfer));
+  // A file through a code: both programs measured, or the part skipped saying how to install.
+  assert.ok(r.wormhole !== null, "the Magic Wormhole part did not run");
+  if ("skipped" in r.wormhole) assert.match(r.wormhole.skipped, /install/);
+  else
+    for (const tool of ["socketkit", "wormhole"]) {
+      const row = r.wormhole.rows.find((x) => x.tool.startsWith(tool));
+      assert.ok((row?.mbps ?? 0) > 0, JSON.stringify(r.wormhole));
+    }
   // A baseline that is not installed is reported with how to install it, not left out.
   for (const row of r.rows) {
     if (row.median === null) assert.match(row.skipped ?? "", /install|compiler|not/);

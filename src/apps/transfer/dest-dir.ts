@@ -26,7 +26,18 @@
  */
 import { hash } from "node:crypto";
 import * as fs from "node:fs";
-import { access, link, lstat, mkdir, realpath, rename, stat, unlink } from "node:fs/promises";
+import {
+  access,
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  stat,
+  unlink,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { checkRelativePath, refusedName } from "../../codec/transfer-codec.ts";
@@ -67,10 +78,16 @@ const fsFsync = promisify(fs.fsync);
  * `.socketkit-partial/<40 hex digits>.part`, the same for the same name (to resume), and
  * no name a sender can give (those under {@link STAGING_DIR} are refused).
  */
-export function stagedPath(rel: string): string {
-  const digest = hash("sha256", `socketkit partial\n${rel}`);
-  return `${STAGING_DIR}/${digest.slice(0, 40)}.part`;
+export function stagedPath(rel: string, kind: StagedKind = "part"): string {
+  const digest = hash("sha256", `socketkit partial${kind === "part" ? "" : ` ${kind}`}\n${rel}`);
+  return `${STAGING_DIR}/${digest.slice(0, 40)}.${kind}`;
 }
+
+/**
+ * What is staged for a received name: `part`, a file's partial data; `zip`, the zip a
+ * folder came in (Magic Wormhole's folders); `dir`, that folder being unpacked.
+ */
+export type StagedKind = "part" | "zip" | "dir";
 
 /**
  * Whether the received name `rel` lies in {@link STAGING_DIR}, so must be refused. Case
@@ -660,6 +677,131 @@ export class DestDir {
     const noted = { ...identity, sha256 };
     await this.commit(rel, overwrite, noted);
     return noted;
+  }
+
+  /**
+   * Opens the spool of the received folder `rel` (the zip it comes in, staged as
+   * `.socketkit-partial/<hash>.zip`), made anew (what a cut transfer left is replaced),
+   * to write and read back.
+   */
+  async openSpool(rel: string): Promise<StagedFile> {
+    this.#check(rel);
+    await this.#staging(true);
+    this.#mayHoldStaged = true;
+    const path = stagedPath(rel, "zip");
+    await this.#ops.unlink(path).catch(() => {});
+    return this.#open(path, STAGED_WRITE | O_EXCL, 0o600, rel, `open ${partialOf(rel)}`);
+  }
+
+  /** Opens the spool of the received folder `rel` ({@link DestDir.openSpool}) to read it. */
+  async openSpoolForRead(rel: string): Promise<StagedFile> {
+    this.#check(rel);
+    await this.#staging(false);
+    const action = `read ${partialOf(rel)}`;
+    return this.#openChecked(stagedPath(rel, "zip"), READ, 0, rel, action, (_file, entry) =>
+      checkStaged(rel, entry),
+    );
+  }
+
+  /**
+   * Makes the staged folder of the received folder `rel` (`.socketkit-partial/<hash>.dir`)
+   * anew, what a cut transfer left there deleted first, and opens it as a DestDir of its
+   * own: what is unpacked goes there, by {@link DestDir.createFile} and
+   * {@link DestDir.mkdirs}, and nowhere else.
+   */
+  async openStagedFolder(rel: string): Promise<DestDir> {
+    this.#check(rel);
+    await this.#staging(true);
+    this.#mayHoldStaged = true;
+    const path = stagedPath(rel, "dir");
+    await rm(join(this.root, path), { recursive: true, force: true });
+    // The folder's own mode once it has its name (the staging folder keeps it private now).
+    await this.#ops.mkdirs(path, 0o777).catch((err: unknown) => {
+      throw fail(err, rel, `create ${partialOf(rel)}`);
+    });
+    return DestDir.open(join(this.root, path));
+  }
+
+  /**
+   * Creates the file `rel` (and the folders on its way), which must not be there: in a
+   * staged folder, a name that comes twice is refused (`ERR_TRANSFER_NAME`).
+   */
+  async createFile(rel: string, mode: number): Promise<StagedFile> {
+    this.#check(rel);
+    await this.#madeParent(rel);
+    try {
+      return new StagedFile(await this.#ops.open(rel, O_WRONLY | O_CREAT | O_EXCL, mode));
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "EEXIST")
+        throw refusedName(rel, "it comes twice, or a folder has its name");
+      throw fail(err, rel, `create ${quoteName(rel)}`);
+    }
+  }
+
+  /**
+   * What is at the name `rel`: nothing, a folder, or something else (a link is something
+   * else, never followed).
+   */
+  async kindOf(rel: string): Promise<"none" | "folder" | "other"> {
+    this.#check(rel);
+    const entry = await this.#stat(rel, rel, `look up ${quoteName(rel)}`);
+    return entry === null ? "none" : entry.isDir && !entry.isLink ? "folder" : "other";
+  }
+
+  /**
+   * Gives the staged folder of `rel` ({@link DestDir.openStagedFolder}) its name. When
+   * nothing is there it is renamed whole, never over anything that appeared meanwhile
+   * (`ERR_TRANSFER_EXISTS`). With `overwrite` and a folder there, its files are moved one by
+   * one into that folder, each replacing only a regular file of the same name (a link or a
+   * folder refuses it); the user's other files stay.
+   */
+  async commitFolder(rel: string, overwrite: boolean): Promise<void> {
+    this.#check(rel);
+    const path = stagedPath(rel, "dir");
+    const action = `move ${partialOf(rel)} to ${quoteName(rel)}`;
+    const there = await this.kindOf(rel);
+    if (there === "none" || !overwrite) {
+      try {
+        await this.#ops.rename(path, rel, true);
+      } catch (err) {
+        throw this.#renameError(err, rel, action, false);
+      }
+      return;
+    }
+    if (there !== "folder") throw refusedName(rel, "something that is not a folder is there");
+    const walk = async (sub: string): Promise<void> => {
+      const names = await readdir(join(this.root, path, sub), { withFileTypes: true });
+      for (const entry of names) {
+        const inner = sub === "" ? entry.name : `${sub}/${entry.name}`;
+        const target = `${rel}/${inner}`;
+        this.#check(target);
+        if (entry.isDirectory()) {
+          await this.#mkdirs(target, target);
+          await walk(inner);
+          continue;
+        }
+        await this.#madeParent(target);
+        const final = await this.#stat(target, target, action);
+        if (final?.isLink) throw refusedName(target, "a symbolic link is there");
+        if (final !== null && !final.isFile)
+          throw refusedName(target, "something that is not a file is there");
+        try {
+          await this.#ops.rename(`${path}/${inner}`, target, false);
+        } catch (err) {
+          throw this.#renameError(err, target, action, true);
+        }
+      }
+    };
+    await walk("");
+    await rm(join(this.root, path), { recursive: true, force: true });
+  }
+
+  /** Deletes the spool and the staged folder of the received folder `rel`, if there. */
+  async discardFolder(rel: string): Promise<void> {
+    this.#check(rel);
+    if (!(await this.#staging(false))) return;
+    await this.#ops.unlink(stagedPath(rel, "zip")).catch(() => {});
+    await rm(join(this.root, stagedPath(rel, "dir")), { recursive: true, force: true });
   }
 
   /** Deletes the staged file of `rel`, if there is one (and only if it is socketkit's). */

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { deriveKey, derivePhaseKey, open, seal } from "./crypto.ts";
+import { xsalsa20poly1305 } from "@noble/ciphers/salsa.js";
+import { deriveKey, derivePhaseKey, open, SECRETBOX, seal } from "./crypto.ts";
 
 // Vectors from magic-wormhole 0.12 and PyNaCl 1.5 (SecretBox, derive_phase_key, derive_key)
 // with the key 00 01 02 ... 1f.
@@ -31,4 +33,15 @@ test("phase keys and derived keys match magic-wormhole's", () => {
     deriveKey(key, "wormhole:verifier").toString("hex"),
     "116c6e41d0faf2886a5b488079748585db2c4d6d151cca6c580055e1bd176459",
   );
+});
+
+test("the secretbox in use (libsodium where sodium-native loads) makes @noble/ciphers' bytes", () => {
+  if (process.env.SOCKETKIT_NO_NATIVE === undefined) assert.equal(SECRETBOX, "libsodium");
+  for (const size of [0, 1, 63, 64, 65, 1024 * 1024 + 3]) {
+    const data = randomBytes(size);
+    const nonce = randomBytes(24);
+    const theirs = Buffer.from(xsalsa20poly1305(key, nonce).encrypt(data));
+    assert.ok(seal(key, data, nonce).equals(Buffer.concat([nonce, theirs])), `size ${size}`);
+    assert.ok(open(key, Buffer.concat([nonce, theirs]))?.equals(data), `size ${size}`);
+  }
 });

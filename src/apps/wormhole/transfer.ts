@@ -1,18 +1,22 @@
-import { createHash } from "node:crypto";
-import { open as openFile, stat, statfs } from "node:fs/promises";
+import { createHash, type Hash } from "node:crypto";
+import { lstat, open as openFile, stat, statfs } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
+import type { Readable } from "node:stream";
 import { WormholeError } from "../../core/errors.ts";
-import { DestDir, existsError } from "../transfer/dest-dir.ts";
+import { DestDir, existsError, type StagedFile } from "../transfer/dest-dir.ts";
 import type { TransferProgress } from "../transfer/transfer.ts";
 import { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "./defaults.ts";
 import { parseTcpHint, type RecordPipe, Transit } from "./transit.ts";
+import { unzipFolder } from "./unzip-folder.ts";
 import { TRANSFER_APPID, Wormhole } from "./wormhole.ts";
+import { type FolderZip, zipFolder } from "./zip-folder.ts";
 
 /**
  * `socketkit send` and `receive` with a code: wormhole's file-transfer app (the
  * `offer` / `answer` / `transit` messages of file-transfer-protocol.md) over a
  * {@link Wormhole}, the file's bytes over {@link Transit}, the receiver's ack carrying
- * the SHA-256 the sender checks.
+ * the SHA-256 the sender checks. A folder goes as the protocol sends one: a zip
+ * ({@link zipFolder} on the way out, {@link unzipFolder} on the way in).
  * @module
  */
 
@@ -37,12 +41,12 @@ export interface WormholeTransferOptions {
   log?: (line: string) => void;
 }
 
-/** What {@link wormholeSend} sends: a text or a file. */
+/** What {@link wormholeSend} sends: a text, or a file or folder by its path. */
 export type WormholeOffer = { text: string } | { path: string };
 
 /** The outcome of a send or a receive with a code. */
 export interface WormholeSummary {
-  kind: "text" | "file";
+  kind: "text" | "file" | "folder";
   /** The text, when it was one. */
   text?: string;
   /** The file's name (as sent) and where it went on the receiving side. */
@@ -50,13 +54,18 @@ export interface WormholeSummary {
   path?: string;
   bytes: number;
   seconds: number;
-  /** The SHA-256 of the file, as both sides computed it. */
+  /** A folder's files: how many, and their bytes (`bytes` is then the zip's size). */
+  files?: number;
+  fileBytes?: number;
+  /** The SHA-256 of the file (of a folder's zip), as both sides computed it. */
   sha256?: string;
   /** How the bytes went: `direct ...` or `relay ...`. */
   via?: string;
 }
 
 const RECORD = 256 * 1024;
+/** Bytes of a file read at a time (and sent in one write, as records). */
+const CHUNK = 16 * RECORD;
 
 function log(options: WormholeTransferOptions): (line: string) => void {
   return options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -84,18 +93,7 @@ export async function wormholeSend(
   } = {},
 ): Promise<WormholeSummary> {
   const say = log(options);
-  const file =
-    "path" in what
-      ? await (async () => {
-          const info = await stat(what.path).catch(() => null);
-          if (info === null || !info.isFile())
-            throw new WormholeError(
-              `Cannot send ${JSON.stringify(what.path)}: not a file (folders are not sent yet)`,
-              { code: "ERR_WORMHOLE_SEND" },
-            );
-          return { path: what.path, name: basename(resolve(what.path)), size: info.size };
-        })()
-      : null;
+  const file = "path" in what ? await sourceOf(what.path) : null;
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
     onMotd: (motd) => say(`Server says: ${motd}`),
@@ -116,7 +114,20 @@ export async function wormholeSend(
       transit = transitFor(true, options);
       w.send({ transit: await transit.hints() });
       transit.setKey(w.deriveKey(`${TRANSFER_APPID}/transit-key`));
-      w.send({ offer: { file: { filename: file.name, filesize: file.size } } });
+      w.send({
+        offer:
+          file.zip === null
+            ? { file: { filename: file.name, filesize: file.size } }
+            : {
+                directory: {
+                  mode: "zipfile/deflated",
+                  dirname: file.name,
+                  zipsize: file.zip.zipsize,
+                  numbytes: file.zip.numbytes,
+                  numfiles: file.zip.numfiles,
+                },
+              },
+      });
     } else {
       w.send({ offer: { message: (what as { text: string }).text } });
     }
@@ -154,7 +165,10 @@ export async function wormholeSend(
       // The rate is of the bytes moving: not of the wait for the receiver to say yes.
       const moving = performance.now();
       try {
-        const sha256 = await sendFile(pipe, file.path, file.size, options.progress, file.name);
+        const sha256 =
+          file.zip === null
+            ? await sendFile(pipe, file.path, file.size, options.progress, file.name)
+            : await sendStream(pipe, file.zip.stream, file.size, options.progress, file.name);
         const ack = await pipe.receive();
         let parsed: Record<string, unknown> = {};
         try {
@@ -171,10 +185,11 @@ export async function wormholeSend(
           );
         mood = "happy";
         return {
-          kind: "file",
+          kind: file.zip === null ? "file" : "folder",
           name: file.name,
           path: file.path,
           bytes: file.size,
+          ...(file.zip === null ? {} : { files: file.zip.numfiles, fileBytes: file.zip.numbytes }),
           seconds: (performance.now() - moving) / 1000,
           sha256,
           via: pipe.description,
@@ -187,9 +202,84 @@ export async function wormholeSend(
     if (err instanceof WormholeError && err.code === "ERR_WORMHOLE_KEY") mood = "scary";
     throw err;
   } finally {
+    file?.zip?.stream.destroy();
     await transit?.close();
     await w.close(mood);
   }
+}
+
+/** What a path to send is: a file, or a folder and its zip (its size as the size). */
+interface Source {
+  path: string;
+  name: string;
+  size: number;
+  zip: FolderZip | null;
+}
+
+async function sourceOf(path: string): Promise<Source> {
+  const info = await stat(path).catch(() => null);
+  const name = basename(resolve(path));
+  if (info?.isFile()) return { path, name, size: info.size, zip: null };
+  if (info?.isDirectory()) {
+    const zip = await zipFolder(path, name);
+    return { path, name, size: zip.zipsize, zip };
+  }
+  throw new WormholeError(
+    `Cannot send ${JSON.stringify(path)}: ${info === null ? "no such file or folder" : "not a file nor a folder"}`,
+    { code: "ERR_WORMHOLE_SEND" },
+  );
+}
+
+/**
+ * Sends `size` bytes of `stream` (a folder's zip) in records of {@link RECORD} bytes;
+ * returns their SHA-256 (hex). More or fewer bytes than `size` fail the send.
+ */
+async function sendStream(
+  pipe: RecordPipe,
+  stream: Readable,
+  size: number,
+  progress: TransferProgress | undefined,
+  name: string,
+): Promise<string> {
+  const hash = createHash("sha256");
+  progress?.file(name, size, 0);
+  let sent = 0;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const flush = async (all: boolean) => {
+    if (heldBytes === 0) return;
+    const batch = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
+    const whole = all ? batch.length : batch.length - (batch.length % RECORD);
+    const records: Buffer[] = [];
+    for (let at = 0; at < whole; at += RECORD)
+      records.push(batch.subarray(at, Math.min(whole, at + RECORD)));
+    held = whole < batch.length ? [batch.subarray(whole)] : [];
+    heldBytes = batch.length - whole;
+    if (records.length === 0) return;
+    await pipe.sendMany(records);
+    progress?.advance(whole);
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    sent += chunk.length;
+    if (sent > size)
+      throw new WormholeError(
+        `Cannot send ${JSON.stringify(name)}: its zip grew past ${size} bytes`,
+        {
+          code: "ERR_WORMHOLE_SEND",
+        },
+      );
+    hash.update(chunk);
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= 4 * RECORD) await flush(false);
+  }
+  await flush(true);
+  if (sent !== size)
+    throw new WormholeError(
+      `Cannot send ${JSON.stringify(name)}: its zip is ${sent} bytes, not the ${size} offered`,
+      { code: "ERR_WORMHOLE_SEND" },
+    );
+  return hash.digest("hex");
 }
 
 /** Reads the file and sends it in records; returns its SHA-256 (hex). */
@@ -203,25 +293,52 @@ async function sendFile(
   const hash = createHash("sha256");
   const fh = await openFile(path, "r");
   progress?.file(name, size, 0);
+  let writing: Promise<void> | null = null;
   try {
-    let sent = 0;
-    const buffer = Buffer.allocUnsafe(4 * RECORD);
-    while (sent < size) {
-      const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, size - sent), sent);
-      if (bytesRead === 0)
-        throw new WormholeError(`Cannot send ${JSON.stringify(path)}: it shrank while being sent`, {
-          code: "ERR_WORMHOLE_SEND",
-        });
-      const records: Buffer[] = [];
-      for (let at = 0; at < bytesRead; at += RECORD) {
-        records.push(buffer.subarray(at, Math.min(bytesRead, at + RECORD)));
+    // Two buffers: the next chunk is read while this one is sealed and sent.
+    const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    const readAt = async (which: number, at: number): Promise<Buffer> => {
+      const buffer = buffers[which] as Buffer;
+      const want = Math.min(CHUNK, size - at);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buffer, got, want - got, at + got);
+        if (bytesRead === 0)
+          throw new WormholeError(
+            `Cannot send ${JSON.stringify(path)}: it shrank while being sent`,
+            {
+              code: "ERR_WORMHOLE_SEND",
+            },
+          );
+        got += bytesRead;
       }
-      hash.update(buffer.subarray(0, bytesRead));
-      await pipe.sendMany(records);
-      sent += bytesRead;
-      progress?.advance(bytesRead);
+      return buffer.subarray(0, got);
+    };
+    let which = 0;
+    let sent = 0;
+    let next: Promise<Buffer> | null = size > 0 ? readAt(0, 0) : null;
+    while (next !== null) {
+      const chunk = await next;
+      const after = sent + chunk.length;
+      which ^= 1;
+      next = after < size ? readAt(which, after) : null;
+      // A read that fails while this chunk is sent is reported when it is awaited.
+      next?.catch(() => {});
+      const records: Buffer[] = [];
+      for (let at = 0; at < chunk.length; at += RECORD)
+        records.push(chunk.subarray(at, Math.min(chunk.length, at + RECORD)));
+      hash.update(chunk);
+      // Sealed while the chunk before is being written; then written in its turn.
+      const sealed = pipe.seal(records);
+      await writing;
+      writing = pipe.write(sealed);
+      writing.catch(() => {});
+      sent = after;
+      progress?.advance(chunk.length);
     }
+    await writing;
   } finally {
+    await writing?.catch(() => {});
     await fh.close();
   }
   return hash.digest("hex");
@@ -261,6 +378,9 @@ export type CodeInput = (nameplates: () => Promise<string[]>) => Promise<string>
  * its `.socketkit-partial/`, then moved into place once all its bytes are in, never over a
  * file of the user's without `overwrite`); its SHA-256 goes back to the sender in the ack. An unsafe name, a file that exists (without `overwrite`), one over
  * `maxSize` or over the free space is refused: the sender is told why, and so is the user.
+ * A folder (a zip) is unpacked into a staged folder and moved into place whole (with
+ * `overwrite`, its files are added to a folder of that name); `maxSize` bounds its files'
+ * total, and a zip that breaks a rule leaves nothing (see `receiveFolder`).
  */
 export async function wormholeReceive(
   code: string | CodeInput,
@@ -311,7 +431,68 @@ export async function wormholeReceive(
         w.send({ error: why });
         throw new WormholeError(why, { code: "ERR_WORMHOLE_REFUSED" });
       };
-      if (offer.directory !== undefined) refuse("Cannot take a folder yet (socketkit receive)");
+      if (offer.directory !== undefined) {
+        const d = (offer.directory ?? {}) as Record<string, unknown>;
+        const { mode, dirname, zipsize, numbytes, numfiles } = d;
+        if (typeof mode !== "string" || !mode.startsWith("zipfile"))
+          return refuse(
+            `Cannot take a folder sent as ${JSON.stringify(mode)}: only zipfile is known`,
+          );
+        if (
+          typeof dirname !== "string" ||
+          ![zipsize, numbytes, numfiles].every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
+        )
+          return refuse("Cannot take the folder: the offer has no valid name and sizes");
+        const bad = unsafeName(dirname);
+        if (bad !== null) refuse(`Cannot take the folder ${JSON.stringify(dirname)}: ${bad}`);
+        const zipBytes = zipsize as number;
+        const fileBytes = numbytes as number;
+        const max = options.maxSize;
+        if (max !== undefined && (fileBytes > max || zipBytes > max + ZIP_ROOM + max / 16))
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: ${fileBytes} bytes (a zip of ${zipBytes}) is over the receiver's --max-size ${max}`,
+          );
+        const there = await lstat(join(dir, dirname)).catch(() => null);
+        if (there !== null && !options.overwrite)
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: it exists on the receiving side (--overwrite adds to it)`,
+          );
+        if (there !== null && !there.isDirectory())
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: something that is not a folder has its name`,
+          );
+        const fs = await statfs(dir).catch(() => null);
+        if (fs !== null && fs.bavail * fs.bsize < zipBytes + fileBytes)
+          refuse(
+            `Cannot take the folder ${JSON.stringify(dirname)}: ${zipBytes} bytes of zip and ${fileBytes} of files, ${fs.bavail * fs.bsize} free`,
+          );
+        if (transit === null) return refuse("Cannot take a folder without transit hints");
+        w.send({ answer: { file_ack: "ok" } });
+        const pipe = await transit.connect();
+        try {
+          const got = await receiveFolder(pipe, dir, dirname, {
+            zipsize: zipBytes,
+            maxBytes: Math.min(fileBytes, max ?? Number.POSITIVE_INFINITY),
+            overwrite: options.overwrite === true,
+            progress: options.progress,
+          });
+          await pipe.send(Buffer.from(JSON.stringify({ ack: "ok", sha256: got.sha256 })));
+          mood = "happy";
+          return {
+            kind: "folder",
+            name: dirname,
+            path: join(dir, dirname),
+            bytes: zipBytes,
+            files: got.files,
+            fileBytes: got.bytes,
+            seconds: (performance.now() - started) / 1000,
+            sha256: got.sha256,
+            via: pipe.description,
+          };
+        } finally {
+          await pipe.close();
+        }
+      }
       const f = (offer.file ?? null) as Record<string, unknown> | null;
       if (f === null) return refuse("unknown offer type");
       const name = f.filename;
@@ -372,6 +553,110 @@ export async function wormholeReceive(
   }
 }
 
+/** Bytes a folder's zip may have over `--max-size` for its headers, besides a 16th. */
+const ZIP_ROOM = 1024 * 1024;
+
+/**
+ * Receives a folder's zip (`zipsize` bytes of records) into its spool in `dir`'s
+ * `.socketkit-partial/`, unpacks it into a staged folder there ({@link unzipFolder}:
+ * unsafe names, links, CRC-32 mismatches and more than `maxBytes` refused), then gives
+ * that folder its name (`overwrite`: adds its files to a folder there). Nothing is left
+ * but the complete folder: a cut or a refusal deletes the spool and the staged folder.
+ */
+async function receiveFolder(
+  pipe: RecordPipe,
+  dir: string,
+  name: string,
+  options: {
+    zipsize: number;
+    maxBytes: number;
+    overwrite: boolean;
+    progress: TransferProgress | undefined;
+  },
+): Promise<{ sha256: string; files: number; bytes: number }> {
+  const { zipsize, progress } = options;
+  const hash = createHash("sha256");
+  const dest = await DestDir.open(dir);
+  try {
+    const spool = await dest.openSpool(name);
+    let unpacked: { files: number; bytes: number };
+    try {
+      progress?.file(name, zipsize, 0);
+      await receiveRecords(pipe, zipsize, spool, hash, progress);
+    } finally {
+      await spool.close();
+    }
+    const staged = await dest.openStagedFolder(name);
+    try {
+      const zip = await dest.openSpoolForRead(name);
+      unpacked = await unzipFolder(zip, staged, { name, maxBytes: options.maxBytes });
+    } finally {
+      await staged.close();
+    }
+    await dest.commitFolder(name, options.overwrite);
+    return { sha256: hash.digest("hex"), ...unpacked };
+  } finally {
+    await dest.discardFolder(name).catch(() => {});
+    await dest.close();
+  }
+}
+
+/**
+ * Writes `size` bytes of records to `file` at its position, hashing them. Records are
+ * opened into one of two buffers of {@link CHUNK} bytes; a full one is written while the
+ * other fills (one write in flight): no buffer for each record. Fewer bytes (the sender
+ * gone) or more than `size` fail.
+ */
+async function receiveRecords(
+  pipe: RecordPipe,
+  size: number,
+  file: StagedFile,
+  hash: Hash,
+  progress: TransferProgress | undefined,
+): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let which = 0;
+  let filled = 0;
+  let writing: Promise<void> | null = null;
+  const flush = async () => {
+    await writing;
+    if (filled === 0) return;
+    writing = file.write([(buffers[which] as Buffer).subarray(0, filled)]);
+    // Its failure is reported when it is awaited (at the next flush, or the end).
+    writing.catch(() => {});
+    progress?.advance(filled);
+    which ^= 1;
+    filled = 0;
+  };
+  try {
+    let got = 0;
+    while (got < size) {
+      const length = await pipe.receiveInto(async (length) => {
+        if (got + length > size)
+          throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
+            code: "ERR_WORMHOLE_PEER",
+          });
+        if (filled + length > (buffers[which] as Buffer).length) await flush();
+        // A record larger than a buffer (no sender makes one) gets a buffer its size.
+        if (length > (buffers[which] as Buffer).length) buffers[which] = Buffer.allocUnsafe(length);
+        return [buffers[which] as Buffer, filled];
+      });
+      if (length === null)
+        throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
+          code: "ERR_WORMHOLE_TRANSIT",
+        });
+      hash.update((buffers[which] as Buffer).subarray(filled, filled + length));
+      filled += length;
+      got += length;
+    }
+    await flush();
+    await writing;
+  } finally {
+    // A file is closed only once no write of it is under way.
+    await (writing as Promise<void> | null)?.catch(() => {});
+  }
+}
+
 /**
  * Writes `size` bytes of records as `name` in `dir`, staged as `send --to`'s receiver
  * stages (in `dir`'s `.socketkit-partial/`, never at a name of the user's, a file made
@@ -393,24 +678,9 @@ async function receiveFile(
   try {
     if ((await dest.prepare(name, { overwrite })) === "exists") throw existsError(name);
     const staged = await dest.openStaged(name, false);
-    progress?.file(name, size, 0);
     try {
-      let got = 0;
-      while (got < size) {
-        const record = await pipe.receive();
-        if (record === null)
-          throw new WormholeError(`The sender stopped after ${got} of ${size} bytes`, {
-            code: "ERR_WORMHOLE_TRANSIT",
-          });
-        if (got + record.length > size)
-          throw new WormholeError(`The sender sent more than the ${size} bytes it offered`, {
-            code: "ERR_WORMHOLE_PEER",
-          });
-        hash.update(record);
-        await staged.write([record]);
-        got += record.length;
-        progress?.advance(record.length);
-      }
+      progress?.file(name, size, 0);
+      await receiveRecords(pipe, size, staged, hash, progress);
       await staged.sync();
     } finally {
       await staged.close();

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import { AF_INET, AF_INET6 } from "../../core/constants.ts";
+import { AF_INET, AF_INET6, SO_RCVBUF, SO_SNDBUF, SOL_SOCKET } from "../../core/constants.ts";
 import { WormholeError } from "../../core/errors.ts";
 import { createConnection } from "../../socket/create-connection.ts";
 import { createServer } from "../../socket/create-server.ts";
 import type { Socket } from "../../socket/socket.ts";
-import { deriveKey, NONCE_SIZE, open, seal, TAG_SIZE } from "./crypto.ts";
+import { deriveKey, NONCE_SIZE, openInto, sealInto, TAG_SIZE } from "./crypto.ts";
 
 /**
  * Magic Wormhole's transit (transit.md): each side listens and gives the other its
@@ -51,6 +51,9 @@ export interface TransitOptions {
   relayDelay?: number;
 }
 
+/** Receive and send buffer of the chosen connection (socketkit's own, in user space). */
+const BULK_BUFFER = 4 * 1024 * 1024;
+
 /** Largest record accepted from the peer (wormhole's are 16 KiB; socketkit's 256 KiB). */
 const MAX_RECORD = 64 * 1024 * 1024;
 
@@ -58,7 +61,11 @@ const MAX_RECORD = 64 * 1024 * 1024;
 class Conn {
   readonly sock: Socket;
   readonly label: string;
-  #buffer: Buffer = Buffer.alloc(0);
+  /** What came and was not read yet, in the order it came: joined once, when read. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Where a read that spans chunks is joined: reused, so a read is valid until the next. */
+  #span: Buffer = Buffer.alloc(0);
 
   constructor(sock: Socket, label: string) {
     this.sock = sock;
@@ -66,20 +73,37 @@ class Conn {
   }
 
   async #fill(min: number): Promise<boolean> {
-    while (this.#buffer.length < min) {
-      const data = await this.sock.recv(256 * 1024);
+    while (this.#buffered < min) {
+      const data = await this.sock.recv(Math.max(256 * 1024, min - this.#buffered));
       if (data.length === 0) return false;
-      this.#buffer = this.#buffer.length === 0 ? data : Buffer.concat([this.#buffer, data]);
+      this.#chunks.push(data);
+      this.#buffered += data.length;
     }
     return true;
   }
 
-  /** Exactly `n` bytes, or null at end of stream. */
+  /** Exactly `n` bytes, or null at end of stream; valid until the next read. */
   async read(n: number): Promise<Buffer | null> {
     if (!(await this.#fill(n))) return null;
-    const out = this.#buffer.subarray(0, n);
-    this.#buffer = this.#buffer.subarray(n);
-    return out;
+    this.#buffered -= n;
+    const head = this.#chunks[0] as Buffer;
+    if (head.length >= n) {
+      if (head.length === n) this.#chunks.shift();
+      else this.#chunks[0] = head.subarray(n);
+      return head.subarray(0, n);
+    }
+    // A record spans chunks: copied once, into a buffer kept for the next such record.
+    if (this.#span.length < n) this.#span = Buffer.allocUnsafe(Math.max(n, 2 * this.#span.length));
+    let at = 0;
+    while (at < n) {
+      const chunk = this.#chunks[0] as Buffer;
+      const take = Math.min(chunk.length, n - at);
+      chunk.copy(this.#span, at, 0, take);
+      at += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    return this.#span.subarray(0, n);
   }
 
   /** Reads `expected` and throws unless that is what came. */
@@ -111,6 +135,9 @@ export class RecordPipe {
   readonly description: string;
 
   constructor(conn: Conn, sendKey: Buffer, receiveKey: Buffer, description: string) {
+    // Bulk data: room for a few megabytes each way keeps the pipe full (as send --to does).
+    conn.sock.setsockopt(SOL_SOCKET, SO_RCVBUF, BULK_BUFFER);
+    conn.sock.setsockopt(SOL_SOCKET, SO_SNDBUF, BULK_BUFFER);
     this.#conn = conn;
     this.#sendKey = sendKey;
     this.#receiveKey = receiveKey;
@@ -119,33 +146,63 @@ export class RecordPipe {
 
   /** Seals `record` under the next nonce and writes it, length first. */
   async send(record: Uint8Array): Promise<void> {
-    const box = this.#seal(record);
-    const head = Buffer.allocUnsafe(4);
-    head.writeUInt32BE(box.length);
-    await this.#conn.sock.sendall(Buffer.concat([head, box]));
+    await this.sendMany([record]);
   }
 
-  /** Seals each record and writes them all at once. */
+  /**
+   * Seals each record under the next nonce, each after its length, into one buffer (in
+   * place, with libsodium), and writes them all at once. The records may be reused as
+   * soon as this is called: they are sealed before it first waits.
+   */
   async sendMany(records: readonly Uint8Array[]): Promise<void> {
-    const parts: Buffer[] = [];
-    for (const record of records) {
-      const box = this.#seal(record);
-      const head = Buffer.allocUnsafe(4);
-      head.writeUInt32BE(box.length);
-      parts.push(head, box);
-    }
-    await this.#conn.sock.sendall(Buffer.concat(parts));
+    await this.write(this.seal(records));
   }
 
-  #seal(record: Uint8Array): Buffer {
+  /**
+   * The records sealed under the next nonces, each after its length, in one buffer (in
+   * place, with libsodium), for {@link RecordPipe.write}: a sender seals the next batch
+   * while the last one is being written.
+   */
+  seal(records: readonly Uint8Array[]): Buffer {
+    let total = 0;
+    for (const record of records) total += 4 + NONCE_SIZE + TAG_SIZE + record.length;
+    const out = Buffer.allocUnsafe(total);
     const nonce = Buffer.alloc(NONCE_SIZE);
-    nonce.writeBigUInt64BE(this.#sendNonce, NONCE_SIZE - 8);
-    this.#sendNonce++;
-    return seal(this.#sendKey, record, nonce);
+    let at = 0;
+    for (const record of records) {
+      const length = NONCE_SIZE + TAG_SIZE + record.length;
+      out.writeUInt32BE(length, at);
+      nonce.writeBigUInt64BE(this.#sendNonce, NONCE_SIZE - 8);
+      this.#sendNonce++;
+      sealInto(this.#sendKey, record, nonce, out.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    return out;
+  }
+
+  /** Writes what {@link RecordPipe.seal} made; one write at a time. */
+  async write(sealed: Buffer): Promise<void> {
+    await this.#conn.sock.sendall(sealed);
   }
 
   /** The next record, opened; null at a clean end of stream. */
   async receive(): Promise<Buffer | null> {
+    let plain: Buffer | null = null;
+    const got = await this.receiveInto((length) => {
+      plain = Buffer.allocUnsafe(length);
+      return [plain, 0];
+    });
+    return got === null ? null : (plain as unknown as Buffer);
+  }
+
+  /**
+   * Opens the next record where `place` says, given its plaintext's length (a receiver
+   * fills reused buffers this way, without a buffer for each record); resolves with the
+   * length, or null at a clean end of stream.
+   */
+  async receiveInto(
+    place: (length: number) => [Buffer, number] | Promise<[Buffer, number]>,
+  ): Promise<number | null> {
     const head = await this.#conn.read(4);
     if (head === null) return null;
     const length = head.readUInt32BE(0);
@@ -167,12 +224,14 @@ export class RecordPipe {
         code: "ERR_WORMHOLE_TRANSIT",
       });
     this.#receiveNonce++;
-    const plain = open(this.#receiveKey, box);
-    if (plain === null)
+    const plainLength = length - NONCE_SIZE - TAG_SIZE;
+    // The box stays valid meanwhile: nothing reads the connection until this returns.
+    const [out, at] = await place(plainLength);
+    if (!openInto(this.#receiveKey, box, out.subarray(at, at + plainLength)))
       throw new WormholeError("A transit record does not open under the transit key", {
         code: "ERR_WORMHOLE_TRANSIT",
       });
-    return plain;
+    return plainLength;
   }
 
   /** Closes the connection. */

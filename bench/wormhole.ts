@@ -1,0 +1,286 @@
+/**
+ * Magic Wormhole: a file (1 GiB by default) sent through a code on 127.0.0.1, with
+ * socketkit's rendezvous server and transit relay, socketkit → socketkit against
+ * `wormhole send` → `wormhole receive` (magic-wormhole, Python) on the same path,
+ * interleaved; the time from starting both programs (the code given to both with
+ * `--code`) until both have exited, the SHA-256 checked by each sender; medians.
+ *
+ * The path is a direct transit connection: the part runs in a network namespace of its
+ * own that has only the loopback interface (`unshare -n`, as root), since `wormhole` gives
+ * every address of the machine as a direct hint and has no flag to give only 127.0.0.1.
+ * Where a namespace cannot be made, both go through the transit relay instead (`--no-listen`
+ * on every side), and the row says so.
+ *
+ *   npx tsx bench/wormhole.ts        # BENCH_WORMHOLE_MB (1024), BENCH_WORMHOLE_RUNS (5)
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { RendezvousServer } from "../src/apps/wormhole/rendezvous-server.ts";
+import { TransitRelay } from "../src/apps/wormhole/transit-relay.ts";
+import { has, median, SETTINGS, socketkitCli } from "./lib.ts";
+
+const MB = SETTINGS.wormholeMb;
+const RUNS = SETTINGS.wormholeRuns;
+
+/** A row of the part: one program pair's median rate. */
+export interface WormholeRow {
+  tool: string;
+  /** Median MB/s (10^6 bytes), or null when skipped. */
+  mbps: number | null;
+  runs: number[];
+  skipped?: string;
+  /** socketkit / this row, by rate. */
+  ratio?: number;
+}
+
+/** What the part measured: its rows and the transit path both took. */
+export interface WormholeResult {
+  path: "direct" | "relay";
+  mb: number;
+  rows: WormholeRow[];
+}
+
+interface Servers {
+  url: string;
+  hint: string;
+}
+
+type Pair = {
+  name: string;
+  sender: (s: Servers, code: string, file: string, relayOnly: boolean) => [string, string[]];
+  receiver: (s: Servers, code: string, out: string, relayOnly: boolean) => [string, string[]];
+};
+
+const PAIRS: Pair[] = [
+  {
+    name: "socketkit → socketkit",
+    sender: (s, code, file, relayOnly) => [
+      process.execPath,
+      [
+        ...socketkitCli,
+        "send",
+        file,
+        "--code",
+        code,
+        "--relay-url",
+        s.url,
+        "--transit-helper",
+        s.hint,
+        ...(relayOnly ? ["--no-listen"] : []),
+      ],
+    ],
+    receiver: (s, code, out, relayOnly) => [
+      process.execPath,
+      [
+        ...socketkitCli,
+        "receive",
+        code,
+        "--dir",
+        out,
+        "--overwrite",
+        "--relay-url",
+        s.url,
+        "--transit-helper",
+        s.hint,
+        ...(relayOnly ? ["--no-listen"] : []),
+      ],
+    ],
+  },
+  {
+    name: "wormhole → wormhole (magic-wormhole 0.12)",
+    sender: (s, code, file, relayOnly) => [
+      "wormhole",
+      [
+        "--relay-url",
+        s.url,
+        "--transit-helper",
+        s.hint,
+        "send",
+        "--hide-progress",
+        ...(relayOnly ? ["--no-listen"] : []),
+        "--code",
+        code,
+        file,
+      ],
+    ],
+    receiver: (s, code, out, relayOnly) => [
+      "wormhole",
+      [
+        "--relay-url",
+        s.url,
+        "--transit-helper",
+        s.hint,
+        "receive",
+        "--hide-progress",
+        ...(relayOnly ? ["--no-listen"] : []),
+        "--accept-file",
+        "--output-file",
+        join(out, "big.bin"),
+        code,
+      ],
+    ],
+  },
+];
+
+function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
+  return child.exitCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise((r) => child.once("exit", r));
+}
+
+/** One transfer: seconds from starting both programs until both have exited. */
+async function once(
+  pair: Pair,
+  servers: Servers,
+  file: string,
+  out: string,
+  relayOnly: boolean,
+  n: number,
+): Promise<number> {
+  rmSync(join(out, "big.bin"), { force: true });
+  const code = `${100 + n}-bench-wormhole`;
+  const [sc, sa] = pair.sender(servers, code, file, relayOnly);
+  const [rc, ra] = pair.receiver(servers, code, out, relayOnly);
+  let err = "";
+  const collect = (c: Buffer) => {
+    err += c.toString();
+  };
+  const start = performance.now();
+  const sender = spawn(sc, sa, { stdio: ["ignore", "ignore", "pipe"] });
+  const receiver = spawn(rc, ra, { stdio: ["ignore", "ignore", "pipe"] });
+  sender.stderr?.on("data", collect);
+  receiver.stderr?.on("data", collect);
+  // One side failing fails the run at once, rather than leaving the other waiting.
+  for (const [one, other] of [
+    [sender, receiver],
+    [receiver, sender],
+  ] as const)
+    one.once("exit", (code) => {
+      if (code !== 0) other.kill("SIGKILL");
+    });
+  const timer = setTimeout(() => {
+    sender.kill("SIGKILL");
+    receiver.kill("SIGKILL");
+  }, 600_000);
+  try {
+    const [s, r] = await Promise.all([exited(sender), exited(receiver)]);
+    const seconds = (performance.now() - start) / 1000;
+    if (s !== 0 || r !== 0) throw new Error(`${pair.name}: exit codes ${s}/${r}: ${err}`);
+    if (statSync(join(out, "big.bin")).size !== statSync(file).size)
+      throw new Error(`${pair.name}: the file arrived short`);
+    return seconds;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The measurement itself, in this process: the servers here, the programs as children. */
+async function measure(relayOnly: boolean): Promise<WormholeResult> {
+  const rendezvous = await RendezvousServer.listen({ host: "127.0.0.1", port: 0 });
+  const transit = await TransitRelay.listen({ host: "127.0.0.1", port: 0 });
+  const servers = { url: rendezvous.url, hint: transit.hint };
+  const dir = mkdtempSync(join(tmpdir(), "socketkit-bench-wormhole-"));
+  try {
+    const file = join(dir, "source", "big.bin");
+    mkdirSync(join(dir, "source"));
+    const fd = openSync(file, "w");
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    for (let i = 0; i < MB; i++) writeSync(fd, randomFillSync(chunk));
+    fsyncSync(fd);
+    closeSync(fd);
+    const bytes = statSync(file).size;
+    const rows: WormholeRow[] = PAIRS.map((p) => ({ tool: p.name, mbps: null, runs: [] }));
+    let n = 0;
+    for (let r = 0; r < RUNS; r++) {
+      for (const [i, pair] of PAIRS.entries()) {
+        const out = join(dir, `out-${i}`);
+        mkdirSync(out, { recursive: true });
+        const seconds = await once(pair, servers, file, out, relayOnly, n++);
+        (rows[i] as WormholeRow).runs.push(bytes / 1e6 / seconds);
+      }
+    }
+    for (const row of rows) row.mbps = median(row.runs);
+    const ours = rows[0]?.mbps;
+    for (const row of rows) if (ours && row.mbps) row.ratio = ours / row.mbps;
+    return { path: relayOnly ? "relay" : "direct", mb: MB, rows };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await rendezvous.close();
+    await transit.close();
+  }
+}
+
+/** Whether this process can make a network namespace with only loopback in it. */
+function canUnshare(): boolean {
+  const r = spawnSync("unshare", ["-n", "sh", "-c", "ip link set lo up"], { stdio: "ignore" });
+  return r.status === 0;
+}
+
+const SELF = fileURLToPath(import.meta.url);
+
+/**
+ * The part: skipped (with the reason) without `wormhole`; in a loopback-only network
+ * namespace (direct transit) where one can be made, else in this one through the relay.
+ */
+export async function wormholeBench(): Promise<WormholeResult | { skipped: string }> {
+  if (!has("wormhole", ["--version"]))
+    return { skipped: "the wormhole program is not installed (apt-get install -y magic-wormhole)" };
+  if (!canUnshare()) return measure(true);
+  const child = spawn(
+    "unshare",
+    [
+      "-n",
+      "sh",
+      "-c",
+      'ip link set lo up && exec "$0" --import tsx "$1" --child',
+      process.execPath,
+      SELF,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"], env: process.env },
+  );
+  let out = "";
+  child.stdout?.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  const code = await exited(child);
+  if (code !== 0) throw new Error(`the wormhole benchmark failed (exit ${code})`);
+  return JSON.parse(out.trim().split("\n").at(-1) as string) as WormholeResult;
+}
+
+export function printWormhole(result: WormholeResult | { skipped: string }): void {
+  if ("skipped" in result) {
+    console.log(`\nMagic Wormhole: skipped: ${result.skipped}`);
+    return;
+  }
+  console.log(
+    `\n${result.mb} MiB file through a code on 127.0.0.1 (${result.path} transit), median MB/s of ${RUNS} runs (ratio = socketkit / row; target: >= 0.8 against wormhole)\n`,
+  );
+  for (const r of result.rows) {
+    const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(8);
+    console.log(`${r.tool.padEnd(42)} ${(r.mbps ?? 0).toFixed(1).padStart(8)} MB/s ${ratio}`);
+  }
+}
+
+if (process.argv.includes("--child")) {
+  // In the namespace: the result goes to the parent as the last line of stdout.
+  process.stdout.write(`${JSON.stringify(await measure(false))}\n`);
+  process.exit(0);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await wormholeBench();
+  printWormhole(result);
+  if (!("skipped" in result))
+    for (const r of result.rows) console.log(r.tool, r.runs.map((x) => x.toFixed(0)).join(" "));
+}
