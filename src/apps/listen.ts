@@ -275,7 +275,7 @@ async function serveOne(
       // makes the sending fail, which ends it). A terminal's user is done with the client.
       if (sending !== null && !(input as { isTTY?: boolean }).isTTY) await sending;
     } finally {
-      everyone?.delete(conn);
+      await everyone?.delete(conn);
     }
   } finally {
     await conn.close();
@@ -357,8 +357,16 @@ class Broadcast implements ByteTarget {
     else this.#clients.set(conn, { out: new Outbox(conn, { limit: OUTBOX_LIMIT }), who });
   }
 
-  delete(conn: Socket): void {
+  /**
+   * The client has ended its side: what the others sent it is still delivered (now, not at
+   * the turn's end), for as long as it keeps taking bytes, before its connection closes.
+   */
+  async delete(conn: Socket): Promise<void> {
+    const client = this.#clients.get(conn);
     this.#clients.delete(conn);
+    if (client === undefined) return;
+    client.out.flush();
+    await Promise.race([client.out.below(0), delay(this.#stallMs, undefined, { ref: false })]);
   }
 
   async sendall(data: Buffer | string): Promise<void> {

@@ -90,6 +90,11 @@ export class Outbox {
     return true;
   }
 
+  /** Starts sending what is queued now instead of at the end of the turn (a goodbye). */
+  flush(): void {
+    if (!this.#sending && this.#chunks.length > 0) void this.#send();
+  }
+
   /** Resolves once at most `bytes` are queued (or a send failed). */
   below(bytes: number): Promise<void> {
     if (this.#queued <= bytes || this.#failed) return Promise.resolve();

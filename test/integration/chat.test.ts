@@ -63,6 +63,16 @@ describe("chat room", () => {
     },
   );
 
+  it("says goodbye to a member that quits and half-closes at once (as ncat does)", T, async (t) => {
+    const { port } = await chatRoom(t);
+    for (let i = 0; i < 5; i++) {
+      const quitter = await RawMember.join(t, port, `q${i}`);
+      quitter.socket.end("/quit\r\n");
+      await quitter.closed;
+      assert.equal(quitter.text, "*** Bye.\r\n", "the goodbye came before the close");
+    }
+  });
+
   it(
     "filters telnet's protocol bytes, takes CR NUL and bare CR as line ends, escapes control characters",
     T,

@@ -248,21 +248,30 @@ async function serveMember(
   limits: MemberLimits,
 ): Promise<void> {
   const outbox = new Outbox(conn, { limit: limits.outboxLimit });
+  /** A close that lets the goodbye out first: the handler returns (and the server closes
+   * the connection) only once it is done. */
+  let closing: Promise<void> | null = null;
   const link: MemberLink = {
     address,
     host,
     send: (data) => outbox.push(data),
     close: (flush) => {
       if (!flush) void conn.close();
-      // What is queued (the goodbye) goes out first; a peer that does not take it within
-      // a few seconds is closed anyway.
-      else {
-        const timer = setTimeout(() => void conn.close(), 5000);
-        void outbox.below(0).then(() => {
-          clearTimeout(timer);
-          if (!conn.closed) conn.shutdown(1);
+      // What is queued (the goodbye) goes out first, now rather than at the turn's end; a
+      // peer that does not take it within a few seconds is closed anyway.
+      else
+        closing ??= new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            void conn.close();
+            resolve();
+          }, 5000);
+          outbox.flush();
+          void outbox.below(0).then(() => {
+            clearTimeout(timer);
+            if (!conn.closed) conn.shutdown(1);
+            resolve();
+          });
         });
-      }
     },
   };
   const member = room.join(link);
@@ -324,6 +333,7 @@ async function serveMember(
   } finally {
     if (pause !== null) clearTimeout(pause);
     room.leave(member, reason);
+    if (closing !== null) await closing;
   }
 }
 
