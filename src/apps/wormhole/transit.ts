@@ -114,6 +114,11 @@ export class RecordPipe {
     this.description = description;
   }
 
+  /** The connection the records go on (for its socket options, closing, a half-close). */
+  get socket(): Socket {
+    return this.#conn.sock;
+  }
+
   /** Seals `record` under the next nonce and writes it, length first. */
   async send(record: Uint8Array): Promise<void> {
     const box = this.#seal(record);
