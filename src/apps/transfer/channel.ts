@@ -62,7 +62,7 @@ export class Channel {
    * transfer fails with a `TimeoutError` (null: never). Checked a few times per period
    * against a counter, so the data path pays nothing for it (a socket timeout would arm a
    * timer for every read). `wire`: what the protocol travels on when it is not `conn`'s
-   * own bytes (the records of a wormhole's transit connection, which `conn` carries).
+   * own bytes from the start (records under keys agreed before, as through a wormhole).
    */
   constructor(
     conn: Socket,

@@ -92,6 +92,13 @@ class Conn {
       });
   }
 
+  /** What was read past the last exact read (the peer's first bytes after the handshake). */
+  takeBuffered(): Buffer {
+    const out = this.#buffer;
+    this.#buffer = Buffer.alloc(0);
+    return out;
+  }
+
   close(): void {
     void this.sock.close();
   }
@@ -114,9 +121,13 @@ export class RecordPipe {
     this.description = description;
   }
 
-  /** The connection the records go on (for its socket options, closing, a half-close). */
-  get socket(): Socket {
-    return this.#conn.sock;
+  /**
+   * Hands the connection over to another record layer, for two peers that agreed on one
+   * (socketkit's own, native-transfer.ts): its socket, and the bytes already read from it
+   * past the handshake, which come first. This pipe must not send or receive after.
+   */
+  detach(): { socket: Socket; buffered: Buffer } {
+    return { socket: this.#conn.sock, buffered: this.#conn.takeBuffered() };
   }
 
   /** Seals `record` under the next nonce and writes it, length first. */
