@@ -198,7 +198,7 @@ export function registerTransfer(program: Command): void {
   const sendCommand = program.command("send");
   wormholeFlags(common(addClientTlsFlags(sendCommand)))
     .description(
-      "send files and folders to a waiting `socketkit receive` (--to), or a file, folder or text with a Magic Wormhole code",
+      "send files and folders to a waiting `socketkit receive` (--to), or with a Magic Wormhole code (files and folders to socketkit, a file, folder or text to wormhole)",
     )
     .argument("[paths...]", "files and folders to send")
     .option("--to <host:port>", "where `socketkit receive` listens", parseHostPort)
@@ -207,7 +207,7 @@ export function registerTransfer(program: Command): void {
     .option("--code-length <words>", "words in an allocated code", parseWords, 2)
     .addHelpText(
       "after",
-      "\nExamples:\n  $ socketkit send report.pdf                   # prints: Wormhole code is: 7-crossover-clockwork\n  $ socketkit send --text 'the wifi password is ...'\n  $ socketkit send report.pdf photos/ --to 192.168.1.20:9000\n  $ SOCKETKIT_SECRET=hunter2 socketkit send big.iso --to host:9000 --secret",
+      "\nExamples:\n  $ socketkit send report.pdf                   # prints: Wormhole code is: 7-crossover-clockwork\n  $ socketkit send report.pdf photos/           # to socketkit receive CODE: folders, resume\n  $ socketkit send --text 'the wifi password is ...'\n  $ socketkit send report.pdf photos/ --to 192.168.1.20:9000\n  $ SOCKETKIT_SECRET=hunter2 socketkit send big.iso --to host:9000 --secret",
     )
     .action(
       async (
@@ -434,11 +434,9 @@ async function sendWithCode(
   paths: string[],
   flags: Common & WormholeFlags & { text?: string; code?: string; codeLength: number },
 ): Promise<void> {
-  if (flags.text === undefined && paths.length !== 1)
-    throw new Error(
-      "send with a code takes one file or folder, or --text (or use --to HOST:PORT for several)",
-    );
-  const what = flags.text !== undefined ? { text: flags.text } : { path: paths[0] as string };
+  if (flags.text === undefined && paths.length === 0)
+    throw new Error("send needs files or folders to send, or --text");
+  const what = flags.text !== undefined ? { text: flags.text } : { paths };
   const { wormholeSend } = await wormholeModule();
   const summary = await withProgress((progress, log) =>
     wormholeSend(what, {
@@ -491,6 +489,8 @@ async function receiveWithCode(
 /** The summary line of a transfer with a code. */
 export function wormholeLine(verb: string, s: WormholeSummary): string {
   if (s.kind === "text") return `${verb} a text of ${s.bytes} bytes`;
+  if (s.transfer !== undefined)
+    return `${summaryLine(verb, s.transfer)} (socketkit's protocol, ${s.via})`;
   const mbps = s.seconds > 0 ? s.bytes / 1e6 / s.seconds : 0;
   if (s.kind === "folder")
     return `${verb} the folder ${escapeControls(s.name ?? "")} (${s.files} files, ${s.fileBytes} bytes), a zip of ${s.bytes} bytes in ${s.seconds.toFixed(2)} s (${mbps.toFixed(1)} MB/s, ${s.via}), sha256 ${s.sha256}`;

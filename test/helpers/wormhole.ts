@@ -12,7 +12,7 @@ import {
   type RendezvousServerOptions,
 } from "../../src/apps/wormhole/rendezvous-server.ts";
 import { TransitRelay } from "../../src/apps/wormhole/transit-relay.ts";
-import { errorOutputFrom, type Program, start } from "./proc.ts";
+import { errorOutputFrom, type Program, ROOT, start } from "./proc.ts";
 
 let found: string | null | undefined;
 /** Why tests of the real `wormhole` must skip, or null when it is here. */
@@ -79,4 +79,35 @@ export async function codeOf(program: Program): Promise<string> {
   const line = /Wormhole code is: (\S+)/;
   await errorOutputFrom(program, (err) => line.test(err));
   return (line.exec(program.stderr()) as RegExpExecArray)[1] as string;
+}
+
+/**
+ * `socketkit ARGS... --relay-url URL --transit-helper HINT EXTRA...` (from the source, in
+ * `cwd`): never the public servers.
+ */
+export function socketkitVia(
+  relay: { url: string; hint: string },
+  args: string[],
+  extra: string[] = [],
+  options: { cwd?: string } = {},
+): Program {
+  if (!relay.url.startsWith("ws://127.0.0.1:") || !relay.hint.startsWith("tcp:127.0.0.1:"))
+    throw new Error(
+      `Refusing to run socketkit on servers off loopback: ${relay.url} ${relay.hint}`,
+    );
+  return start(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      `${ROOT}src/cli/main.ts`,
+      ...args,
+      "--relay-url",
+      relay.url,
+      "--transit-helper",
+      relay.hint,
+      ...extra,
+    ],
+    { cwd: options.cwd },
+  );
 }

@@ -61,9 +61,16 @@ export class Channel {
    * `timeout`: seconds without any progress after which the connection is closed and the
    * transfer fails with a `TimeoutError` (null: never). Checked a few times per period
    * against a counter, so the data path pays nothing for it (a socket timeout would arm a
-   * timer for every read).
+   * timer for every read). `wire`: what the protocol travels on when it is not `conn`'s
+   * own bytes from the start (records under keys agreed before, as through a wormhole).
    */
-  constructor(conn: Socket, role: Role, peerLabel: string, timeout: number | null = 30) {
+  constructor(
+    conn: Socket,
+    role: Role,
+    peerLabel: string,
+    timeout: number | null = 30,
+    wire?: Wire,
+  ) {
     this.conn = conn;
     if (timeout !== null && timeout > 0) {
       let seen = -1;
@@ -91,7 +98,7 @@ export class Channel {
     conn.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
     // Not makefile: the channel reads, but closing the connection is up to its owner.
     this.rfile = new BufferedReader(conn);
-    this.wire = new PlainWire(conn, this.rfile);
+    this.wire = wire ?? new PlainWire(conn, this.rfile);
     this.role = role;
     this.peerLabel = peerLabel;
   }
@@ -219,10 +226,10 @@ export class Channel {
    * `error` message); one that is not a transfer peer at all is only closed.
    */
   async handshake(secret: string | null): Promise<void> {
-    await this.conn.sendall(encodePreamble(this.role));
+    await this.wire.sendall(encodePreamble(this.role));
     let preamble: Buffer;
     try {
-      preamble = await this.rfile.readexactly(PREAMBLE_SIZE);
+      preamble = await this.wire.readexactly(PREAMBLE_SIZE);
     } catch (err) {
       if (!(err instanceof IncompleteReadError)) throw err;
       preamble = err.partial;

@@ -38,4 +38,16 @@ describe("SealedWire", () => {
     });
     assert.equal((await wire.recv(5)).length, 0);
   });
+
+  it("opens first the records' bytes read before it was made (a connection handed over), then the connection's", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const sealer = new RecordSealer(KEY);
+    const data = randomBytes(3000);
+    const records = Buffer.concat(sealer.seal(data.subarray(0, 1000)));
+    // Someone else read the first record and part of the second off the connection.
+    const more = Buffer.concat(sealer.seal(data.subarray(1000)));
+    const wire = new SealedWire(conn, OTHER, KEY, Buffer.concat([records, more.subarray(0, 7)]));
+    await client.sendall(more.subarray(7));
+    assert.deepEqual(await wire.readexactly(3000), data);
+  });
 });

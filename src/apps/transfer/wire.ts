@@ -61,10 +61,12 @@ export class SealedWire implements Wire {
   readonly #have = new ChunkQueue();
   #eof = false;
 
-  constructor(conn: Socket, sendKey: Uint8Array, receiveKey: Uint8Array) {
+  /** `buffered`: records' bytes already read from `conn` by someone else, which come first. */
+  constructor(conn: Socket, sendKey: Uint8Array, receiveKey: Uint8Array, buffered?: Buffer) {
     this.#conn = conn;
     this.#sealer = new RecordSealer(sendKey);
     this.#opener = new RecordOpener(receiveKey);
+    if (buffered !== undefined && buffered.length > 0) this.#opener.push(buffered);
   }
 
   async sendall(...parts: Buffer[]): Promise<void> {

@@ -2,10 +2,18 @@ import { createHash, type Hash } from "node:crypto";
 import { lstat, open as openFile, stat, statfs } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { WormholeError } from "../../core/errors.ts";
+import { messageOf, WormholeError } from "../../core/errors.ts";
 import { DestDir, existsError, type StagedFile } from "../transfer/dest-dir.ts";
-import type { TransferProgress } from "../transfer/transfer.ts";
+import { listSources } from "../transfer/files.ts";
+import type { TransferProgress, TransferSummary } from "../transfer/transfer.ts";
 import { DEFAULT_RELAY_URL, DEFAULT_TRANSIT_HELPER } from "./defaults.ts";
+import {
+  offeredTransfer,
+  receiveNative,
+  SOCKETKIT_APP_VERSIONS,
+  sendNative,
+  sharedTransferVersion,
+} from "./native-transfer.ts";
 import { parseTcpHint, type RecordPipe, Transit } from "./transit.ts";
 import { unzipFolder } from "./unzip-folder.ts";
 import { TRANSFER_APPID, Wormhole } from "./wormhole.ts";
@@ -16,7 +24,8 @@ import { type FolderZip, zipFolder } from "./zip-folder.ts";
  * `offer` / `answer` / `transit` messages of file-transfer-protocol.md) over a
  * {@link Wormhole}, the file's bytes over {@link Transit}, the receiver's ack carrying
  * the SHA-256 the sender checks. A folder goes as the protocol sends one: a zip
- * ({@link zipFolder} on the way out, {@link unzipFolder} on the way in).
+ * ({@link zipFolder} on the way out, {@link unzipFolder} on the way in). Between two
+ * socketkit peers, socketkit's own transfer protocol instead (native-transfer.ts).
  * @module
  */
 
@@ -41,12 +50,17 @@ export interface WormholeTransferOptions {
   log?: (line: string) => void;
 }
 
-/** What {@link wormholeSend} sends: a text, or a file or folder by its path. */
-export type WormholeOffer = { text: string } | { path: string };
+/**
+ * What {@link wormholeSend} sends: a text, a file or folder, or files and folders
+ * (`paths`), which go by socketkit's own protocol when the receiver is socketkit, else as
+ * `{ path }` when there is one.
+ */
+export type WormholeOffer = { text: string } | { path: string } | { paths: string[] };
 
 /** The outcome of a send or a receive with a code. */
 export interface WormholeSummary {
-  kind: "text" | "file" | "folder";
+  /** `files`: by socketkit's own protocol, with {@link WormholeSummary.transfer}. */
+  kind: "text" | "file" | "folder" | "files";
   /** The text, when it was one. */
   text?: string;
   /** The file's name (as sent) and where it went on the receiving side. */
@@ -61,6 +75,8 @@ export interface WormholeSummary {
   sha256?: string;
   /** How the bytes went: `direct ...` or `relay ...`. */
   via?: string;
+  /** What socketkit's own protocol moved, file by file (resumed, already there). */
+  transfer?: TransferSummary;
 }
 
 const RECORD = 256 * 1024;
@@ -93,9 +109,14 @@ export async function wormholeSend(
   } = {},
 ): Promise<WormholeSummary> {
   const say = log(options);
-  const file = "path" in what ? await sourceOf(what.path) : null;
+  let file = "path" in what ? await sourceOf(what.path) : null;
+  // Listed before a code is made: a path that is not there fails at once.
+  const tree = "paths" in what ? await listSources(what.paths) : null;
+  for (const skipped of tree?.skipped ?? [])
+    say(`skipped ${skipped}: not a file or folder (links are not followed)`);
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
+    appVersions: SOCKETKIT_APP_VERSIONS,
     onMotd: (motd) => say(`Server says: ${motd}`),
     onNotice: say,
   });
@@ -109,6 +130,30 @@ export async function wormholeSend(
     } else code = await w.allocateCode(options.codeLength ?? 2);
     options.onCode?.(code);
     await w.establish();
+    if ("paths" in what) {
+      const version = sharedTransferVersion(w.peerVersions);
+      if (version !== null) {
+        transit = transitFor(true, options);
+        const sent = await sendNative(
+          w,
+          transit,
+          tree as NonNullable<typeof tree>,
+          version,
+          options,
+        );
+        mood = "happy";
+        return sent;
+      }
+      if (what.paths.length !== 1) {
+        const why = `Cannot send ${what.paths.length} paths to a receiver that is not socketkit (wormhole takes one at a time)`;
+        w.send({ error: why });
+        throw new WormholeError(why, { code: "ERR_WORMHOLE_SEND" });
+      }
+      file = await sourceOf(what.paths[0] as string).catch((err: unknown) => {
+        w.send({ error: messageOf(err) });
+        throw err;
+      });
+    }
     const started = performance.now();
     if (file !== null) {
       transit = transitFor(true, options);
@@ -393,6 +438,7 @@ export async function wormholeReceive(
   await DestDir.prepare(dir);
   const w = await Wormhole.connect(options.relayUrl ?? DEFAULT_RELAY_URL, {
     timeout: options.timeout,
+    appVersions: SOCKETKIT_APP_VERSIONS,
     onMotd: (motd) => say(`Server says: ${motd}`),
     onNotice: say,
   });
@@ -416,6 +462,12 @@ export async function wormholeReceive(
       }
       if (!("offer" in m)) continue;
       const offer = (m.offer ?? {}) as Record<string, unknown>;
+      const native = offeredTransfer(offer);
+      if (native !== undefined) {
+        const received = await receiveNative(w, transit, native, options);
+        mood = "happy";
+        return received;
+      }
       if (typeof offer.message === "string") {
         options.onText?.(offer.message);
         w.send({ answer: { message_ack: "ok" } });

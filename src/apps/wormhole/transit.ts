@@ -116,6 +116,14 @@ class Conn {
       });
   }
 
+  /** What was read past the last exact read (the peer's first bytes after the handshake). */
+  takeBuffered(): Buffer {
+    const out = Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [];
+    this.#buffered = 0;
+    return out;
+  }
+
   close(): void {
     void this.sock.close();
   }
@@ -142,6 +150,15 @@ export class RecordPipe {
     this.#sendKey = sendKey;
     this.#receiveKey = receiveKey;
     this.description = description;
+  }
+
+  /**
+   * Hands the connection over to another record layer, for two peers that agreed on one
+   * (socketkit's own, native-transfer.ts): its socket, and the bytes already read from it
+   * past the handshake, which come first. This pipe must not send or receive after.
+   */
+  detach(): { socket: Socket; buffered: Buffer } {
+    return { socket: this.#conn.sock, buffered: this.#conn.takeBuffered() };
   }
 
   /** Seals `record` under the next nonce and writes it, length first. */
