@@ -74,11 +74,15 @@ async function startRedis(): Promise<{ url: string; port: number; stop: () => Pr
   };
 }
 
-function chatServer(members: number, redis: string | null): Promise<BenchServer> {
+/**
+ * A chat server for `members` of its own, in a room of `total` members (on every server
+ * sharing the Redis): the per-address limit counts over all of them.
+ */
+function chatServer(members: number, total: number, redis: string | null): Promise<BenchServer> {
   const args = ["--import", "tsx", `${ROOT}src/cli/main.ts`, "chat", "serve", "--port", "0"];
   args.push("--history", "0", "--rate", "100000", "--quiet-above", "0");
   args.push("--max-clients", String(members + 10));
-  args.push("--max-per-host", String(members + 10)); // every member is on 127.0.0.1
+  args.push("--max-per-host", String(total + 10)); // every member is on 127.0.0.1
   if (redis !== null) args.push("--redis", redis);
   return startServer(process.execPath, args);
 }
@@ -242,7 +246,9 @@ export async function chatOnRedis(
   const started: BenchServer[] = [];
   try {
     for (let i = 0; i < servers; i++) {
-      started.push(await chatServer(Math.ceil(members / servers), withRedis ? redis.url : null));
+      started.push(
+        await chatServer(Math.ceil(members / servers), members, withRedis ? redis.url : null),
+      );
     }
     const before = started.map((s) => rssOf(s.pid));
     let after: number[] = [];
@@ -285,7 +291,7 @@ export async function oneServerWithAndWithout(
   try {
     for (let run = 0; run < runs; run++) {
       for (const withRedis of [true, false]) {
-        const server = await chatServer(members, withRedis ? redis.url : null);
+        const server = await chatServer(members, members, withRedis ? redis.url : null);
         try {
           // Names of their own: a killed server's nicknames stay taken for its lease.
           const tag = `r${run}${withRedis ? "x" : "y"}m`;
