@@ -191,7 +191,8 @@ test("on a terminal, the code's transfer shows the progress bar both sides, then
     assert.match(
       screen,
       new RegExp(
-        `${verb} bar\\.bin, 8388608 bytes in [\\d.]+ s \\([\\d.]+ MB/s, (direct|relay) [^)]+\\), sha256 ${sha(data)}`,
+        // Two socketkits: socketkit's own protocol through the code.
+        `${verb} bar\\.bin, 8388608 bytes in [\\d.]+ s \\([\\d.]+ MB/s\\), sha256 ${sha(data)} \\(socketkit's protocol, (direct|relay) [^)]+\\)`,
       ),
       `${verb}: the summary line`,
     );
@@ -216,11 +217,11 @@ test(
     assert.equal(await sender.exited, 1);
     assert.match(
       receiver.stderr(),
-      /^socketkit: Cannot take "big\.bin": 2097152 bytes and only \d+ free on the disk\n$/,
+      /^socketkit: Refused "big\.bin": 2097152 bytes and only \d+ free on the disk\n$/,
     );
     assert.match(
       sender.stderr(),
-      /The receiver refused: Cannot take "big\.bin": .*free on the disk/,
+      /The receiver says: Refused "big\.bin": .*free on the disk/,
     );
     assert.equal(relay.transit.pairs, 0, "no transit connection was made");
     assert.deepEqual(await filesIn(disk), []);
