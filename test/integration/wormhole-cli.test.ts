@@ -219,10 +219,7 @@ test(
       receiver.stderr(),
       /^socketkit: Refused "big\.bin": 2097152 bytes and only \d+ free on the disk\n$/,
     );
-    assert.match(
-      sender.stderr(),
-      /The receiver says: Refused "big\.bin": .*free on the disk/,
-    );
+    assert.match(sender.stderr(), /The receiver says: Refused "big\.bin": .*free on the disk/);
     assert.equal(relay.transit.pairs, 0, "no transit connection was made");
     assert.deepEqual(await filesIn(disk), []);
   },
