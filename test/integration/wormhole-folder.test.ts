@@ -84,53 +84,62 @@ async function leftIn(out: string): Promise<string[]> {
   return names.filter((n) => n !== ".socketkit-partial");
 }
 
-test("wormhole send DIR to socketkit receive: the same tree", {
-  skip,
-  timeout: 90_000,
-}, async (t) => {
-  const dir = await folder(t);
-  await makeTree(join(dir, "my folder"));
-  await mkdir(join(dir, "out"));
-  const relay = await localRelay(t);
-  const sender = wormhole(relay, "send", ["my folder"], { cwd: dir });
-  t.after(sender.stop);
-  const code = await codeOf(sender);
-  const receiver = sk(relay, ["receive", code, "--dir", join(dir, "out")]);
-  t.after(receiver.stop);
-  assert.equal(await receiver.exited, 0, receiver.stderr());
-  assert.equal(await sender.exited, 0, sender.stderr());
-  // wormhole 0.12 sends no empty folder.
-  const want = (await treeOf(join(dir, "my folder"))).filter((e) => !e.startsWith("empty folder/"));
-  assert.deepEqual(await treeOf(join(dir, "out", "my folder")), want);
-  // Made as any folder of the user's is (not with the staging folder's private mode).
-  const modeOf = async (path: string) => (await lstat(path)).mode & 0o777;
-  assert.equal(await modeOf(join(dir, "out", "my folder")), await modeOf(join(dir, "out")));
-  assert.deepEqual(await leftIn(join(dir, "out")), ["my folder"]);
-  assert.match(receiver.stderr(), /received the folder my folder \(5 files, 700035 bytes\)/);
-  assert.match(sender.stderr(), /Confirmation received/);
-});
+// Direct, and through the transit relay only (socketkit's side gives no address to connect to).
+for (const path of ["direct", "relay"] as const) {
+  const noListen = path === "relay" ? ["--no-listen"] : [];
 
-test("socketkit send DIR to wormhole receive: the same tree, empty folder included", {
-  skip,
-  timeout: 90_000,
-}, async (t) => {
-  const dir = await folder(t);
-  await makeTree(join(dir, "my folder"));
-  await mkdir(join(dir, "out"));
-  const relay = await localRelay(t);
-  const sender = sk(relay, ["send", join(dir, "my folder")]);
-  t.after(sender.stop);
-  const code = await codeOf(sender);
-  const receiver = wormhole(relay, "receive", ["--accept-file", code], { cwd: join(dir, "out") });
-  t.after(receiver.stop);
-  assert.equal(await receiver.exited, 0, receiver.stderr());
-  assert.equal(await sender.exited, 0, sender.stderr());
-  assert.deepEqual(
-    await treeOf(join(dir, "out", "my folder")),
-    await treeOf(join(dir, "my folder")),
-  );
-  assert.match(sender.stderr(), /sent the folder my folder \(5 files, 700035 bytes\), a zip of/);
-});
+  test(`wormhole send DIR to socketkit receive (${path}): the same tree`, {
+    skip,
+    timeout: 90_000,
+  }, async (t) => {
+    const dir = await folder(t);
+    await makeTree(join(dir, "my folder"));
+    await mkdir(join(dir, "out"));
+    const relay = await localRelay(t);
+    const sender = wormhole(relay, "send", ["my folder"], { cwd: dir });
+    t.after(sender.stop);
+    const code = await codeOf(sender);
+    const receiver = sk(relay, ["receive", code, "--dir", join(dir, "out"), ...noListen]);
+    t.after(receiver.stop);
+    assert.equal(await receiver.exited, 0, receiver.stderr());
+    assert.equal(await sender.exited, 0, sender.stderr());
+    // wormhole 0.12 sends no empty folder.
+    const want = (await treeOf(join(dir, "my folder"))).filter(
+      (e) => !e.startsWith("empty folder/"),
+    );
+    assert.deepEqual(await treeOf(join(dir, "out", "my folder")), want);
+    // Made as any folder of the user's is (not with the staging folder's private mode).
+    const modeOf = async (path: string) => (await lstat(path)).mode & 0o777;
+    assert.equal(await modeOf(join(dir, "out", "my folder")), await modeOf(join(dir, "out")));
+    assert.deepEqual(await leftIn(join(dir, "out")), ["my folder"]);
+    assert.match(receiver.stderr(), /received the folder my folder \(5 files, 700035 bytes\)/);
+    assert.match(sender.stderr(), /Confirmation received/);
+    assert.equal(relay.transit.pairs, path === "relay" ? 1 : 0);
+  });
+
+  test(`socketkit send DIR to wormhole receive (${path}): the same tree, empty folder included`, {
+    skip,
+    timeout: 90_000,
+  }, async (t) => {
+    const dir = await folder(t);
+    await makeTree(join(dir, "my folder"));
+    await mkdir(join(dir, "out"));
+    const relay = await localRelay(t);
+    const sender = sk(relay, ["send", join(dir, "my folder"), ...noListen]);
+    t.after(sender.stop);
+    const code = await codeOf(sender);
+    const receiver = wormhole(relay, "receive", ["--accept-file", code], { cwd: join(dir, "out") });
+    t.after(receiver.stop);
+    assert.equal(await receiver.exited, 0, receiver.stderr());
+    assert.equal(await sender.exited, 0, sender.stderr());
+    assert.deepEqual(
+      await treeOf(join(dir, "out", "my folder")),
+      await treeOf(join(dir, "my folder")),
+    );
+    assert.match(sender.stderr(), /sent the folder my folder \(5 files, 700035 bytes\), a zip of/);
+    assert.equal(relay.transit.pairs, path === "relay" ? 1 : 0);
+  });
+}
 
 test("socketkit to socketkit: a folder through the relay by socketkit's protocol; a file that exists refused, replaced with --overwrite", {
   timeout: 90_000,
