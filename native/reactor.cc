@@ -83,6 +83,12 @@ constexpr int kStride = 6;
 // holds kBatchBytes, the sockets still to read are served first on the next wake-up.
 constexpr size_t kStreamRead = 64 * 1024;
 constexpr size_t kBatchBytes = 1024 * 1024;
+// A stream read of at least kOwnRead bytes is handed over in the block it was read into, a
+// kStreamRead-byte Buffer that JavaScript gave the reactor (feed), with no copy; a shorter
+// one is copied into the batch's bytes and the block used again. JavaScript's own Buffers,
+// not memory of the addon's: V8 frees them in its young-generation collections, where
+// Buffers with finalizers would wait for full ones.
+constexpr size_t kOwnRead = kStreamRead / 2;
 constexpr int kMaxMessages = 32;
 constexpr size_t kSlot = 64 * 1024;
 constexpr int kAcceptBound = 64;
@@ -156,7 +162,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                         InstanceMethod("setKeepAlive", &Reactor::SetKeepAlive),
                         InstanceMethod("write", &Reactor::Write), InstanceMethod("sendto", &Reactor::SendTo),
                         InstanceMethod("sendmmsg", &Reactor::SendMmsg), InstanceMethod("close", &Reactor::Close),
-                        InstanceMethod("stats", &Reactor::Stats),
+                        InstanceMethod("stats", &Reactor::Stats), InstanceMethod("feed", &Reactor::Feed),
                         StaticValue("constants", c), StaticMethod("encodeAddress", &Reactor::EncodeAddress),
                         StaticMethod("decodeAddress", &Reactor::DecodeAddress)});
   }
@@ -294,7 +300,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       Record(kEvReadable, id);
     }
     if (e.reading && !e.eof && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
-      if (used_ >= kBatchBytes) {
+      if (used_ + owned_bytes_ >= kBatchBytes) {
         carry_.push_back(id);
       } else if (e.kind == kListener) {
         AcceptSome(id, e);
@@ -312,12 +318,24 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     // One read, unless the peer has hung up and the read was short: then a second one sees
     // the end of the stream in this batch rather than on the next wake-up.
     for (int tries = 0; tries < 2; tries++) {
+      // Into a block when there is one (none fed yet: straight into staging_).
+      char* into = blocks_.empty() ? staging_.get() + used_ : blocks_.back().second;
       ssize_t n;
       do {
-        n = read(e.fd, staging_.get() + used_, room);
+        n = read(e.fd, into, room);
       } while (n < 0 && errno == EINTR);
       if (n > 0) {
-        AddData(id, static_cast<size_t>(n));
+        if (blocks_.empty()) {
+          AddData(id, static_cast<size_t>(n));
+        } else if (static_cast<size_t>(n) >= kOwnRead) {
+          owned_.push_back(blocks_.back().first);
+          blocks_.pop_back();
+          owned_bytes_ += static_cast<size_t>(n);
+          Record(kEvData, id, 0, static_cast<int32_t>(n), static_cast<int32_t>(owned_.size()));
+        } else {
+          memcpy(staging_.get() + used_, into, static_cast<size_t>(n));
+          AddData(id, static_cast<size_t>(n));
+        }
         room -= static_cast<size_t>(n);
         if (room == 0 || !(events & (EPOLLRDHUP | EPOLLHUP))) return;
         continue;
@@ -478,6 +496,19 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
     Napi::Value data = used_ > 0 ? Napi::Buffer<char>::Copy(env, staging_.get(), used_).As<Napi::Value>()
                                  : env.Null().As<Napi::Value>();
+    Napi::Value owned = env.Undefined();
+    if (!owned_.empty()) {
+      Napi::Array list = Napi::Array::New(env, owned_.size());
+      for (size_t i = 0; i < owned_.size(); i++) {
+        napi_value block;
+        napi_get_reference_value(env, owned_[i], &block);
+        napi_delete_reference(env, owned_[i]);
+        list.Set(static_cast<uint32_t>(i), Napi::Value(env, block));
+      }
+      owned = list;
+      owned_.clear();
+      owned_bytes_ = 0;
+    }
     Napi::Value errors = env.Undefined();
     if (!errors_.empty()) {
       Napi::Array list = Napi::Array::New(env, errors_.size());
@@ -492,9 +523,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     errors_.clear();
     used_ = 0;
     try {
-      callback_.MakeCallback(Value(),
-                             {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors},
-                             *context_);
+      callback_.MakeCallback(
+          Value(), {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors, owned},
+          *context_);
     } catch (const Napi::Error& e) {
       // Thrown by the callback: to 'uncaughtException', as an error in any I/O callback.
       napi_fatal_exception(env, e.Value());
@@ -749,6 +780,19 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     return Napi::Number::New(env, static_cast<double>(sent));
   }
 
+  // feed(block): a Buffer of at least STREAM_READ bytes for a large stream read to land in
+  // (and be handed back in, with the batch). JavaScript must not use it until then.
+  Napi::Value Feed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Ensure(env);
+    Napi::Buffer<char> block = info[0].As<Napi::Buffer<char>>();
+    if (block.Length() < kStreamRead) throw Napi::RangeError::New(env, "a block must hold STREAM_READ bytes");
+    napi_ref ref;
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, block, 1, &ref), env.Undefined());
+    blocks_.push_back({ref, block.Data()});
+    return env.Undefined();
+  }
+
   // stats(): wake-ups, batches delivered, records in them, epoll instances rebuilt.
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
@@ -798,6 +842,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       e = Entry();
     }
     refs_ = 0;
+    for (auto& [ref, data] : blocks_) napi_delete_reference(Env(), ref);
+    for (napi_ref ref : owned_) napi_delete_reference(Env(), ref);
+    blocks_.clear();
+    owned_.clear();
     close(epfd_);
     epfd_ = -1;
     Handle* h = handle_;
@@ -832,6 +880,11 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // The batch being built.
   std::unique_ptr<char[]> staging_;
   size_t used_ = 0;
+  // Blocks fed by JavaScript (a reference and the memory), and those of this batch's large
+  // reads, handed back with it.
+  std::vector<std::pair<napi_ref, char*>> blocks_;
+  std::vector<napi_ref> owned_;
+  size_t owned_bytes_ = 0;
   std::vector<int32_t> records_;
   std::vector<std::pair<int, const char*>> errors_;
   Napi::Reference<Napi::Int32Array> events_;

@@ -257,6 +257,29 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     assert.equal(texts.size, 50);
   });
 
+  it("hands a large read over in a block of its own, and never writes to a block it handed over", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const streams = acceptInto(kit, fd);
+    const c = await client(t, port);
+    c.write("small");
+    await until(() => streams[0] !== undefined && streams[0].bytes === 5, "the small read");
+    const s = streams[0] as Recorder;
+    const small = s.data[0] as Buffer;
+    assert.ok(small.buffer.byteLength < STREAM_READ, "a small read is a view of the batch's bytes");
+    const payload = randomBytes(8 * MiB);
+    c.write(payload);
+    await until(() => s.bytes === 5 + payload.length, "the payload", 30_000);
+    // Kept, every chunk is still what was read: no block was read into again while held.
+    assert.ok(Buffer.concat(s.data.slice(1)).equals(payload), "every byte, in order");
+    const large = s.data.filter((d) => d.length >= STREAM_READ / 2);
+    assert.ok(large.length > 0, "large reads");
+    for (const d of large) {
+      assert.equal(d.buffer.byteLength, STREAM_READ, "a large read is a view of its own block");
+    }
+    assert.equal(new Set(large.map((d) => d.buffer)).size, large.length, "one block per read");
+  });
+
   it("delivers a half-closed stream's end once, with its last bytes, and still writes after it", async (t) => {
     const kit = new Kit(t);
     const { fd, port } = kit.listener();

@@ -41,7 +41,9 @@
  * one new Buffer; `onData`, `onDatagram` and the address of `onAccept` get views of its
  * memory. A handler may keep a view as long as it likes (nothing writes to it again), but a
  * kept view holds the whole batch's memory: copy a few bytes out of a large batch when
- * keeping them long.
+ * keeping them long. A stream read of at least half of {@link STREAM_READ} is not copied:
+ * it lands in a block of its own (a Buffer of STREAM_READ bytes the dispatcher fed the
+ * reactor), and `onData` gets a view of that block.
  *
  * **Ends and errors.** `onEnd` comes once, when the peer ends the stream (its FIN); the socket
  * is still writable (half-close). `onError` on a stream means it is dead: nothing more is
@@ -112,7 +114,9 @@ export interface ReactorError extends Error {
  * errors they index (undefined when there are none).
  *
  * A record is `[kind, id, a, b, c, d]`:
- * - `EV_DATA`: `data[a, a + b)` read from the stream;
+ * - `EV_DATA`: `data[a, a + b)` read from the stream, or, when `c` > 0, the first `b` bytes
+ *   of the block `owned[c - 1]` (a read of at least half of {@link STREAM_READ}, handed
+ *   back in the block it was read into: see `feed`);
  * - `EV_END`: the stream ended (read returned 0), once;
  * - `EV_ERROR`: `errors[a]`;
  * - `EV_WRITABLE`: what `wantWritable` asked for;
@@ -126,6 +130,7 @@ export type BatchCallback = (
   count: number,
   data: Buffer | null,
   errors: ReactorError[] | undefined,
+  owned: Buffer[] | undefined,
 ) => void;
 
 /**
@@ -169,6 +174,12 @@ export interface NativeReactor {
    * when it fails (an error after the first ends the count, and the next call throws it).
    */
   sendmmsg(id: number, data: Uint8Array, spans: Int32Array, count: number): number;
+  /**
+   * Gives the reactor a Buffer of at least STREAM_READ bytes (made with
+   * `Buffer.allocUnsafeSlow`, so its memory is its own) for a large stream read to land in;
+   * it comes back, holding the bytes, in a batch's `owned`. Until then it is the reactor's.
+   */
+  feed(block: Buffer): void;
   /** Counters since the reactor was made. */
   stats(): ReactorStats;
   /** Closes the epoll instance and the poll handle; the descriptors stay open. */
@@ -231,6 +242,8 @@ export const MAX_MESSAGES = 32;
 export const MAX_DATAGRAM = 65536;
 /** Most connections one listener gives in one batch. */
 export const ACCEPT_BOUND = 64;
+/** Blocks the reactor holds for large stream reads (one more is fed for each handed over). */
+const FED_BLOCKS = 4;
 
 const EXPECTED: Partial<ReactorConstants> = {
   KIND_STREAM,
@@ -418,9 +431,10 @@ export class Reactor {
   constructor() {
     const cls = nativeReactorClass();
     this.#addon = native("native I/O reactor");
-    this.#native = new cls((events, count, data, errors) =>
-      this.#dispatch(events, count, data, errors),
+    this.#native = new cls((events, count, data, errors, owned) =>
+      this.#dispatch(events, count, data, errors, owned),
     );
+    for (let i = 0; i < FED_BLOCKS; i++) this.#feed();
   }
 
   /** The process's reactor (one per Node.js environment: a worker has its own), made on first use. */
@@ -646,6 +660,7 @@ export class Reactor {
     count: number,
     data: Buffer | null,
     errors: ReactorError[] | undefined,
+    owned: Buffer[] | undefined,
   ): void {
     this.#inBatch = true;
     const handlers = this.#handlers;
@@ -665,12 +680,16 @@ export class Reactor {
           continue;
         }
         switch (kind) {
-          case EV_DATA:
+          case EV_DATA: {
+            const own = events[at + 4] as number;
             handler.onData?.(
-              Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
+              own > 0
+                ? Buffer.from(((owned as Buffer[])[own - 1] as Buffer).buffer, 0, events[at + 3])
+                : Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
               id,
             );
             break;
+          }
           case EV_DATAGRAM:
             if (handler.onDatagramIn !== undefined) {
               handler.onDatagramIn(
@@ -752,6 +771,12 @@ export class Reactor {
       for (const id of this.#quarantined) this.#free.push(id);
       this.#quarantined = [];
     }
+    // A block for each the batch handed over (see NativeReactor.feed).
+    if (owned !== undefined) for (let i = 0; i < owned.length; i++) this.#feed();
     if (failed) throw failure;
+  }
+
+  #feed(): void {
+    this.#native.feed(Buffer.allocUnsafeSlow(STREAM_READ));
   }
 }
