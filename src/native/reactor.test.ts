@@ -4,10 +4,11 @@
  * kept alive only by what is ref'd.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createSocket, type Socket as DgramSocket } from "node:dgram";
 import { once } from "node:events";
-import { readSync, writeFileSync } from "node:fs";
+import { constants, openSync, readSync, writeFileSync, writeSync } from "node:fs";
 import { connect, type Socket as NetSocket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -278,6 +279,22 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
       assert.equal(d.buffer.byteLength, STREAM_READ, "a large read is a view of its own block");
     }
     assert.equal(new Set(large.map((d) => d.buffer)).size, large.length, "one block per read");
+  });
+
+  it("reads a stream that is not a socket (a FIFO) as well", async (t) => {
+    const kit = new Kit(t);
+    const path = join(await tempDir(t), "fifo");
+    const made = spawnSync("mkfifo", [path]);
+    if (made.error !== undefined || made.status !== 0) {
+      t.skip("mkfifo is not available");
+      return;
+    }
+    // Read and write ends in one descriptor each, non-blocking (Linux opens a FIFO O_RDWR).
+    const fd = kit.own(openSync(path, constants.O_RDWR | constants.O_NONBLOCK));
+    const got: Buffer[] = [];
+    kit.register(fd, "stream", { onData: (d) => got.push(Buffer.from(d)) });
+    writeSync(fd, "through a pipe");
+    await until(() => Buffer.concat(got).toString() === "through a pipe", "the bytes");
   });
 
   it("delivers a half-closed stream's end once, with its last bytes, and still writes after it", async (t) => {
