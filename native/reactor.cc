@@ -89,6 +89,8 @@ constexpr size_t kBatchBytes = 1024 * 1024;
 // not memory of the addon's: V8 frees them in its young-generation collections, where
 // Buffers with finalizers would wait for full ones.
 constexpr size_t kOwnRead = kStreamRead / 2;
+// The size of the slab that small batches' bytes are handed over in (Node.js's Buffer pool's).
+constexpr size_t kSlab = 8 * 1024;
 constexpr int kMaxMessages = 32;
 constexpr size_t kSlot = 64 * 1024;
 constexpr int kAcceptBound = 64;
@@ -148,6 +150,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
         {"EV_READABLE", kEvReadable},
         {"STRIDE", kStride},
         {"STREAM_READ", static_cast<double>(kStreamRead)},
+        {"SLAB", static_cast<double>(kSlab)},
         {"BATCH_BYTES", static_cast<double>(kBatchBytes)},
         {"MAX_MESSAGES", kMaxMessages},
         {"MAX_DATAGRAM", static_cast<double>(kSlot)},
@@ -522,9 +525,38 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     }
     Napi::Int32Array events = events_.Value();
     memcpy(events.Data(), records_.data(), words * sizeof(int32_t));
-    // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
-    Napi::Value data = used_ > 0 ? Napi::Buffer<char>::Copy(env, staging_.get(), used_).As<Napi::Value>()
-                                 : env.Null().As<Napi::Value>();
+    Napi::Value data = env.Null();
+    size_t base = 0;
+    if (used_ > 0 && used_ <= kSlab) {
+      // A small batch goes after the last in the slab, a Buffer of kSlab bytes shared by
+      // the batches until it is full: no Buffer made per batch, and a view kept holds at
+      // most kSlab bytes, as a copy from Node.js's own Buffer pool does.
+      base = (slabUsed_ + 7) & ~static_cast<size_t>(7);
+      if (slab_ == nullptr || base + used_ > kSlab) {
+        void* mem;
+        napi_value buf;
+        if (napi_create_buffer(env, kSlab, &mem, &buf) == napi_ok) {
+          if (slab_ != nullptr) napi_delete_reference(env, slab_);
+          napi_create_reference(env, buf, 1, &slab_);
+          slabMem_ = static_cast<char*>(mem);
+          base = 0;
+        } else {
+          base = kSlab;  // no new slab: a Buffer of its own, below
+        }
+      }
+      if (base + used_ <= kSlab) {
+        memcpy(slabMem_ + base, staging_.get(), used_);
+        slabUsed_ = base + used_;
+        napi_value buf;
+        napi_get_reference_value(env, slab_, &buf);
+        data = Napi::Value(env, buf);
+      }
+    }
+    if (used_ > 0 && data.IsNull()) {
+      // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
+      data = Napi::Buffer<char>::Copy(env, staging_.get(), used_);
+      base = 0;
+    }
     Napi::Value owned = env.Undefined();
     if (!owned_.empty()) {
       Napi::Array list = Napi::Array::New(env, owned_.size());
@@ -553,7 +585,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     used_ = 0;
     try {
       callback_.MakeCallback(
-          Value(), {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors, owned},
+          Value(),
+          {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors, owned,
+           Napi::Number::New(env, static_cast<double>(base))},
           *context_);
     } catch (const Napi::Error& e) {
       // Thrown by the callback: to 'uncaughtException', as an error in any I/O callback.
@@ -873,6 +907,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     refs_ = 0;
     for (auto& [ref, data] : blocks_) napi_delete_reference(Env(), ref);
     for (napi_ref ref : owned_) napi_delete_reference(Env(), ref);
+    if (slab_ != nullptr) napi_delete_reference(Env(), slab_);
+    slab_ = nullptr;
     blocks_.clear();
     owned_.clear();
     close(epfd_);
@@ -909,6 +945,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // The batch being built.
   std::unique_ptr<char[]> staging_;
   size_t used_ = 0;
+  // The slab small batches are copied to (see Deliver).
+  napi_ref slab_ = nullptr;
+  char* slabMem_ = nullptr;
+  size_t slabUsed_ = 0;
   // Blocks fed by JavaScript (a reference and the memory), and those of this batch's large
   // reads, handed back with it.
   std::vector<std::pair<napi_ref, char*>> blocks_;

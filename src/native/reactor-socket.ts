@@ -13,7 +13,7 @@ import {
   TCP_NODELAY,
 } from "../core/constants.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
-import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
+import { type Reactor, type ReactorError, type ReactorHandler, SLAB } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
 
 /** SO_LINGER on with 0 seconds: `struct linger { 1, 0 }`, so close() sends a reset. */
@@ -122,8 +122,10 @@ export class ReactorSocket extends EventEmitter implements ReactorHandler {
     this.bytesRead += data.length;
     // A view holds its whole batch (up to a megabyte of other sockets' bytes) for as long
     // as it is kept, and StreamConnection keeps what is not read at once: a small part of
-    // a larger batch is copied out, so what a socket holds is what it counts.
-    const chunk = data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data;
+    // a larger batch is copied out, so what a socket holds is what it counts. A view of a
+    // slab (small batches share one) holds no more than a copy from Node.js's pool would.
+    const held = data.buffer.byteLength;
+    const chunk = held > SLAB && data.length * 2 < held ? Buffer.from(data) : data;
     if (this.#receiver !== null) this.#receiver.receive(chunk);
     else this.emit("data", chunk);
   }

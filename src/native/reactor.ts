@@ -38,10 +38,12 @@
  * fill and TCP flow control slows the peer, so a slow consumer bounds memory.
  *
  * **Buffers.** The bytes of a batch are copied once, from the reactor's reused buffers into
- * one new Buffer; `onData`, `onDatagram` and the address of `onAccept` get views of its
- * memory. A handler may keep a view as long as it likes (nothing writes to it again), but a
- * kept view holds the whole batch's memory: copy a few bytes out of a large batch when
- * keeping them long. A stream read of at least half of {@link STREAM_READ} is not copied:
+ * one new Buffer (or, for a batch of at most {@link SLAB} bytes, into the next part of a
+ * slab that several batches share, as Buffers share Node.js's pool); `onData`,
+ * `onDatagram` and the address of `onAccept` get views of that memory. A handler may keep a
+ * view as long as it likes (nothing writes to it again), but a kept view holds the whole
+ * batch's memory (or the slab): copy a few bytes out of a large batch when keeping them
+ * long. A stream read of at least half of {@link STREAM_READ} is not copied:
  * it lands in a block of its own (a Buffer of STREAM_READ bytes the dispatcher fed the
  * reactor), and `onData` gets a view of that block.
  *
@@ -90,6 +92,7 @@ export interface ReactorConstants {
   EV_READABLE: number;
   STRIDE: number;
   STREAM_READ: number;
+  SLAB: number;
   BATCH_BYTES: number;
   MAX_MESSAGES: number;
   MAX_DATAGRAM: number;
@@ -110,10 +113,12 @@ export interface ReactorError extends Error {
 /**
  * What the addon hands JavaScript on a wake-up: `count` records of {@link STRIDE} int32 in
  * `events` (reused from batch to batch: read only during the call), the bytes they point at
- * in `data` (a new Buffer each batch; null when the records point at none) and the
- * errors they index (undefined when there are none).
+ * in `data` from `dataBase` on (null when the records point at none: a Buffer of the
+ * batch's own, or, for a batch of at most {@link SLAB} bytes, the slab it shares with the
+ * batches before and after it, each in a part no other batch writes to), the errors they
+ * index (undefined when there are none) and the blocks of large reads.
  *
- * A record is `[kind, id, a, b, c, d]`:
+ * A record is `[kind, id, a, b, c, d]`, its offsets counted from `dataBase`:
  * - `EV_DATA`: `data[a, a + b)` read from the stream, or, when `c` > 0, the first `b` bytes
  *   of the block `owned[c - 1]` (a read of at least half of {@link STREAM_READ}, handed
  *   back in the block it was read into: see `feed`);
@@ -131,6 +136,7 @@ export type BatchCallback = (
   data: Buffer | null,
   errors: ReactorError[] | undefined,
   owned: Buffer[] | undefined,
+  dataBase: number,
 ) => void;
 
 /**
@@ -234,6 +240,11 @@ const EV_READABLE = 8;
 export const STRIDE = 6;
 /** Most bytes one stream gives in one batch. */
 export const STREAM_READ = 65536;
+/**
+ * Bytes of the slab a small batch's bytes are handed over in (several batches share one,
+ * as Buffers share Node.js's pool): a view of a batch that small holds at most that much.
+ */
+export const SLAB = 8192;
 /** Bytes after which a batch reads no more sockets (one socket may add its bound past it). */
 export const BATCH_BYTES = 1048576;
 /** Most datagrams one socket gives in one batch. */
@@ -263,6 +274,7 @@ const EXPECTED: Partial<ReactorConstants> = {
   EV_READABLE,
   STRIDE,
   STREAM_READ,
+  SLAB,
   BATCH_BYTES,
   MAX_MESSAGES,
   MAX_DATAGRAM,
@@ -431,8 +443,8 @@ export class Reactor {
   constructor() {
     const cls = nativeReactorClass();
     this.#addon = native("native I/O reactor");
-    this.#native = new cls((events, count, data, errors, owned) =>
-      this.#dispatch(events, count, data, errors, owned),
+    this.#native = new cls((events, count, data, errors, owned, dataBase) =>
+      this.#dispatch(events, count, data, errors, owned, dataBase),
     );
     for (let i = 0; i < FED_BLOCKS; i++) this.#feed();
   }
@@ -661,6 +673,7 @@ export class Reactor {
     data: Buffer | null,
     errors: ReactorError[] | undefined,
     owned: Buffer[] | undefined,
+    dataBase: number,
   ): void {
     this.#inBatch = true;
     const handlers = this.#handlers;
@@ -668,7 +681,7 @@ export class Reactor {
     let failure: unknown;
     // Views are made with Buffer.from(arrayBuffer, offset, length): half what subarray costs.
     const bytes = (data?.buffer ?? null) as ArrayBuffer;
-    const base = data?.byteOffset ?? 0;
+    const base = (data?.byteOffset ?? 0) + dataBase;
     for (let i = 0, at = 0; i < count; i++, at += STRIDE) {
       const kind = events[at] as number;
       const id = events[at + 1] as number;
@@ -694,9 +707,9 @@ export class Reactor {
             if (handler.onDatagramIn !== undefined) {
               handler.onDatagramIn(
                 data as Buffer,
-                events[at + 2] as number,
+                dataBase + (events[at + 2] as number),
                 events[at + 3] as number,
-                events[at + 4] as number,
+                dataBase + (events[at + 4] as number),
                 events[at + 5] as number,
                 id,
               );
