@@ -26,6 +26,7 @@ import {
   type ReactorHandler,
   type RegisterOptions,
   reactorMissingReason,
+  SLAB,
   STREAM_READ,
 } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
@@ -279,6 +280,30 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
       assert.equal(d.buffer.byteLength, STREAM_READ, "a large read is a view of its own block");
     }
     assert.equal(new Set(large.map((d) => d.buffer)).size, large.length, "one block per read");
+  });
+
+  it("hands small batches over in a shared slab, each in a part of its own", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const streams = acceptInto(kit, fd);
+    const c = await client(t, port);
+    const s = await (async () => {
+      await until(() => streams.length === 1, "the connection");
+      return streams[0] as Recorder;
+    })();
+    const views: Buffer[] = [];
+    for (let i = 0; i < 5; i++) {
+      c.write(`message ${i}`);
+      await until(() => s.data.length === i + 1, `read ${i}`);
+      views.push(s.data[i] as Buffer);
+    }
+    assert.equal(new Set(views.map((v) => v.buffer)).size, 1, "one slab for the five batches");
+    assert.equal(views[0]?.buffer.byteLength, SLAB);
+    assert.deepEqual(
+      views.map((v) => v.toString()),
+      Array.from({ length: 5 }, (_, i) => `message ${i}`),
+      "no batch wrote over another",
+    );
   });
 
   it("reads a stream that is not a socket (a FIFO) as well", async (t) => {
