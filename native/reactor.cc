@@ -83,6 +83,14 @@ constexpr int kStride = 6;
 // holds kBatchBytes, the sockets still to read are served first on the next wake-up.
 constexpr size_t kStreamRead = 64 * 1024;
 constexpr size_t kBatchBytes = 1024 * 1024;
+// A stream read of at least kOwnRead bytes is handed over in the block it was read into, a
+// kStreamRead-byte Buffer that JavaScript gave the reactor (feed), with no copy; a shorter
+// one is copied into the batch's bytes and the block used again. JavaScript's own Buffers,
+// not memory of the addon's: V8 frees them in its young-generation collections, where
+// Buffers with finalizers would wait for full ones.
+constexpr size_t kOwnRead = kStreamRead / 2;
+// The size of the slab that small batches' bytes are handed over in (Node.js's Buffer pool's).
+constexpr size_t kSlab = 8 * 1024;
 constexpr int kMaxMessages = 32;
 constexpr size_t kSlot = 64 * 1024;
 constexpr int kAcceptBound = 64;
@@ -106,6 +114,7 @@ struct Entry {
   bool eof = false;     // END delivered: no more reading
   bool failed = false;  // a fatal error delivered: nothing more is watched
   bool inEpoll = false;
+  bool notSocket = false;  // a stream that recv refuses (ENOTSOCK): read instead
   uint32_t mask = 0;  // the interest epoll has
   uint32_t wake = 0;  // the wake-up that last served it
   uint32_t gen = 0;   // which registration under this id (epoll's data holds it beside the id)
@@ -141,6 +150,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
         {"EV_READABLE", kEvReadable},
         {"STRIDE", kStride},
         {"STREAM_READ", static_cast<double>(kStreamRead)},
+        {"SLAB", static_cast<double>(kSlab)},
         {"BATCH_BYTES", static_cast<double>(kBatchBytes)},
         {"MAX_MESSAGES", kMaxMessages},
         {"MAX_DATAGRAM", static_cast<double>(kSlot)},
@@ -156,7 +166,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                         InstanceMethod("setKeepAlive", &Reactor::SetKeepAlive),
                         InstanceMethod("write", &Reactor::Write), InstanceMethod("sendto", &Reactor::SendTo),
                         InstanceMethod("sendmmsg", &Reactor::SendMmsg), InstanceMethod("close", &Reactor::Close),
-                        InstanceMethod("stats", &Reactor::Stats),
+                        InstanceMethod("stats", &Reactor::Stats), InstanceMethod("feed", &Reactor::Feed),
                         StaticValue("constants", c), StaticMethod("encodeAddress", &Reactor::EncodeAddress),
                         StaticMethod("decodeAddress", &Reactor::DecodeAddress)});
   }
@@ -192,11 +202,32 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     napi_add_async_cleanup_hook(env, OnEnvCleanup, h, &h->hook);
     staging_.reset(new char[kStaging]);
     records_.reserve(kStride * 64);
+    // The calls made once or more per message, as functions of the instance's own that
+    // carry the Reactor as their data: a method of the class would first look the Reactor
+    // up in its object (napi_unwrap), a tenth of what such a call costs. Each function
+    // holds the object (non-enumerable `owner`), so the Reactor outlives it.
+    Napi::Object self = info.This().As<Napi::Object>();
+    const std::pair<const char*, Napi::Function::Callback> direct[] = {
+        {"write", Direct<&Reactor::Write>},
+        {"sendto", Direct<&Reactor::SendTo>},
+        {"setReading", Direct<&Reactor::SetReading>},
+        {"wantWritable", Direct<&Reactor::WantWritable>},
+    };
+    for (const auto& [name, call] : direct) {
+      Napi::Function fn = Napi::Function::New(env, call, name, this);
+      fn.DefineProperty(Napi::PropertyDescriptor::Value("owner", self, napi_default));
+      self.DefineProperty(Napi::PropertyDescriptor::Value(name, fn, napi_default));
+    }
   }
 
   ~Reactor() override { Shutdown(false); }
 
  private:
+  template <Napi::Value (Reactor::*M)(const Napi::CallbackInfo&)>
+  static Napi::Value Direct(const Napi::CallbackInfo& info) {
+    return (static_cast<Reactor*>(info.Data())->*M)(info);
+  }
+
   // --- the wake-up ---
 
   static void OnPoll(uv_poll_t* poll, int status, int events) {
@@ -294,7 +325,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       Record(kEvReadable, id);
     }
     if (e.reading && !e.eof && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))) {
-      if (used_ >= kBatchBytes) {
+      if (used_ + owned_bytes_ >= kBatchBytes) {
         carry_.push_back(id);
       } else if (e.kind == kListener) {
         AcceptSome(id, e);
@@ -312,12 +343,31 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     // One read, unless the peer has hung up and the read was short: then a second one sees
     // the end of the stream in this batch rather than on the next wake-up.
     for (int tries = 0; tries < 2; tries++) {
+      // Into a block when there is one (none fed yet: straight into staging_).
+      char* into = blocks_.empty() ? staging_.get() + used_ : blocks_.back().second;
       ssize_t n;
+      // recv, not read: a socket's read goes through the VFS layer first (its file
+      // position lock and checks), which costs a tenth of the call for small reads.
       do {
-        n = read(e.fd, staging_.get() + used_, room);
+        n = e.notSocket ? read(e.fd, into, room) : recv(e.fd, into, room, 0);
       } while (n < 0 && errno == EINTR);
+      if (n < 0 && errno == ENOTSOCK) {
+        e.notSocket = true;  // a pipe, say: read it is
+        tries--;
+        continue;
+      }
       if (n > 0) {
-        AddData(id, static_cast<size_t>(n));
+        if (blocks_.empty()) {
+          AddData(id, static_cast<size_t>(n));
+        } else if (static_cast<size_t>(n) >= kOwnRead) {
+          owned_.push_back(blocks_.back().first);
+          blocks_.pop_back();
+          owned_bytes_ += static_cast<size_t>(n);
+          Record(kEvData, id, 0, static_cast<int32_t>(n), static_cast<int32_t>(owned_.size()));
+        } else {
+          memcpy(staging_.get() + used_, into, static_cast<size_t>(n));
+          AddData(id, static_cast<size_t>(n));
+        }
         room -= static_cast<size_t>(n);
         if (room == 0 || !(events & (EPOLLRDHUP | EPOLLHUP))) return;
         continue;
@@ -475,9 +525,51 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     }
     Napi::Int32Array events = events_.Value();
     memcpy(events.Data(), records_.data(), words * sizeof(int32_t));
-    // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
-    Napi::Value data = used_ > 0 ? Napi::Buffer<char>::Copy(env, staging_.get(), used_).As<Napi::Value>()
-                                 : env.Null().As<Napi::Value>();
+    Napi::Value data = env.Null();
+    size_t base = 0;
+    if (used_ > 0 && used_ <= kSlab) {
+      // A small batch goes after the last in the slab, a Buffer of kSlab bytes shared by
+      // the batches until it is full: no Buffer made per batch, and a view kept holds at
+      // most kSlab bytes, as a copy from Node.js's own Buffer pool does.
+      base = (slabUsed_ + 7) & ~static_cast<size_t>(7);
+      if (slab_ == nullptr || base + used_ > kSlab) {
+        void* mem;
+        napi_value buf;
+        if (napi_create_buffer(env, kSlab, &mem, &buf) == napi_ok) {
+          if (slab_ != nullptr) napi_delete_reference(env, slab_);
+          napi_create_reference(env, buf, 1, &slab_);
+          slabMem_ = static_cast<char*>(mem);
+          base = 0;
+        } else {
+          base = kSlab;  // no new slab: a Buffer of its own, below
+        }
+      }
+      if (base + used_ <= kSlab) {
+        memcpy(slabMem_ + base, staging_.get(), used_);
+        slabUsed_ = base + used_;
+        napi_value buf;
+        napi_get_reference_value(env, slab_, &buf);
+        data = Napi::Value(env, buf);
+      }
+    }
+    if (used_ > 0 && data.IsNull()) {
+      // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
+      data = Napi::Buffer<char>::Copy(env, staging_.get(), used_);
+      base = 0;
+    }
+    Napi::Value owned = env.Undefined();
+    if (!owned_.empty()) {
+      Napi::Array list = Napi::Array::New(env, owned_.size());
+      for (size_t i = 0; i < owned_.size(); i++) {
+        napi_value block;
+        napi_get_reference_value(env, owned_[i], &block);
+        napi_delete_reference(env, owned_[i]);
+        list.Set(static_cast<uint32_t>(i), Napi::Value(env, block));
+      }
+      owned = list;
+      owned_.clear();
+      owned_bytes_ = 0;
+    }
     Napi::Value errors = env.Undefined();
     if (!errors_.empty()) {
       Napi::Array list = Napi::Array::New(env, errors_.size());
@@ -492,9 +584,11 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     errors_.clear();
     used_ = 0;
     try {
-      callback_.MakeCallback(Value(),
-                             {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors},
-                             *context_);
+      callback_.MakeCallback(
+          Value(),
+          {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors, owned,
+           Napi::Number::New(env, static_cast<double>(base))},
+          *context_);
     } catch (const Napi::Error& e) {
       // Thrown by the callback: to 'uncaughtException', as an error in any I/O callback.
       napi_fatal_exception(env, e.Value());
@@ -749,6 +843,19 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     return Napi::Number::New(env, static_cast<double>(sent));
   }
 
+  // feed(block): a Buffer of at least STREAM_READ bytes for a large stream read to land in
+  // (and be handed back in, with the batch). JavaScript must not use it until then.
+  Napi::Value Feed(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Ensure(env);
+    Napi::Buffer<char> block = info[0].As<Napi::Buffer<char>>();
+    if (block.Length() < kStreamRead) throw Napi::RangeError::New(env, "a block must hold STREAM_READ bytes");
+    napi_ref ref;
+    NAPI_THROW_IF_FAILED(env, napi_create_reference(env, block, 1, &ref), env.Undefined());
+    blocks_.push_back({ref, block.Data()});
+    return env.Undefined();
+  }
+
   // stats(): wake-ups, batches delivered, records in them, epoll instances rebuilt.
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
@@ -798,6 +905,12 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       e = Entry();
     }
     refs_ = 0;
+    for (auto& [ref, data] : blocks_) napi_delete_reference(Env(), ref);
+    for (napi_ref ref : owned_) napi_delete_reference(Env(), ref);
+    if (slab_ != nullptr) napi_delete_reference(Env(), slab_);
+    slab_ = nullptr;
+    blocks_.clear();
+    owned_.clear();
     close(epfd_);
     epfd_ = -1;
     Handle* h = handle_;
@@ -832,6 +945,15 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // The batch being built.
   std::unique_ptr<char[]> staging_;
   size_t used_ = 0;
+  // The slab small batches are copied to (see Deliver).
+  napi_ref slab_ = nullptr;
+  char* slabMem_ = nullptr;
+  size_t slabUsed_ = 0;
+  // Blocks fed by JavaScript (a reference and the memory), and those of this batch's large
+  // reads, handed back with it.
+  std::vector<std::pair<napi_ref, char*>> blocks_;
+  std::vector<napi_ref> owned_;
+  size_t owned_bytes_ = 0;
   std::vector<int32_t> records_;
   std::vector<std::pair<int, const char*>> errors_;
   Napi::Reference<Napi::Int32Array> events_;

@@ -44,6 +44,44 @@ describe("stream sockets on the native I/O path", { skip }, () => {
     void conn;
   });
 
+  it("hands its bytes to the connection by a call, with no 'data' event", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const socket = conn[kStream]().socket;
+    assert.equal(socket.listenerCount("data"), 0, "no 'data' listener");
+    let events = 0;
+    socket.on("data", () => events++);
+    await client.sendall("one");
+    assert.equal((await conn.recv(10)).toString(), "one");
+    assert.equal(events, 0, "the bytes went to the receiver alone");
+  });
+
+  it("tryWrite: true when the kernel takes a write whole, else the rest is queued and the callback says when it is sent", async (t) => {
+    const { client, conn } = await tcpPair(t);
+    const socket = client[kStream]().socket as unknown as ReactorSocket;
+    let called = 0;
+    assert.equal(
+      socket.tryWrite(Buffer.from("small"), () => called++),
+      true,
+    );
+    assert.equal(called, 0, "no callback for a write taken whole");
+    assert.equal((await conn.recv(10)).toString(), "small");
+    // The peer reads nothing for now: a large write is taken in part.
+    const big = Buffer.alloc(32 * 1024 * 1024, 0x62);
+    let done: Error | null | undefined;
+    assert.equal(
+      socket.tryWrite(big, (err) => {
+        done = err;
+      }),
+      false,
+    );
+    assert.ok(socket.writableLength > 0, "the rest is queued");
+    let got = 0;
+    while (got < big.length) got += (await conn.recv(1024 * 1024)).length;
+    assert.equal(got, big.length);
+    assert.equal(done, null, "the callback said it was all sent");
+    assert.equal(socket.writableLength, 0);
+  });
+
   it("a paused or finished connection lets the process end, as with node:net", () => {
     const code = `
       import { createServer, createConnection } from "./src/index.ts";

@@ -13,7 +13,7 @@ import {
   TCP_NODELAY,
 } from "../core/constants.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
-import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
+import { type Reactor, type ReactorError, type ReactorHandler, SLAB } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
 
 /** SO_LINGER on with 0 seconds: `struct linger { 1, 0 }`, so close() sends a reset. */
@@ -69,6 +69,8 @@ export class ReactorSocket extends EventEmitter implements ReactorHandler {
   readonly readableLength = 0;
   readonly encrypted = undefined;
   #handle: ReactorHandle | null = null;
+  /** Who gets the bytes read, instead of `'data'` listeners (see {@link setReceiver}). */
+  #receiver: { receive(chunk: Buffer): void } | null = null;
 
   /** A socket on `fd` (an accepted connection: `remote` is its peer), or one to connect. */
   constructor(
@@ -120,8 +122,20 @@ export class ReactorSocket extends EventEmitter implements ReactorHandler {
     this.bytesRead += data.length;
     // A view holds its whole batch (up to a megabyte of other sockets' bytes) for as long
     // as it is kept, and StreamConnection keeps what is not read at once: a small part of
-    // a larger batch is copied out, so what a socket holds is what it counts.
-    this.emit("data", data.length * 2 < data.buffer.byteLength ? Buffer.from(data) : data);
+    // a larger batch is copied out, so what a socket holds is what it counts. A view of a
+    // slab (small batches share one) holds no more than a copy from Node.js's pool would.
+    const held = data.buffer.byteLength;
+    const chunk = held > SLAB && data.length * 2 < held ? Buffer.from(data) : data;
+    if (this.#receiver !== null) this.#receiver.receive(chunk);
+    else this.emit("data", chunk);
+  }
+
+  /**
+   * Hands every chunk read to `receiver` by a call instead of a `'data'` event (one
+   * receiver, for good: the `StreamConnection` over this socket).
+   */
+  setReceiver(receiver: { receive(chunk: Buffer): void }): void {
+    this.#receiver = receiver;
   }
 
   /** @internal The peer's FIN. */
@@ -329,6 +343,38 @@ export class ReactorSocket extends EventEmitter implements ReactorHandler {
     this.#pending.push({ data: buf, length: buf.length, callback });
     this.#queued += buf.length;
     this.#keepAlive();
+    return false;
+  }
+
+  /**
+   * {@link write} for `StreamConnection`'s sendall: true, without calling `callback`, when
+   * the kernel took all of `data` at once.
+   */
+  tryWrite(data: Buffer, callback: (err?: Error | null) => void): boolean {
+    if (this.#queued === 0 && !this.connecting && this.#corked === 0 && !this.destroyed) {
+      if (!this.#ending) {
+        let n: number;
+        try {
+          n = this.#reactor.write(this.#id, data, 0, data.length);
+        } catch (err) {
+          callback(err as Error);
+          this.destroy(err as Error);
+          return false;
+        }
+        if (n === data.length) {
+          this.bytesWritten += n;
+          return true;
+        }
+        if (n < 0) n = 0;
+        this.bytesWritten += n;
+        this.#pending.push({ data: data.subarray(n), length: data.length, callback });
+        this.#queued += data.length;
+        this.#reactor.wantWritable(this.#id);
+        this.#keepAlive();
+        return false;
+      }
+    }
+    this.write(data, callback);
     return false;
   }
 

@@ -4,10 +4,11 @@
  * kept alive only by what is ref'd.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createSocket, type Socket as DgramSocket } from "node:dgram";
 import { once } from "node:events";
-import { readSync, writeFileSync } from "node:fs";
+import { constants, openSync, readSync, writeFileSync, writeSync } from "node:fs";
 import { connect, type Socket as NetSocket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -25,6 +26,7 @@ import {
   type ReactorHandler,
   type RegisterOptions,
   reactorMissingReason,
+  SLAB,
   STREAM_READ,
 } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
@@ -255,6 +257,69 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     assert.equal(batches.size, 1, `the 50 reads came in ${batches.size} batches`);
     const texts = new Set(streams.map((s) => Buffer.concat(s.data).toString()));
     assert.equal(texts.size, 50);
+  });
+
+  it("hands a large read over in a block of its own, and never writes to a block it handed over", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const streams = acceptInto(kit, fd);
+    const c = await client(t, port);
+    c.write("small");
+    await until(() => streams[0] !== undefined && streams[0].bytes === 5, "the small read");
+    const s = streams[0] as Recorder;
+    const small = s.data[0] as Buffer;
+    assert.ok(small.buffer.byteLength < STREAM_READ, "a small read is a view of the batch's bytes");
+    const payload = randomBytes(8 * MiB);
+    c.write(payload);
+    await until(() => s.bytes === 5 + payload.length, "the payload", 30_000);
+    // Kept, every chunk is still what was read: no block was read into again while held.
+    assert.ok(Buffer.concat(s.data.slice(1)).equals(payload), "every byte, in order");
+    const large = s.data.filter((d) => d.length >= STREAM_READ / 2);
+    assert.ok(large.length > 0, "large reads");
+    for (const d of large) {
+      assert.equal(d.buffer.byteLength, STREAM_READ, "a large read is a view of its own block");
+    }
+    assert.equal(new Set(large.map((d) => d.buffer)).size, large.length, "one block per read");
+  });
+
+  it("hands small batches over in a shared slab, each in a part of its own", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const streams = acceptInto(kit, fd);
+    const c = await client(t, port);
+    const s = await (async () => {
+      await until(() => streams.length === 1, "the connection");
+      return streams[0] as Recorder;
+    })();
+    const views: Buffer[] = [];
+    for (let i = 0; i < 5; i++) {
+      c.write(`message ${i}`);
+      await until(() => s.data.length === i + 1, `read ${i}`);
+      views.push(s.data[i] as Buffer);
+    }
+    assert.equal(new Set(views.map((v) => v.buffer)).size, 1, "one slab for the five batches");
+    assert.equal(views[0]?.buffer.byteLength, SLAB);
+    assert.deepEqual(
+      views.map((v) => v.toString()),
+      Array.from({ length: 5 }, (_, i) => `message ${i}`),
+      "no batch wrote over another",
+    );
+  });
+
+  it("reads a stream that is not a socket (a FIFO) as well", async (t) => {
+    const kit = new Kit(t);
+    const path = join(await tempDir(t), "fifo");
+    const made = spawnSync("mkfifo", [path]);
+    if (made.error !== undefined || made.status !== 0) {
+      t.skip("mkfifo is not available");
+      return;
+    }
+    // Read and write ends in one descriptor each, non-blocking (Linux opens a FIFO O_RDWR).
+    const fd = kit.own(openSync(path, constants.O_RDWR | constants.O_NONBLOCK));
+    const got: Buffer[] = [];
+    kit.register(fd, "stream", { onData: (d) => got.push(Buffer.from(d)) });
+    writeSync(fd, "through a pipe");
+    await until(() => Buffer.concat(got).toString() === "through a pipe", "the bytes");
   });
 
   it("delivers a half-closed stream's end once, with its last bytes, and still writes after it", async (t) => {

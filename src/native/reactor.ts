@@ -38,10 +38,14 @@
  * fill and TCP flow control slows the peer, so a slow consumer bounds memory.
  *
  * **Buffers.** The bytes of a batch are copied once, from the reactor's reused buffers into
- * one new Buffer; `onData`, `onDatagram` and the address of `onAccept` get views of its
- * memory. A handler may keep a view as long as it likes (nothing writes to it again), but a
- * kept view holds the whole batch's memory: copy a few bytes out of a large batch when
- * keeping them long.
+ * one new Buffer (or, for a batch of at most {@link SLAB} bytes, into the next part of a
+ * slab that several batches share, as Buffers share Node.js's pool); `onData`,
+ * `onDatagram` and the address of `onAccept` get views of that memory. A handler may keep a
+ * view as long as it likes (nothing writes to it again), but a kept view holds the whole
+ * batch's memory (or the slab): copy a few bytes out of a large batch when keeping them
+ * long. A stream read of at least half of {@link STREAM_READ} is not copied:
+ * it lands in a block of its own (a Buffer of STREAM_READ bytes the dispatcher fed the
+ * reactor), and `onData` gets a view of that block.
  *
  * **Ends and errors.** `onEnd` comes once, when the peer ends the stream (its FIN); the socket
  * is still writable (half-close). `onError` on a stream means it is dead: nothing more is
@@ -88,6 +92,7 @@ export interface ReactorConstants {
   EV_READABLE: number;
   STRIDE: number;
   STREAM_READ: number;
+  SLAB: number;
   BATCH_BYTES: number;
   MAX_MESSAGES: number;
   MAX_DATAGRAM: number;
@@ -108,11 +113,15 @@ export interface ReactorError extends Error {
 /**
  * What the addon hands JavaScript on a wake-up: `count` records of {@link STRIDE} int32 in
  * `events` (reused from batch to batch: read only during the call), the bytes they point at
- * in `data` (a new Buffer each batch; null when the records point at none) and the
- * errors they index (undefined when there are none).
+ * in `data` from `dataBase` on (null when the records point at none: a Buffer of the
+ * batch's own, or, for a batch of at most {@link SLAB} bytes, the slab it shares with the
+ * batches before and after it, each in a part no other batch writes to), the errors they
+ * index (undefined when there are none) and the blocks of large reads.
  *
- * A record is `[kind, id, a, b, c, d]`:
- * - `EV_DATA`: `data[a, a + b)` read from the stream;
+ * A record is `[kind, id, a, b, c, d]`, its offsets counted from `dataBase`:
+ * - `EV_DATA`: `data[a, a + b)` read from the stream, or, when `c` > 0, the first `b` bytes
+ *   of the block `owned[c - 1]` (a read of at least half of {@link STREAM_READ}, handed
+ *   back in the block it was read into: see `feed`);
  * - `EV_END`: the stream ended (read returned 0), once;
  * - `EV_ERROR`: `errors[a]`;
  * - `EV_WRITABLE`: what `wantWritable` asked for;
@@ -126,6 +135,8 @@ export type BatchCallback = (
   count: number,
   data: Buffer | null,
   errors: ReactorError[] | undefined,
+  owned: Buffer[] | undefined,
+  dataBase: number,
 ) => void;
 
 /**
@@ -169,6 +180,12 @@ export interface NativeReactor {
    * when it fails (an error after the first ends the count, and the next call throws it).
    */
   sendmmsg(id: number, data: Uint8Array, spans: Int32Array, count: number): number;
+  /**
+   * Gives the reactor a Buffer of at least STREAM_READ bytes (made with
+   * `Buffer.allocUnsafeSlow`, so its memory is its own) for a large stream read to land in;
+   * it comes back, holding the bytes, in a batch's `owned`. Until then it is the reactor's.
+   */
+  feed(block: Buffer): void;
   /** Counters since the reactor was made. */
   stats(): ReactorStats;
   /** Closes the epoll instance and the poll handle; the descriptors stay open. */
@@ -223,6 +240,11 @@ const EV_READABLE = 8;
 export const STRIDE = 6;
 /** Most bytes one stream gives in one batch. */
 export const STREAM_READ = 65536;
+/**
+ * Bytes of the slab a small batch's bytes are handed over in (several batches share one,
+ * as Buffers share Node.js's pool): a view of a batch that small holds at most that much.
+ */
+export const SLAB = 8192;
 /** Bytes after which a batch reads no more sockets (one socket may add its bound past it). */
 export const BATCH_BYTES = 1048576;
 /** Most datagrams one socket gives in one batch. */
@@ -231,6 +253,8 @@ export const MAX_MESSAGES = 32;
 export const MAX_DATAGRAM = 65536;
 /** Most connections one listener gives in one batch. */
 export const ACCEPT_BOUND = 64;
+/** Blocks the reactor holds for large stream reads (one more is fed for each handed over). */
+const FED_BLOCKS = 4;
 
 const EXPECTED: Partial<ReactorConstants> = {
   KIND_STREAM,
@@ -250,6 +274,7 @@ const EXPECTED: Partial<ReactorConstants> = {
   EV_READABLE,
   STRIDE,
   STREAM_READ,
+  SLAB,
   BATCH_BYTES,
   MAX_MESSAGES,
   MAX_DATAGRAM,
@@ -418,9 +443,10 @@ export class Reactor {
   constructor() {
     const cls = nativeReactorClass();
     this.#addon = native("native I/O reactor");
-    this.#native = new cls((events, count, data, errors) =>
-      this.#dispatch(events, count, data, errors),
+    this.#native = new cls((events, count, data, errors, owned, dataBase) =>
+      this.#dispatch(events, count, data, errors, owned, dataBase),
     );
+    for (let i = 0; i < FED_BLOCKS; i++) this.#feed();
   }
 
   /** The process's reactor (one per Node.js environment: a worker has its own), made on first use. */
@@ -646,6 +672,8 @@ export class Reactor {
     count: number,
     data: Buffer | null,
     errors: ReactorError[] | undefined,
+    owned: Buffer[] | undefined,
+    dataBase: number,
   ): void {
     this.#inBatch = true;
     const handlers = this.#handlers;
@@ -653,7 +681,7 @@ export class Reactor {
     let failure: unknown;
     // Views are made with Buffer.from(arrayBuffer, offset, length): half what subarray costs.
     const bytes = (data?.buffer ?? null) as ArrayBuffer;
-    const base = data?.byteOffset ?? 0;
+    const base = (data?.byteOffset ?? 0) + dataBase;
     for (let i = 0, at = 0; i < count; i++, at += STRIDE) {
       const kind = events[at] as number;
       const id = events[at + 1] as number;
@@ -665,19 +693,23 @@ export class Reactor {
           continue;
         }
         switch (kind) {
-          case EV_DATA:
+          case EV_DATA: {
+            const own = events[at + 4] as number;
             handler.onData?.(
-              Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
+              own > 0
+                ? Buffer.from(((owned as Buffer[])[own - 1] as Buffer).buffer, 0, events[at + 3])
+                : Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
               id,
             );
             break;
+          }
           case EV_DATAGRAM:
             if (handler.onDatagramIn !== undefined) {
               handler.onDatagramIn(
                 data as Buffer,
-                events[at + 2] as number,
+                dataBase + (events[at + 2] as number),
                 events[at + 3] as number,
-                events[at + 4] as number,
+                dataBase + (events[at + 4] as number),
                 events[at + 5] as number,
                 id,
               );
@@ -752,6 +784,12 @@ export class Reactor {
       for (const id of this.#quarantined) this.#free.push(id);
       this.#quarantined = [];
     }
+    // A block for each the batch handed over (see NativeReactor.feed).
+    if (owned !== undefined) for (let i = 0; i < owned.length; i++) this.#feed();
     if (failed) throw failure;
+  }
+
+  #feed(): void {
+    this.#native.feed(Buffer.allocUnsafeSlow(STREAM_READ));
   }
 }

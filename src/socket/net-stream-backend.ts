@@ -479,7 +479,7 @@ export class NetStreamBackend implements SocketBackend {
     const conn = this.#conn;
     // Hot path: a connected socket goes straight to its connection.
     if (conn !== null && this.#connecting === null) {
-      return conn.sendall(data, waitMs(timeout, deadlineFrom(timeout)));
+      return conn.sendall(data, timeout === null ? null : waitMs(timeout, deadlineFrom(timeout)));
     }
     return this.#sendallSlow(data, timeout);
   }

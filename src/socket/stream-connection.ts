@@ -56,6 +56,8 @@ export class StreamConnection implements Readiness {
   #idleBytes = 0;
   #idleSince = 0;
   #direct: DirectRead | null = null;
+  /** The socket, when it can write at once with no callback (see {@link DirectSource}). */
+  #tryWrite: DirectSource | null = null;
   /** Made when someone waits for the close, resolved by `onClosed`. */
   #closedPromise: Promise<void> | null = null;
   #resolveClosed: (() => void) | null = null;
@@ -76,7 +78,13 @@ export class StreamConnection implements Readiness {
     this.#sendBufferSize = options.sendBufferSize ?? DEFAULT_HIGH_WATER_MARK;
     this.#reading = !options.paused;
     (socket as Tagged)[kConnection] = this;
-    socket.on("data", onData);
+    // A socket that can hand its bytes straight to a receiver (the native path's) does,
+    // instead of through a 'data' event.
+    const direct = socket as unknown as Partial<DirectSource>;
+    if (typeof direct.setReceiver === "function") {
+      direct.setReceiver(this);
+      this.#tryWrite = direct as DirectSource;
+    } else socket.on("data", onData);
     socket.on("end", onEnd);
     socket.on("error", onError);
     socket.on("close", onClose);
@@ -284,6 +292,14 @@ export class StreamConnection implements Readiness {
   /** Records an incoming chunk (called from the shared `'data'` handler). */
   receive(chunk: Buffer): void {
     if (this.readShut) return;
+    const d = this.#direct;
+    // The common case of a waiting recv: the chunk is its answer, past the queue.
+    if (d !== null && d.sep === null && chunk.length <= d.size && this.queue.length === 0) {
+      this.#direct = null;
+      d.resolve(d.wrap === null ? chunk : d.wrap(chunk));
+      this.readers.wake();
+      return;
+    }
     this.queue.push(chunk);
     if (this.#direct !== null) this.#feedDirect(this.#direct);
     if (this.queue.length >= this.#highWaterMark) this.socket.pause();
@@ -415,7 +431,10 @@ export class StreamConnection implements Readiness {
       const buf = typeof data === "string" ? Buffer.from(data) : data;
       // Fast path: it fits, there is room, and the kernel takes it at once.
       if (buf.length <= this.#sendBufferSize && this.socket.writableLength === 0) {
-        this.socket.write(buf, this.#afterWrite);
+        const direct = this.#tryWrite;
+        if (direct !== null) {
+          if (direct.tryWrite(buf, this.#afterWrite)) return RESOLVED;
+        } else this.socket.write(buf, this.#afterWrite);
         if (this.socket.writableLength === 0 || timeoutMs === 0) return RESOLVED;
         return this.waitWritable(0, timeoutMs);
       }
@@ -581,6 +600,20 @@ function streamHandle(socket: NetSocket): StreamHandle | null {
     return null;
   }
   return handle as StreamHandle;
+}
+
+/**
+ * A socket that hands what it reads to one receiver by a call rather than by `'data'`
+ * events (the native path's sockets): set once, by the connection over it.
+ */
+export interface DirectSource {
+  setReceiver(receiver: { receive(chunk: Buffer): void }): void;
+  /**
+   * `write(data, callback)`, but true, with no callback, when the kernel took every byte
+   * at once; otherwise what is left is queued (or the write failed) and `callback` is
+   * called as `write` calls it.
+   */
+  tryWrite(data: Buffer, callback: (err?: Error | null) => void): boolean;
 }
 
 /** A read waiting in {@link StreamConnection.readDirect}. */
