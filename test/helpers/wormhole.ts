@@ -89,7 +89,7 @@ export function socketkitVia(
   relay: { url: string; hint: string },
   args: string[],
   extra: string[] = [],
-  options: { cwd?: string } = {},
+  options: { cwd?: string; stdin?: string } = {},
 ): Program {
   if (!relay.url.startsWith("ws://127.0.0.1:") || !relay.hint.startsWith("tcp:127.0.0.1:"))
     throw new Error(
@@ -108,6 +108,6 @@ export function socketkitVia(
       relay.hint,
       ...extra,
     ],
-    { cwd: options.cwd },
+    options,
   );
 }

@@ -21,31 +21,25 @@ import {
   start,
 } from "../helpers/proc.ts";
 import { noTerminal, socketkitOnTerminal } from "../helpers/terminal.ts";
-import { codeOf, type LocalRelay, localRelay, noWormhole, wormhole } from "../helpers/wormhole.ts";
+import {
+  codeOf,
+  type LocalRelay,
+  localRelay,
+  noWormhole,
+  socketkitVia,
+  wormhole,
+} from "../helpers/wormhole.ts";
 import { FaultProxy } from "../reliability/lib/fault-proxy.ts";
 
 const T = { timeout: 60_000 };
 
-/** `socketkit ARGS... --relay-url URL --transit-helper HINT`: never the public servers. */
+/** socketkit on the test's local servers (never the public ones). */
 function sk(
   relay: Pick<LocalRelay, "url" | "hint">,
   args: string[],
   options: { stdin?: string } = {},
 ): Program {
-  return start(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      `${ROOT}src/cli/main.ts`,
-      ...args,
-      "--relay-url",
-      relay.url,
-      "--transit-helper",
-      relay.hint,
-    ],
-    options,
-  );
+  return socketkitVia(relay, args, [], options);
 }
 
 /** Files in `dir` besides socketkit's staging folder. */

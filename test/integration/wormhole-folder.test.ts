@@ -7,8 +7,15 @@ import { type TestContext, test } from "node:test";
 import { deflateRawSync } from "node:zlib";
 import { parseTcpHint, Transit } from "../../src/apps/wormhole/transit.ts";
 import { TRANSFER_APPID, Wormhole } from "../../src/apps/wormhole/wormhole.ts";
-import { type Program, ROOT, start } from "../helpers/proc.ts";
-import { codeOf, type LocalRelay, localRelay, noWormhole, wormhole } from "../helpers/wormhole.ts";
+import { type Program, ROOT } from "../helpers/proc.ts";
+import {
+  codeOf,
+  type LocalRelay,
+  localRelay,
+  noWormhole,
+  socketkitVia,
+  wormhole,
+} from "../helpers/wormhole.ts";
 
 /**
  * Folders with a code, as Magic Wormhole sends them (a zip): to and from the real
@@ -17,22 +24,9 @@ import { codeOf, type LocalRelay, localRelay, noWormhole, wormhole } from "../he
 
 const skip = noWormhole() ?? false;
 
+/** socketkit on the test's local servers (never the public ones). */
 function sk(relay: LocalRelay, args: string[], extra: string[] = []): Program {
-  return start(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      `${ROOT}src/cli/main.ts`,
-      ...args,
-      "--relay-url",
-      relay.url,
-      "--transit-helper",
-      relay.hint,
-      ...extra,
-    ],
-    { cwd: ROOT },
-  );
+  return socketkitVia(relay, args, extra, { cwd: ROOT });
 }
 
 async function folder(t: TestContext): Promise<string> {

@@ -6,27 +6,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import { outputFrom, type Program, ROOT, start } from "../helpers/proc.ts";
-import { codeOf, type LocalRelay, localRelay, noWormhole, wormhole } from "../helpers/wormhole.ts";
+import {
+  codeOf,
+  type LocalRelay,
+  localRelay,
+  noWormhole,
+  socketkitVia,
+  wormhole,
+} from "../helpers/wormhole.ts";
 
 const skip = noWormhole() ?? false;
 
 /** `socketkit ARGS... --relay-url URL --transit-helper HINT` run in `cwd`: never the public servers. */
 function sk(relay: LocalRelay, args: string[], cwd = ROOT, extra: string[] = []): Program {
-  return start(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      `${ROOT}src/cli/main.ts`,
-      ...args,
-      "--relay-url",
-      relay.url,
-      "--transit-helper",
-      relay.hint,
-      ...extra,
-    ],
-    { cwd: ROOT === cwd ? ROOT : cwd },
-  );
+  return socketkitVia(relay, args, extra, { cwd });
 }
 
 async function folder(t: TestContext): Promise<string> {
