@@ -1,52 +1,8 @@
-/**
- * What `--max-per-host` over Redis costs a connection: a chat server with `--redis` (in
- * this process) counting each address over every server (`RedisHostLimit`, the default
- * with `--redis`) against the same server counting on its own (`LocalHostLimit`),
- * interleaved. C connections from 127.0.0.1 join B at a time; for each, the time from
- * connecting until it is asked for a nickname (its welcome waits for the room's roster from
- * Redis either way); and Redis's commands per connection (joined and closed).
- *
- *   npx tsx bench/chat-accept.ts [CONNECTIONS] [BATCH]     # default: 2000 200
- */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Redis } from "ioredis";
 import { LocalHostLimit } from "../src/apps/chat/local-host-limit.ts";
 import { chatServe } from "../src/apps/chat/server.ts";
-import { freePort, median } from "./lib.ts";
-
-/** A redis-server on a free port in a temporary folder, nothing saved. */
-async function startRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "socketkit-bench-redis-"));
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { cwd: dir, stdio: ["ignore", "pipe", "ignore"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      if (out.includes("Ready to accept connections")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      if (child.exitCode === null) {
-        const gone = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+import { median, startRedis } from "./lib.ts";
 
 /** Redis's commands processed so far (the scripts' own included), and the script calls. */
 async function commandsOf(client: Redis): Promise<[number, number]> {

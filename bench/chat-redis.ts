@@ -14,13 +14,10 @@
  * members have a message, on one clock, and the last of them ends the round.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { type BenchServer, freePort, rssOf, SETTINGS, startServer } from "./lib.ts";
+import { type BenchServer, rssOf, SETTINGS, startRedis, startServer } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROUNDS = SETTINGS.fanoutRounds;
@@ -41,37 +38,6 @@ export interface SpreadResult {
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-/** A redis-server on a free port in a temporary folder, nothing saved. */
-async function startRedis(): Promise<{ url: string; port: number; stop: () => Promise<void> }> {
-  const dir = mkdtempSync(join(tmpdir(), "socketkit-bench-redis-"));
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { cwd: dir, stdio: ["ignore", "pipe", "ignore"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (c: Buffer) => {
-      out += c.toString();
-      if (out.includes("Ready to accept connections")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    stop: async () => {
-      if (child.exitCode === null) {
-        const gone = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /**

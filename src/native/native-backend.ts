@@ -23,7 +23,7 @@ import {
 } from "../core/errors.ts";
 import { badState } from "../socket/checks.ts";
 import { resolveAddress } from "../socket/getaddrinfo.ts";
-import { NotAStreamBackend } from "../socket/not-a-stream.ts";
+import { DatagramBackendBase } from "../socket/not-a-stream.ts";
 import { CLOSED, READABLE, type Readiness, WRITABLE } from "../socket/readiness.ts";
 import type { SocketBackend } from "../socket/socket-backend.ts";
 import { timeoutError } from "../socket/waiters.ts";
@@ -60,7 +60,7 @@ interface Waiter {
  * `send` is one datagram or packet, one `recv` returns one (cut to `bufsize`, as Python
  * does).
  */
-export class NativeBackend extends NotAStreamBackend implements SocketBackend {
+export class NativeBackend extends DatagramBackendBase implements SocketBackend {
   readonly #family: number;
   readonly #type: number;
   readonly #proto: number;
@@ -355,20 +355,6 @@ export class NativeBackend extends NotAStreamBackend implements SocketBackend {
       const n = this.#addon.sendto(this.#fd, data, where);
       return n < 0 ? null : n;
     });
-  }
-
-  async sendfile(): Promise<number> {
-    throw badState("Cannot sendfile: only SOCK_STREAM sockets are supported", "EINVAL");
-  }
-
-  async recv(bufsize: number, timeout: number | null): Promise<Buffer> {
-    return (await this.recvfrom(bufsize, timeout))[0];
-  }
-
-  async recvInto(buffer: Uint8Array, nbytes: number, timeout: number | null): Promise<number> {
-    const [data] = await this.recvfrom(nbytes, timeout);
-    buffer.set(data);
-    return data.length;
   }
 
   async recvfrom(bufsize: number, timeout: number | null): Promise<[Buffer, SocketAddress]> {
