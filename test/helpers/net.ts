@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import {
   type Socket as NetSocket,
@@ -16,7 +17,7 @@ import {
 } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, type TestContext } from "node:test";
 import {
   type Address,
   AF_INET,
@@ -140,6 +141,16 @@ export function thrown<E extends Error>(
 export async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "socketkit-test-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A fresh directory for a whole test file, made when the file loads and removed after its
+ * last test: `name` tells which file left it, should one be left.
+ */
+export function fileTempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `socketkit-${name}-`));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

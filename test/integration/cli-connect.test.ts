@@ -6,10 +6,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   AF_INET,
   AF_INET6,
@@ -18,7 +16,7 @@ import {
   SOCK_STREAM,
   socket,
 } from "../../src/index.ts";
-import { closedPort, closing, portOf as portNumber, recvAll } from "../helpers/net.ts";
+import { closedPort, closing, fileTempDir, portOf as portNumber, recvAll } from "../helpers/net.ts";
 import {
   blob,
   errorOutputFrom,
@@ -34,8 +32,7 @@ import {
 } from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: these tests use Python peers";
-const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-connect-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir("cli-connect");
 
 const cli = socketkit;
 

@@ -6,12 +6,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { AF_INET, createConnection, SOCK_DGRAM, socket } from "../../src/index.ts";
-import { recvAll } from "../helpers/net.ts";
+import { fileTempDir, recvAll } from "../helpers/net.ts";
 import {
   errorOutputFrom,
   listening,
@@ -26,8 +25,7 @@ import {
 } from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: these tests use Python clients";
-const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-listen-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir("cli-listen");
 
 const cli = socketkit;
 

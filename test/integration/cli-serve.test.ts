@@ -1,12 +1,11 @@
 /** `socketkit serve SERVICE` run as a child process, against Python peers and socketkit clients. */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { chargenLine } from "../../src/apps/services/chargen.ts";
 import { createConnection, SHUT_WR, type Socket } from "../../src/index.ts";
+import { fileTempDir } from "../helpers/net.ts";
 import {
   blob,
   listening,
@@ -20,8 +19,7 @@ import {
 } from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: these tests use Python peers";
-const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-serve-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir("cli-serve");
 
 function serve(args: string[]): Program {
   return start(process.execPath, ["--import", "tsx", `${ROOT}src/cli/main.ts`, "serve", ...args]);

@@ -1,14 +1,13 @@
 /** TLS through the `socketkit` command: serve/listen with a throwaway certificate, connect verifying, pinning, or not. */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
+import { fileTempDir } from "../helpers/net.ts";
 import { listening, type Program, portOf, python3, socketkit, start } from "../helpers/proc.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "socketkit-cli-tls-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir("cli-tls");
 
 const cli = socketkit;
 

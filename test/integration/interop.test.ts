@@ -4,10 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import {
   AF_INET,
   AF_UNIX,
@@ -17,11 +15,11 @@ import {
   type Socket,
   socket,
 } from "../../src/index.ts";
+import { fileTempDir } from "../helpers/net.ts";
 import { blob, example, listening, portOf, python3 } from "../helpers/proc.ts";
 
 const skip = python3() ? false : "python3 is not installed: the interop tests need it";
-const dir = mkdtempSync(join(tmpdir(), "socketkit-interop-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = fileTempDir("interop");
 
 /** Sends everything, half-closes, and reads until end of stream. */
 async function roundTrip(s: Socket, payload: Buffer): Promise<Buffer> {

@@ -18,7 +18,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { Channel } from "../../src/apps/transfer/channel.ts";
 import { STAGING_DIR, stagedPath } from "../../src/apps/transfer/dest-dir.ts";
 import { fetch, listenWarnings, receive, send, share } from "../../src/apps/transfer/index.ts";
@@ -55,6 +55,15 @@ async function receiver(options: Parameters<typeof receive>[0]) {
   result.catch(() => {}); // looked at by the test when it wants
   const port = await Promise.race([ready.promise, result.then(() => -1)]);
   return { port, result };
+}
+
+/** A sender written by hand, connected to `port` and past the handshake (no secret). */
+async function handSender(t: TestContext, port: number) {
+  const conn = await createConnection(["127.0.0.1", port]);
+  t.after(() => conn.close());
+  const channel = new Channel(conn, "sender", "test");
+  await channel.handshake(null);
+  return { conn, channel };
 }
 
 /** What is in `dir`, less socketkit's staging folder. */
@@ -183,10 +192,7 @@ describe("send and receive", () => {
     const dst = await tempDir(t);
     const { port, result } = await receiver({ dir: dst });
     // A sender whose bytes do not match the hash it announces.
-    const conn = await createConnection(["127.0.0.1", port]);
-    t.after(() => conn.close());
-    const channel = new Channel(conn, "sender", "test");
-    await channel.handshake(null);
+    const { conn, channel } = await handSender(t, port);
     await channel.send({ t: "file", path: "report.txt", size: 5, exec: false });
     await channel.expect("offer");
     await channel.send({ t: "data", from: 0 });
@@ -201,10 +207,7 @@ describe("send and receive", () => {
   it("keeps nothing of a pack with a corrupt file, nor of the files before it", T, async (t) => {
     const dst = await tempDir(t);
     const { port, result } = await receiver({ dir: dst });
-    const conn = await createConnection(["127.0.0.1", port]);
-    t.after(() => conn.close());
-    const channel = new Channel(conn, "sender", "test");
-    await channel.handshake(null);
+    const { channel } = await handSender(t, port);
     const good = Buffer.from("good");
     await channel.sendRaw([
       encodeMessage({
@@ -226,10 +229,7 @@ describe("send and receive", () => {
   it("refuses a name sent twice in one transfer, in one pack or in two", T, async (t) => {
     const dst = await tempDir(t);
     const { port, result } = await receiver({ dir: dst });
-    const conn = await createConnection(["127.0.0.1", port]);
-    t.after(() => conn.close());
-    const channel = new Channel(conn, "sender", "test");
-    await channel.handshake(null);
+    const { channel } = await handSender(t, port);
     const pack = (data: string) =>
       channel.sendRaw([
         encodeMessage({
@@ -659,10 +659,7 @@ describe("socketkit send / receive / share / fetch", () => {
     const rx = socketkit(["receive", "--port", "0", "--dir", dst]);
     t.after(() => rx.stop());
     const port = Number(portOf(await listening(rx)));
-    const conn = await createConnection(["127.0.0.1", port]);
-    t.after(() => conn.close());
-    const channel = new Channel(conn, "sender", "test");
-    await channel.handshake(null);
+    const { conn, channel } = await handSender(t, port);
     await channel.send({ t: "file", path: "x", size: 1, exec: false });
     await channel.expect("offer");
     await channel.send({ t: "data", from: 0 });

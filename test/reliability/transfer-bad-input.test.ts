@@ -9,14 +9,13 @@
  * a final name when the transfer it began fails.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it, type TestContext } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { STAGING_DIR } from "../../src/apps/transfer/dest-dir.ts";
 import { fetch, send } from "../../src/apps/transfer/index.ts";
 import { encodeMessage, encodePreamble, TRANSFER_VERSION } from "../../src/codec/transfer-codec.ts";
-import { tempDir, until } from "../helpers/net.ts";
+import { fileTempDir, tempDir, until } from "../helpers/net.ts";
 import { rssOf } from "../helpers/proc.ts";
 import {
   exchange,
@@ -226,8 +225,7 @@ const SHARE_PEERS: BadPeer[] = [
 ];
 
 describe("share against bad peers", () => {
-  const dir = mkdtempSync(join(tmpdir(), "socketkit-share-"));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = fileTempDir("share");
   const file = join(dir, "shared.bin");
   const data = garbage(3 * MiB);
   writeFileSync(file, data);
