@@ -310,6 +310,83 @@ describe("chat rooms on Redis", () => {
     },
   );
 
+  it(
+    "sends what a server's members said while it was alone to the others when it is back: once, in order, marked late, and not again to its own",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
+      t.after(() => proxy.close());
+      const a = await chatRoom(t, { redis: redis.url });
+      // Six events may wait while b is alone: the seventh is refused.
+      const b = await chatRoom(t, {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        redisOptions: { catchUp: 500, maxPending: 6 },
+      });
+      const alice = await RawMember.join(t, a.port, "alice");
+      const bob = await RawMember.join(t, b.port, "bob");
+      const carol = await RawMember.join(t, b.port, "carol");
+      await alice.waitFor("*** carol joined");
+      await bob.waitFor("*** carol joined");
+      for (const m of [alice, bob, carol]) m.take();
+
+      // b's link to Redis is cut, and stays cut past b's catch-up window.
+      proxy.set("upstream", { stall: true });
+      proxy.set("downstream", { stall: true });
+      proxy.resetAll();
+      const lost = "*** The other servers cannot be reached";
+      await bob.waitFor(lost);
+      await carol.waitFor(lost);
+      bob.send("apart 0\n/me apart 1\n/msg alice not here\napart 2\n");
+      await carol.waitFor("<bob> apart 2");
+      await bob.waitFor(
+        "error: alice is not on this server, and the other servers cannot be reached: not sent",
+      );
+      const dave = await RawMember.join(t, b.port, "dave");
+      dave.send("apart 3\n/quit\n");
+      await carol.waitFor("*** dave left (quit)");
+      bob.send("one too many\n");
+      await bob.waitFor("error: too many lines wait for the other servers to be back: not sent");
+      alice.send("meanwhile\n");
+
+      proxy.clear();
+      const back = "*** The other servers are back";
+      await bob.waitFor(back, 15_000);
+      await carol.waitFor(back, 15_000);
+      await alice.waitFor("(late) *** dave left (quit)");
+      // Written after what b sent back: once carol has it, b has read its own lines again.
+      alice.send("after\n");
+      await carol.waitFor("<alice> after");
+
+      const said = (m: RawMember) =>
+        m.text.split("\r\n").filter((line) => /apart|too many|after|dave/.test(line));
+      const stamp = new RegExp(`^${STAMP} `);
+      const late = [
+        "(late) <bob> apart 0",
+        "(late) * bob apart 1",
+        "(late) <bob> apart 2",
+        "(late) *** dave joined",
+        "(late) <dave> apart 3",
+        "(late) *** dave left (quit)",
+      ];
+      assert.deepEqual(
+        said(alice).map((line) => line.replace(stamp, "")),
+        late,
+        "the other server's member reads what was said apart once, in order, marked",
+      );
+      assert.deepEqual(
+        said(carol).map((line) => line.replace(stamp, "")),
+        [...late.map((line) => line.slice("(late) ".length)), "<alice> after"],
+        "the alone server's member read it as it was said, and not a second time",
+      );
+      assert.doesNotMatch(alice.text, /not here|left \(server lost\)/);
+      assert.doesNotMatch(carol.text, /one too many/);
+      // The roster is right again on both servers: dave left while b was alone.
+      alice.send("/who\n");
+      await alice.waitFor("*** Online (3): alice, bob, carol");
+    },
+  );
+
   it("exits 1 with one line when Redis cannot be reached at start", {
     timeout: 30_000,
   }, async () => {
