@@ -387,6 +387,52 @@ describe("chat rooms on Redis", () => {
     },
   );
 
+  it(
+    "tells what was said while alone under the nickname its member has now, when someone else took the old one meanwhile",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
+      t.after(() => proxy.close());
+      const a = await chatRoom(t, { redis: redis.url });
+      // b's nicknames lapse 1 s after its link is cut, and a takes it for lost soon after.
+      const b = await chatRoom(t, {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        redisOptions: { catchUp: 500, lease: 1000 },
+      });
+      const alice = await RawMember.join(t, a.port, "alice");
+      const bob = await RawMember.join(t, b.port, "bob");
+      const carol = await RawMember.join(t, b.port, "carol");
+      await alice.waitFor("*** carol joined");
+      for (const m of [alice, bob, carol]) m.take();
+
+      proxy.set("upstream", { stall: true });
+      proxy.set("downstream", { stall: true });
+      proxy.resetAll();
+      await bob.waitFor("*** The other servers cannot be reached");
+      bob.send("apart 0\n");
+      await carol.waitFor("<bob> apart 0");
+      await alice.waitFor("*** bob left (server lost)", 20_000);
+      await alice.waitFor("*** carol left (server lost)");
+      const other = await RawMember.join(t, a.port, "bob");
+
+      proxy.clear();
+      const retaken =
+        /\*\*\* Someone took bob while this server was away: you are (bob_[0-9a-f]{4})\./;
+      await bob.waitFor(retaken, 15_000);
+      const nick = retaken.exec(bob.text)?.[1] as string;
+      await alice.waitFor(`(late) <${nick}> apart 0`);
+      await other.waitFor(`(late) <${nick}> apart 0`);
+      alice.send("after\n");
+      await carol.waitFor("<alice> after");
+      assert.doesNotMatch(alice.text, /<bob> apart 0/);
+      assert.match(alice.text, new RegExp(`\\*\\*\\* ${nick} joined`), "back in the room");
+      assert.equal(carol.text.split("apart 0").length - 1, 1, "carol read it once");
+      alice.send("/who\n");
+      await alice.waitFor(`*** Online (4): alice, bob, ${nick}, carol`);
+    },
+  );
+
   it("exits 1 with one line when Redis cannot be reached at start", {
     timeout: 30_000,
   }, async () => {
