@@ -417,14 +417,23 @@ describe("chat rooms on Redis", () => {
       const other = await RawMember.join(t, a.port, "bob");
 
       proxy.clear();
+      // Said as soon as b is back, while its claims are being settled: it goes out after
+      // what was said alone, under the nickname retaken.
+      await bob.waitFor("*** The other servers are back", 15_000);
+      bob.send("back 1\n");
       const retaken =
         /\*\*\* Someone took bob while this server was away: you are (bob_[0-9a-f]{4})\./;
-      await bob.waitFor(retaken, 15_000);
+      await bob.waitFor(retaken);
       const nick = retaken.exec(bob.text)?.[1] as string;
-      await alice.waitFor(`(late) <${nick}> apart 0`);
-      await other.waitFor(`(late) <${nick}> apart 0`);
+      await alice.waitFor(`<${nick}> back 1`);
+      await other.waitFor(`<${nick}> back 1`);
+      const late = `(late) <${nick}> apart 0`;
+      assert.ok(alice.text.includes(late), alice.text);
+      assert.ok(alice.text.indexOf(late) < alice.text.indexOf(`<${nick}> back 1`), "in order");
+      assert.ok(other.text.includes(late), other.text);
       alice.send("after\n");
       await carol.waitFor("<alice> after");
+      assert.equal(carol.text.split("back 1").length - 1, 1, "carol read it once");
       assert.doesNotMatch(alice.text, /<bob> apart 0/);
       assert.match(alice.text, new RegExp(`\\*\\*\\* ${nick} joined`), "back in the room");
       assert.equal(carol.text.split("apart 0").length - 1, 1, "carol read it once");

@@ -392,6 +392,8 @@ export class RedisChatBus implements ChatBus {
     await Promise.race([this.#reading?.catch(() => {}), turn]);
     if (cmd === null) return;
     if (cmd.status === "ready") {
+      // Stopped while coming back: what waits goes out before the goodbye.
+      if (this.#waiting.length > 0) this.#sendWaiting();
       // This server is off the list at once: nothing for the others to reap.
       const done = Promise.all([
         cmd.zrem(this.#key("servers"), this.server),
