@@ -277,7 +277,9 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * events. Every server appends what its members do (XADD) and reads the streams of the
  * rooms its members are in from the last entry it has delivered (XREAD BLOCK), so every
  * member of every server sees the same events in the same order, and a server whose
- * connection drops for a while carries on from where it was. A room's roster is a hash;
+ * connection drops for a while carries on from where it was. One cut off for longer than
+ * `catchUp` goes on alone, and what its members said meanwhile is written, marked late,
+ * when Redis is back. A room's roster is a hash;
  * a nickname is a key holding its server's id with a lease (SET NX PX) that the server
  * renews; each server also renews its entry in a sorted set of servers. A server that
  * stops renewing (killed) is taken off by another one once its lease lapses: its members
@@ -320,6 +322,8 @@ export class RedisChatBus implements ChatBus {
   #rejoining = false;
   /** A renewal is settling this server's return. */
   #settling = false;
+  /** Members renamed because another server took their nickname, while events wait. */
+  readonly #retaken = new Map<number, { old: string; nick: string }>();
   /** An event said while alone was not kept for the others (too many wait), logged once. */
   #dropLogged = false;
   #seq = 0;
@@ -664,12 +668,11 @@ export class RedisChatBus implements ChatBus {
   /**
    * While Redis is lost: the event goes to this server's members, and waits to be told to
    * the others when Redis is back. A private message goes to a member of this server
-   * only: one to anyone else is refused, and is not kept.
+   * only: one to a nickname not held here is refused, and is not kept.
    */
   #alone(event: ChatEvent, quietBelow: number): Promise<boolean> {
     if (event.kind === "private") {
-      const to = this.#claims.get(nickKey(event.to as string));
-      if (to === undefined || to.room !== event.room) {
+      if (!this.#claims.has(nickKey(event.to as string))) {
         return Promise.reject(
           new SocketError(
             `Cannot send a private message to "${event.to}": not on this server, and the others cannot be reached`,
@@ -859,10 +862,19 @@ export class RedisChatBus implements ChatBus {
     this.#dropLogged = false;
     // Written one after the other on the one connection: Redis takes them in this order.
     for (const { event, quietBelow, late, done } of waiting) {
+      // Told under the name the others know its member by now.
+      const renamed = event.server === this.server ? this.#retaken.get(event.member) : undefined;
+      if (renamed !== undefined) {
+        if (nickKey(event.nick) === nickKey(renamed.old)) event.nick = renamed.nick;
+        if (event.kind === "rename" && nickKey(event.text ?? "") === nickKey(renamed.old)) {
+          event.text = renamed.nick;
+        }
+      }
       const written = this.#write(event, quietBelow, late);
       if (done !== undefined) written.then(done.resolve, done.reject);
       else written.catch(() => {});
     }
+    this.#retaken.clear();
   }
 
   /** A nickname of this server's is held by another server: this member gets another. */
@@ -881,14 +893,7 @@ export class RedisChatBus implements ChatBus {
       this.#claims.delete(nickKey(old));
       claim.nick = nick;
       this.#claims.set(nickKey(nick), claim);
-      // What it said while alone is told under the name the others will know it by.
-      for (const { event } of this.#waiting) {
-        if (event.member !== claim.member || event.server !== this.server) continue;
-        if (nickKey(event.nick) === nickKey(old)) event.nick = nick;
-        if (event.kind === "rename" && nickKey(event.text ?? "") === nickKey(old)) {
-          event.text = nick;
-        }
-      }
+      if (this.#waiting.length > 0) this.#retaken.set(claim.member, { old, nick });
       this.#handlers?.renamed?.(old, nick);
       return;
     }
