@@ -318,16 +318,17 @@ describe("chat rooms on Redis", () => {
       const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
       t.after(() => proxy.close());
       const a = await chatRoom(t, { redis: redis.url });
-      // Six events may wait while b is alone: the seventh is refused.
+      // Eight events may wait while b is alone: a line past them is refused.
       const b = await chatRoom(t, {
         redis: `redis://127.0.0.1:${proxy.port}`,
-        redisOptions: { catchUp: 500, maxPending: 6 },
+        redisOptions: { catchUp: 500, maxPending: 8 },
       });
       const alice = await RawMember.join(t, a.port, "alice");
       const bob = await RawMember.join(t, b.port, "bob");
       const carol = await RawMember.join(t, b.port, "carol");
-      await alice.waitFor("*** carol joined");
-      await bob.waitFor("*** carol joined");
+      const erin = await RawMember.join(t, b.port, "erin");
+      await alice.waitFor("*** erin joined");
+      await carol.waitFor("*** erin joined");
       for (const m of [alice, bob, carol]) m.take();
 
       // b's link to Redis is cut, and stays cut past b's catch-up window.
@@ -345,6 +346,9 @@ describe("chat rooms on Redis", () => {
       const dave = await RawMember.join(t, b.port, "dave");
       dave.send("apart 3\n/quit\n");
       await carol.waitFor("*** dave left (quit)");
+      erin.send("/join games\n");
+      await erin.waitFor("*** You are in room games.");
+      await carol.waitFor("*** erin left (gone to games)");
       bob.send("one too many\n");
       await bob.waitFor("error: too many lines wait for the other servers to be back: not sent");
       alice.send("meanwhile\n");
@@ -353,13 +357,13 @@ describe("chat rooms on Redis", () => {
       const back = "*** The other servers are back";
       await bob.waitFor(back, 15_000);
       await carol.waitFor(back, 15_000);
-      await alice.waitFor("(late) *** dave left (quit)");
+      await alice.waitFor("(late) *** erin left (gone to games)");
       // Written after what b sent back: once carol has it, b has read its own lines again.
       alice.send("after\n");
       await carol.waitFor("<alice> after");
 
       const said = (m: RawMember) =>
-        m.text.split("\r\n").filter((line) => /apart|too many|after|dave/.test(line));
+        m.text.split("\r\n").filter((line) => /apart|too many|after|dave|erin/.test(line));
       const stamp = new RegExp(`^${STAMP} `);
       const late = [
         "(late) <bob> apart 0",
@@ -368,6 +372,7 @@ describe("chat rooms on Redis", () => {
         "(late) *** dave joined",
         "(late) <dave> apart 3",
         "(late) *** dave left (quit)",
+        "(late) *** erin left (gone to games)",
       ];
       assert.deepEqual(
         said(alice).map((line) => line.replace(stamp, "")),
@@ -381,9 +386,11 @@ describe("chat rooms on Redis", () => {
       );
       assert.doesNotMatch(alice.text, /not here|left \(server lost\)/);
       assert.doesNotMatch(carol.text, /one too many/);
-      // The roster is right again on both servers: dave left while b was alone.
-      alice.send("/who\n");
-      await alice.waitFor("*** Online (3): alice, bob, carol");
+      // The rosters are right again: dave left and erin moved while b was alone.
+      alice.send("/who\n/rooms\n");
+      await alice.waitFor(
+        "*** Online (3): alice, bob, carol\r\n*** Rooms (2): games (1), lobby (3)",
+      );
     },
   );
 
