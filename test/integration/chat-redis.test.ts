@@ -310,6 +310,145 @@ describe("chat rooms on Redis", () => {
     },
   );
 
+  it(
+    "sends what a server's members said while it was alone to the others when it is back: once, in order, marked late, and not again to its own",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
+      t.after(() => proxy.close());
+      const a = await chatRoom(t, { redis: redis.url });
+      // Eight events may wait while b is alone: a line past them is refused.
+      const b = await chatRoom(t, {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        redisOptions: { catchUp: 500, maxPending: 8 },
+      });
+      const alice = await RawMember.join(t, a.port, "alice");
+      const bob = await RawMember.join(t, b.port, "bob");
+      const carol = await RawMember.join(t, b.port, "carol");
+      const erin = await RawMember.join(t, b.port, "erin");
+      await alice.waitFor("*** erin joined");
+      await carol.waitFor("*** erin joined");
+      for (const m of [alice, bob, carol]) m.take();
+
+      // b's link to Redis is cut, and stays cut past b's catch-up window.
+      proxy.set("upstream", { stall: true });
+      proxy.set("downstream", { stall: true });
+      proxy.resetAll();
+      const lost = "*** The other servers cannot be reached";
+      await bob.waitFor(lost);
+      await carol.waitFor(lost);
+      bob.send("apart 0\n/me apart 1\n/msg alice not here\napart 2\n");
+      await carol.waitFor("<bob> apart 2");
+      await bob.waitFor(
+        "error: alice is not on this server, and the other servers cannot be reached: not sent",
+      );
+      const dave = await RawMember.join(t, b.port, "dave");
+      dave.send("apart 3\n/quit\n");
+      await carol.waitFor("*** dave left (quit)");
+      erin.send("/join games\n");
+      await erin.waitFor("*** You are in room games.");
+      await carol.waitFor("*** erin left (gone to games)");
+      bob.send("one too many\n");
+      await bob.waitFor("error: too many lines wait for the other servers to be back: not sent");
+      alice.send("meanwhile\n");
+
+      proxy.clear();
+      const back = "*** The other servers are back";
+      await bob.waitFor(back, 15_000);
+      await carol.waitFor(back, 15_000);
+      await alice.waitFor("(late) *** erin left (gone to games)");
+      // Written after what b sent back: once carol has it, b has read its own lines again.
+      alice.send("after\n");
+      await carol.waitFor("<alice> after");
+
+      const said = (m: RawMember) =>
+        m.text.split("\r\n").filter((line) => /apart|too many|after|dave|erin/.test(line));
+      const stamp = new RegExp(`^${STAMP} `);
+      const late = [
+        "(late) <bob> apart 0",
+        "(late) * bob apart 1",
+        "(late) <bob> apart 2",
+        "(late) *** dave joined",
+        "(late) <dave> apart 3",
+        "(late) *** dave left (quit)",
+        "(late) *** erin left (gone to games)",
+      ];
+      assert.deepEqual(
+        said(alice).map((line) => line.replace(stamp, "")),
+        late,
+        "the other server's member reads what was said apart once, in order, marked",
+      );
+      assert.deepEqual(
+        said(carol).map((line) => line.replace(stamp, "")),
+        [...late.map((line) => line.slice("(late) ".length)), "<alice> after"],
+        "the alone server's member read it as it was said, and not a second time",
+      );
+      assert.doesNotMatch(alice.text, /not here|left \(server lost\)/);
+      assert.doesNotMatch(carol.text, /one too many/);
+      // The rosters are right again: dave left and erin moved while b was alone.
+      alice.send("/who\n/rooms\n");
+      await alice.waitFor(
+        "*** Online (3): alice, bob, carol\r\n*** Rooms (2): games (1), lobby (3)",
+      );
+    },
+  );
+
+  it(
+    "tells what was said while alone under the nickname its member has now, when someone else took the old one meanwhile",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
+      t.after(() => proxy.close());
+      const a = await chatRoom(t, { redis: redis.url });
+      // b's nicknames lapse 1 s after its link is cut, and a takes it for lost soon after.
+      const b = await chatRoom(t, {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        redisOptions: { catchUp: 500, lease: 1000 },
+      });
+      const alice = await RawMember.join(t, a.port, "alice");
+      const bob = await RawMember.join(t, b.port, "bob");
+      const carol = await RawMember.join(t, b.port, "carol");
+      await alice.waitFor("*** carol joined");
+      for (const m of [alice, bob, carol]) m.take();
+
+      proxy.set("upstream", { stall: true });
+      proxy.set("downstream", { stall: true });
+      proxy.resetAll();
+      await bob.waitFor("*** The other servers cannot be reached");
+      bob.send("apart 0\n");
+      await carol.waitFor("<bob> apart 0");
+      await alice.waitFor("*** bob left (server lost)", 20_000);
+      await alice.waitFor("*** carol left (server lost)");
+      const other = await RawMember.join(t, a.port, "bob");
+
+      proxy.clear();
+      // Said as soon as b is back, while its claims are being settled: it goes out after
+      // what was said alone, under the nickname retaken.
+      await bob.waitFor("*** The other servers are back", 15_000);
+      bob.send("back 1\n");
+      const retaken =
+        /\*\*\* Someone took bob while this server was away: you are (bob_[0-9a-f]{4})\./;
+      await bob.waitFor(retaken);
+      const nick = retaken.exec(bob.text)?.[1] as string;
+      await alice.waitFor(`<${nick}> back 1`);
+      await other.waitFor(`<${nick}> back 1`);
+      const late = `(late) <${nick}> apart 0`;
+      assert.ok(alice.text.includes(late), alice.text);
+      assert.ok(alice.text.indexOf(late) < alice.text.indexOf(`<${nick}> back 1`), "in order");
+      assert.ok(other.text.includes(late), other.text);
+      alice.send("after\n");
+      await carol.waitFor("<alice> after");
+      assert.equal(carol.text.split("back 1").length - 1, 1, "carol read it once");
+      assert.doesNotMatch(alice.text, /<bob> apart 0/);
+      assert.match(alice.text, new RegExp(`\\*\\*\\* ${nick} joined`), "back in the room");
+      assert.equal(carol.text.split("apart 0").length - 1, 1, "carol read it once");
+      alice.send("/who\n");
+      await alice.waitFor(`*** Online (4): alice, bob, ${nick}, carol`);
+    },
+  );
+
   it("exits 1 with one line when Redis cannot be reached at start", {
     timeout: 30_000,
   }, async () => {

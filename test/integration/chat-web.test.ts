@@ -366,6 +366,10 @@ describe("the page's text rules", () => {
     assert.equal(parseLine("[12:00:01] (private to bob) <alice> x").kind, "private");
     assert.equal(parseLine("[12:00:01] * alice waves").kind, "action");
     assert.equal(parseLine("[12:00:01] *** alice joined").kind, "notice");
+    const late = parseLine("[12:00:01] (late) <alice> hi");
+    assert.deepEqual([late.kind, late.prefix, late.nick], ["message", "(late) ", "alice"]);
+    assert.equal(parseLine("[12:00:01] (late) * alice waves").kind, "action");
+    assert.equal(parseLine("[12:00:01] (late) *** bob joined").text, "(late) *** bob joined");
     assert.equal(parseLine("error: nope").kind, "error");
     assert.equal(parseLine("*** Choose a nickname: ").kind, "prompt");
     assert.equal(parseLine("[12:00:01] <a\x1b> \u202ex").text, " <U+202E>x");

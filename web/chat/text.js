@@ -39,15 +39,18 @@ export function nickColor(nick) {
   return PALETTE[hash % PALETTE.length];
 }
 
-const MESSAGE = /^\[(\d\d:\d\d:\d\d)\] (\(private(?: to \S+)?\) )?(<(\S+)>|\* (\S+)) (.*)$/;
-const STAMPED_NOTICE = /^\[(\d\d:\d\d:\d\d)\] (\*\*\* .*)$/;
+// `(late) `: said on a server that was cut off from the others, told when it was back.
+const MESSAGE =
+  /^\[(\d\d:\d\d:\d\d)\] ((?:\(late\) )?(?:\(private(?: to \S+)?\) )?)(<(\S+)>|\* (\S+)) (.*)$/;
+const STAMPED_NOTICE = /^\[(\d\d:\d\d:\d\d)\] ((?:\(late\) )?\*\*\* .*)$/;
 
 /**
  * @typedef {object} ChatLine
  * @property {"message"|"action"|"private"|"notice"|"error"|"prompt"|"text"} kind
  * @property {string | null} time the room's time stamp (HH:MM:SS), null when it has none
  * @property {string | null} nick who said it
- * @property {string} prefix what comes before the nickname: `(private) `, `(private to x) `
+ * @property {string} prefix what comes before the nickname: `(private) `, `(private to x) `,
+ *   `(late) `
  * @property {string} who the nickname as shown: `<alice>` or `* alice`
  * @property {string} text the rest of the line
  */
@@ -64,7 +67,11 @@ export function parseLine(raw) {
   if (m !== null) {
     const nick = m[4] ?? m[5] ?? "";
     const prefix = m[2] ?? "";
-    const kind = prefix !== "" ? "private" : m[4] !== undefined ? "message" : "action";
+    const kind = prefix.includes("(private")
+      ? "private"
+      : m[4] !== undefined
+        ? "message"
+        : "action";
     return { kind, time: m[1] ?? null, nick, prefix, who: m[3] ?? "", text: ` ${m[6] ?? ""}` };
   }
   const n = STAMPED_NOTICE.exec(line);

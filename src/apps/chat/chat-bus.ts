@@ -33,6 +33,12 @@ export interface ChatEvent {
   text?: string;
   /** A private message's recipient, as the roster spells it. */
   to?: string;
+  /**
+   * Said while its server was cut off from the others (its members heard it then): the
+   * others get it when the server is back, after what they said meanwhile, and show it
+   * marked `(late)`.
+   */
+  late?: boolean;
 }
 
 /** Told to the room by the bus. */
@@ -96,6 +102,9 @@ export interface ChatBus {
    * `rename`). A join, leave or rename goes in only while the room has fewer than
    * `quietBelow` members after it (its roster changes either way). Resolves to whether the
    * event went in: false for a notice kept quiet, or a private message to no one in the room.
+   * Rejects with a `SocketError` whose `code` is `ERR_CHAT_BACKLOG` when too many events
+   * wait for the shared state already, or `ERR_CHAT_APART` for a private message to someone
+   * not on this server while the others cannot be reached (neither was sent).
    */
   publish(event: ChatEvent, quietBelow?: number): MaybePromise<boolean>;
   /** Who is in the room: the count and at most `limit` nicknames, sorted. */

@@ -281,7 +281,11 @@ class ChatScreen {
     if (!c.isColorSupported) return line;
     if (line.startsWith("error: ")) return c.red(line);
     if (line.startsWith("*** ")) return c.dim(line);
-    const m = /^(\[[\d:]+\] )(\(private(?: to \S+)?\) )?(<\S+>|\* \S+|\*\*\* )(.*)$/.exec(line);
+    // `(late)`: said on a server that was cut off from the others; dim, as the time is.
+    const m =
+      /^(\[[\d:]+\] (?:\(late\) )?)(\(private(?: to \S+)?\) )?(<\S+>|\* \S+|\*\*\* )(.*)$/.exec(
+        line,
+      );
     if (m === null) return line;
     const stamp = c.dim(m[1] as string);
     const priv = m[2] === undefined ? "" : c.magenta(m[2]);

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { Redis } from "ioredis";
+import { SocketError } from "../../core/errors.ts";
 import type {
   ChatBus,
   ChatBusHandlers,
@@ -32,7 +33,10 @@ export interface RedisChatBusOptions {
   maxLength?: number;
   /** Milliseconds a room with no activity keeps its stream and roster. @default 86400000 */
   retention?: number;
-  /** Events written while Redis is down that may wait; more are refused. @default 10000 */
+  /**
+   * Events that may wait for Redis: written while it is down, and said while this server
+   * was alone (sent to the others when it is back); more lines are refused. @default 10000
+   */
   maxPending?: number;
   /**
    * Joins, leaves and renames are announced while a room has at most this many members,
@@ -42,6 +46,18 @@ export interface RedisChatBusOptions {
   quietAbove?: number;
   /** Where the bus's events go (connection lost and back, servers lost). @default nothing */
   log?: (line: string) => void;
+}
+
+/**
+ * An event that waits for Redis to be back: said while this server was alone (`late`:
+ * shown here already), or published while it was coming back (`done` settles it once
+ * it is written).
+ */
+interface Waiting {
+  event: ChatEvent;
+  quietBelow: number;
+  late: boolean;
+  done?: { resolve: (value: boolean) => void; reject: (err: unknown) => void };
 }
 
 /** A member of this server as the bus knows it, to renew and to bring back. */
@@ -75,8 +91,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * KEYS: stream, roster, rooms, this server's members. ARGV: kind, event (JSON), the
  * nickname's key (`nickKey`), nickname, server, room, quietBelow, maxLength, retention, the event's sequence
  * number, then for a rename the new nickname as its key (`nickKey`) and as is, for a private message
- * the recipient's key. An event whose number is not above the last one of its server
- * was written already (the command was sent again after a reconnection): -1.
+ * the recipient's key, for an event said while the server was alone (kind `late`) 1 when it
+ * is a notice. An event whose number is not above the last one of its server was written
+ * already (the command was sent again after a reconnection): -1. A late event is told, not
+ * acted on: the rosters are put right by SETTLE.
  */
 const PUBLISH = `local kind = ARGV[1]
 local log, roster, rooms, mine = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -85,6 +103,12 @@ local quiet, maxlen, keep = tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local seq = tonumber(ARGV[10])
 if seq <= tonumber(redis.call('HGET', mine, '#seq') or '0') then return -1 end
 redis.call('HSET', mine, '#seq', seq)
+if kind == 'late' then
+  if ARGV[11] == '1' and redis.call('HLEN', roster) >= quiet then return 0 end
+  redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2])
+  redis.call('PEXPIRE', log, keep)
+  return 1
+end
 local notice = true
 if kind == 'join' then
   if redis.call('HSET', roster, low, nick .. '\\n' .. server) == 1 then
@@ -193,6 +217,44 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', 0)
 return id
 `;
 
+/**
+ * KEYS: rooms, this server's members. ARGV: prefix, server, retention, then for each member
+ * `-` (no longer in that room) or `+` (in it now), its nickname key, nickname and room
+ * (empty: none). Puts this server's members in the rosters as they are now, after it was
+ * alone: an entry is taken out only when it is this server's, and one held by another
+ * server is left to it.
+ */
+const SETTLE = `local rooms, mine = KEYS[1], KEYS[2]
+local prefix, server, keep = ARGV[1], ARGV[2], ARGV[3]
+local tail = '\\n' .. server
+local function ours(v) return v and string.sub(v, -#tail) == tail end
+for i = 4, #ARGV, 4 do
+  local op, low, nick, room = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local roster = prefix .. 'room:' .. room .. ':members'
+  if op == '-' then
+    if room ~= '' and ours(redis.call('HGET', roster, low)) then
+      redis.call('HDEL', roster, low)
+      redis.call('ZINCRBY', rooms, -1, room)
+    end
+    redis.call('HDEL', mine, low)
+  else
+    if room ~= '' then
+      local v = redis.call('HGET', roster, low)
+      if not v or ours(v) then
+        if redis.call('HSET', roster, low, nick .. tail) == 1 then
+          redis.call('ZINCRBY', rooms, 1, room)
+        end
+        redis.call('PEXPIRE', roster, keep)
+      end
+    end
+    redis.call('HSET', mine, low, room .. '\\n' .. nick)
+  end
+end
+redis.call('PEXPIRE', rooms, keep)
+redis.call('ZREMRANGEBYSCORE', rooms, '-inf', 0)
+return 1
+`;
+
 /** KEYS: roster. ARGV: limit. The count, and at most about `limit` nicknames. */
 const ROSTER = `local n = redis.call('HLEN', KEYS[1])
 local values
@@ -215,7 +277,9 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * events. Every server appends what its members do (XADD) and reads the streams of the
  * rooms its members are in from the last entry it has delivered (XREAD BLOCK), so every
  * member of every server sees the same events in the same order, and a server whose
- * connection drops for a while carries on from where it was. A room's roster is a hash;
+ * connection drops for a while carries on from where it was. One cut off for longer than
+ * `catchUp` goes on alone, and what its members said meanwhile is written, marked late,
+ * when Redis is back. A room's roster is a hash;
  * a nickname is a key holding its server's id with a lease (SET NX PX) that the server
  * renews; each server also renews its entry in a sorted set of servers. A server that
  * stops renewing (killed) is taken off by another one once its lease lapses: its members
@@ -252,6 +316,16 @@ export class RedisChatBus implements ChatBus {
   readonly #claims = new Map<string, LocalClaim>();
   /** Events written and not yet confirmed by Redis, by sequence number. */
   readonly #unconfirmed = new Map<number, ChatEvent>();
+  /** Events waiting for Redis to be back, in the order they were published. */
+  #waiting: Waiting[] = [];
+  /** Back from being alone: what waits goes out once the claims are settled. */
+  #rejoining = false;
+  /** A renewal is settling this server's return. */
+  #settling = false;
+  /** Members renamed because another server took their nickname, while events wait. */
+  readonly #retaken = new Map<number, { old: string; nick: string }>();
+  /** An event said while alone was not kept for the others (too many wait), logged once. */
+  #dropLogged = false;
   #seq = 0;
   /** This server's events up to this number were shown here already (while Redis was lost). */
   #shownUpTo = 0;
@@ -287,6 +361,7 @@ export class RedisChatBus implements ChatBus {
     cmd.defineCommand("chatRelease", { numberOfKeys: 2, lua: RELEASE });
     cmd.defineCommand("chatReap", { numberOfKeys: 2, lua: REAP });
     cmd.defineCommand("chatRoster", { numberOfKeys: 1, lua: ROSTER });
+    cmd.defineCommand("chatSettle", { numberOfKeys: 2, lua: SETTLE });
     this.#reader = await this.#connect("reader");
     this.#readerId = Number(await this.#reader.client("ID"));
     this.#reader.on("ready", () => {
@@ -315,9 +390,14 @@ export class RedisChatBus implements ChatBus {
     const cmd = this.#cmd;
     const reader = this.#reader;
     reader?.disconnect();
-    await this.#reading?.catch(() => {});
+    // A read sent while the connection was down may never settle (ioredis keeps it for a
+    // reconnection that a disconnect during the back-off cancels): not waited for past a turn.
+    const turn = new Promise((resolve) => setTimeout(resolve, BLOCK_MS).unref());
+    await Promise.race([this.#reading?.catch(() => {}), turn]);
     if (cmd === null) return;
     if (cmd.status === "ready") {
+      // Stopped while coming back: what waits goes out before the goodbye.
+      if (this.#waiting.length > 0) this.#sendWaiting();
       // This server is off the list at once: nothing for the others to reap.
       const done = Promise.all([
         cmd.zrem(this.#key("servers"), this.server),
@@ -380,15 +460,35 @@ export class RedisChatBus implements ChatBus {
 
   publish(event: ChatEvent, quietBelow = NEVER_QUIET): Promise<boolean> {
     this.#track(event);
-    if (this.#lost) return Promise.resolve(this.#here(event, quietBelow));
-    if (this.#unconfirmed.size >= this.#maxPending) {
-      return Promise.reject(new Error("Cannot share the event: too many wait for Redis"));
+    const line = event.kind === "say" || event.kind === "me" || event.kind === "private";
+    const full = this.#unconfirmed.size + this.#waiting.length >= this.#maxPending;
+    // Alone, a join or leave at the cap still happens here (it is not kept for the others).
+    if (full && (line || !this.#lost)) {
+      return Promise.reject(
+        new SocketError(
+          `Cannot share the event: ${this.#maxPending} events wait for Redis already`,
+          { code: "ERR_CHAT_BACKLOG" },
+        ),
+      );
     }
+    if (this.#lost) return this.#alone(event, quietBelow);
+    if (this.#rejoining) {
+      // Back from being alone: what was said then goes first.
+      return new Promise((resolve, reject) => {
+        this.#waiting.push({ event, quietBelow, late: false, done: { resolve, reject } });
+      });
+    }
+    return this.#write(event, quietBelow, false);
+  }
+
+  /** Writes the event to its room's stream (`late`: told, not acted on). */
+  #write(event: ChatEvent, quietBelow: number, late: boolean): Promise<boolean> {
     const seq = ++this.#seq;
+    if (late) event.late = true;
     this.#unconfirmed.set(seq, event);
     const low = nickKey(event.nick);
     const args: (string | number)[] = [
-      event.kind,
+      late ? "late" : event.kind,
       JSON.stringify({ ...event, seq }),
       low,
       event.nick,
@@ -399,7 +499,8 @@ export class RedisChatBus implements ChatBus {
       this.#retention,
       seq,
     ];
-    if (event.kind === "rename") {
+    if (late) args.push(event.kind === "say" || event.kind === "me" ? 0 : 1);
+    else if (event.kind === "rename") {
       const nick = event.text as string;
       args.push(nickKey(nick), nick);
     } else if (event.kind === "private") args.push(nickKey(event.to as string));
@@ -529,6 +630,8 @@ export class RedisChatBus implements ChatBus {
           if (event === null || event.room !== room) continue;
           if (event.server === this.server && (event as { seq?: number }).seq !== undefined) {
             if (((event as { seq?: number }).seq as number) <= this.#shownUpTo) continue;
+            // Said while this server was alone: its members heard it then.
+            if (event.late === true) continue;
           }
           this.#handlers?.deliver(event);
         }
@@ -560,6 +663,35 @@ export class RedisChatBus implements ChatBus {
       this.#claims.delete(low);
       this.#claims.set(nickKey(nick), { nick, room: event.room, member: event.member });
     }
+  }
+
+  /**
+   * While Redis is lost: the event goes to this server's members, and waits to be told to
+   * the others when Redis is back. A private message goes to a member of this server
+   * only: one to a nickname not held here is refused, and is not kept.
+   */
+  #alone(event: ChatEvent, quietBelow: number): Promise<boolean> {
+    if (event.kind === "private") {
+      if (!this.#claims.has(nickKey(event.to as string))) {
+        return Promise.reject(
+          new SocketError(
+            `Cannot send a private message to "${event.to}": not on this server, and the others cannot be reached`,
+            { code: "ERR_CHAT_APART" },
+          ),
+        );
+      }
+      return Promise.resolve(this.#here(event, quietBelow));
+    }
+    const shown = this.#here(event, quietBelow);
+    if (!shown) return Promise.resolve(false);
+    if (this.#unconfirmed.size + this.#waiting.length < this.#maxPending) {
+      this.#waiting.push({ event, quietBelow, late: true });
+    } else if (!this.#dropLogged) {
+      // Only notices get here (lines are refused above): the rosters are settled anyway.
+      this.#dropLogged = true;
+      this.#log(`${this.#maxPending} events wait for Redis: joins and leaves are not kept`);
+    }
+    return Promise.resolve(true);
   }
 
   /** While Redis is lost: the event goes to this server's members only. */
@@ -614,7 +746,13 @@ export class RedisChatBus implements ChatBus {
     const waiting = [...this.#unconfirmed].sort((a, b) => a[0] - b[0]);
     this.#shownUpTo = this.#seq;
     for (const [, event] of waiting) {
-      if (this.#cursors.has(event.room)) this.#handlers?.deliver(event);
+      if (event.late !== true && this.#cursors.has(event.room)) this.#handlers?.deliver(event);
+    }
+    // Published while coming back, and not out yet: shown here now, told late to the others.
+    for (const entry of this.#waiting) {
+      if (entry.late) continue;
+      entry.late = true;
+      if (this.#cursors.has(entry.event.room)) this.#handlers?.deliver(entry.event);
     }
     this.#log("Redis unreachable for too long: the rooms are this server's only until it returns");
     this.#handlers?.shared?.(
@@ -633,6 +771,7 @@ export class RedisChatBus implements ChatBus {
     this.#lostTimer = null;
     this.#log(`reconnected to Redis at ${redactUrl(this.#url)}`);
     if (!wasLost) return;
+    this.#rejoining = true;
     this.#wake();
     this.#handlers?.shared?.(true, "The other servers are back: everyone hears you again.");
     void this.#renew().catch(() => {});
@@ -646,6 +785,17 @@ export class RedisChatBus implements ChatBus {
   async #renew(): Promise<void> {
     const cmd = this.#cmd;
     if (cmd === null || cmd.status !== "ready" || this.#stopped) return;
+    // One renewal brings the server back after it was alone; should it fail, the next does.
+    const rejoining = this.#rejoining && !this.#settling;
+    if (rejoining) this.#settling = true;
+    try {
+      await this.#renewClaims(cmd, rejoining);
+    } finally {
+      if (rejoining) this.#settling = false;
+    }
+  }
+
+  async #renewClaims(cmd: Redis, rejoining: boolean): Promise<void> {
     const claims = [...this.#claims.values()];
     const head = [this.#key("servers"), this.#key(`server:${this.server}:members`)];
     let fresh = false;
@@ -670,7 +820,61 @@ export class RedisChatBus implements ChatBus {
       pipeline.pexpire(this.#key(`room:${room}:members`), this.#retention);
     }
     await pipeline.exec();
+    if (rejoining) await this.#settle(cmd);
     if (fresh && claims.length > 0) await this.#rejoin();
+    if (rejoining) this.#sendWaiting();
+  }
+
+  /**
+   * Back from being alone: this server's members are put in the rosters as they are now
+   * (those who left or moved meanwhile taken out), whatever the others did with them.
+   */
+  async #settle(cmd: Redis): Promise<void> {
+    const was = await cmd.hgetall(this.#key(`server:${this.server}:members`));
+    const ops: string[] = [];
+    for (const [low, value] of Object.entries(was)) {
+      const cut = value.indexOf("\n");
+      if (low === "#seq" || cut === -1) continue;
+      const room = value.slice(0, cut);
+      if (this.#claims.get(low)?.room === (room === "" ? null : room)) continue;
+      ops.push("-", low, value.slice(cut + 1), room);
+    }
+    for (const [low, claim] of this.#claims) ops.push("+", low, claim.nick, claim.room ?? "");
+    const head = [this.#key("rooms"), this.#key(`server:${this.server}:members`)];
+    for (let at = 0; at < ops.length; at += 4 * RENEW_BATCH) {
+      await this.#script("chatSettle", head, [
+        this.#prefix,
+        this.server,
+        this.#retention,
+        ...ops.slice(at, at + 4 * RENEW_BATCH),
+      ]);
+    }
+  }
+
+  /**
+   * What waited for Redis goes to the room's streams, in the order it was said: what was
+   * said while alone marked late, then what was published while coming back.
+   */
+  #sendWaiting(): void {
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    this.#rejoining = false;
+    this.#dropLogged = false;
+    // Written one after the other on the one connection: Redis takes them in this order.
+    for (const { event, quietBelow, late, done } of waiting) {
+      // Told under the name the others know its member by now.
+      const renamed = event.server === this.server ? this.#retaken.get(event.member) : undefined;
+      if (renamed !== undefined) {
+        if (nickKey(event.nick) === nickKey(renamed.old)) event.nick = renamed.nick;
+        if (event.kind === "rename" && nickKey(event.text ?? "") === nickKey(renamed.old)) {
+          event.text = renamed.nick;
+        }
+      }
+      const written = this.#write(event, quietBelow, late);
+      if (done !== undefined) written.then(done.resolve, done.reject);
+      else written.catch(() => {});
+    }
+    this.#retaken.clear();
   }
 
   /** A nickname of this server's is held by another server: this member gets another. */
@@ -689,6 +893,7 @@ export class RedisChatBus implements ChatBus {
       this.#claims.delete(nickKey(old));
       claim.nick = nick;
       this.#claims.set(nickKey(nick), claim);
+      if (this.#waiting.length > 0) this.#retaken.set(claim.member, { old, nick });
       this.#handlers?.renamed?.(old, nick);
       return;
     }
@@ -699,7 +904,7 @@ export class RedisChatBus implements ChatBus {
     this.#log("this server had been taken for lost: its members join again");
     for (const claim of [...this.#claims.values()]) {
       if (claim.room === null) continue;
-      await this.publish(
+      await this.#write(
         {
           kind: "join",
           room: claim.room,
@@ -711,6 +916,7 @@ export class RedisChatBus implements ChatBus {
           text: "back",
         },
         this.#quietAbove + 1,
+        false,
       );
     }
   }
@@ -770,6 +976,7 @@ function parseEvent(fields: string[]): ChatEvent | null {
   if (e.text !== undefined) event.text = e.text;
   if (to !== undefined) event.to = to;
   if (typeof e.seq === "number") event.seq = e.seq;
+  if (e.late === true) event.late = true;
   return event;
 }
 

@@ -655,7 +655,17 @@ export class ChatRoom {
       (found) => {
         if (!found && !member.gone) noOne();
       },
-      () => {},
+      (err: unknown) => {
+        if (member.gone) return;
+        const code = (err as { code?: unknown } | null)?.code;
+        if (code === "ERR_CHAT_APART") {
+          const whom = escapeControls(to);
+          this.#refuse(
+            member,
+            `${whom} is not on this server, and the other servers cannot be reached: not sent`,
+          );
+        } else this.#refuse(member, refusal(err));
+      },
     );
   }
 
@@ -841,9 +851,7 @@ export class ChatRoom {
     if (done instanceof Promise) {
       done.catch((err: unknown) => {
         this.#log(`an event was not shared: ${err instanceof Error ? err.message : String(err)}`);
-        if (!member.gone && (kind === "say" || kind === "me")) {
-          this.#refuse(member, "the shared room cannot be reached: not sent");
-        }
+        if (!member.gone && (kind === "say" || kind === "me")) this.#refuse(member, refusal(err));
       });
     }
   }
@@ -910,10 +918,20 @@ export class ChatRoom {
     return Buffer.concat([Buffer.from(lines.join(CRLF) + CRLF), ...history]);
   }
 
+  /** The line with its time (the event's, when it has one), and `(late)` when it is. */
   #stamp(line: string, event?: ChatEvent): Buffer {
     const when = event === undefined ? this.#now() : new Date(event.time);
-    return Buffer.from(`[${clock(when)}] ${line}${CRLF}`);
+    const late = event?.late === true ? "(late) " : "";
+    return Buffer.from(`[${clock(when)}] ${late}${line}${CRLF}`);
   }
+}
+
+/** What a member is told when the bus did not take its line. */
+function refusal(err: unknown): string {
+  if ((err as { code?: unknown } | null)?.code === "ERR_CHAT_BACKLOG") {
+    return "too many lines wait for the other servers to be back: not sent";
+  }
+  return "the shared room cannot be reached: not sent";
 }
 
 /** `*** Online (N): a, b, ...`, the names past those listed counted. */
