@@ -11,7 +11,8 @@
  * Where a namespace cannot be made, both go through the transit relay instead (`--no-listen`
  * on every side), and the row says so.
  *
- * The peak RSS of each program (its VmHWM, read while it runs) is reported beside its rate.
+ * Beside each rate: the CPU seconds (user + system) of each program and its peak RSS
+ * (VmHWM), both read from /proc every 50 ms while it runs (so to within 50 ms).
  *
  *   npx tsx bench/wormhole.ts        # BENCH_WORMHOLE_MB (1024), BENCH_WORMHOLE_RUNS (5)
  *
@@ -52,6 +53,8 @@ export interface WormholeRow {
   ratio?: number;
   /** Highest peak RSS of the sender and of the receiver over the runs, MiB. */
   rssMb?: { sender: number; receiver: number };
+  /** CPU seconds (user + system) of the sender and of the receiver in each run. */
+  cpu?: { sender: number[]; receiver: number[] };
 }
 
 /** What the part measured: its rows and the transit path both took. */
@@ -155,6 +158,18 @@ function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
     : new Promise((r) => child.once("exit", r));
 }
 
+/** CPU seconds (user + system) of a process so far; 0 once it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    // The fields after the command's name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** The peak RSS of a process so far (VmHWM), in KiB; 0 once it is gone. */
 function peakRss(pid: number | undefined): number {
   try {
@@ -176,7 +191,7 @@ async function once(
   out: string,
   relayOnly: boolean,
   n: number,
-): Promise<{ seconds: number; sender: number; receiver: number }> {
+): Promise<{ seconds: number; sender: number; receiver: number; cpu: [number, number] }> {
   rmSync(join(out, "big.bin"), { force: true });
   const code = `${100 + n}-bench-wormhole`;
   const [sc, sa] = pair.sender(servers, code, file, relayOnly);
@@ -204,9 +219,12 @@ async function once(
   }, 600_000);
   // The high-water mark only grows: the last reading before the exit is the peak, near enough.
   const rss = { sender: 0, receiver: 0 };
+  const cpu: [number, number] = [0, 0];
   const watch = setInterval(() => {
     rss.sender = Math.max(rss.sender, peakRss(sender.pid));
     rss.receiver = Math.max(rss.receiver, peakRss(receiver.pid));
+    cpu[0] = Math.max(cpu[0], cpuSeconds(sender.pid));
+    cpu[1] = Math.max(cpu[1], cpuSeconds(receiver.pid));
   }, 50);
   try {
     const [s, r] = await Promise.all([exited(sender), exited(receiver)]);
@@ -214,7 +232,7 @@ async function once(
     if (s !== 0 || r !== 0) throw new Error(`${pair.name}: exit codes ${s}/${r}: ${err}`);
     if (statSync(join(out, "big.bin")).size !== statSync(file).size)
       throw new Error(`${pair.name}: the file arrived short`);
-    return { seconds, sender: rss.sender / 1024, receiver: rss.receiver / 1024 };
+    return { seconds, sender: rss.sender / 1024, receiver: rss.receiver / 1024, cpu };
   } finally {
     clearTimeout(timer);
     clearInterval(watch);
@@ -242,13 +260,23 @@ async function measure(relayOnly: boolean): Promise<WormholeResult> {
       for (const [i, pair] of PAIRS.entries()) {
         const out = join(dir, `out-${i}`);
         mkdirSync(out, { recursive: true });
-        const { seconds, sender, receiver } = await once(pair, servers, file, out, relayOnly, n++);
+        const { seconds, sender, receiver, cpu } = await once(
+          pair,
+          servers,
+          file,
+          out,
+          relayOnly,
+          n++,
+        );
         const row = rows[i] as WormholeRow;
         row.runs.push(bytes / 1e6 / seconds);
         row.rssMb = {
           sender: Math.max(row.rssMb?.sender ?? 0, Math.round(sender)),
           receiver: Math.max(row.rssMb?.receiver ?? 0, Math.round(receiver)),
         };
+        row.cpu ??= { sender: [], receiver: [] };
+        row.cpu.sender.push(cpu[0]);
+        row.cpu.receiver.push(cpu[1]);
       }
     }
     for (const row of rows) row.mbps = median(row.runs);
@@ -305,12 +333,18 @@ export function printWormhole(result: WormholeResult | { skipped: string }): voi
     return;
   }
   console.log(
-    `\n${result.mb} MiB file through a code on 127.0.0.1 (${result.path} transit), median MB/s of ${RUNS} runs (ratio = socketkit / row; target: >= 0.8 against wormhole; peak RSS of sender / receiver)\n`,
+    `\n${result.mb} MiB file through a code on 127.0.0.1 (${result.path} transit), median MB/s of ${RUNS} runs (ratio = socketkit / row; target: >= 0.8 against wormhole; median CPU seconds and peak RSS of sender / receiver)\n`,
   );
   for (const r of result.rows) {
     const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(8);
     const rss = r.rssMb === undefined ? "" : `  RSS ${r.rssMb.sender} / ${r.rssMb.receiver} MiB`;
-    console.log(`${r.tool.padEnd(42)} ${(r.mbps ?? 0).toFixed(1).padStart(8)} MB/s ${ratio}${rss}`);
+    const cpu =
+      r.cpu === undefined
+        ? ""
+        : `  CPU ${median(r.cpu.sender).toFixed(2)} / ${median(r.cpu.receiver).toFixed(2)} s`;
+    console.log(
+      `${r.tool.padEnd(42)} ${(r.mbps ?? 0).toFixed(1).padStart(8)} MB/s ${ratio}${cpu}${rss}`,
+    );
   }
 }
 
@@ -322,5 +356,10 @@ if (process.argv.includes("--child")) {
   const result = await wormholeBench();
   printWormhole(result);
   if (!("skipped" in result))
-    for (const r of result.rows) console.log(r.tool, r.runs.map((x) => x.toFixed(0)).join(" "));
+    for (const r of result.rows) {
+      const cpu = r.cpu?.sender.map(
+        (s, i) => `${s.toFixed(1)}+${(r.cpu?.receiver[i] ?? 0).toFixed(1)}`,
+      );
+      console.log(r.tool, r.runs.map((x) => x.toFixed(0)).join(" "), `(CPU s ${cpu?.join(" ")})`);
+    }
 }
