@@ -11,7 +11,13 @@
  * Where a namespace cannot be made, both go through the transit relay instead (`--no-listen`
  * on every side), and the row says so.
  *
+ * Beside each rate: the CPU seconds (user + system) of each program and its peak RSS
+ * (VmHWM), both read from /proc every 50 ms while it runs (so to within 50 ms).
+ *
  *   npx tsx bench/wormhole.ts        # BENCH_WORMHOLE_MB (1024), BENCH_WORMHOLE_RUNS (5)
+ *
+ * BENCH_CPU_PROF=DIR runs socketkit's sender and receiver under `node --cpu-prof` and
+ * writes their profiles to DIR/sender and DIR/receiver.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -21,6 +27,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   statSync,
   writeSync,
@@ -44,6 +51,10 @@ export interface WormholeRow {
   skipped?: string;
   /** socketkit / this row, by rate. */
   ratio?: number;
+  /** Highest peak RSS of the sender and of the receiver over the runs, MiB. */
+  rssMb?: { sender: number; receiver: number };
+  /** CPU seconds (user + system) of the sender and of the receiver in each run. */
+  cpu?: { sender: number[]; receiver: number[] };
 }
 
 /** What the part measured: its rows and the transit path both took. */
@@ -64,12 +75,17 @@ type Pair = {
   receiver: (s: Servers, code: string, out: string, relayOnly: boolean) => [string, string[]];
 };
 
+const PROFILE = process.env.BENCH_CPU_PROF;
+const profiled = (side: string) =>
+  PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(PROFILE, side)}`];
+
 const PAIRS: Pair[] = [
   {
     name: "socketkit → socketkit",
     sender: (s, code, file, relayOnly) => [
       process.execPath,
       [
+        ...profiled("sender"),
         ...socketkitCli,
         "send",
         file,
@@ -85,6 +101,7 @@ const PAIRS: Pair[] = [
     receiver: (s, code, out, relayOnly) => [
       process.execPath,
       [
+        ...profiled("receiver"),
         ...socketkitCli,
         "receive",
         code,
@@ -141,7 +158,32 @@ function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
     : new Promise((r) => child.once("exit", r));
 }
 
-/** One transfer: seconds from starting both programs until both have exited. */
+/** CPU seconds (user + system) of a process so far; 0 once it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    // The fields after the command's name, which is in parentheses and may hold spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** The peak RSS of a process so far (VmHWM), in KiB; 0 once it is gone. */
+function peakRss(pid: number | undefined): number {
+  try {
+    const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * One transfer: seconds from starting both programs until both have exited, and the
+ * highest peak RSS read of each (MiB).
+ */
 async function once(
   pair: Pair,
   servers: Servers,
@@ -149,7 +191,7 @@ async function once(
   out: string,
   relayOnly: boolean,
   n: number,
-): Promise<number> {
+): Promise<{ seconds: number; sender: number; receiver: number; cpu: [number, number] }> {
   rmSync(join(out, "big.bin"), { force: true });
   const code = `${100 + n}-bench-wormhole`;
   const [sc, sa] = pair.sender(servers, code, file, relayOnly);
@@ -175,15 +217,25 @@ async function once(
     sender.kill("SIGKILL");
     receiver.kill("SIGKILL");
   }, 600_000);
+  // The high-water mark only grows: the last reading before the exit is the peak, near enough.
+  const rss = { sender: 0, receiver: 0 };
+  const cpu: [number, number] = [0, 0];
+  const watch = setInterval(() => {
+    rss.sender = Math.max(rss.sender, peakRss(sender.pid));
+    rss.receiver = Math.max(rss.receiver, peakRss(receiver.pid));
+    cpu[0] = Math.max(cpu[0], cpuSeconds(sender.pid));
+    cpu[1] = Math.max(cpu[1], cpuSeconds(receiver.pid));
+  }, 50);
   try {
     const [s, r] = await Promise.all([exited(sender), exited(receiver)]);
     const seconds = (performance.now() - start) / 1000;
     if (s !== 0 || r !== 0) throw new Error(`${pair.name}: exit codes ${s}/${r}: ${err}`);
     if (statSync(join(out, "big.bin")).size !== statSync(file).size)
       throw new Error(`${pair.name}: the file arrived short`);
-    return seconds;
+    return { seconds, sender: rss.sender / 1024, receiver: rss.receiver / 1024, cpu };
   } finally {
     clearTimeout(timer);
+    clearInterval(watch);
   }
 }
 
@@ -208,8 +260,23 @@ async function measure(relayOnly: boolean): Promise<WormholeResult> {
       for (const [i, pair] of PAIRS.entries()) {
         const out = join(dir, `out-${i}`);
         mkdirSync(out, { recursive: true });
-        const seconds = await once(pair, servers, file, out, relayOnly, n++);
-        (rows[i] as WormholeRow).runs.push(bytes / 1e6 / seconds);
+        const { seconds, sender, receiver, cpu } = await once(
+          pair,
+          servers,
+          file,
+          out,
+          relayOnly,
+          n++,
+        );
+        const row = rows[i] as WormholeRow;
+        row.runs.push(bytes / 1e6 / seconds);
+        row.rssMb = {
+          sender: Math.max(row.rssMb?.sender ?? 0, Math.round(sender)),
+          receiver: Math.max(row.rssMb?.receiver ?? 0, Math.round(receiver)),
+        };
+        row.cpu ??= { sender: [], receiver: [] };
+        row.cpu.sender.push(cpu[0]);
+        row.cpu.receiver.push(cpu[1]);
       }
     }
     for (const row of rows) row.mbps = median(row.runs);
@@ -266,11 +333,18 @@ export function printWormhole(result: WormholeResult | { skipped: string }): voi
     return;
   }
   console.log(
-    `\n${result.mb} MiB file through a code on 127.0.0.1 (${result.path} transit), median MB/s of ${RUNS} runs (ratio = socketkit / row; target: >= 0.8 against wormhole)\n`,
+    `\n${result.mb} MiB file through a code on 127.0.0.1 (${result.path} transit), median MB/s of ${RUNS} runs (ratio = socketkit / row; target: >= 0.8 against wormhole; median CPU seconds and peak RSS of sender / receiver)\n`,
   );
   for (const r of result.rows) {
     const ratio = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`.padStart(8);
-    console.log(`${r.tool.padEnd(42)} ${(r.mbps ?? 0).toFixed(1).padStart(8)} MB/s ${ratio}`);
+    const rss = r.rssMb === undefined ? "" : `  RSS ${r.rssMb.sender} / ${r.rssMb.receiver} MiB`;
+    const cpu =
+      r.cpu === undefined
+        ? ""
+        : `  CPU ${median(r.cpu.sender).toFixed(2)} / ${median(r.cpu.receiver).toFixed(2)} s`;
+    console.log(
+      `${r.tool.padEnd(42)} ${(r.mbps ?? 0).toFixed(1).padStart(8)} MB/s ${ratio}${cpu}${rss}`,
+    );
   }
 }
 
@@ -282,5 +356,10 @@ if (process.argv.includes("--child")) {
   const result = await wormholeBench();
   printWormhole(result);
   if (!("skipped" in result))
-    for (const r of result.rows) console.log(r.tool, r.runs.map((x) => x.toFixed(0)).join(" "));
+    for (const r of result.rows) {
+      const cpu = r.cpu?.sender.map(
+        (s, i) => `${s.toFixed(1)}+${(r.cpu?.receiver[i] ?? 0).toFixed(1)}`,
+      );
+      console.log(r.tool, r.runs.map((x) => x.toFixed(0)).join(" "), `(CPU s ${cpu?.join(" ")})`);
+    }
 }

@@ -5,10 +5,12 @@ import fc from "fast-check";
 import { bytePieces, cut } from "../../test/helpers/chunks.ts";
 import {
   MAX_RECORD_PLAINTEXT,
+  RECORD_OVERHEAD,
   RECORD_TAG_SIZE,
   RecordOpener,
   RecordSealer,
   recordNonce,
+  sealedLength,
 } from "./sealed-records.ts";
 
 const AUTH = "ERR_TRANSFER_AUTH";
@@ -361,5 +363,146 @@ describe("RecordOpener", () => {
       const mine = new RecordSealer(KEY).seal(Buffer.from("reflected"));
       assert.equal(refusal(mine, OTHER_KEY)?.code, AUTH);
     });
+  });
+});
+
+describe("RecordSealer.sealInto", () => {
+  it("writes at an offset the bytes seal returns, sealedLength of them", () => {
+    for (const size of [
+      1,
+      5,
+      MAX_RECORD_PLAINTEXT,
+      MAX_RECORD_PLAINTEXT + 1,
+      3 * MAX_RECORD_PLAINTEXT + 7,
+    ]) {
+      const plain = randomBytes(size);
+      const expected = Buffer.concat(new RecordSealer(KEY).seal(plain));
+      const out = Buffer.alloc(sealedLength(size) + 10, 0xee);
+      assert.equal(new RecordSealer(KEY).sealInto(plain, out, 3), sealedLength(size));
+      assert.equal(expected.length, sealedLength(size));
+      assert.deepEqual(out.subarray(3, 3 + expected.length), expected);
+      // Nothing written around the records.
+      assert.deepEqual(out.subarray(0, 3), Buffer.alloc(3, 0xee));
+      assert.deepEqual(out.subarray(3 + expected.length), Buffer.alloc(7, 0xee));
+    }
+  });
+
+  it("goes on numbering from seal, and seal from it", () => {
+    const sealer = new RecordSealer(KEY);
+    const first = sealer.seal(Buffer.from("one"));
+    const out = Buffer.alloc(sealedLength(3));
+    sealer.sealInto(Buffer.from("two"), out, 0);
+    const third = sealer.seal(Buffer.from("six"));
+    assert.deepEqual(openAll([...first, out, ...third]).map(String), ["one", "two", "six"]);
+  });
+
+  it("refuses a buffer without room for the records, sealing nothing", () => {
+    const sealer = new RecordSealer(KEY);
+    assert.throws(() => sealer.sealInto(Buffer.alloc(10), Buffer.alloc(sealedLength(10) - 1), 0), {
+      code: "ERR_INVALID_ARGUMENT",
+    });
+    assert.throws(() => sealer.sealInto(Buffer.alloc(10), Buffer.alloc(sealedLength(10)), 1), {
+      code: "ERR_INVALID_ARGUMENT",
+    });
+    // The counter did not move: the next record is number 0.
+    assert.deepEqual(openAll(sealer.seal(Buffer.from("first"))).map(String), ["first"]);
+  });
+});
+
+describe("RecordOpener out of place (wholeRecords, openEach, takeUnopened)", () => {
+  const plains = [
+    randomBytes(5),
+    randomBytes(MAX_RECORD_PLAINTEXT),
+    Buffer.alloc(0),
+    randomBytes(70),
+  ];
+  const sealed = () => {
+    const sealer = new RecordSealer(KEY);
+    return Buffer.concat(plains.flatMap((p) => (p.length === 0 ? [] : sealer.seal(p))));
+  };
+  const opened: Buffer[] = plains.filter((p) => p.length > 0);
+
+  it("finds where the whole records end and how much plaintext they hold, at every cut", () => {
+    const wire = sealed();
+    const ends = [0];
+    for (const p of opened) ends.push((ends.at(-1) as number) + p.length + RECORD_OVERHEAD);
+    const opener = new RecordOpener(KEY);
+    for (let cutAt = 0; cutAt <= wire.length; cutAt += cutAt < 40 ? 1 : 4099) {
+      const i = ends.filter((e) => e <= cutAt).length - 1;
+      const plain = opened.slice(0, i).reduce((n, p) => n + p.length, 0);
+      assert.deepEqual(
+        opener.wholeRecords(wire, 0, cutAt),
+        { end: ends[i], plain },
+        `cut ${cutAt}`,
+      );
+    }
+    assert.deepEqual(opener.wholeRecords(wire, ends[1] as number, wire.length), {
+      end: wire.length,
+      plain: plains.reduce((n, p) => n + p.length, 0) - 5,
+    });
+  });
+
+  it("opens what next would open, stopping where each says", () => {
+    const wire = sealed();
+    const opener = new RecordOpener(KEY);
+    const got: Buffer[] = [];
+    const stop = opener.openEach(wire, 0, wire.length, (p) => got.push(p) < 2);
+    assert.deepEqual(got, opened.slice(0, 2));
+    assert.equal(stop, 5 + MAX_RECORD_PLAINTEXT + 2 * RECORD_OVERHEAD);
+    // The rest, cut short: only the whole record opens, and numbering goes on.
+    const end = opener.openEach(wire, stop, wire.length - 1, (p) => got.push(p) > 0);
+    assert.equal(end, stop);
+    assert.equal(
+      opener.openEach(wire, stop, wire.length, (p) => got.push(p) > 0),
+      wire.length,
+    );
+    assert.deepEqual(got, opened);
+  });
+
+  it("takes over from next at any point of the stream, the length field of a record begun included", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 1, max: 700 }),
+        (k, piece) => {
+          const wire = sealed();
+          const at = Math.min(k * 139, wire.length);
+          const opener = new RecordOpener(KEY);
+          const got: Buffer[] = [];
+          for (const chunk of cut(
+            wire.subarray(0, at),
+            Array.from({ length: 40 }, (_, i) => i * piece),
+          )) {
+            opener.push(chunk);
+            got.push(...drain(opener));
+          }
+          const rest = Buffer.concat([opener.takeUnopened(), wire.subarray(at)]);
+          assert.equal(opener.buffered, 0);
+          const whole = opener.wholeRecords(rest, 0, rest.length);
+          assert.equal(whole.end, rest.length);
+          opener.openEach(rest, 0, rest.length, (p) => got.push(p) > 0);
+          assert.deepEqual(got, opened);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("refuses to open out of place while holding bytes, and a length field out of range", () => {
+    const wire = sealed();
+    const holding = new RecordOpener(KEY);
+    holding.push(wire.subarray(0, 3));
+    assert.throws(() => holding.openEach(wire, 0, wire.length, () => true), { code: PROTOCOL });
+    const opener = new RecordOpener(KEY);
+    const bad = Buffer.concat([u32(MAX_RECORD_PLAINTEXT + 17), Buffer.alloc(8)]);
+    assert.throws(() => opener.wholeRecords(bad, 0, bad.length), { code: PROTOCOL });
+    // Fatal, as for next: the opener is done.
+    assert.throws(() => opener.openEach(wire, 0, wire.length, () => true), { code: PROTOCOL });
+  });
+
+  it("refuses a record altered in place", () => {
+    const wire = flipped(sealed(), 8 * 30);
+    const opener = new RecordOpener(KEY);
+    assert.throws(() => opener.openEach(wire, 0, wire.length, () => true), { code: AUTH });
   });
 });

@@ -23,6 +23,8 @@ const HEADER_SIZE = 4;
 const KEY_SIZE = 32;
 const NONCE_SIZE = 12;
 const MAX_RECORD_BODY = MAX_RECORD_PLAINTEXT + RECORD_TAG_SIZE;
+/** Bytes a record adds to its plaintext: the length field and the tag. */
+export const RECORD_OVERHEAD = HEADER_SIZE + RECORD_TAG_SIZE;
 /** Nonces are a u64 record number: this many records exhaust a key. */
 const RECORD_LIMIT = 1n << 64n;
 const ALGORITHM = "chacha20-poly1305";
@@ -53,6 +55,20 @@ export function recordNonce(counter: bigint): Buffer {
   const nonce = Buffer.alloc(NONCE_SIZE);
   nonce.writeBigUInt64BE(counter, NONCE_SIZE - 8);
   return nonce;
+}
+
+/**
+ * Bytes on the wire of `plainLength` bytes sealed by one `seal` or `sealInto` call: the
+ * plaintext and {@link RECORD_OVERHEAD} per record of up to `MAX_RECORD_PLAINTEXT` bytes.
+ *
+ * @example
+ * ```ts
+ * import { sealedLength } from "./sealed-records.ts";
+ * sealedLength(1024 * 1024); // 1048656: four records of 256 KiB, 20 bytes each more
+ * ```
+ */
+export function sealedLength(plainLength: number): number {
+  return plainLength + Math.ceil(plainLength / MAX_RECORD_PLAINTEXT) * RECORD_OVERHEAD;
 }
 
 function secretKey(key: Uint8Array, owner: string): KeyObject {
@@ -99,28 +115,60 @@ export class RecordSealer {
    * counter past 2^64; nothing is sealed then.
    */
   seal(plain: Uint8Array): Buffer[] {
-    const count = Math.ceil(plain.length / MAX_RECORD_PLAINTEXT);
-    if (this.#counter + BigInt(count) > RECORD_LIMIT) recordNonce(RECORD_LIMIT);
+    this.#reserve(plain.length);
     const records: Buffer[] = [];
     for (let at = 0; at < plain.length; at += MAX_RECORD_PLAINTEXT) {
-      records.push(this.#sealOne(plain.subarray(at, at + MAX_RECORD_PLAINTEXT)));
+      const part = plain.subarray(at, at + MAX_RECORD_PLAINTEXT);
+      const record = Buffer.allocUnsafe(part.length + RECORD_OVERHEAD);
+      this.#sealOne(part, record, 0);
+      records.push(record);
     }
     return records;
   }
 
-  #sealOne(plain: Uint8Array): Buffer {
+  /**
+   * Seals `plain` as `seal` does, into `out` from `at` (a sender's reused buffer, so no
+   * buffer is allocated for the records), and returns the bytes written,
+   * {@link sealedLength} of `plain`'s. `plain` must not overlap what is written.
+   *
+   * @throws {ArgumentError} `ERR_INVALID_ARGUMENT` when `out` has no room for the records.
+   * @throws {TransferError} `ERR_TRANSFER_PROTOCOL` as `seal`.
+   */
+  sealInto(plain: Uint8Array, out: Buffer, at: number): number {
+    const length = sealedLength(plain.length);
+    if (at < 0 || at + length > out.length) {
+      throw new ArgumentError(
+        `Cannot seal ${plain.length} bytes into ${out.length - at} bytes: the records take ${length}`,
+      );
+    }
+    this.#reserve(plain.length);
+    let to = at;
+    for (let from = 0; from < plain.length; from += MAX_RECORD_PLAINTEXT) {
+      to += this.#sealOne(plain.subarray(from, from + MAX_RECORD_PLAINTEXT), out, to);
+    }
+    return length;
+  }
+
+  /** Throws, sealing nothing, when `plainLength` bytes would take the counter past 2^64. */
+  #reserve(plainLength: number): void {
+    const count = Math.ceil(plainLength / MAX_RECORD_PLAINTEXT);
+    if (this.#counter + BigInt(count) > RECORD_LIMIT) recordNonce(RECORD_LIMIT);
+  }
+
+  /** One record of `plain` (at most a record's worth) at `out[at]`; returns its size. */
+  #sealOne(plain: Uint8Array, out: Buffer, at: number): number {
     const cipher = createCipheriv(ALGORITHM, this.#key, recordNonce(this.#counter), {
       authTagLength: RECORD_TAG_SIZE,
     });
     this.#counter++;
-    const record = Buffer.allocUnsafe(HEADER_SIZE + plain.length + RECORD_TAG_SIZE);
-    record.writeUInt32BE(plain.length + RECORD_TAG_SIZE, 0);
-    cipher.setAAD(record.subarray(0, HEADER_SIZE), { plaintextLength: plain.length });
+    out.writeUInt32BE(plain.length + RECORD_TAG_SIZE, at);
+    cipher.setAAD(out.subarray(at, at + HEADER_SIZE), { plaintextLength: plain.length });
+    // Node.js has no update into a given buffer: one copy, cheap beside the cipher.
     const body = cipher.update(plain);
-    body.copy(record, HEADER_SIZE);
+    body.copy(out, at + HEADER_SIZE);
     cipher.final();
-    cipher.getAuthTag().copy(record, HEADER_SIZE + body.length);
-    return record;
+    cipher.getAuthTag().copy(out, at + HEADER_SIZE + body.length);
+    return plain.length + RECORD_OVERHEAD;
   }
 }
 
@@ -194,25 +242,100 @@ export class RecordOpener {
     if (this.#error !== undefined) throw this.#error;
     if (this.#state === READ_HEADER) {
       if (this.#queue.length < HEADER_SIZE) return undefined;
-      const length = this.#queue.take(HEADER_SIZE).readUInt32BE(0);
-      if (length > MAX_RECORD_BODY || length < RECORD_TAG_SIZE) {
-        this.#fail(
-          new TransferError(
-            `The peer sent a record of ${length} bytes (${RECORD_TAG_SIZE} to ${MAX_RECORD_BODY}): not this protocol`,
-            { code: "ERR_TRANSFER_PROTOCOL" },
-          ),
-        );
-      }
-      this.#header.writeUInt32BE(length, 0);
-      this.#bodyLength = length;
+      this.#queue.takeInto(this.#header, 0, HEADER_SIZE);
+      this.#bodyLength = this.#checkLength(this.#header.readUInt32BE(0));
       this.#state = READ_BODY;
     }
     if (this.#queue.length < this.#bodyLength) return undefined;
     this.#state = READ_HEADER;
-    return this.#open(this.#queue.take(this.#bodyLength));
+    return this.#open(this.#header, this.#queue.take(this.#bodyLength));
   }
 
-  #open(body: Buffer): Buffer {
+  /**
+   * The bytes pushed and not opened yet, from the start of a record (its length field,
+   * even when `next` has read it), for a reader that takes the stream over with
+   * {@link RecordOpener.wholeRecords} and {@link RecordOpener.openEach}; the opener then
+   * holds nothing. A copy only when the bytes lie in several chunks.
+   *
+   * @throws {TransferError} When an earlier record was refused.
+   */
+  takeUnopened(): Buffer {
+    if (this.#error !== undefined) throw this.#error;
+    const rest = this.#queue.take(this.#queue.length);
+    if (this.#state === READ_HEADER) return rest;
+    this.#state = READ_HEADER;
+    return Buffer.concat([this.#header, rest]);
+  }
+
+  /**
+   * The whole records at the front of `wire[start, end)` (the bytes there starting at a
+   * record's length field): where they `end` (`start` when none is whole) and the
+   * `plain` bytes they carry. Reads only length fields, so that a reader can move the
+   * last, partial record and read on before it opens the whole ones.
+   *
+   * @throws {TransferError} `ERR_TRANSFER_PROTOCOL` for a length field out of range, as
+   * `next`; the opener is then unusable.
+   */
+  wholeRecords(wire: Buffer, start: number, end: number): { end: number; plain: number } {
+    if (this.#error !== undefined) throw this.#error;
+    let at = start;
+    let plain = 0;
+    while (at + HEADER_SIZE <= end) {
+      const length = this.#checkLength(wire.readUInt32BE(at));
+      if (at + HEADER_SIZE + length > end) break;
+      at += HEADER_SIZE + length;
+      plain += length - RECORD_TAG_SIZE;
+    }
+    return { end: at, plain };
+  }
+
+  /**
+   * Opens the whole records of `wire[start, end)`, in order, as `next` would, handing
+   * each plaintext to `each` (a new Buffer, `wire` is not changed), until `each` returns
+   * false; returns where the first record not opened begins. For a reader that reads the
+   * connection into buffers of its own: the opener must hold nothing (`buffered` is 0,
+   * see {@link RecordOpener.takeUnopened}), and the records' numbers go on from its count.
+   *
+   * @throws {TransferError} As `next`, and `ERR_TRANSFER_PROTOCOL` when the opener holds
+   * bytes.
+   */
+  openEach(wire: Buffer, start: number, end: number, each: (plain: Buffer) => boolean): number {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#queue.length > 0 || this.#state !== READ_HEADER) {
+      throw new TransferError("Cannot open records out of place: the opener holds some", {
+        code: "ERR_TRANSFER_PROTOCOL",
+      });
+    }
+    let at = start;
+    while (at + HEADER_SIZE <= end) {
+      const length = this.#checkLength(wire.readUInt32BE(at));
+      const body = at + HEADER_SIZE + length;
+      if (body > end) break;
+      const plain = this.#open(
+        wire.subarray(at, at + HEADER_SIZE),
+        wire.subarray(at + HEADER_SIZE, body),
+      );
+      at = body;
+      if (!each(plain)) break;
+    }
+    return at;
+  }
+
+  /** `length` if a record may have it; fails the opener otherwise. */
+  #checkLength(length: number): number {
+    if (length > MAX_RECORD_BODY || length < RECORD_TAG_SIZE) {
+      this.#fail(
+        new TransferError(
+          `The peer sent a record of ${length} bytes (${RECORD_TAG_SIZE} to ${MAX_RECORD_BODY}): not this protocol`,
+          { code: "ERR_TRANSFER_PROTOCOL" },
+        ),
+      );
+    }
+    return length;
+  }
+
+  /** The plaintext of the next record, given its length field (the AAD) and its body. */
+  #open(header: Buffer, body: Buffer): Buffer {
     let nonce: Buffer;
     try {
       nonce = recordNonce(this.#counter);
@@ -223,7 +346,7 @@ export class RecordOpener {
     const decipher = createDecipheriv(ALGORITHM, this.#key, nonce, {
       authTagLength: RECORD_TAG_SIZE,
     });
-    decipher.setAAD(this.#header, { plaintextLength: plainLength });
+    decipher.setAAD(header, { plaintextLength: plainLength });
     decipher.setAuthTag(body.subarray(plainLength));
     // Plaintext before final() is unauthenticated: it is returned only once the tag checks.
     const plain = decipher.update(body.subarray(0, plainLength));

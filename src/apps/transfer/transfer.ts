@@ -12,9 +12,11 @@ import { SocketError, TransferError, toSocketError } from "../../core/errors.ts"
 import { hasNative, native } from "../../native/index.ts";
 import "../../native/register.ts";
 import { type BulkReader, bulkReader, bulkWriter, writeInSlices } from "../../socket/bulk.ts";
+import { nativeCalls } from "../../socket/socket-backend.ts";
 import type { Channel } from "./channel.ts";
 import { corruptError, DestDir, existsError, type StagedFile, type StoreItem } from "./dest-dir.ts";
 import { diskError, quoteName, type SourceFile, type SourceTree } from "./files.ts";
+import type { Wire } from "./wire.ts";
 
 /** Bytes read from a file or the socket at a time. */
 const CHUNK = 1024 * 1024;
@@ -881,8 +883,13 @@ async function sendRange(
       turn = (turn + 1) % PIECES;
       next = at < to ? read(at, turn) : null;
       hash.update(chunk);
+      // A sealed wire seals the chunk now and writes it behind the last one, so the
+      // sealing of one chunk goes on while the one before is written; on the connection
+      // itself a write must not start before the last has ended.
+      const sending = channel.wire.plain ? null : send(chunk);
+      sending?.catch(() => {});
       free[i] = sends.run(async () => {
-        await send(chunk);
+        await (sending ?? send(chunk));
         channel.activity++;
         progress.advance(chunk.length);
       });
@@ -917,8 +924,9 @@ async function receiveRange(
   const { writes } = into;
   const bulk = length > 0 && channel.wire.plain ? bulkReader(channel.conn) : null;
   try {
-    if (bulk === null) await receiveByRecv(into, length);
-    else await receiveBulk(into, bulk, length);
+    if (bulk !== null) await receiveBulk(into, bulk, length);
+    else if (channel.wire.receiveData !== undefined) await receiveOnWire(into, length);
+    else await receiveByRecv(into, length);
     await writes.finish();
   } finally {
     bulk?.release();
@@ -943,6 +951,28 @@ function closedEarly(left: number): TransferError {
       code: "ERR_TRANSFER_CLOSED",
     },
   );
+}
+
+/**
+ * {@link receiveRange} by the wire's own way ({@link Wire.receiveData}: a sealed wire
+ * reads and opens its records into buffers of its own), each piece hashed and written
+ * behind the receiving, on the thread pool in small slices with the addon.
+ */
+async function receiveOnWire(into: Into, length: number): Promise<void> {
+  const { channel, writes, fh, hash, progress } = into;
+  const slices = nativeCalls() !== null;
+  const got = await (channel.wire.receiveData as NonNullable<Wire["receiveData"]>)(
+    length,
+    (piece) => {
+      // A write that failed (a full disk) ends the transfer now, not after the last byte.
+      writes.check();
+      channel.activity++;
+      hash.update(piece);
+      progress.advance(piece.length);
+      return writes.run(() => (slices ? writeInSlices(fh, piece) : fh.write([piece])));
+    },
+  );
+  if (got < length) throw closedEarly(length - got);
 }
 
 /**

@@ -21,9 +21,9 @@ import type { Wormhole } from "./wormhole.ts";
  * the sender offers `{"socketkit": {"transfer": 2}}`, the receiver answers
  * `{"socketkit_ack": "ok"}`, and once the transit connection is made the protocol runs on
  * it from its preamble on, in the ChaCha20-Poly1305 records of `send --to --secret`
- * under keys derived from the wormhole's (so without a secret of its own): those records
- * go at 15 times the speed of wormhole's XSalsa20-Poly1305 ones, which have no native
- * implementation in Node.js. A peer that does not advertise the protocol, the real
+ * under keys derived from the wormhole's (so without a secret of its own): Node.js's own
+ * cipher (OpenSSL) seals and opens them on the event loop while the thread pool moves the
+ * bytes (src/apps/transfer/wire.ts). A peer that does not advertise the protocol, the real
  * `wormhole` among them, gets wormhole's own offers as before.
  * @module
  */
