@@ -168,6 +168,16 @@ async function unixBound(
   return s;
 }
 
+/** A Unix datagram socket bound in a new directory, its path, and an unbound sender. */
+async function unixReceiver(
+  t: TestContext,
+  options: SocketOptions = {},
+): Promise<{ dir: string; receiver: Socket; to: string; sender: Socket }> {
+  const dir = await tempDir(t);
+  const receiver = await unixBound(t, dir, "in", options);
+  return { dir, receiver, to: join(dir, "in"), sender: closing(t, socket(AF_UNIX, SOCK_DGRAM)) };
+}
+
 describe("Unix datagram sockets on the native I/O path", { skip }, () => {
   it(
     "run on the reactor by default, and on the per-socket path with nativeIO: false",
@@ -198,14 +208,12 @@ describe("Unix datagram sockets on the native I/O path", { skip }, () => {
     "read a datagram longer than the reactor's slots whole, and cut it only to recv's bufsize",
     T,
     async (t) => {
-      const dir = await tempDir(t);
-      const receiver = await unixBound(t, dir, "in");
-      const sender = closing(t, socket(AF_UNIX, SOCK_DGRAM));
+      const { receiver, to, sender } = await unixReceiver(t);
       sender.setsockopt(SOL_SOCKET, SO_SNDBUF, 1 << 20);
       const big = randomBytes(200_000);
-      await sender.sendto(big, join(dir, "in"));
-      await sender.sendto(big, join(dir, "in"));
-      await sender.sendto("after", join(dir, "in"));
+      await sender.sendto(big, to);
+      await sender.sendto(big, to);
+      await sender.sendto("after", to);
       const [whole, from] = await receiver.recvfrom(1 << 20);
       assert.ok(whole.equals(big), `got ${whole.length} bytes of ${big.length}`);
       assert.equal(from, "", "an unbound sender has no name (Python: None)");
@@ -236,15 +244,13 @@ describe("Unix datagram sockets on the native I/O path", { skip }, () => {
     "time out, and raise BlockingIOError when non-blocking, with nothing to read",
     T,
     async (t) => {
-      const dir = await tempDir(t);
-      const s = await unixBound(t, dir, "idle");
-      s.settimeout(0.05);
-      await rejection(s.recvfrom(10), TimeoutError, "ETIMEDOUT");
-      s.settimeout(0);
-      await rejection(s.recv(10), BlockingIOError, "EAGAIN");
-      const sender = closing(t, socket(AF_UNIX, SOCK_DGRAM));
-      await sender.sendto("late", join(dir, "idle"));
-      await until(() => s.recvfromNow(10) !== undefined, "the datagram");
+      const { receiver, to, sender } = await unixReceiver(t);
+      receiver.settimeout(0.05);
+      await rejection(receiver.recvfrom(10), TimeoutError, "ETIMEDOUT");
+      receiver.settimeout(0);
+      await rejection(receiver.recv(10), BlockingIOError, "EAGAIN");
+      await sender.sendto("late", to);
+      await until(() => receiver.recvfromNow(10) !== undefined, "the datagram");
     },
   );
 
@@ -252,11 +258,11 @@ describe("Unix datagram sockets on the native I/O path", { skip }, () => {
     "lose nothing in a flood: a full queue stops reading, the sender waits, all arrive in order",
     T,
     async (t) => {
-      const dir = await tempDir(t);
       const queued = 16;
-      const receiver = await unixBound(t, dir, "slow", { maxQueuedDatagrams: queued });
+      const { dir, receiver, to } = await unixReceiver(t, { maxQueuedDatagrams: queued });
+      // Connected: its send waits for room in the receiver's queue (poll says when).
       const sender = await unixBound(t, dir, "fast");
-      await sender.connect(join(dir, "slow"));
+      await sender.connect(to);
       sender.settimeout(0.5);
       let sent = 0;
       // The receiver reads nothing: once its queue and the kernel's are full, the sender's
@@ -294,15 +300,13 @@ describe("Unix datagram sockets on the native I/O path", { skip }, () => {
     "a shut down receiving side gives what came before, then waits as Python's does, without spinning",
     T,
     async (t) => {
-      const dir = await tempDir(t);
-      const s = await unixBound(t, dir, "shut");
-      const sender = closing(t, socket(AF_UNIX, SOCK_DGRAM));
-      await sender.sendto("before", join(dir, "shut"));
-      s.shutdown(SHUT_RD);
-      assert.equal((await s.recv(100)).toString(), "before");
-      s.settimeout(0.3);
+      const { receiver, to, sender } = await unixReceiver(t);
+      await sender.sendto("before", to);
+      receiver.shutdown(SHUT_RD);
+      assert.equal((await receiver.recv(100)).toString(), "before");
+      receiver.settimeout(0.3);
       const wakes = Reactor.shared().stats().wakes;
-      await rejection(s.recv(100), TimeoutError, "ETIMEDOUT");
+      await rejection(receiver.recv(100), TimeoutError, "ETIMEDOUT");
       // The kernel says "readable" for ever after the shutdown: watched no more, not read in a loop.
       const spent = Reactor.shared().stats().wakes - wakes;
       assert.ok(spent < 30, `${spent} wake-ups in 0.3 s`);

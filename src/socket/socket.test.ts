@@ -1311,40 +1311,31 @@ describe("unref and ref", () => {
     assert.equal(program.stderr(), "waiting\nreceived\n");
   });
 
-  it(
-    "an unref'd Unix datagram socket waiting to receive, with a timeout, lets the process exit",
-    T,
-    async (t) => {
-      if (!hasNative()) {
-        t.skip("the native addon is not built");
-        return;
-      }
-      const program = waiter("unix", join(await tempDir(t), "w.sock"), false);
-      t.after(() => program.stop());
-      assert.equal(await program.exited, 0, program.stderr());
-      assert.equal(program.stderr(), "waiting\n");
-    },
-  );
+  const noAddon = hasNative() ? false : "the native addon is not built";
 
-  it(
-    "a Unix datagram socket keeps the process alive while a receive waits on it, and only then",
-    T,
-    async (t) => {
-      if (!hasNative()) {
-        t.skip("the native addon is not built");
-        return;
-      }
-      const path = join(await tempDir(t), "w.sock");
-      // unref() then ref(): the socket, open and never closed, is all the program has.
-      const program = waiter("unix", path, true);
-      t.after(() => program.stop());
-      await errorOutputFrom(program, (err) => err.includes("waiting"));
-      const s = closing(t, socket(AF_UNIX, SOCK_DGRAM));
-      await s.sendto("x", path);
-      assert.equal(await program.exited, 0, program.stderr());
-      assert.equal(program.stderr(), "waiting\nreceived\n");
-    },
-  );
+  it("an unref'd Unix datagram socket waiting to receive, with a timeout, lets the process exit", {
+    ...T,
+    skip: noAddon,
+  }, async (t) => {
+    const program = waiter("unix", join(await tempDir(t), "w.sock"), false);
+    t.after(() => program.stop());
+    assert.equal(await program.exited, 0, program.stderr());
+    assert.equal(program.stderr(), "waiting\n");
+  });
+
+  it("a Unix datagram socket keeps the process alive while a receive waits on it, and only then", {
+    ...T,
+    skip: noAddon,
+  }, async (t) => {
+    const path = join(await tempDir(t), "w.sock");
+    // unref() then ref(): the socket, open and never closed, is all the program has; it
+    // exits once the receive has its datagram.
+    const program = waiter("unix", path, true);
+    t.after(() => program.stop());
+    await errorOutputFrom(program, (err) => err.includes("waiting"));
+    await closing(t, socket(AF_UNIX, SOCK_DGRAM)).sendto("x", path);
+    assert.deepEqual([await program.exited, program.stderr()], [0, "waiting\nreceived\n"]);
+  });
 
   it(
     "a socket of the native addon's per-socket path cannot be unref'd: UnsupportedError",
