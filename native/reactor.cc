@@ -1,7 +1,8 @@
 // socketkit's native I/O reactor: the addon owns non-blocking sockets on one epoll
 // instance, which one libuv poll handle watches. On each wake-up it reads every ready
 // socket into buffers it reuses, accepts what listeners have waiting, takes datagrams with
-// recvmmsg, and hands JavaScript the whole lot in one call: a table of records (an
+// recvmmsg (a Unix datagram socket's with one recvmsg each, so a long one comes whole),
+// and hands JavaScript the whole lot in one call: a table of records (an
 // Int32Array) and one new Buffer holding every byte read. Writes go straight to the kernel
 // from the calling JavaScript (send, sendto, sendmmsg) and say how much it took.
 //
@@ -538,7 +539,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       }
       size_t len = static_cast<size_t>(n);
       if (len > kSlot) {
-        Room(len + kAddrRoom);
+        Room(len + kAddrRoom, kSlot);  // keeping the datagram's first kSlot bytes, read already
         memcpy(staging_.get() + used_ + kSlot, spill_.get(), len - kSlot);
       }
       size_t at = used_;
@@ -567,13 +568,13 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     return std::max<size_t>(2 * most, kSlot);
   }
 
-  // Makes room in staging_ for `need` more bytes after used_ (it grows for a long datagram;
-  // Deliver gives the memory back).
-  void Room(size_t need) {
+  // Makes room in staging_ for `need` more bytes after used_, keeping the `pending` bytes
+  // already written after used_ (it grows for a long datagram; Deliver gives the memory back).
+  void Room(size_t need, size_t pending = 0) {
     if (used_ + need <= stagingSize_) return;
     size_t size = std::max(used_ + need, 2 * stagingSize_);
     std::unique_ptr<char[]> grown(new char[size]);
-    memcpy(grown.get(), staging_.get(), used_);
+    memcpy(grown.get(), staging_.get(), used_ + pending);
     staging_ = std::move(grown);
     stagingSize_ = size;
   }
