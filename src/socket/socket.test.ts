@@ -59,6 +59,7 @@ import {
   UnsupportedError,
 } from "../index.ts";
 import { hasNative } from "../native/index.ts";
+import { hasReactor, reactorMissingReason } from "../native/reactor.ts";
 import { kStream } from "./internal.ts";
 
 const T = { timeout: 15_000 };
@@ -1311,11 +1312,15 @@ describe("unref and ref", () => {
     assert.equal(program.stderr(), "waiting\nreceived\n");
   });
 
-  const noAddon = hasNative() ? false : "the native addon is not built";
+  const noReactor = !hasNative()
+    ? "the native addon is not built"
+    : hasReactor() && !process.env.SOCKETKIT_NO_NATIVE_IO
+      ? false
+      : `the native I/O path is off (${reactorMissingReason() ?? "SOCKETKIT_NO_NATIVE_IO is set"})`;
 
   it("an unref'd Unix datagram socket waiting to receive, with a timeout, lets the process exit", {
     ...T,
-    skip: noAddon,
+    skip: noReactor,
   }, async (t) => {
     const program = waiter("unix", join(await tempDir(t), "w.sock"), false);
     t.after(() => program.stop());
@@ -1325,7 +1330,7 @@ describe("unref and ref", () => {
 
   it("a Unix datagram socket keeps the process alive while a receive waits on it, and only then", {
     ...T,
-    skip: noAddon,
+    skip: noReactor,
   }, async (t) => {
     const path = join(await tempDir(t), "w.sock");
     // unref() then ref(): the socket, open and never closed, is all the program has; it
