@@ -312,6 +312,41 @@ describe("Unix datagram sockets on the native I/O path", { skip }, () => {
   );
 
   it(
+    "a peer that reads nothing holds back only what is sent to it, not the datagrams for others",
+    T,
+    async (t) => {
+      const { dir, receiver, to, sender } = await unixReceiver(t);
+      // A peer on the per-socket path reads only when asked: its kernel queue fills.
+      const stuck = closing(t, socket(AF_UNIX, SOCK_DGRAM, 0, { nativeIO: false }));
+      await stuck.bind(join(dir, "stuck"));
+      sender.settimeout(0);
+      let queued = 0;
+      for (;;) {
+        try {
+          await sender.sendto(`q${queued}`, join(dir, "stuck"));
+          queued++;
+        } catch (err) {
+          assert.ok(err instanceof BlockingIOError, String(err));
+          break;
+        }
+      }
+      sender.settimeout(null);
+      // In one turn, as a server's handlers answer a batch: the one for the stuck peer waits.
+      const first = sender.sendto("one", to);
+      const held = sender.sendto("held", join(dir, "stuck"));
+      const second = sender.sendto("two", to);
+      receiver.settimeout(5);
+      assert.equal((await receiver.recv(10)).toString(), "one");
+      assert.equal((await receiver.recv(10)).toString(), "two");
+      assert.deepEqual(await Promise.all([first, second]), [3, 3]);
+      // The stuck peer reads: what waited for it goes.
+      for (let i = 0; i < queued; i++) assert.equal((await stuck.recv(10)).toString(), `q${i}`);
+      assert.equal(await held, 4);
+      assert.equal((await stuck.recv(10)).toString(), "held");
+    },
+  );
+
+  it(
     "a shut down receiving side gives what came before, then waits as Python's does, without spinning",
     T,
     async (t) => {

@@ -42,8 +42,9 @@ import { SockaddrCache } from "./sockaddr-cache.ts";
  * AF_UNIX has the contract of the addon's per-socket `NativeBackend`, which is Python's:
  * the descriptor is made at once; each datagram is read whole, however long; nothing is
  * dropped (a Unix datagram socket is reliable): a full queue stops reading, so the
- * kernel's queue fills and senders wait; `send`, `shutdown` and the options go to the
- * kernel as they are; only a call that waits keeps the process alive.
+ * kernel's queue fills and senders wait; each `sendto` is its own system call, so a peer
+ * whose queue is full holds back only what is sent to it; `send`, `shutdown` and the
+ * options go to the kernel as they are; only a call that waits keeps the process alive.
  */
 export class ReactorDatagramBackend extends DatagramBackendBase implements SocketBackend {
   readonly #family: number;
@@ -74,8 +75,6 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
   #paused = false;
   /** AF_UNIX: calls waiting on the socket, which keep the process alive meanwhile. */
   #waiting = 0;
-  /** AF_UNIX: staged datagrams wait for room (and so hold the process). */
-  #outboxHeld = false;
   readonly #readers = new Waiters();
   readonly #writers = new Waiters();
   /**
@@ -415,9 +414,13 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
           return Promise.reject(toSocketError(err, `send to ${formatAddress(address)}`));
         }
         if (n >= 0) {
-          // It went at once; the next ones of this wave are staged (see #stage).
-          this.#wave = true;
-          queueMicrotask(this.#flushOutbox);
+          // It went at once; the next ones of this wave are staged (see #stage), but not
+          // a Unix socket's: its "would block" is one peer's full queue, and a staged
+          // datagram waiting for that peer would hold back the others' behind it.
+          if (!this.#unix) {
+            this.#wave = true;
+            queueMicrotask(this.#flushOutbox);
+          }
           return Promise.resolve(n);
         }
       }
@@ -470,17 +473,9 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
         // The kernel's buffer is full: the rest wait for room, as node:dgram's sends do.
         this.#reactor.wantWritable(this.#id);
         this.#writers.watch(this.#flushOutbox);
-        if (this.#unix && !this.#outboxHeld) {
-          this.#outboxHeld = true;
-          this.#hold(1);
-        }
         return;
       }
       this.#settle(sent, null);
-    }
-    if (this.#outboxHeld) {
-      this.#outboxHeld = false;
-      this.#hold(-1);
     }
   }
 
