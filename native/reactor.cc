@@ -1,7 +1,8 @@
 // socketkit's native I/O reactor: the addon owns non-blocking sockets on one epoll
 // instance, which one libuv poll handle watches. On each wake-up it reads every ready
 // socket into buffers it reuses, accepts what listeners have waiting, takes datagrams with
-// recvmmsg, and hands JavaScript the whole lot in one call: a table of records (an
+// recvmmsg (a Unix datagram socket's with one recvmsg each, so a long one comes whole),
+// and hands JavaScript the whole lot in one call: a table of records (an
 // Int32Array) and one new Buffer holding every byte read. Writes go straight to the kernel
 // from the calling JavaScript (send, sendto, sendmmsg) and say how much it took.
 //
@@ -38,6 +39,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -65,6 +67,9 @@ constexpr int kFlagReading = 1;     // read (accept, receive) from the start
 constexpr int kFlagRef = 2;         // keeps the event loop alive while registered
 constexpr int kFlagConnecting = 4;  // a stream whose connect() is under way: CONNECT when it ends
 constexpr int kFlagNoDelay = 8;     // a listener whose accepted sockets get TCP_NODELAY
+// A datagram socket whose datagrams may be longer than kSlot (a Unix one: up to twice
+// net.core.wmem_max): each is read whole, one recvmsg a datagram, into the batch's bytes.
+constexpr int kFlagWhole = 16;
 
 // Records of a batch: kStride int32 each, [kind, id, a, b, c, d].
 constexpr int kEvData = 1;      // a = offset in data, b = length
@@ -78,8 +83,8 @@ constexpr int kEvReadable = 8;  // what wantReadable asked for (then no longer w
 constexpr int kStride = 6;
 
 // Bounds of one wake-up. A stream gives at most kStreamRead bytes, a datagram socket at
-// most kMaxMessages datagrams (each up to kSlot bytes; longer ones, which only Unix datagram
-// sockets can carry, are cut), a listener at most kAcceptBound connections. Once a batch
+// most kMaxMessages datagrams (each up to kSlot bytes, or whole with kFlagWhole), a
+// listener at most kAcceptBound connections. Once a batch
 // holds kBatchBytes, the sockets still to read are served first on the next wake-up.
 constexpr size_t kStreamRead = 64 * 1024;
 constexpr size_t kBatchBytes = 1024 * 1024;
@@ -111,6 +116,7 @@ struct Entry {
   bool connecting = false;
   bool keepAlive = false;
   bool noDelay = false;
+  bool whole = false;   // datagrams read whole, however long (kFlagWhole)
   bool eof = false;     // END delivered: no more reading
   bool failed = false;  // a fatal error delivered: nothing more is watched
   bool inEpoll = false;
@@ -140,6 +146,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
         {"FLAG_REF", kFlagRef},
         {"FLAG_CONNECTING", kFlagConnecting},
         {"FLAG_NODELAY", kFlagNoDelay},
+        {"FLAG_WHOLE", kFlagWhole},
         {"EV_DATA", kEvData},
         {"EV_END", kEvEnd},
         {"EV_ERROR", kEvError},
@@ -331,6 +338,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
         AcceptSome(id, e);
       } else if (e.kind == kStream) {
         ReadStream(id, e, events);
+      } else if (e.whole) {
+        ReadWhole(id, e, events);
       } else {
         ReadDatagrams(id, e, events);
       }
@@ -493,6 +502,83 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     }
   }
 
+  // A Unix datagram socket's datagrams, each whole: recvmmsg's slots would cut one longer
+  // than kSlot, and what a slot cut is lost. One recvmsg a datagram, its first kSlot bytes
+  // straight into staging_, the rest into spill_ (room for the longest datagram the system
+  // lets a sender make without privileges) and then after them. Ends when the batch holds
+  // kBatchBytes: what is left is reported again on the next wake-up (level-triggered).
+  void ReadWhole(uint32_t id, Entry& e, uint32_t events) {
+    if (spill_ == nullptr) {
+      spillSize_ = SpillSize();
+      spill_.reset(new char[spillSize_]);  // malloc'd: pages never written to cost no memory
+    }
+    for (int k = 0; k < kMaxMessages && used_ < kBatchBytes; k++) {
+      Room(kSlot + kAddrRoom);
+      sockaddr_storage ss;
+      iovec iov[2] = {{staging_.get() + used_, kSlot}, {spill_.get(), spillSize_}};
+      msghdr m;
+      memset(&m, 0, sizeof(m));
+      m.msg_name = &ss;
+      m.msg_namelen = sizeof(ss);
+      m.msg_iov = iov;
+      m.msg_iovlen = 2;
+      ssize_t n;
+      do {
+        n = recvmsg(e.fd, &m, MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        if (!WouldBlock(errno)) {
+          Record(kEvError, id, AddError(errno, "recvmsg"));
+        } else if (k == 0 && (events & (EPOLLRDHUP | EPOLLHUP))) {
+          // Shut down for receiving and empty: the kernel says readable for ever and
+          // recvmsg would block (as Python's recv does), so it is watched no more.
+          e.eof = true;
+          Record(kEvEnd, id);
+        }
+        return;
+      }
+      size_t len = static_cast<size_t>(n);
+      if (len > kSlot) {
+        Room(len + kAddrRoom, kSlot);  // keeping the datagram's first kSlot bytes, read already
+        memcpy(staging_.get() + used_ + kSlot, spill_.get(), len - kSlot);
+      }
+      size_t at = used_;
+      used_ += len;
+      size_t addrAt = used_;
+      size_t alen = std::min<size_t>(m.msg_namelen, sizeof(ss));
+      memcpy(staging_.get() + used_, &ss, alen);
+      used_ += alen;
+      Record(kEvDatagram, id, static_cast<int32_t>(at), static_cast<int32_t>(len), static_cast<int32_t>(addrAt),
+             static_cast<int32_t>(alen));
+      // Longer than even spill_ (a sender with SO_SNDBUFFORCE): cut, and said, never silently.
+      if (m.msg_flags & MSG_TRUNC) Record(kEvError, id, AddError(EMSGSIZE, "recvmsg"));
+    }
+  }
+
+  // Bytes for spill_: twice net.core.wmem_max (SO_SNDBUF's most, doubled as the kernel
+  // does), the longest datagram an unprivileged sender can make; 4 MiB if it cannot be read.
+  static size_t SpillSize() {
+    size_t most = 2 * 1024 * 1024;
+    FILE* f = fopen("/proc/sys/net/core/wmem_max", "re");
+    if (f != nullptr) {
+      unsigned long v = 0;
+      if (fscanf(f, "%lu", &v) == 1 && v > 0) most = static_cast<size_t>(v);
+      fclose(f);
+    }
+    return std::max<size_t>(2 * most, kSlot);
+  }
+
+  // Makes room in staging_ for `need` more bytes after used_, keeping the `pending` bytes
+  // already written after used_ (it grows for a long datagram; Deliver gives the memory back).
+  void Room(size_t need, size_t pending = 0) {
+    if (used_ + need <= stagingSize_) return;
+    size_t size = std::max(used_ + need, 2 * stagingSize_);
+    std::unique_ptr<char[]> grown(new char[size]);
+    memcpy(grown.get(), staging_.get(), used_ + pending);
+    staging_ = std::move(grown);
+    stagingSize_ = size;
+  }
+
   void Record(int32_t kind, uint32_t id, int32_t a = 0, int32_t b = 0, int32_t c = 0, int32_t d = 0) {
     records_.insert(records_.end(), {kind, static_cast<int32_t>(id), a, b, c, d});
   }
@@ -583,6 +669,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     records_.clear();
     errors_.clear();
     used_ = 0;
+    if (stagingSize_ > kStaging) {  // grown for a long datagram: back to its usual size
+      staging_.reset(new char[kStaging]);
+      stagingSize_ = kStaging;
+    }
     try {
       callback_.MakeCallback(
           Value(),
@@ -603,9 +693,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     if (e.failed) return 0;
     if (e.connecting) return EPOLLOUT;
     uint32_t m = 0;
-    if (e.reading && !e.eof) m |= EPOLLIN | (e.kind == kStream ? static_cast<uint32_t>(EPOLLRDHUP) : 0u);
+    uint32_t rdhup = e.kind == kStream || e.whole ? static_cast<uint32_t>(EPOLLRDHUP) : 0u;
+    if (e.reading && !e.eof) m |= EPOLLIN | rdhup;
     if (e.writeWanted) m |= EPOLLOUT;
-    if (e.readWanted) m |= EPOLLIN | (e.kind == kStream ? static_cast<uint32_t>(EPOLLRDHUP) : 0u);
+    if (e.readWanted) m |= EPOLLIN | rdhup;
     return m;
   }
 
@@ -682,6 +773,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     e.reading = (flags & kFlagReading) != 0;
     e.connecting = kind == kStream && (flags & kFlagConnecting) != 0;
     e.noDelay = kind == kListener && (flags & kFlagNoDelay) != 0;
+    e.whole = kind == kDatagram && (flags & kFlagWhole) != 0;
     int err = Update(id, e);
     if (err != 0) {
       e = Entry();
@@ -944,6 +1036,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   std::vector<uint32_t> carry_, carried_;
   // The batch being built.
   std::unique_ptr<char[]> staging_;
+  size_t stagingSize_ = kStaging;
+  // Where the part of a whole datagram past kSlot lands (see ReadWhole), made on first use.
+  std::unique_ptr<char[]> spill_;
+  size_t spillSize_ = 0;
   size_t used_ = 0;
   // The slab small batches are copied to (see Deliver).
   napi_ref slab_ = nullptr;

@@ -1,6 +1,12 @@
-import { type Address, formatAddress, type SocketAddress } from "../core/address.ts";
+import {
+  type Address,
+  checkUnixAddress,
+  formatAddress,
+  type SocketAddress,
+} from "../core/address.ts";
 import {
   AF_INET6,
+  AF_UNIX,
   SO_RCVBUF,
   SO_REUSEADDR,
   SO_REUSEPORT,
@@ -23,15 +29,26 @@ import type { Reactor, ReactorError, ReactorHandler } from "./reactor.ts";
 import { SockaddrCache } from "./sockaddr-cache.ts";
 
 /**
- * A UDP socket (AF_INET, AF_INET6) on the native reactor: datagrams come in batches
- * (recvmmsg) into a bounded queue, and `send`/`sendto` go straight to the kernel
- * (sendto(2)), waiting for room only when it has none. The same contract as node:dgram's
- * `DgramBackend`: the descriptor is made when first needed (bind, connect, sendto, or a
- * receive that must wait), with the options set before; what arrives while the queue is
- * full is dropped and counted; a connected socket sends only to its peer.
+ * A datagram socket on the native reactor: datagrams come in batches into a bounded
+ * queue, and `send`/`sendto` go straight to the kernel (sendto(2)), waiting for room only
+ * when it has none.
+ *
+ * UDP (AF_INET, AF_INET6) has the contract of node:dgram's `DgramBackend`: datagrams are
+ * read with recvmmsg; the descriptor is made when first needed (bind, connect, sendto, or
+ * a receive that must wait), with the options set before; what arrives while the queue is
+ * full is dropped and counted; a connected socket sends only to its peer; once bound it
+ * keeps the process alive, as node:dgram's does.
+ *
+ * AF_UNIX has the contract of the addon's per-socket `NativeBackend`, which is Python's:
+ * the descriptor is made at once; each datagram is read whole, however long; nothing is
+ * dropped (a Unix datagram socket is reliable): a full queue stops reading, so the
+ * kernel's queue fills and senders wait; each `sendto` is its own system call, so a peer
+ * whose queue is full holds back only what is sent to it; `send`, `shutdown` and the
+ * options go to the kernel as they are; only a call that waits keeps the process alive.
  */
 export class ReactorDatagramBackend extends DatagramBackendBase implements SocketBackend {
   readonly #family: number;
+  readonly #unix: boolean;
   readonly #reactor: Reactor;
   readonly #addon: NativeAddon;
   readonly #maxDatagrams: number;
@@ -54,6 +71,10 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
   #queuedBytes = 0;
   #dropped = 0;
   #error: ReactorError | null = null;
+  /** AF_UNIX: reading stopped because the queue is full (see {@link #onDatagram}). */
+  #paused = false;
+  /** AF_UNIX: calls waiting on the socket, which keep the process alive meanwhile. */
+  #waiting = 0;
   readonly #readers = new Waiters();
   readonly #writers = new Waiters();
   /**
@@ -94,25 +115,47 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     ready: (events) =>
       (events & WRITABLE) |
       (this.#length > 0 || this.#error !== null || this.#closed ? events & READABLE : 0),
-    watch: (events, wake) =>
-      (events & READABLE) !== 0 ? this.#readers.watch(wake) : NOTHING_TO_CANCEL,
+    watch: (events, wake) => {
+      if ((events & READABLE) === 0) return NOTHING_TO_CANCEL;
+      if (!this.#unix) return this.#readers.watch(wake);
+      // A Unix socket's watcher holds the process until woken or cancelled.
+      let held = true;
+      this.#hold(1);
+      const release = () => {
+        if (held) this.#hold(-1);
+        held = false;
+      };
+      const cancel = this.#readers.watch(() => {
+        release();
+        wake();
+      });
+      return () => {
+        release();
+        cancel();
+      };
+    },
     fileno: () => this.fileno(),
   };
 
   constructor(family: number, reactor: Reactor, addon: NativeAddon, options: BackendOptions = {}) {
     super();
     this.#family = family;
+    this.#unix = family === AF_UNIX;
     this.#reactor = reactor;
     this.#addon = addon;
     this.#maxDatagrams = options.maxQueuedDatagrams ?? 4096;
     this.#maxBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
     this.#addresses = new SockaddrCache(family, (host) =>
       reactor.encodeAddress(
-        family === AF_INET6
-          ? { family: "inet6", host, port: 0 }
-          : { family: "inet", host, port: 0 },
+        family === AF_UNIX
+          ? { family: "unix", path: Buffer.from(host, "utf8") }
+          : family === AF_INET6
+            ? { family: "inet6", host, port: 0 }
+            : { family: "inet", host, port: 0 },
       ),
     );
+    // As Python's socket() does, and fileno() is the descriptor from the start.
+    if (this.#unix) this.#open(`create ${UNIX_DGRAM}`);
   }
 
   get connected(): boolean {
@@ -140,14 +183,17 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     try {
       fd = this.#addon.socket(this.#family, SOCK_DGRAM, 0);
     } catch (err) {
-      throw toSocketError(err, "create socket");
+      throw toSocketError(err, this.#unix ? `create ${UNIX_DGRAM}` : "create socket");
     }
     try {
       if (this.#reuseAddr) this.#addon.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
       if (this.#reusePort) this.#addon.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
       if (this.#recvBuf) this.#addon.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, this.#recvBuf);
       if (this.#sendBuf) this.#addon.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, this.#sendBuf);
-      this.#id = this.#reactor.register(fd, "datagram", this.#handler, { ref: false });
+      this.#id = this.#reactor.register(fd, "datagram", this.#handler, {
+        ref: false,
+        whole: this.#unix,
+      });
     } catch (err) {
       this.#addon.close(fd);
       throw toSocketError(err, action);
@@ -160,7 +206,31 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
   #nowBound(): void {
     if (this.#bound) return;
     this.#bound = true;
-    if (this.#ref) this.#reactor.ref(this.#id, true);
+    this.#keepAlive();
+  }
+
+  /** Tells the reactor whether the socket keeps the loop alive now (see the class). */
+  #keepAlive(): void {
+    if (this.#id < 0 || this.#closed) return;
+    this.#reactor.ref(this.#id, this.#ref && (this.#unix ? this.#waiting > 0 : this.#bound));
+  }
+
+  /** AF_UNIX: one more (1) or one fewer (-1) call waiting on the socket. */
+  #hold(delta: 1 | -1): void {
+    const before = this.#waiting > 0;
+    this.#waiting += delta;
+    if (before !== this.#waiting > 0) this.#keepAlive();
+  }
+
+  /** Waits on `waiters`; a Unix socket holds the process meanwhile. */
+  async #wait(waiters: Waiters, timeoutMs: number | null, action: string): Promise<void> {
+    if (!this.#unix) return waiters.wait(timeoutMs, action);
+    this.#hold(1);
+    try {
+      await waiters.wait(timeoutMs, action);
+    } finally {
+      this.#hold(-1);
+    }
   }
 
   #onDatagram(
@@ -171,8 +241,17 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     addressLength: number,
   ): void {
     if (this.#length >= this.#maxDatagrams || this.#queuedBytes + length > this.#maxBytes) {
-      this.#dropped++;
-      return;
+      if (!this.#unix) {
+        this.#dropped++;
+        return;
+      }
+      // A Unix datagram socket loses nothing: it stops reading, the kernel's queue fills
+      // and its senders wait, as they would for a program that reads slowly. The batch
+      // under way may still hold some of its datagrams (MAX_MESSAGES at most): kept.
+      if (!this.#paused) {
+        this.#paused = true;
+        this.#reactor.setReading(this.#id, false);
+      }
     }
     const from = this.#addresses.decode(batch, addressAt, addressLength);
     // A view would hold the whole batch (other sockets' datagrams too) for as long as it
@@ -204,6 +283,15 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     this.#head = (this.#head + 1) % queue.length;
     this.#length--;
     this.#queuedBytes -= got[0].length;
+    if (
+      this.#paused &&
+      this.#length <= this.#maxDatagrams >> 1 &&
+      this.#queuedBytes <= this.#maxBytes >> 1 &&
+      !this.#closed
+    ) {
+      this.#paused = false;
+      this.#reactor.setReading(this.#id, true);
+    }
     return got;
   }
 
@@ -219,13 +307,13 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     this.#ref = ref;
     this.#readers.refTimers = ref;
     this.#writers.refTimers = ref;
-    if (this.#bound && !this.#closed) this.#reactor.ref(this.#id, ref);
+    this.#keepAlive();
   }
 
   async bind(address: Address, _options: BindOptions): Promise<void> {
     const label = formatAddress(address);
     if (this.#bound) throw badState(`Cannot bind ${label}: socket is already bound`, "EINVAL");
-    const where = this.#toNative(await resolveAddress(this.#family, address, "bind"));
+    const where = await this.#resolve(address, "bind");
     this.#open(`bind ${label}`);
     try {
       this.#addon.bind(this.#fd, where);
@@ -233,6 +321,19 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
       throw toSocketError(err, `bind ${label}`);
     }
     this.#nowBound();
+  }
+
+  /**
+   * The address in the addon's form, checked and resolved as every backend does it, so a
+   * bad port, host or path raises what it raises on the other backends. A Unix `""` stays
+   * as it is (Linux gives it meaning: bind's autobind).
+   */
+  async #resolve(address: Address, action: string): Promise<NativeAddress> {
+    if (this.#unix) {
+      const path = address === "" ? "" : checkUnixAddress(address, action);
+      return { family: "unix", path: Buffer.from(path, "utf8") };
+    }
+    return this.#toNative(await resolveAddress(this.#family, address, action));
   }
 
   #toNative(parts: {
@@ -257,15 +358,15 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
 
   async connect(address: Address): Promise<void> {
     const label = `connect to ${formatAddress(address)}`;
-    const parts = await resolveAddress(this.#family, address, "connect to");
+    const where = await this.#resolve(address, "connect to");
     this.#open(label);
     try {
-      this.#addon.connect(this.#fd, this.#toNative(parts));
+      this.#addon.connect(this.#fd, where);
     } catch (err) {
       throw toSocketError(err, label);
     }
     this.#connected = true;
-    this.#nowBound();
+    if (!this.#unix) this.#nowBound();
   }
 
   useTls(): void {
@@ -277,7 +378,8 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
   }
 
   async send(data: Buffer, timeout: number | null): Promise<number> {
-    if (!this.#connected) {
+    // Unix: the kernel says what is wrong (ENOTCONN), as Python's send does.
+    if (!this.#connected && !this.#unix) {
       if (this.#closed) throw badState("Cannot send: socket is closed", "EBADF");
       throw badState(
         "Cannot send: datagram socket has no destination (use sendto or connect)",
@@ -292,10 +394,17 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
   }
 
   sendto(data: Buffer, address: Address, timeout: number | null): Promise<number> {
-    // Hot path (a server replying): a bound, unconnected, blocking socket and an IP literal
-    // of its family, sent without resolving or building labels.
-    if (this.#bound && !this.#connected && !this.#closed && timeout === null) {
-      const raw = Array.isArray(address) ? this.#addresses.encode(address) : null;
+    // Hot path (a server replying): a bound, unconnected, blocking socket (any Unix one)
+    // and an IP literal of its family (a valid path), sent without resolving or building
+    // labels.
+    if ((this.#unix || (this.#bound && !this.#connected)) && !this.#closed && timeout === null) {
+      const raw = this.#unix
+        ? typeof address === "string"
+          ? this.#addresses.encodePath(address)
+          : null
+        : Array.isArray(address)
+          ? this.#addresses.encode(address)
+          : null;
       if (raw !== null) {
         if (this.#wave || this.#outbox.length > 0) return this.#stage(data, raw, address);
         let n: number;
@@ -305,9 +414,13 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
           return Promise.reject(toSocketError(err, `send to ${formatAddress(address)}`));
         }
         if (n >= 0) {
-          // It went at once; the next ones of this wave are staged (see #stage).
-          this.#wave = true;
-          queueMicrotask(this.#flushOutbox);
+          // It went at once; the next ones of this wave are staged (see #stage), but not
+          // a Unix socket's: its "would block" is one peer's full queue, and a staged
+          // datagram waiting for that peer would hold back the others' behind it.
+          if (!this.#unix) {
+            this.#wave = true;
+            queueMicrotask(this.#flushOutbox);
+          }
           return Promise.resolve(n);
         }
       }
@@ -394,6 +507,12 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
 
   async #sendtoChecked(data: Buffer, address: Address, timeout: number | null): Promise<number> {
     const label = `send to ${formatAddress(address)}`;
+    if (this.#unix) {
+      // Linux sends a connected Unix socket's datagram where it is told to, as Python does.
+      const where = this.#reactor.encodeAddress(await this.#resolve(address, "send to"));
+      this.#open(label);
+      return this.#send(data, where, timeout, label);
+    }
     const parts = await resolveAddress(this.#family, address, "send to");
     this.#open(label);
     if (this.#connected) {
@@ -428,7 +547,7 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     for (;;) {
       if (this.#closed) throw badState(`Cannot ${action}: socket is closed`, "EBADF");
       if (this.#outbox.length > 0) {
-        await this.#writers.wait(waitMs(timeout, deadline), action);
+        await this.#wait(this.#writers, waitMs(timeout, deadline), action);
         continue;
       }
       let n: number;
@@ -439,7 +558,7 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
       }
       if (n >= 0) return n;
       this.#reactor.wantWritable(this.#id);
-      await this.#writers.wait(waitMs(timeout, deadline), action);
+      await this.#wait(this.#writers, waitMs(timeout, deadline), action);
     }
   }
 
@@ -461,7 +580,7 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
       if (this.#closed) throw badState("Cannot receive: socket is closed", "EBADF");
       // Not bound yet: it waits as Linux does, until its timeout, or until a sendto binds
       // it and a datagram comes.
-      await this.#readers.wait(waitMs(timeout, deadline), this.#receiveAction());
+      await this.#wait(this.#readers, waitMs(timeout, deadline), this.#receiveAction());
       const next = this.takeDatagram(bufsize);
       if (next !== undefined) return next;
     }
@@ -481,8 +600,13 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     return this.#receiveLabel;
   }
 
-  shutdown(): void {
-    throw badState("Cannot shutdown: socket is not connected", "ENOTCONN");
+  shutdown(how: number): void {
+    if (!this.#unix) throw badState("Cannot shutdown: socket is not connected", "ENOTCONN");
+    try {
+      this.#addon.shutdown(this.#fd, how);
+    } catch (err) {
+      throw toSocketError(err, "shutdown");
+    }
   }
 
   async close(): Promise<void> {
@@ -500,7 +624,19 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
     this.#flush(); // what could not leave fails as closed
   }
 
-  setsockopt(level: number, option: number, v: number): void {
+  setsockopt(level: number, option: number, v: number | Buffer): void {
+    if (this.#unix) {
+      // The kernel takes what it takes, as on the addon's other sockets.
+      try {
+        this.#addon.setsockopt(this.#fd, level, option, v);
+      } catch (err) {
+        throw toSocketError(err, "setsockopt");
+      }
+      return;
+    }
+    if (typeof v !== "number") {
+      throw unsupportedOption("setsockopt", level, option, this.#family, SOCK_DGRAM);
+    }
     if (level === SOL_SOCKET) {
       switch (option) {
         case SO_REUSEADDR:
@@ -538,6 +674,13 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
   }
 
   getsockopt(level: number, option: number): number {
+    if (this.#unix) {
+      try {
+        return this.#addon.getsockopt(this.#fd, level, option);
+      } catch (err) {
+        throw toSocketError(err, "getsockopt");
+      }
+    }
     if (level === SOL_SOCKET) {
       switch (option) {
         case SO_REUSEADDR:
@@ -565,7 +708,7 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
         throw toSocketError(err, "getsockname");
       }
     }
-    return this.#family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
+    return fromNative(null, this.#family);
   }
 
   getpeername(): SocketAddress {
@@ -582,8 +725,11 @@ export class ReactorDatagramBackend extends DatagramBackendBase implements Socke
 
 const NOTHING_TO_CANCEL = (): void => {};
 
-/** An address from the addon as Python gives it: a 4-tuple for AF_INET6. */
+const UNIX_DGRAM = "AF_UNIX SOCK_DGRAM socket";
+
+/** An address from the addon as Python gives it: a 4-tuple for AF_INET6, a path for AF_UNIX. */
 function fromNative(address: NativeAddress | null, family: number): SocketAddress {
+  if (family === AF_UNIX) return address?.family === "unix" ? address.path.toString("utf8") : "";
   if (address === null || address.family === "unix") {
     return family === AF_INET6 ? ["::", 0, 0, 0] : ["0.0.0.0", 0];
   }

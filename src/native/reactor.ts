@@ -33,7 +33,8 @@
  * **Bounds.** Per wake-up a stream gives at most {@link STREAM_READ} bytes, a datagram socket
  * at most {@link MAX_MESSAGES} datagrams, a listener at most {@link ACCEPT_BOUND} connections,
  * and once a batch holds {@link BATCH_BYTES} bytes the sockets left are served first next
- * time. A socket with more waiting is reported again on the next loop iteration. Pausing a
+ * time (a `whole` datagram socket stops reading then too). A socket with more waiting is
+ * reported again on the next loop iteration. Pausing a
  * socket ({@link Reactor.setReading}) stops its reads at once: the kernel's buffers then
  * fill and TCP flow control slows the peer, so a slow consumer bounds memory.
  *
@@ -82,6 +83,7 @@ export interface ReactorConstants {
   FLAG_REF: number;
   FLAG_CONNECTING: number;
   FLAG_NODELAY: number;
+  FLAG_WHOLE: number;
   EV_DATA: number;
   EV_END: number;
   EV_ERROR: number;
@@ -149,7 +151,8 @@ export interface NativeReactor {
    * (KIND_STREAM, KIND_LISTENER, KIND_DATAGRAM) with `flags` (FLAG_READING: read from the
    * start; FLAG_REF: keep the loop alive; FLAG_CONNECTING: a stream whose non-blocking
    * connect is under way, one EV_CONNECT when it ends; FLAG_NODELAY: a listener whose
-   * accepted sockets get TCP_NODELAY). Throws `EBADF` for a bad descriptor, `EEXIST` for an
+   * accepted sockets get TCP_NODELAY; FLAG_WHOLE: a datagram socket whose datagrams are
+   * read whole, however long). Throws `EBADF` for a bad descriptor, `EEXIST` for an
    * id in use, epoll_ctl's errno (`EPERM` for a regular file).
    */
   add(id: number, fd: number, kind: number, flags: number): void;
@@ -228,6 +231,7 @@ const FLAG_READING = 1;
 const FLAG_REF = 2;
 const FLAG_CONNECTING = 4;
 const FLAG_NODELAY = 8;
+const FLAG_WHOLE = 16;
 const EV_DATA = 1;
 const EV_END = 2;
 const EV_ERROR = 3;
@@ -249,7 +253,10 @@ export const SLAB = 8192;
 export const BATCH_BYTES = 1048576;
 /** Most datagrams one socket gives in one batch. */
 export const MAX_MESSAGES = 32;
-/** Longest datagram read whole; longer ones (Unix datagram sockets only) are cut. */
+/**
+ * Longest datagram read whole into recvmmsg's slots; a socket registered with `whole` (a
+ * Unix datagram socket, whose datagrams may be longer) has each read whole, however long.
+ */
 export const MAX_DATAGRAM = 65536;
 /** Most connections one listener gives in one batch. */
 export const ACCEPT_BOUND = 64;
@@ -264,6 +271,7 @@ const EXPECTED: Partial<ReactorConstants> = {
   FLAG_REF,
   FLAG_CONNECTING,
   FLAG_NODELAY,
+  FLAG_WHOLE,
   EV_DATA,
   EV_END,
   EV_ERROR,
@@ -352,6 +360,13 @@ export interface RegisterOptions {
    * @default false
    */
   noDelay?: boolean;
+  /**
+   * A datagram socket whose datagrams may be longer than {@link MAX_DATAGRAM} (a Unix
+   * one): each is read whole, however long, one recvmsg a datagram instead of recvmmsg
+   * into slots that would cut it.
+   * @default false
+   */
+  whole?: boolean;
 }
 
 /** Whether the reactor can be had here: Linux, with an addon that has it. */
@@ -471,7 +486,8 @@ export class Reactor {
       (options.reading === false ? 0 : FLAG_READING) |
       (options.ref === false ? 0 : FLAG_REF) |
       (options.connecting ? FLAG_CONNECTING : 0) |
-      (options.noDelay ? FLAG_NODELAY : 0);
+      (options.noDelay ? FLAG_NODELAY : 0) |
+      (options.whole ? FLAG_WHOLE : 0);
     try {
       this.#native.add(
         id,

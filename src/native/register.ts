@@ -7,11 +7,15 @@
  * @module
  */
 import type { Socket as NetSocket, Server } from "node:net";
+import { AF_UNIX, SOCK_DGRAM } from "../core/constants.ts";
 import {
+  type BackendOptions,
   type NativeCalls,
   type NativeDatagrams,
   type NativeStreams,
+  nativeDatagrams,
   registerNative,
+  type SocketBackend,
 } from "../socket/socket-backend.ts";
 import { hasNative, native, nativeMissingReason } from "./index.ts";
 import { NativeBackend, needsNative } from "./native-backend.ts";
@@ -37,7 +41,25 @@ function reactorStreams(): NativeStreams | null {
   };
 }
 
-/** The reactor's UDP sockets. */
+/**
+ * A socket of a type Node.js lacks: an AF_UNIX SOCK_DGRAM one on the reactor, like UDP
+ * (unless the native I/O path is off: `nativeIO: false`, `SOCKETKIT_NO_NATIVE_IO=1`, or
+ * no reactor here); the others (and that one then) on the per-socket `NativeBackend`.
+ */
+function createNative(
+  family: number,
+  type: number,
+  proto: number,
+  options: BackendOptions,
+): SocketBackend {
+  if (family === AF_UNIX && type === SOCK_DGRAM && proto === 0 && options.nativeIO !== false) {
+    const reactor = nativeDatagrams();
+    if (reactor !== null) return reactor.create(family, options);
+  }
+  return new NativeBackend(family, type, proto);
+}
+
+/** The reactor's datagram sockets: UDP, and AF_UNIX SOCK_DGRAM (see {@link createNative}). */
 function reactorDatagrams(): NativeDatagrams | null {
   if (!hasReactor()) return null;
   const addon = native("the native I/O path");
@@ -49,7 +71,7 @@ function reactorDatagrams(): NativeDatagrams | null {
 
 registerNative({
   handles: needsNative,
-  create: (family, type, proto) => new NativeBackend(family, type, proto),
+  create: createNative,
   get calls(): NativeCalls | null {
     if (calls === null && hasNative()) {
       const addon = native("native calls");

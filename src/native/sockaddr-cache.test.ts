@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AF_INET, AF_INET6 } from "../core/constants.ts";
+import { AF_INET, AF_INET6, AF_UNIX } from "../core/constants.ts";
 import { hasReactor, nativeReactorClass, reactorMissingReason } from "./reactor.ts";
 import { SockaddrCache } from "./sockaddr-cache.ts";
 
@@ -10,12 +10,44 @@ function cache(family: number): SockaddrCache {
   const cls = nativeReactorClass();
   return new SockaddrCache(family, (host) =>
     cls.encodeAddress(
-      family === AF_INET6 ? { family: "inet6", host, port: 0 } : { family: "inet", host, port: 0 },
+      family === AF_UNIX
+        ? { family: "unix", path: Buffer.from(host) }
+        : family === AF_INET6
+          ? { family: "inet6", host, port: 0 }
+          : { family: "inet", host, port: 0 },
     ),
   );
 }
 
 describe("SockaddrCache", { skip }, () => {
+  it("encodes a Unix path or abstract name as the addon does, decodes it back, and a nameless sender as an empty string", () => {
+    const c = cache(AF_UNIX);
+    const cls = nativeReactorClass();
+    for (const path of ["/tmp/a.sock", "\0abstract name", "/tmp/ünïcode.sock"]) {
+      const raw = Buffer.from(c.encodePath(path) as Uint8Array);
+      assert.deepEqual(raw, cls.encodeAddress({ family: "unix", path: Buffer.from(path) }));
+      assert.equal(c.decode(raw), path);
+      const shifted = Buffer.concat([Buffer.alloc(5, 0xff), raw, Buffer.alloc(4, 0x41)]);
+      assert.equal(c.decode(shifted, 5, raw.length), path);
+      assert.equal(c.encodePath(path), c.encodePath(path), "the second time from the cache");
+    }
+    // A path given with its NUL (the kernel's length may count it) ends there.
+    assert.equal(
+      c.decode(
+        Buffer.concat([
+          cls.encodeAddress({ family: "unix", path: Buffer.from("/x") }),
+          Buffer.alloc(1),
+        ]),
+      ),
+      "/x",
+    );
+    assert.equal(c.decode(Buffer.alloc(2, 1), 0, 2), "", "a sender with no name");
+    assert.equal(c.decode(Buffer.alloc(0)), "");
+    // Not a valid path: null, for the caller to check it the long way and say why.
+    assert.equal(c.encodePath(""), null);
+    assert.equal(c.encodePath(`/${"x".repeat(200)}`), null);
+  });
+
   it("encodes an IPv4 tuple as the addon does, and decodes it back, at any offset", () => {
     const c = cache(AF_INET);
     const cls = nativeReactorClass();

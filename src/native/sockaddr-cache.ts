@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { endianness } from "node:os";
-import type { SocketAddress } from "../core/address.ts";
-import { AF_INET6 } from "../core/constants.ts";
+import { checkUnixAddress, type SocketAddress } from "../core/address.ts";
+import { AF_INET6, AF_UNIX } from "../core/constants.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
 
 const LITTLE = endianness() === "LE";
@@ -9,14 +9,15 @@ const LITTLE = endianness() === "LE";
 const MOST = 4096;
 
 /**
- * Turns the raw sockaddr bytes of a datagram's sender into the tuple `recvfrom` returns,
- * and a destination tuple back into raw bytes for `sendto`, for one IP family. The host
- * text of each address seen, and the raw form of each host sent to, are kept (up to
- * 4,096 of each), so a server answering the same clients builds no strings and parses no
- * addresses per datagram.
+ * Turns the raw sockaddr bytes of a datagram's sender into the address `recvfrom` returns,
+ * and a destination back into raw bytes for `sendto`, for one family. For AF_INET and
+ * AF_INET6 the host text of each address seen, and the raw form of each host sent to, are
+ * kept (up to 4,096 of each), so a server answering the same clients builds no strings and
+ * parses no addresses per datagram; for AF_UNIX the raw form of each path sent to is.
  */
 export class SockaddrCache {
   readonly #v6: boolean;
+  readonly #unix: boolean;
   readonly #encode: (host: string) => Uint8Array;
   /** Host text by IPv4 address (as a number) or IPv6 address (its 16 bytes as latin1). */
   readonly #hosts = new Map<number | string, string>();
@@ -25,20 +26,24 @@ export class SockaddrCache {
   readonly #scratch: Buffer;
 
   /**
-   * `family` is AF_INET or AF_INET6; `encode` gives the raw sockaddr (port 0) of an IP
-   * literal of that family (the addon's `encodeAddress`), called once per host.
+   * `family` is AF_INET, AF_INET6 or AF_UNIX; `encode` gives the raw sockaddr (port 0) of
+   * an IP literal of that family, or of a Unix path or abstract name (the addon's
+   * `encodeAddress`), called once per host or path.
    */
   constructor(family: number, encode: (host: string) => Uint8Array) {
     this.#v6 = family === AF_INET6;
+    this.#unix = family === AF_UNIX;
     this.#encode = encode;
     this.#scratch = Buffer.alloc(this.#v6 ? 28 : 16);
   }
 
   /**
-   * The tuple of a sender's raw sockaddr, `raw[at, at + length)`: `[host, port]`, or
-   * `[host, port, flowinfo, scopeId]`.
+   * The address of a sender's raw sockaddr, `raw[at, at + length)`: `[host, port]`, or
+   * `[host, port, flowinfo, scopeId]`; for AF_UNIX the path, the abstract name with its
+   * leading NUL, or `""` for a sender that has no name (Python says None).
    */
   decode(raw: Buffer, at = 0, length = raw.length - at): SocketAddress {
+    if (this.#unix) return unixPath(raw, at, length);
     const family = LITTLE ? raw[at] : raw[at + 1];
     const port = ((raw[at + 2] as number) << 8) | (raw[at + 3] as number);
     if (!this.#v6) {
@@ -72,6 +77,23 @@ export class SockaddrCache {
       raw.readUInt32BE(at + 4),
       LITTLE ? raw.readUInt32LE(at + 24) : raw.readUInt32BE(at + 24),
     ];
+  }
+
+  /**
+   * The raw sockaddr of the AF_UNIX path (or abstract name) `path`, or null when it is
+   * no valid one (the caller then checks it the long way, which says why).
+   */
+  encodePath(path: string): Uint8Array | null {
+    let raw = this.#raw.get(path);
+    if (raw === undefined) {
+      try {
+        raw = this.#encode(checkUnixAddress(path, "send to"));
+      } catch {
+        return null;
+      }
+      this.#remember(this.#raw, path, raw);
+    }
+    return raw;
   }
 
   /**
@@ -112,6 +134,17 @@ export class SockaddrCache {
     if (map.size >= MOST) map.clear();
     map.set(key, value);
   }
+}
+
+/** A Unix sender's name: a path up to its NUL, an abstract name whole, or `""` for none. */
+function unixPath(raw: Buffer, at: number, length: number): string {
+  if (length <= 2) return "";
+  let end = at + length;
+  if (raw[at + 2] !== 0) {
+    const nul = raw.indexOf(0, at + 2);
+    if (nul >= 0 && nul < end) end = nul;
+  }
+  return raw.toString("utf8", at + 2, end);
 }
 
 function isU32(n: unknown): n is number {

@@ -151,9 +151,12 @@ export interface NativeStreams {
   server(): Server;
 }
 
-/** UDP sockets on the native I/O path (the addon's reactor). */
+/** Datagram sockets on the native I/O path (the addon's reactor). */
 export interface NativeDatagrams {
-  /** A UDP socket of `family` (AF_INET or AF_INET6), its descriptor made when first needed. */
+  /**
+   * A UDP socket of `family` (AF_INET or AF_INET6), its descriptor made when first needed,
+   * or an AF_UNIX SOCK_DGRAM socket, its descriptor made at once.
+   */
   create(family: number, options: BackendOptions): SocketBackend;
 }
 
@@ -169,7 +172,7 @@ export interface NativeSupport {
   missing: string | null;
   /** The native I/O path for stream sockets, or null where the addon lacks it. */
   streams: NativeStreams | null;
-  /** The native I/O path for UDP sockets, or null where the addon lacks it. */
+  /** The native I/O path for UDP and Unix datagram sockets, or null where the addon lacks it. */
   datagrams: NativeDatagrams | null;
 }
 
@@ -200,7 +203,7 @@ export function nativeStreams(): NativeStreams | null {
 }
 
 /**
- * The native I/O path for UDP sockets, when the addon has it and neither
+ * The native I/O path for UDP and Unix datagram sockets, when the addon has it and neither
  * `SOCKETKIT_NO_NATIVE` nor `SOCKETKIT_NO_NATIVE_IO` is set; else null.
  */
 export function nativeDatagrams(): NativeDatagrams | null {

@@ -59,6 +59,7 @@ import {
   UnsupportedError,
 } from "../index.ts";
 import { hasNative } from "../native/index.ts";
+import { hasReactor, reactorMissingReason } from "../native/reactor.ts";
 import { kStream } from "./internal.ts";
 
 const T = { timeout: 15_000 };
@@ -1247,14 +1248,21 @@ describe("unref and ref", () => {
    * a receive with a 60 s timeout on it and says "waiting". Only the socket can keep that
    * process alive.
    */
-  function waiter(kind: "tcp" | "udp" | "listener", port: number, ref: boolean): Program {
+  function waiter(
+    kind: "tcp" | "udp" | "listener" | "unix",
+    port: number | string,
+    ref: boolean,
+  ): Program {
     const index = JSON.stringify(join(ROOT, "src/index.ts"));
     const code = `
-      import { AF_INET, SOCK_DGRAM, SOCK_STREAM, createConnection, socket } from ${index};
+      import { AF_INET, AF_UNIX, SOCK_DGRAM, SOCK_STREAM, createConnection, socket } from ${index};
       const [kind, port, ref] = process.argv.slice(1);
       let s;
       if (kind === "tcp") s = await createConnection(["127.0.0.1", Number(port)]);
-      else {
+      else if (kind === "unix") {
+        s = socket(AF_UNIX, SOCK_DGRAM);
+        await s.bind(port);
+      } else {
         s = socket(AF_INET, kind === "udp" ? SOCK_DGRAM : SOCK_STREAM);
         await s.bind(["127.0.0.1", 0]);
         if (kind === "listener") s.listen();
@@ -1262,7 +1270,7 @@ describe("unref and ref", () => {
       s.settimeout(60);
       s.unref();
       if (ref === "ref") s.ref();
-      const wait = kind === "listener" ? s.accept() : kind === "udp" ? s.recvfrom(10) : s.recv(10);
+      const wait = kind === "listener" ? s.accept() : kind === "tcp" ? s.recv(10) : s.recvfrom(10);
       wait.then(() => process.stderr.write("received\\n"));
       process.stderr.write("waiting\\n");
     `;
@@ -1304,14 +1312,48 @@ describe("unref and ref", () => {
     assert.equal(program.stderr(), "waiting\nreceived\n");
   });
 
-  it("a socket of the native addon cannot be unref'd: UnsupportedError", T, (t) => {
-    if (!hasNative()) {
-      t.skip("the native addon is not built");
-      return;
-    }
-    const s = socket(AF_UNIX, SOCK_DGRAM);
-    t.after(() => s.close());
-    thrown(() => s.unref(), UnsupportedError, "ERR_UNSUPPORTED");
-    assert.equal(s.ref(), s);
+  const noReactor = !hasNative()
+    ? "the native addon is not built"
+    : hasReactor() && !process.env.SOCKETKIT_NO_NATIVE_IO
+      ? false
+      : `the native I/O path is off (${reactorMissingReason() ?? "SOCKETKIT_NO_NATIVE_IO is set"})`;
+
+  it("an unref'd Unix datagram socket waiting to receive, with a timeout, lets the process exit", {
+    ...T,
+    skip: noReactor,
+  }, async (t) => {
+    const program = waiter("unix", join(await tempDir(t), "w.sock"), false);
+    t.after(() => program.stop());
+    assert.equal(await program.exited, 0, program.stderr());
+    assert.equal(program.stderr(), "waiting\n");
   });
+
+  it("a Unix datagram socket keeps the process alive while a receive waits on it, and only then", {
+    ...T,
+    skip: noReactor,
+  }, async (t) => {
+    const path = join(await tempDir(t), "w.sock");
+    // unref() then ref(): the socket, open and never closed, is all the program has; it
+    // exits once the receive has its datagram.
+    const program = waiter("unix", path, true);
+    t.after(() => program.stop());
+    await errorOutputFrom(program, (err) => err.includes("waiting"));
+    await closing(t, socket(AF_UNIX, SOCK_DGRAM)).sendto("x", path);
+    assert.deepEqual([await program.exited, program.stderr()], [0, "waiting\nreceived\n"]);
+  });
+
+  it(
+    "a socket of the native addon's per-socket path cannot be unref'd: UnsupportedError",
+    T,
+    (t) => {
+      if (!hasNative()) {
+        t.skip("the native addon is not built");
+        return;
+      }
+      const s = socket(AF_UNIX, SOCK_SEQPACKET);
+      t.after(() => s.close());
+      thrown(() => s.unref(), UnsupportedError, "ERR_UNSUPPORTED");
+      assert.equal(s.ref(), s);
+    },
+  );
 });

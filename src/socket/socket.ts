@@ -70,10 +70,11 @@ export interface SocketOptions {
   /** Bytes of datagrams held unread before more are dropped (and counted). @default 4194304 */
   maxQueuedBytes?: number;
   /**
-   * TCP, Unix stream and UDP sockets: run on the native addon's I/O path (one epoll
-   * instance, reads of every ready socket in one call, datagrams in batches with
-   * recvmmsg, writes straight to the kernel) when the addon has it, on Linux; false keeps
-   * them on node:net and node:dgram. TLS always runs on node:net, and sockets of a
+   * TCP, Unix stream, UDP and Unix datagram sockets: run on the native addon's I/O path
+   * (one epoll instance, reads of every ready socket in one call, UDP datagrams in batches
+   * with recvmmsg, writes straight to the kernel) when the addon has it, on Linux; false
+   * keeps them on node:net and node:dgram (Unix datagram sockets on the addon's
+   * per-socket path). TLS always runs on node:net, and sockets of a
    * node:cluster worker on node:net and node:dgram. `SOCKETKIT_NO_NATIVE_IO=1` turns it
    * off for the whole process.
    * @default true
