@@ -395,7 +395,8 @@ const noop = () => {};
  */
 export function describeCpu(c: CpuSplit): string {
   const ours = c.servers.reduce((a, b) => a + b, 0) + c.redis + c.members;
-  const busy = c.machine / (c.wall * c.cores);
+  // Ticks are 10 ms: over a short run the ratio can come out above 1.
+  const busy = Math.min(1, c.machine / (c.wall * c.cores));
   return (
     `CPU over the ${c.wall.toFixed(1)} s of the messages: servers ${c.servers.map((x) => x.toFixed(2)).join(" / ")} s, ` +
     `Redis ${c.redis.toFixed(2)} s, members ${c.members.toFixed(2)} s; ` +
