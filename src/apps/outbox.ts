@@ -174,17 +174,19 @@ export class Outbox {
     }
   }
 
-  /** Takes what is queued off the queue, as one Buffer: its send is under way. */
-  #take(): Buffer {
+  /** Takes what is queued off the queue: its send is under way. */
+  #take(): Buffer[] {
     this.#sending = true;
     const chunks = this.#chunks;
     this.#chunks = [];
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#queued);
+    return chunks;
   }
 
   /** Sends everything queued in one `sendall`; what comes meanwhile is listed after it. */
   async #send(): Promise<void> {
-    const batch = this.#take();
+    const bytes = this.#queued;
+    const chunks = this.#take();
+    const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, bytes);
     await this.#whenSent(this.socket.sendall(batch), batch.length);
   }
 
