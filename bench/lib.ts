@@ -246,6 +246,7 @@ export function compiledServer(name: string): { path: string } | { missing: stri
 export async function startRedis(): Promise<{
   url: string;
   port: number;
+  pid: number;
   stop: () => Promise<void>;
 }> {
   const dir = mkdtempSync(join(tmpdir(), "socketkit-bench-redis-"));
@@ -266,6 +267,7 @@ export async function startRedis(): Promise<{
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: child.pid as number,
     stop: async () => {
       if (child.exitCode === null) {
         const gone = new Promise((r) => child.once("exit", r));

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { type BurstResult, chatBurst, describeBurst } from "./chat-burst.ts";
 import { chatFanout, type FanoutResult } from "./chat-fanout.ts";
-import { chatOnRedis, type SpreadResult } from "./chat-redis.ts";
+import { chatOnRedis, describeCpu, type SpreadResult } from "./chat-redis.ts";
 import { SETTINGS } from "./lib.ts";
 import { pingpongBench, printPingpong } from "./pingpong.ts";
 import { idleBench, printRows, type SimpleRow, streamBench } from "./stream-idle.ts";
@@ -109,6 +109,7 @@ if (ONLY.has("redis")) {
     console.log(
       `  p50 ${chatRedis.p50.toFixed(1)} ms, p99 ${chatRedis.p99.toFixed(1)} ms, max ${chatRedis.max.toFixed(1)} ms; server KiB per idle member ${kib}; Redis ${(chatRedis.redisBytes / 1048576).toFixed(1)} MiB`,
     );
+    console.log(`  ${describeCpu(chatRedis.cpu)}`);
   }
 }
 

@@ -171,7 +171,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
                         InstanceMethod("wantWritable", &Reactor::WantWritable),
                         InstanceMethod("wantReadable", &Reactor::WantReadable),
                         InstanceMethod("setKeepAlive", &Reactor::SetKeepAlive),
-                        InstanceMethod("write", &Reactor::Write), InstanceMethod("sendto", &Reactor::SendTo),
+                        InstanceMethod("write", &Reactor::Write), InstanceMethod("writeEach", &Reactor::WriteEach),
+                        InstanceMethod("sendto", &Reactor::SendTo),
                         InstanceMethod("sendmmsg", &Reactor::SendMmsg), InstanceMethod("close", &Reactor::Close),
                         InstanceMethod("stats", &Reactor::Stats), InstanceMethod("feed", &Reactor::Feed),
                         StaticValue("constants", c), StaticMethod("encodeAddress", &Reactor::EncodeAddress),
@@ -855,6 +856,54 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       throw ErrnoError(info.Env(), errno, "send");
     }
     return Napi::Number::New(info.Env(), static_cast<double>(n));
+  }
+
+  // writeEach(ids, count, buffer, offset, length, results): the same bytes to each stream
+  // ids[0, count) in one loop (a message fanned out to many members costs one call from
+  // JavaScript, not one per member): results[i] is what send(2) took for ids[i] (0 when it
+  // would block), or the negative errno of its failure (-EBADF for an id that is not a
+  // registered stream). Nothing is thrown for one socket's failure: its caller deals with
+  // it as with a write of its own. Returns how many took every byte.
+  Napi::Value WriteEach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Ensure(env);
+    if (!info[0].IsTypedArray() || !info[5].IsTypedArray()) {
+      throw Napi::TypeError::New(env, "writeEach needs Int32Arrays of ids and results");
+    }
+    Napi::Int32Array ids = info[0].As<Napi::Int32Array>();
+    Napi::Int32Array results = info[5].As<Napi::Int32Array>();
+    if (ids.TypedArrayType() != napi_int32_array || results.TypedArrayType() != napi_int32_array) {
+      throw Napi::TypeError::New(env, "writeEach needs Int32Arrays of ids and results");
+    }
+    double c = info[1].As<Napi::Number>().DoubleValue();
+    if (!(c >= 0) || c > static_cast<double>(ids.ElementLength()) || c > static_cast<double>(results.ElementLength())) {
+      throw Napi::RangeError::New(env, "count must lie within ids and results");
+    }
+    size_t count = static_cast<size_t>(c);
+    size_t length;
+    const char* data = Span(info, 2, &length);
+    if (length > INT32_MAX) throw Napi::RangeError::New(env, "writeEach sends at most 2 GiB");
+    const int32_t* in = ids.Data();
+    int32_t* out = results.Data();
+    size_t whole = 0;
+    for (size_t i = 0; i < count; i++) {
+      int32_t id = in[i];
+      if (id < 0 || static_cast<size_t>(id) >= entries_.size() || entries_[id].fd < 0 || entries_[id].kind != kStream) {
+        out[i] = -EBADF;
+        continue;
+      }
+      ssize_t n;
+      do {
+        n = send(entries_[id].fd, data, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        out[i] = WouldBlock(errno) ? 0 : -errno;
+        continue;
+      }
+      out[i] = static_cast<int32_t>(n);
+      if (static_cast<size_t>(n) == length) whole++;
+    }
+    return Napi::Number::New(env, static_cast<double>(whole));
   }
 
   // sendto(id, buffer, offset, length, address): one datagram to `address` (the raw

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { tcpPair } from "../../test/helpers/net.ts";
+import "../native/register.ts";
+import { hasReactor } from "../native/reactor.ts";
+import { ReactorSocket } from "../native/reactor-socket.ts";
 import type { Socket } from "../socket/socket.ts";
 import { Outbox } from "./outbox.ts";
 
@@ -99,5 +103,75 @@ describe("Outbox", () => {
     assert.equal(out.failed, true);
     assert.equal(out.push(b("more")), true);
     assert.equal(out.queued, 0);
+  });
+});
+
+const nativeIO = hasReactor() && !process.env.SOCKETKIT_NO_NATIVE_IO;
+
+describe("Outbox over real sockets", { timeout: 30_000 }, () => {
+  it("hands a turn's broadcast to every peer together: put in one Buffer once, written in one call", async (t) => {
+    const pairs = await Promise.all(Array.from({ length: 30 }, () => tcpPair(t)));
+    const outs = pairs.map((p) => new Outbox(p.conn));
+    // Watches the native path's fan-out (the real one, called through).
+    const calls: { sources: number; bytes: number }[] = [];
+    const real = ReactorSocket.prototype.tryWriteEach;
+    ReactorSocket.prototype.tryWriteEach = function (sources, data, callbacks, took) {
+      calls.push({ sources: sources.length, bytes: data.length });
+      real.call(this, sources, data, callbacks, took);
+    };
+    t.after(() => {
+      ReactorSocket.prototype.tryWriteEach = real;
+    });
+    const one = b("[00:00:01] <alice> one\r\n");
+    const two = b("[00:00:02] <bob> two\r\n");
+    for (const out of outs) {
+      out.push(one);
+      out.push(two);
+    }
+    // One more line for the first peer alone: its batch differs, and goes on its own.
+    outs[0]?.push(b("(private) <carol> hi\r\n"));
+    await Promise.all(outs.map((out) => out.below(0)));
+    const want = "[00:00:01] <alice> one\r\n[00:00:02] <bob> two\r\n";
+    for (const [i, p] of pairs.entries()) {
+      let text = "";
+      const length = want.length + (i === 0 ? 22 : 0);
+      while (text.length < length) text += (await p.client.recv(1000)).toString();
+      assert.equal(text, i === 0 ? `${want}(private) <carol> hi\r\n` : want);
+    }
+    if (nativeIO) {
+      assert.deepEqual(calls, [{ sources: 29, bytes: want.length }], "one call for the 29 alike");
+    }
+  });
+
+  it("keeps a peer that does not read to its limit, and the others get every line in order", async (t) => {
+    const pairs = await Promise.all(Array.from({ length: 5 }, () => tcpPair(t)));
+    const outs = pairs.map((p) => new Outbox(p.conn, { limit: 64 * 1024 }));
+    const line = Buffer.alloc(1000, 0x61);
+    line[999] = 0x0a;
+    // Peer 0 reads nothing: once the kernel's buffers and its outbox are full, it is refused.
+    let refused = -1;
+    const readers = pairs.slice(1).map(async (p) => {
+      let n = 0;
+      while (n < 20_000 * line.length) {
+        const chunk = await p.client.recv(65536);
+        assert.ok(chunk.every((c, k) => c === ((n + k) % 1000 === 999 ? 0x0a : 0x61)));
+        n += chunk.length;
+      }
+      return n;
+    });
+    for (let i = 0; i < 20_000; i++) {
+      for (const [k, out] of outs.entries()) {
+        if (k === 0 && refused >= 0) continue;
+        if (!out.push(line)) {
+          assert.equal(k, 0, "only the peer that does not read is refused");
+          refused = i;
+        }
+      }
+      // A turn every few lines, as lines come from many reads.
+      if (i % 20 === 19) await new Promise(setImmediate);
+    }
+    assert.ok(refused > 0, "the peer that does not read was refused");
+    assert.ok((outs[0] as Outbox).queued <= 64 * 1024);
+    assert.deepEqual(await Promise.all(readers), [2e7, 2e7, 2e7, 2e7]);
   });
 });

@@ -1,4 +1,4 @@
-import type { Socket } from "../socket/socket.ts";
+import { Socket } from "../socket/socket.ts";
 
 /** Options of {@link Outbox}. */
 export interface OutboxOptions {
@@ -123,30 +123,91 @@ export class Outbox {
     Outbox.#scheduled = false;
     const due = Outbox.#due;
     Outbox.#due = [];
+    // The outboxes that hold the same Buffers (a line broadcast to a room, or the lines of
+    // one read from Redis) send them together: put in one Buffer once, and handed to all
+    // of their sockets in one call (Socket.sendallEach: one native loop on the native path).
+    const groups = new Map<Buffer, Group[]>();
     for (const out of due) {
       out.#listed = false;
-      if (!out.#sending && out.#chunks.length > 0) void out.#send();
+      if (out.#sending || out.#chunks.length === 0) continue;
+      const chunks = out.#chunks;
+      const first = chunks[0] as Buffer;
+      let list = groups.get(first);
+      if (list === undefined) {
+        list = [];
+        groups.set(first, list);
+      }
+      let group: Group | undefined;
+      for (const g of list) {
+        if (sameChunks(g.chunks, chunks)) {
+          group = g;
+          break;
+        }
+      }
+      if (group === undefined) {
+        group = { chunks, outboxes: [] };
+        list.push(group);
+      }
+      group.outboxes.push(out);
     }
+    for (const list of groups.values()) {
+      for (const { chunks, outboxes } of list) {
+        if (outboxes.length === 1) {
+          void (outboxes[0] as Outbox).#send();
+          continue;
+        }
+        const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        const sockets = new Array<Socket>(outboxes.length);
+        for (let i = 0; i < outboxes.length; i++) {
+          const out = outboxes[i] as Outbox;
+          out.#take();
+          sockets[i] = out.socket;
+        }
+        const sent = Socket.sendallEach(sockets, batch);
+        for (let i = 0; i < outboxes.length; i++) {
+          const out = outboxes[i] as Outbox;
+          const pending = sent[i];
+          if (pending === undefined) out.#sent(batch.length);
+          else void out.#whenSent(pending, batch.length);
+        }
+      }
+    }
+  }
+
+  /** Takes what is queued off the queue: its send is under way. */
+  #take(): Buffer[] {
+    this.#sending = true;
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    return chunks;
   }
 
   /** Sends everything queued in one `sendall`; what comes meanwhile is listed after it. */
   async #send(): Promise<void> {
-    this.#sending = true;
-    const chunks = this.#chunks;
-    this.#chunks = [];
-    const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#queued);
+    const bytes = this.#queued;
+    const chunks = this.#take();
+    const batch = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, bytes);
+    await this.#whenSent(this.socket.sendall(batch), batch.length);
+  }
+
+  async #whenSent(sent: Promise<void>, bytes: number): Promise<void> {
     try {
-      await this.socket.sendall(batch);
+      await sent;
     } catch {
       this.#failed = true;
+      this.#sending = false;
       this.#chunks = [];
       this.#queued = 0;
       this.#wake();
       return;
-    } finally {
-      this.#sending = false;
     }
-    this.#queued -= batch.length;
+    this.#sent(bytes);
+  }
+
+  /** `bytes` were handed to the kernel: what was queued meanwhile goes next. */
+  #sent(bytes: number): void {
+    this.#sending = false;
+    this.#queued -= bytes;
     this.#progress = performance.now();
     this.#wake();
     if (this.#chunks.length === 0) return;
@@ -158,4 +219,16 @@ export class Outbox {
     if (this.#waiters.size === 0) return;
     for (const check of [...this.#waiters]) check();
   }
+}
+
+/** Outboxes that hold the same Buffers, in the same order. */
+interface Group {
+  chunks: Buffer[];
+  outboxes: Outbox[];
+}
+
+function sameChunks(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -82,6 +82,32 @@ describe("stream sockets on the native I/O path", { skip }, () => {
     assert.equal(socket.writableLength, 0);
   });
 
+  it("tryWriteEach: one call writes to many sockets; a full one queues the rest, a closed one fails", async (t) => {
+    const pairs = await Promise.all(Array.from({ length: 4 }, () => tcpPair(t)));
+    const sockets = pairs.map((p) => p.client[kStream]().socket as unknown as ReactorSocket);
+    const calls: (Error | null | undefined)[][] = sockets.map(() => []);
+    const callbacks = calls.map((c) => (err?: Error | null) => c.push(err));
+    const took: boolean[] = [];
+    (sockets[0] as ReactorSocket).tryWriteEach(sockets, Buffer.from("hello\n"), callbacks, took);
+    assert.deepEqual(took, [true, true, true, true]);
+    assert.deepEqual(calls, [[], [], [], []], "no callback for a write taken whole");
+    for (const p of pairs) assert.equal((await p.conn.recv(10)).toString(), "hello\n");
+
+    // The peers read nothing for now: the kernel takes part of a large write, the rest waits.
+    (sockets[3] as ReactorSocket).destroy();
+    const big = Buffer.alloc(16 * 1024 * 1024, 0x62);
+    (sockets[0] as ReactorSocket).tryWriteEach(sockets, big, callbacks, took);
+    assert.deepEqual(took, [false, false, false, false]);
+    assert.equal((calls[3]?.[0] as { code?: string } | undefined)?.code, "EPIPE", "the closed one");
+    for (const s of sockets.slice(0, 3)) assert.ok(s.writableLength > 0, "the rest is queued");
+    for (const p of pairs.slice(0, 3)) {
+      let got = 0;
+      while (got < big.length) got += (await p.conn.recv(1024 * 1024)).length;
+      assert.equal(got, big.length);
+    }
+    assert.deepEqual(calls.slice(0, 3), [[null], [null], [null]], "each callback once it is sent");
+  });
+
   it("a paused or finished connection lets the process end, as with node:net", () => {
     const code = `
       import { createServer, createConnection } from "./src/index.ts";

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { isIP } from "node:net";
+import { getSystemErrorName } from "node:util";
 import {
   AF_INET,
   AF_INET6,
@@ -12,6 +13,7 @@ import {
   SOL_SOCKET,
   TCP_NODELAY,
 } from "../core/constants.ts";
+import type { DirectSource } from "../socket/stream-connection.ts";
 import type { NativeAddon, NativeAddress } from "./index.ts";
 import { type Reactor, type ReactorError, type ReactorHandler, SLAB } from "./reactor.ts";
 import { decodeSockaddr } from "./sockaddr.ts";
@@ -42,6 +44,11 @@ interface Pending {
  * `net.Socket` made with `allowHalfOpen`: the peer's FIN is `'end'`, and writing goes on.
  */
 export class ReactorSocket extends EventEmitter implements ReactorHandler {
+  /** The ids, results and places of {@link tryWriteEach}, reused from call to call. */
+  static #ids = new Int32Array(256);
+  static #results = new Int32Array(256);
+  static #where = new Int32Array(256);
+
   readonly #reactor: Reactor;
   readonly #addon: NativeAddon;
   #id = -1;
@@ -376,6 +383,90 @@ export class ReactorSocket extends EventEmitter implements ReactorHandler {
     }
     this.write(data, callback);
     return false;
+  }
+
+  /**
+   * {@link tryWrite} of the same `data` on each of `sources`: those on this socket's reactor
+   * that can write at once (nothing queued, not connecting, corked or ending) are written
+   * to in one call to the addon (`Reactor.writeEach`, one native loop of send(2)), any
+   * other with its own `tryWrite`. `took[i]` says whether sources[i] took every byte at
+   * once (its callback is then not called); otherwise what is left waits for the reactor's
+   * writable event, or the write failed, and `callbacks[i]` is called as `tryWrite` calls it.
+   */
+  tryWriteEach(
+    sources: readonly DirectSource[],
+    data: Buffer,
+    callbacks: readonly ((err?: Error | null) => void)[],
+    took: boolean[],
+  ): void {
+    if (ReactorSocket.#ids.length < sources.length) {
+      let size = ReactorSocket.#ids.length;
+      while (size < sources.length) size *= 2;
+      ReactorSocket.#ids = new Int32Array(size);
+      ReactorSocket.#results = new Int32Array(size);
+      ReactorSocket.#where = new Int32Array(size);
+    }
+    const ids = ReactorSocket.#ids;
+    const where = ReactorSocket.#where;
+    let count = 0;
+    for (let i = 0; i < sources.length; i++) {
+      const s = sources[i] as DirectSource;
+      if (s instanceof ReactorSocket && s.#reactor === this.#reactor && s.#writesNow()) {
+        ids[count] = s.#id;
+        where[count++] = i;
+      } else took[i] = s.tryWrite(data, callbacks[i] as (err?: Error | null) => void);
+    }
+    if (count === 0) return;
+    const results = ReactorSocket.#results;
+    this.#reactor.writeEach(ids, count, data, results);
+    const failed: number[] = [];
+    for (let k = 0; k < count; k++) {
+      const i = where[k] as number;
+      const s = sources[i] as ReactorSocket;
+      const n = results[k] as number;
+      if (n === data.length) {
+        s.bytesWritten += n;
+        took[i] = true;
+        continue;
+      }
+      took[i] = false;
+      if (n >= 0) s.#queueRest(data, n, callbacks[i]);
+      else failed.push(i, n);
+    }
+    // After the loop: a failure's callback and 'error' must not see the shared arrays reused.
+    for (let k = 0; k < failed.length; k += 2) {
+      const s = sources[failed[k] as number] as ReactorSocket;
+      const errno = failed[k + 1] as number;
+      const code = getSystemErrorName(errno);
+      const err = Object.assign(new Error(`${code}: send failed`), {
+        code,
+        errno,
+        syscall: "send",
+      });
+      callbacks[failed[k] as number]?.(err);
+      s.destroy(err);
+    }
+  }
+
+  /** Nothing stands between a write and the kernel: it may go now, whole. */
+  #writesNow(): boolean {
+    return (
+      this.#queued === 0 &&
+      !this.connecting &&
+      this.#corked === 0 &&
+      !this.destroyed &&
+      !this.#ending &&
+      this.#id >= 0
+    );
+  }
+
+  /** The kernel took `n` bytes of `data`: the rest waits for the writable event. */
+  #queueRest(data: Buffer, n: number, callback: ((err?: Error | null) => void) | undefined): void {
+    this.bytesWritten += n;
+    this.#pending.push({ data: data.subarray(n), length: data.length, callback });
+    this.#queued += data.length;
+    this.#reactor.wantWritable(this.#id);
+    this.#keepAlive();
   }
 
   /** Holds writes until {@link uncork}, to send them in one system call. */

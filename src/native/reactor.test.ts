@@ -578,6 +578,67 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     assert.equal(s.writables, asked, "one onWritable per wantWritable");
   });
 
+  it("writeEach: the same bytes to many streams in one call, each one's outcome in results", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    const streams = acceptInto(kit, fd);
+    const clients = await Promise.all(Array.from({ length: 20 }, () => client(t, port)));
+    await until(() => streams.length === 20, "20 connections accepted");
+    const got = clients.map(() => [] as Buffer[]);
+    for (const [i, c] of clients.entries()) c.on("data", (d: Buffer) => got[i]?.push(d));
+    // The peers in the order they were accepted: the clients' local ports say which is which.
+    const byPort = new Map(clients.map((c, i) => [c.localPort, i]));
+    const ids = new Int32Array(32);
+    const results = new Int32Array(32);
+    const line = Buffer.from("one line for everyone\n");
+    streams.forEach((s, i) => {
+      ids[i] = idOf(s);
+    });
+    ids[20] = 4000; // never registered
+    assert.equal(kit.reactor.writeEach(ids, 21, line, results), 20);
+    assert.deepEqual([...results.subarray(0, 20)], new Array(20).fill(line.length));
+    assert.equal(results[20], -9, "EBADF for an id that is not a stream");
+    await until(
+      () => got.every((g) => Buffer.concat(g).length === line.length),
+      "every peer's line",
+    );
+    for (const g of got) assert.equal(Buffer.concat(g).toString(), line.toString());
+    assert.equal(byPort.size, 20);
+
+    // A peer that reset its connection: a negative errno for it, and the others still served.
+    const first = streams[0] as Recorder;
+    const gone = clients[byPort.get(decodePeerPort(kit, idOf(first))) as number] as NetSocket;
+    gone.resetAndDestroy();
+    await until(() => first.errors.length > 0, "the reset");
+    const second = Buffer.from("a second line\n");
+    assert.equal(kit.reactor.writeEach(ids, 20, second, results), 19);
+    assert.ok(
+      results[0] === -32 || results[0] === -104,
+      `EPIPE or ECONNRESET for the reset peer, not ${results[0]}`,
+    );
+    await until(
+      () =>
+        got.filter((g) => Buffer.concat(g).length === line.length + second.length).length === 19,
+      "the second line at the 19 others",
+    );
+
+    // A peer that does not read: the kernel takes part, then nothing (0: it would block).
+    const slow = streams[1] as Recorder;
+    const slowClient = clients[byPort.get(decodePeerPort(kit, idOf(slow))) as number] as NetSocket;
+    slowClient.pause();
+    const big = randomBytes(16 * MiB);
+    const one = new Int32Array([idOf(slow)]);
+    kit.reactor.writeEach(one, 1, big, results);
+    assert.ok((results[0] as number) < big.length, "the kernel took only part");
+    let zero = false;
+    for (let i = 0; i < 64 && !zero; i++) {
+      kit.reactor.writeEach(one, 1, big, results);
+      zero = (results[0] as number) === 0;
+    }
+    assert.ok(zero, "a full socket takes nothing: 0");
+    assert.throws(() => kit.reactor.writeEach(one, 2, big, results), RangeError);
+  });
+
   it("accepts pending connections in batches of at most ACCEPT_BOUND", async (t) => {
     const kit = new Kit(t);
     const { fd, port } = kit.listener("127.0.0.1", 512);
@@ -979,3 +1040,8 @@ console.log("port " + port);`,
     assert.match(r.out, /uncaught thrown in a poll callback/);
   });
 });
+
+/** The peer port of the stream `id` (the client's local port). */
+function decodePeerPort(kit: Kit, id: number): number {
+  return (kit.addon.getsockname(kit.reactor.fileno(id), true) as { port: number }).port;
+}

@@ -168,6 +168,20 @@ export interface NativeReactor {
   setKeepAlive(id: number, on: boolean): void;
   /** send(2) of `data[offset, offset + length)` now: bytes taken, or -1 (would block). */
   write(id: number, data: Uint8Array, offset: number, length: number): number;
+  /**
+   * The same bytes, `data[offset, offset + length)`, to each stream `ids[0, count)` in one
+   * native loop: `results[i]` is what send(2) took for `ids[i]` (0 when it would block), or
+   * the negative errno of its failure (-EBADF for an id that is not a registered stream);
+   * nothing is thrown for one socket. Returns how many took every byte.
+   */
+  writeEach(
+    ids: Int32Array,
+    count: number,
+    data: Uint8Array,
+    offset: number,
+    length: number,
+    results: Int32Array,
+  ): number;
   /** One datagram to the raw sockaddr `address` (null: connected): bytes sent, or -1. */
   sendto(
     id: number,
@@ -629,6 +643,25 @@ export class Reactor {
    */
   write(id: number, data: Uint8Array, offset = 0, length = data.byteLength - offset): number {
     return this.#native.write(id, data, offset, length);
+  }
+
+  /**
+   * Writes the same bytes, `data[offset, offset + length)`, to each stream `ids[0, count)`
+   * in one call to the addon (one native loop of send(2), not one call from JavaScript per
+   * socket: for a message fanned out to many peers). `results[i]` gets what the kernel took
+   * for `ids[i]` (0 when it would block), or the negative errno of its failure (`-EBADF`
+   * for an id that is not a registered stream); no socket's failure is thrown. Returns how
+   * many took every byte.
+   */
+  writeEach(
+    ids: Int32Array,
+    count: number,
+    data: Uint8Array,
+    results: Int32Array,
+    offset = 0,
+    length = data.byteLength - offset,
+  ): number {
+    return this.#native.writeEach(ids, count, data, offset, length, results);
   }
 
   /**

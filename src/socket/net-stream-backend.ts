@@ -163,6 +163,10 @@ export class NetStreamBackend implements SocketBackend {
     return this.#conn;
   }
 
+  sendallConnection(): StreamConnection | null {
+    return this.#connecting === null ? this.#conn : null;
+  }
+
   /**
    * The native I/O path for this socket's connections and listening socket, or null:
    * not without the addon's reactor, not with `nativeIO: false`, and not in a node:cluster

@@ -89,6 +89,11 @@ export interface SocketBackend {
   dupFd(action: string): number;
   /** The connection of a connected stream socket, for `makefile` and bulk transfers. */
   connection(action: string): StreamConnection;
+  /**
+   * The connection `sendall` writes to at once, with nothing to wait for first (connected,
+   * not connecting), or null: for `Socket.sendallEach`. Absent on backends without one.
+   */
+  sendallConnection?(): StreamConnection | null;
   /** Closes a connection that neither sends nor receives for this long (null: never). */
   setIdleTimeout(seconds: number | null): void;
   /** Sends a file's bytes (see `Socket.sendfile`); stream sockets only. */

@@ -438,6 +438,43 @@ describe("recv and send", () => {
     await rejection(client.sendto("x", ["127.0.0.1", 9]), SocketError, "EISCONN");
   });
 
+  it(
+    "sendallEach sends the same bytes to every socket, native or not, and fails only those that fail",
+    T,
+    async (t) => {
+      const native = await Promise.all(Array.from({ length: 3 }, () => tcpPair(t)));
+      const net = await tcpPair(t, { client: { nativeIO: false }, server: { nativeIO: false } });
+      const closed = await tcpPair(t);
+      await closed.client.close();
+      const unconnected = closing(t, socket());
+      const senders = [...native.map((p) => p.client), net.client, closed.client, unconnected];
+      const sent = Socket.sendallEach(senders, "to everyone\n");
+      assert.equal(sent.length, 6);
+      await rejection(sent[4] as Promise<void>, SocketError, "EBADF");
+      await rejection(sent[5] as Promise<void>, SocketError, "ENOTCONN");
+      await Promise.all(sent.slice(0, 4));
+      for (const p of [...native, net])
+        assert.equal((await p.conn.recv(100)).toString(), "to everyone\n");
+      // More than the kernel takes at once: each gets every byte, in order, after what came before.
+      const big = randomBytes(8 * 1024 * 1024);
+      const more = Socket.sendallEach(senders.slice(0, 4), big);
+      const got = await Promise.all(
+        [...native, net].map(async (p) => {
+          const parts: Buffer[] = [];
+          let n = 0;
+          while (n < big.length) {
+            const chunk = await p.conn.recv(1024 * 1024);
+            parts.push(chunk);
+            n += chunk.length;
+          }
+          return Buffer.concat(parts);
+        }),
+      );
+      await Promise.all(more);
+      for (const g of got) assert.equal(sha256(g), sha256(big));
+    },
+  );
+
   it("recv on a socket that is not connected raises ENOTCONN", T, async (t) => {
     const s = closing(t, socket());
     await rejection(s.recv(10), SocketError, "ENOTCONN");

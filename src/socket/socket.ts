@@ -52,7 +52,7 @@ import {
   nativeSupport,
   type SocketBackend,
 } from "./socket-backend.ts";
-import type { StreamConnection } from "./stream-connection.ts";
+import { StreamConnection } from "./stream-connection.ts";
 import { Writer } from "./writer.ts";
 
 export type { BindOptions } from "./socket-backend.ts";
@@ -328,6 +328,54 @@ export class Socket {
   sendall(data: Buffer | Uint8Array | string): Promise<void> {
     if (this.#closed) return Promise.reject(badState("Cannot send: socket is closed", "EBADF"));
     return this.#backend.sendall(typeof data === "string" ? data : toBuffer(data), this.#timeout);
+  }
+
+  /**
+   * `sendall(data)` on each of `sockets`, the same bytes to every one, for a message that
+   * goes to many peers at once (a chat room's line to its members): on the native I/O
+   * path every socket that can take the bytes now gets them in one native loop (one call
+   * for them all, not one per socket); any other socket is sent to as `sendall` sends.
+   * Returns one entry per socket: undefined when it took every byte at once, else the
+   * promise of its `sendall` (resolved once the rest is handed to the kernel; rejected as
+   * `sendall` rejects). The Buffer is kept by reference until written: do not change it.
+   *
+   * @example
+   * ```ts
+   * import { createConnection, Socket } from "socketkit";
+   * const peers = [
+   *   await createConnection(["127.0.0.1", 5000]),
+   *   await createConnection(["127.0.0.1", 5001]),
+   * ];
+   * const sent = Socket.sendallEach(peers, "hello, everyone\n");
+   * await Promise.all(sent); // undefined entries: sent already
+   * ```
+   */
+  static sendallEach(
+    sockets: readonly Socket[],
+    data: Buffer | Uint8Array | string,
+  ): (Promise<void> | undefined)[] {
+    const buf = typeof data === "string" ? Buffer.from(data) : toBuffer(data);
+    const out = new Array<Promise<void> | undefined>(sockets.length);
+    const conns: StreamConnection[] = [];
+    const timeouts: (number | null)[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < sockets.length; i++) {
+      const s = sockets[i] as Socket;
+      // Anything with a sendall of its own (not a Socket) is sent to by it.
+      const conn =
+        !(#backend in s) || s.#closed ? null : (s.#backend.sendallConnection?.() ?? null);
+      if (conn === null) {
+        out[i] = s.sendall(buf);
+        continue;
+      }
+      conns.push(conn);
+      timeouts.push(
+        (s as Socket).#timeout === null ? null : ((s as Socket).#timeout as number) * 1000,
+      );
+      at.push(i);
+    }
+    if (conns.length > 0) StreamConnection.sendallEach(conns, buf, timeouts, out, at);
+    return out;
   }
 
   /** Sends one datagram to `address`; returns its length. Datagram sockets only. */

@@ -444,6 +444,62 @@ export class StreamConnection implements Readiness {
     }
   }
 
+  /**
+   * {@link sendall} of the same bytes on each of `conns` (`timeouts[i]` in milliseconds,
+   * as `sendall` takes it): the connections whose sockets write to the kernel directly
+   * and can take `data` now (nothing queued, at most `sendBufferSize` bytes) are written to
+   * together (`DirectSource.tryWriteEach`: one native loop on the native path), the others
+   * one by one. `out[at[i]]` gets undefined when `conns[i]` is done, else the promise
+   * `sendall` would have returned.
+   */
+  static sendallEach(
+    conns: readonly StreamConnection[],
+    data: Buffer,
+    timeouts: readonly (number | null)[],
+    out: (Promise<void> | undefined)[],
+    at: readonly number[],
+  ): void {
+    let writer: DirectSource | null = null;
+    const direct: StreamConnection[] = [];
+    for (let i = 0; i < conns.length; i++) {
+      const conn = conns[i] as StreamConnection;
+      const source = conn.#tryWrite;
+      if (
+        source?.tryWriteEach !== undefined &&
+        conn.#error === null &&
+        !conn.closed &&
+        !conn.writeShut &&
+        data.length <= conn.#sendBufferSize &&
+        conn.socket.writableLength === 0
+      ) {
+        writer ??= source;
+        direct.push(conn);
+        continue;
+      }
+      const sent = conn.sendall(data, timeouts[i] ?? null);
+      out[at[i] as number] = sent === RESOLVED ? undefined : sent;
+    }
+    if (writer === null) return;
+    const took = new Array<boolean>(direct.length);
+    (writer.tryWriteEach as NonNullable<DirectSource["tryWriteEach"]>)(
+      direct.map((c) => c.#tryWrite as DirectSource),
+      data,
+      direct.map((c) => c.#afterWrite),
+      took,
+    );
+    for (let i = 0, k = 0; i < conns.length; i++) {
+      const conn = conns[i] as StreamConnection;
+      if (conn !== direct[k]) continue;
+      const timeoutMs = timeouts[i] ?? null;
+      // As sendall's fast path: done, or wait for what the kernel did not take.
+      out[at[i] as number] =
+        took[k] || conn.socket.writableLength === 0 || timeoutMs === 0
+          ? undefined
+          : conn.waitWritable(0, timeoutMs);
+      k++;
+    }
+  }
+
   async #sendallSlices(buf: Buffer, timeoutMs: number | null): Promise<void> {
     const limit = this.#sendBufferSize;
     const end = timeoutMs === null || timeoutMs === 0 ? null : performance.now() + timeoutMs;
@@ -614,6 +670,17 @@ export interface DirectSource {
    * called as `write` calls it.
    */
   tryWrite(data: Buffer, callback: (err?: Error | null) => void): boolean;
+  /**
+   * `tryWrite` of the same `data` on each of `sources`, in one call where the sockets allow
+   * it (the native path writes to all of its own in one native loop): `took[i]` is what
+   * `sources[i].tryWrite(data, callbacks[i])` would have returned.
+   */
+  tryWriteEach?(
+    sources: readonly DirectSource[],
+    data: Buffer,
+    callbacks: readonly ((err?: Error | null) => void)[],
+    took: boolean[],
+  ): void;
 }
 
 /** A read waiting in {@link StreamConnection.readDirect}. */

@@ -8,7 +8,11 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
+import { Redis } from "ioredis";
 import type { ChatServeOptions } from "../../src/apps/chat/server.ts";
+import "../../src/native/register.ts";
+import { hasReactor } from "../../src/native/reactor.ts";
+import { ReactorSocket } from "../../src/native/reactor-socket.ts";
 import { chatRoom, RawMember, WsMember } from "../helpers/chat.ts";
 import { closedPort } from "../helpers/net.ts";
 import { listening, portOf, socketkit, within } from "../helpers/proc.ts";
@@ -125,6 +129,53 @@ describe("chat room rules, the same with and without Redis", () => {
 });
 
 describe("chat rooms on Redis", () => {
+  it(
+    "hands the lines one read from Redis brings to each member in one write, one call for all",
+    T,
+    async (t) => {
+      const redis = await startRedis(t);
+      const { port } = await chatRoom(t, { redis: redis.url });
+      const members: RawMember[] = [];
+      for (let i = 0; i < 6; i++) members.push(await RawMember.join(t, port, `m${i}`));
+      for (const m of members.slice(0, 5)) await m.waitFor("*** m5 joined\r\n");
+      for (const m of members) m.take();
+      // The server is in this process: its fan-out on the native path is watched (and done).
+      const calls: { sources: number; text: string }[] = [];
+      const real = ReactorSocket.prototype.tryWriteEach;
+      ReactorSocket.prototype.tryWriteEach = function (sources, data, callbacks, took) {
+        calls.push({ sources: sources.length, text: data.toString() });
+        real.call(this, sources, data, callbacks, took);
+      };
+      t.after(() => {
+        ReactorSocket.prototype.tryWriteEach = real;
+      });
+      // Five lines of another server's in one transaction: one read from the stream has them all.
+      const other = new Redis(redis.url);
+      t.after(() => other.disconnect());
+      const tx = other.multi();
+      for (let k = 0; k < 5; k++) {
+        const event = { kind: "say", room: "lobby", nick: "far", server: "elsewhere", member: 1 };
+        tx.xadd(
+          "socketkit:chat:room:lobby:log",
+          "*",
+          "e",
+          JSON.stringify({ ...event, time: Date.now(), text: `line ${k}` }),
+        );
+      }
+      await tx.exec();
+      for (const m of members) {
+        await m.waitFor("<far> line 4\r\n");
+        assert.match(m.take(), new RegExp(`^(${STAMP} <far> line \\d\r\n){5}$`));
+      }
+      if (hasReactor() && !process.env.SOCKETKIT_NO_NATIVE_IO) {
+        const lines = calls.filter((c) => c.text.includes("<far> line"));
+        assert.equal(lines.length, 1, "one fan-out for the five lines");
+        assert.equal(lines[0]?.sources, 6, "to the six members at once");
+        assert.equal(lines[0]?.text.match(/<far> line \d/g)?.length, 5, "the five lines together");
+      }
+    },
+  );
+
   it("a browser member on one server and TCP members on another talk both ways", T, async (t) => {
     const redis = await startRedis(t);
     const a = await chatRoom(t, { redis: redis.url, webPort: 0 });
