@@ -45,16 +45,12 @@ describe("chat on Redis through Sentinel", () => {
       const a = await chatRoom(t, { redis: set.url });
       const b = await chatRoom(t, { redis: set.url });
       const members = new Map<string, RawMember>();
-      for (const [name, port] of [
-        ["alice", a.port],
-        ["bob", b.port],
-        ["carol", a.port],
-        ["dave", b.port],
-      ] as const) {
-        members.set(name, await RawMember.join(t, port, name));
+      const names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"];
+      for (const [i, name] of names.entries()) {
+        members.set(name, await RawMember.join(t, i % 2 === 0 ? a.port : b.port, name));
       }
-      for (const name of ["alice", "bob", "carol"]) {
-        await members.get(name)?.waitFor("*** dave joined");
+      for (const name of names.slice(0, -1)) {
+        await members.get(name)?.waitFor("*** heidi joined");
       }
       for (const m of members.values()) m.take();
       t.after(() => {
@@ -68,12 +64,13 @@ describe("chat on Redis through Sentinel", () => {
           m.send(`${text}\n`);
         }
       };
-      // A round every 250 ms: under the room's limit of 5 lines a second.
+      // A round every 250 ms (under the room's limit of 5 lines a second for each member):
+      // 32 lines a second, so that some are on their way while the master changes.
       for (let i = 0; i < 5; i++) {
         round("before");
         await delay(250);
       }
-      await members.get("alice")?.waitFor("<dave> dave before 4");
+      await members.get("alice")?.waitFor("<heidi> heidi before 4");
 
       // The replica becomes the master; members go on talking until the Sentinel names it,
       // and after.
@@ -123,6 +120,18 @@ describe("chat on Redis through Sentinel", () => {
         }
       }
       assert.ok(during > 0, "lines were sent during the failover");
+
+      // The room's stream on the new master has every line: a server started now shows
+      // them all as the room's history (the lines its old master confirmed but had not
+      // copied to the replica yet were written again by their servers).
+      const c = await chatRoom(t, { redis: set.url, history: 1000 });
+      const zoe = await RawMember.connect(t, c.port);
+      await zoe.waitFor("Choose a nickname: ");
+      assert.deepEqual(
+        messages(zoe).sort(),
+        [...sent.values()].flat().sort(),
+        "the room's history on the new master has every line once",
+      );
       assert.equal(
         redisCli(["-p", String(set.replica.port), "ROLE"]).split("\n")[0],
         "master",

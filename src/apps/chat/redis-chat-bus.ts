@@ -52,6 +52,15 @@ export interface RedisChatBusOptions {
   log?: (line: string) => void;
 }
 
+/** An event Redis confirmed: its script call, to make again after a failover. */
+interface Sent {
+  seq: number;
+  keys: string[];
+  args: (string | number)[];
+  /** When it was confirmed (performance.now()). */
+  at: number;
+}
+
 /** A member of this server as the bus knows it, to renew and to bring back. */
 interface LocalClaim {
   nick: string;
@@ -66,6 +75,14 @@ interface LocalClaim {
  * failed over).
  */
 const SWEEP_MS = 2000;
+/**
+ * Milliseconds during which an event Redis confirmed is kept, to be written again after a
+ * reconnection: a replica promoted by Sentinel may lack what the old master confirmed
+ * last (replication is asynchronous), and the clients learn of the failover within this.
+ */
+const RESEND_MS = 15_000;
+/** Sequence numbers of each server's events remembered as delivered, per room. */
+const DELIVERED_KEPT = 20_000;
 /** Entries read at once from the streams. */
 const READ_COUNT = 1000;
 /** Nickname keys renewed in one script call. */
@@ -80,28 +97,34 @@ const LUA_NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
+/** Sequence numbers of its last events each server's record in a room keeps. */
+const SENT_KEPT = 20_000;
+
 /**
- * KEYS: the room's stream, roster and servers' last sequence numbers (one slot: the room's
- * hash tag). ARGV: kind, event (JSON), the nickname's key (`nickKey`), nickname, server,
- * quietBelow, maxLength, retention, the event's sequence number, the room's bell channel,
- * then for a rename the new nickname as its key (`nickKey`) and as is, for a private
- * message the recipient's key. Returns whether the event was written (1), not (0: no such
- * recipient, or a notice in a room too large), or had been already (-1: the command was
- * sent again after a reconnection; an event whose number is not above the last one of its
- * server in this room), and the roster's size after a join, leave or rename (else -1).
+ * KEYS: the room's stream, roster and this server's last sequence numbers there (one slot:
+ * the room's hash tag). ARGV: kind, event (JSON), the nickname's key (`nickKey`),
+ * nickname, server, quietBelow, maxLength, retention, the event's sequence number, the
+ * room's bell channel, then for a rename the new nickname as its key (`nickKey`) and as
+ * is, for a private message the recipient's key. Returns whether the event was written
+ * (1), not (0: no such recipient, or a notice in a room too large), or had been already
+ * (-1: the command was sent again, after a reconnection or a failover; its number is among
+ * the last ${SENT_KEPT} of its server in this room, in whatever order they came), and the
+ * roster's size after a join, leave or rename (else -1).
  */
 const PUBLISH = `local kind = ARGV[1]
-local log, roster, seqs = KEYS[1], KEYS[2], KEYS[3]
+local log, roster, sent = KEYS[1], KEYS[2], KEYS[3]
 local low, nick, server = ARGV[3], ARGV[4], ARGV[5]
 local quiet, maxlen, keep = tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local seq = tonumber(ARGV[9])
 local notice = kind == 'join' or kind == 'leave' or kind == 'rename'
-if seq <= tonumber(redis.call('HGET', seqs, server) or '0') then
+if redis.call('ZADD', sent, seq, seq) == 0 then
   if notice then return {-1, redis.call('HLEN', roster)} end
   return {-1, -1}
 end
-redis.call('HSET', seqs, server, seq)
-redis.call('PEXPIRE', seqs, keep)
+if redis.call('ZCARD', sent) > ${SENT_KEPT} then
+  redis.call('ZREMRANGEBYRANK', sent, 0, -${SENT_KEPT + 1})
+end
+redis.call('PEXPIRE', sent, keep)
 local n = -1
 if kind == 'join' then
   redis.call('HSET', roster, low, nick .. '\\n' .. server)
@@ -178,7 +201,7 @@ return dead[1]
 `;
 
 /**
- * KEYS: one room's stream, roster and servers' last sequence numbers. ARGV: the lost
+ * KEYS: one room's stream, roster and the lost server's last sequence numbers. ARGV: the lost
  * server, quietAbove, maxLength, retention, the room's bell channel, the room, then the
  * nickname key and nickname of each of its members in the room. Removes those still in the roster as that
  * server's, announcing each as left (server lost) while the room is small enough. Returns
@@ -199,7 +222,7 @@ for i = 7, #ARGV - 1, 2 do
     end
   end
 end
-redis.call('HDEL', KEYS[3], id)
+redis.call('DEL', KEYS[3])
 return redis.call('HLEN', roster)
 `;
 
@@ -294,6 +317,15 @@ export class RedisChatBus implements ChatBus {
   readonly #claims = new Map<string, LocalClaim>();
   /** Events written and not yet confirmed by Redis, by sequence number. */
   readonly #unconfirmed = new Map<number, ChatEvent>();
+  /**
+   * Events Redis confirmed in the last {@link RESEND_MS}, oldest first: written again
+   * after a reconnection, in case the master that confirmed them lost them in a failover.
+   */
+  #recent: Sent[] = [];
+  /** The connection dropped since the recent events were last written again. */
+  #resendDue = false;
+  /** Sequence numbers delivered lately, by room and server: none is delivered twice. */
+  readonly #delivered = new Map<string, Set<number>>();
   #seq = 0;
   /** This server's events up to this number were shown here already (while Redis was lost). */
   #shownUpTo = 0;
@@ -339,6 +371,10 @@ export class RedisChatBus implements ChatBus {
     bells.on("ready", () => this.#wake());
     cmd.on("close", () => this.#down());
     cmd.on("ready", () => this.#up());
+    cmd.on("close", () => {
+      this.#resendDue = true;
+    });
+    cmd.on("ready", () => this.#resendRecent());
     await this.#renew();
     const every = Math.max(100, Math.floor(this.#lease / 3));
     this.#timers.push(setInterval(() => void this.#renew().catch(() => {}), every));
@@ -390,7 +426,11 @@ export class RedisChatBus implements ChatBus {
   }
 
   close(room: string): void {
-    if (this.#cursors.delete(room)) void this.#bells?.unsubscribe(this.#bell(room)).catch(() => {});
+    if (!this.#cursors.delete(room)) return;
+    void this.#bells?.unsubscribe(this.#bell(room)).catch(() => {});
+    for (const key of this.#delivered.keys()) {
+      if (key.startsWith(`${room}\n`)) this.#delivered.delete(key);
+    }
   }
 
   async claim(nick: string): Promise<boolean> {
@@ -450,7 +490,7 @@ export class RedisChatBus implements ChatBus {
     const keys = [
       this.#roomKey(room, "log"),
       this.#roomKey(room, "members"),
-      this.#roomKey(room, "seqs"),
+      this.#roomKey(room, `sent:${this.server}`),
     ];
     // This server's record of its members (to reap them if it dies) is in the shared slot,
     // the roster in the room's: it is written before the roster takes a member in, and
@@ -462,6 +502,7 @@ export class RedisChatBus implements ChatBus {
     return written.then(
       (answer) => {
         this.#unconfirmed.delete(seq);
+        this.#keepRecent({ seq, keys, args, at: performance.now() });
         const [done, members] = answer as [number, number];
         if (members >= 0) this.#count(room, members);
         return done !== 0;
@@ -628,9 +669,64 @@ export class RedisChatBus implements ChatBus {
         if (event.server === this.server && (event as { seq?: number }).seq !== undefined) {
           if (((event as { seq?: number }).seq as number) <= this.#shownUpTo) continue;
         }
+        if (this.#seen(event)) continue;
         this.#handlers?.deliver(event);
       }
       if (entries.length < READ_COUNT && this.#pulling.get(room) !== true) return;
+    }
+  }
+
+  /**
+   * Whether an event was delivered already: written again after a failover, it may have
+   * been read from the old master too. Remembers it.
+   */
+  #seen(event: ChatEvent & { seq?: number }): boolean {
+    if (event.seq === undefined) return false;
+    const key = `${event.room}\n${event.server}`;
+    let seqs = this.#delivered.get(key);
+    if (seqs === undefined) {
+      seqs = new Set();
+      this.#delivered.set(key, seqs);
+    }
+    if (seqs.has(event.seq)) return true;
+    seqs.add(event.seq);
+    if (seqs.size > DELIVERED_KEPT) {
+      for (const oldest of seqs) {
+        seqs.delete(oldest);
+        break;
+      }
+    }
+    return false;
+  }
+
+  /** Keeps an event Redis confirmed for {@link RESEND_MS}, to write again after a failover. */
+  #keepRecent(sent: Sent): void {
+    this.#recent.push(sent);
+    const old = sent.at - RESEND_MS;
+    let drop = 0;
+    while (
+      drop < this.#recent.length &&
+      ((this.#recent[drop] as Sent).at < old || this.#recent.length - drop > this.#maxPending)
+    ) {
+      drop++;
+    }
+    // Dropped in batches, so that the array is not shifted at every event.
+    if (drop > 256 || drop === this.#recent.length) this.#recent = this.#recent.slice(drop);
+  }
+
+  /**
+   * The connection is back, perhaps to another master: the events confirmed lately are
+   * written again, in order. Those Redis has are recognised by their sequence numbers and
+   * not written twice; those a failover lost are written now (after what was sent since,
+   * but none is lost), and no server delivers one twice.
+   */
+  #resendRecent(): void {
+    if (!this.#resendDue || this.#stopped) return;
+    this.#resendDue = false;
+    const since = performance.now() - RESEND_MS;
+    const again = this.#recent.filter((sent) => sent.at >= since).sort((a, b) => a.seq - b.seq);
+    for (const sent of again) {
+      void this.#script("chatPublish", sent.keys, sent.args).catch(() => {});
     }
   }
 
@@ -847,7 +943,11 @@ export class RedisChatBus implements ChatBus {
       for (let at = 0; at < members.length; at += 2 * RENEW_BATCH) {
         const left = (await this.#script(
           "chatReapRoom",
-          [this.#roomKey(room, "log"), this.#roomKey(room, "members"), this.#roomKey(room, "seqs")],
+          [
+            this.#roomKey(room, "log"),
+            this.#roomKey(room, "members"),
+            this.#roomKey(room, `sent:${id}`),
+          ],
           [
             id,
             this.#quietAbove,
