@@ -322,6 +322,8 @@ export class RedisChatBus implements ChatBus {
    * after a reconnection, in case the master that confirmed them lost them in a failover.
    */
   #recent: Sent[] = [];
+  /** The rooms this server wrote to: its record of sequence numbers in each goes as it stops. */
+  readonly #roomsWritten = new Set<string>();
   /** The connection dropped since the recent events were last written again. */
   #resendDue = false;
   /** Sequence numbers delivered lately, by room and server: none is delivered twice. */
@@ -397,6 +399,9 @@ export class RedisChatBus implements ChatBus {
       const done = Promise.all([
         cmd.zrem(this.#shared("servers"), this.server),
         cmd.del(this.#mine()),
+        ...[...this.#roomsWritten].map((room) =>
+          cmd.del(this.#roomKey(room, `sent:${this.server}`)),
+        ),
         cmd.quit(),
       ]);
       const late = new Promise((resolve) => setTimeout(resolve, 2000).unref());
@@ -487,6 +492,7 @@ export class RedisChatBus implements ChatBus {
       args.push(nickKey(nick), nick);
     } else if (event.kind === "private") args.push(nickKey(event.to as string));
     const room = event.room;
+    this.#roomsWritten.add(room);
     const keys = [
       this.#roomKey(room, "log"),
       this.#roomKey(room, "members"),
