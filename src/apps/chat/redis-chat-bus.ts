@@ -55,6 +55,7 @@ export interface RedisChatBusOptions {
 /** An event Redis confirmed: its script call, to make again after a failover. */
 interface Sent {
   seq: number;
+  event: ChatEvent;
   keys: string[];
   args: (string | number)[];
   /** When it was confirmed (performance.now()). */
@@ -508,7 +509,7 @@ export class RedisChatBus implements ChatBus {
     return written.then(
       (answer) => {
         this.#unconfirmed.delete(seq);
-        this.#keepRecent({ seq, keys, args, at: performance.now() });
+        this.#keepRecent({ seq, event, keys, args, at: performance.now() });
         const [done, members] = answer as [number, number];
         if (members >= 0) this.#count(room, members);
         return done !== 0;
@@ -730,10 +731,26 @@ export class RedisChatBus implements ChatBus {
     if (!this.#resendDue || this.#stopped) return;
     this.#resendDue = false;
     const since = performance.now() - RESEND_MS;
-    const again = this.#recent.filter((sent) => sent.at >= since).sort((a, b) => a.seq - b.seq);
+    const again = this.#recent
+      .filter((sent) => sent.at >= since && this.#stillTrue(sent.event))
+      .sort((a, b) => a.seq - b.seq);
     for (const sent of again) {
       void this.#script("chatPublish", sent.keys, sent.args).catch(() => {});
     }
+  }
+
+  /**
+   * Whether an event is still to be written again: a message always; a join, leave or
+   * rename only while its member is still where it put them (written after what its
+   * member did since, it would put them back where they no longer are).
+   */
+  #stillTrue(event: ChatEvent): boolean {
+    if (event.kind === "join") return this.#claims.get(nickKey(event.nick))?.room === event.room;
+    if (event.kind === "rename") {
+      return this.#claims.get(nickKey(event.text as string))?.room === event.room;
+    }
+    if (event.kind === "leave") return this.#claims.get(nickKey(event.nick))?.room !== event.room;
+    return true;
   }
 
   /** Every open room's stream is read again (the rooms changed, or a bell may be lost). */
