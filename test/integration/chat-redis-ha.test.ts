@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { chatRoom, RawMember } from "../helpers/chat.ts";
-import { listening, portOf, socketkit } from "../helpers/proc.ts";
+import { closedPort } from "../helpers/net.ts";
+import { listening, portOf, socketkit, within } from "../helpers/proc.ts";
 import { redisCli, redisHaSkip, startRedisCluster, startRedisSentinel } from "../helpers/redis.ts";
 
 const SKIP = redisHaSkip();
@@ -225,4 +226,43 @@ describe("chat on a Redis Cluster", () => {
       await again.waitFor("*** Online (2): B2, a2");
     },
   );
+});
+
+describe("chat on Sentinel or Cluster that cannot be reached at start", () => {
+  for (const [what, url, reason] of [
+    [
+      "Sentinels",
+      (port: number) => `redis-sentinel://127.0.0.1:${port}/mymaster`,
+      /All sentinels are unreachable\. Last error: /,
+    ],
+    [
+      "Cluster",
+      (port: number) => `redis-cluster://127.0.0.1:${port}`,
+      /Failed to refresh slots cache/,
+    ],
+  ] as const) {
+    it(`exits 1 with one line when the ${what} cannot be reached`, {
+      timeout: 30_000,
+    }, async () => {
+      const port = await closedPort();
+      const p = socketkit(["chat", "serve", "--port", "0", "--redis", url(port)]);
+      assert.equal(await within(p, 20_000), 1);
+      const lines = p.stderr().trim().split("\n");
+      assert.equal(lines.length, 1, p.stderr());
+      assert.match(
+        lines[0] as string,
+        /^socketkit: Cannot connect to Redis at redis-\w+:\/\/127\.0\.0\.1:\d+/,
+      );
+      assert.match(lines[0] as string, reason);
+    });
+  }
+
+  it("refuses a URL it cannot read, in one line", { timeout: 30_000 }, async () => {
+    const p = socketkit(["chat", "serve", "--port", "0", "--redis", "redis-sentinel://127.0.0.1"]);
+    assert.notEqual(await within(p, 20_000), 0);
+    assert.match(
+      p.stderr(),
+      /Cannot read the Redis URL "redis-sentinel:\/\/127\.0\.0\.1": expected redis-sentinel:\/\/HOST:PORT\[,HOST:PORT\.\.\.\]\/MASTER/,
+    );
+  });
 });

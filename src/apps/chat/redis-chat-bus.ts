@@ -612,14 +612,23 @@ export class RedisChatBus implements ChatBus {
       offlineQueue: true,
       resend: true,
     });
-    redis.on("error", (err: Error) => {
-      reason ||= err.message;
+    // The first error ends the attempt: through Sentinels or to a Cluster, ioredis would
+    // go on trying, and the server must say at once that it cannot start.
+    const failed = new Promise<never>((_, reject) => {
+      redis.on("error", (err: Error) => {
+        reason ||= err.message;
+        reject(err);
+      });
     });
+    failed.catch(() => {});
     try {
-      await redis.connect();
+      await Promise.race([redis.connect(), failed]);
     } catch (err) {
       redis.disconnect();
-      const why = reason || (err instanceof Error ? err.message : String(err));
+      const why = (reason || (err instanceof Error ? err.message : String(err))).replace(
+        / Retrying from scratch after \d+ms\./,
+        "",
+      );
       throw new Error(`Cannot connect to Redis at ${redactUrl(this.#url)}: ${why}`);
     }
     redis.removeAllListeners("error");
