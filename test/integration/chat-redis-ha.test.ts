@@ -54,9 +54,6 @@ describe("chat on Redis through Sentinel", () => {
         await members.get(name)?.waitFor("*** heidi joined");
       }
       for (const m of members.values()) m.take();
-      t.after(() => {
-        if (process.exitCode) for (const m of members.values()) console.log(m.text);
-      });
       const sent = new Map<string, string[]>([...members.keys()].map((name) => [name, []]));
       const round = (phase: string) => {
         for (const [name, m] of members) {
