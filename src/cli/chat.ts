@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { chatJoin } from "../apps/chat/client.ts";
+import { parseRedisUrl } from "../apps/chat/redis-connection.ts";
 import { chatServe } from "../apps/chat/server.ts";
 import { nickProblem, roomProblem } from "../apps/chat/text.ts";
 import { serverTls } from "../apps/tls-setup.ts";
@@ -20,11 +21,11 @@ function parseRoom(value: string): string {
   return value;
 }
 
-function parseRedisUrl(value: string): string {
-  if (!/^rediss?:\/\/./.test(value)) {
-    throw new InvalidArgumentError(
-      `expected redis://HOST:PORT or rediss://HOST:PORT, got "${value}"`,
-    );
+function parseRedis(value: string): string {
+  try {
+    parseRedisUrl(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
   }
   return value;
 }
@@ -105,8 +106,8 @@ export function registerChat(program: Command): void {
     .option("--name <room>", "the first room, where every member starts", parseRoom, "lobby")
     .option(
       "--redis <url>",
-      "share the rooms with every chat server on this Redis (redis://HOST:PORT)",
-      parseRedisUrl,
+      "share the rooms with every chat server on this Redis (redis://HOST:PORT, redis-sentinel://HOST:PORT,.../MASTER, redis-cluster://HOST:PORT,...)",
+      parseRedis,
     )
     .option("--max-clients <n>", "members at once", parseCount, 10_000)
     .option(

@@ -165,7 +165,7 @@ describe("chat's per-address limit over servers sharing a Redis", () => {
       assert.equal(await refused(t, b.port), REFUSED);
       const check = new Redis(redis.url);
       t.after(() => check.disconnect());
-      const keys = (await check.keys("socketkit:chat:hosts*")).sort();
+      const keys = (await check.keys("socketkit:chat:{shared}:hosts*")).sort();
       assert.equal(keys.length, 3, `the servers' list and each one's counts: ${keys.join(", ")}`);
       for (const key of keys) {
         const ttl = await check.pttl(key);

@@ -156,12 +156,14 @@ describe("chat rooms on Redis", () => {
       for (let k = 0; k < 5; k++) {
         const event = { kind: "say", room: "lobby", nick: "far", server: "elsewhere", member: 1 };
         tx.xadd(
-          "socketkit:chat:room:lobby:log",
+          "socketkit:chat:room:{lobby}:log",
           "*",
           "e",
           JSON.stringify({ ...event, time: Date.now(), text: `line ${k}` }),
         );
       }
+      // Rung once, as a server's publish script does: the servers read the room on it.
+      tx.publish("socketkit:chat:room:{lobby}:bell", "");
       await tx.exec();
       for (const m of members) {
         await m.waitFor("<far> line 4\r\n");

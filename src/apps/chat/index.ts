@@ -24,6 +24,7 @@ export type {
 export { type ChatJoinOptions, chatJoin } from "./client.ts";
 export { LocalChatBus, type LocalChatBusOptions } from "./local-chat-bus.ts";
 export { RedisChatBus, type RedisChatBusOptions } from "./redis-chat-bus.ts";
+export { parseRedisUrl, type RedisTarget } from "./redis-connection.ts";
 export { ChatRoom, type ChatRoomOptions, Member, type MemberLink } from "./room.ts";
 export { type ChatServeOptions, chatServe } from "./server.ts";
 export {

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Redis } from "ioredis";
 import { SocketError } from "../../core/errors.ts";
 import type {
   ChatBus,
@@ -11,6 +10,15 @@ import type {
   Roster,
 } from "./chat-bus.ts";
 import { nickKey } from "./nick-key.ts";
+import {
+  createRedisClient,
+  parseRedisUrl,
+  type RedisClient,
+  type RedisTarget,
+  redactUrl,
+} from "./redis-connection.ts";
+
+export { redactUrl } from "./redis-connection.ts";
 
 /** Options of {@link RedisChatBus}. */
 export interface RedisChatBusOptions {
@@ -60,6 +68,16 @@ interface Waiting {
   done?: { resolve: (value: boolean) => void; reject: (err: unknown) => void };
 }
 
+/** An event Redis confirmed: its script call, to make again after a failover. */
+interface Sent {
+  seq: number;
+  event: ChatEvent;
+  keys: string[];
+  args: (string | number)[];
+  /** When it was confirmed (performance.now()). */
+  at: number;
+}
+
 /** A member of this server as the bus knows it, to renew and to bring back. */
 interface LocalClaim {
   nick: string;
@@ -69,10 +87,19 @@ interface LocalClaim {
 }
 
 /**
- * How long a blocking read waits before asking again (ms): the longest a room opened while
- * a read was on its way to Redis (its CLIENT UNBLOCK too early) waits for its first events.
+ * How often every open room's stream is read even without a bell (ms): the longest a room
+ * waits for an event whose bell was lost (the bells' connection dropped, a Cluster node
+ * failed over).
  */
-const BLOCK_MS = 1000;
+const SWEEP_MS = 2000;
+/**
+ * Milliseconds during which an event Redis confirmed is kept, to be written again after a
+ * reconnection: a replica promoted by Sentinel may lack what the old master confirmed
+ * last (replication is asynchronous), and the clients learn of the failover within this.
+ */
+const RESEND_MS = 15_000;
+/** Sequence numbers of each server's events remembered as delivered, per room. */
+const DELIVERED_KEPT = 20_000;
 /** Entries read at once from the streams. */
 const READ_COUNT = 1000;
 /** Nickname keys renewed in one script call. */
@@ -87,61 +114,69 @@ const LUA_NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
+/** Sequence numbers of its last events each server's record in a room keeps. */
+const SENT_KEPT = 20_000;
+
 /**
- * KEYS: stream, roster, rooms, this server's members. ARGV: kind, event (JSON), the
- * nickname's key (`nickKey`), nickname, server, room, quietBelow, maxLength, retention, the event's sequence
- * number, then for a rename the new nickname as its key (`nickKey`) and as is, for a private message
- * the recipient's key, for an event said while the server was alone (kind `late`) 1 when it
- * is a notice. An event whose number is not above the last one of its server was written
- * already (the command was sent again after a reconnection): -1. A late event is told, not
- * acted on: the rosters are put right by SETTLE.
+ * KEYS: the room's stream, roster and this server's last sequence numbers there (one slot:
+ * the room's hash tag). ARGV: kind, event (JSON), the nickname's key (`nickKey`),
+ * nickname, server, quietBelow, maxLength, retention, the event's sequence number, the
+ * room's bell channel, then for a rename the new nickname as its key (`nickKey`) and as
+ * is, for a private message the recipient's key, for an event said while the server was
+ * alone (kind `late`) 1 when it is a notice. Returns whether the event was written
+ * (1), not (0: no such recipient, or a notice in a room too large), or had been already
+ * (-1: the command was sent again, after a reconnection or a failover; its number is among
+ * the last ${SENT_KEPT} of its server in this room, in whatever order they came), and the
+ * roster's size after a join, leave or rename (else -1). A late event is told, not acted
+ * on: the rosters are put right by SETTLE.
  */
 const PUBLISH = `local kind = ARGV[1]
-local log, roster, rooms, mine = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local low, nick, server, room = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local quiet, maxlen, keep = tonumber(ARGV[7]), ARGV[8], ARGV[9]
-local seq = tonumber(ARGV[10])
-if seq <= tonumber(redis.call('HGET', mine, '#seq') or '0') then return -1 end
-redis.call('HSET', mine, '#seq', seq)
+local log, roster, sent = KEYS[1], KEYS[2], KEYS[3]
+local low, nick, server = ARGV[3], ARGV[4], ARGV[5]
+local quiet, maxlen, keep = tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local seq = tonumber(ARGV[9])
+local notice = kind == 'join' or kind == 'leave' or kind == 'rename'
+if redis.call('ZADD', sent, seq, seq) == 0 then
+  if notice then return {-1, redis.call('HLEN', roster)} end
+  return {-1, -1}
+end
+if redis.call('ZCARD', sent) > ${SENT_KEPT} then
+  redis.call('ZREMRANGEBYRANK', sent, 0, -${SENT_KEPT + 1})
+end
+redis.call('PEXPIRE', sent, keep)
 if kind == 'late' then
-  if ARGV[11] == '1' and redis.call('HLEN', roster) >= quiet then return 0 end
+  if ARGV[11] == '1' and redis.call('HLEN', roster) >= quiet then return {0, -1} end
   redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2])
   redis.call('PEXPIRE', log, keep)
-  return 1
+  redis.call('PUBLISH', ARGV[10], '')
+  return {1, -1}
 end
-local notice = true
+local n = -1
 if kind == 'join' then
-  if redis.call('HSET', roster, low, nick .. '\\n' .. server) == 1 then
-    redis.call('ZINCRBY', rooms, 1, room)
-  end
-  redis.call('HSET', mine, low, room .. '\\n' .. nick)
+  redis.call('HSET', roster, low, nick .. '\\n' .. server)
 elseif kind == 'leave' then
-  if redis.call('HDEL', roster, low) == 1 then redis.call('ZINCRBY', rooms, -1, room) end
-  redis.call('HSET', mine, low, '\\n' .. nick)
+  redis.call('HDEL', roster, low)
 elseif kind == 'rename' then
   redis.call('HDEL', roster, low)
   redis.call('HSET', roster, ARGV[11], ARGV[12] .. '\\n' .. server)
-  redis.call('HDEL', mine, low)
-  redis.call('HSET', mine, ARGV[11], room .. '\\n' .. ARGV[12])
 elseif kind == 'private' then
   local to = redis.call('HGET', roster, ARGV[11])
-  if not to then return 0 end
+  if not to then return {0, -1} end
   to = string.sub(to, 1, string.find(to, '\\n', 1, true) - 1)
   redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2], 'to', to)
   redis.call('PEXPIRE', log, keep)
-  return 1
-else
-  notice = false
+  redis.call('PUBLISH', ARGV[10], '')
+  return {1, -1}
 end
 if notice then
   redis.call('PEXPIRE', roster, keep)
-  redis.call('PEXPIRE', rooms, keep)
-  redis.call('ZREMRANGEBYSCORE', rooms, '-inf', 0)
-  if redis.call('HLEN', roster) >= quiet then return 0 end
+  n = redis.call('HLEN', roster)
+  if n >= quiet then return {0, n} end
 end
 redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'e', ARGV[2])
 redis.call('PEXPIRE', log, keep)
-return 1
+redis.call('PUBLISH', ARGV[10], '')
+return {1, n}
 `;
 
 /** KEYS: the nickname's key. ARGV: server, lease. 1 when the nickname is this server's. */
@@ -178,81 +213,89 @@ return {fresh, lost}
 `;
 
 /**
- * KEYS: servers, rooms. ARGV: prefix, quietAbove, maxLength, retention. Takes one server
- * whose lease has lapsed off the list, and for each of its members still in a roster:
- * removes it, announces it left (server lost) while the room is small enough, frees its
- * nickname. One server at a time, so that the script stays short. Returns its id, or false.
+ * KEYS: servers, servers being reaped. ARGV: lease. Takes one server whose lease has lapsed
+ * off the list (or one whose reaping was left unfinished, its reaper gone) and marks it
+ * as being reaped for a lease. Returns its id, or false.
  */
-const REAP = `${LUA_NOW}local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+const REAP_TAKE = `${LUA_NOW}local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1)
+if #dead == 0 then dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1) end
 if #dead == 0 then return false end
-local id = dead[1]
-redis.call('ZREM', KEYS[1], id)
-local prefix, quiet = ARGV[1], tonumber(ARGV[2])
-local mine = prefix .. 'server:' .. id .. ':members'
-local all = redis.call('HGETALL', mine)
-for i = 1, #all, 2 do
-  local low, v = all[i], all[i + 1]
-  local cut = string.find(v, '\\n', 1, true)
-  local room, nick = '', ''
-  if cut then room, nick = string.sub(v, 1, cut - 1), string.sub(v, cut + 1) end
-  if room ~= '' then
-    local roster = prefix .. 'room:' .. room .. ':members'
-    if redis.call('HGET', roster, low) == nick .. '\\n' .. id then
-      redis.call('HDEL', roster, low)
-      redis.call('ZINCRBY', KEYS[2], -1, room)
-      if redis.call('HLEN', roster) < quiet then
-        local e = cjson.encode({kind = 'leave', room = room, nick = nick, server = id,
-          member = -1, time = now, text = 'server lost'})
-        local log = prefix .. 'room:' .. room .. ':log'
-        redis.call('XADD', log, 'MAXLEN', '~', ARGV[3], '*', 'e', e)
-        redis.call('PEXPIRE', log, ARGV[4])
-      end
-    end
-  end
-  local key = prefix .. 'nick:' .. low
-  if redis.call('GET', key) == id then redis.call('DEL', key) end
-end
-redis.call('DEL', mine)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', 0)
-return id
+redis.call('ZREM', KEYS[1], dead[1])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), dead[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1] * 10)
+return dead[1]
 `;
 
 /**
- * KEYS: rooms, this server's members. ARGV: prefix, server, retention, then for each member
- * `-` (no longer in that room) or `+` (in it now), its nickname key, nickname and room
- * (empty: none). Puts this server's members in the rosters as they are now, after it was
- * alone: an entry is taken out only when it is this server's, and one held by another
- * server is left to it.
+ * KEYS: one room's stream, roster and the lost server's last sequence numbers. ARGV: the lost
+ * server, quietAbove, maxLength, retention, the room's bell channel, the room, then the
+ * nickname key and nickname of each of its members in the room. Removes those still in the roster as that
+ * server's, announcing each as left (server lost) while the room is small enough. Its
+ * sequence numbers are kept 15 s more (RESEND_MS): a server taken for lost that is not
+ * (cut off, or alone, for longer than its lease) writes its recent events again when
+ * it is back, and they must still be recognised. Returns the roster's size.
  */
-const SETTLE = `local rooms, mine = KEYS[1], KEYS[2]
-local prefix, server, keep = ARGV[1], ARGV[2], ARGV[3]
-local tail = '\\n' .. server
-local function ours(v) return v and string.sub(v, -#tail) == tail end
-for i = 4, #ARGV, 4 do
-  local op, low, nick, room = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local roster = prefix .. 'room:' .. room .. ':members'
-  if op == '-' then
-    if room ~= '' and ours(redis.call('HGET', roster, low)) then
-      redis.call('HDEL', roster, low)
-      redis.call('ZINCRBY', rooms, -1, room)
+const REAP_ROOM = `${LUA_NOW}local log, roster, id = KEYS[1], KEYS[2], ARGV[1]
+local quiet, maxlen, keep, room = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[6]
+for i = 7, #ARGV - 1, 2 do
+  local low, nick = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', roster, low) == nick .. '\\n' .. id then
+    redis.call('HDEL', roster, low)
+    if redis.call('HLEN', roster) < quiet then
+      local e = cjson.encode({kind = 'leave', room = room, nick = nick,
+        server = id, member = -1, time = now, text = 'server lost'})
+      redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'e', e)
+      redis.call('PEXPIRE', log, keep)
+      redis.call('PUBLISH', ARGV[5], '')
     end
-    redis.call('HDEL', mine, low)
-  else
-    if room ~= '' then
-      local v = redis.call('HGET', roster, low)
-      if not v or ours(v) then
-        if redis.call('HSET', roster, low, nick .. tail) == 1 then
-          redis.call('ZINCRBY', rooms, 1, room)
-        end
-        redis.call('PEXPIRE', roster, keep)
-      end
-    end
-    redis.call('HSET', mine, low, room .. '\\n' .. nick)
   end
 end
-redis.call('PEXPIRE', rooms, keep)
-redis.call('ZREMRANGEBYSCORE', rooms, '-inf', 0)
+redis.call('PEXPIRE', KEYS[3], ${RESEND_MS})
+return redis.call('HLEN', roster)
+`;
+
+/**
+ * KEYS: servers, servers being reaped, the lost server's members, then nickname keys.
+ * ARGV: the lost server, whether this is the last call for it. Frees the nicknames it
+ * still holds and, at the last call, forgets it; nothing when it came back meanwhile.
+ */
+const REAP_DONE = `local id = ARGV[1]
+if redis.call('ZSCORE', KEYS[1], id) then
+  redis.call('ZREM', KEYS[2], id)
+  return 0
+end
+for i = 4, #KEYS do
+  if redis.call('GET', KEYS[i]) == id then redis.call('DEL', KEYS[i]) end
+end
+if ARGV[2] == '1' then
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', KEYS[2], id)
+end
 return 1
+`;
+
+/**
+ * KEYS: one room's roster. ARGV: server, retention, then for each of this server's members
+ * `-` (no longer in this room) or `+` (in it now), its nickname key and nickname. Puts
+ * this server's members in the room's roster as they are now, after it was alone: an
+ * entry is taken out only when it is this server's, and one held by another server is
+ * left to it. Returns the roster's size. (One room a call: each room is a slot of its
+ * own on a Cluster; this server's record of its members is written apart.)
+ */
+const SETTLE = `local roster, server, keep = KEYS[1], ARGV[1], ARGV[2]
+local tail = '\\n' .. server
+local function ours(v) return v and string.sub(v, -#tail) == tail end
+for i = 3, #ARGV - 2, 3 do
+  local op, low, nick = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local v = redis.call('HGET', roster, low)
+  if op == '-' then
+    if ours(v) then redis.call('HDEL', roster, low) end
+  elseif not v or ours(v) then
+    redis.call('HSET', roster, low, nick .. tail)
+  end
+end
+redis.call('PEXPIRE', roster, keep)
+return redis.call('HLEN', roster)
 `;
 
 /** KEYS: roster. ARGV: limit. The count, and at most about `limit` nicknames. */
@@ -274,17 +317,25 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * many `chat serve` processes: what `--redis URL` uses.
  *
  * Each room is a Redis stream, trimmed to about `maxLength` entries: its one order of
- * events. Every server appends what its members do (XADD) and reads the streams of the
- * rooms its members are in from the last entry it has delivered (XREAD BLOCK), so every
- * member of every server sees the same events in the same order, and a server whose
- * connection drops for a while carries on from where it was. One cut off for longer than
- * `catchUp` goes on alone, and what its members said meanwhile is written, marked late,
- * when Redis is back. A room's roster is a hash;
+ * events. Every server appends what its members do (XADD, and a bell on the room's
+ * channel) and reads the streams of the rooms its members are in from the last entry it
+ * has delivered (XREAD, when the bell rings and every 2 s), so every member of every
+ * server sees the same events in the same order, and a server whose connection drops for
+ * a while carries on from where it was. One cut off for longer than `catchUp` goes on
+ * alone, and what its members said meanwhile is written, marked late, when Redis is
+ * back. A room's roster is a hash;
  * a nickname is a key holding its server's id with a lease (SET NX PX) that the server
  * renews; each server also renews its entry in a sorted set of servers. A server that
  * stops renewing (killed) is taken off by another one once its lease lapses: its members
  * are removed from the rosters and shown as `left (server lost)`, and their nicknames
  * freed. Every key expires or is trimmed.
+ *
+ * `url` is one Redis (`redis://`, `rediss://`), a master found through Sentinels
+ * (`redis-sentinel://HOST:PORT,HOST:PORT/MASTER`) or a Redis Cluster
+ * (`redis-cluster://HOST:PORT,HOST:PORT`): see {@link parseRedisUrl}. A room's keys share
+ * its hash tag (`room:{lobby}:log`), so that each script touches one slot and the rooms
+ * spread over a Cluster's nodes; the keys shared by every room (the servers, nicknames,
+ * room counts) share the tag `{shared}`.
  *
  * @example
  * ```ts
@@ -298,6 +349,7 @@ export class RedisChatBus implements ChatBus {
   readonly server: string;
   readonly shared = true;
   readonly #url: string;
+  readonly #target: RedisTarget;
   readonly #prefix: string;
   readonly #lease: number;
   readonly #catchUp: number;
@@ -306,9 +358,12 @@ export class RedisChatBus implements ChatBus {
   readonly #maxPending: number;
   readonly #quietAbove: number;
   readonly #log: (line: string) => void;
-  #cmd: Redis | null = null;
-  #reader: Redis | null = null;
-  #readerId: number | null = null;
+  #cmd: RedisClient | null = null;
+  #reader: RedisClient | null = null;
+  /** Subscribed to the bell of each open room: rung as an event is written. */
+  #bells: RedisClient | null = null;
+  /** Rooms whose stream is being read: true when it is to be read again after. */
+  readonly #pulling = new Map<string, boolean>();
   #handlers: ChatBusHandlers | null = null;
   /** The last entry delivered of each open room's stream. */
   readonly #cursors = new Map<string, string>();
@@ -326,6 +381,17 @@ export class RedisChatBus implements ChatBus {
   readonly #retaken = new Map<number, { old: string; nick: string }>();
   /** An event said while alone was not kept for the others (too many wait), logged once. */
   #dropLogged = false;
+  /**
+   * Events Redis confirmed in the last {@link RESEND_MS}, oldest first: written again
+   * after a reconnection, in case the master that confirmed them lost them in a failover.
+   */
+  #recent: Sent[] = [];
+  /** The rooms this server wrote to: its record of sequence numbers in each goes as it stops. */
+  readonly #roomsWritten = new Set<string>();
+  /** The connection dropped since the recent events were last written again. */
+  #resendDue = false;
+  /** Sequence numbers delivered lately, by room and server: none is delivered twice. */
+  readonly #delivered = new Map<string, Set<number>>();
   #seq = 0;
   /** This server's events up to this number were shown here already (while Redis was lost). */
   #shownUpTo = 0;
@@ -336,10 +402,11 @@ export class RedisChatBus implements ChatBus {
   #stopped = false;
   #timers: NodeJS.Timeout[] = [];
   #lostTimer: NodeJS.Timeout | null = null;
-  #reading: Promise<void> | null = null;
 
+  /** Throws, with a one-line message, when `url` is not one of the forms {@link parseRedisUrl} reads. */
   constructor(url: string, options: RedisChatBusOptions = {}) {
     this.#url = url;
+    this.#target = parseRedisUrl(url);
     this.#prefix = options.prefix ?? "socketkit:chat:";
     this.#lease = Math.min(options.lease ?? 10_000, 15_000);
     this.#catchUp = options.catchUp ?? 30_000;
@@ -356,30 +423,31 @@ export class RedisChatBus implements ChatBus {
     this.#handlers = handlers;
     const cmd = await this.#connect("commands");
     this.#cmd = cmd;
-    cmd.defineCommand("chatPublish", { numberOfKeys: 4, lua: PUBLISH });
+    cmd.defineCommand("chatPublish", { numberOfKeys: 3, lua: PUBLISH });
     cmd.defineCommand("chatClaim", { numberOfKeys: 1, lua: CLAIM });
     cmd.defineCommand("chatRelease", { numberOfKeys: 2, lua: RELEASE });
-    cmd.defineCommand("chatReap", { numberOfKeys: 2, lua: REAP });
+    cmd.defineCommand("chatReapTake", { numberOfKeys: 2, lua: REAP_TAKE });
+    cmd.defineCommand("chatReapRoom", { numberOfKeys: 3, lua: REAP_ROOM });
     cmd.defineCommand("chatRoster", { numberOfKeys: 1, lua: ROSTER });
-    cmd.defineCommand("chatSettle", { numberOfKeys: 2, lua: SETTLE });
+    cmd.defineCommand("chatSettle", { numberOfKeys: 1, lua: SETTLE });
     this.#reader = await this.#connect("reader");
-    this.#readerId = Number(await this.#reader.client("ID"));
-    this.#reader.on("ready", () => {
-      void this.#reader
-        ?.client("ID")
-        .then((id) => {
-          this.#readerId = Number(id);
-        })
-        .catch(() => {});
-    });
+    const bells = await this.#connect("bells");
+    this.#bells = bells;
+    bells.on("message", (channel: string) => this.#pull(this.#roomOfBell(channel)));
+    // Bells rung while the connection was down are lost: every room is read again.
+    bells.on("ready", () => this.#wake());
     cmd.on("close", () => this.#down());
     cmd.on("ready", () => this.#up());
+    cmd.on("close", () => {
+      this.#resendDue = true;
+    });
+    cmd.on("ready", () => this.#resendRecent());
     await this.#renew();
     const every = Math.max(100, Math.floor(this.#lease / 3));
     this.#timers.push(setInterval(() => void this.#renew().catch(() => {}), every));
     this.#timers.push(setInterval(() => void this.#reap().catch(() => {}), every));
+    this.#timers.push(setInterval(() => this.#wake(), SWEEP_MS));
     for (const timer of this.#timers) timer.unref();
-    this.#reading = this.#readLoop();
   }
 
   async stop(): Promise<void> {
@@ -388,20 +456,20 @@ export class RedisChatBus implements ChatBus {
     for (const timer of this.#timers) clearInterval(timer);
     if (this.#lostTimer !== null) clearTimeout(this.#lostTimer);
     const cmd = this.#cmd;
-    const reader = this.#reader;
-    reader?.disconnect();
-    // A read sent while the connection was down may never settle (ioredis keeps it for a
-    // reconnection that a disconnect during the back-off cancels): not waited for past a turn.
-    const turn = new Promise((resolve) => setTimeout(resolve, BLOCK_MS).unref());
-    await Promise.race([this.#reading?.catch(() => {}), turn]);
+    // No read is waited for: one sent while the connection was down may never settle.
+    this.#reader?.disconnect();
+    this.#bells?.disconnect();
     if (cmd === null) return;
     if (cmd.status === "ready") {
       // Stopped while coming back: what waits goes out before the goodbye.
       if (this.#waiting.length > 0) this.#sendWaiting();
       // This server is off the list at once: nothing for the others to reap.
       const done = Promise.all([
-        cmd.zrem(this.#key("servers"), this.server),
-        cmd.del(this.#key(`server:${this.server}:members`)),
+        cmd.zrem(this.#shared("servers"), this.server),
+        cmd.del(this.#mine()),
+        ...[...this.#roomsWritten].map((room) =>
+          cmd.del(this.#roomKey(room, `sent:${this.server}`)),
+        ),
         cmd.quit(),
       ]);
       const late = new Promise((resolve) => setTimeout(resolve, 2000).unref());
@@ -411,15 +479,16 @@ export class RedisChatBus implements ChatBus {
   }
 
   async open(room: string, history: number): Promise<ChatEvent[]> {
-    const cmd = this.#cmd as Redis;
+    const cmd = this.#cmd as RedisClient;
+    void this.#bells?.subscribe(this.#bell(room)).catch(() => {});
     if (this.#lost) {
       this.#cursors.set(room, "$");
       return [];
     }
     const count = Math.min(this.#maxLength, Math.max(200, history * 20));
-    const entries = await cmd.xrevrange(this.#key(`room:${room}:log`), "+", "-", "COUNT", count);
+    const entries = await cmd.xrevrange(this.#roomKey(room, "log"), "+", "-", "COUNT", count);
     this.#cursors.set(room, entries[0]?.[0] ?? "0-0");
-    this.#wake();
+    this.#pull(room);
     const shown: ChatEvent[] = [];
     for (const [, fields] of entries) {
       if (shown.length >= history) break;
@@ -430,7 +499,11 @@ export class RedisChatBus implements ChatBus {
   }
 
   close(room: string): void {
-    if (this.#cursors.delete(room)) this.#wake();
+    if (!this.#cursors.delete(room)) return;
+    void this.#bells?.unsubscribe(this.#bell(room)).catch(() => {});
+    for (const key of this.#delivered.keys()) {
+      if (key.startsWith(`${room}\n`)) this.#delivered.delete(key);
+    }
   }
 
   async claim(nick: string): Promise<boolean> {
@@ -441,8 +514,11 @@ export class RedisChatBus implements ChatBus {
       return true;
     }
     const ok =
-      (await this.#script("chatClaim", [this.#key(`nick:${low}`)], [this.server, this.#lease])) ===
-      1;
+      (await this.#script(
+        "chatClaim",
+        [this.#shared(`nick:${low}`)],
+        [this.server, this.#lease],
+      )) === 1;
     if (ok && !this.#claims.has(low)) this.#claims.set(low, { nick, room: null, member: 0 });
     return ok;
   }
@@ -453,7 +529,7 @@ export class RedisChatBus implements ChatBus {
     if (this.#lost || this.#cmd === null) return;
     void this.#script(
       "chatRelease",
-      [this.#key(`nick:${low}`), this.#key(`server:${this.server}:members`)],
+      [this.#shared(`nick:${low}`), this.#mine()],
       [this.server, low],
     ).catch(() => {});
   }
@@ -493,26 +569,38 @@ export class RedisChatBus implements ChatBus {
       low,
       event.nick,
       this.server,
-      event.room,
       quietBelow,
       this.#maxLength,
       this.#retention,
       seq,
+      this.#bell(event.room),
     ];
     if (late) args.push(event.kind === "say" || event.kind === "me" ? 0 : 1);
     else if (event.kind === "rename") {
       const nick = event.text as string;
       args.push(nickKey(nick), nick);
     } else if (event.kind === "private") args.push(nickKey(event.to as string));
+    const room = event.room;
+    this.#roomsWritten.add(room);
     const keys = [
-      this.#key(`room:${event.room}:log`),
-      this.#key(`room:${event.room}:members`),
-      this.#key("rooms"),
-      this.#key(`server:${this.server}:members`),
+      this.#roomKey(room, "log"),
+      this.#roomKey(room, "members"),
+      this.#roomKey(room, `sent:${this.server}`),
     ];
-    return this.#script("chatPublish", keys, args).then(
-      (done) => {
+    // This server's record of its members (to reap them if it dies) is in the shared slot,
+    // the roster in the room's: it is written before the roster takes a member in, and
+    // after the roster lets one go, so that it always holds every member of this server
+    // a roster holds.
+    // (A late event is not acted on: the record is settled with the rosters.)
+    if (!late && event.kind !== "leave") this.#recordMember(event);
+    const written = this.#script("chatPublish", keys, args);
+    if (!late && event.kind === "leave") this.#recordMember(event);
+    return written.then(
+      (answer) => {
         this.#unconfirmed.delete(seq);
+        this.#keepRecent({ seq, event, keys, args, at: performance.now() });
+        const [done, members] = answer as [number, number];
+        if (members >= 0) this.#count(room, members);
         return done !== 0;
       },
       (err: unknown) => {
@@ -526,7 +614,7 @@ export class RedisChatBus implements ChatBus {
     if (this.#lost) return this.#localRoster(room, limit);
     const [count, values] = (await this.#script(
       "chatRoster",
-      [this.#key(`room:${room}:members`)],
+      [this.#roomKey(room, "members")],
       [limit],
     )) as [number, string[]];
     const nicks = values.map((v) => v.slice(0, v.indexOf("\n"))).sort();
@@ -535,8 +623,8 @@ export class RedisChatBus implements ChatBus {
 
   async rooms(limit: number): Promise<RoomCount[]> {
     if (this.#lost) return this.#localRooms(limit);
-    const flat = await (this.#cmd as Redis).zrevrangebyscore(
-      this.#key("rooms"),
+    const flat = await (this.#cmd as RedisClient).zrevrangebyscore(
+      this.#shared("rooms"),
       "+inf",
       "1",
       "WITHSCORES",
@@ -551,8 +639,51 @@ export class RedisChatBus implements ChatBus {
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  #key(name: string): string {
-    return this.#prefix + name;
+  /** A key of one room: its hash tag is the room, so that each room's keys are in one slot. */
+  #roomKey(room: string, name: string): string {
+    return `${this.#prefix}room:{${room}}:${name}`;
+  }
+
+  /** The room's bell channel, rung as an event is written to its stream. */
+  #bell(room: string): string {
+    return `${this.#prefix}room:{${room}}:bell`;
+  }
+
+  #roomOfBell(channel: string): string {
+    return channel.slice(this.#prefix.length + "room:{".length, -"}:bell".length);
+  }
+
+  /** A key shared by every room (servers, nicknames, room counts): all in one slot. */
+  #shared(name: string): string {
+    return `${this.#prefix}{shared}:${name}`;
+  }
+
+  /** The record of this server's members: nickname key → room, line feed, nickname. */
+  #mine(id = this.server): string {
+    return this.#shared(`server:${id}:members`);
+  }
+
+  /** Writes a member's room in this server's record, as a notice of its changes it. */
+  #recordMember(event: ChatEvent): void {
+    const cmd = this.#cmd as RedisClient;
+    const low = nickKey(event.nick);
+    if (event.kind === "join") {
+      void cmd.hset(this.#mine(), low, `${event.room}\n${event.nick}`).catch(() => {});
+    } else if (event.kind === "leave") {
+      void cmd.hset(this.#mine(), low, `\n${event.nick}`).catch(() => {});
+    } else if (event.kind === "rename") {
+      const nick = event.text as string;
+      void cmd.hset(this.#mine(), nickKey(nick), `${event.room}\n${nick}`).catch(() => {});
+      void cmd.hdel(this.#mine(), low).catch(() => {});
+    }
+  }
+
+  /** The number of members of a room, for `/rooms`, as its roster had it just now. */
+  #count(room: string, members: number): void {
+    const cmd = this.#cmd as RedisClient;
+    const rooms = this.#shared("rooms");
+    const done = members > 0 ? cmd.zadd(rooms, members, room) : cmd.zrem(rooms, room);
+    void done.then(() => cmd.pexpire(rooms, this.#retention)).catch(() => {});
   }
 
   #script(name: string, keys: string[], args: (string | number)[]): Promise<unknown> {
@@ -561,24 +692,32 @@ export class RedisChatBus implements ChatBus {
   }
 
   /** A connection, or a one-line error saying why there is none. */
-  async #connect(role: string): Promise<Redis> {
+  async #connect(role: string): Promise<RedisClient> {
     let reason = "";
-    const redis = new Redis(this.#url, {
-      lazyConnect: true,
-      // Commands wait while the connection is down (and go out in order once it is back):
-      // the outage is handled here, not by failing them.
-      maxRetriesPerRequest: null,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // Commands wait while the connection is down (and go out in order once it is back):
+    // the outage is handled here, not by failing them.
+    const redis = createRedisClient(this.#target, {
       connectionName: `socketkit-chat-${role}`,
+      offlineQueue: true,
+      resend: true,
     });
-    redis.on("error", (err: Error) => {
-      reason ||= err.message;
+    // The first error ends the attempt: through Sentinels or to a Cluster, ioredis would
+    // go on trying, and the server must say at once that it cannot start.
+    const failed = new Promise<never>((_, reject) => {
+      redis.on("error", (err: Error) => {
+        reason ||= err.message;
+        reject(err);
+      });
     });
+    failed.catch(() => {});
     try {
-      await redis.connect();
+      await Promise.race([redis.connect(), failed]);
     } catch (err) {
       redis.disconnect();
-      const why = reason || (err instanceof Error ? err.message : String(err));
+      const why = (reason || (err instanceof Error ? err.message : String(err))).replace(
+        / Retrying from scratch after \d+ms\./,
+        "",
+      );
       throw new Error(`Cannot connect to Redis at ${redactUrl(this.#url)}: ${why}`);
     }
     redis.removeAllListeners("error");
@@ -588,66 +727,137 @@ export class RedisChatBus implements ChatBus {
     return redis;
   }
 
-  /** Follows every open room's stream, delivering in each room's order. */
-  async #readLoop(): Promise<void> {
-    const reader = this.#reader as Redis;
-    while (!this.#stopped) {
-      const rooms = [...this.#cursors.keys()];
-      if (rooms.length === 0 || this.#lost) {
-        await new Promise<void>((resolve) => {
-          this.#wakeUp = resolve;
-          setTimeout(resolve, BLOCK_MS).unref();
-        });
-        continue;
+  /**
+   * Reads a room's stream from the last entry delivered, delivering in its order; one read
+   * at a time per room, and once more after it when asked meanwhile (its bell rang).
+   */
+  #pull(room: string): void {
+    if (this.#stopped || this.#lost || !this.#cursors.has(room)) return;
+    if (this.#pulling.has(room)) {
+      this.#pulling.set(room, true);
+      return;
+    }
+    this.#pulling.set(room, false);
+    void this.#pullLoop(room)
+      .catch(() => {
+        // The connection dropped: every room is read again when it is back, or at the
+        // next sweep.
+      })
+      .finally(() => this.#pulling.delete(room));
+  }
+
+  async #pullLoop(room: string): Promise<void> {
+    const reader = this.#reader as RedisClient;
+    const key = this.#roomKey(room, "log");
+    for (;;) {
+      let cursor = this.#cursors.get(room);
+      if (cursor === undefined || this.#stopped || this.#lost) return;
+      if (cursor === "$") {
+        // Opened while Redis was lost: from what is there now on.
+        const last = await reader.xrevrange(key, "+", "-", "COUNT", 1);
+        if (this.#cursors.get(room) !== "$") continue;
+        cursor = last[0]?.[0] ?? "0-0";
+        this.#cursors.set(room, cursor);
       }
-      const keys = rooms.map((room) => this.#key(`room:${room}:log`));
-      const ids = rooms.map((room) => this.#cursors.get(room) as string);
-      let result: [string, [string, string[]][]][] | null;
-      try {
-        result = (await reader.xread(
-          "COUNT",
-          READ_COUNT,
-          "BLOCK",
-          BLOCK_MS,
-          "STREAMS",
-          ...keys,
-          ...ids,
-        )) as [string, [string, string[]][]][] | null;
-      } catch {
-        if (this.#stopped) return;
-        await new Promise((resolve) => setTimeout(resolve, 200).unref());
-        continue;
-      }
-      if (result === null) continue;
-      for (const [key, entries] of result) {
-        const room = key.slice(this.#prefix.length + 5, -4);
-        for (const [id, fields] of entries) {
-          // A room closed meanwhile is not delivered; one reopened starts over.
-          const cursor = this.#cursors.get(room);
-          if (cursor === undefined || !idAfter(id, cursor)) continue;
-          this.#cursors.set(room, id);
-          const event = parseEvent(fields);
-          if (event === null || event.room !== room) continue;
-          if (event.server === this.server && (event as { seq?: number }).seq !== undefined) {
-            if (((event as { seq?: number }).seq as number) <= this.#shownUpTo) continue;
-            // Said while this server was alone: its members heard it then.
-            if (event.late === true) continue;
-          }
-          this.#handlers?.deliver(event);
+      this.#pulling.set(room, false);
+      const result = (await reader.xread("COUNT", READ_COUNT, "STREAMS", key, cursor)) as
+        | [string, [string, string[]][]][]
+        | null;
+      const entries = result?.[0]?.[1] ?? [];
+      for (const [id, fields] of entries) {
+        // A room closed meanwhile is not delivered; one reopened starts over.
+        const at = this.#cursors.get(room);
+        if (at === undefined || !idAfter(id, at)) continue;
+        this.#cursors.set(room, id);
+        const event = parseEvent(fields);
+        if (event === null || event.room !== room) continue;
+        if (event.server === this.server && (event as { seq?: number }).seq !== undefined) {
+          if (((event as { seq?: number }).seq as number) <= this.#shownUpTo) continue;
+          // Said while this server was alone: its members heard it then.
+          if (event.late === true) continue;
         }
+        if (this.#seen(event)) continue;
+        this.#handlers?.deliver(event);
       }
+      if (entries.length < READ_COUNT && this.#pulling.get(room) !== true) return;
     }
   }
 
-  #wakeUp: (() => void) | null = null;
-
-  /** The rooms to read have changed: the blocked read starts again with them. */
-  #wake(): void {
-    this.#wakeUp?.();
-    this.#wakeUp = null;
-    if (this.#readerId !== null && this.#cmd?.status === "ready") {
-      void this.#cmd.client("UNBLOCK", this.#readerId).catch(() => {});
+  /**
+   * Whether an event was delivered already: written again after a failover, it may have
+   * been read from the old master too. Remembers it.
+   */
+  #seen(event: ChatEvent & { seq?: number }): boolean {
+    if (event.seq === undefined) return false;
+    const key = `${event.room}\n${event.server}`;
+    let seqs = this.#delivered.get(key);
+    if (seqs === undefined) {
+      seqs = new Set();
+      this.#delivered.set(key, seqs);
     }
+    if (seqs.has(event.seq)) return true;
+    seqs.add(event.seq);
+    if (seqs.size > DELIVERED_KEPT) {
+      for (const oldest of seqs) {
+        seqs.delete(oldest);
+        break;
+      }
+    }
+    return false;
+  }
+
+  /** Keeps an event Redis confirmed for {@link RESEND_MS}, to write again after a failover. */
+  #keepRecent(sent: Sent): void {
+    this.#recent.push(sent);
+    const old = sent.at - RESEND_MS;
+    let drop = 0;
+    while (
+      drop < this.#recent.length &&
+      ((this.#recent[drop] as Sent).at < old || this.#recent.length - drop > this.#maxPending)
+    ) {
+      drop++;
+    }
+    // Dropped in batches, so that the array is not shifted at every event.
+    if (drop > 256 || drop === this.#recent.length) this.#recent = this.#recent.slice(drop);
+  }
+
+  /**
+   * The connection is back, perhaps to another master: the events confirmed lately are
+   * written again, in order. Those Redis has are recognised by their sequence numbers and
+   * not written twice; those a failover lost are written now (after what was sent since,
+   * but none is lost), and no server delivers one twice.
+   */
+  #resendRecent(): void {
+    if (!this.#resendDue || this.#stopped) return;
+    this.#resendDue = false;
+    const since = performance.now() - RESEND_MS;
+    const again = this.#recent
+      .filter((sent) => sent.at >= since && this.#stillTrue(sent.event))
+      .sort((a, b) => a.seq - b.seq);
+    for (const sent of again) {
+      void this.#script("chatPublish", sent.keys, sent.args).catch(() => {});
+    }
+  }
+
+  /**
+   * Whether an event is still to be written again: a message or a late event (told, not
+   * acted on) always; a join, leave or rename only while its member is still where it put
+   * them (written after what its member did since, it would put them back where they no
+   * longer are).
+   */
+  #stillTrue(event: ChatEvent): boolean {
+    if (event.late === true) return true;
+    if (event.kind === "join") return this.#claims.get(nickKey(event.nick))?.room === event.room;
+    if (event.kind === "rename") {
+      return this.#claims.get(nickKey(event.text as string))?.room === event.room;
+    }
+    if (event.kind === "leave") return this.#claims.get(nickKey(event.nick))?.room !== event.room;
+    return true;
+  }
+
+  /** Every open room's stream is read again (the rooms changed, or a bell may be lost). */
+  #wake(): void {
+    for (const room of this.#cursors.keys()) this.#pull(room);
   }
 
   /** The bus's record of this server's members, kept from what they publish. */
@@ -795,13 +1005,13 @@ export class RedisChatBus implements ChatBus {
     }
   }
 
-  async #renewClaims(cmd: Redis, rejoining: boolean): Promise<void> {
+  async #renewClaims(cmd: RedisClient, rejoining: boolean): Promise<void> {
     const claims = [...this.#claims.values()];
-    const head = [this.#key("servers"), this.#key(`server:${this.server}:members`)];
+    const head = [this.#shared("servers"), this.#mine()];
     let fresh = false;
     for (let at = 0; at === 0 || at < claims.length; at += RENEW_BATCH) {
       const batch = claims.slice(at, at + RENEW_BATCH);
-      const keys = batch.map((c) => this.#key(`nick:${nickKey(c.nick)}`));
+      const keys = batch.map((c) => this.#shared(`nick:${nickKey(c.nick)}`));
       const [added, lost] = (await cmd.eval(
         RENEW,
         head.length + keys.length,
@@ -815,11 +1025,12 @@ export class RedisChatBus implements ChatBus {
       for (const position of lost) await this.#retake(batch[position - 1] as LocalClaim);
     }
     // The rosters of the rooms this server's members are in live as long as they do.
-    const pipeline = cmd.pipeline();
-    for (const room of this.#cursors.keys()) {
-      pipeline.pexpire(this.#key(`room:${room}:members`), this.#retention);
-    }
-    await pipeline.exec();
+    // (One command each: on a Cluster the rooms are in different slots.)
+    await Promise.all(
+      [...this.#cursors.keys()].map((room) =>
+        cmd.pexpire(this.#roomKey(room, "members"), this.#retention),
+      ),
+    );
     if (rejoining) await this.#settle(cmd);
     if (fresh && claims.length > 0) await this.#rejoin();
     if (rejoining) this.#sendWaiting();
@@ -827,27 +1038,52 @@ export class RedisChatBus implements ChatBus {
 
   /**
    * Back from being alone: this server's members are put in the rosters as they are now
-   * (those who left or moved meanwhile taken out), whatever the others did with them.
+   * (those who left or moved meanwhile taken out), whatever the others did with them. One
+   * script per room; this server's record of its members takes the members in before the
+   * rosters do, and lets those gone go after, so that it holds every member of this server
+   * a roster holds.
    */
-  async #settle(cmd: Redis): Promise<void> {
-    const was = await cmd.hgetall(this.#key(`server:${this.server}:members`));
-    const ops: string[] = [];
+  async #settle(cmd: RedisClient): Promise<void> {
+    const mine = this.#mine();
+    const was = await cmd.hgetall(mine);
+    /** By room: `-` or `+`, nickname key, nickname. */
+    const byRoom = new Map<string, string[]>();
+    const add = (room: string, ...op: string[]): void => {
+      const ops = byRoom.get(room);
+      if (ops === undefined) byRoom.set(room, op);
+      else ops.push(...op);
+    };
+    const gone: string[] = [];
     for (const [low, value] of Object.entries(was)) {
       const cut = value.indexOf("\n");
-      if (low === "#seq" || cut === -1) continue;
+      if (cut === -1) continue;
       const room = value.slice(0, cut);
-      if (this.#claims.get(low)?.room === (room === "" ? null : room)) continue;
-      ops.push("-", low, value.slice(cut + 1), room);
+      const claim = this.#claims.get(low);
+      if (claim?.room === (room === "" ? null : room)) continue;
+      if (room !== "") add(room, "-", low, value.slice(cut + 1));
+      if (claim === undefined) gone.push(low);
     }
-    for (const [low, claim] of this.#claims) ops.push("+", low, claim.nick, claim.room ?? "");
-    const head = [this.#key("rooms"), this.#key(`server:${this.server}:members`)];
-    for (let at = 0; at < ops.length; at += 4 * RENEW_BATCH) {
-      await this.#script("chatSettle", head, [
-        this.#prefix,
-        this.server,
-        this.#retention,
-        ...ops.slice(at, at + 4 * RENEW_BATCH),
-      ]);
+    const now: string[] = [];
+    for (const [low, claim] of this.#claims) {
+      now.push(low, `${claim.room ?? ""}\n${claim.nick}`);
+      if (claim.room !== null) add(claim.room, "+", low, claim.nick);
+    }
+    for (let at = 0; at < now.length; at += 2 * RENEW_BATCH) {
+      await cmd.hset(mine, ...now.slice(at, at + 2 * RENEW_BATCH));
+    }
+    for (const [room, ops] of byRoom) {
+      let members = 0;
+      for (let at = 0; at < ops.length; at += 3 * RENEW_BATCH) {
+        members = (await this.#script(
+          "chatSettle",
+          [this.#roomKey(room, "members")],
+          [this.server, this.#retention, ...ops.slice(at, at + 3 * RENEW_BATCH)],
+        )) as number;
+      }
+      this.#count(room, members);
+    }
+    for (let at = 0; at < gone.length; at += RENEW_BATCH) {
+      await cmd.hdel(mine, ...gone.slice(at, at + RENEW_BATCH));
     }
   }
 
@@ -860,7 +1096,8 @@ export class RedisChatBus implements ChatBus {
     this.#waiting = [];
     this.#rejoining = false;
     this.#dropLogged = false;
-    // Written one after the other on the one connection: Redis takes them in this order.
+    // Written one after the other, each room's on its one connection (its node's on a
+    // Cluster): Redis takes each room's in this order.
     for (const { event, quietBelow, late, done } of waiting) {
       // Told under the name the others know its member by now.
       const renamed = event.server === this.server ? this.#retaken.get(event.member) : undefined;
@@ -885,7 +1122,7 @@ export class RedisChatBus implements ChatBus {
       if (this.#claims.has(nickKey(nick))) continue;
       const ok = await this.#script(
         "chatClaim",
-        [this.#key(`nick:${nickKey(nick)}`)],
+        [this.#shared(`nick:${nickKey(nick)}`)],
         [this.server, this.#lease],
       );
       if (ok !== 1) continue;
@@ -926,12 +1163,63 @@ export class RedisChatBus implements ChatBus {
     if (this.#cmd?.status !== "ready" || this.#stopped || this.#lost) return;
     for (let i = 0; i < 10; i++) {
       const id = await this.#script(
-        "chatReap",
-        [this.#key("servers"), this.#key("rooms")],
-        [this.#prefix, this.#quietAbove, this.#maxLength, this.#retention],
+        "chatReapTake",
+        [this.#shared("servers"), this.#shared("reaping")],
+        [this.#lease],
       );
-      if (id === null || id === 0) return;
-      this.#log(`server ${String(id)} lost: its members are shown as left`);
+      if (typeof id !== "string") return;
+      await this.#reapServer(id);
+      this.#log(`server ${id} lost: its members are shown as left`);
+    }
+  }
+
+  /**
+   * A lost server's members leave their rooms (one script per room: each room is a slot
+   * of its own on a Cluster), then its nicknames are freed and its record forgotten. A
+   * reaper that dies halfway leaves the server marked as being reaped, and another one
+   * takes it over once that mark's lease lapses: each step can be done twice.
+   */
+  async #reapServer(id: string): Promise<void> {
+    const cmd = this.#cmd as RedisClient;
+    const record = await cmd.hgetall(this.#mine(id));
+    const byRoom = new Map<string, string[]>();
+    const lows: string[] = [];
+    for (const [low, value] of Object.entries(record)) {
+      lows.push(low);
+      const cut = value.indexOf("\n");
+      if (cut <= 0) continue;
+      const room = value.slice(0, cut);
+      const members = byRoom.get(room) ?? [];
+      members.push(low, value.slice(cut + 1));
+      byRoom.set(room, members);
+    }
+    for (const [room, members] of byRoom) {
+      for (let at = 0; at < members.length; at += 2 * RENEW_BATCH) {
+        const left = (await this.#script(
+          "chatReapRoom",
+          [
+            this.#roomKey(room, "log"),
+            this.#roomKey(room, "members"),
+            this.#roomKey(room, `sent:${id}`),
+          ],
+          [
+            id,
+            this.#quietAbove,
+            this.#maxLength,
+            this.#retention,
+            this.#bell(room),
+            room,
+            ...members.slice(at, at + 2 * RENEW_BATCH),
+          ],
+        )) as number;
+        this.#count(room, left);
+      }
+    }
+    const head = [this.#shared("servers"), this.#shared("reaping"), this.#mine(id)];
+    for (let at = 0; at === 0 || at < lows.length; at += RENEW_BATCH) {
+      const keys = lows.slice(at, at + RENEW_BATCH).map((low) => this.#shared(`nick:${low}`));
+      const last = at + RENEW_BATCH >= lows.length ? "1" : "0";
+      await cmd.eval(REAP_DONE, head.length + keys.length, ...head, ...keys, id, last);
     }
   }
 }
@@ -986,9 +1274,4 @@ function idAfter(a: string, b: string): boolean {
   const [am, as] = a.split("-").map(BigInt) as [bigint, bigint];
   const [bm, bs] = b.split("-").map(BigInt) as [bigint, bigint];
   return am > bm || (am === bm && as > bs);
-}
-
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }

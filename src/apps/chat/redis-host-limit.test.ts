@@ -12,7 +12,7 @@ import { RedisHostLimit, type RedisHostLimitOptions } from "./redis-host-limit.t
 
 const SKIP = redisSkip();
 const T = { timeout: 30_000, skip: SKIP };
-const KEYS = "socketkit:chat:hosts";
+const KEYS = "socketkit:chat:{shared}:hosts";
 
 if (SKIP !== undefined) console.log(`# RedisHostLimit skipped: ${SKIP}`);
 

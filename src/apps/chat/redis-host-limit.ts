@@ -1,9 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { Redis } from "ioredis";
 import { type HostLimit, hostGroup } from "./host-limit.ts";
 import { type HostLimitOptions, LocalHostLimit } from "./local-host-limit.ts";
-import { redactUrl } from "./redis-chat-bus.ts";
+import {
+  createRedisClient,
+  parseRedisUrl,
+  type RedisClient,
+  type RedisTarget,
+  redactUrl,
+} from "./redis-connection.ts";
 
 /** Options of {@link RedisHostLimit}. */
 export interface RedisHostLimitOptions extends HostLimitOptions {
@@ -28,7 +33,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: servers, this server's counts. ARGV: max, server, prefix, then a group per
+ * KEYS: servers, this server's counts. ARGV: max, server, the servers' counts' keys without
+ * the server (all in the slot of the tag `{shared}`, as the two keys), then a group per
  * connection. For each in turn, counts one more connection of its group here when the live
  * servers' counts together are under `max`: 1, or 0 when they are not. -1 (for all) when
  * this server's counts are not in Redis (their lease lapsed), so that it writes them again.
@@ -37,7 +43,7 @@ const TAKE = `${LUA_NOW}if redis.call('HEXISTS', KEYS[2], '#') == 0 then return 
 local max, prefix = tonumber(ARGV[1]), ARGV[3]
 local others = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do
-  if id ~= ARGV[2] then table.insert(others, prefix .. 'hosts:' .. id) end
+  if id ~= ARGV[2] then table.insert(others, prefix .. id) end
 end
 local elsewhere, out = {}, {}
 for i = 4, #ARGV do
@@ -124,6 +130,9 @@ type Script = (...args: (string | number)[]) => Promise<unknown>;
  * only, as `LocalHostLimit` does, saying so once in its log; when Redis answers again it
  * writes its counts anew, whatever was lost meanwhile. Every key expires.
  *
+ * Its keys share the hash tag `{shared}` (with the chat bus's nicknames and servers), so
+ * that each script touches one slot of a Redis Cluster.
+ *
  * Its commands go in order on a connection of its own that neither queues them while it
  * is down nor sends them twice, so a rewrite replaces whatever the commands before it did,
  * and those after it apply to what it wrote.
@@ -143,6 +152,7 @@ export class RedisHostLimit implements HostLimit {
   /** This server's id among those sharing the Redis. */
   readonly server: string;
   readonly #url: string;
+  readonly #target: RedisTarget;
   readonly #prefix: string;
   readonly #lease: number;
   readonly #timeout: number;
@@ -151,7 +161,7 @@ export class RedisHostLimit implements HostLimit {
   readonly #here: LocalHostLimit;
   /** Takes sent to Redis and not answered yet, by group: a rewrite counts them. */
   readonly #asking = new Map<string, number>();
-  #redis: Redis | null = null;
+  #redis: RedisClient | null = null;
   /** Redis holds this server's counts and answers: takes are decided there. */
   #shared = false;
   /** What Redis holds of this server's counts may be wrong: it is written again. */
@@ -168,8 +178,10 @@ export class RedisHostLimit implements HostLimit {
   #gives: string[] = [];
   #flushing: NodeJS.Immediate | null = null;
 
+  /** Throws, with a one-line message, when `url` is not a form `parseRedisUrl` reads. */
   constructor(url: string, options: RedisHostLimitOptions = {}) {
     this.#url = url;
+    this.#target = parseRedisUrl(url);
     this.#prefix = options.prefix ?? "socketkit:chat:";
     this.#lease = Math.min(options.lease ?? 10_000, 15_000);
     this.#timeout = options.timeout ?? 2000;
@@ -185,16 +197,13 @@ export class RedisHostLimit implements HostLimit {
    */
   async start(): Promise<void> {
     if (this.#stopped || this.#redis !== null) return;
-    const redis = new Redis(this.#url, {
-      lazyConnect: true,
-      // A command fails at once while the connection is down, and is never sent twice:
-      // the server counts alone meanwhile and writes its counts anew once it is back.
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: this.#timeout,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // A command fails at once while the connection is down, and is never sent twice:
+    // the server counts alone meanwhile and writes its counts anew once it is back.
+    const redis = createRedisClient(this.#target, {
       connectionName: "socketkit-chat-hosts",
+      offlineQueue: false,
+      resend: false,
+      commandTimeout: this.#timeout,
     });
     this.#redis = redis;
     redis.on("error", () => {
@@ -259,8 +268,9 @@ export class RedisHostLimit implements HostLimit {
     redis.disconnect();
   }
 
+  /** A key of the per-address counts: all share the chat bus's tag `{shared}`, one slot. */
   #key(name: string): string {
-    return this.#prefix + name;
+    return `${this.#prefix}{shared}:${name}`;
   }
 
   /** The hash of this server's counts. */
@@ -318,7 +328,7 @@ export class RedisHostLimit implements HostLimit {
     this.#script(
       "hostsTake",
       [this.#key("hosts"), this.#mine()],
-      [this.max, this.server, this.#prefix, ...groups],
+      [this.max, this.server, this.#key("hosts:"), ...groups],
     ).then(
       (answers) => {
         for (const { group } of takes) answered(group);
@@ -383,7 +393,7 @@ export class RedisHostLimit implements HostLimit {
   }
 
   async #rewriteWhileStale(): Promise<void> {
-    const redis = this.#redis as Redis;
+    const redis = this.#redis as RedisClient;
     while (this.#stale && !this.#stopped && redis.status === "ready") {
       // From here on what changes is sent after the rewrite, in order on the connection.
       this.#stale = false;

@@ -66,7 +66,9 @@ export interface ChatServeOptions extends ChatRoomOptions {
   deny?: readonly string[];
   /**
    * Share the rooms with every other server on this Redis (`redis://[:PASSWORD@]HOST:PORT[/DB]`,
-   * `rediss://` for TLS): a {@link RedisChatBus}, unless `bus` is given, and `maxPerHost`
+   * `rediss://` for TLS; `redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER` for the master
+   * Sentinels name, `redis-cluster://HOST:PORT[,HOST:PORT...]` for a Redis Cluster):
+   * a {@link RedisChatBus}, unless `bus` is given, and `maxPerHost`
    * counted over every server (a {@link RedisHostLimit}), unless `hostLimit` is given.
    * Fails at start, with a one-line message, when Redis cannot be reached.
    * @default undefined (this process only)
