@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { Redis } from "ioredis";
+import type { RedisChatBusOptions } from "../../src/apps/chat/redis-chat-bus.ts";
 import type { ChatServeOptions } from "../../src/apps/chat/server.ts";
 import "../../src/native/register.ts";
 import { hasReactor } from "../../src/native/reactor.ts";
@@ -33,6 +34,29 @@ async function servers(t: TestContext, count: number, options: ChatServeOptions 
     ports.push((await chatRoom(t, { ...options, redis: redis.url })).port);
   }
   return { redis, ports };
+}
+
+/**
+ * Two chat servers on one Redis, b's link to it through a fault proxy (b's bus takes
+ * `options`): a's link stays whole while the test cuts b's.
+ */
+async function linkedByProxy(t: TestContext, options?: RedisChatBusOptions) {
+  const redis = await startRedis(t);
+  const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
+  t.after(() => proxy.close());
+  const a = await chatRoom(t, { redis: redis.url });
+  const b = await chatRoom(t, {
+    redis: `redis://127.0.0.1:${proxy.port}`,
+    ...(options === undefined ? {} : { redisOptions: options }),
+  });
+  return { redis, proxy, a, b };
+}
+
+/** Cuts the proxied link: nothing moves either way and the connections are reset. */
+function cutLink(proxy: FaultProxy): void {
+  proxy.set("upstream", { stall: true });
+  proxy.set("downstream", { stall: true });
+  proxy.resetAll();
 }
 
 /**
@@ -287,11 +311,7 @@ describe("chat rooms on Redis", () => {
     "catches up after its connection to Redis is cut: nothing sent meanwhile is missed, and the order is one",
     T,
     async (t) => {
-      const redis = await startRedis(t);
-      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
-      t.after(() => proxy.close());
-      const a = await chatRoom(t, { redis: redis.url });
-      const b = await chatRoom(t, { redis: `redis://127.0.0.1:${proxy.port}` });
+      const { proxy, a, b } = await linkedByProxy(t);
       const members = new Map<string, RawMember>();
       for (const [name, port] of [
         ["alice", a.port],
@@ -367,15 +387,8 @@ describe("chat rooms on Redis", () => {
     "sends what a server's members said while it was alone to the others when it is back: once, in order, marked late, and not again to its own",
     T,
     async (t) => {
-      const redis = await startRedis(t);
-      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
-      t.after(() => proxy.close());
-      const a = await chatRoom(t, { redis: redis.url });
       // Eight events may wait while b is alone: a line past them is refused.
-      const b = await chatRoom(t, {
-        redis: `redis://127.0.0.1:${proxy.port}`,
-        redisOptions: { catchUp: 500, maxPending: 8 },
-      });
+      const { proxy, a, b } = await linkedByProxy(t, { catchUp: 500, maxPending: 8 });
       const alice = await RawMember.join(t, a.port, "alice");
       const bob = await RawMember.join(t, b.port, "bob");
       const carol = await RawMember.join(t, b.port, "carol");
@@ -385,9 +398,7 @@ describe("chat rooms on Redis", () => {
       for (const m of [alice, bob, carol]) m.take();
 
       // b's link to Redis is cut, and stays cut past b's catch-up window.
-      proxy.set("upstream", { stall: true });
-      proxy.set("downstream", { stall: true });
-      proxy.resetAll();
+      cutLink(proxy);
       const lost = "*** The other servers cannot be reached";
       await bob.waitFor(lost);
       await carol.waitFor(lost);
@@ -451,24 +462,15 @@ describe("chat rooms on Redis", () => {
     "tells what was said while alone under the nickname its member has now, when someone else took the old one meanwhile",
     T,
     async (t) => {
-      const redis = await startRedis(t);
-      const proxy = await FaultProxy.start(["127.0.0.1", redis.port]);
-      t.after(() => proxy.close());
-      const a = await chatRoom(t, { redis: redis.url });
       // b's nicknames lapse 1 s after its link is cut, and a takes it for lost soon after.
-      const b = await chatRoom(t, {
-        redis: `redis://127.0.0.1:${proxy.port}`,
-        redisOptions: { catchUp: 500, lease: 1000 },
-      });
+      const { proxy, a, b } = await linkedByProxy(t, { catchUp: 500, lease: 1000 });
       const alice = await RawMember.join(t, a.port, "alice");
       const bob = await RawMember.join(t, b.port, "bob");
       const carol = await RawMember.join(t, b.port, "carol");
       await alice.waitFor("*** carol joined");
       for (const m of [alice, bob, carol]) m.take();
 
-      proxy.set("upstream", { stall: true });
-      proxy.set("downstream", { stall: true });
-      proxy.resetAll();
+      cutLink(proxy);
       await bob.waitFor("*** The other servers cannot be reached");
       bob.send("apart 0\n");
       await carol.waitFor("<bob> apart 0");
