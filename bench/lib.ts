@@ -3,10 +3,21 @@
  * port, and medians with ratios to a baseline.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { randomFillSync } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // The tests' readers of /proc (a missing figure throws rather than putting NaN in a table).
@@ -277,4 +288,31 @@ export async function startRedis(): Promise<{
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A row of a throughput part: one tool's (or program pair's) median rate. */
+export interface RateRow {
+  tool: string;
+  /** Median MB/s (1 MB = 10^6 bytes), or null when skipped. */
+  mbps: number | null;
+  runs: number[];
+  skipped?: string;
+  /** socketkit / this row, by rate. */
+  ratio?: number;
+}
+
+/**
+ * Writes `mb` MiB of random bytes to `file` (its folder made) and syncs them to the disk
+ * before the first run, whose tool would otherwise pay for the write-back.
+ */
+export function writeRandomFile(file: string, mb: number): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const fd = openSync(file, "w");
+  try {
+    const chunk = Buffer.allocUnsafe(1024 * 1024);
+    for (let i = 0; i < mb; i++) writeSync(fd, randomFillSync(chunk));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -7,17 +7,7 @@
  *   npx tsx bench/transfer.ts            # BENCH_TRANSFER_RUNS (5), BENCH_TRANSFER_MB (1024)
  */
 import { spawn } from "node:child_process";
-import { randomFillSync } from "node:crypto";
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -26,23 +16,17 @@ import {
   listeningOn,
   median,
   ncIsNcat,
+  type RateRow,
   SETTINGS,
   socketkitCli,
   type TransferTool,
+  writeRandomFile,
 } from "./lib.ts";
 
 const RUNS = SETTINGS.transferRuns;
 const MB = SETTINGS.transferMb;
 
-export interface TransferRow {
-  tool: string;
-  /** Median MB/s (1 MB = 10^6 bytes), or null when skipped. */
-  mbps: number | null;
-  runs: number[];
-  skipped?: string;
-  /** socketkit / this tool, by throughput. */
-  ratio?: number;
-}
+export type TransferRow = RateRow;
 
 const NODE_RECEIVER = `const net=require("net"),fs=require("fs");const s=net.createServer(c=>{c.pipe(fs.createWriteStream(process.argv[2])).on("close",()=>process.exit(0))});s.listen(+process.argv[1],"127.0.0.1",()=>console.error("listening"))`;
 const NODE_SENDER = `const net=require("net"),fs=require("fs");const c=net.connect(+process.argv[1],"127.0.0.1",()=>fs.createReadStream(process.argv[2]).pipe(c))`;
@@ -131,15 +115,8 @@ export async function transferBench(): Promise<TransferRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "socketkit-bench-"));
   try {
     const file = join(dir, "source", "big.bin");
-    mkdirSync(join(dir, "source"));
     mkdirSync(join(dir, "dest"));
-    const fd = openSync(file, "w");
-    const chunk = Buffer.allocUnsafe(1024 * 1024);
-    for (let i = 0; i < MB; i++) writeSync(fd, randomFillSync(chunk));
-    // On the disk before the first run: its write-back would otherwise take CPU and disk
-    // from whichever tool runs first.
-    fsyncSync(fd);
-    closeSync(fd);
+    writeRandomFile(file, MB);
     const bytes = statSync(file).size;
     const rows: TransferRow[] = TOOLS.map((t) => {
       const why = t.missing();

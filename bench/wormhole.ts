@@ -20,37 +20,19 @@
  * writes their profiles to DIR/sender and DIR/receiver.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { randomFillSync } from "node:crypto";
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RendezvousServer } from "../src/apps/wormhole/rendezvous-server.ts";
 import { TransitRelay } from "../src/apps/wormhole/transit-relay.ts";
-import { has, median, SETTINGS, socketkitCli } from "./lib.ts";
+import { has, median, type RateRow, SETTINGS, socketkitCli, writeRandomFile } from "./lib.ts";
 
 const MB = SETTINGS.wormholeMb;
 const RUNS = SETTINGS.wormholeRuns;
 
 /** A row of the part: one program pair's median rate. */
-export interface WormholeRow {
-  tool: string;
-  /** Median MB/s (10^6 bytes), or null when skipped. */
-  mbps: number | null;
-  runs: number[];
-  skipped?: string;
-  /** socketkit / this row, by rate. */
-  ratio?: number;
+export interface WormholeRow extends RateRow {
   /** Highest peak RSS of the sender and of the receiver over the runs, MiB. */
   rssMb?: { sender: number; receiver: number };
   /** CPU seconds (user + system) of the sender and of the receiver in each run. */
@@ -247,12 +229,7 @@ async function measure(relayOnly: boolean): Promise<WormholeResult> {
   const dir = mkdtempSync(join(tmpdir(), "socketkit-bench-wormhole-"));
   try {
     const file = join(dir, "source", "big.bin");
-    mkdirSync(join(dir, "source"));
-    const fd = openSync(file, "w");
-    const chunk = Buffer.allocUnsafe(1024 * 1024);
-    for (let i = 0; i < MB; i++) writeSync(fd, randomFillSync(chunk));
-    fsyncSync(fd);
-    closeSync(fd);
+    writeRandomFile(file, MB);
     const bytes = statSync(file).size;
     const rows: WormholeRow[] = PAIRS.map((p) => ({ tool: p.name, mbps: null, runs: [] }));
     let n = 0;
