@@ -21,6 +21,7 @@ import {
   BATCH_BYTES,
   hasReactor,
   nativeReactorClass,
+  READY_BOUND,
   Reactor,
   type ReactorError,
   type ReactorHandler,
@@ -244,19 +245,28 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     await once(c, "end"); // the server closed after our end
   });
 
-  it("reads many connections in one batch", async (t) => {
+  it("reads many connections in one batch, READY_BOUND of them a wake-up", async (t) => {
     const kit = new Kit(t);
     const { fd, port } = kit.listener();
     const streams = acceptInto(kit, fd);
-    const clients = await Promise.all(Array.from({ length: 50 }, () => client(t, port)));
-    await until(() => streams.length === 50, "50 connections accepted");
+    const n = READY_BOUND + 10;
+    const clients = await Promise.all(Array.from({ length: n }, () => client(t, port)));
+    await until(() => streams.length === n, `${n} connections accepted`);
     // Written in one turn of the loop, before the reactor's next wake-up.
     for (const [i, c] of clients.entries()) c.write(`message ${i}`);
     await until(() => streams.every((s) => s.data.length > 0), "a read on every connection");
-    const batches = new Set(streams.map((s) => s.dataBatches[0]));
-    assert.equal(batches.size, 1, `the 50 reads came in ${batches.size} batches`);
+    const sizes = new Map<number, number>();
+    for (const s of streams) {
+      const b = s.dataBatches[0] as number;
+      sizes.set(b, (sizes.get(b) ?? 0) + 1);
+    }
+    assert.deepEqual(
+      [...sizes.values()].sort((a, b) => b - a),
+      [READY_BOUND, 10],
+      `the ${n} reads came in batches of ${[...sizes.values()].join(", ")}`,
+    );
     const texts = new Set(streams.map((s) => Buffer.concat(s.data).toString()));
-    assert.equal(texts.size, 50);
+    assert.equal(texts.size, n);
   });
 
   it("hands a large read over in a block of its own, and never writes to a block it handed over", async (t) => {
@@ -304,6 +314,45 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
       Array.from({ length: 5 }, (_, i) => `message ${i}`),
       "no batch wrote over another",
     );
+  });
+
+  it("puts the small reads of a batch larger than a slab in slabs, the large ones in the batch", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    // Registered paused, so that every connection's bytes wait in the kernel and one
+    // wake-up reads them all.
+    const streams = acceptInto(kit, fd, () => ({}), { reading: false });
+    const n = 24;
+    const clients: NetSocket[] = [];
+    for (let i = 0; i < n; i++) clients.push(await client(t, port));
+    await until(() => streams.length === n, "the connections");
+    const big = SLAB; // more than half a slab: stays in the batch's own Buffer
+    const small = (i: number) => Buffer.from(`${i}:`.padEnd(500, String.fromCharCode(97 + i)));
+    await Promise.all(
+      clients.map(
+        (c, i) =>
+          new Promise<void>((resolve) =>
+            c.write(i === 0 ? randomBytes(big) : small(i), () => resolve()),
+          ),
+      ),
+    );
+    const expected = clients.map((_, i) => (i === 0 ? null : small(i)));
+    // On the loopback, written is received: resumed together, they are read in one batch.
+    for (const s of streams) kit.reactor.setReading(idOf(s), true);
+    await until(() => streams.every((s, i) => s.bytes === (i === 0 ? big : 500)), "the bytes");
+    const batches = new Set(streams.map((s) => s.dataBatches[0]));
+    assert.equal(batches.size, 1, "one batch");
+    const slabs = new Set<ArrayBufferLike>();
+    for (let i = 1; i < n; i++) {
+      const v = (streams[i] as Recorder).data[0] as Buffer;
+      assert.deepEqual(v, expected[i], `connection ${i}'s bytes`);
+      assert.equal(v.buffer.byteLength, SLAB, "a small read is a view of a slab");
+      slabs.add(v.buffer);
+    }
+    assert.ok(slabs.size >= 2, "as many slabs as the small reads fill");
+    const large = (streams[0] as Recorder).data[0] as Buffer;
+    assert.equal(large.length, big);
+    assert.ok(large.buffer.byteLength > SLAB, "a larger read stays in the batch's Buffer");
   });
 
   it("reads a stream that is not a socket (a FIFO) as well", async (t) => {
