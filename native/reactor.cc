@@ -94,12 +94,7 @@ constexpr size_t kSlab = 8 * 1024;
 constexpr int kMaxMessages = 32;
 constexpr size_t kSlot = 64 * 1024;
 constexpr int kAcceptBound = 64;
-// Ready sockets one wake-up serves; the rest are served on the next loop iteration (epoll is
-// level-triggered), after their batch's replies went out. Small batches keep the JavaScript
-// objects and the kernel's socket state of a batch in the cache from the read to the reply:
-// at 500 connections, 48 a wake-up took a fifth off the user time of a round trip that 256
-// took, and cut the system time too (interleaved A/B, bench/README.md).
-constexpr int kMaxEvents = 48;
+constexpr int kMaxEvents = 256;
 constexpr uint32_t kMaxId = 1u << 20;  // ids index a table: 1M sockets, at most 32 MiB of it
 constexpr size_t kAddrRoom = sizeof(sockaddr_storage);
 // Room for the soft bound plus the most one socket can add past it (malloc'd, so pages
@@ -160,7 +155,6 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
         {"MAX_MESSAGES", kMaxMessages},
         {"MAX_DATAGRAM", static_cast<double>(kSlot)},
         {"ACCEPT_BOUND", kAcceptBound},
-        {"READY_BOUND", kMaxEvents},
         {"MAX_ID", kMaxId - 1},
     };
     for (const auto& [name, value] : values) c.Set(name, Napi::Number::New(env, value));

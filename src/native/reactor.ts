@@ -30,10 +30,8 @@
  * stream order, ending with `onEnd` or `onError`; `onAccept` calls; `onDatagram` calls).
  * Handlers may call any method of the reactor, for their own socket or another.
  *
- * **Bounds.** A wake-up serves at most {@link READY_BOUND} sockets (the others ready are
- * served on the next loop iteration). Per wake-up a stream gives at most {@link STREAM_READ}
- * bytes, a datagram socket at most {@link MAX_MESSAGES} datagrams, a listener at most
- * {@link ACCEPT_BOUND} connections,
+ * **Bounds.** Per wake-up a stream gives at most {@link STREAM_READ} bytes, a datagram socket
+ * at most {@link MAX_MESSAGES} datagrams, a listener at most {@link ACCEPT_BOUND} connections,
  * and once a batch holds {@link BATCH_BYTES} bytes the sockets left are served first next
  * time. A socket with more waiting is reported again on the next loop iteration. Pausing a
  * socket ({@link Reactor.setReading}) stops its reads at once: the kernel's buffers then
@@ -101,7 +99,6 @@ export interface ReactorConstants {
   MAX_MESSAGES: number;
   MAX_DATAGRAM: number;
   ACCEPT_BOUND: number;
-  READY_BOUND: number;
   MAX_ID: number;
 }
 
@@ -262,11 +259,6 @@ export const MAX_MESSAGES = 32;
 export const MAX_DATAGRAM = 65536;
 /** Most connections one listener gives in one batch. */
 export const ACCEPT_BOUND = 64;
-/**
- * Most sockets one wake-up serves: the others ready are served on the next loop iteration,
- * after this batch's handlers (and their replies).
- */
-export const READY_BOUND = 48;
 /** Blocks the reactor holds for large stream reads (one more is fed for each handed over). */
 const FED_BLOCKS = 4;
 
@@ -293,7 +285,6 @@ const EXPECTED: Partial<ReactorConstants> = {
   MAX_MESSAGES,
   MAX_DATAGRAM,
   ACCEPT_BOUND,
-  READY_BOUND,
 };
 
 /**
