@@ -599,6 +599,64 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
     Update(id, e);
   }
 
+  static constexpr size_t kNoRoom = static_cast<size_t>(-1);
+
+  // Where `n` bytes (at most kSlab) go in the slab, 8-aligned, a new slab made when the
+  // current one has no room; kNoRoom when no Buffer could be made.
+  size_t SlabRoom(Napi::Env env, size_t n) {
+    size_t at = (slabUsed_ + 7) & ~static_cast<size_t>(7);
+    if (slab_ == nullptr || at + n > kSlab) {
+      void* mem;
+      napi_value buf;
+      if (napi_create_buffer(env, kSlab, &mem, &buf) != napi_ok) return kNoRoom;
+      if (slab_ != nullptr) napi_delete_reference(env, slab_);
+      napi_create_reference(env, buf, 1, &slab_);
+      slabMem_ = static_cast<char*>(mem);
+      slabCount_++;
+      at = 0;
+    }
+    slabUsed_ = at + n;
+    return at;
+  }
+
+  napi_value SlabValue(Napi::Env env) {
+    napi_value buf;
+    napi_get_reference_value(env, slab_, &buf);
+    return buf;
+  }
+
+  // Moves the batch's small stream reads (at most half a slab each) to slabs, rewriting
+  // their records (a: offset in the slab, d: 1 + the slab's index in the list returned);
+  // sets allSlabbed_ when no record is left pointing into the batch's bytes.
+  Napi::Value SlabSmallReads(Napi::Env env) {
+    allSlabbed_ = true;
+    Napi::Array list;
+    uint32_t listed = 0;
+    uint64_t listedSlab = 0;
+    for (size_t r = 0; r < records_.size(); r += kStride) {
+      int32_t* rec = &records_[r];
+      int32_t kind = rec[0];
+      if (kind == kEvData && rec[4] == 0 && static_cast<size_t>(rec[3]) * 2 <= kSlab) {
+        size_t n = static_cast<size_t>(rec[3]);
+        size_t at = SlabRoom(env, n);
+        if (at != kNoRoom) {
+          memcpy(slabMem_ + at, staging_.get() + rec[2], n);
+          if (listed == 0 || listedSlab != slabCount_) {
+            if (listed == 0) list = Napi::Array::New(env);
+            list.Set(listed++, Napi::Value(env, SlabValue(env)));
+            listedSlab = slabCount_;
+          }
+          rec[2] = static_cast<int32_t>(at);
+          rec[5] = static_cast<int32_t>(listed);
+          continue;
+        }
+      }
+      if (kind == kEvData ? rec[4] == 0 : (kind == kEvAccept || kind == kEvDatagram)) allSlabbed_ = false;
+    }
+    if (listed == 0) return env.Undefined();
+    return list;
+  }
+
   // The batch to JavaScript: the records, the bytes (copied once, into a Buffer of their
   // own, so nothing JavaScript keeps shares memory with staging_), the errors.
   void Deliver() {
@@ -611,39 +669,34 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       events_ = Napi::Persistent(Napi::Int32Array::New(env, eventsLength_));
     }
     Napi::Int32Array events = events_.Value();
-    memcpy(events.Data(), records_.data(), words * sizeof(int32_t));
     Napi::Value data = env.Null();
     size_t base = 0;
+    Napi::Value slabs = env.Undefined();
+    allSlabbed_ = false;
     if (used_ > 0 && used_ <= kSlab) {
       // A small batch goes after the last in the slab, a Buffer of kSlab bytes shared by
       // the batches until it is full: no Buffer made per batch, and a view kept holds at
       // most kSlab bytes, as a copy from Node.js's own Buffer pool does.
-      base = (slabUsed_ + 7) & ~static_cast<size_t>(7);
-      if (slab_ == nullptr || base + used_ > kSlab) {
-        void* mem;
-        napi_value buf;
-        if (napi_create_buffer(env, kSlab, &mem, &buf) == napi_ok) {
-          if (slab_ != nullptr) napi_delete_reference(env, slab_);
-          napi_create_reference(env, buf, 1, &slab_);
-          slabMem_ = static_cast<char*>(mem);
-          base = 0;
-        } else {
-          base = kSlab;  // no new slab: a Buffer of its own, below
-        }
+      size_t at = SlabRoom(env, used_);
+      if (at != kNoRoom) {
+        memcpy(slabMem_ + at, staging_.get(), used_);
+        base = at;
+        data = Napi::Value(env, SlabValue(env));
       }
-      if (base + used_ <= kSlab) {
-        memcpy(slabMem_ + base, staging_.get(), used_);
-        slabUsed_ = base + used_;
-        napi_value buf;
-        napi_get_reference_value(env, slab_, &buf);
-        data = Napi::Value(env, buf);
-      }
+    } else if (used_ > kSlab) {
+      // A larger batch (many sockets with a little each, as a server of many connections
+      // gets): each small stream read goes to the slab on its own (record's d: 1 + the
+      // index of its slab in `slabs`, a its offset there), so that a view of a few bytes
+      // holds no more than a slab, not the whole batch, and the socket need not copy it
+      // out. What else the batch holds (large reads, datagrams, addresses) stays in `data`.
+      slabs = SlabSmallReads(env);
     }
-    if (used_ > 0 && data.IsNull()) {
+    if (used_ > 0 && data.IsNull() && !allSlabbed_) {
       // Buffer::Copy, not a new ArrayBuffer: V8 would zero the ArrayBuffer's memory first.
       data = Napi::Buffer<char>::Copy(env, staging_.get(), used_);
       base = 0;
     }
+    memcpy(events.Data(), records_.data(), words * sizeof(int32_t));
     Napi::Value owned = env.Undefined();
     if (!owned_.empty()) {
       Napi::Array list = Napi::Array::New(env, owned_.size());
@@ -678,7 +731,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
       callback_.MakeCallback(
           Value(),
           {events, Napi::Number::New(env, static_cast<double>(words / kStride)), data, errors, owned,
-           Napi::Number::New(env, static_cast<double>(base))},
+           Napi::Number::New(env, static_cast<double>(base)), slabs},
           *context_);
     } catch (const Napi::Error& e) {
       // Thrown by the callback: to 'uncaughtException', as an error in any I/O callback.
@@ -1094,6 +1147,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   napi_ref slab_ = nullptr;
   char* slabMem_ = nullptr;
   size_t slabUsed_ = 0;
+  uint64_t slabCount_ = 0;  // slabs made: tells a new slab from the one before
+  bool allSlabbed_ = false;  // this batch's records all point into slabs (no `data` needed)
   // Blocks fed by JavaScript (a reference and the memory), and those of this batch's large
   // reads, handed back with it.
   std::vector<std::pair<napi_ref, char*>> blocks_;

@@ -130,7 +130,8 @@ export class ReactorSocket extends EventEmitter implements ReactorHandler {
     // A view holds its whole batch (up to a megabyte of other sockets' bytes) for as long
     // as it is kept, and StreamConnection keeps what is not read at once: a small part of
     // a larger batch is copied out, so what a socket holds is what it counts. A view of a
-    // slab (small batches share one) holds no more than a copy from Node.js's pool would.
+    // slab (small batches share one, and the small reads of a larger batch come in slabs)
+    // holds no more than a copy from Node.js's pool would, and is kept as it is.
     const held = data.buffer.byteLength;
     const chunk = held > SLAB && data.length * 2 < held ? Buffer.from(data) : data;
     if (this.#receiver !== null) this.#receiver.receive(chunk);

@@ -306,6 +306,45 @@ describe("Reactor", { skip: noReactor, timeout: 60_000 }, () => {
     );
   });
 
+  it("puts the small reads of a batch larger than a slab in slabs, the large ones in the batch", async (t) => {
+    const kit = new Kit(t);
+    const { fd, port } = kit.listener();
+    // Registered paused, so that every connection's bytes wait in the kernel and one
+    // wake-up reads them all.
+    const streams = acceptInto(kit, fd, () => ({}), { reading: false });
+    const n = 24;
+    const clients: NetSocket[] = [];
+    for (let i = 0; i < n; i++) clients.push(await client(t, port));
+    await until(() => streams.length === n, "the connections");
+    const big = SLAB; // more than half a slab: stays in the batch's own Buffer
+    const small = (i: number) => Buffer.from(`${i}:`.padEnd(500, String.fromCharCode(97 + i)));
+    await Promise.all(
+      clients.map(
+        (c, i) =>
+          new Promise<void>((resolve) =>
+            c.write(i === 0 ? randomBytes(big) : small(i), () => resolve()),
+          ),
+      ),
+    );
+    const expected = clients.map((_, i) => (i === 0 ? null : small(i)));
+    // On the loopback, written is received: resumed together, they are read in one batch.
+    for (const s of streams) kit.reactor.setReading(idOf(s), true);
+    await until(() => streams.every((s, i) => s.bytes === (i === 0 ? big : 500)), "the bytes");
+    const batches = new Set(streams.map((s) => s.dataBatches[0]));
+    assert.equal(batches.size, 1, "one batch");
+    const slabs = new Set<ArrayBufferLike>();
+    for (let i = 1; i < n; i++) {
+      const v = (streams[i] as Recorder).data[0] as Buffer;
+      assert.deepEqual(v, expected[i], `connection ${i}'s bytes`);
+      assert.equal(v.buffer.byteLength, SLAB, "a small read is a view of a slab");
+      slabs.add(v.buffer);
+    }
+    assert.ok(slabs.size >= 2, "as many slabs as the small reads fill");
+    const large = (streams[0] as Recorder).data[0] as Buffer;
+    assert.equal(large.length, big);
+    assert.ok(large.buffer.byteLength > SLAB, "a larger read stays in the batch's Buffer");
+  });
+
   it("reads a stream that is not a socket (a FIFO) as well", async (t) => {
     const kit = new Kit(t);
     const path = join(await tempDir(t), "fifo");

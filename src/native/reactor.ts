@@ -44,9 +44,11 @@
  * `onDatagram` and the address of `onAccept` get views of that memory. A handler may keep a
  * view as long as it likes (nothing writes to it again), but a kept view holds the whole
  * batch's memory (or the slab): copy a few bytes out of a large batch when keeping them
- * long. A stream read of at least half of {@link STREAM_READ} is not copied:
- * it lands in a block of its own (a Buffer of STREAM_READ bytes the dispatcher fed the
- * reactor), and `onData` gets a view of that block.
+ * long. In a batch of more than a slab, each stream read of at most half a slab goes to a
+ * slab too (as many as the batch fills), so that a view of a few bytes read among many
+ * other sockets' holds a slab at most. A stream read of at least half of
+ * {@link STREAM_READ} is not copied: it lands in a block of its own (a Buffer of
+ * STREAM_READ bytes the dispatcher fed the reactor), and `onData` gets a view of that block.
  *
  * **Ends and errors.** `onEnd` comes once, when the peer ends the stream (its FIN); the socket
  * is still writable (half-close). `onError` on a stream means it is dead: nothing more is
@@ -118,12 +120,15 @@ export interface ReactorError extends Error {
  * in `data` from `dataBase` on (null when the records point at none: a Buffer of the
  * batch's own, or, for a batch of at most {@link SLAB} bytes, the slab it shares with the
  * batches before and after it, each in a part no other batch writes to), the errors they
- * index (undefined when there are none) and the blocks of large reads.
+ * index (undefined when there are none), the blocks of large reads, and the slabs that
+ * the small stream reads of a larger batch were put in (undefined when none were).
  *
  * A record is `[kind, id, a, b, c, d]`, its offsets counted from `dataBase`:
  * - `EV_DATA`: `data[a, a + b)` read from the stream, or, when `c` > 0, the first `b` bytes
  *   of the block `owned[c - 1]` (a read of at least half of {@link STREAM_READ}, handed
- *   back in the block it was read into: see `feed`);
+ *   back in the block it was read into: see `feed`), or, when `d` > 0, `slabs[d - 1][a, a +
+ *   b)` (a read of at most half a {@link SLAB} in a batch larger than a slab: put in a
+ *   slab of its own so that a view of it holds a slab at most, not the whole batch);
  * - `EV_END`: the stream ended (read returned 0), once;
  * - `EV_ERROR`: `errors[a]`;
  * - `EV_WRITABLE`: what `wantWritable` asked for;
@@ -139,6 +144,7 @@ export type BatchCallback = (
   errors: ReactorError[] | undefined,
   owned: Buffer[] | undefined,
   dataBase: number,
+  slabs: Buffer[] | undefined,
 ) => void;
 
 /**
@@ -472,8 +478,8 @@ export class Reactor {
   constructor() {
     const cls = nativeReactorClass();
     this.#addon = native("native I/O reactor");
-    this.#native = new cls((events, count, data, errors, owned, dataBase) =>
-      this.#dispatch(events, count, data, errors, owned, dataBase),
+    this.#native = new cls((events, count, data, errors, owned, dataBase, slabs) =>
+      this.#dispatch(events, count, data, errors, owned, dataBase, slabs),
     );
     for (let i = 0; i < FED_BLOCKS; i++) this.#feed();
   }
@@ -723,6 +729,7 @@ export class Reactor {
     errors: ReactorError[] | undefined,
     owned: Buffer[] | undefined,
     dataBase: number,
+    slabs: Buffer[] | undefined,
   ): void {
     this.#inBatch = true;
     const handlers = this.#handlers;
@@ -744,10 +751,17 @@ export class Reactor {
         switch (kind) {
           case EV_DATA: {
             const own = events[at + 4] as number;
+            const slab = events[at + 5] as number;
             handler.onData?.(
               own > 0
                 ? Buffer.from(((owned as Buffer[])[own - 1] as Buffer).buffer, 0, events[at + 3])
-                : Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
+                : slab > 0
+                  ? slabView(
+                      (slabs as Buffer[])[slab - 1] as Buffer,
+                      events[at + 2],
+                      events[at + 3],
+                    )
+                  : Buffer.from(bytes, base + (events[at + 2] as number), events[at + 3]),
               id,
             );
             break;
@@ -841,4 +855,9 @@ export class Reactor {
   #feed(): void {
     this.#native.feed(Buffer.allocUnsafeSlow(STREAM_READ));
   }
+}
+
+/** `length` bytes at `offset` of a slab, as a view. */
+function slabView(slab: Buffer, offset: number | undefined, length: number | undefined): Buffer {
+  return Buffer.from(slab.buffer, slab.byteOffset + (offset as number), length);
 }
