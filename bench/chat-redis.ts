@@ -404,6 +404,17 @@ export function describeCpu(c: CpuSplit): string {
   );
 }
 
+/** Empties the Redis at `url` (the benchmark's own). */
+async function flushRedis(url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    await client.flushall();
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** One server, with `--redis` and without, interleaved `runs` times: p50 and p99 of each. */
 export async function oneServerWithAndWithout(
   members: number,
@@ -414,6 +425,10 @@ export async function oneServerWithAndWithout(
   try {
     for (let run = 0; run < runs; run++) {
       for (const withRedis of [true, false]) {
+        // The server of the run before was killed: its members' per-address counts (and
+        // nicknames) would hold their slots in Redis for the lease. Each run starts on an
+        // empty Redis instead.
+        if (withRedis) await flushRedis(redis.url);
         const server = await chatServer(members, members, withRedis ? redis.url : null);
         try {
           // Names of their own: a killed server's nicknames stay taken for its lease.
