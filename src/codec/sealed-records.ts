@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto";
 import { ArgumentError, TransferError } from "../core/errors.ts";
+import { sodium } from "../core/sodium.ts";
 import { ChunkQueue } from "./chunk-queue.ts";
 
 /**
@@ -71,14 +72,24 @@ export function sealedLength(plainLength: number): number {
   return plainLength + Math.ceil(plainLength / MAX_RECORD_PLAINTEXT) * RECORD_OVERHEAD;
 }
 
-function secretKey(key: Uint8Array, owner: string): KeyObject {
+/**
+ * The key as each cipher takes it: libsodium's ChaCha20-Poly1305 (sodium-native, where it
+ * loads) seals into the caller's buffer and opens with no cipher object per record, which
+ * spared a 1 GiB transfer about 0.2 s of cipher set-up and most of its garbage; Node's
+ * (OpenSSL's) elsewhere. Both make the same records (RFC 8439).
+ */
+type RecordKey = { raw: Buffer; object: null } | { raw: null; object: KeyObject };
+
+function secretKey(key: Uint8Array, owner: string): RecordKey {
   if (key.length !== KEY_SIZE) {
     throw new ArgumentError(
       `Cannot create ${owner}: the key must be ${KEY_SIZE} bytes, got ${key.length}`,
     );
   }
-  // A KeyObject holds its own copy: later changes to `key` do not reach the records.
-  return createSecretKey(Uint8Array.from(key));
+  // Each holds its own copy: later changes to `key` do not reach the records.
+  return sodium !== null
+    ? { raw: Buffer.from(key), object: null }
+    : { raw: null, object: createSecretKey(Uint8Array.from(key)) };
 }
 
 /**
@@ -96,7 +107,7 @@ function secretKey(key: Uint8Array, owner: string): KeyObject {
  * ```
  */
 export class RecordSealer {
-  readonly #key: KeyObject;
+  readonly #key: RecordKey;
   #counter = 0n;
 
   /**
@@ -157,11 +168,25 @@ export class RecordSealer {
 
   /** One record of `plain` (at most a record's worth) at `out[at]`; returns its size. */
   #sealOne(plain: Uint8Array, out: Buffer, at: number): number {
-    const cipher = createCipheriv(ALGORITHM, this.#key, recordNonce(this.#counter), {
-      authTagLength: RECORD_TAG_SIZE,
-    });
+    const nonce = recordNonce(this.#counter);
     this.#counter++;
     out.writeUInt32BE(plain.length + RECORD_TAG_SIZE, at);
+    const { raw, object } = this.#key;
+    if (raw !== null) {
+      const body = at + HEADER_SIZE;
+      (sodium as NonNullable<typeof sodium>).crypto_aead_chacha20poly1305_ietf_encrypt(
+        out.subarray(body, body + plain.length + RECORD_TAG_SIZE),
+        plain,
+        out.subarray(at, body),
+        null,
+        nonce,
+        raw,
+      );
+      return plain.length + RECORD_OVERHEAD;
+    }
+    const cipher = createCipheriv(ALGORITHM, object, nonce, {
+      authTagLength: RECORD_TAG_SIZE,
+    });
     cipher.setAAD(out.subarray(at, at + HEADER_SIZE), { plaintextLength: plain.length });
     // Node.js has no update into a given buffer: one copy, cheap beside the cipher.
     const body = cipher.update(plain);
@@ -196,7 +221,7 @@ export class RecordSealer {
  * ```
  */
 export class RecordOpener {
-  readonly #key: KeyObject;
+  readonly #key: RecordKey;
   readonly #queue = new ChunkQueue();
   /** The current record's length field, the additional authenticated data. */
   readonly #header = Buffer.alloc(HEADER_SIZE);
@@ -343,7 +368,25 @@ export class RecordOpener {
       this.#fail(err as TransferError);
     }
     const plainLength = body.length - RECORD_TAG_SIZE;
-    const decipher = createDecipheriv(ALGORITHM, this.#key, nonce, {
+    const { raw, object } = this.#key;
+    if (raw !== null) {
+      const plain = Buffer.allocUnsafe(plainLength);
+      try {
+        (sodium as NonNullable<typeof sodium>).crypto_aead_chacha20poly1305_ietf_decrypt(
+          plain,
+          null,
+          body,
+          header,
+          nonce,
+          raw,
+        );
+      } catch {
+        this.#failAuth();
+      }
+      this.#counter++;
+      return plain;
+    }
+    const decipher = createDecipheriv(ALGORITHM, object, nonce, {
       authTagLength: RECORD_TAG_SIZE,
     });
     decipher.setAAD(header, { plaintextLength: plainLength });
@@ -353,15 +396,20 @@ export class RecordOpener {
     try {
       decipher.final();
     } catch {
-      this.#fail(
-        new TransferError(
-          `The peer's data failed its integrity check: record ${this.#counter} does not open under this direction's key (altered, reordered, replayed, dropped, or another key)`,
-          { code: "ERR_TRANSFER_AUTH" },
-        ),
-      );
+      this.#failAuth();
     }
     this.#counter++;
     return plain;
+  }
+
+  /** The current record's tag did not check. */
+  #failAuth(): never {
+    this.#fail(
+      new TransferError(
+        `The peer's data failed its integrity check: record ${this.#counter} does not open under this direction's key (altered, reordered, replayed, dropped, or another key)`,
+        { code: "ERR_TRANSFER_AUTH" },
+      ),
+    );
   }
 
   /** Makes the opener unusable with `error` and throws it. */

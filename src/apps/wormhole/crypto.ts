@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { createRequire } from "node:module";
 import { xsalsa20poly1305 } from "@noble/ciphers/salsa.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { sodium } from "../../core/sodium.ts";
 
 /**
  * Magic Wormhole's key derivation and encryption: HKDF-SHA256 (no salt) from the PAKE key
@@ -16,23 +16,6 @@ import { sha256 } from "@noble/hashes/sha2.js";
  * `SOCKETKIT_NO_NATIVE=1`). Both make the same bytes.
  * @module
  */
-
-/** The calls of sodium-native used here. */
-interface Sodium {
-  crypto_secretbox_easy(c: Uint8Array, m: Uint8Array, n: Uint8Array, k: Uint8Array): void;
-  crypto_secretbox_open_easy(m: Uint8Array, c: Uint8Array, n: Uint8Array, k: Uint8Array): boolean;
-}
-
-function loadSodium(): Sodium | null {
-  if (process.env.SOCKETKIT_NO_NATIVE) return null;
-  try {
-    return createRequire(import.meta.url)("sodium-native") as Sodium;
-  } catch {
-    return null;
-  }
-}
-
-const sodium = loadSodium();
 
 /** Which secretbox seals and opens: `"libsodium"` (sodium-native) or `"noble"`. */
 export const SECRETBOX: "libsodium" | "noble" = sodium === null ? "noble" : "libsodium";
