@@ -375,6 +375,9 @@ describe("chat rooms on Redis", () => {
       await bob.waitFor("*** The other servers are back", 15_000);
       assert.equal(alice.text.split(lost).length - 1, 1, "told once");
       const dave = await RawMember.join(t, ports[1] as number, "dave");
+      // The rosters settle as the servers come back: dave's join, written behind what
+      // waited, reaches the other server, and then everyone is in one room again.
+      await alice.waitFor("*** dave joined");
       dave.send("/who\n");
       await dave.waitFor("*** Online (4): alice, bob, carol, dave");
       dave.send("hi all\n");
