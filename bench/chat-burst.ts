@@ -19,7 +19,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { WebSocket } from "ws";
-import { cpuSecondsOf, freePort, SETTINGS, socketkitCli, startServer } from "./lib.ts";
+import { cpuSecondsOf, freePort, percentile, SETTINGS, socketkitCli, startServer } from "./lib.ts";
 
 /** What a run of bursts measured. */
 export interface BurstResult {
@@ -51,11 +51,6 @@ export interface ProbeResult {
   refused: number;
   /** Its lines that never came back (within 10 s of the last). */
   lost: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 /** Member i's nickname: fixed width, so that every burst line has its sender at one offset. */

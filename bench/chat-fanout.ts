@@ -8,7 +8,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { rssOf, SETTINGS, startServer } from "./lib.ts";
+import { percentile, rssOf, SETTINGS, startServer } from "./lib.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ROUNDS = SETTINGS.fanoutRounds;
@@ -21,10 +21,6 @@ export interface FanoutResult {
   max: number;
   /** Server RSS growth per member, bytes. */
   bytesPerMember: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 export async function chatFanout(members: number, rounds = ROUNDS): Promise<FanoutResult> {

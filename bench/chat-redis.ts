@@ -28,6 +28,7 @@ import {
   compiledServer,
   cpuSecondsOf,
   machineTicks,
+  percentile,
   rssOf,
   SETTINGS,
   startRedis,
@@ -66,10 +67,6 @@ export interface CpuSplit {
   machine: number;
   /** Cores of the machine. */
   cores: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 /**

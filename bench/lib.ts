@@ -205,6 +205,12 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** The `p`th percentile of ascending `sorted` (nearest rank); NaN when it is empty. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
 /** The machine's CPU time so far, all cores, in clock ticks: idle (with I/O wait) and in all. */
 export function machineTicks(): { idle: number; total: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
